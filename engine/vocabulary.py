@@ -1,0 +1,98 @@
+"""The names rules may use for device facts, with their types.
+
+Rules read devices through a flat set of attributes: some come straight from the knowledge base
+(preferred values), others are computed per consultation by the arithmetic (how many GPUs the
+workload needs on this device, what they cost). Declaring them here lets the loader type-check
+every condition and suggest a name on typos.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """A name a condition can reference, with its type (bool, number, string) and meaning."""
+
+    name: str
+    type: str
+    description: str
+    choices: tuple[str, ...] = ()
+    origin: str = "kb"  # kb | computed
+    unit: str = ""
+
+
+def _attrs(*items: Attribute) -> dict[str, Attribute]:
+    return {a.name: a for a in items}
+
+
+DEVICE_ATTRIBUTES: dict[str, Attribute] = _attrs(
+    Attribute("id", "string", "knowledge-base device id"),
+    Attribute("family", "string", "card family; editions of one card share it"),
+    Attribute("setting", "string", "intended setting",
+              ("desktop", "workstation", "server", "appliance")),
+    Attribute("architecture", "string", "GPU architecture"),
+    Attribute("memory_gb", "number", "memory capacity usable for sizing", unit="GB"),
+    Attribute("memory_type", "string", "memory technology",
+              ("GDDR6", "GDDR7", "HBM2e", "HBM3", "HBM3e", "LPDDR5X")),
+    Attribute("hbm", "bool", "memory is HBM (high-bandwidth stacked memory)"),
+    Attribute("ecc", "bool", "error-correcting memory"),
+    Attribute("unified_memory", "bool", "CPU and GPU share one coherent memory"),
+    Attribute("bandwidth_gbs", "number", "memory bandwidth", unit="GB/s"),
+    Attribute("fp4", "bool", "native FP4 tensor cores"),
+    Attribute("nvlink", "bool", "NVLink between GPUs"),
+    Attribute("nvlink_gbs", "number", "NVLink bandwidth (0 without NVLink)", unit="GB/s"),
+    Attribute("nvlink_max_gpus", "number", "GPUs one NVLink domain joins (1 without NVLink)"),
+    Attribute("pcie_gen", "number", "PCIe generation"),
+    Attribute("power_w", "number", "board power (TDP / max)", unit="W"),
+    Attribute("cooling", "string", "cooling", ("active", "blower", "passive", "integrated")),
+    Attribute("driver_class", "string", "driver branch",
+              ("geforce", "professional", "datacenter")),
+    Attribute("mig_instances", "number", "Multi-Instance GPU partitions (0 = none)"),
+    Attribute("units_per_node", "number", "units one box commonly holds"),
+    Attribute("price_usd", "number", "reference unit price", unit="USD"),
+    Attribute("fp32_tflops", "number", "FP32 (non-tensor) dense throughput", unit="TFLOPS"),
+    # computed per consultation
+    Attribute("gpus_needed", "number",
+              "fewest units whose memory holds the workload (not set when none up to max_gpus)",
+              origin="computed"),
+    Attribute("fits", "bool", "the workload fits within max_gpus units", origin="computed"),
+    Attribute("memory_per_gpu_gb", "number", "memory the workload needs on each unit",
+              origin="computed", unit="GB"),
+    Attribute("count", "number", "units to buy", origin="computed"),
+    Attribute("cost_usd", "number", "count x unit price", origin="computed", unit="USD"),
+    Attribute("nodes", "number", "boxes the units need", origin="computed"),
+    Attribute("total_power_w", "number", "count x board power", origin="computed", unit="W"),
+    Attribute("pool_scope", "string",
+              "what joins the units that share one model: none (one unit), nvlink, pcie (one box) "
+              "or network (several boxes)", ("none", "nvlink", "pcie", "network"), origin="computed"),
+    Attribute("dense_tflops", "number",
+              "dense tensor throughput at the workload's precision (or the next wider one)",
+              origin="computed", unit="TFLOPS"),
+    Attribute("aggregate_fp32_tflops", "number", "count x FP32 dense throughput",
+              origin="computed", unit="TFLOPS"),
+    Attribute("memory_utilization", "number",
+              "share of a unit's usable memory the workload fills (1.0 = full)", origin="computed"),
+    Attribute("box_units", "number", "units in one box (count, at most units_per_node)",
+              origin="computed"),
+    Attribute("psu_w", "number",
+              "PSU rating one box needs: GPUs at their limit, platform, transient headroom "
+              "(not set for appliances, which bring their own)", origin="computed", unit="W"),
+    Attribute("box_circuits_120v", "number", "15 A / 120 V circuits one box needs",
+              origin="computed"),
+    Attribute("facility_kw", "number",
+              "facility power of the purchase in the engineering scenario (host x PUE)",
+              origin="computed", unit="kW"),
+    Attribute("battery_kwh", "number",
+              "off-grid battery energy for the run (engineering scenario, after efficiency and "
+              "depth of discharge); set only when off_grid", origin="computed", unit="kWh"),
+    Attribute("batteries", "number", "battery units (Powerwall 3) for the off-grid run",
+              origin="computed"),
+    Attribute("total_cost_usd", "number",
+              "purchase cost plus off-grid batteries when the site is off-grid",
+              origin="computed", unit="USD"),
+    Attribute("decode_tokens_s", "number",
+              "upper bound on single-stream decode speed: bandwidth / bytes read per token",
+              origin="computed", unit="tokens/s"),
+)

@@ -1,0 +1,1 @@
+"""Shipped rule files (YAML); a package only so that they install with the code."""

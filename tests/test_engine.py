@@ -1,0 +1,126 @@
+"""The inference engine: forward chaining, sessions, isolation, and agreement of evaluators."""
+
+from __future__ import annotations
+
+import random
+import threading
+from typing import Any
+
+import pytest
+
+from gpu_advisor import durable_adapter
+from gpu_advisor.consult import Engine
+from gpu_advisor.errors import EngineError
+
+
+def test_same_fact_derived_by_two_rules_is_kept_once_with_both_derivations(engine: Engine) -> None:
+    c = engine.consult({"deployment": "production", "longest_run_hours": 72})
+    assert c.facts["needs_ecc"] is True
+    assert set(c.derived_by["needs_ecc"]) == {"reliability.ecc-for-production", "reliability.ecc-for-long-runs"}
+    fired = [t.rule for t in c.trace]
+    assert "reliability.ecc-for-production" in fired and "reliability.ecc-for-long-runs" in fired
+
+
+def test_forward_chaining_runs_in_strata(engine: Engine) -> None:
+    c = engine.consult({"longest_run_hours": 200})
+    stages = {t.rule: t.stage for t in c.trace}
+    # week-long runs -> continuous_service -> needs_datacenter_rated -> consumer excluded
+    assert stages["reliability.week-long-runs"] < stages["reliability.continuous-needs-rated-hardware"]
+    assert stages["reliability.continuous-needs-rated-hardware"] < stages["reliability.consumer-not-for-24x7"]
+    assert "rtx-5090" in c.all_exclusions
+
+
+def test_thousands_of_consultations_in_one_process_leave_no_sessions(engine: Engine) -> None:
+    compiled = engine.compiled
+    answers = [{"workload": "inference", "model_params_b": 8}, {"deployment": "production"},
+               {"workload": "pretraining", "model_params_b": 7, "max_gpus": 8}]
+    for i in range(2100):  # more than durable_rules' 1,024 open sessions
+        engine.consult(answers[i % len(answers)])
+    assert compiled.recorder.firings == {}
+    assert compiled.recorder.errors == {}
+
+
+def test_consultations_share_no_state(engine: Engine) -> None:
+    first = engine.consult({"deployment": "production"}).outcome_key()
+    engine.consult({"deployment": "hobby", "workload": "inference", "model_params_b": 405})
+    assert engine.consult({"deployment": "production"}).outcome_key() == first
+
+
+def test_concurrent_consultations_from_threads_agree(engine: Engine) -> None:
+    expected = engine.consult({"workload": "inference", "model_params_b": 70, "precision": "fp8"}).outcome_key()
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(30):
+                results.append(engine.consult({"workload": "inference", "model_params_b": 70,
+                                               "precision": "fp8"}).outcome_key())
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(results) == 120 and all(r == expected for r in results)
+
+
+def _random_answers(rng: random.Random, engine: Engine) -> dict[str, Any]:
+    answers: dict[str, Any] = {}
+    for q in engine.rulebase.questions.values():
+        if rng.random() < 0.4:
+            continue
+        if q.type == "choice":
+            answers[q.key] = rng.choice(q.choices)
+        elif q.type == "boolean":
+            answers[q.key] = rng.random() < 0.5
+        elif q.type in ("integer", "number"):
+            low, high = q.min or 1, q.max or 1e6
+            options = [v for v in (low, 2, 7, 8, 48, 70, 1000, 150000, high) if low <= v <= high]
+            value = rng.choice(options)
+            answers[q.key] = int(value) if q.type == "integer" else value
+    return answers
+
+
+def test_durable_and_python_evaluators_agree_on_random_answers(engine: Engine) -> None:
+    rng = random.Random(20261121)
+    for _ in range(300):
+        answers = _random_answers(rng, engine)
+        durable = engine.consult(answers, evaluator="durable")
+        python = engine.consult(answers, evaluator="python")
+        assert durable.outcome_key() == python.outcome_key(), answers
+
+
+def test_an_action_failure_surfaces_as_our_error(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: Any, sid: str, firing: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(durable_adapter._Recorder, "record", broken)
+    with pytest.raises(EngineError, match="boom"):
+        engine.consult({"deployment": "production"})
+    monkeypatch.undo()
+    assert engine.consult({"deployment": "production"}).facts["needs_ecc"] is True
+
+
+def test_fact_overrides_pin_a_derived_fact(engine: Engine) -> None:
+    c = engine.consult({"deployment": "production"}, evaluator="python", fact_overrides={"needs_ecc": False})
+    assert c.facts["needs_ecc"] is False
+    assert not any(e.rule == "reliability.ecc-missing" for ex in c.all_exclusions.values() for e in ex)
+
+
+def test_every_excluded_device_gets_a_counterfactual_when_one_exists(engine: Engine) -> None:
+    from gpu_advisor.explain import what_would_change
+
+    c = engine.consult({"workload": "fine-tuning", "model_params_b": 7, "budget_usd": 5000,
+                        "candidates": "rtx-5090,rtx-pro-6000-blackwell"})
+    changes = what_would_change(c)
+    texts = [x["change"] for x in changes["rtx-pro-6000-blackwell"]]
+    assert any(t == "if the budget were at least $9,000" or t.startswith("if the budget were at least $8,99")
+               for t in texts), texts
+    prod = engine.consult({"deployment": "production", "workload": "fine-tuning", "model_params_b": 7,
+                           "candidates": "rtx-5090,rtx-pro-6000-blackwell"})
+    texts = [x["change"] for x in what_would_change(prod)["rtx-5090"]]
+    assert any("deployment were" in t for t in texts), texts
