@@ -18,6 +18,9 @@ from .conditions import MISSING
 from .knowledge import Device
 
 SIZED_WORKLOADS = ("pretraining", "fine-tuning", "inference")
+ARITHMETIC_ANSWERS = ("workload", "model_params_b", "method", "precision", "context_tokens", "batch_size",
+                      "max_gpus", "parallelism", "budget_usd", "purchase", "off_grid", "off_grid_hours")
+"""Every answer the arithmetic reads; device facts depend on these (and the candidates) only."""
 POOLED = ("tensor", "pipeline")
 
 
@@ -181,10 +184,7 @@ ENERGY_SCENARIO = "engineering"
 
 
 def box_and_energy(device: Device, answers: Answers, attrs: dict[str, Any], kb_dir: Path) -> None:
-    """PSU and circuits for one box; facility power and off-grid batteries for the purchase."""
-    from dataclasses import replace as _replace
-
-    from .plan import device_from_kb, scenario_energy
+    """PSU and circuits for one box; off-grid: facility power and batteries for the purchase."""
     from .power import box_facts_for_device
 
     count = int(attrs["count"])
@@ -194,19 +194,24 @@ def box_and_energy(device: Device, answers: Answers, attrs: dict[str, Any], kb_d
         box = box_facts_for_device(device, box_units)
         attrs["psu_w"] = box["psu_w_needed"]
         attrs["box_circuits_120v"] = box["circuits_120v"]
+    attrs["total_cost_usd"] = attrs["cost_usd"]
+    if answers.get("off_grid") is not True:
+        return
+    from dataclasses import replace as _replace
+
+    from .plan import device_from_kb, scenario_energy
+
     knobs = _energy_knobs(str(kb_dir))
     hours = answers.get("off_grid_hours")
     if hours is not MISSING:
         knobs = _replace(knobs, hours=float(hours))
     plan_device = device_from_kb(device)
-    result = scenario_energy(plan_device, count, knobs.scenario(ENERGY_SCENARIO), knobs,
-                             plan_device.price_usd * count, plan_device.price_usd * count)
+    spent = plan_device.price_usd * count
+    result = scenario_energy(plan_device, count, knobs.scenario(ENERGY_SCENARIO), knobs, spent, spent)
     attrs["facility_kw"] = round(result.facility_kw, 2)
-    attrs["total_cost_usd"] = attrs["cost_usd"]
-    if answers.get("off_grid") is True:
-        attrs["battery_kwh"] = round(result.battery_kwh, 1)
-        attrs["batteries"] = max(result.powerwalls, result.powerwalls_for_power)
-        attrs["total_cost_usd"] = round(attrs["cost_usd"] + attrs["batteries"] * float(knobs.battery.price_usd), 2)
+    attrs["battery_kwh"] = round(result.battery_kwh, 1)
+    attrs["batteries"] = max(result.powerwalls, result.powerwalls_for_power)
+    attrs["total_cost_usd"] = round(attrs["cost_usd"] + attrs["batteries"] * float(knobs.battery.price_usd), 2)
 
 
 def workload_precision(answers: Answers) -> str:

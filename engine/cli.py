@@ -28,11 +28,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {PROG} --help)\n")
 
 
-COMMANDS = ("recommend", "size", "plan", "questions", "why")
+# Subcommands that live in modules of their own, imported only when used (start-up stays fast):
+# name -> (module, one-line help for the command list).
+COMMAND_MODULES: dict[str, tuple[str, str]] = {
+    "size": ("size_command", "itemized GPU memory need of a workload, and which devices hold it"),
+    "plan": ("plan_command", "units, energy, batteries and CapEx for a budget"),
+}
+COMMANDS = ("recommend", "questions", "why", *COMMAND_MODULES)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import plan_command, size_command
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The full parser; only the module of the command being run (or all, for help) is imported."""
+    import importlib
+
+    wanted = next((a for a in argv if not a.startswith("-")), None)
 
     parser = _Parser(prog=PROG, description=(
         "An explaining expert system: which GPU (or AI appliance) to buy for a workload, how many, "
@@ -62,8 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dirs(why)
     why.set_defaults(func=run_why)
 
-    size_command.register(sub)
-    plan_command.register(sub)
+    for name, (module_name, summary) in COMMAND_MODULES.items():
+        if wanted in (None, name) or wanted not in COMMANDS:
+            module = importlib.import_module(f".{module_name}", __package__)
+            module.register(sub)
+        else:
+            sub.add_parser(name, help=summary)
     return parser
 
 
@@ -165,7 +178,7 @@ def run_tui(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
-        parser = build_parser()
+        parser = build_parser(args_list)
         args = parser.parse_args(args_list)
         func = getattr(args, "func", None)
         if func is None:

@@ -13,11 +13,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from .answers import Answers, normalize_answers
-from .arithmetic import Arithmetic, context_arithmetic, device_attributes
+from .arithmetic import ARITHMETIC_ANSWERS, Arithmetic, context_arithmetic, device_attributes
 from .conditions import MISSING, Ref, decisive_leaves, evaluate
 from .durable_adapter import CompiledRules, Firing
 from .errors import EngineError
@@ -29,14 +30,23 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 @dataclass
 class TraceEntry:
-    """One firing, with the values of the leaves that made its condition true."""
+    """One firing; ``matched`` gives the values of the leaves that made its condition true
+    (worked out when asked for: most consultations are never printed with their trace)."""
 
     seq: int
     stage: int
     rule: str
     device: str | None
     concluded: str
-    matched: dict[str, Any]
+    condition: Any = field(repr=False, compare=False, default=None)
+    lookup: Any = field(repr=False, compare=False, default=None)
+
+    @property
+    def matched(self) -> dict[str, Any]:
+        if self.condition is None:
+            return {}
+        _, why = decisive_leaves(self.condition, self.lookup)
+        return {name: value for result in why for name, value in result.values.items()}
 
     def to_json(self) -> dict[str, Any]:
         return {"seq": self.seq, "stage": self.stage, "rule": self.rule, "device": self.device,
@@ -196,29 +206,45 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def render(template: str, lookup: Any) -> str:
-    """Fill ``{answer.x}``, ``{fact.y}``, ``{device.z:,.0f}`` placeholders (no code runs)."""
-
-    def fill(match: re.Match[str]) -> str:
+@lru_cache(maxsize=1024)
+def _template(template: str) -> tuple[tuple[str, Ref | None, str], ...]:
+    """A template split once into (literal, reference, format spec) parts."""
+    parts: list[tuple[str, Ref | None, str]] = []
+    last = 0
+    for match in _PLACEHOLDER.finditer(template):
         body, _, spec = match.group(1).partition(":")
         scope, _, name = body.strip().partition(".")
-        value = lookup(Ref(scope, name))
-        if value is MISSING or value is None:
-            return "not set"
-        if isinstance(value, bool):
-            return "yes" if value else "no"
-        if spec:
-            try:
-                return format(value, spec)
-            except (ValueError, TypeError):
-                return str(value)
-        if isinstance(value, float):
-            return f"{value:,.2f}".rstrip("0").rstrip(".")
-        if isinstance(value, int):
-            return f"{value:,}"
-        return str(value)
+        parts.append((template[last:match.start()], Ref(scope, name), spec))
+        last = match.end()
+    parts.append((template[last:], None, ""))
+    return tuple(parts)
 
-    return _PLACEHOLDER.sub(fill, template)
+
+def render(template: str, lookup: Any) -> str:
+    """Fill ``{answer.x}``, ``{fact.y}``, ``{device.z:,.0f}`` placeholders (no code runs)."""
+    out = []
+    for literal, ref, spec in _template(template):
+        out.append(literal)
+        if ref is not None:
+            out.append(_show_value(lookup(ref), spec))
+    return "".join(out)
+
+
+def _show_value(value: Any, spec: str) -> str:
+    if value is MISSING or value is None:
+        return "not set"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if spec:
+        try:
+            return format(value, spec)
+        except (ValueError, TypeError):
+            return str(value)
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
 
 
 class Engine:
@@ -228,9 +254,16 @@ class Engine:
         self.rulebase = rulebase
         self._compiled: CompiledRules | None = None
         self._rule_order = {rule.id: i for i, rule in enumerate(rulebase.rules)}
+        self._arithmetic_memo: dict[tuple[Any, ...], tuple[Arithmetic, dict[str, dict[str, Any]]]] = {}
 
     @classmethod
-    def load(cls, kb_dir: Path | str | None = None, rules_dir: Path | str | None = None) -> Engine:
+    def load(cls, kb_dir: Path | str | None = None, rules_dir: Path | str | None = None,
+             cached: bool = True) -> Engine:
+        """Load and validate the knowledge base and rules (FileErrors lists every problem)."""
+        if cached:
+            from .cache import load_rulebase_cached
+
+            return cls(load_rulebase_cached(kb_dir, rules_dir))
         knowledge: Knowledge = load_knowledge(kb_dir)
         return cls(load_rulebase(rules_dir, knowledge))
 
@@ -246,16 +279,13 @@ class Engine:
         """Run one consultation. ``fact_overrides`` pins derived facts (for counterfactuals)."""
         rb = self.rulebase
         answers = normalize_answers(rb.questions, raw_answers, rb.knowledge)
-        arithmetic = context_arithmetic(answers)
+        arithmetic, devices = self._arithmetic(answers)
         facts: dict[str, Any] = {name: fact.default for name, fact in rb.facts.items()
                                  if fact.kind != "computed" and fact.default is not None}
         facts.update(arithmetic.facts)
         overrides = dict(fact_overrides or {})
         facts.update(overrides)
-        candidates = answers.get("candidates")
-        device_ids = list(rb.knowledge.devices) if candidates is MISSING else list(candidates)
-        devices = {d: device_attributes(rb.knowledge.devices[d], answers, arithmetic, rb.knowledge.directory)
-                   for d in device_ids}
+        device_ids = list(devices)
         derived_by: dict[str, list[str]] = {}
         firings: list[Firing] = []
         final = rb.strata - 1
@@ -276,6 +306,24 @@ class Engine:
             if session is not None:
                 session.close()
         return self._conclude(answers, arithmetic, facts, derived_by, devices, firings, evaluator)
+
+    def _arithmetic(self, answers: Answers) -> tuple[Arithmetic, dict[str, dict[str, Any]]]:
+        """Sizing and device facts, memoized on the answers the arithmetic reads (counterfactuals
+        and edits in the TUI mostly change answers it does not read)."""
+        key = tuple((k, repr(answers.get(k))) for k in ARITHMETIC_ANSWERS) + (repr(answers.get("candidates")),)
+        memo = self._arithmetic_memo.get(key)
+        if memo is None:
+            rb = self.rulebase
+            arithmetic = context_arithmetic(answers)
+            candidates = answers.get("candidates")
+            device_ids = list(rb.knowledge.devices) if candidates is MISSING else list(candidates)
+            devices = {d: device_attributes(rb.knowledge.devices[d], answers, arithmetic, rb.knowledge.directory)
+                       for d in device_ids}
+            if len(self._arithmetic_memo) >= 128:
+                self._arithmetic_memo.pop(next(iter(self._arithmetic_memo)))
+            memo = self._arithmetic_memo[key] = (arithmetic, devices)
+        arithmetic, devices = memo
+        return arithmetic, {d: dict(attrs) for d, attrs in devices.items()}
 
     def _python_stage(self, stage: int, answers: Answers, facts: dict[str, Any],
                       devices: dict[str, dict[str, Any]]) -> list[Firing]:
@@ -340,15 +388,12 @@ class Engine:
         for seq, firing in enumerate(firings, start=1):
             rule = rb.rule(firing.rule_id)
             lookup = consultation.lookup(firing.device_id)
-            holds, why = decisive_leaves(rule.when, lookup)
-            if not holds:
+            if evaluator == "durable" and not evaluate(rule.when, lookup):
                 raise EngineError(f"engine disagreement: {rule.id} fired for {firing.device_id or 'context'} "
                                   "but its condition is false in Python")
-            matched = {name: value for result in why for name, value in result.values.items()}
             consultation.trace.append(TraceEntry(seq, firing.stage, rule.id, firing.device_id,
-                                                 rule.conclusion, matched))
+                                                 rule.conclusion, rule.when, lookup))
             consultation.fired.add((rule.id, firing.device_id))
-            because = render(rule.because, lookup)
             if rule.warn:
                 consultation.warnings.append(RuleWarning(rule.id, render(rule.warn, lookup), rule.severity,
                                                      list(rule.sources), firing.device_id))
@@ -356,25 +401,25 @@ class Engine:
                 continue
             if rule.exclude:
                 consultation.all_exclusions.setdefault(firing.device_id, []).append(
-                    Exclusion(firing.device_id, rule.id, because, list(rule.sources)))
+                    Exclusion(firing.device_id, rule.id, render(rule.because, lookup), list(rule.sources)))
             if rule.prefer:
                 points[firing.device_id].append((rule, rule.prefer.points))
         consultation.excluded = [ex[0] for ex in consultation.all_exclusions.values()]
         remaining = [d for d in devices if d not in consultation.all_exclusions]
         consultation.recommendations, consultation.notes = rank(consultation, remaining, points)
         if arithmetic.estimate is not None:
-            consultation.notes.extend(_claim_notes(answers))
+            consultation.notes.extend(_claim_notes(answers, rb.claims))
         return consultation
 
 
-def _claim_notes(answers: Answers) -> list[Note]:
+def _claim_notes(answers: Answers, claims: tuple[Any, ...]) -> list[Note]:
     """Seed claims the consultation's situation touches, with the sizing model's verdict."""
-    try:
-        from .claims import claims_touched
-    except ImportError:  # pragma: no cover - claims module ships with the package
+    if not claims:
         return []
+    from .claims import claims_touched
+
     notes = []
-    for verdict in claims_touched(answers.values):
+    for verdict in claims_touched(answers.values, list(claims)):
         claim = verdict.claim
         notes.append(Note("seed-claim", f"{claim.source}: {claim.claim} — {verdict.verdict}: "
                                          f"{verdict.explanation}", None, [claim.source]))

@@ -233,17 +233,56 @@ def _describe_change(question: Question, value: Any) -> str:
     return f"if {question.key} were {value}"
 
 
+def relevant_answers(consultation: Consultation, rules: list[Rule]) -> set[str]:
+    """Answers that can change whether these rules fire: read directly, through the facts they
+    read (and the rules deriving those), through computed device facts, or by deciding whether
+    such a question is asked."""
+    from .arithmetic import ARITHMETIC_ANSWERS
+    from .vocabulary import DEVICE_ATTRIBUTES
+
+    rb = consultation.rulebase
+    answers: set[str] = set()
+    seen: set[str] = set()
+    pending = list(rules)
+    while pending:
+        rule = pending.pop()
+        if rule.id in seen:
+            continue
+        seen.add(rule.id)
+        for ref in rule.reads():
+            if ref.scope == "answer":
+                answers.add(ref.name)
+            elif ref.scope == "fact":
+                fact = rb.facts.get(ref.name)
+                if fact is not None and fact.kind == "computed":
+                    answers |= set(ARITHMETIC_ANSWERS)
+                pending.extend(rb.derivers(ref.name))
+            elif DEVICE_ATTRIBUTES.get(ref.name) and DEVICE_ATTRIBUTES[ref.name].origin == "computed":
+                answers |= set(ARITHMETIC_ANSWERS)
+    gates = {ref.name for key in answers for leaf in leaves(rb.questions[key].ask_when)
+             for ref in leaf.refs() if key in rb.questions}
+    return answers | gates
+
+
 def what_would_change(consultation: Consultation, limit: int = 3) -> dict[str, list[dict[str, Any]]]:
-    """For each excluded device, up to ``limit`` single changes under which it is recommended."""
+    """For each excluded device, up to ``limit`` single changes under which it is recommended.
+
+    Only answers that can affect the rules that excluded the devices are varied, and derived
+    requirements those rules read are pinned false one at a time ("if ECC were not required").
+    """
     excluded = list(consultation.all_exclusions)
     found: dict[str, list[dict[str, Any]]] = {d: [] for d in excluded}
     if not excluded:
         return found
     engine = consultation.engine
+    rb = consultation.rulebase
+    excluding = [rb.rule(e.rule) for exclusions in consultation.all_exclusions.values() for e in exclusions]
+    relevant = relevant_answers(consultation, excluding)
+    read_facts = {ref.name for rule in excluding for ref in rule.reads() if ref.scope == "fact"}
     raw = dict(consultation.answers.values)
     tried: list[tuple[str, dict[str, Any], dict[str, Any], str]] = []
-    for question in consultation.rulebase.questions.values():
-        if question.type == "devices":
+    for question in rb.questions.values():
+        if question.type == "devices" or question.key not in relevant:
             continue
         for value in _candidate_values(consultation, question):
             changed = dict(raw)
@@ -253,8 +292,8 @@ def what_would_change(consultation: Consultation, limit: int = 3) -> dict[str, l
                 changed[question.key] = value
             tried.append((question.key, changed, {}, _describe_change(question, value)))
     for name, value in consultation.facts.items():
-        fact = consultation.rulebase.facts[name]
-        if fact.kind == "requirement" and value is True:
+        fact = rb.facts[name]
+        if fact.kind == "requirement" and value is True and name in read_facts:
             tried.append((name, raw, {name: False}, f"if {name} were false (derived by "
                                                     f"{', '.join(consultation.derived_by.get(name, []))})"))
     for _key, answers, overrides, text in tried:

@@ -14,132 +14,50 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from .conditions import (TRUE, All, Condition, Leaf, Ref, leaves, parse_condition, refs, show)
 from .errors import FileError, FileErrors, Location, did_you_mean
 from .knowledge import Knowledge
-from .schema_errors import validation_errors
 from .vocabulary import DEVICE_ATTRIBUTES, Attribute
 from .yamlio import Document, iter_yaml_files, load_yaml
 
-_ID = r"^[a-z0-9][a-z0-9.-]*$"
+if TYPE_CHECKING:
+    from .rule_schema import QuestionsFile, RankingFile, RuleModel
+
 _NAME = r"^[a-z][a-z0-9_]*$"
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 # ---------------------------------------------------------------------------------------------
-# File schemas (shape only; conditions and names are checked after)
+# Loaded, typed objects (plain dataclasses: a cached rule base loads without pydantic)
 
 
-class QuestionModel(_Strict):
-    key: str = Field(pattern=_NAME)
-    prompt: str
-    type: Literal["choice", "number", "integer", "boolean", "devices"]
-    choices: list[str] = []
-    choice_help: dict[str, str] = {}
-    min: float | None = None
-    max: float | None = None
-    unit: str | None = None
-    default: Any = None
-    help: str
-    group: str = "workload"
-    ask_when: Any = None
-
-
-class QuestionsFile(_Strict):
-    questions: list[QuestionModel]
-
-
-class FactModel(_Strict):
-    type: Literal["bool", "number", "string"]
-    kind: Literal["requirement", "intermediate", "computed"]
-    description: str
-    default: Any = None
-    choices: list[str] = []
-    unit: str | None = None
-    combine: Literal["or", "max", "min", "agree"] | None = None
-
-
-class FactsFile(_Strict):
-    facts: dict[str, FactModel]
-
-
-class ClaimModel(_Strict):
-    """What a preference rests on, so the engine can check it against the numbers."""
+@dataclass(frozen=True)
+class Claim:
+    """What a preference rests on ("best memory_gb"), so the engine can check it."""
 
     metric: str
-    best: Literal["highest", "lowest"]
+    best: str  # highest | lowest
 
 
-class PreferModel(_Strict):
-    points: float = Field(gt=-100, lt=100)
-    claim: ClaimModel | None = None
+@dataclass(frozen=True)
+class Preference:
+    points: float
+    claim: Claim | None = None
 
 
-class ThenModel(_Strict):
-    derive: dict[str, Any] | None = None
-    require: str | list[str] | None = None
-    exclude: bool | None = None
-    prefer: PreferModel | None = None
-    warn: str | None = None
+@dataclass(frozen=True)
+class Expectation:
+    """What a rule's example expects of a consultation."""
 
-
-class ExpectModel(_Strict):
     fires: bool | None = None
-    fires_for: list[str] = []
-    not_for: list[str] = []
-    facts: dict[str, Any] = {}
+    fires_for: tuple[str, ...] = ()
+    not_for: tuple[str, ...] = ()
+    facts: Mapping[str, Any] = field(default_factory=dict)
     top: str | None = None
-    excluded: list[str] = []
-    recommended: list[str] = []
-
-
-class ExampleModel(_Strict):
-    name: str | None = None
-    answers: dict[str, Any] = {}
-    expect: ExpectModel
-
-
-class RuleModel(_Strict):
-    id: str = Field(pattern=_ID)
-    description: str
-    when: Any = None
-    then: ThenModel
-    because: str
-    sources: list[str] = Field(min_length=1)
-    examples: list[ExampleModel] = []
-    severity: Literal["info", "caution", "serious"] = "caution"
-
-
-class RulesFile(_Strict):
-    topic: str = Field(pattern=_NAME.replace("_", "_-"))
-    title: str
-    rules: list[RuleModel]
-
-
-class MetricModel(_Strict):
-    better: Literal["higher", "lower"]
-    description: str
-    attribute: str
-
-
-class RankingFile(_Strict):
-    metrics: dict[str, MetricModel]
-    priorities: dict[str, dict[str, float]]
-    setting_ease: dict[str, float] = {}
-    emphasis: dict[str, dict[str, float]] = {}
-    sources: list[str] = []
-
-
-# ---------------------------------------------------------------------------------------------
-# Loaded, typed objects
+    excluded: tuple[str, ...] = ()
+    recommended: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -181,7 +99,7 @@ class Fact:
 class Example:
     name: str
     answers: Mapping[str, Any]
-    expect: ExpectModel
+    expect: Expectation
     location: Location
 
 
@@ -193,7 +111,7 @@ class Rule:
     when: Condition
     derive: Mapping[str, Any]
     exclude: bool
-    prefer: PreferModel | None
+    prefer: Preference | None
     warn: str | None
     because: str
     sources: tuple[str, ...]
@@ -253,12 +171,14 @@ class RuleBase:
     topics: dict[str, str]
     directory: Path
     strata: int = 1
+    claims: tuple[Any, ...] = ()
+    """The seeds' quantitative claims (kb/claims.yaml), checked by the sizing model."""
 
     def rule(self, rule_id: str) -> Rule:
-        for rule in self.rules:
-            if rule.id == rule_id:
-                return rule
-        raise KeyError(rule_id)
+        index = self.__dict__.get("_index")
+        if index is None or len(index) != len(self.rules):
+            index = self.__dict__["_index"] = {r.id: r for r in self.rules}
+        return index[rule_id]
 
     def rules_reading(self, ref: Ref) -> list[Rule]:
         return [r for r in self.rules if ref in r.reads()]
@@ -304,6 +224,8 @@ class _Collector:
 
 def load_rulebase(rules_dir: Path | str | None, knowledge: Knowledge) -> RuleBase:
     """Load every rule file of a folder; raise FileErrors listing every problem found."""
+    from .rule_schema import FactsFile, QuestionsFile, RankingFile, RulesFile
+
     base = Path(rules_dir) if rules_dir is not None else shipped_rules_dir()
     out = _Collector()
     if not base.is_dir():
@@ -376,11 +298,24 @@ def load_rulebase(rules_dir: Path | str | None, knowledge: Knowledge) -> RuleBas
     rules, strata = _stratify(rules, facts, out)
     if out.errors:
         raise FileErrors(out.errors)
+    claims: tuple[Any, ...] = ()
+    claims_file = knowledge.directory / "claims.yaml"
+    if claims_file.is_file():
+        from .claims import load_claims
+
+        try:
+            claims = tuple(load_claims(claims_file))
+        except FileErrors as exc:
+            raise FileErrors(exc.errors) from None
     return RuleBase(knowledge, questions, facts, rules, metrics, priorities, ease, emphasis, rank_sources,
-                    topics, base, strata)
+                    topics, base, strata, claims)
 
 
-def _shape(doc: Document | None, model: type[BaseModel], out: _Collector) -> Any:
+def _shape(doc: Document | None, model: Any, out: _Collector) -> Any:
+    from pydantic import ValidationError
+
+    from .schema_errors import validation_errors
+
     if doc is None:
         return None
     if not isinstance(doc.data, dict):
@@ -394,6 +329,8 @@ def _shape(doc: Document | None, model: type[BaseModel], out: _Collector) -> Any
 
 
 def _load_facts(doc: Document | None, out: _Collector) -> dict[str, Fact]:
+    from .rule_schema import FactsFile
+
     parsed = _shape(doc, FactsFile, out)
     facts: dict[str, Fact] = {}
     if parsed is None or doc is None:
@@ -641,11 +578,17 @@ def _build_rule(doc: Document, key: tuple[str | int, ...], model: RuleModel, top
             if name not in checker.facts:
                 out.add(doc.location(ekey + ("expect", "facts")),
                         f"unknown fact {name!r}{did_you_mean(name, checker.facts)}")
-        examples.append(Example(ex.name or f"example {j + 1}", dict(ex.answers), ex.expect,
-                                doc.location(ekey)))
+        e = ex.expect
+        expect = Expectation(e.fires, tuple(e.fires_for), tuple(e.not_for), dict(e.facts), e.top,
+                             tuple(e.excluded), tuple(e.recommended))
+        examples.append(Example(ex.name or f"example {j + 1}", dict(ex.answers), expect, doc.location(ekey)))
     if len(out.errors) != errors_before:
         return None
-    return Rule(model.id, topic, model.description, when, derive, bool(then.exclude), then.prefer,
+    prefer = None
+    if then.prefer is not None:
+        claim = then.prefer.claim
+        prefer = Preference(then.prefer.points, Claim(claim.metric, claim.best) if claim else None)
+    return Rule(model.id, topic, model.description, when, derive, bool(then.exclude), prefer,
                 then.warn, model.because, tuple(model.sources), tuple(examples), model.severity, where,
                 doc.path, "device" if device_scoped else "context")
 

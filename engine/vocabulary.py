@@ -82,7 +82,7 @@ DEVICE_ATTRIBUTES: dict[str, Attribute] = _attrs(
     Attribute("box_circuits_120v", "number", "15 A / 120 V circuits one box needs",
               origin="computed"),
     Attribute("facility_kw", "number",
-              "facility power of the purchase in the engineering scenario (host x PUE)",
+              "off-grid: facility power of the purchase in the engineering scenario (host x PUE)",
               origin="computed", unit="kW"),
     Attribute("battery_kwh", "number",
               "off-grid battery energy for the run (engineering scenario, after efficiency and "

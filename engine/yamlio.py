@@ -23,8 +23,12 @@ from .errors import FileError, FileErrors, Location
 PathKey = tuple[str | int, ...]
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans: only true/false, so `no` and `on` stay strings."""
+# libyaml's parser when PyYAML was built with it (about 10x faster on our files), else Python's.
+_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # type: ignore[assignment]
+
+
+class _Loader(_Base):  # type: ignore[misc, valid-type]
+    """Safe loader with YAML 1.2 booleans: only true/false, so `no` and `on` stay strings."""
 
 
 _Loader.yaml_implicit_resolvers = {

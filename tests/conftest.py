@@ -14,3 +14,11 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def engine() -> Engine:
     return Engine.load(ROOT / "kb", ROOT / "rules")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never read or write the user's rule-base cache."""
+    import os
+
+    os.environ["GPU_ADVISOR_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
