@@ -19,7 +19,8 @@ from .knowledge import Device
 
 SIZED_WORKLOADS = ("pretraining", "fine-tuning", "inference")
 ARITHMETIC_ANSWERS = ("workload", "model_params_b", "method", "precision", "context_tokens", "batch_size",
-                      "max_gpus", "parallelism", "budget_usd", "purchase", "off_grid", "off_grid_hours")
+                      "max_gpus", "parallelism", "budget_usd", "purchase", "off_grid", "off_grid_hours",
+                      "site_power_kw")
 """Every answer the arithmetic reads; device facts depend on these (and the candidates) only."""
 POOLED = ("tensor", "pipeline")
 
@@ -195,8 +196,9 @@ def box_and_energy(device: Device, answers: Answers, attrs: dict[str, Any], kb_d
         attrs["psu_w"] = box["psu_w_needed"]
         attrs["box_circuits_120v"] = box["circuits_120v"]
     attrs["total_cost_usd"] = attrs["cost_usd"]
-    if answers.get("off_grid") is not True:
-        return
+    off_grid = answers.get("off_grid") is True
+    if not off_grid and answers.get("site_power_kw") is MISSING:
+        return  # facility power is only needed for a power-limited or off-grid site
     from dataclasses import replace as _replace
 
     from .plan import device_from_kb, scenario_energy
@@ -209,6 +211,8 @@ def box_and_energy(device: Device, answers: Answers, attrs: dict[str, Any], kb_d
     spent = plan_device.price_usd * count
     result = scenario_energy(plan_device, count, knobs.scenario(ENERGY_SCENARIO), knobs, spent, spent)
     attrs["facility_kw"] = round(result.facility_kw, 2)
+    if not off_grid:
+        return
     attrs["battery_kwh"] = round(result.battery_kwh, 1)
     attrs["batteries"] = max(result.powerwalls, result.powerwalls_for_power)
     attrs["total_cost_usd"] = round(attrs["cost_usd"] + attrs["batteries"] * float(knobs.battery.price_usd), 2)

@@ -58,6 +58,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                      help="evaluate conditions in durable_rules (default) or in Python")
     rec.add_argument("--no-counterfactuals", action="store_true",
                      help="skip the what-would-change search (faster)")
+    rec.add_argument("--trace", action="store_true",
+                     help="text format: also print every rule firing, in order, with the values it matched")
     _add_dirs(rec)
     rec.set_defaults(func=run_recommend)
 
@@ -112,7 +114,7 @@ def run_recommend(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         text = report.to_markdown(consultation, counterfactuals)
     else:
-        text = report.to_text(consultation, counterfactuals)
+        text = report.to_text(consultation, counterfactuals, trace=args.trace)
     sys.stdout.write(text)
     return 0
 

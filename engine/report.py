@@ -32,6 +32,8 @@ def _answers_line(consultation: Consultation) -> str:
     for key, value in consultation.answers.values.items():
         if isinstance(value, list):
             value = ",".join(value)
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
         marker = "" if key not in consultation.answers.defaulted else "*"
         parts.append(f"{key}={value}{marker}")
     return " ".join(parts)
@@ -50,7 +52,7 @@ def _verdict(consultation: Consultation) -> str:
             f"{_money(top.cost_usd)}.")
 
 
-def to_text(consultation: Consultation, counterfactuals: bool = True) -> str:
+def to_text(consultation: Consultation, counterfactuals: bool = True, trace: bool = False) -> str:
     """A readable verdict, its reasons, the exclusions and what would change them."""
     from .explain import how, what_would_change, why_not
 
@@ -114,7 +116,20 @@ def to_text(consultation: Consultation, counterfactuals: bool = True) -> str:
         add("Notes on the sources:")
         for note in consultation.notes:
             add(f"  * {note.message}")
+    if trace:
+        add("")
+        add(f"Trace ({len(consultation.trace)} firings, {consultation.evaluator} evaluator):")
+        for entry in consultation.trace:
+            seen = ", ".join(f"{k} = {_plain(v)}" for k, v in entry.matched.items())
+            target = f" [{entry.device}]" if entry.device else ""
+            add(f"  {entry.seq:3}. stage {entry.stage} {entry.rule}{target}: {entry.concluded}  ({seen})")
     return "\n".join(lines) + "\n"
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "not set" if value is None else str(value)
 
 
 def _md_escape(text: str) -> str:

@@ -82,7 +82,8 @@ DEVICE_ATTRIBUTES: dict[str, Attribute] = _attrs(
     Attribute("box_circuits_120v", "number", "15 A / 120 V circuits one box needs",
               origin="computed"),
     Attribute("facility_kw", "number",
-              "off-grid: facility power of the purchase in the engineering scenario (host x PUE)",
+              "facility power of the purchase in the engineering scenario (IT x host x PUE); set "
+              "only for a power-limited or off-grid site",
               origin="computed", unit="kW"),
     Attribute("battery_kwh", "number",
               "off-grid battery energy for the run (engineering scenario, after efficiency and "
