@@ -168,13 +168,7 @@ class _Builder:
                                "cluster_label": clean(cluster_label), "detail": detail, **extra}
 
     def edge(self, source: str, target: str, kind: str, label: str) -> None:
-        key = (source, target, kind)
-        if key in self.edges:
-            old = self.edges[key]["label"]
-            if label and label not in old.split(", "):
-                self.edges[key]["label"] = f"{old}, {label}" if old else label
-            return
-        self.edges[key] = {"kind": kind, "label": clean(label)}
+        self.edges[(source, target, kind)] = {"kind": kind, "label": clean(label)}
 
     def graph(self, **attrs: Any) -> Graph:
         import networkx as nx
@@ -194,16 +188,9 @@ def _question_type(q: Question) -> str:
 
 
 def _rule_effect(rule: Rule) -> str:
-    parts = []
-    if rule.derive:
-        parts.append("derives " + ", ".join(sorted(rule.derive)))
-    if rule.exclude:
-        parts.append("excludes")
-    if rule.prefer:
-        parts.append(f"prefers {rule.prefer.points:+g}")
-    if rule.warn:
-        parts.append("warns")
-    return "; ".join(parts)
+    """What a rule concludes, for its label: 'derives needs_ecc', 'prefers -1; warns'."""
+    parts = ["derives " + ", ".join(sorted(rule.derive))] if rule.derive else []
+    return "; ".join(parts + [label for _, _, label in _effects(rule)])
 
 
 def _rule_colour_kind(rule: Rule) -> str:
@@ -312,6 +299,7 @@ def _add_consultation(b: _Builder, rb: RuleBase, consultation: Consultation) -> 
     answers = consultation.answers
     fired_rules = {entry.rule for entry in consultation.trace}
     touched = {(entry.rule, entry.device) for entry in consultation.trace if entry.device}
+    touched_devices = {device for _, device in touched}
     warned = {w.device for w in consultation.warnings if w.device}
     ranks = {r.device: i for i, r in enumerate(consultation.recommendations, start=1)}
     for device_id in consultation.devices:
@@ -356,7 +344,7 @@ def _add_consultation(b: _Builder, rb: RuleBase, consultation: Consultation) -> 
         if data["kind"] == "rule":
             data["on_path"] = node_id[len("rule:"):] in fired_rules
         elif data["kind"] == "device":
-            data["on_path"] = any(device == node_id[len("dev:"):] for _, device in touched)
+            data["on_path"] = node_id[len("dev:"):] in touched_devices
         elif data["kind"] == "conclusion":
             data["on_path"] = False
     for (source, target, kind), data in b.edges.items():

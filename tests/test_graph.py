@@ -23,6 +23,7 @@ from gpu_advisor.consult import Consultation, Engine
 from gpu_advisor.errors import UsageError
 
 from .conftest import ROOT
+from .test_engine import _random_answers
 
 HOSTILE_RULES = ROOT / "tests" / "fixtures" / "hostile_rules"
 HOSTILE_FLAVOUR = '"quoted" {braces} <angle> & amp \\ back'
@@ -148,22 +149,6 @@ def trace_of(consultation: Consultation) -> dict[str, set[Any]]:
             "devices": {t.device for t in consultation.trace if t.device},
             "questions": set(consultation.answers.values),
             "touched": {(t.rule, t.device) for t in consultation.trace if t.device}}
-
-
-def _random_answers(rng: random.Random, engine: Engine) -> dict[str, Any]:
-    answers: dict[str, Any] = {}
-    for q in engine.rulebase.questions.values():
-        if rng.random() < 0.5:
-            continue
-        if q.type == "choice":
-            answers[q.key] = rng.choice(q.choices)
-        elif q.type == "boolean":
-            answers[q.key] = rng.random() < 0.5
-        elif q.type in ("integer", "number"):
-            low, high = q.min or 1, q.max or 1e6
-            value = rng.choice([v for v in (low, 2, 7, 8, 48, 70, 200, 1000, 150000, high) if low <= v <= high])
-            answers[q.key] = int(value) if q.type == "integer" else value
-    return answers
 
 
 def test_the_highlighted_path_equals_the_engines_trace(engine: Engine) -> None:
