@@ -33,6 +33,7 @@ class _Parser(argparse.ArgumentParser):
 COMMAND_MODULES: dict[str, tuple[str, str]] = {
     "size": ("size_command", "itemized GPU memory need of a workload, and which devices hold it"),
     "plan": ("plan_command", "units, energy, batteries and CapEx for a budget"),
+    "graph": ("graph_command", "export the decision tree as a graph, with a consultation's path"),
 }
 COMMANDS = ("recommend", "questions", "why", *COMMAND_MODULES)
 
