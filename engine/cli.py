@@ -34,6 +34,8 @@ COMMAND_MODULES: dict[str, tuple[str, str]] = {
     "size": ("size_command", "itemized GPU memory need of a workload, and which devices hold it"),
     "plan": ("plan_command", "units, energy, batteries and CapEx for a budget"),
     "graph": ("graph_command", "export the decision tree as a graph, with a consultation's path"),
+    "probe": ("probe_command", "read the local GPUs (or saved nvidia-smi output), check them, plan a job on them"),
+    "deploy": ("deploy_command", "write DeepSpeed and FSDP settings for the recommended or present hardware"),
 }
 COMMANDS = ("recommend", "questions", "why", *COMMAND_MODULES)
 
