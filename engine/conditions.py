@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Union
 
 from .errors import FileError, Location
@@ -433,3 +434,50 @@ def to_nnf(cond: Condition, negate: bool = False) -> Condition:
     if isinstance(cond, All):
         return AnyOf(items, cond.location) if negate else All(items, cond.location)
     return All(items, cond.location) if negate else AnyOf(items, cond.location)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rationale templates: "{device.id} has {device.memory_gb} GB" filled from what a rule saw
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+@lru_cache(maxsize=1024)
+def _template(template: str) -> tuple[tuple[str, Ref | None, str], ...]:
+    """A template split once into (literal, reference, format spec) parts."""
+    parts: list[tuple[str, Ref | None, str]] = []
+    last = 0
+    for match in _PLACEHOLDER.finditer(template):
+        body, _, spec = match.group(1).partition(":")
+        scope, _, name = body.strip().partition(".")
+        parts.append((template[last:match.start()], Ref(scope, name), spec))
+        last = match.end()
+    parts.append((template[last:], None, ""))
+    return tuple(parts)
+
+
+def render(template: str, lookup: Any) -> str:
+    """Fill ``{answer.x}``, ``{fact.y}``, ``{device.z:,.0f}`` placeholders (no code runs)."""
+    out = []
+    for literal, ref, spec in _template(template):
+        out.append(literal)
+        if ref is not None:
+            out.append(_show_value(lookup(ref), spec))
+    return "".join(out)
+
+
+def _show_value(value: Any, spec: str) -> str:
+    if value is MISSING or value is None:
+        return "not set"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if spec:
+        try:
+            return format(value, spec)
+        except (ValueError, TypeError):
+            return str(value)
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)

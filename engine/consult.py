@@ -10,22 +10,19 @@ same parsed conditions; the two must agree (tests and the audit check it).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from .answers import Answers, normalize_answers
 from .arithmetic import ARITHMETIC_ANSWERS, Arithmetic, context_arithmetic, device_attributes
-from .conditions import MISSING, Ref, decisive_leaves, evaluate
+from .conditions import MISSING, Ref, decisive_leaves, evaluate, render
 from .durable_adapter import CompiledRules, Firing
 from .errors import EngineError
 from .knowledge import Knowledge, load_knowledge
 from .rulebase import Rule, RuleBase, load_rulebase
 
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
 @dataclass
@@ -204,47 +201,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value
-
-
-@lru_cache(maxsize=1024)
-def _template(template: str) -> tuple[tuple[str, Ref | None, str], ...]:
-    """A template split once into (literal, reference, format spec) parts."""
-    parts: list[tuple[str, Ref | None, str]] = []
-    last = 0
-    for match in _PLACEHOLDER.finditer(template):
-        body, _, spec = match.group(1).partition(":")
-        scope, _, name = body.strip().partition(".")
-        parts.append((template[last:match.start()], Ref(scope, name), spec))
-        last = match.end()
-    parts.append((template[last:], None, ""))
-    return tuple(parts)
-
-
-def render(template: str, lookup: Any) -> str:
-    """Fill ``{answer.x}``, ``{fact.y}``, ``{device.z:,.0f}`` placeholders (no code runs)."""
-    out = []
-    for literal, ref, spec in _template(template):
-        out.append(literal)
-        if ref is not None:
-            out.append(_show_value(lookup(ref), spec))
-    return "".join(out)
-
-
-def _show_value(value: Any, spec: str) -> str:
-    if value is MISSING or value is None:
-        return "not set"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if spec:
-        try:
-            return format(value, spec)
-        except (ValueError, TypeError):
-            return str(value)
-    if isinstance(value, float):
-        return f"{value:,.2f}".rstrip("0").rstrip(".")
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
 
 
 class Engine:

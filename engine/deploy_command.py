@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .probe_command import add_job_arguments, job_given, positive_float, raw_answers, read_machine
+from .argtypes import positive_float, positive_int
+from .probe_command import add_job_arguments, job_given, raw_answers, read_machine
 
 if TYPE_CHECKING:
     from .consult import Engine
@@ -35,17 +36,6 @@ Formats: text (both files with their reasons), json (everything, for tools), dee
 ds_config.json alone), fsdp (the Accelerate YAML alone). With -o PATH the chosen format is
 written atomically; without --format, a .json path gets the DeepSpeed file and a .yaml path the
 FSDP file."""
-
-
-def positive_int(text: str) -> int:
-    """A whole number >= 1."""
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
 
 
 def zero_stage(text: str) -> int:
@@ -235,25 +225,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run `deploy` on its own (``python -m gpu_advisor.deploy_command``), as the CLI would."""
-    from .errors import AdvisorError, FileErrors, UsageError
+    """``python -m gpu_advisor.deploy_command ...`` runs ``gpu-advisor deploy ...``."""
+    from .cli import main as cli_main
 
-    parser = argparse.ArgumentParser(prog="gpu-advisor")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    register(subparsers)
-    args = parser.parse_args(["deploy", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.func(args))
-    except FileErrors as exc:
-        for error in exc.errors:
-            sys.stderr.write(f"{error}\n")
-        return 2
-    except UsageError as exc:
-        sys.stderr.write(f"gpu-advisor: error: {exc}\n")
-        return 2
-    except AdvisorError as exc:
-        sys.stderr.write(f"gpu-advisor: error: {exc}\n")
-        return 2
+    return cli_main(["deploy", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,7 +28,7 @@ from typing import Any
 
 import durable.engine as durable_engine
 
-from .conditions import MISSING, All, AnyOf, Condition, Leaf, Ref, Not, to_nnf
+from .conditions import MISSING, All, Condition, Leaf, Ref, Not, to_nnf
 from .errors import EngineError
 
 _ENGINE_LOCK = threading.RLock()

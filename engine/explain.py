@@ -25,7 +25,7 @@ def _sources(rule: Rule) -> list[str]:
 
 def derivation_chain(consultation: Consultation, fact_name: str, seen: set[str] | None = None) -> list[dict[str, Any]]:
     """The rules that derived a fact, each with what it matched and the chains of its own inputs."""
-    from .consult import render
+    from .conditions import render
 
     seen = seen if seen is not None else set()
     if fact_name in seen:
@@ -55,7 +55,7 @@ def derivation_chain(consultation: Consultation, fact_name: str, seen: set[str] 
 
 def how(consultation: Consultation, device_id: str) -> dict[str, Any]:
     """Why a device is recommended: its rules, the facts they used and where those came from."""
-    from .consult import render
+    from .conditions import render
 
     rb = consultation.rulebase
     attrs = consultation.devices[device_id]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -214,7 +214,7 @@ def _load_device(path: Path, sources: dict[str, rt.Source], errors: list[FileErr
 def _check_device(doc: Document, model: DeviceModel, sources: dict[str, rt.Source],
                   errors: list[FileError]) -> None:
     """Provenance, enums and plausible ranges: the checks a schema type cannot express."""
-    facts: list[tuple[tuple[str | int, ...], Sourced]] = []
+    facts: list[tuple[tuple[str | int, ...], SourcedModel]] = []
     for name in DeviceModel.model_fields:
         value = getattr(model, name)
         if isinstance(value, SourcedModel):

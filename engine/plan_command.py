@@ -455,21 +455,10 @@ def _print_json(request: PlanRequest, plans: list[DevicePlan]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run `plan` on its own (``python -m gpu_advisor.plan_command ...``), as the CLI would."""
-    from .errors import AdvisorError, UsageError
+    """``python -m gpu_advisor.plan_command ...`` runs ``gpu-advisor plan ...``."""
+    from .cli import main as cli_main
 
-    parser = argparse.ArgumentParser(prog="gpu-advisor")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    register(subparsers)
-    args = parser.parse_args(["plan", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.func(args))
-    except UsageError as exc:
-        print(f"gpu-advisor plan: {exc}", file=sys.stderr)
-        return 2
-    except AdvisorError as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
+    return cli_main(["plan", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .conditions import render as fill_template
 from .conditions import (
     MISSING,
     Condition,
@@ -1092,28 +1093,9 @@ class Finding:
 
 
 def render(template: str, lookup: Callable[[Ref], Any]) -> str:
-    """Fill ``{scope.name}`` / ``{scope.name:spec}`` placeholders; nothing is evaluated."""
-
-    def fill(match: re.Match[str]) -> str:
-        body, _, spec = match.group(1).partition(":")
-        scope, _, name = body.strip().partition(".")
-        value = lookup(Ref(scope, name))
-        if value is MISSING or value is None:
-            return "not set"
-        if isinstance(value, bool):
-            return "yes" if value else "no"
-        if spec:
-            try:
-                return format(value, spec)
-            except (ValueError, TypeError):
-                return str(value)
-        if isinstance(value, float):
-            return f"{value:,.2f}".rstrip("0").rstrip(".")
-        if isinstance(value, int):
-            return f"{value:,}"
-        return str(value)
-
-    return " ".join(_PLACEHOLDER.sub(fill, template).split())
+    """A check's message filled from the values it saw, on one line (YAML folds may leave runs
+    of spaces)."""
+    return " ".join(fill_template(template, lookup).split())
 
 
 def _lookup(answers: Mapping[str, Any], machine: Mapping[str, Any],

@@ -9,10 +9,11 @@ and exit status 2.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from .argtypes import positive_float
 
 if TYPE_CHECKING:
     from .deploy import Plan
@@ -32,17 +33,6 @@ Describe a job (--set workload=fine-tuning --set model_params_b=70 --set method=
 --model llama-3.1-70b) and the probe also plans it on these GPUs: does it fit as planned,
 with ZeRO sharding over all the cards, with the optimizer offloaded to host RAM (and how much
 RAM that needs), and if not, the smallest purchase that makes it fit."""
-
-
-def positive_float(text: str) -> float:
-    """A finite number > 0 (GB of host RAM)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
 
 
 def add_job_arguments(parser: argparse.ArgumentParser) -> None:
@@ -244,25 +234,10 @@ def text_lines(machine: Machine, findings: Sequence[Finding], rules: HardwareRul
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run `probe` on its own (``python -m gpu_advisor.probe_command``), as the CLI would."""
-    from .errors import AdvisorError, FileErrors, UsageError
+    """``python -m gpu_advisor.probe_command ...`` runs ``gpu-advisor probe ...``."""
+    from .cli import main as cli_main
 
-    parser = argparse.ArgumentParser(prog="gpu-advisor")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    register(subparsers)
-    args = parser.parse_args(["probe", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.func(args))
-    except FileErrors as exc:
-        for error in exc.errors:
-            sys.stderr.write(f"{error}\n")
-        return 2
-    except UsageError as exc:
-        sys.stderr.write(f"gpu-advisor: error: {exc}\n")
-        return 2
-    except AdvisorError as exc:
-        sys.stderr.write(f"gpu-advisor: error: {exc}\n")
-        return 2
+    return cli_main(["probe", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .consult import Note, Reason, Recommendation, render
+from .conditions import render
+from .consult import Note, Reason, Recommendation
 from .rulebase import Rule
 
 if TYPE_CHECKING:

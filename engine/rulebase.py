@@ -224,7 +224,7 @@ class _Collector:
 
 def load_rulebase(rules_dir: Path | str | None, knowledge: Knowledge) -> RuleBase:
     """Load every rule file of a folder; raise FileErrors listing every problem found."""
-    from .rule_schema import FactsFile, QuestionsFile, RankingFile, RulesFile
+    from .rule_schema import QuestionsFile, RankingFile, RulesFile
 
     base = Path(rules_dir) if rules_dir is not None else shipped_rules_dir()
     out = _Collector()

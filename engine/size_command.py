@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .sizing import Estimate, SizingRequest
+
+from .argtypes import positive_float, positive_int, whole_number
 
 FORMATS = ("text", "json")
 DEFAULT_MAX_GPUS = 8
@@ -32,36 +33,6 @@ parameter count (--params-b 70) and a Llama-like shape is fitted and printed. GB
 
 # ---------------------------------------------------------------------------------------------
 # Argument types: argparse turns their ArgumentTypeError into "argument --flag: message"
-
-
-def positive_float(text: str) -> float:
-    """A finite number > 0 (parameter counts in billions)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """A whole number >= 1 (tokens, sequences, GPUs); accepts 8192 and 8_192."""
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
-def whole_number(text: str) -> int:
-    """Any integer; the range is checked later so the message can say what is accepted."""
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
 def register(subparsers: Any) -> None:
