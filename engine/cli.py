@@ -34,6 +34,7 @@ COMMAND_MODULES: dict[str, tuple[str, str]] = {
     "size": ("size_command", "itemized GPU memory need of a workload, and which devices hold it"),
     "plan": ("plan_command", "units, energy, batteries and CapEx for a budget"),
     "graph": ("graph_command", "export the decision tree as a graph, with a consultation's path"),
+    "audit": ("audit_command", "audit the rules: lint, examples, logic over all answers, engine agreement, knowledge"),
     "probe": ("probe_command", "read the local GPUs (or saved nvidia-smi output), check them, plan a job on them"),
     "deploy": ("deploy_command", "write DeepSpeed and FSDP settings for the recommended or present hardware"),
 }
@@ -49,6 +50,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description=(
         "An explaining expert system: which GPU (or AI appliance) to buy for a workload, how many, "
         "and why. Without a command it opens the terminal questionnaire."))
+    parser.add_argument("--kb", metavar="DIR", help="knowledge-base folder for the questionnaire")
+    parser.add_argument("--rules", metavar="DIR", help="rules folder for the questionnaire")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     rec = sub.add_parser("recommend", help="recommend devices for a set of answers",
@@ -172,12 +175,9 @@ def run_why(args: argparse.Namespace) -> int:
 
 
 def run_tui(args: argparse.Namespace) -> int:
-    try:
-        from .tui_entry import run_app
-    except ImportError:
-        build_parser().print_help()
-        return 0
-    return run_app(getattr(args, "kb", None), getattr(args, "rules", None))
+    """No command: the terminal questionnaire (until it lands, the command list)."""
+    build_parser().print_help()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -207,7 +207,7 @@ def test_003_a6000_verdict_holds_when_it_really_has_the_most_memory(engine: Engi
 
 def test_sparsity_caveat_is_stated_and_comparisons_stay_dense(engine: Engine) -> None:
     c = consult(engine, workload="inference", model_params_b=8, precision="fp4", candidates=PAPER)
-    assert c.facts["dense_comparison"] is True
+    assert any(w.rule == "throughput.dense-comparison" for w in c.warnings)
     attrs = c.devices["rtx-pro-6000-blackwell"]
     assert attrs["dense_tflops"] == pytest.approx(2000.0)  # 4,000 sparse / 2
 

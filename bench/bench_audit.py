@@ -1,0 +1,140 @@
+"""Whole-space audit time and coverage, side by side with what the raw engine would need.
+
+Run: .venv/bin/python bench/bench_audit.py [--runs N] [--sample N]
+Prints a Markdown table; copy the numbers into docs/audit.md ("Performance").
+
+Three figures for the same rule base:
+- the audit itself (``run_audit`` on the shipped knowledge base and rules): wall time per part
+  and the answer combinations its logic checks cover;
+- the raw engine: durable_rules (a bare ruleset compiled from the same rules, none of our layer)
+  asserting the same context and device facts, one session per combination, timed on a sample of
+  the audited combinations and extrapolated to all of them;
+- a full ``Engine.consult`` per combination (what "just run every answer" would cost), sampled
+  and extrapolated the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gpu_advisor import durable_adapter  # noqa: E402
+from gpu_advisor.audit import run_audit  # noqa: E402
+from gpu_advisor.audit_agreement import Replayer, samples  # noqa: E402
+from gpu_advisor.audit_logic import LogicAudit  # noqa: E402
+from gpu_advisor.consult import Engine  # noqa: E402
+from gpu_advisor.knowledge import load_knowledge  # noqa: E402
+from gpu_advisor.rulebase import load_rulebase  # noqa: E402
+
+
+def bench_audit(runs: int) -> tuple[list[float], object]:
+    times = []
+    report = None
+    for _ in range(runs):
+        start = time.perf_counter()
+        report = run_audit(ROOT / "kb", ROOT / "rules")
+        times.append(time.perf_counter() - start)
+    return times, report
+
+
+def stage_facts(replayer: Replayer, raw: dict) -> list[list[dict]]:
+    """The facts each stage asserts for these answers (derived facts from the Python replay)."""
+    from gpu_advisor.answers import normalize_answers
+
+    rb = replayer.rb
+    answers = normalize_answers(rb.questions, raw, rb.knowledge)
+    values = dict(answers.values)
+    computed, attrs = replayer.device_facts(values)
+    facts = dict(replayer.defaults)
+    facts.update(computed)
+    devices = dict(zip(rb.knowledge.devices, attrs))
+    out = []
+    derived: dict = {}
+    final = rb.strata - 1
+    for stage in range(rb.strata):
+        batch = [durable_adapter.context_fact("S", stage, values, facts)]
+        if stage == final:
+            batch += [durable_adapter.device_fact("S", a) for a in devices.values()]
+        out.append(batch)
+        if stage != final:
+            fired = replayer._python_stage(stage, values, facts, {})
+            replayer._derive(fired, facts, derived)
+    return out
+
+
+def bench_raw(engine: Engine, chosen: list[dict]) -> tuple[float, float]:
+    """Seconds per combination: bare durable_rules on the same facts; a full consultation."""
+    replayer = Replayer(engine)
+    prepared = [stage_facts(replayer, raw) for raw in chosen]
+    definition = {k: v for k, v in engine.compiled.definition.items() if k != durable_adapter.ANCHOR_RULE}
+    host, name, _ = durable_adapter.bare_ruleset(copy.deepcopy(definition))
+    start = time.perf_counter()
+    for i, stages in enumerate(prepared):
+        sid = f"bench{i}"
+        durable_adapter.open_raw(host, name, sid)
+        for batch in stages:
+            for fact in batch:
+                durable_adapter.assert_fact_raw(host, name, {**fact, "sid": sid})
+        durable_adapter.delete_raw(host, name, sid)
+    raw_each = (time.perf_counter() - start) / len(prepared)
+    start = time.perf_counter()
+    for raw in chosen:
+        engine.consult(raw)
+    consult_each = (time.perf_counter() - start) / len(chosen)
+    return raw_each, consult_each
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="audits to time (default 3)")
+    parser.add_argument("--sample", type=int, default=500, help="combinations to time the raw engine on")
+    args = parser.parse_args()
+
+    times, report = bench_audit(args.runs)
+    assert report is not None
+    space = report.space  # type: ignore[attr-defined]
+    rulebase = load_rulebase(ROOT / "rules", load_knowledge(ROOT / "kb"))
+    engine = Engine(rulebase)
+    logic = LogicAudit(rulebase)
+    result = logic.run()
+    chosen = samples(rulebase, result.runs, args.sample)
+    raw_each, consult_each = bench_raw(engine, chosen)
+    combos = space.combinations
+    median = statistics.median(times)
+
+    print(f"Audit of the shipped rules ({report.rule_count} rules, {report.device_count} devices), "  # type: ignore[attr-defined]
+          f"{args.runs} run(s), median wall time:\n")
+    print("| part | seconds |")
+    print("|---|---|")
+    for part, seconds in report.timings.items():  # type: ignore[attr-defined]
+        print(f"| {part} | {seconds:.2f} |")
+    print(f"| **whole audit** (median of {args.runs}) | **{median:.2f}** |")
+    print()
+    print("| coverage | count |")
+    print("|---|---|")
+    print(f"| answer combinations covered by the logic checks | {combos:,} |")
+    print(f"| sizing situations (device facts computed) | {space.situations:,} |")
+    print(f"| context combinations (in {space.context_classes:,} classes) | {space.context_evaluations:,} |")
+    print(f"| joint signatures (exclusion/preference patterns) | {space.signatures:,} |")
+    print(f"| combinations replayed in durable_rules and Python | {space.durable_checked:,} |")
+    print(f"| of which full consultations | {space.engine_checked:,} |")
+    print()
+    print(f"Side by side, per answer combination (sampled on {len(chosen)} audited combinations):\n")
+    print("| way to cover the space | per combination | for all covered combinations |")
+    print("|---|---|---|")
+    print(f"| this audit | {median / combos * 1e6:.2f} µs | {median:.1f} s |")
+    print(f"| bare durable_rules, same facts, one session each | {raw_each * 1e3:.2f} ms | "
+          f"{raw_each * combos / 3600:,.1f} h |")
+    print(f"| full Engine.consult each | {consult_each * 1e3:.2f} ms | {consult_each * combos / 3600:,.1f} h |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
