@@ -104,6 +104,14 @@ class RulesFile(_Strict):
     rules: list[RuleModel]
 
 
+class RulesFileHeader(_Strict):
+    """The file's own keys; each rule is validated on its own so one bad rule hides no other."""
+
+    topic: str = Field(pattern=_NAME.replace("_", "_-"))
+    title: str
+    rules: list[Any]
+
+
 class MetricModel(_Strict):
     better: Literal["higher", "lower"]
     description: str

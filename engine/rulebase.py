@@ -224,7 +224,7 @@ class _Collector:
 
 def load_rulebase(rules_dir: Path | str | None, knowledge: Knowledge) -> RuleBase:
     """Load every rule file of a folder; raise FileErrors listing every problem found."""
-    from .rule_schema import QuestionsFile, RankingFile, RulesFile
+    from .rule_schema import QuestionsFile, RankingFile, RuleModel, RulesFileHeader
 
     base = Path(rules_dir) if rules_dir is not None else shipped_rules_dir()
     out = _Collector()
@@ -257,6 +257,7 @@ def load_rulebase(rules_dir: Path | str | None, knowledge: Knowledge) -> RuleBas
 
     rules: list[Rule] = []
     topics: dict[str, str] = {}
+    seen_ids: dict[str, Location] = {}
     for path in iter_yaml_files(base):
         if path.name in RESERVED_FILES:
             continue
@@ -265,21 +266,25 @@ def load_rulebase(rules_dir: Path | str | None, knowledge: Knowledge) -> RuleBas
         except FileErrors as exc:
             out.errors.extend(exc.errors)
             continue
-        parsed = _shape(doc, RulesFile, out)
-        if parsed is None:
+        header = _shape(doc, RulesFileHeader, out)
+        if header is None:
             continue
-        if parsed.topic in topics:
-            out.add(doc.location(("topic",)), f"topic {parsed.topic!r} is used by two files")
-        topics[parsed.topic] = parsed.title
-        for i, model in enumerate(parsed.rules):
-            rule = _build_rule(doc, ("rules", i), model, parsed.topic, checker, out)
+        if header.topic in topics:
+            out.add(doc.location(("topic",)), f"topic {header.topic!r} is used by two files")
+        topics[header.topic] = header.title
+        for i, entry in enumerate(header.rules):
+            raw_id = entry.get("id") if isinstance(entry, dict) else None
+            if isinstance(raw_id, str):  # duplicates are found even in rules that fail to build
+                if raw_id in seen_ids:
+                    out.add(doc.location(("rules", i)),
+                            f"duplicate rule id {raw_id!r} (first at {seen_ids[raw_id]})")
+                seen_ids.setdefault(raw_id, doc.location(("rules", i)))
+            model = _shape_part(doc, RuleModel, entry, ("rules", i), out)
+            if model is None:
+                continue
+            rule = _build_rule(doc, ("rules", i), model, header.topic, checker, out)
             if rule is not None:
                 rules.append(rule)
-    seen: dict[str, Rule] = {}
-    for rule in rules:
-        if rule.id in seen:
-            out.add(rule.location, f"duplicate rule id {rule.id!r} (first at {seen[rule.id].location})")
-        seen.setdefault(rule.id, rule)
 
     metrics, priorities, ease, rank_sources = _finish_ranking(docs.get("ranking.yaml"), ranking_raw,
                                                               questions, knowledge, out)
@@ -325,6 +330,19 @@ def _shape(doc: Document | None, model: Any, out: _Collector) -> Any:
         return model.model_validate(doc.data)
     except ValidationError as exc:
         out.errors.extend(validation_errors(doc, model, exc))
+        return None
+
+
+def _shape_part(doc: Document, model: Any, data: Any, key: tuple[str | int, ...], out: _Collector) -> Any:
+    """Validate one part of a file (one rule), reporting errors at their place in the file."""
+    from pydantic import ValidationError
+
+    from .schema_errors import validation_errors
+
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        out.errors.extend(validation_errors(doc, model, exc, key))
         return None
 
 

@@ -176,3 +176,12 @@ def test_disagreeing_values_must_say_why_one_is_preferred(tree: Path) -> None:
 def test_yaml_syntax_error_has_a_position(tree: Path) -> None:
     write_rule(tree, "topic: extra\ntitle: [unclosed\n")
     assert any(re.search(r"extra\.yaml:\d+:\d+: YAML syntax error", e) for e in load_errors(tree))
+
+
+def test_a_schema_error_in_one_rule_hides_no_problem_in_another(tree: Path) -> None:
+    path = write_rule(tree, GOOD_RULE.replace("    sources: [seed-000]\n", "    sources: [seed-000]\n    colour: red\n")
+                      + GOOD_RULE.split("rules:\n", 1)[1].replace("answer.deployment", "answer.deploymnt"))
+    errors = load_errors(tree)
+    assert any(str(path) in e and "unknown key 'colour'" in e for e in errors), errors
+    assert any(str(path) in e and "unknown answer 'deploymnt'" in e for e in errors), errors
+    assert any(str(path) in e and "duplicate rule id 'extra.ok'" in e for e in errors), errors
