@@ -175,9 +175,10 @@ def run_why(args: argparse.Namespace) -> int:
 
 
 def run_tui(args: argparse.Namespace) -> int:
-    """No command: the terminal questionnaire (until it lands, the command list)."""
-    build_parser().print_help()
-    return 0
+    """No command: the terminal questionnaire (Textual is imported only here)."""
+    from .tui.app import run_app
+
+    return run_app(getattr(args, "kb", None), getattr(args, "rules", None))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

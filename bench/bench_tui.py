@@ -1,0 +1,179 @@
+"""Terminal UI speed: launch to the first usable screen, and an answer change to updated results.
+
+Run: .venv/bin/python bench/bench_tui.py [--starts N] [--updates N]
+Prints Markdown tables; copy them into docs/tui.md under "Performance".
+
+Start-up: each run is a new process (as ``gpu-advisor`` is), timed by the wall clock from just
+before the process is spawned until the app reports its first screen mounted and drawn (the
+questionnaire, usable), and until the first consultation's results are on screen. Side by side,
+the same measure for an empty Textual app (``App()`` with nothing in it), which is the floor:
+the Python interpreter, Textual's import and its first frame. Both run headless at 120x40 (no
+terminal to draw to, otherwise the same work).
+
+Update: in one running app, a committed answer change (what Enter or picking a choice does) until
+its results are drawn: the worker thread hop, the consultation in durable_rules, redrawing the
+results panel and the next screen refresh. Typing in a number field adds the 150 ms debounce on
+top by design (one consultation per pause in typing, not per key); the counterfactual search runs
+only when the explanation view opens, so it is timed separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CHILD_ADVISOR = r"""
+import sys, time, json, asyncio
+spawned = float(sys.argv[1])
+started = time.time()
+from gpu_advisor.consult import Engine
+from gpu_advisor.tui.app import AdvisorApp
+
+async def main():
+    engine = Engine.load(%(kb)r, %(rules)r)
+    app = AdvisorApp(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        first = time.time()
+        await app.wait_idle()
+        await pilot.pause()
+        results = time.time()
+    print(json.dumps({"interpreter": started - spawned, "first": first - spawned,
+                      "results": results - spawned}))
+asyncio.run(main())
+"""
+
+CHILD_EMPTY = r"""
+import sys, time, json, asyncio
+spawned = float(sys.argv[1])
+started = time.time()
+from textual.app import App
+
+async def main():
+    app = App()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        first = time.time()
+    print(json.dumps({"interpreter": started - spawned, "first": first - spawned}))
+asyncio.run(main())
+"""
+
+
+def start_times(script: str, runs: int) -> list[dict[str, float]]:
+    rows = []
+    for _ in range(runs):
+        spawned = time.time()
+        out = subprocess.run([sys.executable, "-c", script, repr(spawned)], capture_output=True,
+                             text=True, check=True, cwd=ROOT)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return rows
+
+
+def update_times(runs: int) -> dict[str, list[float]]:
+    from gpu_advisor.consult import Engine
+    from gpu_advisor.explain import what_would_change
+    from gpu_advisor.tui.app import AdvisorApp
+    from gpu_advisor.tui.widgets.results import ResultsPanel
+
+    engine = Engine.load(ROOT / "kb", ROOT / "rules")
+    answers = {"workload": "inference", "model_params_b": 70, "precision": "fp4", "max_gpus": 2}
+    app = AdvisorApp(engine, answers)
+    found: dict[str, list[float]] = {"update": [], "consult": [], "redraw": [], "counterfactuals": []}
+    sizes = [8, 70, 13, 405, 30, 70]
+
+    async def main() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await app.wait_idle()
+            await pilot.pause()
+            for i in range(runs):
+                app.last_update_seconds = None
+                app.set_answer("model_params_b", sizes[i % len(sizes)] + (i // len(sizes)) * 0.5)
+                while app.last_update_seconds is None:
+                    await asyncio.sleep(0.001)
+                found["update"].append(app.last_update_seconds * 1000)
+                await pilot.pause(0.05)  # let the screen go idle, as between two key presses
+            panel = app.screen.query_one(ResultsPanel)
+            for i in range(runs):  # the parts, outside the timed updates
+                consultation = engine.consult({**answers, "model_params_b": sizes[i % len(sizes)]})
+                start = time.perf_counter()
+                engine.consult({**answers, "model_params_b": sizes[i % len(sizes)]})
+                found["consult"].append((time.perf_counter() - start) * 1000)
+                start = time.perf_counter()
+                panel.show(consultation)
+                found["redraw"].append((time.perf_counter() - start) * 1000)
+                await pilot.pause()
+        excluded = engine.consult({"workload": "fine-tuning", "model_params_b": 7,
+                                   "deployment": "production"})
+        for _ in range(max(3, runs // 10)):
+            start = time.perf_counter()
+            what_would_change(excluded)
+            found["counterfactuals"].append((time.perf_counter() - start) * 1000)
+
+    asyncio.run(main())
+    return found
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--starts", type=int, default=10, help="new processes per app (default 10)")
+    parser.add_argument("--updates", type=int, default=100, help="answer changes timed (default 100)")
+    args = parser.parse_args()
+
+    advisor_script = CHILD_ADVISOR % {"kb": str(ROOT / "kb"), "rules": str(ROOT / "rules")}
+    start_times(advisor_script, 1)  # warm the rule-base cache and the OS file cache
+    start_times(CHILD_EMPTY, 1)
+    advisor, empty = [], []
+    for _ in range(args.starts):  # interleaved, so machine noise hits both alike
+        advisor += start_times(advisor_script, 1)
+        empty += start_times(CHILD_EMPTY, 1)
+
+    def ms(rows: list[dict[str, float]], key: str) -> tuple[float, float]:
+        values = [row[key] * 1000 for row in rows]
+        return statistics.median(values), max(values)
+
+    print(f"Start-up, new process each run, headless 120x40, {args.starts} runs each "
+          "(median / slowest, ms):\n")
+    print("| app | interpreter up | first usable screen | first results on screen |")
+    print("|---|---:|---:|---:|")
+    e_int, e_int_max = ms(empty, "interpreter")
+    e_first, e_first_max = ms(empty, "first")
+    print(f"| empty Textual app | {e_int:.0f} / {e_int_max:.0f} | {e_first:.0f} / {e_first_max:.0f} | — |")
+    a_int, a_int_max = ms(advisor, "interpreter")
+    a_first, a_first_max = ms(advisor, "first")
+    a_res, a_res_max = ms(advisor, "results")
+    print(f"| gpu-advisor | {a_int:.0f} / {a_int_max:.0f} | {a_first:.0f} / {a_first_max:.0f} | "
+          f"{a_res:.0f} / {a_res_max:.0f} |")
+    print(f"\nRatio of first usable screens: {a_first / e_first:.2f}x the empty app "
+          f"(target: first screen <= 1000 ms).\n")
+
+    found = update_times(args.updates)
+    print(f"Answer change to updated results, one running app, {args.updates} changes "
+          "(model size, 70B fp4 inference on up to 2 GPUs, 11 devices; ms):\n")
+    print("| what | p50 | p95 | max |")
+    print("|---|---:|---:|---:|")
+    labels = {"update": "answer change -> results drawn (target <= 50)",
+              "consult": "of which: the consultation (durable_rules)",
+              "redraw": "of which: updating the results panel's widgets (before the frame)",
+              "counterfactuals": "counterfactual search, production fine-tuning with 2 devices "
+                                 "excluded (lazy: explanation view only)"}
+    for key, label in labels.items():
+        values = found[key]
+        print(f"| {label} | {pct(values, 0.5):.1f} | {pct(values, 0.95):.1f} | {max(values):.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
