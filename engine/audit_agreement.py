@@ -20,7 +20,8 @@ from .audit_enum import ComponentRun, DeviceFacts
 from .audit_eval import compile_condition, context_of
 from .audit_findings import Finding
 from .audit_space import ARITHMETIC_ANSWERS, raw_answers
-from .conditions import MISSING, Ref, evaluate
+from .conditions import MISSING, evaluate
+from .consult import python_stage
 from .errors import AdvisorError
 from .rulebase import RuleBase
 
@@ -136,31 +137,9 @@ class Replayer:
 
     def _python_stage(self, stage: int, values: dict[str, Any], facts: dict[str, Any],
                       devices: dict[str, dict[str, Any]]) -> Firings:
-        """conditions.evaluate on the engine's own lookups (as Engine._python_stage does)."""
-        def context_lookup(ref: Ref) -> Any:
-            if ref.scope == "answer":
-                return values.get(ref.name, MISSING)
-            value = facts.get(ref.name) if ref.scope == "fact" else None
-            return MISSING if value is None else value
-
-        fired: Firings = set()
-        for rule in self.rb.rules:
-            if rule.stratum != stage:
-                continue
-            if rule.scope == "context":
-                if evaluate(rule.when, context_lookup):
-                    fired.add((rule.id, None))
-                continue
-            for device_id, attrs in devices.items():
-                def lookup(ref: Ref, attrs: dict[str, Any] = attrs) -> Any:
-                    if ref.scope == "device":
-                        value = attrs.get(ref.name)
-                        return MISSING if value is None else value
-                    return context_lookup(ref)
-
-                if evaluate(rule.when, lookup):
-                    fired.add((rule.id, device_id))
-        return fired
+        """The engine's own Python evaluation of one stage."""
+        fired = python_stage(self.rb.rules, stage, values, facts, devices, holds=evaluate)
+        return {(f.rule_id, f.device_id) for f in fired}
 
     def _closure_stage(self, stage: int, values: dict[str, Any], facts: dict[str, Any],
                        devices: dict[str, dict[str, Any]]) -> Firings:

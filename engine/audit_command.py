@@ -10,6 +10,8 @@ import argparse
 import sys
 from typing import Any
 
+from .argtypes import non_negative_int
+
 FORMATS = ("text", "markdown", "html", "json")
 
 _DESCRIPTION = """\
@@ -24,16 +26,6 @@ a finding has error severity, 2 when the files cannot be loaded (each problem is
 path:line:col: message)."""
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
-
-
 def register(subparsers: Any) -> None:
     """Add the `audit` subcommand to an argparse subparsers object."""
     parser = subparsers.add_parser(
@@ -46,7 +38,7 @@ def register(subparsers: Any) -> None:
                              "annotate), json (for tools); default: from the -o extension, else text")
     parser.add_argument("--rule", metavar="ID", help="also tell one rule's full story")
     parser.add_argument("-o", "--output", metavar="PATH", help="write the report here instead of standard output")
-    parser.add_argument("--agreement", metavar="N", type=_count, default=None,
+    parser.add_argument("--agreement", metavar="N", type=non_negative_int, default=None,
                         help="combinations to replay in durable_rules and Python (default 1000)")
     parser.add_argument("--verbose", action="store_true", help="text format: list the information findings too")
     parser.set_defaults(func=run)

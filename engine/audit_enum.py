@@ -35,6 +35,7 @@ from .audit_space import (
     only_lookup,
 )
 from .conditions import MISSING, Leaf, Ref, eval_leaf, leaves
+from .consult import combine
 from .rulebase import Rule, RuleBase
 
 Progress = Callable[[str, int, int | None], None]
@@ -361,14 +362,7 @@ class ComponentRun:
                     self._conflict("overridden", name, other, rule.id, other_value, value, combo)
                 elif fact.combine == "agree" and other_value != value:
                     self._conflict("fact-conflict", name, other, rule.id, other_value, value, combo)
-            if previous is None:
-                facts[name] = value
-            elif fact.combine == "or":
-                facts[name] = bool(previous) or bool(value)
-            elif fact.combine == "max":
-                facts[name] = max(previous, value)
-            elif fact.combine == "min":
-                facts[name] = min(previous, value)
+            facts[name] = combine(fact.combine, previous, value)
             derived_by.setdefault(name, []).append((rule.id, value))
 
     def _conflict(self, kind: str, fact: str, first: str, second: str, v1: Any, v2: Any,

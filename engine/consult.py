@@ -10,7 +10,7 @@ same parsed conditions; the two must agree (tests and the audit check it).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -283,31 +283,7 @@ class Engine:
 
     def _python_stage(self, stage: int, answers: Answers, facts: dict[str, Any],
                       devices: dict[str, dict[str, Any]]) -> list[Firing]:
-        fired: list[Firing] = []
-
-        def context_lookup(ref: Ref) -> Any:
-            if ref.scope == "answer":
-                return answers.get(ref.name)
-            value = facts.get(ref.name) if ref.scope == "fact" else None
-            return MISSING if value is None else value
-
-        for rule in self.rulebase.rules:
-            if rule.stratum != stage:
-                continue
-            if rule.scope == "context":
-                if evaluate(rule.when, context_lookup):
-                    fired.append(Firing(rule.id, stage, None))
-                continue
-            for device_id, attrs in devices.items():
-                def lookup(ref: Ref, attrs: dict[str, Any] = attrs) -> Any:
-                    if ref.scope == "device":
-                        value = attrs.get(ref.name)
-                        return MISSING if value is None else value
-                    return context_lookup(ref)
-
-                if evaluate(rule.when, lookup):
-                    fired.append(Firing(rule.id, stage, device_id))
-        return fired
+        return python_stage(self.rulebase.rules, stage, answers.values, facts, devices)
 
     def _apply_derivations(self, fired: list[Firing], facts: dict[str, Any],
                            derived_by: dict[str, list[str]], overrides: Mapping[str, Any]) -> None:
@@ -319,17 +295,10 @@ class Engine:
                     continue
                 fact = rb.facts[name]
                 previous = facts.get(name) if name in derived_by else None
-                if previous is None:
-                    facts[name] = value
-                elif fact.combine == "or":
-                    facts[name] = bool(previous) or bool(value)
-                elif fact.combine == "max":
-                    facts[name] = max(previous, value)
-                elif fact.combine == "min":
-                    facts[name] = min(previous, value)
-                elif previous != value:
+                if previous is not None and fact.combine == "agree" and previous != value:
                     raise EngineError(f"rules disagree on fact {name}: {derived_by[name][0]} derived "
                                       f"{previous!r}, {rule.id} derived {value!r}")
+                facts[name] = combine(fact.combine, previous, value)
                 derived_by.setdefault(name, []).append(rule.id)
 
     def _conclude(self, answers: Answers, arithmetic: Arithmetic, facts: dict[str, Any],
@@ -366,6 +335,52 @@ class Engine:
         if arithmetic.estimate is not None:
             consultation.notes.extend(_claim_notes(answers, rb.claims))
         return consultation
+
+
+def combine(how: str, previous: Any, value: Any) -> Any:
+    """A fact derived again: booleans combine with or, numbers by max or min (facts.yaml)."""
+    if previous is None:
+        return value
+    if how == "or":
+        return bool(previous) or bool(value)
+    if how == "max":
+        return max(previous, value)
+    if how == "min":
+        return min(previous, value)
+    return previous  # "agree": the first value stands (a disagreement is reported by the caller)
+
+
+def python_stage(rules: list[Rule], stage: int, answers: Mapping[str, Any], facts: Mapping[str, Any],
+                 devices: Mapping[str, Mapping[str, Any]],
+                 holds: Callable[[Any, Any], bool] = evaluate) -> list[Firing]:
+    """The rules of one stage that fire, by the Python evaluation of their conditions (the same
+    parsed conditions durable_rules runs; used by the python evaluator and the audit, which
+    passes its own ``holds`` so that its tests can skew it)."""
+    fired: list[Firing] = []
+
+    def context_lookup(ref: Ref) -> Any:
+        if ref.scope == "answer":
+            return answers.get(ref.name, MISSING)
+        value = facts.get(ref.name) if ref.scope == "fact" else None
+        return MISSING if value is None else value
+
+    for rule in rules:
+        if rule.stratum != stage:
+            continue
+        if rule.scope == "context":
+            if holds(rule.when, context_lookup):
+                fired.append(Firing(rule.id, stage, None))
+            continue
+        for device_id, attrs in devices.items():
+            def lookup(ref: Ref, attrs: Mapping[str, Any] = attrs) -> Any:
+                if ref.scope == "device":
+                    value = attrs.get(ref.name)
+                    return MISSING if value is None else value
+                return context_lookup(ref)
+
+            if holds(rule.when, lookup):
+                fired.append(Firing(rule.id, stage, device_id))
+    return fired
 
 
 def _claim_notes(answers: Answers, claims: tuple[Any, ...]) -> list[Note]:
