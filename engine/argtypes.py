@@ -18,15 +18,19 @@ def positive_float(text: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
-    """A whole number >= 1 (tokens, sequences, GPUs); accepts 8192 and 8_192."""
+def _int_at_least(minimum: int, text: str) -> int:
     try:
         value = int(text.replace("_", ""))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1 (tokens, sequences, GPUs); accepts 8192 and 8_192."""
+    return _int_at_least(1, text)
 
 
 def whole_number(text: str) -> int:
@@ -39,10 +43,4 @@ def whole_number(text: str) -> int:
 
 def non_negative_int(text: str) -> int:
     """A whole number >= 0 (counts that may be zero)."""
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
+    return _int_at_least(0, text)

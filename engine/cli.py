@@ -181,6 +181,21 @@ def run_tui(args: argparse.Namespace) -> int:
     return run_app(getattr(args, "kb", None), getattr(args, "rules", None))
 
 
+def report_error(exc: AdvisorError) -> int:
+    """Print one of our errors the way every entry point does, and return the exit status:
+    one line per file problem (``path:line:col: message``) or one line otherwise; 2 for bad
+    input or files, 1 when the engine itself failed."""
+    if isinstance(exc, FileErrors):
+        for error in exc.errors:
+            sys.stderr.write(f"{error}\n")
+        return 2
+    if isinstance(exc, EngineError):
+        sys.stderr.write(f"{PROG}: engine error: {exc}\n")
+        return 1
+    sys.stderr.write(f"{PROG}: error: {exc}\n")
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -190,19 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if func is None:
             return run_tui(args)
         return int(func(args) or 0)
-    except FileErrors as exc:
-        for error in exc.errors:
-            sys.stderr.write(f"{error}\n")
-        return 2
-    except UsageError as exc:
-        sys.stderr.write(f"{PROG}: error: {exc}\n")
-        return 2
-    except EngineError as exc:
-        sys.stderr.write(f"{PROG}: engine error: {exc}\n")
-        return 1
     except AdvisorError as exc:
-        sys.stderr.write(f"{PROG}: error: {exc}\n")
-        return 2
+        return report_error(exc)
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:

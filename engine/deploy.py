@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -744,18 +744,25 @@ def _accumulation_why(c: _Context) -> str:
             f"{c.accumulation} steps accumulated per optimizer step, with no extra memory")
 
 
-def _deepspeed(c: _Context) -> tuple[dict[str, Any], list[Setting]]:
-    stage, offload, hidden = int(c.option.zero_stage or 0), c.option.offload, c.arch.hidden
-    why: list[Setting] = []
-    ds: dict[str, Any] = {}
+def _setter(config: dict[str, Any], why: list[Setting]) -> Callable[[str, Any, str], None]:
+    """``put("a.b.c", value, reason)``: set a nested key of ``config`` and record why."""
 
     def put(key: str, value: Any, reason: str) -> None:
-        target = ds
+        target = config
         *parents, last = key.split(".")
         for part in parents:
             target = target.setdefault(part, {})
         target[last] = value
         why.append(Setting(key, value, reason))
+
+    return put
+
+
+def _deepspeed(c: _Context) -> tuple[dict[str, Any], list[Setting]]:
+    stage, offload, hidden = int(c.option.zero_stage or 0), c.option.offload, c.arch.hidden
+    why: list[Setting] = []
+    ds: dict[str, Any] = {}
+    put = _setter(ds, why)
 
     put("train_micro_batch_size_per_gpu", c.micro_batch, _batch_why(c))
     put("gradient_accumulation_steps", c.accumulation, _accumulation_why(c))
@@ -845,14 +852,7 @@ def _fsdp(c: _Context) -> tuple[dict[str, Any], list[Setting]]:
     stage, offload, world = int(c.option.zero_stage or 0), c.option.offload, c.world
     why: list[Setting] = []
     config: dict[str, Any] = {}
-
-    def put(key: str, value: Any, reason: str) -> None:
-        target = config
-        *parents, last = key.split(".")
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[last] = value
-        why.append(Setting(key, value, reason))
+    put = _setter(config, why)
 
     put("compute_environment", "LOCAL_MACHINE", "one machine, launched with accelerate launch")
     mixed = {"bf16": "bf16", "fp16": "fp16", "fp32": "no"}[c.precision]

@@ -882,11 +882,12 @@ def main(argv: list[str] | None = None) -> int:
 
     args = list(sys.argv[1:] if argv is None else argv)
     out_dir = Path(args[0]) if args else DOCS_DIR
+    from .cli import report_error
+
     try:
         written = write_docs_pictures(out_dir, Engine.load())
     except AdvisorError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 2
+        return report_error(exc)
     for path in written:
         sys.stdout.write(f"{path}\n")
     return 0

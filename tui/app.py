@@ -11,7 +11,6 @@ Start it with :func:`run_app` (``gpu-advisor`` without arguments).
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -26,7 +25,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.worker import get_current_worker
 
-from gpu_advisor.errors import AdvisorError, FileErrors, UsageError
+from gpu_advisor.errors import AdvisorError, UsageError
 
 from .commands import AdvisorCommands
 from .screens.consult import ConsultScreen
@@ -421,15 +420,12 @@ def run_app(kb_dir: str | None = None, rules_dir: str | None = None,
     """Load the knowledge base and rules, then run the terminal UI; 2 when they do not load."""
     from gpu_advisor.consult import Engine
 
+    from gpu_advisor.cli import report_error
+
     try:
         engine = Engine.load(kb_dir, rules_dir)
-    except FileErrors as exc:
-        for error in exc.errors:
-            sys.stderr.write(f"{error}\n")
-        return 2
     except AdvisorError as exc:
-        sys.stderr.write(f"gpu-advisor: error: {exc}\n")
-        return 2
+        return report_error(exc)
     app = AdvisorApp(engine, answers, kb_dir=kb_dir)
     app.run()
     return app.return_code or 0

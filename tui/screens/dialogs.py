@@ -8,7 +8,7 @@ the problem is shown beside the field, so a dialog never closes on a name that c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -94,7 +94,35 @@ class PathValidator(Validator):
         return self.success()
 
 
-class PathDialog(ModalScreen[Path | None]):
+T = TypeVar("T")
+
+
+class _FileNameDialog(ModalScreen[T]):
+    """What the file dialogs share: a ``#path`` field validated as you type, its error label,
+    and Cancel."""
+
+    @on(Input.Changed, "#path")
+    def _typed(self, event: Input.Changed) -> None:
+        result = event.validation_result
+        problem = "" if result is None or result.is_valid else result.failure_descriptions[0]
+        self.query_one("#path-error", Label).update(problem)
+
+    def checked_path(self) -> Path | None:
+        """The path in the field, or None (with the problem shown and a bell) when it is wrong."""
+        field = self.query_one("#path", Input)
+        result = field.validate(field.value)
+        if result is not None and not result.is_valid:
+            self.query_one("#path-error", Label).update(result.failure_descriptions[0])
+            self.app.bell()
+            return None
+        return Path(field.value.strip()).expanduser()
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PathDialog(_FileNameDialog[Path | None]):
     """Ask for one file name; returns the path, or None when cancelled."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -122,30 +150,16 @@ class PathDialog(ModalScreen[Path | None]):
     def on_mount(self) -> None:
         self.query_one("#path", Input).focus()
 
-    @on(Input.Changed, "#path")
-    def _typed(self, event: Input.Changed) -> None:
-        result = event.validation_result
-        problem = "" if result is None or result.is_valid else result.failure_descriptions[0]
-        self.query_one("#path-error", Label).update(problem)
-
     @on(Input.Submitted, "#path")
     @on(Button.Pressed, "#ok")
     def _submit(self, event: Any) -> None:
         event.stop()
-        field = self.query_one("#path", Input)
-        result = field.validate(field.value)
-        if result is not None and not result.is_valid:
-            self.query_one("#path-error", Label).update(result.failure_descriptions[0])
-            self.app.bell()
-            return
-        self.dismiss(Path(field.value.strip()).expanduser())
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+        path = self.checked_path()
+        if path is not None:
+            self.dismiss(path)
 
 
-class ExportDialog(ModalScreen[tuple[str, Path] | None]):
+class ExportDialog(_FileNameDialog[tuple[str, Path] | None]):
     """Pick a format and a file; the file's extension follows the format until it is edited."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -193,24 +207,10 @@ class ExportDialog(ModalScreen[tuple[str, Path] | None]):
         event.stop()
         self.query_one("#path", Input).focus()
 
-    @on(Input.Changed, "#path")
-    def _typed(self, event: Input.Changed) -> None:
-        result = event.validation_result
-        problem = "" if result is None or result.is_valid else result.failure_descriptions[0]
-        self.query_one("#path-error", Label).update(problem)
-
     @on(Input.Submitted, "#path")
     @on(Button.Pressed, "#ok")
     def _submit(self, event: Any) -> None:
         event.stop()
-        field = self.query_one("#path", Input)
-        result = field.validate(field.value)
-        if result is not None and not result.is_valid:
-            self.query_one("#path-error", Label).update(result.failure_descriptions[0])
-            self.app.bell()
-            return
-        self.dismiss((self.chosen, Path(field.value.strip()).expanduser()))
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+        path = self.checked_path()
+        if path is not None:
+            self.dismiss((self.chosen, path))

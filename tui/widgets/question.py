@@ -245,9 +245,7 @@ class QuestionPanel(Vertical):
         event.stop()
         if self.step is None:
             return
-        result = event.validation_result
-        if result is not None and not result.is_valid:
-            self.show_error(result.failure_descriptions[0])
+        if self._rejected(event.validation_result):
             return
         self.show_error("")
         self.post_message(self.Typed(self.step.key, event.value))
@@ -257,12 +255,18 @@ class QuestionPanel(Vertical):
         event.stop()
         if self.step is None:
             return
-        result = event.validation_result
-        if result is not None and not result.is_valid:
-            self.show_error(result.failure_descriptions[0])
-            self.app.bell()
+        if self._rejected(event.validation_result, bell=True):
             return
         self.post_message(self.Answered(self.step.key, event.value, advance=True))
+
+    def _rejected(self, result: Any, bell: bool = False) -> bool:
+        """Show a validator's message beside the field; True when the value is wrong."""
+        if result is None or result.is_valid:
+            return False
+        self.show_error(result.failure_descriptions[0])
+        if bell:
+            self.app.bell()
+        return True
 
     @on(SelectionList.SelectedChanged, "#q-devices")
     def _devices_ticked(self, event: SelectionList.SelectedChanged[str]) -> None:
