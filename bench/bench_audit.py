@@ -25,13 +25,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gpu_advisor import durable_adapter  # noqa: E402
-from gpu_advisor.audit import run_audit  # noqa: E402
-from gpu_advisor.audit_agreement import Replayer, samples  # noqa: E402
-from gpu_advisor.audit_logic import LogicAudit  # noqa: E402
-from gpu_advisor.consult import Engine  # noqa: E402
-from gpu_advisor.knowledge import load_knowledge  # noqa: E402
-from gpu_advisor.rulebase import load_rulebase  # noqa: E402
+from gpu_advisor.backends import durable as durable_adapter  # noqa: E402
+from gpu_advisor.audit.run import run_audit  # noqa: E402
+from gpu_advisor.audit.agreement import Replayer, samples  # noqa: E402
+from gpu_advisor.audit.logic import LogicAudit  # noqa: E402
+from gpu_advisor.core.consult import Engine  # noqa: E402
+from gpu_advisor.knowledge.kb import load_knowledge  # noqa: E402
+from gpu_advisor.knowledge.rulebase import load_rulebase  # noqa: E402
 
 
 def bench_audit(runs: int) -> tuple[list[float], object]:
@@ -46,7 +46,7 @@ def bench_audit(runs: int) -> tuple[list[float], object]:
 
 def stage_facts(replayer: Replayer, raw: dict) -> list[list[dict]]:
     """The facts each stage asserts for these answers (derived facts from the Python replay)."""
-    from gpu_advisor.answers import normalize_answers
+    from gpu_advisor.core.answers import normalize_answers
 
     rb = replayer.rb
     answers = normalize_answers(rb.questions, raw, rb.knowledge)

@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gpu_advisor import durable_adapter  # noqa: E402
-from gpu_advisor.consult import Engine  # noqa: E402
+from gpu_advisor.backends import durable as durable_adapter  # noqa: E402
+from gpu_advisor.core.consult import Engine  # noqa: E402
 
 ANSWERS = {"workload": "fine-tuning", "model_params_b": 13, "method": "lora", "deployment": "production",
            "max_gpus": 4, "budget_usd": 60000}
@@ -66,10 +66,10 @@ def bench_consultations(runs: int) -> dict[str, list[float]]:
 def bench_cold_start(runs: int, python: str) -> dict[str, list[float]]:
     commands = {
         "python -c 'import durable.engine, yaml'": [python, "-c", "import durable.engine, yaml"],
-        "gpu-advisor recommend --format json": [python, "-m", "gpu_advisor.cli", "recommend", "--format", "json",
+        "gpu-advisor recommend --format json": [python, "-m", "gpu_advisor.cli.main", "recommend", "--format", "json",
                                                 "--set", "workload=fine-tuning", "--set", "deployment=production"],
         "gpu-advisor recommend --format json --no-counterfactuals": [
-            python, "-m", "gpu_advisor.cli", "recommend", "--format", "json", "--no-counterfactuals",
+            python, "-m", "gpu_advisor.cli.main", "recommend", "--format", "json", "--no-counterfactuals",
             "--set", "workload=fine-tuning", "--set", "deployment=production"],
     }
     times: dict[str, list[float]] = {name: [] for name in commands}

@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gpu_advisor import graph  # noqa: E402
-from gpu_advisor.consult import Engine  # noqa: E402
+from gpu_advisor.present import graph  # noqa: E402
+from gpu_advisor.core.consult import Engine  # noqa: E402
 
 ANSWERS = {"workload": "inference", "model_params_b": 70, "precision": "fp4", "deployment": "production"}
 

@@ -34,7 +34,7 @@ CHILD_ADVISOR = r"""
 import sys, time, json, asyncio
 spawned = float(sys.argv[1])
 started = time.time()
-from gpu_advisor.consult import Engine
+from gpu_advisor.core.consult import Engine
 from gpu_advisor.tui.app import AdvisorApp
 
 async def main():
@@ -78,8 +78,8 @@ def start_times(script: str, runs: int) -> list[dict[str, float]]:
 
 
 def update_times(runs: int) -> dict[str, list[float]]:
-    from gpu_advisor.consult import Engine
-    from gpu_advisor.explain import what_would_change
+    from gpu_advisor.core.consult import Engine
+    from gpu_advisor.core.explain import what_would_change
     from gpu_advisor.tui.app import AdvisorApp
     from gpu_advisor.tui.widgets.results import ResultsPanel
 

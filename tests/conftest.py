@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gpu_advisor.consult import Engine
+from gpu_advisor.core.consult import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,19 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gpu_advisor import audit_agreement, audit_command
-from gpu_advisor.answers import normalize_answers
-from gpu_advisor.arithmetic import context_arithmetic, device_attributes
-from gpu_advisor.audit import run_audit
-from gpu_advisor.audit_enum import DeviceFacts
-from gpu_advisor.audit_eval import compile_condition, context_of
-from gpu_advisor.audit_findings import AuditReport, Finding
-from gpu_advisor.audit_render import command_for, render, to_text
-from gpu_advisor.conditions import MISSING, Leaf, Ref, evaluate
-from gpu_advisor.consult import Consultation, Engine
+from gpu_advisor.audit import agreement as audit_agreement; from gpu_advisor.cli import audit as audit_command
+from gpu_advisor.core.answers import normalize_answers
+from gpu_advisor.arithmetic.context import context_arithmetic, device_attributes
+from gpu_advisor.audit.run import run_audit
+from gpu_advisor.audit.enumeration import DeviceFacts
+from gpu_advisor.backends.python import compile_condition, context_of
+from gpu_advisor.audit.findings import AuditReport, Finding
+from gpu_advisor.audit.render import command_for, render, to_text
+from gpu_advisor.lang.conditions import MISSING, Leaf, Ref, evaluate
+from gpu_advisor.core.consult import Consultation, Engine
 from gpu_advisor.errors import EngineError, Location, UsageError
-from gpu_advisor.knowledge import load_knowledge
-from gpu_advisor.rulebase import load_rulebase
+from gpu_advisor.knowledge.kb import load_knowledge
+from gpu_advisor.knowledge.rulebase import load_rulebase
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

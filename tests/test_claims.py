@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from gpu_advisor.claims import (
+from gpu_advisor.arithmetic.claims import (
     Claim,
     check_claim,
     claims_touched,
@@ -15,8 +15,8 @@ from gpu_advisor.claims import (
     shipped_claims_path,
 )
 from gpu_advisor.errors import FileErrors, UsageError
-from gpu_advisor.sizing import estimate, usable_memory_gb
-from gpu_advisor.yamlio import load_yaml
+from gpu_advisor.arithmetic.sizing import estimate, usable_memory_gb
+from gpu_advisor.knowledge.yamlio import load_yaml
 
 CLAIMS = {claim.id: claim for claim in load_claims()}
 

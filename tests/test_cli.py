@@ -14,7 +14,7 @@ from .conftest import ROOT
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gpu_advisor.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "gpu_advisor.cli.main", *args], capture_output=True, text=True,
                           cwd=cwd or ROOT, timeout=120, env={**os.environ, "COLUMNS": "120"})
 
 

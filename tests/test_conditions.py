@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpu_advisor import durable_adapter
-from gpu_advisor.conditions import (MISSING, All, AnyOf, ConditionSyntaxError, Leaf, Not, Ref,
+from gpu_advisor.backends import durable as durable_adapter
+from gpu_advisor.lang.conditions import (MISSING, All, AnyOf, ConditionSyntaxError, Leaf, Not, Ref,
                                     evaluate, parse_condition, parse_leaf, show, to_nnf)
 from gpu_advisor.errors import FileError, Location
 

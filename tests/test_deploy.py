@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
-from gpu_advisor import deploy_command
-from gpu_advisor.deploy import Setting
+from gpu_advisor.cli import deploy as deploy_command
+from gpu_advisor.hardware.deploy import Setting
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "probe"

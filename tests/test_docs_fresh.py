@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gpu_advisor import docgen
-from gpu_advisor.consult import Engine
+from gpu_advisor.present import docgen
+from gpu_advisor.core.consult import Engine
 
 from .conftest import ROOT
 

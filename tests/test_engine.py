@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from gpu_advisor import durable_adapter
-from gpu_advisor.consult import Engine
+from gpu_advisor.backends import durable as durable_adapter
+from gpu_advisor.core.consult import Engine
 from gpu_advisor.errors import EngineError
 
 
@@ -112,7 +112,7 @@ def test_fact_overrides_pin_a_derived_fact(engine: Engine) -> None:
 
 
 def test_every_excluded_device_gets_a_counterfactual_when_one_exists(engine: Engine) -> None:
-    from gpu_advisor.explain import what_would_change
+    from gpu_advisor.core.explain import what_would_change
 
     c = engine.consult({"workload": "fine-tuning", "model_params_b": 7, "budget_usd": 5000,
                         "candidates": "rtx-5090,rtx-pro-6000-blackwell"})

@@ -17,9 +17,9 @@ from typing import Any
 
 import networkx as nx
 import pytest
-from gpu_advisor import cli, graph, graph_command
-from gpu_advisor.conditions import refs
-from gpu_advisor.consult import Consultation, Engine
+from gpu_advisor.cli import main as cli; from gpu_advisor.present import graph; from gpu_advisor.cli import graph as graph_command
+from gpu_advisor.lang.conditions import refs
+from gpu_advisor.core.consult import Consultation, Engine
 from gpu_advisor.errors import UsageError
 
 from .conftest import ROOT
@@ -123,7 +123,7 @@ def test_edge_labels_show_the_branch_a_rule_tests(whole: Any) -> None:
 
 
 def test_the_output_is_deterministic_across_processes() -> None:
-    script = ("from gpu_advisor.consult import Engine; from gpu_advisor import graph; e = Engine.load(); "
+    script = ("from gpu_advisor.core.consult import Engine; from gpu_advisor.present import graph; e = Engine.load(); "
               "c = e.consult({'workload': 'inference', 'deployment': 'production'}); "
               "print(graph.to_dot(graph.build_graph(e)) + graph.to_json(graph.build_graph(e, c)))")
     outputs = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
@@ -520,9 +520,9 @@ def test_without_graphviz_svg_and_png_name_the_package_to_install(
 
 
 def test_the_command_module_imports_only_argparse() -> None:
-    script = ("import sys; import gpu_advisor.graph_command; "
+    script = ("import sys; import gpu_advisor.cli.graph; "
               "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-              "('networkx', 'yaml', 'pydantic', 'durable', 'graphviz') or m == 'gpu_advisor.graph'))")
+              "('networkx', 'yaml', 'pydantic', 'durable', 'graphviz') or m == 'gpu_advisor.present.graph'))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
     assert done.stdout.strip() == "[]"
     assert graph_command.FORMATS == graph.FORMATS

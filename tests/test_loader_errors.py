@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gpu_advisor.consult import Engine
+from gpu_advisor.core.consult import Engine
 from gpu_advisor.errors import FileErrors
 
 from .conftest import ROOT

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpu_advisor import plan_command
+from gpu_advisor.cli import plan as plan_command
 from gpu_advisor.errors import FileErrors, UsageError
-from gpu_advisor.plan import (
+from gpu_advisor.arithmetic.plan import (
     CUSTOM_SCENARIO,
     DevicePlan,
     EnergyKnobs,
@@ -322,14 +322,14 @@ def test_markdown_output_has_tables_and_notes(capsys: pytest.CaptureFixture[str]
 def test_module_import_stays_light() -> None:
     """The CLI imports plan_command at start-up: no rich, pydantic or YAML until `plan` runs."""
     code = ("import sys, gpu_advisor; heavy = ('rich', 'pydantic', 'yaml'); "
-            "before = {m for m in heavy if m in sys.modules}; import gpu_advisor.plan_command; "
+            "before = {m for m in heavy if m in sys.modules}; import gpu_advisor.cli.plan; "
             "print(sorted(m for m in heavy if m in sys.modules and m not in before))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 def test_main_prints_one_line_and_exits_2_on_bad_input() -> None:
-    result = subprocess.run([sys.executable, "-m", "gpu_advisor.plan_command", "--budget", "abc"],
+    result = subprocess.run([sys.executable, "-m", "gpu_advisor.cli.plan", "--budget", "abc"],
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "--budget" in result.stderr
@@ -528,7 +528,7 @@ FAKE_UNPRICED = FakeDevice("mystery-gpu", {"power_w": 300, "memory_gb": 48, "ban
 
 @pytest.fixture
 def fake_kb(monkeypatch: pytest.MonkeyPatch) -> None:
-    import gpu_advisor.knowledge as knowledge
+    import gpu_advisor.knowledge.kb as knowledge
 
     monkeypatch.setattr(knowledge, "load_knowledge",
                         lambda directory=None: FakeKnowledge([FAKE_5090, FAKE_SPARK,
@@ -754,7 +754,7 @@ def test_plan_rows_without_errata_still_carry_caveats(knobs: EnergyKnobs) -> Non
 
 
 def _real_kb() -> Any:
-    from gpu_advisor.knowledge import load_knowledge
+    from gpu_advisor.knowledge.kb import load_knowledge
 
     return load_knowledge(None)
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gpu_advisor.errors import UsageError
-from gpu_advisor.power import (
+from gpu_advisor.arithmetic.power import (
     CIRCUIT_120V_W,
     box_facts,
     box_facts_for_device,
@@ -153,7 +153,7 @@ def test_box_facts_for_kb_devices() -> None:
 
 
 def test_real_kb_devices() -> None:
-    from gpu_advisor.knowledge import load_knowledge
+    from gpu_advisor.knowledge.kb import load_knowledge
 
     kb = load_knowledge(None)
     assert box_facts_for_device(kb.devices["rtx-5090"], 1)["psu_w_needed"] == 1200

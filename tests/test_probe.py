@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gpu_advisor import probe, probe_command
-from gpu_advisor.consult import Engine
-from gpu_advisor.deploy import Hardware, hardware_from_machine, make_plan, resolve_job
+from gpu_advisor.hardware import probe; from gpu_advisor.cli import probe as probe_command
+from gpu_advisor.core.consult import Engine
+from gpu_advisor.hardware.deploy import Hardware, hardware_from_machine, make_plan, resolve_job
 from gpu_advisor.errors import FileErrors, UsageError
-from gpu_advisor.knowledge import Knowledge, load_knowledge
-from gpu_advisor.sizing import estimate, gpus_needed, usable_memory_gb
+from gpu_advisor.knowledge.kb import Knowledge, load_knowledge
+from gpu_advisor.arithmetic.sizing import estimate, gpus_needed, usable_memory_gb
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "probe"
@@ -607,7 +607,7 @@ def test_probe_reads_standard_input(capsys: pytest.CaptureFixture[str],
 def test_commands_import_light() -> None:
     import subprocess
 
-    code = ("import sys, gpu_advisor.probe_command, gpu_advisor.deploy_command; "
+    code = ("import sys, gpu_advisor.cli.probe, gpu_advisor.cli.deploy; "
             "print(sorted(m for m in ('pynvml', 'pydantic', 'yaml', 'durable') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

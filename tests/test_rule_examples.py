@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from gpu_advisor.audit_lint import check_example
-from gpu_advisor.consult import Engine
-from gpu_advisor.rulebase import Example, Rule
+from gpu_advisor.audit.lint import check_example
+from gpu_advisor.core.consult import Engine
+from gpu_advisor.knowledge.rulebase import Example, Rule
 
 from .conftest import ROOT
 

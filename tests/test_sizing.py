@@ -13,9 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from gpu_advisor import size_command
+from gpu_advisor.cli import size as size_command
 from gpu_advisor.errors import FileErrors, UsageError
-from gpu_advisor.sizing import (
+from gpu_advisor.arithmetic.sizing import (
     PRECISION_BYTES,
     Estimate,
     ModelArch,
@@ -653,7 +653,7 @@ def test_bad_requests_name_the_flag(fields: dict[str, object], flag: str) -> Non
 
 def test_sizing_imports_nothing_heavy() -> None:
     code = (
-        "import sys, gpu_advisor.sizing, gpu_advisor.size_command, gpu_advisor.claims; "
+        "import sys, gpu_advisor.arithmetic.sizing, gpu_advisor.cli.size, gpu_advisor.arithmetic.claims; "
         "heavy = {'rich', 'pydantic', 'networkx', 'durable', 'textual'} & "
         "{m.split('.')[0] for m in sys.modules}; print(sorted(heavy))"
     )
@@ -798,7 +798,7 @@ def test_json_fits_with_zero3(fake_kb: None, capsys: pytest.CaptureFixture[str])
 
 
 def test_real_knowledge_base_when_it_loads(capsys: pytest.CaptureFixture[str]) -> None:
-    knowledge = pytest.importorskip("gpu_advisor.knowledge")
+    knowledge = pytest.importorskip("gpu_advisor.knowledge.kb")
     try:
         knowledge.load_knowledge()
     except FileErrors:

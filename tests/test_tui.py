@@ -21,7 +21,7 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Label, OptionList, SelectionList, Static
 
-from gpu_advisor.consult import Engine
+from gpu_advisor.core.consult import Engine
 from gpu_advisor.tui.app import AdvisorApp, run_app
 from gpu_advisor.tui.screens.consult import ConsultScreen
 from gpu_advisor.tui.screens.dialogs import ExportDialog, PathDialog, WhyDialog
@@ -593,7 +593,7 @@ def test_the_html_report_escapes_what_it_is_given() -> None:
 
 
 def test_graph_export_writes_the_reasoning(engine: Engine, tmp_path: Path) -> None:
-    pytest.importorskip("gpu_advisor.graph")
+    pytest.importorskip("gpu_advisor.present.graph")
     app = app_for(engine, {"workload": "inference", "model_params_b": 70})
     target = tmp_path / "graph.mmd"
 
@@ -757,7 +757,7 @@ def test_textual_is_not_imported_by_the_engine() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; import gpu_advisor.consult, gpu_advisor.explain, gpu_advisor.report, "
-            "gpu_advisor.plan, gpu_advisor.cli; print('textual' in sys.modules)")
+    code = ("import sys; import gpu_advisor.core.consult, gpu_advisor.core.explain, gpu_advisor.present.report, "
+            "gpu_advisor.arithmetic.plan, gpu_advisor.cli.main; print('textual' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

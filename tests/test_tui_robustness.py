@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gpu_advisor.consult import Engine
+from gpu_advisor.core.consult import Engine
 from gpu_advisor.tui.app import AdvisorApp
 
 NAVIGATION = ["up", "down", "left", "right", "enter", "tab", "shift+tab", "pageup", "pagedown",

@@ -17,7 +17,7 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import OptionList
 
-from gpu_advisor.consult import Engine
+from gpu_advisor.core.consult import Engine
 from gpu_advisor.tui.app import AdvisorApp
 from gpu_advisor.tui.screenshots import steady
 

@@ -36,7 +36,7 @@ from .screens.plan import PlanScreen
 from .session import Session
 
 if TYPE_CHECKING:
-    from gpu_advisor.consult import Consultation, Engine
+    from gpu_advisor.core.consult import Consultation, Engine
 
 DEBOUNCE_SECONDS = 0.15
 """Typing in a number field waits this long for the next key before consulting."""
@@ -216,7 +216,7 @@ class AdvisorApp(App[None]):
 
     @work(thread=True, exclusive=True, group="changes", exit_on_error=False)
     def _changes_worker(self, consultation: Consultation) -> None:
-        from gpu_advisor.explain import what_would_change
+        from gpu_advisor.core.explain import what_would_change
 
         worker = get_current_worker()
         try:
@@ -327,8 +327,8 @@ class AdvisorApp(App[None]):
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def _export_worker(self, consultation: Consultation, fmt: str, path: Path) -> None:
         """Render (the counterfactual search makes this slower than a consultation) and write."""
-        from gpu_advisor.report import to_json_text, to_markdown
-        from gpu_advisor.yamlio import write_atomically
+        from gpu_advisor.present.report import to_json_text, to_markdown
+        from gpu_advisor.knowledge.yamlio import write_atomically
 
         from .html_report import to_html
 
@@ -346,7 +346,7 @@ class AdvisorApp(App[None]):
     def action_graph(self) -> None:
         """Export the reasoning graph of the consultation (when the graph module is installed)."""
         try:
-            from gpu_advisor.graph import export_graph  # noqa: F401 - only probing
+            from gpu_advisor.present.graph import export_graph  # noqa: F401 - only probing
         except ImportError:
             self.notify("graph export not available", severity="warning")
             return
@@ -361,7 +361,7 @@ class AdvisorApp(App[None]):
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def _graph_worker(self, consultation: Consultation | None, fmt: str, path: Path) -> None:
-        from gpu_advisor.graph import export_graph
+        from gpu_advisor.present.graph import export_graph
 
         focus = self.explain_device
         try:
@@ -418,9 +418,9 @@ class AdvisorApp(App[None]):
 def run_app(kb_dir: str | None = None, rules_dir: str | None = None,
             answers: Mapping[str, Any] | None = None) -> int:
     """Load the knowledge base and rules, then run the terminal UI; 2 when they do not load."""
-    from gpu_advisor.consult import Engine
+    from gpu_advisor.core.consult import Engine
 
-    from gpu_advisor.cli import report_error
+    from gpu_advisor.cli.main import report_error
 
     try:
         engine = Engine.load(kb_dir, rules_dir)

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from .formatting import money, number
 
 if TYPE_CHECKING:
-    from gpu_advisor.consult import Consultation
-    from gpu_advisor.plan import DevicePlan
+    from gpu_advisor.core.consult import Consultation
+    from gpu_advisor.arithmetic.plan import DevicePlan
 
 
 @dataclass(frozen=True)

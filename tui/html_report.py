@@ -12,7 +12,7 @@ import html
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gpu_advisor.consult import Consultation
+    from gpu_advisor.core.consult import Consultation
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem;
@@ -40,7 +40,7 @@ def markdown_to_html(markdown: str, title: str) -> str:
 
 
 def to_html(consultation: Consultation, counterfactuals: bool = True) -> str:
-    """The report of :func:`gpu_advisor.report.to_markdown`, as HTML."""
-    from gpu_advisor.report import to_markdown
+    """The report of :func:`gpu_advisor.present.report.to_markdown`, as HTML."""
+    from gpu_advisor.present.report import to_markdown
 
     return markdown_to_html(to_markdown(consultation, counterfactuals), "GPU recommendation")

@@ -140,7 +140,7 @@ async def take(shot: Shot, engine: Any, folder: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gpu_advisor.consult import Engine
+    from gpu_advisor.core.consult import Engine
 
     args = sys.argv[1:] if argv is None else argv
     folder = Path(args[0] if args else "docs/screenshots")

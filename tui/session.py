@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gpu_advisor.answers import coerce, load_answers_file
-from gpu_advisor.conditions import MISSING, Ref, evaluate
+from gpu_advisor.core.answers import coerce, load_answers_file
+from gpu_advisor.lang.conditions import MISSING, Ref, evaluate
 from gpu_advisor.errors import UsageError
 
 if TYPE_CHECKING:
-    from gpu_advisor.consult import Engine
-    from gpu_advisor.rulebase import Question
+    from gpu_advisor.core.consult import Engine
+    from gpu_advisor.knowledge.rulebase import Question
 
 SAVE_HEADER = "# gpu-advisor answers (load with: gpu-advisor recommend --answers FILE)\n"
 
@@ -133,7 +133,7 @@ class Session:
 
     def save(self, path: str | Path) -> Path:
         """Write the answers atomically: a failed save leaves any existing file as it was."""
-        from gpu_advisor.yamlio import write_atomically
+        from gpu_advisor.knowledge.yamlio import write_atomically
 
         target = Path(path).expanduser()
         if target.is_dir():

@@ -28,7 +28,7 @@ from ..widgets.question import QuestionPanel, without_key
 from ..widgets.results import ResultsPanel, verdict_text
 
 if TYPE_CHECKING:
-    from gpu_advisor.consult import Consultation
+    from gpu_advisor.core.consult import Consultation
 
     from ..app import AdvisorApp
 

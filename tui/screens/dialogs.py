@@ -21,7 +21,7 @@ from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 if TYPE_CHECKING:
-    from gpu_advisor.rulebase import RuleBase
+    from gpu_advisor.knowledge.rulebase import RuleBase
 
 
 class WhyDialog(ModalScreen[None]):
@@ -37,7 +37,7 @@ class WhyDialog(ModalScreen[None]):
         self.key = key
 
     def compose(self) -> ComposeResult:
-        from gpu_advisor.explain import why_asked
+        from gpu_advisor.core.explain import why_asked
 
         info = why_asked(self.rulebase, self.key)
         knowledge = self.rulebase.knowledge

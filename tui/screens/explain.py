@@ -27,8 +27,8 @@ from ..formatting import money
 from ..widgets.bars import BarChart
 
 if TYPE_CHECKING:
-    from gpu_advisor.consult import Consultation
-    from gpu_advisor.knowledge import Knowledge
+    from gpu_advisor.core.consult import Consultation
+    from gpu_advisor.knowledge.kb import Knowledge
 
     from ..app import AdvisorApp
 
@@ -68,7 +68,7 @@ def _sources(knowledge: Knowledge, citations: list[str]) -> str:
 
 def explanation(consultation: Consultation, device_id: str) -> Content:
     """Everything the engine can say about one device: status, WHY NOT, HOW, facts, sources."""
-    from gpu_advisor.explain import derivation_chain, how, why_not
+    from gpu_advisor.core.explain import derivation_chain, how, why_not
 
     knowledge = consultation.rulebase.knowledge
     device = knowledge.devices[device_id]

@@ -21,13 +21,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from gpu_advisor.knowledge import PRECISIONS
+from gpu_advisor.knowledge.kb import PRECISIONS
 
 from ..formatting import fact_label, number
 from ..widgets.tables import fill_table
 
 if TYPE_CHECKING:
-    from gpu_advisor.knowledge import Device, Knowledge, Sourced
+    from gpu_advisor.knowledge.kb import Device, Knowledge, Sourced
 
     from ..app import AdvisorApp
 

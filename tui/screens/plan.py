@@ -32,7 +32,7 @@ from ..widgets.bars import BarChart
 from ..widgets.tables import fill_table
 
 if TYPE_CHECKING:
-    from gpu_advisor.plan import DevicePlan, EnergyKnobs, Erratum, Pathways, PlanDevice
+    from gpu_advisor.arithmetic.plan import DevicePlan, EnergyKnobs, Erratum, Pathways, PlanDevice
 
     from ..app import AdvisorApp
 
@@ -58,7 +58,7 @@ class Knob:
 
 def _money_check(flag: str, positive: bool) -> Callable[[str], Decimal]:
     def check(text: str) -> Decimal:
-        from gpu_advisor.plan import require_positive, to_money
+        from gpu_advisor.arithmetic.plan import require_positive, to_money
 
         amount = to_money(text, flag)
         if positive:
@@ -72,7 +72,7 @@ def _money_check(flag: str, positive: bool) -> Callable[[str], Decimal]:
 
 def _number_check(flag: str, rule: str, what: str) -> Callable[[str], float]:
     def check(text: str) -> float:
-        from gpu_advisor import plan
+        from gpu_advisor.arithmetic import plan
 
         value = plan.to_number(text, flag)
         {"positive": plan.require_positive, "fraction": plan.require_fraction,
@@ -213,7 +213,7 @@ class PlanScreen(Screen[None]):
         error.display = bool(message)
 
     def _devices(self) -> tuple[list[PlanDevice], tuple[Erratum, ...], list[str]]:
-        from gpu_advisor.plan import device_from_kb, load_pathways
+        from gpu_advisor.arithmetic.plan import device_from_kb, load_pathways
 
         if self._pathways is None:
             self._pathways = load_pathways(self.advisor.kb_dir)
@@ -239,8 +239,8 @@ class PlanScreen(Screen[None]):
 
     def recompute(self) -> None:
         """Run the plan arithmetic with the knobs as they are and redraw the tables."""
-        from gpu_advisor.plan import choose_scenarios, load_energy, plan, with_battery
-        from gpu_advisor.plan_command import PlanRequest
+        from gpu_advisor.arithmetic.plan import choose_scenarios, load_energy, plan, with_battery
+        from gpu_advisor.cli.plan import PlanRequest
 
         values = self._knob_values()
         if values is None:
@@ -271,7 +271,7 @@ class PlanScreen(Screen[None]):
         self._draw(request, rows)
 
     def _draw(self, request: Any, rows: list[DevicePlan]) -> None:
-        from gpu_advisor import plan_command
+        from gpu_advisor.cli import plan as plan_command
 
         heading = plan_command._heading(request)  # the command line's own wording
         self.query_one("#plan-heading", Static).update("\n".join(heading))

@@ -1,7 +1,7 @@
 """One question at a time: its prompt, the field that fits its type, help, range and default.
 
 The panel only shows and reads; the screen decides where the walk goes. A field never raises on
-bad input: the engine's own check (``gpu_advisor.answers.coerce``) runs as a Textual validator and
+bad input: the engine's own check (``gpu_advisor.core.answers.coerce``) runs as a Textual validator and
 its one-line message is shown beside the field, so the TUI accepts exactly what the command line
 accepts.
 """
@@ -21,14 +21,14 @@ from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option
 
-from gpu_advisor.answers import coerce
+from gpu_advisor.core.answers import coerce
 from gpu_advisor.errors import UsageError
 
 from ..session import Step, describe_value, iter_choice_help, text_value
 
 if TYPE_CHECKING:
-    from gpu_advisor.knowledge import Knowledge
-    from gpu_advisor.rulebase import Question
+    from gpu_advisor.knowledge.kb import Knowledge
+    from gpu_advisor.knowledge.rulebase import Question
 
 
 def without_key(message: str, key: str) -> str:

@@ -1,0 +1,855 @@
+"""Budget and off-grid energy arithmetic: how many units a budget buys, and what running them costs.
+
+The arithmetic follows the procurement paper the project started from (seed-003, tables 3, 4, 6
+and 7) so that its tables can be reproduced and checked, and every knob it treats as an assumption
+(prices, run length, PUE, host overhead, battery efficiency and depth of discharge, battery size
+and price) can be changed. Inputs are plain dataclasses, so the arithmetic can be tested without
+the knowledge base; :func:`device_from_kb` adapts a knowledge-base device.
+
+Money is :class:`~decimal.Decimal` so that ``units x price + leftover == budget`` holds exactly;
+power and energy are floats.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gpu_advisor.errors import FileError, FileErrors, UsageError, did_you_mean
+from gpu_advisor.knowledge.schema_errors import validation_errors
+from gpu_advisor.knowledge.yamlio import Document, load_yaml
+
+Money = Decimal
+
+#: Counts such as Powerwalls are ceilings of ratios; float noise must not turn 6.0 into 7.
+_COUNT_TOLERANCE_DIGITS = 9
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Peak:
+    """A typed throughput figure: a TFLOP/s value means nothing without precision and sparsity."""
+
+    tflops: float
+    precision: str
+    sparse: bool
+    source: str = ""
+
+    @property
+    def pflops(self) -> float:
+        return self.tflops / 1000.0
+
+    @property
+    def label(self) -> str:
+        """'FP4, sparse' - the words every printed peak carries."""
+        return f"{self.precision.upper()}, {'sparse' if self.sparse else 'dense'}"
+
+    def dense(self) -> Peak:
+        """The figure without 2:4 structured sparsity: half the sparse peak."""
+        if not self.sparse:
+            return self
+        return Peak(self.tflops / 2.0, self.precision, False, self.source)
+
+    def scaled(self, units: int) -> Peak:
+        return Peak(self.tflops * units, self.precision, self.sparse, self.source)
+
+
+@dataclass(frozen=True)
+class PlanDevice:
+    """One thing to buy, with the figures the plan needs; `notes` say where a figure came from."""
+
+    id: str
+    name: str
+    price_usd: Money
+    power_w: float
+    ai_peak: Peak | None
+    fp32_tflops: float | None
+    memory_gb: float
+    bandwidth_gbs: float
+    host_included: bool = False
+    memory_type: str = ""
+    pathway: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def with_price(self, price_usd: Money) -> PlanDevice:
+        return replace(self, price_usd=price_usd)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Facility assumptions that turn nameplate power into battery energy (seed-003#table-6)."""
+
+    id: str
+    label: str
+    host_factor: float
+    pue: float
+    efficiency: float
+    dod: float
+    source: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Battery:
+    """One battery unit: energy, continuous power and installed price."""
+
+    name: str
+    energy_kwh: float
+    continuous_kw: float
+    price_usd: Money
+
+
+@dataclass(frozen=True)
+class EnergyKnobs:
+    """Everything the energy half of a plan depends on besides the devices."""
+
+    hours: float
+    battery: Battery
+    scenarios: tuple[Scenario, ...]
+
+    def scenario(self, scenario_id: str) -> Scenario:
+        for scenario in self.scenarios:
+            if scenario.id == scenario_id:
+                return scenario
+        ids = [s.id for s in self.scenarios]
+        choices = [*ids, "all"]
+        raise UsageError(f"--scenario: unknown scenario {scenario_id!r}"
+                         f"{did_you_mean(scenario_id, choices)}; one of: " + ", ".join(choices))
+
+
+@dataclass(frozen=True)
+class Erratum:
+    """A figure the paper prints that does not follow from its own inputs."""
+
+    id: str
+    pathway: str
+    scenario: str
+    field: str
+    table: str
+    printed: float
+    correct: float
+    note: str
+
+
+@dataclass(frozen=True)
+class Pathways:
+    """The paper's pathways as plan devices, plus its errata."""
+
+    devices: tuple[PlanDevice, ...]
+    errata: tuple[Erratum, ...]
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """Power, energy, batteries and CapEx for one device row under one scenario."""
+
+    scenario: Scenario
+    host_factor: float
+    it_kw: float
+    facility_kw: float
+    energy_kwh: float
+    battery_kwh: float
+    powerwalls: int
+    powerwalls_for_power: int
+    capex_usd: Money
+    capex_spent_usd: Money
+
+    @property
+    def power_limited(self) -> bool:
+        """True when the bank sized for energy cannot deliver the facility's power continuously."""
+        return self.powerwalls_for_power > self.powerwalls
+
+
+@dataclass(frozen=True)
+class PerUnit:
+    """One unit's figures per dollar, per kW and per watt (seed-003#table-4)."""
+
+    ai_pflops_per_usd: float | None
+    ai_pflops_per_kw: float | None
+    ai_dense_pflops_per_usd: float | None
+    ai_dense_pflops_per_kw: float | None
+    fp32_tflops_per_kw: float | None
+    gb_per_usd: float
+    gbs_per_w: float
+
+
+@dataclass(frozen=True)
+class DevicePlan:
+    """One row of the plan: what the budget buys of one device and what running it takes."""
+
+    device: PlanDevice
+    budget_usd: Money
+    units: int
+    spent_usd: Money
+    leftover_usd: Money
+    per_unit: PerUnit
+    scenarios: tuple[ScenarioResult, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ai_peak(self) -> Peak | None:
+        return self.device.ai_peak.scaled(self.units) if self.device.ai_peak else None
+
+    @property
+    def fp32_tflops(self) -> float | None:
+        return None if self.device.fp32_tflops is None else self.device.fp32_tflops * self.units
+
+    @property
+    def memory_gb(self) -> float:
+        return self.device.memory_gb * self.units
+
+    @property
+    def bandwidth_tbs(self) -> float:
+        return self.device.bandwidth_gbs * self.units / 1000.0
+
+    def scenario(self, scenario_id: str) -> ScenarioResult:
+        for result in self.scenarios:
+            if result.scenario.id == scenario_id:
+                return result
+        raise KeyError(scenario_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Input checks (messages name the command-line flag, since that is where bad values come from)
+# ---------------------------------------------------------------------------------------------
+
+
+def to_money(value: Money | int | float | str, flag: str = "--budget") -> Money:
+    """A finite Decimal from user input ('150000', '$150,000', 1.5e5); floats go through repr so
+    that 8999.99 stays 8999.99 instead of its binary neighbour."""
+    if isinstance(value, bool):
+        raise UsageError(f"{flag}: expected an amount in USD, got {value!r}")
+    if isinstance(value, str):
+        value = value.strip().removeprefix("$").replace(",", "").replace("_", "")
+    try:
+        amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
+    except InvalidOperation:
+        raise UsageError(f"{flag}: expected an amount in USD, got {value!r}") from None
+    if not amount.is_finite():
+        raise UsageError(f"{flag}: expected a finite amount in USD, got {value!r}")
+    return amount
+
+
+def to_number(value: float | int | str, flag: str) -> float:
+    """A finite float from user input, or a UsageError naming the flag."""
+    if isinstance(value, bool):
+        raise UsageError(f"{flag}: expected a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{flag}: expected a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise UsageError(f"{flag}: expected a finite number, got {value!r}")
+    return number
+
+
+def require_positive(value: float | Money, flag: str, what: str) -> None:
+    if value <= 0:
+        raise UsageError(f"{flag}: {what} must be greater than 0, got {value}")
+
+
+def require_fraction(value: float, flag: str, what: str) -> None:
+    """Efficiency and depth of discharge live in (0, 1]."""
+    if not 0 < value <= 1:
+        raise UsageError(f"{flag}: {what} must be in (0, 1], got {value}")
+
+
+def require_at_least_one(value: float, flag: str, what: str) -> None:
+    """PUE and host factor are overhead multipliers: below 1 would mean negative overhead."""
+    if value < 1:
+        raise UsageError(f"{flag}: {what} must be at least 1, got {value}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Arithmetic
+# ---------------------------------------------------------------------------------------------
+
+
+def count_needed(amount: float, per_unit: float) -> int:
+    """Whole units that cover `amount`: a ceiling that ignores float noise (6.0000000001 is 6)."""
+    if amount <= 0:
+        return 0
+    return math.ceil(round(amount / per_unit, _COUNT_TOLERANCE_DIGITS))
+
+
+def units_within_budget(budget_usd: Money | int | float | str,
+                        price_usd: Money | int | float | str) -> tuple[int, Money]:
+    """How many whole units the budget buys, and the money left over (exact)."""
+    budget = to_money(budget_usd, "--budget")
+    price = to_money(price_usd, "--price")
+    require_positive(budget, "--budget", "the budget")
+    require_positive(price, "--price", "a unit price")
+    units = int(budget // price)
+    return units, budget - price * units
+
+
+def per_unit_metrics(device: PlanDevice) -> PerUnit:
+    """Table 4's ratios for one unit; AI figures keep the device peak's precision and sparsity."""
+    price = float(device.price_usd)
+    kw = device.power_w / 1000.0
+    peak = device.ai_peak
+    dense = peak.dense() if peak else None
+    return PerUnit(
+        ai_pflops_per_usd=peak.pflops / price if peak else None,
+        ai_pflops_per_kw=peak.pflops / kw if peak else None,
+        ai_dense_pflops_per_usd=dense.pflops / price if dense else None,
+        ai_dense_pflops_per_kw=dense.pflops / kw if dense else None,
+        fp32_tflops_per_kw=None if device.fp32_tflops is None else device.fp32_tflops / kw,
+        gb_per_usd=device.memory_gb / price,
+        gbs_per_w=device.bandwidth_gbs / device.power_w,
+    )
+
+
+def scenario_energy(device: PlanDevice, units: int, scenario: Scenario, knobs: EnergyKnobs,
+                    budget_usd: Money, spent_usd: Money) -> ScenarioResult:
+    """Section 7.2's equations for one row and one scenario, plus the battery's power limit.
+
+    facility = IT x host x PUE; energy = facility x hours; battery = energy / (efficiency x DoD);
+    Powerwalls = ceil(battery / unit energy). CapEx is the paper's: the whole budget (not what was
+    spent) plus the batteries; ``capex_spent_usd`` counts only the hardware actually bought.
+    """
+    host_factor = 1.0 if device.host_included else scenario.host_factor
+    it_kw = units * device.power_w / 1000.0
+    facility_kw = it_kw * host_factor * scenario.pue
+    energy_kwh = facility_kw * knobs.hours
+    battery_kwh = energy_kwh / (scenario.efficiency * scenario.dod)
+    battery = knobs.battery
+    powerwalls = count_needed(battery_kwh, battery.energy_kwh)
+    powerwalls_for_power = count_needed(facility_kw, battery.continuous_kw)
+    return ScenarioResult(
+        scenario=scenario,
+        host_factor=host_factor,
+        it_kw=it_kw,
+        facility_kw=facility_kw,
+        energy_kwh=energy_kwh,
+        battery_kwh=battery_kwh,
+        powerwalls=powerwalls,
+        powerwalls_for_power=powerwalls_for_power,
+        capex_usd=budget_usd + battery.price_usd * powerwalls,
+        capex_spent_usd=spent_usd + battery.price_usd * powerwalls,
+    )
+
+
+def plan_device(device: PlanDevice, budget_usd: Money | int | float | str, knobs: EnergyKnobs,
+                scenarios: Sequence[Scenario] | None = None) -> DevicePlan:
+    """One row: units, leftover, aggregates, per-unit ratios and every scenario's energy."""
+    budget = to_money(budget_usd, "--budget")
+    require_positive(budget, "--budget", "the budget")
+    require_positive(device.power_w, "--device", f"{device.id}: power")
+    units, leftover = units_within_budget(budget, device.price_usd)
+    spent = device.price_usd * units
+    chosen = tuple(scenarios) if scenarios is not None else knobs.scenarios
+    results = tuple(scenario_energy(device, units, s, knobs, budget, spent) for s in chosen)
+    notes: list[str] = []
+    if units == 0:
+        notes.append(f"The budget (${budget:,.2f}) is below one unit's price "
+                     f"(${device.price_usd:,.2f}): no unit fits, so every figure is zero.")
+    if device.host_included:
+        notes.append("Power is the appliance's PSU rating, which already covers CPU, memory and "
+                     "NIC: host factor 1 in every scenario.")
+    for result in results:
+        if result.power_limited:
+            bank_kw = result.powerwalls * knobs.battery.continuous_kw
+            notes.append(
+                f"{result.scenario.label}: {result.powerwalls} batteries hold the energy but "
+                f"deliver only {bank_kw:,.1f} kW continuously against "
+                f"{result.facility_kw:,.2f} kW of facility load: "
+                f"{result.powerwalls_for_power} are needed for power.")
+    notes.extend(device.notes)
+    return DevicePlan(device, budget, units, spent, leftover, per_unit_metrics(device), results,
+                      tuple(notes))
+
+
+def plan(devices: Iterable[PlanDevice], budget_usd: Money | int | float | str, knobs: EnergyKnobs,
+         scenarios: Sequence[Scenario] | None = None) -> list[DevicePlan]:
+    """Every device's row under the same budget and energy knobs."""
+    return [plan_device(device, budget_usd, knobs, scenarios) for device in devices]
+
+
+# ---------------------------------------------------------------------------------------------
+# Knobs
+# ---------------------------------------------------------------------------------------------
+
+
+def with_battery(knobs: EnergyKnobs, *, hours: float | None = None, energy_kwh: float | None = None,
+                 continuous_kw: float | None = None,
+                 price_usd: Money | None = None) -> EnergyKnobs:
+    """The knobs with run length or battery figures replaced (None keeps the file's value)."""
+    if hours is not None:
+        require_positive(hours, "--hours", "the run length")
+    if energy_kwh is not None:
+        require_positive(energy_kwh, "--powerwall-kwh", "battery energy")
+    if continuous_kw is not None:
+        require_positive(continuous_kw, "--powerwall-kw", "battery power")
+    if price_usd is not None and price_usd < 0:
+        raise UsageError(f"--powerwall-usd: a battery price cannot be negative, got {price_usd}")
+    battery = replace(
+        knobs.battery,
+        energy_kwh=knobs.battery.energy_kwh if energy_kwh is None else energy_kwh,
+        continuous_kw=knobs.battery.continuous_kw if continuous_kw is None else continuous_kw,
+        price_usd=knobs.battery.price_usd if price_usd is None else price_usd,
+    )
+    return replace(knobs, hours=knobs.hours if hours is None else hours, battery=battery)
+
+
+CUSTOM_SCENARIO = "custom"
+#: The base of the custom scenario when every scenario is shown: the paper's planning baseline.
+DEFAULT_CUSTOM_BASE = "engineering"
+
+
+def custom_scenario(base: Scenario, *, host_factor: float | None = None, pue: float | None = None,
+                    efficiency: float | None = None, dod: float | None = None) -> Scenario:
+    """`base` with the given values replaced, named 'custom' and labelled with what changed."""
+    if host_factor is not None:
+        require_at_least_one(host_factor, "--host-factor", "the host factor")
+    if pue is not None:
+        require_at_least_one(pue, "--pue", "PUE")
+    if efficiency is not None:
+        require_fraction(efficiency, "--efficiency", "discharge efficiency")
+    if dod is not None:
+        require_fraction(dod, "--dod", "depth of discharge")
+    changed = [f"{name} {value:g}" for name, value in
+               (("host factor", host_factor), ("PUE", pue), ("efficiency", efficiency),
+                ("DoD", dod)) if value is not None]
+    return Scenario(
+        id=CUSTOM_SCENARIO,
+        label=f"Custom ({base.id} with {', '.join(changed)})",
+        host_factor=base.host_factor if host_factor is None else host_factor,
+        pue=base.pue if pue is None else pue,
+        efficiency=base.efficiency if efficiency is None else efficiency,
+        dod=base.dod if dod is None else dod,
+        source="command line",
+        note=f"Based on {base.id}; overridden on the command line: {', '.join(changed)}.",
+    )
+
+
+def choose_scenarios(knobs: EnergyKnobs, which: str = "all", *, host_factor: float | None = None,
+                     pue: float | None = None, efficiency: float | None = None,
+                     dod: float | None = None) -> tuple[Scenario, ...]:
+    """The scenarios to show; overrides add a 'custom' scenario instead of editing the paper's.
+
+    The paper's named scenarios always keep their published values, so their rows stay
+    comparable with its tables. Overrides build one extra scenario, 'custom', from the chosen
+    scenario (from 'engineering' when all are shown) with the given values replaced.
+    """
+    if which == "all":
+        chosen = knobs.scenarios
+        ids = [s.id for s in chosen]
+        base = knobs.scenario(DEFAULT_CUSTOM_BASE if DEFAULT_CUSTOM_BASE in ids else ids[-1])
+    else:
+        base = knobs.scenario(which)
+        chosen = (base,)
+    overrides = {"host_factor": host_factor, "pue": pue, "efficiency": efficiency, "dod": dod}
+    if all(value is None for value in overrides.values()):
+        return tuple(chosen)
+    return (*chosen, custom_scenario(base, **overrides))
+
+
+# ---------------------------------------------------------------------------------------------
+# Notes shared by the whole plan
+# ---------------------------------------------------------------------------------------------
+
+
+CAPEX_NOTE = ("CapEx follows the paper (seed-003#table-7): the whole budget plus the batteries, "
+              "even when the units do not spend all of it; 'CapEx spent' counts only the "
+              "hardware actually bought plus the batteries.")
+
+
+POOL_NOTE = ("Memory pool and bandwidth are sums over units, not one shared memory: each card or "
+             "box keeps its own, and a model spans them only through tensor/pipeline parallelism "
+             "over PCIe, NVLink or the network.")
+
+
+def peak_caveats(plans: Sequence[DevicePlan]) -> list[str]:
+    """Warnings about comparing typed AI peaks across rows."""
+    notes: list[str] = []
+    kinds: dict[str, list[str]] = {}
+    for row in plans:
+        if row.device.ai_peak is not None:
+            kinds.setdefault(row.device.ai_peak.label, []).append(row.device.name)
+    if len(kinds) > 1:
+        groups = "; ".join(f"{label}: {', '.join(names)}" for label, names in kinds.items())
+        notes.append(f"AI peaks of different precision or sparsity are not comparable ({groups}). "
+                     "Compare rows only within one group, or compare the FP32 and bandwidth "
+                     "columns.")
+    if any(row.device.ai_peak is not None and row.device.ai_peak.sparse for row in plans):
+        notes.append("Sparse peaks assume 2:4 structured sparsity; without it expect the dense "
+                     "figure, half the sparse one, which is shown beside it.")
+    return notes
+
+
+def errata_notes(plans: Sequence[DevicePlan], errata: Iterable[Erratum]) -> list[str]:
+    """The paper's misprints that concern the rows and scenarios of this plan."""
+    notes: list[str] = []
+    for erratum in errata:
+        for row in plans:
+            if row.device.pathway != erratum.pathway:
+                continue
+            if any(r.scenario.id == erratum.scenario for r in row.scenarios):
+                notes.append(f"Paper erratum ({erratum.table}, {row.device.name}, "
+                             f"{erratum.scenario}, {erratum.field}): printed {erratum.printed:g}, "
+                             f"should be {erratum.correct:g}. {erratum.note}")
+    return notes
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON rows (the command's machine-readable contract)
+# ---------------------------------------------------------------------------------------------
+
+
+def _num(value: float | None) -> float | None:
+    """Ten significant digits: drops float noise such as 14.399999999999999."""
+    return None if value is None else float(f"{value:.10g}")
+
+
+def _usd(value: Money) -> float:
+    return float(value.quantize(Decimal("0.01")))
+
+
+def _peak_json(peak: Peak | None) -> dict[str, Any] | None:
+    if peak is None:
+        return None
+    return {"value": _num(peak.pflops), "unit": "PFLOP/s", "precision": peak.precision,
+            "sparse": peak.sparse}
+
+
+def plan_rows(plans: Sequence[DevicePlan], errata: Iterable[Erratum] = ()) -> list[dict[str, Any]]:
+    """The plan as JSON-ready rows: `device`, `units`, `leftover_usd`, `ai_peak`, `scenarios`..."""
+    errata = tuple(errata)
+    caveats = peak_caveats(plans)
+    rows: list[dict[str, Any]] = []
+    for row in plans:
+        device = row.device
+        per_unit = row.per_unit
+        own_errata = errata_notes([row], errata)
+        rows.append({
+            "device": device.id,
+            "name": device.name,
+            "pathway": device.pathway,
+            "units": row.units,
+            "price_usd": _usd(device.price_usd),
+            "budget_usd": _usd(row.budget_usd),
+            "spent_usd": _usd(row.spent_usd),
+            "leftover_usd": _usd(row.leftover_usd),
+            "ai_peak": _peak_json(row.ai_peak),
+            "ai_peak_dense": _peak_json(row.ai_peak.dense() if row.ai_peak else None),
+            "fp32_tflops": _num(row.fp32_tflops),
+            "memory_gb": _num(row.memory_gb),
+            "memory_type": device.memory_type,
+            "bandwidth_tbs": _num(row.bandwidth_tbs),
+            "power_w": _num(device.power_w),
+            "host_included": device.host_included,
+            "per_unit": {
+                "ai_peak_pflops_per_usd": _num(per_unit.ai_pflops_per_usd),
+                "ai_peak_pflops_per_kw": _num(per_unit.ai_pflops_per_kw),
+                "ai_peak_dense_pflops_per_usd": _num(per_unit.ai_dense_pflops_per_usd),
+                "ai_peak_dense_pflops_per_kw": _num(per_unit.ai_dense_pflops_per_kw),
+                "fp32_tflops_per_kw": _num(per_unit.fp32_tflops_per_kw),
+                "gb_per_usd": _num(per_unit.gb_per_usd),
+                "gbs_per_w": _num(per_unit.gbs_per_w),
+            },
+            "scenarios": {
+                result.scenario.id: {
+                    "label": result.scenario.label,
+                    "host_factor": result.host_factor,
+                    "pue": result.scenario.pue,
+                    "efficiency": result.scenario.efficiency,
+                    "dod": result.scenario.dod,
+                    "it_kw": _num(result.it_kw),
+                    "facility_kw": _num(result.facility_kw),
+                    "energy_kwh": _num(result.energy_kwh),
+                    "battery_kwh": _num(result.battery_kwh),
+                    "powerwalls": result.powerwalls,
+                    "powerwalls_for_power": result.powerwalls_for_power,
+                    "power_limited": result.power_limited,
+                    "capex_usd": _usd(result.capex_usd),
+                    "capex_spent_usd": _usd(result.capex_spent_usd),
+                }
+                for result in row.scenarios
+            },
+            "notes": list(row.notes) + own_errata + caveats + [POOL_NOTE, CAPEX_NOTE],
+        })
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Knowledge-base adapter
+# ---------------------------------------------------------------------------------------------
+
+
+#: `setting` values meaning the power rating covers a whole system (CPU, memory, NIC), not a card.
+HOST_INCLUDED_SETTINGS = frozenset({"appliance"})
+
+
+def _kb_fact(device: Any, fact: str) -> Any:
+    """A device's preferred value of `fact`, or None when the knowledge base has none."""
+    try:
+        return device.value(fact)
+    except LookupError:
+        return None
+
+
+def device_from_kb(device: Any, price_usd: Money | None = None) -> PlanDevice:
+    """A plan device from a knowledge-base Device, using its preferred values.
+
+    AI peak: the device's `ai_peak()` (the lowest-precision tensor figure, sparse when the
+    knowledge base has one). Missing price or power cannot be planned with: the message says
+    which flag supplies it.
+    """
+    price = price_usd if price_usd is not None else _kb_fact(device, "price_usd")
+    if price is None:
+        raise UsageError(f"--device {device.id}: the knowledge base has no price for it; "
+                         f"give one with --price {device.id}=USD")
+    power = _kb_fact(device, "power_w")
+    if power is None:
+        raise UsageError(f"--device {device.id}: the knowledge base has no power figure for it, "
+                         "so its energy cannot be planned")
+    memory = _kb_fact(device, "memory_gb")
+    bandwidth = _kb_fact(device, "bandwidth_gbs")
+    if memory is None or bandwidth is None:
+        raise UsageError(f"--device {device.id}: the knowledge base lacks memory or bandwidth")
+    typed = device.ai_peak() if hasattr(device, "ai_peak") else None
+    peak = None if typed is None else Peak(float(typed.tflops), str(typed.precision).lower(),
+                                           bool(typed.sparse), str(getattr(typed, "source", "")))
+    fp32 = device.throughput("fp32", False)
+    setting = str(_kb_fact(device, "setting") or "").lower()
+    memory_type = str(_kb_fact(device, "memory_type") or "")
+    if _kb_fact(device, "unified_memory") is True:
+        memory_type = f"unified {memory_type}".strip()
+    notes = ["Figures are the knowledge base's preferred values for this device."]
+    price_fact = device.fact("price_usd") if price_usd is None and hasattr(device, "fact") else None
+    if price_fact is not None:
+        dated = f", {price_fact.date}" if getattr(price_fact, "date", None) else ""
+        notes.append(f"price ({price_fact.source}{dated}): ${float(price):,.2f}; prices drift, "
+                     f"override with --price {device.id}=USD.")
+    if peak is not None and getattr(typed, "derived", False):
+        notes.append(f"The {peak.label} peak is derived, not a vendor figure.")
+    return PlanDevice(
+        id=device.id,
+        name=getattr(device, "short_name", None) or device.name,
+        price_usd=to_money(price, f"--price {device.id}"),
+        power_w=float(power),
+        ai_peak=peak,
+        fp32_tflops=None if fp32 is None else float(fp32.tflops),
+        memory_gb=float(memory),
+        bandwidth_gbs=float(bandwidth),
+        host_included=setting in HOST_INCLUDED_SETTINGS,
+        memory_type=memory_type,
+        notes=tuple(notes),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading kb/energy.yaml and kb/pathways.yaml
+# ---------------------------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _Positive(_Strict):
+    value: float = Field(gt=0)
+    source: str
+    note: str | None = None
+
+
+class _OptionalPositive(_Strict):
+    value: float | None = Field(default=None, gt=0)
+    source: str
+    note: str | None = None
+
+
+class _PeakModel(_Strict):
+    value: float = Field(gt=0)
+    unit: Literal["TFLOP/s", "PFLOP/s"]
+    precision: str = Field(pattern=r"^(fp|bf|tf|int)[0-9]+$")
+    sparse: bool
+    source: str
+    note: str | None = None
+
+
+class _PathwayModel(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    device: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    name: str
+    memory_type: str = ""
+    host_included: bool = False
+    price_usd: _Positive
+    power_w: _Positive
+    ai_peak: _PeakModel
+    fp32_tflops: _OptionalPositive
+    memory_gb: _Positive
+    bandwidth_gbs: _Positive
+
+
+class _ErratumModel(_Strict):
+    id: str
+    pathway: str
+    scenario: str
+    field: Literal["it_kw", "facility_kw", "energy_kwh", "battery_kwh", "powerwalls", "capex_usd"]
+    table: str
+    printed: float
+    correct: float
+    note: str
+
+
+class _PathwaysFile(_Strict):
+    sources: dict[str, str]
+    pathways: list[_PathwayModel] = Field(min_length=1)
+    errata: list[_ErratumModel] = Field(default_factory=list)
+
+
+class _BatteryModel(_Strict):
+    id: str
+    name: str
+    energy_kwh: _Positive
+    continuous_kw: _Positive
+    price_usd: _Positive
+
+
+class _ScenarioModel(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    label: str
+    host_factor: float = Field(ge=1)
+    pue: float = Field(ge=1)
+    efficiency: float = Field(gt=0, le=1)
+    dod: float = Field(gt=0, le=1)
+    source: str
+    note: str | None = None
+
+
+class _EnergyFile(_Strict):
+    sources: dict[str, str]
+    run_hours: _Positive
+    battery: _BatteryModel
+    scenarios: list[_ScenarioModel] = Field(min_length=1)
+
+
+def shipped_kb_dir() -> Path:
+    """The knowledge base installed with the package."""
+    from importlib import resources
+
+    return Path(str(resources.files("gpu_advisor.kb")))
+
+
+def kb_file(name: str, kb_dir: str | Path | None = None) -> Path:
+    """`name` from `kb_dir` when that folder has it, else from the shipped knowledge base."""
+    if kb_dir is not None:
+        candidate = Path(kb_dir) / name
+        if candidate.is_file():
+            return candidate
+    return shipped_kb_dir() / name
+
+
+def _validated(doc: Document, model: type[_Strict]) -> Any:
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as exc:
+        raise FileErrors(list(validation_errors(doc, model, exc))) from None
+
+
+def _check_sources(doc: Document, declared: dict[str, str], data: Any,
+                   errors: list[FileError], key: tuple[str | int, ...] = ()) -> None:
+    """Every `source` must name an entry of the file's `sources` table (or be the command line)."""
+    if isinstance(data, dict):
+        for name, value in data.items():
+            if name == "source" and isinstance(value, str) and value not in declared:
+                errors.append(FileError(doc.location((*key, name)),
+                                        f"unknown source {value!r}{did_you_mean(value, declared)}"))
+            elif name != "sources":
+                _check_sources(doc, declared, value, errors, (*key, name))
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            _check_sources(doc, declared, item, errors, (*key, index))
+
+
+def _unique_ids(doc: Document, items: list[Any], section: str, errors: list[FileError]) -> None:
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        if item.id in seen:
+            errors.append(FileError(doc.location((section, index, "id")),
+                                    f"duplicate id {item.id!r} in {section}"))
+        seen.add(item.id)
+
+
+def load_energy(kb_dir: str | Path | None = None) -> EnergyKnobs:
+    """Scenarios, battery and run length from energy.yaml (FileErrors, located, if it is wrong)."""
+    doc = load_yaml(kb_file("energy.yaml", kb_dir))
+    parsed: _EnergyFile = _validated(doc, _EnergyFile)
+    errors: list[FileError] = []
+    _check_sources(doc, parsed.sources, doc.data, errors)
+    _unique_ids(doc, parsed.scenarios, "scenarios", errors)
+    if any(s.id in (CUSTOM_SCENARIO, "all") for s in parsed.scenarios):
+        errors.append(FileError(doc.location(("scenarios",)),
+                                f"'{CUSTOM_SCENARIO}' and 'all' are reserved scenario ids"))
+    if errors:
+        raise FileErrors(errors)
+    battery = parsed.battery
+    return EnergyKnobs(
+        hours=parsed.run_hours.value,
+        battery=Battery(battery.name, battery.energy_kwh.value, battery.continuous_kw.value,
+                        to_money(battery.price_usd.value, "energy.yaml battery.price_usd")),
+        scenarios=tuple(Scenario(s.id, s.label, s.host_factor, s.pue, s.efficiency, s.dod,
+                                 s.source, s.note or "") for s in parsed.scenarios),
+    )
+
+
+_FIELD_LABELS = {"price_usd": "price", "power_w": "power", "ai_peak": "AI peak",
+                 "fp32_tflops": "FP32", "memory_gb": "memory", "bandwidth_gbs": "bandwidth"}
+
+
+def load_pathways(kb_dir: str | Path | None = None) -> Pathways:
+    """The paper's pathways from pathways.yaml, as plan devices carrying their source notes."""
+    doc = load_yaml(kb_file("pathways.yaml", kb_dir))
+    parsed: _PathwaysFile = _validated(doc, _PathwaysFile)
+    errors: list[FileError] = []
+    _check_sources(doc, parsed.sources, doc.data, errors)
+    _unique_ids(doc, parsed.pathways, "pathways", errors)
+    ids = {p.id for p in parsed.pathways}
+    for index, erratum in enumerate(parsed.errata):
+        if erratum.pathway not in ids:
+            errors.append(FileError(doc.location(("errata", index, "pathway")),
+                                    f"unknown pathway {erratum.pathway!r}"
+                                    f"{did_you_mean(erratum.pathway, ids)}"))
+    if errors:
+        raise FileErrors(errors)
+    devices: list[PlanDevice] = []
+    for pathway in parsed.pathways:
+        peak = pathway.ai_peak
+        tflops = peak.value * (1000.0 if peak.unit == "PFLOP/s" else 1.0)
+        notes = [f"{_FIELD_LABELS[name]} ({getattr(pathway, name).source}): "
+                 f"{getattr(pathway, name).note}"
+                 for name in _FIELD_LABELS if getattr(pathway, name).note]
+        devices.append(PlanDevice(
+            id=pathway.device,
+            name=pathway.name,
+            price_usd=to_money(pathway.price_usd.value, "pathways.yaml price_usd"),
+            power_w=pathway.power_w.value,
+            ai_peak=Peak(tflops, peak.precision, peak.sparse, peak.source),
+            fp32_tflops=pathway.fp32_tflops.value,
+            memory_gb=pathway.memory_gb.value,
+            bandwidth_gbs=pathway.bandwidth_gbs.value,
+            host_included=pathway.host_included,
+            memory_type=pathway.memory_type,
+            pathway=pathway.id,
+            notes=tuple(notes),
+        ))
+    errata = tuple(Erratum(e.id, e.pathway, e.scenario, e.field, e.table, e.printed, e.correct,
+                           e.note) for e in parsed.errata)
+    return Pathways(tuple(devices), errata)

@@ -1,0 +1,540 @@
+"""The enumeration behind the audit's logic checks: every answer combination of the audited space,
+evaluated without running a consultation per combination.
+
+For the component the arithmetic belongs to (audit_space), each *situation* (an assignment of
+the answers the arithmetic reads, and of those compared with device facts) gets its device facts
+computed once, and every device rule's *device part* is evaluated on them: one device mask per
+rule. The component's other answers reach the rules only through the context (answers and
+derived facts), so they are enumerated once per *context class*, the situations whose answers
+make every context condition come out the same: each combination gives the derived facts and
+the truth of every rule's *context part*, as a set of bits. A rule fires for a device exactly
+when its context bit is set and the device is in its mask, so each (situation, context
+combination) pair is decided without re-running anything.
+
+What is kept: per rule and per explanation placeholder, the devices it ever fires for (or fires
+for with the placeholder unset), how many combinations that is, and the first combination that
+shows it; for exclusion and preference rules, the distinct *joint signatures* (the device mask of
+each such rule, together) with their counts, which is what conflicts, redundancy and gaps need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpu_advisor.core.answers import Answers
+from gpu_advisor.arithmetic.context import context_arithmetic, device_attributes
+from gpu_advisor.backends.python import Predicate, compile_condition, context_of
+from gpu_advisor.audit.space import (
+    Component,
+    Domain,
+    RuleFacts,
+    assignments,
+    computed_attribute,
+    only_lookup,
+)
+from gpu_advisor.lang.conditions import MISSING, Leaf, Ref, eval_leaf, leaves
+from gpu_advisor.core.consult import combine
+from gpu_advisor.knowledge.rulebase import Rule, RuleBase
+
+Progress = Callable[[str, int, int | None], None]
+
+
+class DeviceFacts:
+    """Device attribute dicts for a situation, exactly as ``device_attributes`` computes them.
+
+    The PSU, circuit and energy step depends only on a device's unit count, cost and the off-grid
+    answers, so it is cached; the cache is checked against the uncached computation on the first
+    situations and on a sample after, and switched off for good if they ever differ.
+    """
+
+    CHECK_FIRST = 64
+    CHECK_EVERY = 997
+
+    def __init__(self, rb: RuleBase) -> None:
+        self.devices = list(rb.knowledge.devices.values())
+        self.kb_dir = rb.knowledge.directory
+        self._box: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.fast = True
+        self.calls = 0
+        self.mismatch: str | None = None
+
+    def compute(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """(computed facts, one attribute dict per device) for these answers."""
+        answers = Answers({k: v for k, v in values.items() if v is not MISSING})
+        arithmetic = context_arithmetic(answers)
+        self.calls += 1
+        check = self.fast and (self.calls <= self.CHECK_FIRST or self.calls % self.CHECK_EVERY == 0)
+        out = []
+        for device in self.devices:
+            if not self.fast:
+                out.append(device_attributes(device, answers, arithmetic, self.kb_dir))
+                continue
+            attrs = self._fast(device, answers, arithmetic)
+            if check:
+                full = device_attributes(device, answers, arithmetic, self.kb_dir)
+                if full != attrs:
+                    self.fast = False
+                    self.mismatch = (f"the cached PSU/energy step differed from the engine's for {device.id}; "
+                                     "the audit switched the cache off")
+                    attrs = full
+            out.append(attrs)
+        return dict(arithmetic.facts), out
+
+    def _fast(self, device: Any, answers: Answers, arithmetic: Any) -> dict[str, Any]:
+        try:
+            from gpu_advisor.arithmetic.context import box_and_energy
+        except ImportError:  # the arithmetic changed shape: compute everything, uncached
+            self.fast = False
+            return device_attributes(device, answers, arithmetic, self.kb_dir)
+        attrs = device_attributes(device, answers, arithmetic, None)
+        key = (device.id, attrs.get("count"), attrs.get("cost_usd"), answers.get("off_grid"),
+               answers.get("off_grid_hours"))
+        delta = self._box.get(key)
+        if delta is None:
+            probe = dict(attrs)
+            box_and_energy(device, answers, probe, self.kb_dir)
+            delta = {k: v for k, v in probe.items() if k not in attrs or attrs[k] != v}
+            self._box[key] = delta
+        attrs.update(delta)
+        return attrs
+
+
+@dataclass
+class Stat:
+    """Where a rule (or a rule with an unset placeholder) fires: devices, count, an example."""
+
+    mask: int = 0
+    count: int = 0
+    situation: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+
+    def add(self, mask: int, count: int, situation: Mapping[str, Any], context: Mapping[str, Any] | None) -> None:
+        if not mask or not count:
+            return
+        self.mask |= mask
+        self.count += count
+        if self.situation is None:
+            self.situation = dict(situation)
+            self.context = dict(context or {})
+
+    @property
+    def answers(self) -> dict[str, Any] | None:
+        if self.situation is None:
+            return None
+        return {**self.situation, **(self.context or {})}
+
+
+@dataclass
+class Probe:
+    """A rule's firings with one placeholder of its explanation unset."""
+
+    rule: Rule
+    ref: Ref
+    kind: str  # device (a device fact) | context (an answer or fact) | external (computed elsewhere)
+    bit: int  # context bit gating it (the rule's own, or the placeholder's for context probes)
+    stat: Stat = field(default_factory=Stat)
+
+
+@dataclass
+class SigInfo:
+    count: int
+    situation: dict[str, Any]
+    context: dict[str, Any]
+
+    @property
+    def answers(self) -> dict[str, Any]:
+        return {**self.situation, **self.context}
+
+
+@dataclass
+class Conflict:
+    kind: str  # fact-conflict | overridden
+    fact: str
+    rules: tuple[str, str]
+    values: tuple[Any, Any]
+    answers: dict[str, Any]
+    count: int = 1
+
+
+class ComponentRun:
+    """Enumerates one component and keeps what the findings need."""
+
+    def __init__(self, rb: RuleBase, comp: Component, analysis: Mapping[str, RuleFacts],
+                 domains: Mapping[str, Domain]) -> None:
+        self.rb = rb
+        self.comp = comp
+        self.domains = domains
+        self.context_rules = [r for r in comp.rules if r.scope == "context"]
+        self.device_rules = [r for r in comp.rules if r.scope == "device"]
+        self.joint_rules = [r for r in self.device_rules if r.exclude or r.prefer is not None]
+        self.when: dict[str, Predicate] = {r.id: compile_condition(r.when) for r in self.context_rules}
+        situation = set(comp.situation_questions)
+        self.k_dependent: set[str] = set()
+        dev_preds: list[Predicate] = []
+        ctx_preds: list[tuple[int, Predicate]] = []
+        self.bits: dict[str, int] = {}
+        for i, rule in enumerate(comp.rules):
+            self.bits[rule.id] = i
+        names: set[str] = set()
+        ctx_keys: set[str] = set()
+        for rule in self.device_rules:
+            split = analysis[rule.id].split
+            assert split is not None
+            dev_preds.append(compile_condition(split.device))
+            ctx_preds.append((self.bits[rule.id], compile_condition(split.context)))
+            for ref in split.device_refs:
+                if ref.scope == "device":
+                    names.add(ref.name)
+                else:
+                    ctx_keys.add(f"{ref.scope}.{ref.name}")
+                    fact = rb.facts.get(ref.name) if ref.scope == "fact" else None
+                    if (ref.scope == "answer" and ref.name not in situation) or \
+                            (fact is not None and fact.kind != "computed"):
+                        self.k_dependent.add(rule.id)
+        self.dev_preds = dev_preds
+        self.dev_ctx_preds = ctx_preds
+        self.dev_names = sorted(names)
+        self.dev_ctx_keys = sorted(ctx_keys)
+        self.dev_index = {rule.id: j for j, rule in enumerate(self.device_rules)}
+        self.probes: list[Probe] = []
+        next_bit = len(comp.rules)
+        for rule in comp.rules:
+            for ref in analysis[rule.id].template_refs:
+                computed = (ref.scope == "device" and computed_attribute(ref.name)) or \
+                    (ref.scope == "fact" and rb.facts.get(ref.name) is not None
+                     and rb.facts[ref.name].kind == "computed")
+                if computed and not comp.arithmetic:
+                    self.probes.append(Probe(rule, ref, "external", self.bits[rule.id]))
+                elif ref.scope == "device":
+                    self.probes.append(Probe(rule, ref, "device", self.bits[rule.id]))
+                else:
+                    self.probes.append(Probe(rule, ref, "context", next_bit))
+                    next_bit += 1
+        self.by_stage: dict[int, list[Rule]] = {}
+        for rule in self.context_rules:
+            self.by_stage.setdefault(rule.stratum, []).append(rule)
+        self.k_fact_names = sorted({ref.name for rid in self.k_dependent
+                                    for ref in analysis[rid].split.device_refs  # type: ignore[union-attr]
+                                    if ref.scope == "fact"})
+        self.class_keys = self._class_atoms(analysis)
+        self.fact_defaults = {name: fact.default for name, fact in rb.facts.items()
+                              if fact.kind != "computed" and fact.default is not None}
+        # results
+        self.sc_index: dict[tuple[Any, ...], int] = {}
+        self.ksets: list[dict[tuple[int, tuple[Any, ...]], list[Any]]] = []
+        self.kany: list[int] = []
+        self.kbit_count: list[dict[int, int]] = []
+        self.kbit_combo: list[dict[int, dict[str, Any]]] = []
+        self.sc_situations: list[int] = []
+        self.sc_situation: list[dict[str, Any]] = []
+        self.stats: dict[str, Stat] = {rule.id: Stat() for rule in comp.rules}
+        self.pairs: dict[tuple[int, tuple[int, ...]], list[Any]] = {}
+        self.sigs: dict[tuple[int, ...], SigInfo] = {}
+        self.conflicts: dict[tuple[str, ...], Conflict] = {}
+        self.context_evaluations = 0
+        self.situations = 0
+        self._dev_memo: dict[tuple[Any, ...], int] = {}
+        self._class_memo: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self._device_probes: list[tuple[int, int, Probe]] = [
+            (self.dev_index[p.rule.id], p.bit, p) for p in self.probes if p.rule.scope == "device"]
+
+    # -- context classes ----------------------------------------------------------------------
+
+    def _class_atoms(self, analysis: Mapping[str, RuleFacts]) -> list[tuple[str, str, list[Leaf] | None]]:
+        """For each situation answer or computed fact the context reads: the leaves that read it,
+        or None when one compares it with something else than a literal (then its value itself
+        is part of the class)."""
+        rb = self.rb
+        trees = [r.when for r in self.context_rules]
+        trees += [analysis[r.id].split.context for r in self.device_rules]  # type: ignore[union-attr]
+        trees += [rb.questions[k].ask_when for k in self.comp.class_questions]
+        all_leaves = [leaf for tree in trees for leaf in leaves(tree)]
+        probe_refs = {p.ref for p in self.probes if p.kind == "context"}
+        keys: list[tuple[str, str, list[Leaf] | None]] = []
+        names = [("answer", k) for k in self.comp.situation_questions]
+        names += [("fact", f) for f, fact in rb.facts.items() if fact.kind == "computed"]
+        for scope, name in names:
+            ref = Ref(scope, name)
+            found = [leaf for leaf in all_leaves if ref in set(leaf.refs())]
+            if not found and ref not in probe_refs:
+                continue
+            unary = all(leaf.left == ref and not isinstance(leaf.right, Ref) for leaf in found)
+            keys.append((scope, name, found if unary else None))
+        return keys
+
+    def class_key(self, values: Mapping[str, Any], computed: Mapping[str, Any]) -> tuple[Any, ...]:
+        raw = tuple((values.get(name, MISSING) if scope == "answer" else
+                     (computed.get(name) if found is None or found else computed.get(name) is None))
+                    for scope, name, found in self.class_keys)
+        memo = self._class_memo.get(raw)
+        if memo is None:
+            memo = self._class_memo[raw] = self._class_key(values, computed)
+        return memo
+
+    def _class_key(self, values: Mapping[str, Any], computed: Mapping[str, Any]) -> tuple[Any, ...]:
+        key: list[Any] = []
+        for scope, name, found in self.class_keys:
+            value = values.get(name, MISSING) if scope == "answer" else computed.get(name, MISSING)
+            if value is None:
+                value = MISSING
+            if found is None:
+                key.append(("value", repr(value)))
+                continue
+            ref = Ref(scope, name)
+            truth = tuple(eval_leaf(leaf, only_lookup(ref, value)) for leaf in found)
+            key.append((value is MISSING, truth))
+        return tuple(key)
+
+    def kset_for(self, values: Mapping[str, Any], computed: Mapping[str, Any]) -> int:
+        key = self.class_key(values, computed)
+        index = self.sc_index.get(key)
+        if index is None:
+            index = len(self.ksets)
+            self.sc_index[key] = index
+            kset = self._context_combinations(values, computed)
+            self.ksets.append(kset)
+            any_bits = 0
+            counts: dict[int, int] = {}
+            combos: dict[int, dict[str, Any]] = {}
+            for (bits, _), (count, combo) in kset.items():
+                any_bits |= bits
+                rest = bits
+                while rest:
+                    low = rest & -rest
+                    bit = low.bit_length() - 1
+                    counts[bit] = counts.get(bit, 0) + count
+                    combos.setdefault(bit, combo)
+                    rest ^= low
+            self.kany.append(any_bits)
+            self.kbit_count.append(counts)
+            self.kbit_combo.append(combos)
+            self.sc_situations.append(0)
+            self.sc_situation.append(dict(values))
+        return index
+
+    def _context_combinations(self, values: Mapping[str, Any], computed: Mapping[str, Any]
+                              ) -> dict[tuple[int, tuple[Any, ...]], list[Any]]:
+        rb = self.rb
+        kset: dict[tuple[int, tuple[Any, ...]], list[Any]] = {}
+        fixed = {k: v for k, v in values.items() if k in self.comp.situation_questions}
+        class_questions = set(self.comp.class_questions)
+        for combo in assignments(rb, self.comp.class_questions, self.domains, fixed=fixed):
+            self.context_evaluations += 1
+            facts = dict(self.fact_defaults)
+            facts.update(computed)
+            ctx = context_of(combo, facts)
+            derived_by: dict[str, list[tuple[str, Any]]] = {}
+            bits = 0
+            for stage in sorted(self.by_stage):
+                fired = [rule for rule in self.by_stage[stage] if self.when[rule.id](ctx, {})]
+                for rule in fired:
+                    bits |= 1 << self.bits[rule.id]
+                    self._derive(rule, facts, derived_by, combo)
+                if fired:
+                    ctx = context_of(combo, facts)
+            for bit, pred in self.dev_ctx_preds:
+                if pred(ctx, {}):
+                    bits |= 1 << bit
+            for probe in self.probes:
+                if probe.kind == "context" and bits >> self.bits[probe.rule.id] & 1 and \
+                        ctx.get(f"{probe.ref.scope}.{probe.ref.name}") is None:
+                    bits |= 1 << probe.bit
+            kfacts = tuple(facts.get(name) for name in self.k_fact_names)
+            slot = kset.get((bits, kfacts))
+            if slot is None:
+                kset[(bits, kfacts)] = [1, {k: v for k, v in combo.items() if k in class_questions}]
+            else:
+                slot[0] += 1
+        return kset
+
+    def _derive(self, rule: Rule, facts: dict[str, Any], derived_by: dict[str, list[tuple[str, Any]]],
+                combo: Mapping[str, Any]) -> None:
+        """The engine's derivation step (consult._apply_derivations), recording conflicts where
+        the engine would stop or silently override."""
+        for name, value in rule.derive.items():
+            fact = self.rb.facts[name]
+            earlier = derived_by.get(name, [])
+            previous = facts.get(name) if earlier else None
+            for other, other_value in earlier:
+                if fact.combine == "or" and bool(other_value) != bool(value):
+                    self._conflict("overridden", name, other, rule.id, other_value, value, combo)
+                elif fact.combine == "agree" and other_value != value:
+                    self._conflict("fact-conflict", name, other, rule.id, other_value, value, combo)
+            facts[name] = combine(fact.combine, previous, value)
+            derived_by.setdefault(name, []).append((rule.id, value))
+
+    def _conflict(self, kind: str, fact: str, first: str, second: str, v1: Any, v2: Any,
+                  combo: Mapping[str, Any]) -> None:
+        key = (kind, fact, *sorted((first, second)))
+        found = self.conflicts.get(key)
+        if found is None:
+            self.conflicts[key] = Conflict(kind, fact, (first, second), (v1, v2), dict(combo))
+        else:
+            found.count += 1
+
+    # -- situations ---------------------------------------------------------------------------
+
+    def device_masks(self, values: Mapping[str, Any], computed: Mapping[str, Any],
+                     attrs: list[dict[str, Any]]) -> list[int]:
+        """Per device rule (in order): the devices its device part holds for."""
+        ctx = context_of(dict(values), dict(computed))
+        ctx_key = tuple(ctx.get(k) for k in self.dev_ctx_keys)
+        masks = [0] * len(self.device_rules)
+        memo = self._dev_memo
+        preds = self.dev_preds
+        names = self.dev_names
+        for i, dev in enumerate(attrs):
+            key = (i, ctx_key, tuple(dev.get(n) for n in names))
+            bits = memo.get(key)
+            if bits is None:
+                bits = 0
+                for j, pred in enumerate(preds):
+                    if pred(ctx, dev):
+                        bits |= 1 << j
+                memo[key] = bits
+            while bits:
+                low = bits & -bits
+                masks[low.bit_length() - 1] |= 1 << i
+                bits ^= low
+        return masks
+
+    def add_situation(self, values: dict[str, Any], computed: Mapping[str, Any],
+                      attrs: list[dict[str, Any]]) -> tuple[int, list[int]]:
+        """Evaluate the device parts on one situation and pair it with its context class."""
+        self.situations += 1
+        sc = self.kset_for(values, computed)
+        self.sc_situations[sc] += 1
+        masks = self.device_masks(values, computed, attrs)
+        if self.k_dependent:
+            self._add_k_dependent(sc, values, computed, attrs, masks)
+            return sc, masks
+        kany = self.kany[sc]
+        counts = self.kbit_count[sc]
+        combos = self.kbit_combo[sc]
+        for j, rule in enumerate(self.device_rules):
+            mask = masks[j]
+            bit = self.bits[rule.id]
+            if mask and kany >> bit & 1:
+                self.stats[rule.id].add(mask, counts[bit], values, combos[bit])
+        self._probe_stats(sc, values, attrs, masks, None)
+        joint = tuple(masks[self.dev_index[r.id]] for r in self.joint_rules)
+        slot = self.pairs.get((sc, joint))
+        if slot is None:
+            self.pairs[(sc, joint)] = [1, values]
+        else:
+            slot[0] += 1
+        return sc, masks
+
+    def _probe_stats(self, sc: int, values: dict[str, Any], attrs: list[dict[str, Any]],
+                     masks: list[int], only: tuple[int, dict[str, Any], int] | None) -> None:
+        """Placeholders of explanations: device rules whose figures are unset where they fire."""
+        kany = self.kany[sc] if only is None else only[0]
+        unset_of: dict[str, int] = {}
+        for j, bit, probe in self._device_probes:  # context rules' probes: per class, in finish()
+            mask = masks[j]
+            if not mask or not kany >> bit & 1:
+                continue
+            if probe.kind == "device":
+                name = probe.ref.name
+                unset = unset_of.get(name)
+                if unset is None:
+                    unset = 0
+                    for i, dev in enumerate(attrs):
+                        if dev.get(name) is None:
+                            unset |= 1 << i
+                    unset_of[name] = unset
+                mask &= unset
+            if not mask:
+                continue
+            if only is None:
+                probe.stat.add(mask, self.kbit_count[sc][probe.bit], values, self.kbit_combo[sc][probe.bit])
+            else:
+                probe.stat.add(mask, only[2], values, only[1])
+
+    def _add_k_dependent(self, sc: int, values: dict[str, Any], computed: Mapping[str, Any],
+                         attrs: list[dict[str, Any]], masks: list[int]) -> None:
+        """Slow path: device parts that read derived facts or context answers, per combination."""
+        for (bits, kfacts), (count, combo) in self.ksets[sc].items():
+            facts = dict(self.fact_defaults)
+            facts.update(computed)
+            facts.update(dict(zip(self.k_fact_names, kfacts)))
+            ctx = context_of({**values, **combo}, facts)
+            full = list(masks)
+            for rule_id in self.k_dependent:
+                j = self.dev_index[rule_id]
+                pred = self.dev_preds[j]
+                full[j] = sum(1 << i for i, dev in enumerate(attrs) if pred(ctx, dev))
+            for j, rule in enumerate(self.device_rules):
+                if full[j] and bits >> self.bits[rule.id] & 1:
+                    self.stats[rule.id].add(full[j], count, values, combo)
+            self._probe_stats(sc, values, attrs, full, (bits, combo, count))
+            joint = tuple(full[self.dev_index[r.id]] if bits >> self.bits[r.id] & 1 else 0
+                          for r in self.joint_rules)
+            self._record(joint, count, values, combo)
+
+    def _record(self, sig: tuple[int, ...], count: int, values: dict[str, Any], combo: dict[str, Any]) -> None:
+        info = self.sigs.get(sig)
+        if info is None:
+            self.sigs[sig] = SigInfo(count, values, combo)
+        else:
+            info.count += count
+
+    def finish(self) -> None:
+        """Pair every situation with its context class's combinations; context rules' stats."""
+        bits_of = [self.bits[r.id] for r in self.joint_rules]
+        for (sc, joint), (count, values) in self.pairs.items():
+            relevant = 0
+            for bit, mask in zip(bits_of, joint):
+                if mask:
+                    relevant |= 1 << bit
+            groups: dict[int, list[Any]] = {}
+            for (bits, _), (kcount, combo) in self.ksets[sc].items():
+                key = bits & relevant
+                slot = groups.get(key)
+                if slot is None:
+                    groups[key] = [kcount, combo]
+                else:
+                    slot[0] += kcount
+            for bits, (kcount, combo) in groups.items():
+                sig = tuple(mask if bits >> bit & 1 else 0 for bit, mask in zip(bits_of, joint))
+                self._record(sig, count * kcount, values, combo)
+        self.pairs.clear()
+        for sc in range(len(self.ksets)):
+            times = self.sc_situations[sc]
+            if not times:
+                continue
+            situation = self.sc_situation[sc]
+            for rule in self.context_rules:
+                bit = self.bits[rule.id]
+                if self.kany[sc] >> bit & 1:
+                    self.stats[rule.id].add(1, times * self.kbit_count[sc][bit], situation,
+                                            self.kbit_combo[sc][bit])
+            for probe in self.probes:
+                if probe.rule.scope == "context" and probe.kind != "device" and self.kany[sc] >> probe.bit & 1:
+                    probe.stat.add(1, times * self.kbit_count[sc][probe.bit], situation,
+                                   self.kbit_combo[sc][probe.bit])
+        self._dev_memo.clear()
+
+    # -- reading results ----------------------------------------------------------------------
+
+    def joint_index(self, rule_id: str) -> int:
+        return [r.id for r in self.joint_rules].index(rule_id)
+
+    def total(self) -> int:
+        total = 0
+        for sc, kset in enumerate(self.ksets):
+            total += self.sc_situations[sc] * sum(count for count, _ in kset.values())
+        return total
+
+    def context_combinations(self) -> list[tuple[int, int, dict[str, Any], dict[str, Any]]]:
+        """(bits, count, situation, context answers) for every context combination that occurs."""
+        out = []
+        for sc, kset in enumerate(self.ksets):
+            times = self.sc_situations[sc]
+            if not times:
+                continue
+            for (bits, _), (count, combo) in kset.items():
+                out.append((bits, times * count, self.sc_situation[sc], combo))
+        return out

@@ -1,0 +1,174 @@
+"""Fast evaluation of parsed conditions for the audit, with exactly the engine's semantics.
+
+The audit evaluates every rule on millions of answer combinations, so walking the condition
+tree with a ``lookup`` callback per leaf (as ``conditions.evaluate`` does) is too slow. Here each
+condition is compiled once into nested closures over two plain dicts: the context (answers and
+facts, keyed ``answer.x`` / ``fact.y``) and a device's attributes. Semantics follow
+``conditions.eval_leaf``: a value that is not set (absent, ``None`` or ``MISSING``) makes every
+comparison false, ``is set``/``is not set`` test presence, and comparing values of different types
+is false rather than an error. The audit cross-checks these closures against the engine's own
+evaluator on sampled combinations (see audit_agreement).
+
+A device rule's condition is split as the durable_rules adapter splits it: the top-level parts
+of its negation normal form that read device facts (the *device part*) and the rest (the
+*context part*), so the audit can compute each half once and combine them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gpu_advisor.lang.conditions import MISSING, All, AnyOf, Condition, Leaf, Not, Ref, refs, to_nnf
+
+Context = dict[str, Any]
+Attrs = dict[str, Any]
+Predicate = Callable[[Context, Attrs], bool]
+
+
+def ref_key(ref: Ref) -> str:
+    """The key of an answer or fact in a context dict."""
+    return f"{ref.scope}.{ref.name}"
+
+
+def _getter(ref: Ref) -> Callable[[Context, Attrs], Any]:
+    if ref.scope == "device":
+        name = ref.name
+
+        def device_value(ctx: Context, dev: Attrs) -> Any:
+            value = dev.get(name)
+            return MISSING if value is None else value
+
+        return device_value
+    key = ref_key(ref)
+
+    def context_value(ctx: Context, dev: Attrs) -> Any:
+        value = ctx.get(key, MISSING)
+        return MISSING if value is None else value
+
+    return context_value
+
+
+def _compare(op: str) -> Callable[[Any, Any], bool]:
+    def guarded(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], bool]:
+        def compare(left: Any, right: Any) -> bool:
+            try:
+                return bool(fn(left, right))
+            except TypeError:
+                return False
+
+        return compare
+
+    table: dict[str, Callable[[Any, Any], Any]] = {
+        "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+    }
+    return guarded(table[op])
+
+
+def compile_leaf(leaf: Leaf) -> Predicate:
+    get = _getter(leaf.left)
+    op = leaf.op
+    if op == "set":
+        return lambda ctx, dev: get(ctx, dev) is not MISSING
+    if op == "not set":
+        return lambda ctx, dev: get(ctx, dev) is MISSING
+    if op in ("in", "not in"):
+        options = leaf.right
+        assert isinstance(options, tuple)
+        inside = op == "in"
+
+        def member(ctx: Context, dev: Attrs) -> bool:
+            value = get(ctx, dev)
+            if value is MISSING:
+                return False
+            try:
+                return (value in options) is inside
+            except TypeError:
+                return False
+
+        return member
+    compare = _compare(op)
+    if isinstance(leaf.right, Ref):
+        other = _getter(leaf.right)
+
+        def versus_ref(ctx: Context, dev: Attrs) -> bool:
+            value = get(ctx, dev)
+            if value is MISSING:
+                return False
+            right = other(ctx, dev)
+            if right is MISSING:
+                return False
+            return compare(value, right)
+
+        return versus_ref
+    literal = leaf.right
+
+    def versus_literal(ctx: Context, dev: Attrs) -> bool:
+        value = get(ctx, dev)
+        if value is MISSING:
+            return False
+        return compare(value, literal)
+
+    return versus_literal
+
+
+def compile_condition(cond: Condition) -> Predicate:
+    """A closure computing ``conditions.evaluate(cond, lookup)`` from two dicts."""
+    if isinstance(cond, Leaf):
+        return compile_leaf(cond)
+    if isinstance(cond, Not):
+        inner = compile_condition(cond.item)
+        return lambda ctx, dev: not inner(ctx, dev)
+    parts = [compile_condition(item) for item in cond.items]
+    if isinstance(cond, All):
+        if not parts:
+            return lambda ctx, dev: True
+        if len(parts) == 1:
+            return parts[0]
+        return lambda ctx, dev: all(p(ctx, dev) for p in parts)
+    assert isinstance(cond, AnyOf)
+    if not parts:
+        return lambda ctx, dev: False
+    return lambda ctx, dev: any(p(ctx, dev) for p in parts)
+
+
+@dataclass(frozen=True)
+class SplitCondition:
+    """A rule's condition cut into the part about the context and the part about a device."""
+
+    context: Condition
+    device: Condition
+    context_refs: frozenset[Ref]
+    device_refs: frozenset[Ref]
+
+
+def split_condition(cond: Condition) -> SplitCondition:
+    """Top-level parts of the NNF that read a device fact form the device part (as in the
+    durable_rules adapter); everything else is the context part."""
+    nnf = to_nnf(cond)
+    parts = list(nnf.items) if isinstance(nnf, All) else [nnf]
+    context_parts: list[Condition] = []
+    device_parts: list[Condition] = []
+    for part in parts:
+        if any(r.scope == "device" for r in refs(part)):
+            device_parts.append(part)
+        else:
+            context_parts.append(part)
+    location = getattr(cond, "location", None)
+    ctx = All(tuple(context_parts), location)  # type: ignore[arg-type]
+    dev = All(tuple(device_parts), location)  # type: ignore[arg-type]
+    return SplitCondition(ctx, dev, frozenset(refs(ctx)), frozenset(refs(dev)))
+
+
+def context_of(answers: dict[str, Any], facts: dict[str, Any]) -> Context:
+    """The context dict of a set of answers and facts (values not set are left out)."""
+    ctx: Context = {}
+    for key, value in answers.items():
+        if value is not MISSING and value is not None:
+            ctx["answer." + key] = value
+    for key, value in facts.items():
+        if value is not MISSING and value is not None:
+            ctx["fact." + key] = value
+    return ctx

@@ -1,0 +1,235 @@
+"""`gpu-advisor deploy`: DeepSpeed and FSDP settings for a job on given or recommended GPUs.
+
+Only argparse and the standard library are imported at module level (the CLI registers every
+subcommand at start-up); the sizing, the engine and NVML are imported when `deploy` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gpu_advisor.cli.argtypes import positive_float, positive_int
+from gpu_advisor.cli.probe import add_job_arguments, job_given, raw_answers, read_machine
+
+if TYPE_CHECKING:
+    from gpu_advisor.core.consult import Engine
+    from gpu_advisor.hardware.deploy import Deployment, Hardware, Job
+    from gpu_advisor.knowledge.kb import Knowledge
+
+FORMATS = ("text", "json", "deepspeed", "fsdp")
+
+_DESCRIPTION = """\
+Write the DeepSpeed configuration (ZeRO stage, optimizer offload, precision, micro-batch,
+gradient accumulation) and the equivalent PyTorch FSDP settings (as an Accelerate config) for a
+training job, each setting explained. The hardware is, in this order: saved outputs (--from),
+the local GPUs (--live), a knowledge-base device (--device ID [--gpus N]), or else the
+recommendation engine's first choice for the job.
+
+The ZeRO stage and offload are the first rung of `probe`'s plan that fits: nothing sharded,
+ZeRO-2, ZeRO-3, then optimizer offload to host RAM. --zero and --offload force another.
+
+Formats: text (both files with their reasons), json (everything, for tools), deepspeed (the
+ds_config.json alone), fsdp (the Accelerate YAML alone). With -o PATH the chosen format is
+written atomically; without --format, a .json path gets the DeepSpeed file and a .yaml path the
+FSDP file."""
+
+
+def zero_stage(text: str) -> int:
+    """0, 1, 2 or 3."""
+    if text.strip() not in ("0", "1", "2", "3"):
+        raise argparse.ArgumentTypeError(f"expected a ZeRO stage 0, 1, 2 or 3, got {text!r}")
+    return int(text)
+
+
+def register(subparsers: Any) -> None:
+    """Add the `deploy` subcommand to an argparse subparsers object."""
+    parser = subparsers.add_parser(
+        "deploy", help="DeepSpeed and FSDP settings for a training job, each explained",
+        description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--from", dest="from_files", action="append", default=[], metavar="FILE",
+                       help="saved `nvidia-smi -q -x` / `nvidia-smi topo -m` outputs (repeatable)")
+    where.add_argument("--live", action="store_true", help="read the local GPUs through NVML")
+    where.add_argument("--device", metavar="ID", help="a knowledge-base device, e.g. h100-pcie")
+    parser.add_argument("--gpus", type=positive_int, metavar="N",
+                        help="with --device: how many (default: the fewest that hold the job)")
+    parser.add_argument("--micro-batch", type=positive_int, metavar="N",
+                        help="micro-batch per GPU (default: batch_size if given, else the largest "
+                             "power of two that fits)")
+    parser.add_argument("--global-batch", type=positive_int, metavar="N",
+                        help="sequences per optimizer step; sets gradient accumulation")
+    parser.add_argument("--zero", type=zero_stage, metavar="STAGE",
+                        help="force a ZeRO stage (0-3) instead of the plan's")
+    offload = parser.add_mutually_exclusive_group()
+    offload.add_argument("--offload", dest="offload", action="store_true", default=None,
+                         help="force optimizer offload to host RAM")
+    offload.add_argument("--no-offload", dest="offload", action="store_false",
+                         help="forbid optimizer offload")
+    parser.add_argument("--learning-rate", type=positive_float, metavar="LR",
+                        help="learning rate written into the optimizer block (offload only)")
+    parser.add_argument("--format", choices=FORMATS, help="text (default), json, deepspeed or fsdp")
+    parser.add_argument("-o", "--output", metavar="PATH", help="write to PATH (atomically)")
+    add_job_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def output_format(args: argparse.Namespace) -> str:
+    """--format, else guessed from -o's suffix, else text."""
+    if args.format:
+        return str(args.format)
+    if args.output:
+        suffix = Path(args.output).suffix.lower()
+        if suffix == ".json":
+            return "deepspeed"
+        if suffix in (".yaml", ".yml"):
+            return "fsdp"
+    return "text"
+
+
+def _hardware(args: argparse.Namespace, engine: Engine, knowledge: Knowledge,
+              raw: dict[str, Any]) -> tuple[Hardware, Job, list[str]]:
+    """The hardware the flags name, the job on it, and warnings from the probe's checks."""
+    from gpu_advisor.hardware import probe
+    from gpu_advisor.hardware.deploy import hardware_from_device, hardware_from_machine, resolve_job
+    from gpu_advisor.errors import UsageError, did_you_mean, one_of
+
+    if args.gpus is not None and not args.device:
+        raise UsageError("--gpus goes with --device (probed hardware has its own count)")
+    if args.from_files or args.live:
+        rules = probe.load_hardware_rules(knowledge, args.checks)
+        machine = read_machine(args.from_files)
+        if args.host_ram_gb is not None:
+            machine.host_ram_gb = args.host_ram_gb
+        probe.match_models(machine, knowledge, rules.names)
+        job = resolve_job(engine, raw, args.model, len(machine.gpus), args.kb)
+        findings = probe.run_checks(machine, rules, knowledge, job.answers.values,
+                                    job.planned_parallelism, True)
+        warnings = [f"{f.check} ({'GPU ' + str(f.gpu) if f.gpu is not None else 'machine'}): "
+                    f"{f.message}" for f in findings if f.severity == "serious"]
+        return hardware_from_machine(machine, knowledge, args.host_ram_gb), job, warnings
+    if args.device:
+        if args.device not in knowledge.devices:
+            raise UsageError(f"--device: unknown device {args.device!r}"
+                             f"{did_you_mean(args.device, knowledge.devices)}; {one_of(knowledge.devices)}")
+        device = knowledge.devices[args.device]
+        job = resolve_job(engine, raw, args.model, args.gpus, args.kb)
+        count = args.gpus or _fewest(job, device)
+        return hardware_from_device(device, count, "knowledge base", args.host_ram_gb), job, []
+    return _recommended(args, engine, knowledge, raw)
+
+
+def _fewest(job: Job, device: Any) -> int:
+    """Fewest cards that hold the job without offload (one box's worth if none does)."""
+    from gpu_advisor.arithmetic.sizing import gpus_needed
+
+    per_node = int(device.value("units_per_node") or 1)
+    request = job.request
+    if request.workload != "inference":
+        from dataclasses import replace
+
+        request = replace(request, zero_stage=3)
+    needed = gpus_needed(request, float(device.value("memory_gb")), max_gpus=per_node)
+    return needed or per_node
+
+
+def _recommended(args: argparse.Namespace, engine: Engine, knowledge: Knowledge,
+                 raw: dict[str, Any]) -> tuple[Hardware, Job, list[str]]:
+    """The recommendation engine's first choice for the job, as the hardware."""
+    from gpu_advisor.hardware.deploy import hardware_from_device, resolve_job
+    from gpu_advisor.errors import UsageError
+
+    values = dict(raw)
+    if "max_gpus" not in values:
+        values["max_gpus"] = 8
+    job = resolve_job(engine, values, args.model, None, args.kb)
+    consult_raw = dict(job.raw)
+    if "parallelism" not in job.explicit and job.workload != "inference":
+        consult_raw["parallelism"] = "tensor"
+    consultation = engine.consult(consult_raw)
+    if not consultation.recommendations:
+        raise UsageError("the recommendation engine found no device for this job "
+                         "(gpu-advisor recommend shows why); name one with --device")
+    top = consultation.recommendations[0]
+    device = knowledge.devices[top.device]
+    origin = "recommended: the recommendation engine's first choice (gpu-advisor recommend explains it)"
+    return hardware_from_device(device, top.count, origin, args.host_ram_gb), job, []
+
+
+def build(args: argparse.Namespace) -> Deployment:
+    """Hardware, plan and deployment for the flags."""
+    from gpu_advisor.core.consult import Engine
+    from gpu_advisor.hardware.deploy import build_deployment, make_plan, pick_option
+    from gpu_advisor.errors import UsageError
+    from gpu_advisor.knowledge.kb import load_knowledge
+    from gpu_advisor.knowledge.rulebase import load_rulebase
+
+    if not job_given(args):
+        raise UsageError("describe the job: e.g. --set workload=fine-tuning --set method=full "
+                         "--model llama-3.1-70b (see gpu-advisor questions)")
+    knowledge = load_knowledge(args.kb)
+    engine = Engine(load_rulebase(args.rules, knowledge))
+    raw = raw_answers(args)
+    hardware, job, warnings = _hardware(args, engine, knowledge, raw)
+    plan = make_plan(hardware, job, knowledge, engine)
+    option = pick_option(plan, args.zero, args.offload)
+    deployment = build_deployment(plan, option, args.micro_batch, args.global_batch,
+                                  args.learning_rate)
+    deployment.warnings = warnings + deployment.warnings
+    return deployment
+
+
+def render(deployment: Deployment, fmt: str) -> str:
+    """The text of one output format."""
+    import json
+
+    import yaml
+
+    from gpu_advisor.hardware.deploy import deployment_lines
+
+    if fmt == "deepspeed":
+        return json.dumps(deployment.deepspeed, indent=2) + "\n"
+    if fmt == "fsdp":
+        header = "".join(f"# {s.key}: {s.why}\n" for s in deployment.fsdp_why)
+        return header + yaml.safe_dump(deployment.fsdp, sort_keys=False)
+    if fmt == "json":
+        return json.dumps(deployment.to_json(), indent=2) + "\n"
+    return "\n".join(deployment_lines(deployment)) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the deployment and print it, or write it with -o."""
+    from gpu_advisor.knowledge.yamlio import write_atomically
+
+    fmt = output_format(args)
+    deployment = build(args)
+    text = render(deployment, fmt)
+    if args.output:
+        target = Path(args.output)
+        if target.parent and not target.parent.is_dir():
+            from gpu_advisor.errors import UsageError
+
+            raise UsageError(f"-o {args.output}: folder {target.parent} does not exist")
+        write_atomically(target, text)
+        what = {"deepspeed": "DeepSpeed config", "fsdp": "Accelerate FSDP config",
+                "json": "deployment (JSON)", "text": "deployment"}[fmt]
+        sys.stdout.write(f"wrote {what} to {args.output}: {deployment.option.label}\n")
+        for warning in deployment.warnings:
+            sys.stderr.write(f"warning: {warning}\n")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m gpu_advisor.cli.deploy ...`` runs ``gpu-advisor deploy ...``."""
+    from gpu_advisor.cli.main import main as cli_main
+
+    return cli_main(["deploy", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,328 @@
+"""HOW, WHY, WHY NOT and WHAT WOULD CHANGE IT, built from a consultation's record.
+
+durable_rules reports nothing about why a rule fired; the engine records every firing and this
+module re-reads the same parsed conditions in Python to name the leaves (and their values) that
+decided each outcome. Counterfactuals re-run the consultation with one answer changed (or one
+derived fact pinned) and report the changes under which a device would be recommended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from gpu_advisor.lang.conditions import MISSING, Ref, decisive_leaves, leaves
+from gpu_advisor.errors import UsageError
+
+if TYPE_CHECKING:
+    from gpu_advisor.core.consult import Consultation
+    from gpu_advisor.knowledge.rulebase import Question, Rule
+
+
+def _sources(rule: Rule) -> list[str]:
+    return list(rule.sources)
+
+
+def derivation_chain(consultation: Consultation, fact_name: str, seen: set[str] | None = None) -> list[dict[str, Any]]:
+    """The rules that derived a fact, each with what it matched and the chains of its own inputs."""
+    from gpu_advisor.lang.conditions import render
+
+    seen = seen if seen is not None else set()
+    if fact_name in seen:
+        return []
+    seen.add(fact_name)
+    steps = []
+    rb = consultation.rulebase
+    for rule_id in consultation.derived_by.get(fact_name, []):
+        rule = rb.rule(rule_id)
+        lookup = consultation.lookup(None)
+        _, why = decisive_leaves(rule.when, lookup)
+        inputs = [r.describe() for r in why]
+        below = []
+        for ref in {ref for r in why for ref in r.leaf.refs() if ref.scope == "fact"}:
+            below.extend(derivation_chain(consultation, ref.name, seen))
+        steps.append({"fact": fact_name, "value": consultation.facts.get(fact_name), "rule": rule.id,
+                      "because": render(rule.because, lookup), "matched": inputs,
+                      "sources": _sources(rule), "from": below})
+    if not steps and fact_name in consultation.arithmetic.facts:
+        steps.append({"fact": fact_name, "value": consultation.facts.get(fact_name), "rule": "arithmetic:sizing",
+                      "because": "computed by the memory sizing model",
+                      "matched": list(consultation.arithmetic.estimate.assumptions)
+                      if consultation.arithmetic.estimate is not None else [],
+                      "sources": [], "from": []})
+    return steps
+
+
+def how(consultation: Consultation, device_id: str) -> dict[str, Any]:
+    """Why a device is recommended: its rules, the facts they used and where those came from."""
+    from gpu_advisor.lang.conditions import render
+
+    rb = consultation.rulebase
+    attrs = consultation.devices[device_id]
+    fired = []
+    facts_used: set[str] = set()
+    for entry in consultation.trace:
+        if entry.device != device_id:
+            continue
+        rule = rb.rule(entry.rule)
+        lookup = consultation.lookup(device_id)
+        _, why = decisive_leaves(rule.when, lookup)
+        facts_used.update(ref.name for r in why for ref in r.leaf.refs() if ref.scope == "fact")
+        fired.append({"rule": rule.id, "concluded": rule.conclusion, "because": render(rule.because, lookup),
+                      "matched": [r.describe() for r in why], "sources": _sources(rule)})
+    passed = []
+    for rule in rb.rules:
+        if rule.scope == "device" and rule.exclude and (rule.id, device_id) not in consultation.fired:
+            _, why = decisive_leaves(rule.when, consultation.lookup(device_id))
+            passed.append({"rule": rule.id, "not_met": [r.describe() for r in why if not _leaf_holds(r)]})
+    chains = [step for name in sorted(facts_used) for step in derivation_chain(consultation, name)]
+    rec = next((r for r in consultation.recommendations if r.device == device_id), None)
+    return {
+        "device": device_id,
+        "status": consultation.status(device_id),
+        "rank": consultation.recommendations.index(rec) + 1 if rec else None,
+        "count": attrs.get("count"),
+        "cost_usd": attrs.get("cost_usd"),
+        "memory": _memory_line(consultation, device_id),
+        "rules": fired,
+        "facts": chains,
+        "exclusions_passed": passed,
+        "score_parts": rec.contributions if rec else {},
+    }
+
+
+def _leaf_holds(result: Any) -> bool:
+    return bool(result.holds)
+
+
+def _memory_line(consultation: Consultation, device_id: str) -> str | None:
+    attrs = consultation.devices[device_id]
+    if attrs.get("memory_per_gpu_gb") is None:
+        return None
+    needed = attrs.get("gpus_needed")
+    if needed is None:
+        return (f"needs {attrs['memory_per_gpu_gb']} GB per GPU even split over the allowed GPUs; "
+                f"{device_id} has {attrs['memory_gb']} GB")
+    return (f"{needed} x {attrs['memory_gb']} GB: {attrs['memory_per_gpu_gb']} GB per GPU "
+            f"({attrs.get('memory_utilization', 0):.0%} of usable memory)")
+
+
+def why_question(consultation: Consultation, key: str) -> dict[str, Any]:
+    """WHY are you asking this? The rules and questions that need the answer."""
+    rb = consultation.rulebase
+    if key not in rb.questions:
+        raise UsageError(f"unknown question {key!r}")
+    return why_asked(consultation.rulebase, key)
+
+
+def why_asked(rulebase: Any, key: str) -> dict[str, Any]:
+    ref = Ref("answer", key)
+    rules = [{"rule": r.id, "description": r.description, "condition": r.condition_text(),
+              "sources": list(r.sources)} for r in rulebase.rules if ref in r.reads()]
+    gates = [q.key for q in rulebase.questions.values()
+             if any(leaf_ref == ref for leaf in leaves(q.ask_when) for leaf_ref in leaf.refs())]
+    question: Question = rulebase.questions[key]
+    sizing = key in ("workload", "model_params_b", "method", "precision", "context_tokens", "batch_size",
+                     "max_gpus", "parallelism", "budget_usd", "purchase")
+    return {"question": key, "prompt": question.prompt, "rules": rules, "decides_whether_to_ask": gates,
+            "used_by_arithmetic": sizing}
+
+
+def why_not(consultation: Consultation, device_id: str) -> dict[str, Any]:
+    """WHY NOT: the rules that excluded a device and the condition that did it; or, for a
+    lower-ranked device, what the better one has that it lacks."""
+    rb = consultation.rulebase
+    result: dict[str, Any] = {"device": device_id, "status": consultation.status(device_id)}
+    exclusions = consultation.all_exclusions.get(device_id, [])
+    if exclusions:
+        items = []
+        for ex in exclusions:
+            rule = rb.rule(ex.rule)
+            _, why = decisive_leaves(rule.when, consultation.lookup(device_id))
+            items.append({"rule": ex.rule, "because": ex.because, "condition": rule.condition_text(),
+                          "decided_by": [r.describe() for r in why], "sources": ex.sources})
+        result["excluded_by"] = items
+        return result
+    rec = next((r for r in consultation.recommendations if r.device == device_id), None)
+    if rec is None:
+        result["note"] = "not among the candidates"
+        return result
+    top = consultation.recommendations[0]
+    result["rank"] = consultation.recommendations.index(rec) + 1
+    if top.device == device_id:
+        result["note"] = "ranked first"
+        return result
+    result["behind"] = top.device
+    result["score_gap"] = round(top.score - rec.score, 3)
+    gaps = []
+    for name in sorted(set(top.contributions) | set(rec.contributions)):
+        diff = top.contributions.get(name, 0.0) - rec.contributions.get(name, 0.0)
+        if abs(diff) > 1e-9:
+            gaps.append({"part": name, "leader": round(top.contributions.get(name, 0.0), 3),
+                         "this": round(rec.contributions.get(name, 0.0), 3)})
+    result["score_differences"] = sorted(gaps, key=lambda g: -(g["leader"] - g["this"]))
+    missed = []
+    for rule in rb.rules:
+        if rule.scope != "device" or not rule.prefer or rule.prefer.points <= 0:
+            continue
+        if (rule.id, top.device) in consultation.fired and (rule.id, device_id) not in consultation.fired:
+            _, why = decisive_leaves(rule.when, consultation.lookup(device_id))
+            missed.append({"rule": rule.id, "points": rule.prefer.points,
+                           "failed": [r.describe() for r in why if not r.holds]})
+    result["preferences_missed"] = missed
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Counterfactuals
+
+
+def _candidate_values(consultation: Consultation, question: Question) -> Iterator[Any]:
+    """Alternative answers worth trying: other choices, flipped booleans, and numbers at the
+    thresholds the rules and the arithmetic compare this answer with."""
+    current = consultation.answers.get(question.key)
+    if question.type == "choice":
+        yield from (c for c in question.choices if c != current)
+        return
+    if question.type == "boolean":
+        if current is not MISSING:
+            yield not current
+        return
+    if question.type not in ("number", "integer"):
+        return
+    ref = Ref("answer", question.key)
+    values: set[float] = set()
+    for rule in consultation.rulebase.rules:
+        for leaf in leaves(rule.when):
+            if leaf.left == ref and isinstance(leaf.right, (int, float)) and not isinstance(leaf.right, bool):
+                values.update({leaf.right, leaf.right - 1, leaf.right + 1})
+            elif isinstance(leaf.right, Ref) and ref in (leaf.left, leaf.right):
+                other = leaf.left if leaf.right == ref else leaf.right
+                if other.scope == "device":
+                    values.update(float(attrs[other.name]) for attrs in consultation.devices.values()
+                                  if isinstance(attrs.get(other.name), (int, float)))
+    if question.key == "max_gpus":
+        values.update({1, 2, 4, 8})
+        values.update(float(a["gpus_needed"]) for a in consultation.devices.values() if a.get("gpus_needed"))
+    if question.key in ("model_params_b", "context_tokens", "batch_size") and isinstance(current, (int, float)):
+        values.update({current / 2, current / 4})
+    for value in sorted(values):
+        if question.min is not None and value < question.min:
+            continue
+        if question.max is not None and value > question.max:
+            continue
+        if question.type == "integer":
+            value = int(round(value))
+        if value != current:
+            yield value
+    if current is not MISSING and question.default is None:
+        yield None  # the question left unanswered
+
+
+def _describe_change(question: Question, value: Any) -> str:
+    if value is None:
+        return f"if {question.key} were not set"
+    if isinstance(value, bool):
+        return f"if {question.key} were {'true' if value else 'false'}"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if question.key == "budget_usd" and isinstance(value, (int, float)):
+        return f"if the budget were at least ${value:,.0f}"
+    if isinstance(value, (int, float)):
+        return f"if {question.key} were {value:,}"
+    return f"if {question.key} were {value}"
+
+
+def relevant_answers(consultation: Consultation, rules: list[Rule]) -> set[str]:
+    """Answers that can change whether these rules fire: read directly, through the facts they
+    read (and the rules deriving those), through computed device facts, or by deciding whether
+    such a question is asked."""
+    from gpu_advisor.arithmetic.context import ARITHMETIC_ANSWERS
+    from gpu_advisor.knowledge.vocabulary import DEVICE_ATTRIBUTES
+
+    rb = consultation.rulebase
+    answers: set[str] = set()
+    seen: set[str] = set()
+    pending = list(rules)
+    while pending:
+        rule = pending.pop()
+        if rule.id in seen:
+            continue
+        seen.add(rule.id)
+        for ref in rule.reads():
+            if ref.scope == "answer":
+                answers.add(ref.name)
+            elif ref.scope == "fact":
+                fact = rb.facts.get(ref.name)
+                if fact is not None and fact.kind == "computed":
+                    answers |= set(ARITHMETIC_ANSWERS)
+                pending.extend(rb.derivers(ref.name))
+            elif DEVICE_ATTRIBUTES.get(ref.name) and DEVICE_ATTRIBUTES[ref.name].origin == "computed":
+                answers |= set(ARITHMETIC_ANSWERS)
+    gates = {ref.name for key in answers for leaf in leaves(rb.questions[key].ask_when)
+             for ref in leaf.refs() if key in rb.questions}
+    return answers | gates
+
+
+def what_would_change(consultation: Consultation, limit: int = 3) -> dict[str, list[dict[str, Any]]]:
+    """For each excluded device, up to ``limit`` single changes under which it is recommended.
+
+    Only answers that can affect the rules that excluded the devices are varied, and derived
+    requirements those rules read are pinned false one at a time ("if ECC were not required").
+    """
+    excluded = list(consultation.all_exclusions)
+    found: dict[str, list[dict[str, Any]]] = {d: [] for d in excluded}
+    if not excluded:
+        return found
+    engine = consultation.engine
+    rb = consultation.rulebase
+    excluding = [rb.rule(e.rule) for exclusions in consultation.all_exclusions.values() for e in exclusions]
+    relevant = relevant_answers(consultation, excluding)
+    read_facts = {ref.name for rule in excluding for ref in rule.reads() if ref.scope == "fact"}
+    raw = dict(consultation.answers.values)
+    tried: list[tuple[str, dict[str, Any], dict[str, Any], str]] = []
+    for question in rb.questions.values():
+        if question.type == "devices" or question.key not in relevant:
+            continue
+        for value in _candidate_values(consultation, question):
+            changed = dict(raw)
+            if value is None:
+                changed.pop(question.key, None)
+            else:
+                changed[question.key] = value
+            tried.append((question.key, changed, {}, _describe_change(question, value)))
+    for name, value in consultation.facts.items():
+        fact = rb.facts[name]
+        if fact.kind == "requirement" and value is True and name in read_facts:
+            tried.append((name, raw, {name: False}, f"if {name} were false (derived by "
+                                                    f"{', '.join(consultation.derived_by.get(name, []))})"))
+    for _key, answers, overrides, text in tried:
+        if all(len(v) >= limit for v in found.values()):
+            break
+        try:
+            other = engine.consult(answers, evaluator="python", fact_overrides=overrides)
+        except UsageError:
+            continue
+        ranked = [r.device for r in other.recommendations]
+        for device in excluded:
+            if device in ranked and len(found[device]) < limit:
+                found[device].append({"change": text, "rank": ranked.index(device) + 1,
+                                      "of": len(ranked)})
+    return found
+
+
+def explain_consultation(consultation: Consultation, counterfactuals: bool = True) -> dict[str, Any]:
+    """The explanation block of the JSON output."""
+    changes = what_would_change(consultation) if counterfactuals else {}
+    return {
+        "how": [how(consultation, r.device) for r in consultation.recommendations[:3]],
+        "why_not": [why_not(consultation, d) for d in consultation.devices
+                    if d not in {r.device for r in consultation.recommendations[:1]}],
+        "what_would_change": [{"device": d, "changes": c} for d, c in changes.items()],
+        "questions": {key: [r["rule"] for r in why_asked(consultation.rulebase, key)["rules"]]
+                      for key in consultation.answers.values},
+    }
+
+
+__all__ = ["how", "why_not", "why_question", "why_asked", "what_would_change", "explain_consultation",
+           "derivation_chain"]

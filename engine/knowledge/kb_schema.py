@@ -1,0 +1,270 @@
+"""Schemas and validation of the knowledge-base files (pydantic; imported only when loading).
+
+The runtime objects (``knowledge.Device``, ``knowledge.Sourced``...) are plain dataclasses so that
+a cached knowledge base loads without importing pydantic; this module checks the files and
+converts them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gpu_advisor.knowledge import kb as rt
+from gpu_advisor.errors import FileError, FileErrors, Location, did_you_mean
+from gpu_advisor.knowledge.schema_errors import validation_errors
+from gpu_advisor.knowledge.yamlio import Document, iter_yaml_files, load_yaml
+
+PRECISIONS = rt.PRECISIONS
+_THROUGHPUT_KEY = re.compile(r"^(?P<precision>[a-z0-9]+)_(?P<kind>dense|sparse)$")
+_ID = r"^[a-z0-9][a-z0-9-]*$"
+
+Scalar = str | int | float | bool | None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceModel(_Strict):
+    """One entry of the sources registry."""
+
+    id: str = Field(pattern=_ID)
+    title: str
+    publisher: str | None = None
+    kind: Literal["seed", "vendor", "reference", "estimate"]
+    document: str | None = None
+    url: str | None = None
+    date: str | None = None
+    cited_by: list[str] = []
+    note: str | None = None
+
+
+class AlternativeModel(_Strict):
+    """A value another source gives for the same fact."""
+
+    value: Scalar
+    source: str
+    note: str | None = None
+    date: str | None = None
+
+
+class SourcedModel(_Strict):
+    """A fact's preferred value with its source, and the values other sources disagree with."""
+
+    value: Scalar
+    source: str
+    note: str | None = None
+    date: str | None = None
+    unit: str | None = None
+    alternatives: list[AlternativeModel] = []
+    preferred_because: str | None = None
+
+    @property
+    def source_id(self) -> str:
+        return self.source.split("#", 1)[0]
+
+
+class DeviceModel(_Strict):
+    """Schema of one ``kb/devices/<id>.yaml`` file."""
+
+    id: str = Field(pattern=_ID)
+    name: str
+    short_name: str
+    family: str = Field(pattern=_ID)
+    edition: str | None = None
+    setting: SourcedModel
+    architecture: SourcedModel
+    chip: SourcedModel
+    memory_gb: SourcedModel
+    memory_type: SourcedModel
+    ecc: SourcedModel
+    unified_memory: SourcedModel | None = None
+    bandwidth_gbs: SourcedModel
+    memory_bus_bits: SourcedModel | None = None
+    throughput: dict[str, SourcedModel]
+    fp4: SourcedModel
+    nvlink: SourcedModel
+    nvlink_gbs: SourcedModel | None = None
+    nvlink_max_gpus: SourcedModel | None = None
+    pcie_gen: SourcedModel
+    pcie_lanes: SourcedModel
+    network: SourcedModel | None = None
+    power_w: SourcedModel
+    slots: SourcedModel | None = None
+    cooling: SourcedModel
+    driver_class: SourcedModel
+    mig_instances: SourcedModel
+    units_per_node: SourcedModel
+    price_usd: SourcedModel
+
+    @field_validator("throughput")
+    @classmethod
+    def _typed_keys(cls, value: dict[str, SourcedModel]) -> dict[str, SourcedModel]:
+        for key in value:
+            match = _THROUGHPUT_KEY.match(key)
+            if not match or match["precision"] not in PRECISIONS:
+                raise ValueError(
+                    f"throughput key {key!r} must be <precision>_<dense|sparse> with precision "
+                    f"one of {', '.join(PRECISIONS)} (a bare TFLOPS figure is not allowed)")
+        return value
+
+
+# Allowed values and plausible ranges of device facts: checked at load so that a typo in a hand
+# edited file (a GPU with 0 GB, a "pasive" cooler) fails loudly with its location.
+ENUMS: dict[str, tuple[str, ...]] = {
+    "setting": ("desktop", "workstation", "server", "appliance"),
+    "cooling": ("active", "blower", "passive", "integrated"),
+    "driver_class": ("geforce", "professional", "datacenter"),
+    "memory_type": ("GDDR6", "GDDR7", "HBM2e", "HBM3", "HBM3e", "LPDDR5X"),
+}
+RANGES: dict[str, tuple[float, float]] = {
+    "memory_gb": (1, 2048), "bandwidth_gbs": (10, 20000), "power_w": (10, 3000),
+    "price_usd": (50, 1_000_000), "pcie_gen": (3, 6), "pcie_lanes": (1, 16), "slots": (1, 5),
+    "mig_instances": (0, 7), "units_per_node": (1, 16), "nvlink_gbs": (10, 5000),
+    "nvlink_max_gpus": (1, 576), "memory_bus_bits": (64, 8192),
+}
+BOOLEANS = ("ecc", "unified_memory", "fp4", "nvlink")
+THROUGHPUT_RANGE = (0.1, 100_000.0)
+
+
+
+
+def load_files(base: Path) -> rt.Knowledge:
+    """Validate ``sources.yaml`` and ``devices/*.yaml``; raise FileErrors with all problems."""
+    errors: list[FileError] = []
+    sources = _load_sources(base / "sources.yaml", errors)
+    devices: dict[str, rt.Device] = {}
+    device_dir = base / "devices"
+    if not device_dir.is_dir():
+        errors.append(FileError(Location(str(device_dir)), "knowledge base has no devices/ folder"))
+    else:
+        for path in iter_yaml_files(device_dir):
+            device = _load_device(path, sources, errors)
+            if device is None:
+                continue
+            if device.id in devices:
+                errors.append(FileError(Location(str(path)),
+                                        f"device id {device.id!r} also defined in {devices[device.id].path}"))
+            devices[device.id] = device
+    if errors:
+        raise FileErrors(errors)
+    return rt.Knowledge(devices=devices, sources=sources, directory=base)
+
+
+def _sourced(model: SourcedModel) -> rt.Sourced:
+    return rt.Sourced(model.value, model.source, model.note, model.date, model.unit,
+                      tuple(rt.Alternative(a.value, a.source, a.note, a.date) for a in model.alternatives),
+                      model.preferred_because)
+
+
+def to_runtime(model: DeviceModel, path: str) -> rt.Device:
+    facts = {name: _sourced(getattr(model, name)) for name in DeviceModel.model_fields
+             if isinstance(getattr(model, name), SourcedModel)}
+    throughput = {key: _sourced(value) for key, value in model.throughput.items()}
+    return rt.Device(model.id, model.name, model.short_name, model.family, model.edition, facts, throughput, path)
+
+
+def _load_sources(path: Path, errors: list[FileError]) -> dict[str, rt.Source]:
+    try:
+        doc = load_yaml(path)
+    except FileErrors as exc:
+        errors.extend(exc.errors)
+        return {}
+    entries = doc.data.get("sources") if isinstance(doc.data, dict) else None
+    if not isinstance(entries, list):
+        errors.append(FileError(doc.location(), "expected a mapping with a 'sources:' list"))
+        return {}
+    sources: dict[str, rt.Source] = {}
+    for i, entry in enumerate(entries):
+        try:
+            checked = SourceModel.model_validate(entry)
+        except ValidationError as exc:
+            errors.extend(validation_errors(doc, SourceModel, exc, ("sources", i)))
+            continue
+        source = rt.Source(checked.id, checked.title, checked.publisher, checked.kind, checked.document,
+                           checked.url, checked.date, tuple(checked.cited_by), checked.note)
+        if source.id in sources:
+            errors.append(FileError(doc.location(("sources", i, "id")), f"duplicate source id {source.id!r}"))
+        sources[source.id] = source
+    return sources
+
+
+def _load_device(path: Path, sources: dict[str, rt.Source], errors: list[FileError]) -> rt.Device | None:
+    try:
+        doc = load_yaml(path)
+    except FileErrors as exc:
+        errors.extend(exc.errors)
+        return None
+    try:
+        model = DeviceModel.model_validate(doc.data)
+    except ValidationError as exc:
+        errors.extend(validation_errors(doc, DeviceModel, exc))
+        return None
+    if model.id != path.stem:
+        errors.append(FileError(doc.location(("id",)),
+                                f"device id {model.id!r} must match the file name {path.stem!r}"))
+    _check_device(doc, model, sources, errors)
+    return to_runtime(model, str(path))
+
+
+def _check_device(doc: Document, model: DeviceModel, sources: dict[str, rt.Source],
+                  errors: list[FileError]) -> None:
+    """Provenance, enums and plausible ranges: the checks a schema type cannot express."""
+    facts: list[tuple[tuple[str | int, ...], SourcedModel]] = []
+    for name in DeviceModel.model_fields:
+        value = getattr(model, name)
+        if isinstance(value, SourcedModel):
+            facts.append(((name,), value))
+    facts.extend((("throughput", key), value) for key, value in model.throughput.items())
+    for key, fact in facts:
+        name = str(key[-1])
+        for where, citation in [((*key, "source"), fact.source)] + [
+                ((*key, "alternatives", i, "source"), alt.source) for i, alt in enumerate(fact.alternatives)]:
+            source_id = citation.split("#", 1)[0]
+            if source_id not in sources:
+                errors.append(FileError(doc.location(where),
+                                        f"unknown source {source_id!r}{did_you_mean(source_id, sources)}"))
+        if fact.alternatives and not fact.preferred_because:
+            errors.append(FileError(doc.location(key),
+                                    f"{name}: sources disagree; say why the preferred value wins "
+                                    "(preferred_because)"))
+        if key[0] == "price_usd" and not fact.date:
+            errors.append(FileError(doc.location(key), "price_usd needs the date of the price (date:)"))
+        values = [(key, fact.value)] + [((*key, "alternatives", i), a.value)
+                                        for i, a in enumerate(fact.alternatives)]
+        for where, value in values:
+            problem = _implausible(key, value)
+            if problem:
+                errors.append(FileError(doc.location((*where, "value") if len(where) == len(key) else where),
+                                        problem))
+
+
+def _implausible(key: tuple[str | int, ...], value: Scalar) -> str | None:
+    name = str(key[0])
+    if value is None:
+        return None if name in ("nvlink_gbs", "slots", "network", "pcie_gen", "pcie_lanes", "memory_bus_bits") else f"{name}: a value is required"
+    if name == "throughput":
+        low, high = THROUGHPUT_RANGE
+        return _range_problem(f"throughput.{key[-1]}", value, low, high, "TFLOPS")
+    if name in ENUMS:
+        if value not in ENUMS[name]:
+            return f"{name}: {value!r} is not {', '.join(ENUMS[name])}{did_you_mean(str(value), ENUMS[name])}"
+        return None
+    if name in BOOLEANS:
+        return None if isinstance(value, bool) else f"{name}: expected true or false, got {value!r}"
+    if name in RANGES:
+        low, high = RANGES[name]
+        return _range_problem(name, value, low, high, "")
+    return None
+
+
+def _range_problem(name: str, value: Scalar, low: float, high: float, unit: str) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{name}: expected a number, got {value!r}"
+    if not low <= value <= high:
+        return f"{name}: {value:g}{' ' + unit if unit else ''} is outside the plausible range {low:g}..{high:g}"
+    return None

@@ -1,0 +1,188 @@
+"""Render a consultation as readable text, Markdown, or JSON (the scripting contract)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gpu_advisor.core.consult import Consultation
+
+SHOWN_RECOMMENDATIONS = 5
+
+
+def to_json_data(consultation: Consultation, counterfactuals: bool = True) -> dict[str, Any]:
+    from gpu_advisor.core.explain import explain_consultation
+
+    data = consultation.to_json(explain=False)
+    data["explanation"] = explain_consultation(consultation, counterfactuals)
+    return data
+
+
+def to_json_text(consultation: Consultation, counterfactuals: bool = True) -> str:
+    return json.dumps(to_json_data(consultation, counterfactuals), indent=2, ensure_ascii=False) + "\n"
+
+
+def _money(value: float) -> str:
+    return f"${value:,.0f}" if float(value).is_integer() else f"${value:,.2f}"
+
+
+def _answers_line(consultation: Consultation) -> str:
+    parts = []
+    for key, value in consultation.answers.values.items():
+        if isinstance(value, list):
+            value = ",".join(value)
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        marker = "" if key not in consultation.answers.defaulted else "*"
+        parts.append(f"{key}={value}{marker}")
+    return " ".join(parts)
+
+
+def _device_name(consultation: Consultation, device_id: str) -> str:
+    return consultation.rulebase.knowledge.devices[device_id].name
+
+
+def _verdict(consultation: Consultation) -> str:
+    if not consultation.recommendations:
+        return "No device fits these answers; see why each is excluded below."
+    top = consultation.recommendations[0]
+    unit = "unit" if top.count == 1 else "units"
+    return (f"Buy {top.count} x {top.name} ({top.device}): {top.count} {unit} for "
+            f"{_money(top.cost_usd)}.")
+
+
+def to_text(consultation: Consultation, counterfactuals: bool = True, trace: bool = False) -> str:
+    """A readable verdict, its reasons, the exclusions and what would change them."""
+    from gpu_advisor.core.explain import how, what_would_change, why_not
+
+    lines: list[str] = []
+    add = lines.append
+    add(_verdict(consultation))
+    add("")
+    add(f"Answers: {_answers_line(consultation)}   (* = default)")
+    for key, why in consultation.answers.ignored.items():
+        add(f"  ignored {key}: {why}")
+    estimate = consultation.arithmetic.estimate
+    if estimate is not None:
+        add(f"Memory need: {estimate.total_gb:,.1f} GB on one GPU (GB = 10^9 bytes); "
+            + ", ".join(f"{i.item} {i.gb:,.1f}" for i in estimate.breakdown if i.gb > 0.005))
+    if consultation.recommendations:
+        add("")
+        add("Recommended (best first):")
+        for rank, rec in enumerate(consultation.recommendations[:SHOWN_RECOMMENDATIONS], start=1):
+            attrs = consultation.devices[rec.device]
+            mem = ""
+            if attrs.get("memory_per_gpu_gb") is not None:
+                mem = f", {attrs['memory_per_gpu_gb']:g} GB per GPU of {attrs['memory_gb']:g}"
+            add(f"  {rank}. {rec.count} x {rec.name}  {_money(rec.cost_usd)}  score {rec.score:.2f}{mem}")
+            for reason in rec.reasons[:4]:
+                add(f"       - {reason.because}  [{reason.rule}; {', '.join(reason.sources)}]")
+        rest = len(consultation.recommendations) - SHOWN_RECOMMENDATIONS
+        if rest > 0:
+            add(f"  ... and {rest} more that qualify ({', '.join(r.device for r in consultation.recommendations[SHOWN_RECOMMENDATIONS:])})")
+        top = consultation.recommendations[0].device
+        chain = how(consultation, top)
+        if chain["facts"]:
+            add("")
+            add(f"How {top} got there (derived facts):")
+            for step in chain["facts"]:
+                add(f"  - {step['fact']} = {step['value']} by {step['rule']}: {step['because']}")
+    if consultation.excluded:
+        add("")
+        add("Excluded:")
+        changes = what_would_change(consultation) if counterfactuals else {}
+        for device_id, exclusions in consultation.all_exclusions.items():
+            first = exclusions[0]
+            add(f"  x {device_id}: {first.because}  [{first.rule}; {', '.join(first.sources)}]")
+            for other in exclusions[1:]:
+                add(f"      also: {other.because}  [{other.rule}]")
+            details = why_not(consultation, device_id)
+            for item in details.get("excluded_by", [])[:1]:
+                decided = "; ".join(item["decided_by"])
+                add(f"      condition: {item['condition']}  ->  {decided}")
+            for change in changes.get(device_id, [])[:2]:
+                add(f"      would be recommended {change['change']} (rank {change['rank']} of {change['of']})")
+    shown = {r.device for r in consultation.recommendations[:SHOWN_RECOMMENDATIONS]}
+    warnings = [w for w in consultation.warnings if w.device is None or w.device in shown]
+    if warnings:
+        add("")
+        add("Warnings:")
+        for w in warnings:
+            where = f"{w.device}: " if w.device else ""
+            add(f"  ! {where}{w.message}  [{w.rule}; {', '.join(w.sources)}]")
+    if consultation.notes:
+        add("")
+        add("Notes on the sources:")
+        for note in consultation.notes:
+            add(f"  * {note.message}")
+    if trace:
+        add("")
+        add(f"Trace ({len(consultation.trace)} firings, {consultation.evaluator} evaluator):")
+        for entry in consultation.trace:
+            seen = ", ".join(f"{k} = {_plain(v)}" for k, v in entry.matched.items())
+            target = f" [{entry.device}]" if entry.device else ""
+            add(f"  {entry.seq:3}. stage {entry.stage} {entry.rule}{target}: {entry.concluded}  ({seen})")
+    return "\n".join(lines) + "\n"
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "not set" if value is None else str(value)
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(consultation: Consultation, counterfactuals: bool = True) -> str:
+    """A report a person can read and annotate: verdict, tables, explanation and sources."""
+    from gpu_advisor.core.explain import how, what_would_change
+
+    kb = consultation.rulebase.knowledge
+    out: list[str] = ["# GPU recommendation", "", f"**Verdict.** {_verdict(consultation)}", "", "## Answers", "",
+                      "| question | answer |", "|---|---|"]
+    for key, value in consultation.answers.values.items():
+        shown = ",".join(value) if isinstance(value, list) else value
+        out.append(f"| {key} | {_md_escape(str(shown))}{' (default)' if key in consultation.answers.defaulted else ''} |")
+    estimate = consultation.arithmetic.estimate
+    if estimate is not None:
+        out += ["", "## Memory", "", f"{estimate.total_gb:,.1f} GB on one GPU (GB = 10^9 bytes).", "",
+                "| item | GB | formula |", "|---|---|---|"]
+        out += [f"| {i.item} | {i.gb:,.2f} | {_md_escape(i.formula)} |" for i in estimate.breakdown]
+        out += ["", "Assumptions:", ""] + [f"- {_md_escape(a)}" for a in estimate.assumptions]
+    if consultation.recommendations:
+        out += ["", "## Recommended", "", "| rank | device | units | cost | score |", "|---|---|---|---|---|"]
+        for rank, rec in enumerate(consultation.recommendations, start=1):
+            out.append(f"| {rank} | {_md_escape(rec.name)} | {rec.count} | {_money(rec.cost_usd)} | {rec.score:.2f} |")
+        for rec in consultation.recommendations[:3]:
+            out += ["", f"### Why {rec.name}", ""]
+            out += [f"- {_md_escape(r.because)} (`{r.rule}`; {', '.join(r.sources)})" for r in rec.reasons]
+            for step in how(consultation, rec.device)["facts"]:
+                out.append(f"- fact `{step['fact']}` = {step['value']} from `{step['rule']}`: {_md_escape(step['because'])}")
+    if consultation.all_exclusions:
+        out += ["", "## Excluded", "", "| device | rule | because | would change if |", "|---|---|---|---|"]
+        changes = what_would_change(consultation) if counterfactuals else {}
+        for device_id, exclusions in consultation.all_exclusions.items():
+            change = "; ".join(c["change"] for c in changes.get(device_id, [])[:2]) or "-"
+            out.append(f"| {device_id} | `{exclusions[0].rule}` | {_md_escape(exclusions[0].because)} | {_md_escape(change)} |")
+    if consultation.warnings:
+        out += ["", "## Warnings", ""]
+        out += [f"- {'**' + w.device + '**: ' if w.device else ''}{_md_escape(w.message)} (`{w.rule}`)"
+                for w in consultation.warnings]
+    if consultation.notes:
+        out += ["", "## Notes on the sources", ""] + [f"- {_md_escape(n.message)}" for n in consultation.notes]
+    cited = sorted({s.split("#")[0] for r in consultation.recommendations for reason in r.reasons for s in reason.sources}
+                   | {s.split("#")[0] for ex in consultation.excluded for s in ex.sources})
+    if cited:
+        out += ["", "## Sources", ""]
+        for source_id in cited:
+            source = kb.sources.get(source_id)
+            if source:
+                link = f" <{source.url}>" if source.url else (f" ({source.document})" if source.document else "")
+                out.append(f"- `{source_id}`: {_md_escape(source.title)}{link}")
+    out += ["", "## Trace", "", "| # | stage | rule | device | concluded |", "|---|---|---|---|---|"]
+    out += [f"| {t.seq} | {t.stage} | `{t.rule}` | {t.device or '-'} | {_md_escape(t.concluded)} |"
+            for t in consultation.trace]
+    return "\n".join(out) + "\n"
