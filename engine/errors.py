@@ -17,7 +17,17 @@ class AdvisorError(Exception):
 
 
 class UsageError(AdvisorError):
-    """Bad command-line input or bad answers: the CLI prints it on one line and exits 2."""
+    """Bad command-line input or bad answers: the CLI prints it on one line and exits 2.
+
+    Domain code names the *field* that was wrong (``budget``, ``pue``), never a command-line
+    flag: the command line maps the field to its flag when it prints the message, the TUI to
+    the knob's label, so each front end words the error its own way.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
 
 
 class EngineError(AdvisorError):
