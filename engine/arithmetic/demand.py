@@ -1,0 +1,292 @@
+"""How many GPUs the demand needs: users, per-user speed, tokens, deadline — not memory alone.
+
+Memory sets the smallest group of GPUs that holds one copy of the model; the demand sets how
+many such groups (replicas) are bought. Every function here is plain arithmetic on numbers the
+caller passes in (device figures, model shape, demand), and returns the count together with the
+steps that produced it, so an expert can redo the sum by hand.
+
+Interactive serving, per replica of ``t`` tensor-parallel GPUs:
+
+- memory: ``t x usable - weights - t x overhead`` is left for the KV cache; each user holds
+  ``kv_bytes_per_token x context`` of it, so at most ``b_mem`` users fit;
+- speed (roofline): one decode step reads the weights once and every active user's KV cache,
+  so ``step = max((weights + b x kv_per_user) / (t x bandwidth x MBU),
+  b x 2 x active_params / (t x dense_flops x MFU))``; the user gets ``1 / step`` tokens/s, and
+  ``b_speed`` is the largest batch that keeps that at or above the target;
+- replicas = ceil(users / min(b_mem, b_speed)); GPUs = replicas x t, with ``t`` chosen among the
+  degrees the links carry to need the fewest GPUs.
+
+Training: FLOPs = k x N x D (k = 6 for full training, 4 for LoRA — frozen weights need no weight
+gradients); GPUs = FLOPs / (dense_flops x MFU x deadline), never fewer than memory needs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+SECONDS_PER_DAY = 86_400.0
+
+COUNT_SET_BY = ("memory", "kv_cache", "throughput", "deadline", "budget", "purchase_unit", "minimum")
+"""What can set a count; the JSON contract's ``count_set_by`` is one of these."""
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """One device's figures that the count depends on (decimal GB and GB/s, dense TFLOPS)."""
+
+    usable_memory_gb: float
+    bandwidth_gbs: float
+    dense_tflops: float | None
+    tensor_parallel_degrees: tuple[int, ...]
+    """The tensor-parallel group sizes its links carry (1 always; 2 for bridged pairs; up to the
+    NVLink domain, or small PCIe groups for cards with peer-to-peer)."""
+    mbu: float
+    """Fraction of peak memory bandwidth a decode step achieves on one GPU."""
+    mbu_tensor_parallel: float
+    """The same with the model split over several GPUs (all-reduces between layers)."""
+    gpus_per_unit: int = 1
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """What one decode step reads and computes (decimal GB; billions of parameters)."""
+
+    weights_gb: float
+    kv_gb_per_token: float
+    active_params_b: float
+    overhead_gb_per_gpu: float
+    """CUDA context and activation peak, on every GPU of a replica."""
+
+
+@dataclass(frozen=True)
+class Interactive:
+    """Concurrent users, the context each holds, and the decode speed each must get."""
+
+    users: int
+    context_tokens: int
+    tokens_per_s_per_user: float
+    decode_mfu: float = 0.5
+    """Fraction of dense tensor peak a batched decode step reaches when it is compute-bound."""
+
+
+@dataclass(frozen=True)
+class Count:
+    """A count of GPUs and what set it, with the capacity it buys and the arithmetic shown."""
+
+    gpus: int
+    set_by: str
+    tensor_parallel: int = 1
+    replicas: int = 1
+    tokens_per_s: float | None = None
+    tokens_per_s_per_user: float | None = None
+    users_served: int | None = None
+    train_days: float | None = None
+    kv_cache_gb: float | None = None
+    flops: float | None = None
+    steps: tuple[str, ...] = ()
+    shortfall: str | None = None
+    """Set when no count of this device meets the demand; the reason, with the numbers."""
+
+    @property
+    def meets_demand(self) -> bool:
+        return self.shortfall is None
+
+
+@dataclass
+class _Replica:
+    degree: int
+    users_by_memory: int
+    users_by_speed: int
+    speed_one_user: float
+
+    @property
+    def users(self) -> int:
+        return min(self.users_by_memory, self.users_by_speed)
+
+
+def decode_step_s(hw: Hardware, model: ServedModel, degree: int, batch: int,
+                  kv_gb_per_user: float, decode_mfu: float) -> float:
+    """Seconds per decode step of ``batch`` users on ``degree`` GPUs: the slower of reading
+    (weights once, every user's KV cache) and computing (2 FLOPs per active parameter)."""
+    mbu = hw.mbu if degree == 1 else hw.mbu_tensor_parallel
+    read_s = (model.weights_gb + batch * kv_gb_per_user) / (degree * hw.bandwidth_gbs * mbu)
+    if not hw.dense_tflops:
+        return read_s
+    compute_s = batch * 2 * model.active_params_b * 1e9 / (degree * hw.dense_tflops * 1e12 * decode_mfu)
+    return max(read_s, compute_s)
+
+
+def _replica(hw: Hardware, model: ServedModel, demand: Interactive, degree: int) -> _Replica | None:
+    """How many users one replica of ``degree`` GPUs holds in memory and serves at speed."""
+    kv_per_user = model.kv_gb_per_token * demand.context_tokens
+    free_gb = degree * (hw.usable_memory_gb - model.overhead_gb_per_gpu) - model.weights_gb
+    if free_gb <= 0:
+        return None
+    by_memory = math.floor(free_gb / kv_per_user) if kv_per_user > 0 else 1_000_000
+    target_step = 1.0 / demand.tokens_per_s_per_user
+    speed_one = 1.0 / decode_step_s(hw, model, degree, 1, kv_per_user, demand.decode_mfu)
+    # Largest batch whose step stays within the target: both bounds are linear in the batch.
+    mbu = hw.mbu if degree == 1 else hw.mbu_tensor_parallel
+    by_read = ((target_step * degree * hw.bandwidth_gbs * mbu - model.weights_gb) / kv_per_user
+               if kv_per_user > 0 else math.inf)
+    by_compute = (target_step * degree * hw.dense_tflops * 1e12 * demand.decode_mfu
+                  / (2 * model.active_params_b * 1e9)) if hw.dense_tflops else math.inf
+    by_speed = math.floor(min(by_read, by_compute) + 1e-9)
+    return _Replica(degree, by_memory, max(0, min(by_speed, 1_000_000)), speed_one)
+
+
+def interactive_count(hw: Hardware, model: ServedModel, demand: Interactive) -> Count:
+    """GPUs for ``demand.users`` concurrent users at the per-user speed asked for."""
+    kv_per_user = model.kv_gb_per_token * demand.context_tokens
+    kv_total = kv_per_user * demand.users
+    steps = [
+        f"KV cache per user = {_gb(model.kv_gb_per_token * 1e3, 4)} MB/token x "
+        f"{demand.context_tokens:,} tokens = {_gb(kv_per_user)} GB; for {demand.users:,} users "
+        f"{_gb(kv_total)} GB",
+    ]
+    options: list[tuple[int, _Replica, int]] = []
+    replicas_seen: list[_Replica] = []
+    for degree in hw.tensor_parallel_degrees:
+        replica = _replica(hw, model, demand, degree)
+        if replica is None:
+            continue
+        replicas_seen.append(replica)
+        if replica.users < 1:
+            continue
+        replicas = math.ceil(demand.users / replica.users)
+        units = _round_up(replicas * degree, hw.gpus_per_unit)
+        options.append((units, replica, replicas))
+    if not options:
+        return _interactive_shortfall(hw, model, demand, replicas_seen, kv_total, steps)
+    gpus, best, replicas = min(options, key=lambda o: (o[0], o[1].degree))
+    raw = replicas * best.degree
+    batch = math.ceil(demand.users / replicas)
+    speed = 1.0 / decode_step_s(hw, model, best.degree, batch, kv_per_user, demand.decode_mfu)
+    steps += [
+        f"one replica = {best.degree} GPU(s): memory holds {best.users_by_memory:,} users "
+        f"({_gb(best.degree * (hw.usable_memory_gb - model.overhead_gb_per_gpu))} GB usable - "
+        f"{_gb(model.weights_gb)} GB weights, / {_gb(kv_per_user)} GB each); speed allows "
+        f"{best.users_by_speed:,} users at {_n(demand.tokens_per_s_per_user)} tokens/s each "
+        f"(each step reads the weights once and every user's KV cache at "
+        f"{_n(hw.bandwidth_gbs * (hw.mbu if best.degree == 1 else hw.mbu_tensor_parallel))} GB/s "
+        f"per GPU)",
+        f"replicas = ceil({demand.users:,} / {best.users:,}) = {replicas:,}; GPUs = {replicas:,} x "
+        f"{best.degree} = {raw:,}" + (f", rounded up to {gpus:,} ({hw.gpus_per_unit} per unit)"
+                                      if gpus != raw else ""),
+    ]
+    if gpus != raw:
+        set_by = "purchase_unit"
+    elif replicas == 1 and best.degree == 1:
+        set_by = "minimum"
+    elif replicas == 1:
+        set_by = "memory"
+    else:
+        set_by = "kv_cache" if best.users_by_memory < best.users_by_speed else "throughput"
+    return Count(gpus=gpus, set_by=set_by, tensor_parallel=best.degree, replicas=replicas,
+                 tokens_per_s=round(speed * demand.users, 1),
+                 tokens_per_s_per_user=round(speed, 2),
+                 users_served=replicas * best.users, kv_cache_gb=round(kv_total, 2),
+                 steps=tuple(steps))
+
+
+def _interactive_shortfall(hw: Hardware, model: ServedModel, demand: Interactive,
+                           seen: list[_Replica], kv_total: float, steps: list[str]) -> Count:
+    largest = max(hw.tensor_parallel_degrees)
+    if not seen:
+        reason = (f"{_gb(model.weights_gb)} GB of weights do not fit on {largest} GPU(s) of "
+                  f"{_gb(hw.usable_memory_gb)} GB usable, the largest group its links carry")
+    else:
+        fastest = max(seen, key=lambda r: r.speed_one_user)
+        reason = (f"one user gets at most {_n(fastest.speed_one_user)} tokens/s on "
+                  f"{fastest.degree} GPU(s) (memory-bandwidth bound), below the "
+                  f"{_n(demand.tokens_per_s_per_user)} tokens/s asked, however many are bought")
+    return Count(gpus=0, set_by="memory" if not seen else "throughput", kv_cache_gb=round(kv_total, 2),
+                 steps=tuple(steps), shortfall=reason)
+
+
+@dataclass(frozen=True)
+class Training:
+    """A training run: its FLOPs and the time it may take."""
+
+    params_b: float
+    tokens_b: float
+    flops_per_param_token: float
+    """6 for full training (forward 2, backward 4), 4 for LoRA (no weight gradients of the base)."""
+    mfu: float
+    deadline_days: float | None
+    time_factor: float = 1.0
+    """Extra wall time beyond the FLOPs (QLoRA's dequantization), 1.0 when none."""
+    assumptions: tuple[str, ...] = field(default=())
+
+    @property
+    def flops(self) -> float:
+        return self.flops_per_param_token * self.params_b * 1e9 * self.tokens_b * 1e9
+
+
+def train_days(run: Training, hw: Hardware, gpus: int) -> float:
+    """Days the run takes on ``gpus`` GPUs at the run's utilization."""
+    assert hw.dense_tflops, "training time needs a dense throughput figure"
+    per_s = gpus * hw.dense_tflops * 1e12 * run.mfu
+    return run.flops * run.time_factor / per_s / SECONDS_PER_DAY
+
+
+def training_count(run: Training, hw: Hardware, memory_gpus: int,
+                   cap: int | None = None, affordable: int | None = None) -> Count:
+    """GPUs to finish ``run`` by its deadline, never fewer than ``memory_gpus`` (what holds the
+    model state with the sharding asked for). ``cap`` is the user's limit, ``affordable`` what the
+    budget buys; when either stops short of the deadline, the count is the best they allow and
+    ``train_days`` says how long that takes."""
+    flops = run.flops
+    steps = [f"training FLOPs = {_n(run.flops_per_param_token)} x {_n(run.params_b)}e9 params x "
+             f"{_n(run.tokens_b)}e9 tokens = {flops:.3g}"]
+    if not hw.dense_tflops:
+        return Count(gpus=0, set_by="throughput", flops=flops, steps=tuple(steps),
+                     shortfall="no dense throughput figure at the training precision")
+    rate = hw.dense_tflops * 1e12 * run.mfu
+    steps.append(f"one GPU delivers {_n(hw.dense_tflops)} TFLOPS dense x {_n(run.mfu)} MFU = "
+                 f"{rate:.3g} FLOP/s" + (f"; x{_n(run.time_factor)} wall time" if run.time_factor != 1 else ""))
+    set_by = "memory" if memory_gpus > 1 else "minimum"
+    gpus = memory_gpus
+    if run.deadline_days:
+        by_deadline = math.ceil(flops * run.time_factor / (rate * run.deadline_days * SECONDS_PER_DAY) - 1e-9)
+        steps.append(f"GPUs for {_n(run.deadline_days)} days = ceil({flops:.3g} / ({rate:.3g} x "
+                     f"{_n(run.deadline_days)} x 86,400 s)) = {by_deadline:,}")
+        if by_deadline > gpus:
+            gpus, set_by = by_deadline, "deadline"
+    rounded = _round_up(gpus, hw.gpus_per_unit)
+    if rounded != gpus:
+        steps.append(f"rounded up to {rounded:,} ({hw.gpus_per_unit} GPUs per purchase unit)")
+        gpus, set_by = rounded, "purchase_unit"
+    shortfall = None
+    for limit, name in ((cap, "the cap on GPUs"), (affordable, "the budget")):
+        if limit is None or gpus <= limit:
+            continue
+        allowed = (limit // hw.gpus_per_unit) * hw.gpus_per_unit
+        if allowed < memory_gpus:
+            shortfall = (f"{name} allows {limit:,} GPUs, fewer than the {memory_gpus:,} that hold "
+                         f"the model state")
+            break
+        gpus, set_by = allowed, "budget" if name == "the budget" else set_by
+        days = train_days(run, hw, gpus)
+        steps.append(f"{name} stops at {allowed:,} GPUs: the run takes {_n(days)} days")
+        if run.deadline_days and days > run.deadline_days:
+            shortfall = (f"{name} buys {allowed:,} GPUs, which take {_n(days)} days, past the "
+                         f"{_n(run.deadline_days)}-day deadline")
+    days = train_days(run, hw, gpus) if gpus else None
+    if days is not None:
+        steps.append(f"on {gpus:,} GPUs the run takes {_n(days)} days")
+    return Count(gpus=gpus, set_by=set_by, train_days=None if days is None else round(days, 2),
+                 flops=flops, steps=tuple(steps), shortfall=shortfall)
+
+
+def _round_up(gpus: int, per_unit: int) -> int:
+    return per_unit * math.ceil(gpus / per_unit) if per_unit > 1 else gpus
+
+
+def _gb(value: float, digits: int = 1) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _n(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.3g}"
