@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gpu_advisor.hardware import probe; from gpu_advisor.cli import probe as probe_command
-from gpu_advisor.core.consult import Engine
-from gpu_advisor.hardware.deploy import Hardware, hardware_from_machine, make_plan, resolve_job
-from gpu_advisor.errors import FileErrors, UsageError
-from gpu_advisor.knowledge.kb import Knowledge, load_knowledge
 from gpu_advisor.arithmetic.sizing import estimate, gpus_needed, usable_memory_gb
+from gpu_advisor.cli import probe as probe_command
+from gpu_advisor.core.consult import Engine
+from gpu_advisor.errors import FileErrors, UsageError
+from gpu_advisor.hardware import probe
+from gpu_advisor.hardware.planning import Hardware, hardware_from_machine, make_plan, resolve_job
+from gpu_advisor.knowledge.kb import Knowledge, load_knowledge
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "probe"

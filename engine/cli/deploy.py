@@ -17,7 +17,8 @@ from gpu_advisor.cli.probe import add_job_arguments, job_given, raw_answers, rea
 
 if TYPE_CHECKING:
     from gpu_advisor.core.consult import Engine
-    from gpu_advisor.hardware.deploy import Deployment, Hardware, Job
+    from gpu_advisor.hardware.deploy import Deployment
+    from gpu_advisor.hardware.planning import Hardware, Job
     from gpu_advisor.knowledge.kb import Knowledge
 
 FORMATS = ("text", "json", "deepspeed", "fsdp")
@@ -93,9 +94,13 @@ def output_format(args: argparse.Namespace) -> str:
 def _hardware(args: argparse.Namespace, engine: Engine, knowledge: Knowledge,
               raw: dict[str, Any]) -> tuple[Hardware, Job, list[str]]:
     """The hardware the flags name, the job on it, and warnings from the probe's checks."""
-    from gpu_advisor.hardware import probe
-    from gpu_advisor.hardware.deploy import hardware_from_device, hardware_from_machine, resolve_job
     from gpu_advisor.errors import UsageError, did_you_mean, one_of
+    from gpu_advisor.hardware import probe
+    from gpu_advisor.hardware.planning import (
+        hardware_from_device,
+        hardware_from_machine,
+        resolve_job,
+    )
 
     if args.gpus is not None and not args.device:
         raise UsageError("--gpus goes with --device (probed hardware has its own count)")
@@ -139,8 +144,8 @@ def _fewest(job: Job, device: Any) -> int:
 def _recommended(args: argparse.Namespace, engine: Engine, knowledge: Knowledge,
                  raw: dict[str, Any]) -> tuple[Hardware, Job, list[str]]:
     """The recommendation engine's first choice for the job, as the hardware."""
-    from gpu_advisor.hardware.deploy import hardware_from_device, resolve_job
     from gpu_advisor.errors import UsageError
+    from gpu_advisor.hardware.planning import hardware_from_device, resolve_job
 
     values = dict(raw)
     if "max_gpus" not in values:
@@ -162,8 +167,9 @@ def _recommended(args: argparse.Namespace, engine: Engine, knowledge: Knowledge,
 def build(args: argparse.Namespace) -> Deployment:
     """Hardware, plan and deployment for the flags."""
     from gpu_advisor.core.consult import Engine
-    from gpu_advisor.hardware.deploy import build_deployment, make_plan, pick_option
     from gpu_advisor.errors import UsageError
+    from gpu_advisor.hardware.deploy import build_deployment, pick_option
+    from gpu_advisor.hardware.planning import make_plan
     from gpu_advisor.knowledge.kb import load_knowledge
     from gpu_advisor.knowledge.rulebase import load_rulebase
 
@@ -187,7 +193,6 @@ def render(deployment: Deployment, fmt: str) -> str:
     import json
 
     import yaml
-
     from gpu_advisor.hardware.deploy import deployment_lines
 
     if fmt == "deepspeed":

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 from gpu_advisor.cli.argtypes import positive_float
 
 if TYPE_CHECKING:
-    from gpu_advisor.hardware.deploy import Plan
-    from gpu_advisor.knowledge.kb import Knowledge
+    from gpu_advisor.hardware.planning import Plan
     from gpu_advisor.hardware.probe import Finding, HardwareRules, Machine
+    from gpu_advisor.knowledge.kb import Knowledge
 
 FORMATS = ("text", "json")
 
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
 def plan_for_machine(args: argparse.Namespace, machine: Machine, knowledge: Knowledge) -> Plan:
     """Plan the job the flags describe on the probed GPUs."""
     from gpu_advisor.core.consult import Engine
-    from gpu_advisor.hardware.deploy import hardware_from_machine, make_plan, resolve_job
+    from gpu_advisor.hardware.planning import hardware_from_machine, make_plan, resolve_job
     from gpu_advisor.knowledge.rulebase import load_rulebase
 
     engine = Engine(load_rulebase(args.rules, knowledge))
@@ -204,7 +204,7 @@ def _topology_lines(machine: Machine) -> list[str]:
 def text_lines(machine: Machine, findings: Sequence[Finding], rules: HardwareRules,
                knowledge: Knowledge, plan: Plan | None) -> list[str]:
     """The probe report for a terminal."""
-    from gpu_advisor.hardware.deploy import plan_lines
+    from gpu_advisor.hardware.planning import plan_lines
 
     ram = (f"{machine.host_ram_gb:,.1f} GB" if machine.host_ram_gb is not None
            else "not measured")

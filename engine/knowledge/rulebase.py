@@ -720,3 +720,27 @@ class _Cycle(Exception):
         super().__init__(path)
         self.rule = rule
         self.path = path
+
+
+# ---------------------------------------------------------------------------------------------
+# The same checker over declared names (for rule files outside the rule base: rules/hardware/)
+
+
+class VocabularyChecker(_Checker):
+    """The rule checker, with the names of each scope declared as attributes instead of taken
+    from questions, facts and device attributes: files evaluated outside the engine (the hardware
+    checks) get the same condition, placeholder and source checks, with the same errors."""
+
+    def __init__(self, vocabulary: Mapping[str, Mapping[str, Attribute]], knowledge: Knowledge,
+                 errors: list[FileError]) -> None:
+        out = _Collector()
+        out.errors = errors  # report into the caller's list, in file order
+        super().__init__({}, {}, knowledge, out)
+        self.vocabulary = vocabulary
+
+    def describe(self, ref: Ref) -> tuple[str, tuple[str, ...]] | None:
+        attribute = self.vocabulary.get(ref.scope, {}).get(ref.name)
+        return None if attribute is None else (attribute.type, attribute.choices)
+
+    def known_names(self, scope: str) -> list[str]:
+        return list(self.vocabulary.get(scope, {}))
