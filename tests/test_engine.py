@@ -117,10 +117,67 @@ def test_every_excluded_device_gets_a_counterfactual_when_one_exists(engine: Eng
     c = engine.consult({"workload": "fine-tuning", "model_params_b": 7, "budget_usd": 5000,
                         "candidates": "rtx-5090,rtx-pro-6000-blackwell"})
     changes = what_would_change(c)
-    texts = [x["change"] for x in changes["rtx-pro-6000-blackwell"]]
+    texts = [x.change for x in changes["rtx-pro-6000-blackwell"]]
     assert any(t == "if the budget were at least $9,000" or t.startswith("if the budget were at least $8,99")
                for t in texts), texts
     prod = engine.consult({"deployment": "production", "workload": "fine-tuning", "model_params_b": 7,
                            "candidates": "rtx-5090,rtx-pro-6000-blackwell"})
-    texts = [x["change"] for x in what_would_change(prod)["rtx-5090"]]
+    texts = [x.change for x in what_would_change(prod)["rtx-5090"]]
     assert any("deployment were" in t for t in texts), texts
+
+
+def test_result_types_import_nothing_from_the_engine_the_ranking_or_the_explainer() -> None:
+    from pathlib import Path
+
+    from gpu_advisor.present.imports import import_edges
+
+    engine_modules = {"gpu_advisor.core.consult", "gpu_advisor.core.ranking", "gpu_advisor.core.explain"}
+    readers = {"gpu_advisor.core.results", "gpu_advisor.core.explanations"}
+    edges = import_edges(Path(__file__).resolve().parents[1])
+    assert [e for e in edges if e.source in readers and e.target in engine_modules] == []
+    # explain and ranking read a consultation, never the engine that made it
+    assert [e for e in edges if e.source in engine_modules - {"gpu_advisor.core.consult"}
+            and e.target == "gpu_advisor.core.consult"] == []
+
+
+def test_a_consultation_holds_its_rule_base_and_a_way_to_consult_again_not_the_engine(engine: Engine) -> None:
+    import dataclasses
+
+    from gpu_advisor.core.results import Consultation
+
+    c = engine.consult({"deployment": "production"})
+    assert all(f.kw_only for f in dataclasses.fields(Consultation))
+    assert not any(isinstance(getattr(c, f.name), Engine) for f in dataclasses.fields(c))
+    assert c.rulebase is engine.rulebase
+    again = c.reconsult({"deployment": "production"}, {"needs_ecc": False})
+    assert again.evaluator == "python" and again.facts["needs_ecc"] is False
+
+
+def test_reasons_say_whether_their_sentence_states_their_points(engine: Engine) -> None:
+    c = engine.consult({"workload": "inference", "model_params_b": 7})
+    kinds = {(reason.rule.startswith("ranking:"), reason.kind)
+             for r in c.recommendations for reason in r.reasons}
+    assert kinds <= {(True, "metric"), (False, "rule")} and (True, "metric") in kinds
+    preferences = {rule.id for rule in engine.rulebase.rules if rule.prefer}
+    assert all(reason.rule in preferences for r in c.recommendations for reason in r.reasons
+               if reason.kind == "rule")
+
+
+def test_explanations_are_typed_and_keep_their_json(engine: Engine) -> None:
+    from gpu_advisor.core.explain import explain_consultation, how, why_asked, why_not
+
+    c = engine.consult({"deployment": "production", "workload": "fine-tuning", "model_params_b": 7,
+                        "candidates": "rtx-5090,rtx-pro-6000-blackwell"})
+    first = how(c, "rtx-pro-6000-blackwell")
+    assert first.status == "recommended" and first.rank == 1
+    assert first.to_json()["rules"] == [rule.to_json() for rule in first.rules]
+    out = why_not(c, "rtx-5090")
+    assert out.status == "excluded" and out.excluded_by
+    assert list(out.to_json()) == ["device", "status", "excluded_by"]
+    asked = why_asked(engine.rulebase, "deployment")
+    assert asked.to_json()["rules"] == [{"rule": r.rule, "description": r.description,
+                                         "condition": r.condition, "sources": list(r.sources)}
+                                        for r in asked.rules]
+    block = explain_consultation(c).to_json()
+    assert list(block) == ["how", "why_not", "what_would_change", "questions"]
+    assert block["what_would_change"][0]["device"] == "rtx-5090"

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from gpu_advisor.core.consult import Consultation, Engine
+from gpu_advisor.core.consult import Engine
+from gpu_advisor.core.results import Consultation
 
 PAIR_000 = "rtx-5090,rtx-pro-6000-blackwell"
 PAIR_001 = "h100-pcie,rtx-pro-6000-blackwell"

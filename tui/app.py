@@ -36,7 +36,9 @@ from .screens.plan import PlanScreen
 from .session import Session
 
 if TYPE_CHECKING:
-    from gpu_advisor.core.consult import Consultation, Engine
+    from gpu_advisor.core.consult import Engine
+    from gpu_advisor.core.explanations import Changes
+    from gpu_advisor.core.results import Consultation
 
 DEBOUNCE_SECONDS = 0.15
 """Typing in a number field waits this long for the next key before consulting."""
@@ -92,7 +94,7 @@ class AdvisorApp(App[None]):
     busy: var[bool] = var(False)
     """True from an answer change until the consultation it starts has been shown."""
 
-    changes: var[tuple[Consultation, dict[str, list[dict[str, Any]]]] | None] = var(None)
+    changes: var[tuple[Consultation, Changes] | None] = var(None)
     """The counterfactual search of one consultation (computed lazily by the explanation view)."""
 
     explain_device: var[str | None] = var(None)
@@ -227,7 +229,7 @@ class AdvisorApp(App[None]):
         if not worker.is_cancelled:
             self._from_thread(self._set_changes, consultation, found)
 
-    def _set_changes(self, consultation: Consultation, found: dict[str, list[dict[str, Any]]]) -> None:
+    def _set_changes(self, consultation: Consultation, found: Changes) -> None:
         if consultation is self.consultation:
             self.changes = (consultation, found)
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .formatting import money, number
 
 if TYPE_CHECKING:
-    from gpu_advisor.core.consult import Consultation
+    from gpu_advisor.core.results import Consultation
     from gpu_advisor.arithmetic.plan import DevicePlan
 
 

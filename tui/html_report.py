@@ -12,7 +12,7 @@ import html
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gpu_advisor.core.consult import Consultation
+    from gpu_advisor.core.results import Consultation
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem;

@@ -162,14 +162,14 @@ def run_why(args: argparse.Namespace) -> int:
     if key not in engine.rulebase.questions:
         raise UsageError(f"unknown question {key!r}{did_you_mean(key, engine.rulebase.questions)}")
     info = why_asked(engine.rulebase, key)
-    sys.stdout.write(f"{key}: {info['prompt']}\n")
-    if info["used_by_arithmetic"]:
+    sys.stdout.write(f"{key}: {info.prompt}\n")
+    if info.used_by_arithmetic:
         sys.stdout.write("  used by the sizing and budget arithmetic\n")
-    for gate in info["decides_whether_to_ask"]:
+    for gate in info.decides_whether_to_ask:
         sys.stdout.write(f"  decides whether {gate} is asked\n")
-    for rule in info["rules"]:
-        sys.stdout.write(f"  {rule['rule']}: {rule['description']}\n    when {rule['condition']}\n")
-    if not info["rules"] and not info["used_by_arithmetic"]:
+    for rule in info.rules:
+        sys.stdout.write(f"  {rule.rule}: {rule.description}\n    when {rule.condition}\n")
+    if not info.rules and not info.used_by_arithmetic:
         sys.stdout.write("  no rule uses it\n")
     return 0
 

@@ -6,201 +6,40 @@ device, which device rules join with the context. The rules that fire are record
 values they matched, which is what HOW, WHY NOT and WHAT WOULD CHANGE IT are built from.
 Conditions are evaluated either by durable_rules (the default) or by the Python evaluator of the
 same parsed conditions; the two must agree (tests and the audit check it).
+
+The records a consultation produces are the types of ``core.results``; a ``Consultation`` holds
+its rule base and a ``reconsult`` callable (for counterfactuals), never the engine. Explanations
+(``core.explain``) are computed only when someone asks, so none of that cost is paid here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpu_advisor.core.answers import Answers, normalize_answers
-from gpu_advisor.arithmetic.context import ARITHMETIC_ANSWERS, Arithmetic, context_arithmetic, device_attributes
-from gpu_advisor.lang.conditions import MISSING, Ref, decisive_leaves, evaluate, render
+from gpu_advisor.arithmetic.context import (
+    ARITHMETIC_ANSWERS,
+    Arithmetic,
+    context_arithmetic,
+    device_attributes,
+)
 from gpu_advisor.backends.durable import CompiledRules, Firing
+from gpu_advisor.core.answers import Answers, normalize_answers
+from gpu_advisor.core.ranking import rank
+from gpu_advisor.core.results import (
+    Consultation,
+    Exclusion,
+    Note,
+    Reason,
+    Recommendation,
+    RuleWarning,
+    TraceEntry,
+)
 from gpu_advisor.errors import EngineError
 from gpu_advisor.knowledge.kb import Knowledge, load_knowledge
 from gpu_advisor.knowledge.rulebase import Rule, RuleBase, load_rulebase
-
-
-
-@dataclass
-class TraceEntry:
-    """One firing; ``matched`` gives the values of the leaves that made its condition true
-    (worked out when asked for: most consultations are never printed with their trace)."""
-
-    seq: int
-    stage: int
-    rule: str
-    device: str | None
-    concluded: str
-    condition: Any = field(repr=False, compare=False, default=None)
-    lookup: Any = field(repr=False, compare=False, default=None)
-
-    @property
-    def matched(self) -> dict[str, Any]:
-        if self.condition is None:
-            return {}
-        _, why = decisive_leaves(self.condition, self.lookup)
-        return {name: value for result in why for name, value in result.values.items()}
-
-    def to_json(self) -> dict[str, Any]:
-        return {"seq": self.seq, "stage": self.stage, "rule": self.rule, "device": self.device,
-                "concluded": self.concluded, "matched": _jsonable(self.matched)}
-
-
-@dataclass
-class Reason:
-    rule: str
-    because: str
-    sources: list[str]
-    points: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"rule": self.rule, "because": self.because, "sources": self.sources}
-        if self.points:
-            data["points"] = self.points
-        return data
-
-
-@dataclass
-class Exclusion:
-    device: str
-    rule: str
-    because: str
-    sources: list[str]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"device": self.device, "rule": self.rule, "because": self.because, "sources": self.sources}
-
-
-@dataclass
-class RuleWarning:
-    rule: str
-    message: str
-    severity: str
-    sources: list[str]
-    device: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"rule": self.rule, "message": self.message, "severity": self.severity,
-                                "sources": self.sources}
-        if self.device:
-            data["device"] = self.device
-        return data
-
-
-@dataclass
-class Note:
-    """Where a seed's verdict and the numbers part ways, or a seed claim a consultation touches."""
-
-    kind: str
-    message: str
-    rule: str | None
-    sources: list[str]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "message": self.message, "rule": self.rule, "sources": self.sources}
-
-
-@dataclass
-class Recommendation:
-    device: str
-    name: str
-    count: int
-    cost_usd: float
-    score: float
-    reasons: list[Reason]
-    contributions: dict[str, float]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"device": self.device, "name": self.name, "count": self.count, "cost_usd": self.cost_usd,
-                "score": round(self.score, 3), "reasons": [r.to_json() for r in self.reasons],
-                "score_parts": {k: round(v, 3) for k, v in self.contributions.items()}}
-
-
-@dataclass
-class Consultation:
-    """Everything one consultation concluded, and what it needs to explain itself."""
-
-    engine: Engine
-    answers: Answers
-    facts: dict[str, Any]
-    derived_by: dict[str, list[str]]
-    devices: dict[str, dict[str, Any]]
-    arithmetic: Arithmetic
-    trace: list[TraceEntry]
-    recommendations: list[Recommendation]
-    excluded: list[Exclusion]
-    all_exclusions: dict[str, list[Exclusion]]
-    warnings: list[RuleWarning]
-    notes: list[Note]
-    evaluator: str
-    fired: set[tuple[str, str | None]] = field(default_factory=set)
-
-    @property
-    def rulebase(self) -> RuleBase:
-        return self.engine.rulebase
-
-    def status(self, device_id: str) -> str:
-        if any(r.device == device_id for r in self.recommendations):
-            return "recommended"
-        if device_id in self.all_exclusions:
-            return "excluded"
-        return "not considered"
-
-    def lookup(self, device_id: str | None = None) -> Any:
-        attrs = self.devices.get(device_id, {}) if device_id else {}
-
-        def lookup(ref: Ref) -> Any:
-            if ref.scope == "answer":
-                return self.answers.get(ref.name)
-            if ref.scope == "fact":
-                value = self.facts.get(ref.name)
-                return MISSING if value is None else value
-            value = attrs.get(ref.name)
-            return MISSING if value is None else value
-
-        return lookup
-
-    def outcome_key(self) -> tuple[Any, ...]:
-        """What must agree between evaluators: recommendations, exclusions, warnings, facts."""
-        return (tuple((r.device, r.count, round(r.score, 6)) for r in self.recommendations),
-                tuple(sorted((e.device, e.rule) for ex in self.all_exclusions.values() for e in ex)),
-                tuple(sorted((w.rule, w.device or "") for w in self.warnings)),
-                tuple(sorted((k, repr(v)) for k, v in self.facts.items())),
-                tuple(sorted((t.rule, t.device or "") for t in self.trace)))
-
-    def to_json(self, explain: bool = True) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "answers": _jsonable(self.answers.to_json()),
-            "facts": _jsonable(self.facts),
-            "recommendations": [r.to_json() for r in self.recommendations],
-            "excluded": [e.to_json() for e in self.excluded],
-            "warnings": [w.to_json() for w in self.warnings],
-            "notes": [n.to_json() for n in self.notes],
-            "trace": [t.to_json() for t in self.trace],
-        }
-        if self.answers.ignored:
-            data["ignored_answers"] = dict(self.answers.ignored)
-        if self.arithmetic.estimate is not None:
-            data["sizing"] = self.arithmetic.estimate.to_json()
-        if explain:
-            from gpu_advisor.core.explain import explain_consultation
-
-            data["explanation"] = explain_consultation(self, counterfactuals=True)
-        return data
-
-
-def _jsonable(value: Any) -> Any:
-    if value is MISSING:
-        return None
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
+from gpu_advisor.lang.conditions import MISSING, Ref, evaluate, render
 
 
 class Engine:
@@ -301,14 +140,17 @@ class Engine:
                 facts[name] = combine(fact.combine, previous, value)
                 derived_by.setdefault(name, []).append(rule.id)
 
+    def _reconsult(self, raw_answers: Mapping[str, Any], fact_overrides: Mapping[str, Any]) -> Consultation:
+        """A counterfactual consultation (the Python evaluator: no durable_rules session)."""
+        return self.consult(raw_answers, evaluator="python", fact_overrides=fact_overrides)
+
     def _conclude(self, answers: Answers, arithmetic: Arithmetic, facts: dict[str, Any],
                   derived_by: dict[str, list[str]], devices: dict[str, dict[str, Any]],
                   firings: list[Firing], evaluator: str) -> Consultation:
-        from gpu_advisor.core.ranking import rank
-
         rb = self.rulebase
-        consultation = Consultation(self, answers, facts, derived_by, devices, arithmetic, [], [], [], {},
-                                    [], [], evaluator)
+        consultation = Consultation(rulebase=rb, reconsult=self._reconsult, answers=answers, facts=facts,
+                                    derived_by=derived_by, devices=devices, arithmetic=arithmetic,
+                                    evaluator=evaluator)
         points: dict[str, list[tuple[Rule, float]]] = {d: [] for d in devices}
         for seq, firing in enumerate(firings, start=1):
             rule = rb.rule(firing.rule_id)
@@ -316,17 +158,20 @@ class Engine:
             if evaluator == "durable" and not evaluate(rule.when, lookup):
                 raise EngineError(f"engine disagreement: {rule.id} fired for {firing.device_id or 'context'} "
                                   "but its condition is false in Python")
-            consultation.trace.append(TraceEntry(seq, firing.stage, rule.id, firing.device_id,
-                                                 rule.conclusion, rule.when, lookup))
+            consultation.trace.append(TraceEntry(seq=seq, stage=firing.stage, rule=rule.id,
+                                                 device=firing.device_id, concluded=rule.conclusion,
+                                                 condition=rule.when, lookup=lookup))
             consultation.fired.add((rule.id, firing.device_id))
             if rule.warn:
-                consultation.warnings.append(RuleWarning(rule.id, render(rule.warn, lookup), rule.severity,
-                                                     list(rule.sources), firing.device_id))
+                consultation.warnings.append(RuleWarning(rule=rule.id, message=render(rule.warn, lookup),
+                                                         severity=rule.severity, sources=list(rule.sources),
+                                                         device=firing.device_id))
             if firing.device_id is None:
                 continue
             if rule.exclude:
                 consultation.all_exclusions.setdefault(firing.device_id, []).append(
-                    Exclusion(firing.device_id, rule.id, render(rule.because, lookup), list(rule.sources)))
+                    Exclusion(device=firing.device_id, rule=rule.id, because=render(rule.because, lookup),
+                              sources=list(rule.sources)))
             if rule.prefer:
                 points[firing.device_id].append((rule, rule.prefer.points))
         consultation.excluded = [ex[0] for ex in consultation.all_exclusions.values()]
@@ -392,6 +237,11 @@ def _claim_notes(answers: Answers, claims: tuple[Any, ...]) -> list[Note]:
     notes = []
     for verdict in claims_touched(answers.values, list(claims)):
         claim = verdict.claim
-        notes.append(Note("seed-claim", f"{claim.source}: {claim.claim} — {verdict.verdict}: "
-                                         f"{verdict.explanation}", None, [claim.source]))
+        message = f"{claim.source}: {claim.claim} — {verdict.verdict}: {verdict.explanation}"
+        notes.append(Note(kind="seed-claim", message=message, rule=None, sources=[claim.source]))
     return notes
+
+
+# The result types live in core.results; they are named here too for callers that predate the move.
+__all__ = ["Consultation", "Engine", "Exclusion", "Note", "Reason", "Recommendation", "RuleWarning",
+           "TraceEntry", "combine", "python_stage"]

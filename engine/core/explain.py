@@ -3,7 +3,9 @@
 durable_rules reports nothing about why a rule fired; the engine records every firing and this
 module re-reads the same parsed conditions in Python to name the leaves (and their values) that
 decided each outcome. Counterfactuals re-run the consultation with one answer changed (or one
-derived fact pinned) and report the changes under which a device would be recommended.
+derived fact pinned), through the consultation's own ``reconsult``, and report the changes under
+which a device would be recommended. Everything here is computed when asked, never as part of a
+consultation; the answers are the typed records of ``core.explanations``.
 """
 
 from __future__ import annotations
@@ -11,22 +13,38 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from gpu_advisor.lang.conditions import MISSING, Ref, decisive_leaves, leaves
+from gpu_advisor.arithmetic.context import ARITHMETIC_ANSWERS
+from gpu_advisor.core.explanations import (
+    Change,
+    Changes,
+    ExcludedBy,
+    Explanation,
+    FactStep,
+    FiredRule,
+    How,
+    MissedPreference,
+    PassedExclusion,
+    RuleReadingAnswer,
+    ScoreDifference,
+    WhyAsked,
+    WhyNot,
+)
 from gpu_advisor.errors import UsageError
+from gpu_advisor.knowledge.vocabulary import DEVICE_ATTRIBUTES
+from gpu_advisor.lang.conditions import MISSING, LeafResult, Ref, decisive_leaves, leaves, render
 
 if TYPE_CHECKING:
-    from gpu_advisor.core.consult import Consultation
-    from gpu_advisor.knowledge.rulebase import Question, Rule
+    from gpu_advisor.core.results import Consultation
+    from gpu_advisor.knowledge.rulebase import Question, Rule, RuleBase
+
+SIZING_ANSWERS = frozenset({"workload", "model_params_b", "method", "precision", "context_tokens",
+                            "batch_size", "max_gpus", "parallelism", "budget_usd", "purchase"})
+"""The answers the sizing and budget arithmetic reads (what WHY ASKED reports)."""
 
 
-def _sources(rule: Rule) -> list[str]:
-    return list(rule.sources)
-
-
-def derivation_chain(consultation: Consultation, fact_name: str, seen: set[str] | None = None) -> list[dict[str, Any]]:
+def derivation_chain(consultation: Consultation, fact_name: str,
+                     seen: set[str] | None = None) -> list[FactStep]:
     """The rules that derived a fact, each with what it matched and the chains of its own inputs."""
-    from gpu_advisor.lang.conditions import render
-
     seen = seen if seen is not None else set()
     if fact_name in seen:
         return []
@@ -37,26 +55,27 @@ def derivation_chain(consultation: Consultation, fact_name: str, seen: set[str] 
         rule = rb.rule(rule_id)
         lookup = consultation.lookup(None)
         _, why = decisive_leaves(rule.when, lookup)
-        inputs = [r.describe() for r in why]
-        below = []
+        below: list[FactStep] = []
         for ref in {ref for r in why for ref in r.leaf.refs() if ref.scope == "fact"}:
             below.extend(derivation_chain(consultation, ref.name, seen))
-        steps.append({"fact": fact_name, "value": consultation.facts.get(fact_name), "rule": rule.id,
-                      "because": render(rule.because, lookup), "matched": inputs,
-                      "sources": _sources(rule), "from": below})
+        steps.append(FactStep(fact=fact_name, value=consultation.facts.get(fact_name), rule=rule.id,
+                              because=render(rule.because, lookup), matched=_described(why),
+                              sources=tuple(rule.sources), derived_from=tuple(below)))
     if not steps and fact_name in consultation.arithmetic.facts:
-        steps.append({"fact": fact_name, "value": consultation.facts.get(fact_name), "rule": "arithmetic:sizing",
-                      "because": "computed by the memory sizing model",
-                      "matched": list(consultation.arithmetic.estimate.assumptions)
-                      if consultation.arithmetic.estimate is not None else [],
-                      "sources": [], "from": []})
+        estimate = consultation.arithmetic.estimate
+        steps.append(FactStep(fact=fact_name, value=consultation.facts.get(fact_name),
+                              rule="arithmetic:sizing", because="computed by the memory sizing model",
+                              matched=tuple(estimate.assumptions) if estimate is not None else (),
+                              sources=()))
     return steps
 
 
-def how(consultation: Consultation, device_id: str) -> dict[str, Any]:
-    """Why a device is recommended: its rules, the facts they used and where those came from."""
-    from gpu_advisor.lang.conditions import render
+def _described(results: list[LeafResult]) -> tuple[str, ...]:
+    return tuple(result.describe() for result in results)
 
+
+def how(consultation: Consultation, device_id: str) -> How:
+    """Why a device is recommended: its rules, the facts they used and where those came from."""
     rb = consultation.rulebase
     attrs = consultation.devices[device_id]
     fired = []
@@ -68,31 +87,20 @@ def how(consultation: Consultation, device_id: str) -> dict[str, Any]:
         lookup = consultation.lookup(device_id)
         _, why = decisive_leaves(rule.when, lookup)
         facts_used.update(ref.name for r in why for ref in r.leaf.refs() if ref.scope == "fact")
-        fired.append({"rule": rule.id, "concluded": rule.conclusion, "because": render(rule.because, lookup),
-                      "matched": [r.describe() for r in why], "sources": _sources(rule)})
+        fired.append(FiredRule(rule=rule.id, concluded=rule.conclusion, because=render(rule.because, lookup),
+                               matched=_described(why), sources=tuple(rule.sources)))
     passed = []
     for rule in rb.rules:
         if rule.scope == "device" and rule.exclude and (rule.id, device_id) not in consultation.fired:
             _, why = decisive_leaves(rule.when, consultation.lookup(device_id))
-            passed.append({"rule": rule.id, "not_met": [r.describe() for r in why if not _leaf_holds(r)]})
+            passed.append(PassedExclusion(rule=rule.id, not_met=_described([r for r in why if not r.holds])))
     chains = [step for name in sorted(facts_used) for step in derivation_chain(consultation, name)]
-    rec = next((r for r in consultation.recommendations if r.device == device_id), None)
-    return {
-        "device": device_id,
-        "status": consultation.status(device_id),
-        "rank": consultation.recommendations.index(rec) + 1 if rec else None,
-        "count": attrs.get("count"),
-        "cost_usd": attrs.get("cost_usd"),
-        "memory": _memory_line(consultation, device_id),
-        "rules": fired,
-        "facts": chains,
-        "exclusions_passed": passed,
-        "score_parts": rec.contributions if rec else {},
-    }
-
-
-def _leaf_holds(result: Any) -> bool:
-    return bool(result.holds)
+    rec = consultation.recommendation(device_id)
+    return How(device=device_id, status=consultation.status(device_id),
+               rank=consultation.recommendations.index(rec) + 1 if rec else None,
+               count=attrs.get("count"), cost_usd=attrs.get("cost_usd"),
+               memory=_memory_line(consultation, device_id), rules=tuple(fired), facts=tuple(chains),
+               exclusions_passed=tuple(passed), score_parts=dict(rec.contributions) if rec else {})
 
 
 def _memory_line(consultation: Consultation, device_id: str) -> str | None:
@@ -107,70 +115,66 @@ def _memory_line(consultation: Consultation, device_id: str) -> str | None:
             f"({attrs.get('memory_utilization', 0):.0%} of usable memory)")
 
 
-def why_question(consultation: Consultation, key: str) -> dict[str, Any]:
+def why_question(consultation: Consultation, key: str) -> WhyAsked:
     """WHY are you asking this? The rules and questions that need the answer."""
-    rb = consultation.rulebase
-    if key not in rb.questions:
+    if key not in consultation.rulebase.questions:
         raise UsageError(f"unknown question {key!r}")
     return why_asked(consultation.rulebase, key)
 
 
-def why_asked(rulebase: Any, key: str) -> dict[str, Any]:
+def why_asked(rulebase: RuleBase, key: str) -> WhyAsked:
+    """The rules that read the answer to ``key``, the questions it gates, and whether the
+    arithmetic uses it (needs only the rule base: the question is asked before any verdict)."""
     ref = Ref("answer", key)
-    rules = [{"rule": r.id, "description": r.description, "condition": r.condition_text(),
-              "sources": list(r.sources)} for r in rulebase.rules if ref in r.reads()]
-    gates = [q.key for q in rulebase.questions.values()
-             if any(leaf_ref == ref for leaf in leaves(q.ask_when) for leaf_ref in leaf.refs())]
+    rules = tuple(RuleReadingAnswer(rule=r.id, description=r.description, condition=r.condition_text(),
+                                    sources=tuple(r.sources))
+                  for r in rulebase.rules if ref in r.reads())
+    gates = tuple(q.key for q in rulebase.questions.values()
+                  if any(leaf_ref == ref for leaf in leaves(q.ask_when) for leaf_ref in leaf.refs()))
     question: Question = rulebase.questions[key]
-    sizing = key in ("workload", "model_params_b", "method", "precision", "context_tokens", "batch_size",
-                     "max_gpus", "parallelism", "budget_usd", "purchase")
-    return {"question": key, "prompt": question.prompt, "rules": rules, "decides_whether_to_ask": gates,
-            "used_by_arithmetic": sizing}
+    return WhyAsked(question=key, prompt=question.prompt, rules=rules, decides_whether_to_ask=gates,
+                    used_by_arithmetic=key in SIZING_ANSWERS)
 
 
-def why_not(consultation: Consultation, device_id: str) -> dict[str, Any]:
+def why_not(consultation: Consultation, device_id: str) -> WhyNot:
     """WHY NOT: the rules that excluded a device and the condition that did it; or, for a
     lower-ranked device, what the better one has that it lacks."""
     rb = consultation.rulebase
-    result: dict[str, Any] = {"device": device_id, "status": consultation.status(device_id)}
+    status = consultation.status(device_id)
     exclusions = consultation.all_exclusions.get(device_id, [])
     if exclusions:
         items = []
         for ex in exclusions:
             rule = rb.rule(ex.rule)
             _, why = decisive_leaves(rule.when, consultation.lookup(device_id))
-            items.append({"rule": ex.rule, "because": ex.because, "condition": rule.condition_text(),
-                          "decided_by": [r.describe() for r in why], "sources": ex.sources})
-        result["excluded_by"] = items
-        return result
-    rec = next((r for r in consultation.recommendations if r.device == device_id), None)
+            items.append(ExcludedBy(rule=ex.rule, because=ex.because, condition=rule.condition_text(),
+                                    decided_by=_described(why), sources=tuple(ex.sources)))
+        return WhyNot(device=device_id, status=status, excluded_by=tuple(items))
+    rec = consultation.recommendation(device_id)
     if rec is None:
-        result["note"] = "not among the candidates"
-        return result
+        return WhyNot(device=device_id, status=status, note="not among the candidates")
     top = consultation.recommendations[0]
-    result["rank"] = consultation.recommendations.index(rec) + 1
+    rank = consultation.recommendations.index(rec) + 1
     if top.device == device_id:
-        result["note"] = "ranked first"
-        return result
-    result["behind"] = top.device
-    result["score_gap"] = round(top.score - rec.score, 3)
+        return WhyNot(device=device_id, status=status, rank=rank, note="ranked first")
     gaps = []
     for name in sorted(set(top.contributions) | set(rec.contributions)):
         diff = top.contributions.get(name, 0.0) - rec.contributions.get(name, 0.0)
         if abs(diff) > 1e-9:
-            gaps.append({"part": name, "leader": round(top.contributions.get(name, 0.0), 3),
-                         "this": round(rec.contributions.get(name, 0.0), 3)})
-    result["score_differences"] = sorted(gaps, key=lambda g: -(g["leader"] - g["this"]))
+            gaps.append(ScoreDifference(part=name, leader=round(top.contributions.get(name, 0.0), 3),
+                                        this=round(rec.contributions.get(name, 0.0), 3)))
     missed = []
     for rule in rb.rules:
         if rule.scope != "device" or not rule.prefer or rule.prefer.points <= 0:
             continue
         if (rule.id, top.device) in consultation.fired and (rule.id, device_id) not in consultation.fired:
             _, why = decisive_leaves(rule.when, consultation.lookup(device_id))
-            missed.append({"rule": rule.id, "points": rule.prefer.points,
-                           "failed": [r.describe() for r in why if not r.holds]})
-    result["preferences_missed"] = missed
-    return result
+            missed.append(MissedPreference(rule=rule.id, points=rule.prefer.points,
+                                           failed=_described([r for r in why if not r.holds])))
+    return WhyNot(device=device_id, status=status, rank=rank, behind=top.device,
+                  score_gap=round(top.score - rec.score, 3),
+                  score_differences=tuple(sorted(gaps, key=lambda g: -(g.leader - g.this))),
+                  preferences_missed=tuple(missed))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,7 +216,7 @@ def _candidate_values(consultation: Consultation, question: Question) -> Iterato
         if question.max is not None and value > question.max:
             continue
         if question.type == "integer":
-            value = int(round(value))
+            value = round(value)
         if value != current:
             yield value
     if current is not MISSING and question.default is None:
@@ -237,9 +241,6 @@ def relevant_answers(consultation: Consultation, rules: list[Rule]) -> set[str]:
     """Answers that can change whether these rules fire: read directly, through the facts they
     read (and the rules deriving those), through computed device facts, or by deciding whether
     such a question is asked."""
-    from gpu_advisor.arithmetic.context import ARITHMETIC_ANSWERS
-    from gpu_advisor.knowledge.vocabulary import DEVICE_ATTRIBUTES
-
     rb = consultation.rulebase
     answers: set[str] = set()
     seen: set[str] = set()
@@ -264,17 +265,17 @@ def relevant_answers(consultation: Consultation, rules: list[Rule]) -> set[str]:
     return answers | gates
 
 
-def what_would_change(consultation: Consultation, limit: int = 3) -> dict[str, list[dict[str, Any]]]:
+def what_would_change(consultation: Consultation, limit: int = 3) -> Changes:
     """For each excluded device, up to ``limit`` single changes under which it is recommended.
 
     Only answers that can affect the rules that excluded the devices are varied, and derived
     requirements those rules read are pinned false one at a time ("if ECC were not required").
+    Each try is a consultation of its own, run through ``consultation.reconsult``.
     """
     excluded = list(consultation.all_exclusions)
-    found: dict[str, list[dict[str, Any]]] = {d: [] for d in excluded}
+    found: Changes = {d: [] for d in excluded}
     if not excluded:
         return found
-    engine = consultation.engine
     rb = consultation.rulebase
     excluding = [rb.rule(e.rule) for exclusions in consultation.all_exclusions.values() for e in exclusions]
     relevant = relevant_answers(consultation, excluding)
@@ -294,35 +295,34 @@ def what_would_change(consultation: Consultation, limit: int = 3) -> dict[str, l
     for name, value in consultation.facts.items():
         fact = rb.facts[name]
         if fact.kind == "requirement" and value is True and name in read_facts:
-            tried.append((name, raw, {name: False}, f"if {name} were false (derived by "
-                                                    f"{', '.join(consultation.derived_by.get(name, []))})"))
+            derivers = ", ".join(consultation.derived_by.get(name, []))
+            tried.append((name, raw, {name: False}, f"if {name} were false (derived by {derivers})"))
     for _key, answers, overrides, text in tried:
         if all(len(v) >= limit for v in found.values()):
             break
         try:
-            other = engine.consult(answers, evaluator="python", fact_overrides=overrides)
+            other = consultation.reconsult(answers, overrides)
         except UsageError:
             continue
         ranked = [r.device for r in other.recommendations]
         for device in excluded:
             if device in ranked and len(found[device]) < limit:
-                found[device].append({"change": text, "rank": ranked.index(device) + 1,
-                                      "of": len(ranked)})
+                found[device].append(Change(change=text, rank=ranked.index(device) + 1, of=len(ranked)))
     return found
 
 
-def explain_consultation(consultation: Consultation, counterfactuals: bool = True) -> dict[str, Any]:
-    """The explanation block of the JSON output."""
+def explain_consultation(consultation: Consultation, counterfactuals: bool = True) -> Explanation:
+    """The explanation block of the JSON output (``.to_json()`` gives the block itself)."""
     changes = what_would_change(consultation) if counterfactuals else {}
-    return {
-        "how": [how(consultation, r.device) for r in consultation.recommendations[:3]],
-        "why_not": [why_not(consultation, d) for d in consultation.devices
-                    if d not in {r.device for r in consultation.recommendations[:1]}],
-        "what_would_change": [{"device": d, "changes": c} for d, c in changes.items()],
-        "questions": {key: [r["rule"] for r in why_asked(consultation.rulebase, key)["rules"]]
-                      for key in consultation.answers.values},
-    }
+    first = {r.device for r in consultation.recommendations[:1]}
+    return Explanation(
+        how=tuple(how(consultation, r.device) for r in consultation.recommendations[:3]),
+        why_not=tuple(why_not(consultation, d) for d in consultation.devices if d not in first),
+        what_would_change=changes,
+        questions={key: tuple(r.rule for r in why_asked(consultation.rulebase, key).rules)
+                   for key in consultation.answers.values},
+    )
 
 
-__all__ = ["how", "why_not", "why_question", "why_asked", "what_would_change", "explain_consultation",
-           "derivation_chain"]
+__all__ = ["derivation_chain", "explain_consultation", "how", "relevant_answers", "what_would_change",
+           "why_asked", "why_not", "why_question"]

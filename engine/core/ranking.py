@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gpu_advisor.lang.conditions import render
-from gpu_advisor.core.consult import Note, Reason, Recommendation
+from gpu_advisor.core.results import Note, Reason, Recommendation
 from gpu_advisor.knowledge.rulebase import Rule
+from gpu_advisor.lang.conditions import render
 
 if TYPE_CHECKING:
-    from gpu_advisor.core.consult import Consultation
+    from gpu_advisor.core.results import Consultation
 
 
 def metric_value(consultation: Consultation, device_id: str, attribute: str) -> float | None:
@@ -52,6 +52,8 @@ def normalized(consultation: Consultation, remaining: list[str], attribute: str,
 
 def rank(consultation: Consultation, remaining: list[str],
          points: dict[str, list[tuple[Rule, float]]]) -> tuple[list[Recommendation], list[Note]]:
+    """The remaining devices best first, with their reasons and score parts, and the notes on
+    preferences whose claims the numbers contradict (those preferences are not applied)."""
     rb = consultation.rulebase
     priority = consultation.answers.get("priority")
     weights = dict(rb.priorities.get(str(priority), {}))
@@ -76,18 +78,21 @@ def rank(consultation: Consultation, remaining: list[str],
                     notes.append(_contradiction(consultation, rule, device, claim.metric, best))
                     continue
             parts[device][f"rule:{rule.id}"] = value
-            reasons[device].append(Reason(rule.id, render(rule.because, lookup), list(rule.sources), value))
+            reasons[device].append(Reason(rule=rule.id, because=render(rule.because, lookup),
+                                          sources=list(rule.sources), points=value, kind="rule"))
     recommendations = []
     for device in remaining:
         attrs = consultation.devices[device]
         score = sum(parts[device].values())
-        ranking_reasons = [Reason(f"ranking:{priority}", _metric_sentence(consultation, device, name, part),
-                                  list(rb.ranking_sources), round(part, 3))
+        ranking_reasons = [Reason(rule=f"ranking:{priority}",
+                                  because=_metric_sentence(consultation, device, name, part),
+                                  sources=list(rb.ranking_sources), points=round(part, 3), kind="metric")
                            for name, part in sorted(parts[device].items(), key=lambda kv: -kv[1])
                            if not name.startswith("rule:") and part > 0]
-        recommendations.append(Recommendation(device, rb.knowledge.devices[device].name, int(attrs["count"]),
-                                              float(attrs["cost_usd"]), score,
-                                              reasons[device] + ranking_reasons, parts[device]))
+        recommendations.append(Recommendation(device=device, name=rb.knowledge.devices[device].name,
+                                              count=int(attrs["count"]), cost_usd=float(attrs["cost_usd"]),
+                                              score=score, reasons=reasons[device] + ranking_reasons,
+                                              contributions=parts[device]))
     recommendations.sort(key=lambda r: (-r.score, r.cost_usd, r.device))
     return recommendations, notes
 
@@ -112,7 +117,7 @@ def _contradiction(consultation: Consultation, rule: Rule, device: str, attribut
                f"{_num(best[1])} against {_num(mine)}; the ranking follows the numbers and the "
                f"preference is not applied.")
     sources = list(rule.sources) + [s for d in best[0] for s in _fact_sources(consultation, d, attribute)]
-    return Note("contradiction", message, rule.id, sources)
+    return Note(kind="contradiction", message=message, rule=rule.id, sources=sources)
 
 
 def _fact_sources(consultation: Consultation, device_id: str, attribute: str) -> list[str]:

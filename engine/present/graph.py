@@ -221,7 +221,7 @@ def build_graph(engine: Engine, consultation: Consultation | None = None) -> Gra
     b.node(CALC, "calc", "sizing & budget\narithmetic", "facts", facts_label,
            "memory need of the workload and, per device: GPUs needed, fit, count, cost, power")
     for key in rb.questions:
-        if why_asked(rb, key)["used_by_arithmetic"]:
+        if why_asked(rb, key).used_by_arithmetic:
             b.edge(f"q:{key}", CALC, "needs", "")
     for fact in rb.facts.values():
         if fact.kind == "computed":

@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gpu_advisor.core.consult import Consultation
+    from gpu_advisor.core.results import Consultation
 
 SHOWN_RECOMMENDATIONS = 5
 
@@ -14,8 +14,8 @@ SHOWN_RECOMMENDATIONS = 5
 def to_json_data(consultation: Consultation, counterfactuals: bool = True) -> dict[str, Any]:
     from gpu_advisor.core.explain import explain_consultation
 
-    data = consultation.to_json(explain=False)
-    data["explanation"] = explain_consultation(consultation, counterfactuals)
+    data = consultation.to_json()
+    data["explanation"] = explain_consultation(consultation, counterfactuals).to_json()
     return data
 
 
@@ -83,11 +83,11 @@ def to_text(consultation: Consultation, counterfactuals: bool = True, trace: boo
             add(f"  ... and {rest} more that qualify ({', '.join(r.device for r in consultation.recommendations[SHOWN_RECOMMENDATIONS:])})")
         top = consultation.recommendations[0].device
         chain = how(consultation, top)
-        if chain["facts"]:
+        if chain.facts:
             add("")
             add(f"How {top} got there (derived facts):")
-            for step in chain["facts"]:
-                add(f"  - {step['fact']} = {step['value']} by {step['rule']}: {step['because']}")
+            for step in chain.facts:
+                add(f"  - {step.fact} = {step.value} by {step.rule}: {step.because}")
     if consultation.excluded:
         add("")
         add("Excluded:")
@@ -98,11 +98,11 @@ def to_text(consultation: Consultation, counterfactuals: bool = True, trace: boo
             for other in exclusions[1:]:
                 add(f"      also: {other.because}  [{other.rule}]")
             details = why_not(consultation, device_id)
-            for item in details.get("excluded_by", [])[:1]:
-                decided = "; ".join(item["decided_by"])
-                add(f"      condition: {item['condition']}  ->  {decided}")
+            for item in details.excluded_by[:1]:
+                decided = "; ".join(item.decided_by)
+                add(f"      condition: {item.condition}  ->  {decided}")
             for change in changes.get(device_id, [])[:2]:
-                add(f"      would be recommended {change['change']} (rank {change['rank']} of {change['of']})")
+                add(f"      would be recommended {change.change} (rank {change.rank} of {change.of})")
     shown = {r.device for r in consultation.recommendations[:SHOWN_RECOMMENDATIONS]}
     warnings = [w for w in consultation.warnings if w.device is None or w.device in shown]
     if warnings:
@@ -159,13 +159,13 @@ def to_markdown(consultation: Consultation, counterfactuals: bool = True) -> str
         for rec in consultation.recommendations[:3]:
             out += ["", f"### Why {rec.name}", ""]
             out += [f"- {_md_escape(r.because)} (`{r.rule}`; {', '.join(r.sources)})" for r in rec.reasons]
-            for step in how(consultation, rec.device)["facts"]:
-                out.append(f"- fact `{step['fact']}` = {step['value']} from `{step['rule']}`: {_md_escape(step['because'])}")
+            for step in how(consultation, rec.device).facts:
+                out.append(f"- fact `{step.fact}` = {step.value} from `{step.rule}`: {_md_escape(step.because)}")
     if consultation.all_exclusions:
         out += ["", "## Excluded", "", "| device | rule | because | would change if |", "|---|---|---|---|"]
         changes = what_would_change(consultation) if counterfactuals else {}
         for device_id, exclusions in consultation.all_exclusions.items():
-            change = "; ".join(c["change"] for c in changes.get(device_id, [])[:2]) or "-"
+            change = "; ".join(c.change for c in changes.get(device_id, [])[:2]) or "-"
             out.append(f"| {device_id} | `{exclusions[0].rule}` | {_md_escape(exclusions[0].because)} | {_md_escape(change)} |")
     if consultation.warnings:
         out += ["", "## Warnings", ""]

@@ -42,18 +42,18 @@ class WhyDialog(ModalScreen[None]):
         info = why_asked(self.rulebase, self.key)
         knowledge = self.rulebase.knowledge
         lines: list[Content] = []
-        if info["used_by_arithmetic"]:
+        if info.used_by_arithmetic:
             lines.append(Content.assemble(("• ", "$accent"),
                                           "The memory, budget and energy arithmetic uses it."))
-        for gate in info["decides_whether_to_ask"]:
+        for gate in info.decides_whether_to_ask:
             prompt = self.rulebase.questions[gate].prompt
             lines.append(Content.assemble(("• ", "$accent"), "It decides whether ",
                                           (gate, "bold"), f" is asked ({prompt})."))
-        for rule in info["rules"]:
-            sources = "; ".join(knowledge.cite(s) for s in rule["sources"])
-            lines.append(Content.assemble(("• ", "$accent"), (rule["rule"], "bold"), ": ",
-                                          rule["description"]))
-            lines.append(Content.assemble(("    when ", "$foreground-muted"), rule["condition"]))
+        for rule in info.rules:
+            sources = "; ".join(knowledge.cite(s) for s in rule.sources)
+            lines.append(Content.assemble(("• ", "$accent"), (rule.rule, "bold"), ": ",
+                                          rule.description))
+            lines.append(Content.assemble(("    when ", "$foreground-muted"), rule.condition))
             if sources:
                 lines.append(Content.assemble(("    sources: ", "$foreground-muted"), (sources, "italic")))
         if not lines:
@@ -61,7 +61,7 @@ class WhyDialog(ModalScreen[None]):
         with Vertical(id="why-box", classes="dialog"):
             yield Label(Content.assemble(("Why ask ", "bold"), (self.key, "bold $accent"), ("?", "bold")),
                         classes="dialog-title")
-            yield Static(Content(info["prompt"]), classes="dialog-subtitle")
+            yield Static(Content(info.prompt), classes="dialog-subtitle")
             with VerticalScroll(id="why-rules"):
                 yield Static(Content("\n").join(lines))
             yield Label(Content.styled("Esc or Enter closes", "$foreground-muted"))

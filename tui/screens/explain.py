@@ -10,6 +10,7 @@ never as part of an answer's update.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
@@ -27,7 +28,8 @@ from ..formatting import money
 from ..widgets.bars import BarChart
 
 if TYPE_CHECKING:
-    from gpu_advisor.core.consult import Consultation
+    from gpu_advisor.core.explanations import Changes, FactStep
+    from gpu_advisor.core.results import Consultation
     from gpu_advisor.knowledge.kb import Knowledge
 
     from ..app import AdvisorApp
@@ -62,7 +64,7 @@ class Doc:
         return Content("\n").join(self.lines)
 
 
-def _sources(knowledge: Knowledge, citations: list[str]) -> str:
+def _sources(knowledge: Knowledge, citations: Sequence[str]) -> str:
     return "; ".join(f"{c} — {knowledge.cite(c)}" for c in citations)
 
 
@@ -78,79 +80,77 @@ def explanation(consultation: Consultation, device_id: str) -> Content:
     details = how(consultation, device_id)
     ranked = len(consultation.recommendations)
     if status == "recommended":
-        doc.para((f"Recommended, rank {details['rank']} of {ranked}", "bold $success"),
-                 f": {details['count']} unit(s) for {money(details['cost_usd'])}.")
+        doc.para((f"Recommended, rank {details.rank} of {ranked}", "bold $success"),
+                 f": {details.count} unit(s) for {money(details.cost_usd)}.")
     elif status == "excluded":
         doc.para(("Excluded.", "bold $error"))
     else:
         doc.para(("Not considered", "bold"), " (not among the candidates).")
-    if details["memory"]:
-        doc.para(("Memory: ", "$foreground-muted"), f"{details['memory']}.")
+    if details.memory:
+        doc.para(("Memory: ", "$foreground-muted"), f"{details.memory}.")
     if status == "excluded":
         doc.heading("Why not")
-        for item in why_not(consultation, device_id).get("excluded_by", []):
-            doc.item((item["because"], "bold"))
-            doc.detail("rule", item["rule"], style=RULE_STYLE)
-            doc.detail("condition", item["condition"], style=RULE_STYLE)
-            doc.detail("decided by", "; ".join(item["decided_by"]))
-            if item["sources"]:
-                doc.detail("sources", _sources(knowledge, item["sources"]), style="italic")
-    elif status == "recommended" and details["rank"] != 1:
+        for item in why_not(consultation, device_id).excluded_by:
+            doc.item((item.because, "bold"))
+            doc.detail("rule", item.rule, style=RULE_STYLE)
+            doc.detail("condition", item.condition, style=RULE_STYLE)
+            doc.detail("decided by", "; ".join(item.decided_by))
+            if item.sources:
+                doc.detail("sources", _sources(knowledge, item.sources), style="italic")
+    elif status == "recommended" and details.rank != 1:
         gap = why_not(consultation, device_id)
-        doc.heading(f"Why not first (behind {gap['behind']} by {gap['score_gap']:.2f} points)")
-        for diff in gap.get("score_differences", []):
-            doc.item((diff["part"], RULE_STYLE),
-                     f": leader {diff['leader']:+.2f}, this {diff['this']:+.2f}")
-        for missed in gap.get("preferences_missed", []):
-            failed = "; ".join(missed["failed"]) or "its condition"
-            doc.item("misses ", (missed["rule"], RULE_STYLE), f" ({missed['points']:+g} points): {failed}")
-    rec = next((r for r in consultation.recommendations if r.device == device_id), None)
+        doc.heading(f"Why not first (behind {gap.behind} by {gap.score_gap:.2f} points)")
+        for diff in gap.score_differences:
+            doc.item((diff.part, RULE_STYLE), f": leader {diff.leader:+.2f}, this {diff.this:+.2f}")
+        for missed in gap.preferences_missed:
+            failed = "; ".join(missed.failed) or "its condition"
+            doc.item("misses ", (missed.rule, RULE_STYLE), f" ({missed.points:+g} points): {failed}")
+    rec = consultation.recommendation(device_id)
     if rec is not None and rec.reasons:
         doc.heading("How it was recommended")
         for reason in rec.reasons:
-            said = "to the score" in reason.because
-            points = f" ({reason.points:+.2f} points)" if reason.points and not said else ""
+            # A metric's sentence states the points it adds; a preference rule's prose does not.
+            points = f" ({reason.points:+.2f} points)" if reason.points and reason.kind == "rule" else ""
             doc.item((reason.because, "bold"), points)
             doc.detail("rule", reason.rule, style=RULE_STYLE)
             if reason.sources:
                 doc.detail("sources", _sources(knowledge, reason.sources), style="italic")
-    if details["rules"]:
+    if details.rules:
         doc.heading("The rules that fired for it")
-        for number, rule in enumerate(details["rules"], start=1):
-            doc.item((rule["because"], "bold"), mark=f"{number}.")
-            doc.detail("rule", f"{rule['rule']} ({rule['concluded']})", style=RULE_STYLE)
-            if rule["matched"]:
-                doc.detail("matched", "; ".join(rule["matched"]))
-            if rule["sources"]:
-                doc.detail("sources", _sources(knowledge, rule["sources"]), style="italic")
-    chains = details["facts"] or [step for name in consultation.derived_by
-                                  for step in derivation_chain(consultation, name)]
+        for number, rule in enumerate(details.rules, start=1):
+            doc.item((rule.because, "bold"), mark=f"{number}.")
+            doc.detail("rule", f"{rule.rule} ({rule.concluded})", style=RULE_STYLE)
+            if rule.matched:
+                doc.detail("matched", "; ".join(rule.matched))
+            if rule.sources:
+                doc.detail("sources", _sources(knowledge, rule.sources), style="italic")
+    chains = details.facts or [step for name in consultation.derived_by
+                               for step in derivation_chain(consultation, name)]
     if chains:
         doc.heading("Facts derived from the answers (the chain of rules)")
         _facts(doc, knowledge, chains, 0)
-    if details["exclusions_passed"]:
+    if details.exclusions_passed:
         doc.heading("Exclusion rules it passed")
-        for passed in details["exclusions_passed"]:
-            reason = "; ".join(passed["not_met"]) or "its condition is false"
-            doc.item((passed["rule"], RULE_STYLE), f": not met — {reason}")
+        for passed in details.exclusions_passed:
+            reason_text = "; ".join(passed.not_met) or "its condition is false"
+            doc.item((passed.rule, RULE_STYLE), f": not met — {reason_text}")
     return doc.content()
 
 
-def _facts(doc: Doc, knowledge: Knowledge, steps: list[dict[str, Any]], depth: int) -> None:
+def _facts(doc: Doc, knowledge: Knowledge, steps: Sequence[FactStep], depth: int) -> None:
     for step in steps:
-        value = step["value"]
+        value = step.value
         shown = ("true" if value else "false") if isinstance(value, bool) else str(value)
-        doc.item(("fact ", "$foreground-muted"), (step["fact"], RULE_STYLE), f" = {shown}, derived by ",
-                 (step["rule"], RULE_STYLE), f": {step['because']}", level=depth)
-        if step["matched"]:
-            doc.detail("from", "; ".join(str(m) for m in step["matched"]), level=depth + 1)
-        if step["sources"]:
-            doc.detail("sources", _sources(knowledge, step["sources"]), level=depth + 1, style="italic")
-        _facts(doc, knowledge, step["from"], depth + 1)
+        doc.item(("fact ", "$foreground-muted"), (step.fact, RULE_STYLE), f" = {shown}, derived by ",
+                 (step.rule, RULE_STYLE), f": {step.because}", level=depth)
+        if step.matched:
+            doc.detail("from", "; ".join(str(m) for m in step.matched), level=depth + 1)
+        if step.sources:
+            doc.detail("sources", _sources(knowledge, step.sources), level=depth + 1, style="italic")
+        _facts(doc, knowledge, step.derived_from, depth + 1)
 
 
-def changes_text(consultation: Consultation, device_id: str,
-                 found: dict[str, list[dict[str, Any]]] | None) -> Content:
+def changes_text(consultation: Consultation, device_id: str, found: Changes | None) -> Content:
     """What would change the verdict, from the counterfactual search (or that it is running)."""
     if found is None:
         return Content.styled("Searching single-answer changes (runs extra consultations)…",
@@ -161,8 +161,8 @@ def changes_text(consultation: Consultation, device_id: str,
         if not changes:
             return Content("No single answer change brings this device in.")
         for change in changes:
-            lines.append(Content.assemble(("• ", "$accent"), f"Recommended {change['change']}",
-                                          (f"  (rank {change['rank']} of {change['of']})", "$foreground-muted")))
+            lines.append(Content.assemble(("• ", "$accent"), f"Recommended {change.change}",
+                                          (f"  (rank {change.rank} of {change.of})", "$foreground-muted")))
         return Content("\n").join(lines)
     if not found:
         return Content("Nothing is excluded, so every candidate is already ranked; the ranking "
@@ -171,8 +171,8 @@ def changes_text(consultation: Consultation, device_id: str,
         if changes:
             first = changes[0]
             lines.append(Content.assemble(("• ", "$accent"), (excluded, "bold"),
-                                          f" would come in {first['change']}",
-                                          (f" (rank {first['rank']} of {first['of']})", "$foreground-muted")))
+                                          f" would come in {first.change}",
+                                          (f" (rank {first.rank} of {first.of})", "$foreground-muted")))
         else:
             lines.append(Content.assemble(("• ", "$foreground-muted"), (excluded, "bold"),
                                           " stays out under any single change"))
@@ -263,7 +263,7 @@ class ExplainScreen(Screen[None]):
         if index is not None and widget.highlighted != index:
             with self.prevent(OptionList.OptionHighlighted):
                 widget.highlighted = index
-        rec = next((r for r in consultation.recommendations if r.device == device_id), None)
+        rec = consultation.recommendation(device_id)
         chart = self.query_one("#score-chart", BarChart)
         title = self.query_one("#explain-score-title", Label)
         if rec is not None:

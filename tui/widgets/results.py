@@ -24,7 +24,7 @@ from ..formatting import money, number
 from .bars import BarChart
 
 if TYPE_CHECKING:
-    from gpu_advisor.core.consult import Consultation
+    from gpu_advisor.core.results import Consultation
 
 RECOMMENDED_HEADERS = ("#", "device", "units", "cost", "score", "GB/GPU")
 RIGHT_ALIGNED = frozenset({0, 2, 3, 4, 5})

@@ -1,0 +1,224 @@
+"""What a consultation concluded: the records the engine builds and every reader shares.
+
+The engine (consult), the ranking and the explanations all speak in these types, so they live
+apart from all three and import none of them: ranking and explain read a ``Consultation`` without
+knowing the ``Engine`` that made it. A consultation holds its rule base (explanations read the
+rules and the knowledge through it) and a narrow ``Reconsult`` callable, the one thing the
+counterfactual search needs from the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from gpu_advisor.lang.conditions import MISSING, Ref, decisive_leaves
+
+if TYPE_CHECKING:
+    from gpu_advisor.arithmetic.context import Arithmetic
+    from gpu_advisor.core.answers import Answers
+    from gpu_advisor.knowledge.rulebase import RuleBase
+
+Status = Literal["recommended", "excluded", "not considered"]
+"""Where a candidate device ended up."""
+
+ReasonKind = Literal["rule", "metric"]
+"""Why a recommendation scores: a preference rule's points, or its share of a priority metric."""
+
+
+class Reconsult(Protocol):
+    """Consult again with other answers or pinned derived facts (the counterfactual search)."""
+
+    def __call__(self, raw_answers: Mapping[str, Any],
+                 fact_overrides: Mapping[str, Any]) -> Consultation: ...
+
+
+@dataclass
+class TraceEntry:
+    """One firing; ``matched`` gives the values of the leaves that made its condition true
+    (worked out when asked for: most consultations are never printed with their trace)."""
+
+    seq: int
+    stage: int
+    rule: str
+    device: str | None
+    concluded: str
+    condition: Any = field(repr=False, compare=False, default=None)
+    lookup: Any = field(repr=False, compare=False, default=None)
+
+    @property
+    def matched(self) -> dict[str, Any]:
+        if self.condition is None:
+            return {}
+        _, why = decisive_leaves(self.condition, self.lookup)
+        return {name: value for result in why for name, value in result.values.items()}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "stage": self.stage, "rule": self.rule, "device": self.device,
+                "concluded": self.concluded, "matched": _jsonable(self.matched)}
+
+
+@dataclass
+class Reason:
+    """One reason a device scores what it does.
+
+    ``kind`` says what the points are: ``"rule"`` is a preference rule that fired (its sentence is
+    the rule's prose, so a reader shows the points beside it); ``"metric"`` is the device's share
+    of a metric the user's priority weighs (its sentence already states the points it adds).
+    """
+
+    rule: str
+    because: str
+    sources: list[str]
+    points: float = 0.0
+    kind: ReasonKind = "rule"
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"rule": self.rule, "because": self.because, "sources": self.sources}
+        if self.points:
+            data["points"] = self.points
+        return data
+
+
+@dataclass
+class Exclusion:
+    device: str
+    rule: str
+    because: str
+    sources: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"device": self.device, "rule": self.rule, "because": self.because, "sources": self.sources}
+
+
+@dataclass
+class RuleWarning:
+    rule: str
+    message: str
+    severity: str
+    sources: list[str]
+    device: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"rule": self.rule, "message": self.message, "severity": self.severity,
+                                "sources": self.sources}
+        if self.device:
+            data["device"] = self.device
+        return data
+
+
+@dataclass
+class Note:
+    """Where a seed's verdict and the numbers part ways, or a seed claim a consultation touches."""
+
+    kind: str
+    message: str
+    rule: str | None
+    sources: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "message": self.message, "rule": self.rule, "sources": self.sources}
+
+
+@dataclass
+class Recommendation:
+    device: str
+    name: str
+    count: int
+    cost_usd: float
+    score: float
+    reasons: list[Reason]
+    contributions: dict[str, float]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"device": self.device, "name": self.name, "count": self.count, "cost_usd": self.cost_usd,
+                "score": round(self.score, 3), "reasons": [r.to_json() for r in self.reasons],
+                "score_parts": {k: round(v, 3) for k, v in self.contributions.items()}}
+
+
+@dataclass(kw_only=True)
+class Consultation:
+    """Everything one consultation concluded, and what it needs to explain itself: the rule
+    base it ran (rules, questions, knowledge) and a way to consult again for counterfactuals."""
+
+    rulebase: RuleBase = field(repr=False, compare=False)
+    reconsult: Reconsult = field(repr=False, compare=False)
+    answers: Answers
+    facts: dict[str, Any]
+    derived_by: dict[str, list[str]]
+    devices: dict[str, dict[str, Any]]
+    arithmetic: Arithmetic
+    evaluator: str
+    trace: list[TraceEntry] = field(default_factory=list)
+    recommendations: list[Recommendation] = field(default_factory=list)
+    excluded: list[Exclusion] = field(default_factory=list)
+    all_exclusions: dict[str, list[Exclusion]] = field(default_factory=dict)
+    warnings: list[RuleWarning] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    fired: set[tuple[str, str | None]] = field(default_factory=set)
+
+    def status(self, device_id: str) -> Status:
+        if any(r.device == device_id for r in self.recommendations):
+            return "recommended"
+        if device_id in self.all_exclusions:
+            return "excluded"
+        return "not considered"
+
+    def recommendation(self, device_id: str) -> Recommendation | None:
+        """The device's recommendation, or None when it is not recommended."""
+        return next((r for r in self.recommendations if r.device == device_id), None)
+
+    def lookup(self, device_id: str | None = None) -> Callable[[Ref], Any]:
+        attrs = self.devices.get(device_id, {}) if device_id else {}
+
+        def lookup(ref: Ref) -> Any:
+            if ref.scope == "answer":
+                return self.answers.get(ref.name)
+            if ref.scope == "fact":
+                value = self.facts.get(ref.name)
+                return MISSING if value is None else value
+            value = attrs.get(ref.name)
+            return MISSING if value is None else value
+
+        return lookup
+
+    def outcome_key(self) -> tuple[Any, ...]:
+        """What must agree between evaluators: recommendations, exclusions, warnings, facts."""
+        return (tuple((r.device, r.count, round(r.score, 6)) for r in self.recommendations),
+                tuple(sorted((e.device, e.rule) for ex in self.all_exclusions.values() for e in ex)),
+                tuple(sorted((w.rule, w.device or "") for w in self.warnings)),
+                tuple(sorted((k, repr(v)) for k, v in self.facts.items())),
+                tuple(sorted((t.rule, t.device or "") for t in self.trace)))
+
+    def to_json(self) -> dict[str, Any]:
+        """The consultation's JSON without its explanation block (``present.report`` adds that,
+        since explaining runs the explainers and, for counterfactuals, more consultations)."""
+        data: dict[str, Any] = {
+            "answers": _jsonable(self.answers.to_json()),
+            "facts": _jsonable(self.facts),
+            "recommendations": [r.to_json() for r in self.recommendations],
+            "excluded": [e.to_json() for e in self.excluded],
+            "warnings": [w.to_json() for w in self.warnings],
+            "notes": [n.to_json() for n in self.notes],
+            "trace": [t.to_json() for t in self.trace],
+        }
+        if self.answers.ignored:
+            data["ignored_answers"] = dict(self.answers.ignored)
+        if self.arithmetic.estimate is not None:
+            data["sizing"] = self.arithmetic.estimate.to_json()
+        return data
+
+
+def _jsonable(value: Any) -> Any:
+    if value is MISSING:
+        return None
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+__all__ = ["Consultation", "Exclusion", "Note", "Reason", "ReasonKind", "Recommendation", "Reconsult",
+           "RuleWarning", "Status", "TraceEntry"]
