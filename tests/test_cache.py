@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,7 +15,7 @@ from gpu_advisor.knowledge import cache
 from gpu_advisor.core.consult import Engine
 from gpu_advisor.errors import FileErrors
 
-from .conftest import ROOT
+from .conftest import IMPORTED_TOO_EARLY, PRIVATE_HOME, ROOT
 
 
 @pytest.fixture()
@@ -73,3 +77,44 @@ def test_the_key_covers_every_input(tree: Path) -> None:
     device = tree / "kb" / "devices" / "rtx-5090.yaml"
     device.write_text(device.read_text() + "\n")
     assert cache.fingerprint(tree / "kb", tree / "rules") != before
+
+
+def _recommend(env: dict[str, str]) -> None:
+    """One consultation from the command line, in its own process, which uses the cache."""
+    subprocess.run([sys.executable, "-m", "gpu_advisor.cli.main", "recommend", "--set", "workload=inference",
+                    "--set", "model_params_b=7"], env=env, cwd=ROOT, capture_output=True, text=True,
+                   check=True, timeout=120)
+
+
+def _files_under(folder: Path) -> list[Path]:
+    return sorted(path.relative_to(folder) for path in folder.rglob("*"))
+
+
+def test_the_session_runs_in_a_private_home() -> None:
+    assert Path.home() == PRIVATE_HOME
+    assert PRIVATE_HOME.parent == Path(tempfile.gettempdir())
+    for variable in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME",
+                     "GPU_ADVISOR_CACHE_DIR"):
+        assert Path(os.environ[variable]).is_relative_to(PRIVATE_HOME), variable
+    assert cache.cache_dir().is_relative_to(PRIVATE_HOME)
+    assert IMPORTED_TOO_EARLY == []  # nothing could read the real home before conftest replaced it
+
+
+def test_a_consultation_with_the_suites_environment_writes_nothing_under_home(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    _recommend({**os.environ, "HOME": str(home)})
+    assert _files_under(home) == []
+    assert list(cache.cache_dir().glob("rulebase-*.pickle")), "the run did not use the cache at all"
+
+
+def test_without_the_suites_environment_the_same_consultation_caches_under_home(tmp_path: Path) -> None:
+    """The check above can fail: the cache's last resort is the home folder."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("XDG_CACHE_HOME", "GPU_ADVISOR_CACHE_DIR")}
+    _recommend({**env, "HOME": str(home)})
+    entries = list((home / ".cache" / "gpu-advisor").glob("rulebase-*.pickle"))
+    assert entries and _files_under(home) == [Path(".cache"), Path(".cache/gpu-advisor"),
+                                              entries[0].relative_to(home)]

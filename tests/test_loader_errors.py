@@ -95,6 +95,14 @@ def test_duplicate_keys_and_duplicate_ids(tree: Path) -> None:
                for e in load_errors(tree))
 
 
+def test_a_rule_id_used_by_two_files_is_reported_at_the_second(tree: Path) -> None:
+    first = write_rule(tree, GOOD_RULE)
+    second = tree / "rules" / "more.yaml"  # sorts after extra.yaml, so it is read second
+    second.write_text(GOOD_RULE.replace("topic: extra", "topic: more").replace("extra.ok", "more.first")
+                      + GOOD_RULE.split("rules:\n", 1)[1], encoding="utf-8")
+    assert load_errors(tree) == [f"{second}:11:5: duplicate rule id 'extra.ok' (first at {first}:4:5)"]
+
+
 def test_schema_errors_name_the_key_and_suggest(tree: Path) -> None:
     write_rule(tree, GOOD_RULE.replace("    sources: [seed-000]\n", "    sorces: [seed-000]\n"))
     errors = load_errors(tree)
