@@ -330,7 +330,8 @@ def _moe_layer_count(config: Mapping[str, Any], layers: int, f: _Fields) -> int:
     freq = f.integer("moe_layer_freq", ("moe_layer_freq",), default=1, default_note="every layer")
     step = f.integer("decoder_sparse_step", ("decoder_sparse_step",), default=1,
                      default_note="every layer")
-    dense_only = config.get("mlp_only_layers") or []
+    listed = config.get("mlp_only_layers")
+    dense_only = listed if isinstance(listed, list) else []
     return sum(1 for i in range(layers)
                if i >= dense_first and i % freq == 0 and (i + 1) % step == 0
                and i not in dense_only)
@@ -549,7 +550,6 @@ def read_gguf(path: str | Path) -> ModelSpec:
                 raise FileError(Location(source), f"GGUF metadata has no {key!r}"
                                 + did_you_mean(key, fields))
             return default
-        provenance.setdefault(key, key)
         return found.contents()
 
     provenance: dict[str, str] = {}
