@@ -146,3 +146,49 @@ def test_evaluators_print_the_same_verdict() -> None:
     python = json.loads(run(*args, "--evaluator", "python").stdout)
     assert durable["recommendations"] == python["recommendations"]
     assert durable["excluded"] == python["excluded"]
+
+
+def test_recommend_does_not_import_the_heavy_libraries() -> None:
+    """The CLI starts fast: `recommend` needs no networkx, Textual, pydantic or graphviz (once the
+    rule base is cached: the first load after a change validates the files with pydantic)."""
+    assert run("recommend", "--set", "workload=inference", "--no-counterfactuals").returncode == 0
+    code = ("import contextlib, io, sys; from gpu_advisor.cli.main import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    main(['recommend', '--set', 'workload=inference', '--no-counterfactuals'])\n"
+            "print(sorted(m for m in ('networkx', 'textual', 'pydantic', 'graphviz') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=ROOT, timeout=120)
+    assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_every_report_format_of_the_registry_is_a_recommend_format() -> None:
+    from gpu_advisor.present.formats import REPORT_FORMATS
+
+    for name in REPORT_FORMATS:
+        result = run("recommend", "--set", "workload=inference", "--no-counterfactuals", "--format", name)
+        assert result.returncode == 0 and result.stdout, (name, result.stderr)
+    assert run("recommend", "--set", "workload=inference", "--format", "html").stdout.startswith(
+        "<!DOCTYPE html>")
+
+
+def test_a_field_is_worded_with_its_flag_once() -> None:
+    from gpu_advisor.errors import UsageError
+    from gpu_advisor.present.errors import fields_named, worded
+
+    flags = {"pue": "--pue"}
+    assert worded(UsageError("PUE must be at least 1, got 0.9", field="pue"), flags) == (
+        "--pue: PUE must be at least 1, got 0.9")
+    # older domain code put the flag in the message: it is not doubled
+    assert worded(UsageError("--pue: PUE must be at least 1, got 0.9", field="pue"), flags) == (
+        "--pue: PUE must be at least 1, got 0.9")
+    assert worded(UsageError("no field here"), flags) == "no field here"
+    assert worded(UsageError("PUE must be at least 1", field="pue"), {"pue": "PUE"}) == (
+        "PUE: PUE must be at least 1")
+    with pytest.raises(UsageError, match="^--pue: too low$"), fields_named(flags):
+        raise UsageError("too low", field="pue")
+
+
+def test_plan_errors_name_the_flag_as_before() -> None:
+    result = run("plan", "--budget", "1e5", "--pue", "0.9")
+    assert_usage_error(result, "gpu-advisor: error: --pue: PUE must be at least 1, got 0.9")
+    assert_usage_error(run("plan", "--budget", "1e5", "--price", "x"), "--price: expected ID=USD")

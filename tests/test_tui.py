@@ -584,7 +584,7 @@ def test_export_the_report(engine: Engine, tmp_path: Path, fmt: str, presses: in
 
 
 def test_the_html_report_escapes_what_it_is_given() -> None:
-    from gpu_advisor.tui.html_report import markdown_to_html
+    from gpu_advisor.present.formats import markdown_to_html
 
     page = markdown_to_html("# <script>alert(1)</script>\n\n[x](javascript:alert(1))\n", "a <b> title")
     assert "<script>" not in page and "&lt;script&gt;" in page

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from gpu_advisor.errors import AdvisorError, UsageError
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -24,8 +25,6 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.worker import get_current_worker
-
-from gpu_advisor.errors import AdvisorError, UsageError
 
 from .commands import AdvisorCommands
 from .screens.consult import ConsultScreen
@@ -43,7 +42,6 @@ if TYPE_CHECKING:
 DEBOUNCE_SECONDS = 0.15
 """Typing in a number field waits this long for the next key before consulting."""
 
-REPORT_FORMATS: dict[str, str] = {"Markdown": ".md", "HTML": ".html", "JSON": ".json"}
 GRAPH_FORMATS: dict[str, str] = {"DOT": ".dot", "SVG": ".svg", "Mermaid": ".mmd"}
 LIGHT_THEME = "textual-light"
 DARK_THEME = "textual-dark"
@@ -323,27 +321,27 @@ class AdvisorApp(App[None]):
             if choice is not None:
                 self._export_worker(consultation, *choice)
 
-        self.push_screen(ExportDialog("Export the report", REPORT_FORMATS, "gpu-advisor-report"),
-                         export)
+        from gpu_advisor.present.formats import REPORT_FORMATS
+
+        choices = {fmt.label: fmt.suffix for fmt in REPORT_FORMATS.values() if fmt.exported}
+        self.push_screen(ExportDialog("Export the report", choices, "gpu-advisor-report"), export)
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
-    def _export_worker(self, consultation: Consultation, fmt: str, path: Path) -> None:
+    def _export_worker(self, consultation: Consultation, label: str, path: Path) -> None:
         """Render (the counterfactual search makes this slower than a consultation) and write."""
-        from gpu_advisor.present.report import to_json_text, to_markdown
         from gpu_advisor.knowledge.yamlio import write_atomically
+        from gpu_advisor.present.formats import REPORT_FORMATS
 
-        from .html_report import to_html
-
-        render = {"Markdown": to_markdown, "HTML": to_html, "JSON": to_json_text}[fmt]
+        fmt = next(f for f in REPORT_FORMATS.values() if f.label == label)
         try:
-            text = render(consultation)
+            text = fmt.render(consultation, True, False)
             write_atomically(path, text)
         except (OSError, AdvisorError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             self._from_thread(self.notify, f"{path}: {reason}", title="Report not exported",
                               severity="error")
             return
-        self._from_thread(self.notify, f"{fmt} report written to {path}", title="Exported")
+        self._from_thread(self.notify, f"{label} report written to {path}", title="Exported")
 
     def action_graph(self) -> None:
         """Export the reasoning graph of the consultation (when the graph module is installed)."""
@@ -421,8 +419,7 @@ def run_app(kb_dir: str | None = None, rules_dir: str | None = None,
             answers: Mapping[str, Any] | None = None) -> int:
     """Load the knowledge base and rules, then run the terminal UI; 2 when they do not load."""
     from gpu_advisor.core.consult import Engine
-
-    from gpu_advisor.cli.main import report_error
+    from gpu_advisor.present.errors import report_error
 
     try:
         engine = Engine.load(kb_dir, rules_dir)

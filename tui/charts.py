@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .formatting import money, number
+from gpu_advisor.formatting import money, number
 
 if TYPE_CHECKING:
     from gpu_advisor.core.results import Consultation

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 if TYPE_CHECKING:
-    from .app import AdvisorApp
+    from .advisor import Advisor
 
 
 class AdvisorCommands(Provider):
     """'Question: ...', 'Explain ...' and 'Facts of ...' entries."""
 
     def _entries(self) -> list[tuple[str, str, object]]:
-        app: AdvisorApp = self.app  # type: ignore[assignment]
+        app: Advisor = self.app  # type: ignore[assignment]
         entries: list[tuple[str, str, object]] = []
         asked = set(app.session.asked_keys())
         for key, question in app.session.questions.items():

@@ -1,10 +1,12 @@
-"""argparse value types shared by the subcommands: argparse turns their ArgumentTypeError into
-one line, ``argument --flag: message``, which the CLI prints with exit status 2."""
+"""argparse pieces shared by the subcommands: value types (argparse turns their
+ArgumentTypeError into one line, ``argument --flag: message``, which the CLI prints with exit
+status 2) and what several commands share (--kb/--rules, reading --answers/--set)."""
 
 from __future__ import annotations
 
 import argparse
 import math
+from typing import Any
 
 
 def positive_float(text: str) -> float:
@@ -44,3 +46,20 @@ def whole_number(text: str) -> int:
 def non_negative_int(text: str) -> int:
     """A whole number >= 0 (counts that may be zero)."""
     return _int_at_least(0, text)
+
+
+def add_dirs(parser: argparse.ArgumentParser) -> None:
+    """--kb and --rules: the folders a command loads instead of the shipped ones."""
+    parser.add_argument("--kb", metavar="DIR", help="knowledge-base folder (default: the shipped one)")
+    parser.add_argument("--rules", metavar="DIR", help="rules folder (default: the shipped one)")
+
+
+def gather_answers(args: argparse.Namespace) -> dict[str, Any]:
+    """The answers of --answers and --set, --set winning."""
+    from gpu_advisor.core.answers import load_answers_file, parse_set
+
+    raw: dict[str, Any] = {}
+    if args.answers:
+        raw.update(load_answers_file(args.answers))
+    raw.update(parse_set(args.set_values))
+    return raw

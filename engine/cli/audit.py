@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, ClassVar
 
 from gpu_advisor.cli.argtypes import non_negative_int
 
@@ -53,8 +53,8 @@ def format_for(path: str | None) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gpu_advisor.audit.run import DEFAULT_AGREEMENT, run_audit
     from gpu_advisor.audit.render import render, to_text
+    from gpu_advisor.audit.run import DEFAULT_AGREEMENT, run_audit
 
     fmt = args.format or format_for(args.output) or "text"
     agreement = DEFAULT_AGREEMENT if args.agreement is None else args.agreement
@@ -89,8 +89,8 @@ def _write(path: str | None, text: str) -> None:
 class _progress:
     """A rich progress bar on standard error, only when it is a terminal (else nothing)."""
 
-    LABELS = {"load": "loading", "examples": "rule examples", "situations": "answer space",
-              "agreement": "durable_rules vs Python"}
+    LABELS: ClassVar[dict[str, str]] = {"load": "loading", "examples": "rule examples", "situations": "answer space",
+                                         "agreement": "durable_rules vs Python"}
 
     def __enter__(self) -> Any:
         if not sys.stderr.isatty():

@@ -10,7 +10,12 @@ import argparse
 import sys
 from typing import Any
 
+from gpu_advisor.cli.argtypes import add_dirs, gather_answers
+from gpu_advisor.present.errors import fields_named
+
 FORMATS = ("dot", "svg", "png", "graphml", "mermaid", "json")  # graph.FORMATS, kept import-free
+FLAGS = {"focus": "--focus", "format": "--format", "output": "--output"}
+"""Fields the graph code may name in an error -> their flags."""
 
 _DESCRIPTION = """\
 Export the decision tree: the questions with the branches rules test, the rules (clustered by
@@ -43,16 +48,16 @@ def register(subparsers: Any) -> None:
     parser.add_argument("-o", "--output", metavar="PATH", help="write here instead of standard output")
     parser.add_argument("--focus", metavar="RULE_OR_DEVICE",
                         help="keep one rule or device and what leads to it and follows from it")
-    parser.add_argument("--kb", metavar="DIR", help="knowledge-base folder (default: the shipped one)")
-    parser.add_argument("--rules", metavar="DIR", help="rules folder (default: the shipped one)")
+    add_dirs(parser)
     parser.set_defaults(func=run)
 
 
+@fields_named(FLAGS)
 def run(args: argparse.Namespace) -> int:
-    from gpu_advisor.present import graph
-    from gpu_advisor.cli.main import gather_answers
+    """Build the graph (with the answers' path), focus it if asked, write it."""
     from gpu_advisor.core.consult import Engine
     from gpu_advisor.errors import UsageError
+    from gpu_advisor.present import graph
 
     fmt = args.format or graph.format_for(args.output) or "dot"
     if fmt in graph.RENDERED:

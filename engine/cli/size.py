@@ -16,9 +16,19 @@ if TYPE_CHECKING:
     from gpu_advisor.arithmetic.sizing import Estimate, SizingRequest
 
 from gpu_advisor.cli.argtypes import positive_float, positive_int, whole_number
+from gpu_advisor.present.errors import fields_named
 
 FORMATS = ("text", "json")
 DEFAULT_MAX_GPUS = 8
+FLAGS: dict[str, str] = {
+    "params_b": "--params-b", "model": "--model", "workload": "--workload", "method": "--method",
+    "precision": "--precision", "context": "--context", "batch": "--batch", "gpus": "--gpus",
+    "zero": "--zero", "offload": "--offload", "kv_precision": "--kv-precision",
+    "optimizer": "--optimizer", "bytes_per_param": "--bytes-per-param",
+    "gradient_checkpointing": "--no-checkpointing", "max_gpus": "--max-gpus", "format": "--format",
+    "kb": "--kb",
+}
+"""Fields the sizing may name in an error -> their flags."""
 
 _DESCRIPTION = """\
 Estimate the GPU memory a training or inference workload needs: an itemized breakdown (weights,
@@ -29,10 +39,6 @@ Name a model from the catalog (--model llama-3.1-70b) for its real architecture,
 parameter count (--params-b 70) and a Llama-like shape is fitted and printed. GB are decimal
 (10^9 bytes). Training over several GPUs uses the DeepSpeed ZeRO stage given by --zero
 (0 = plain data parallel, nothing sharded); inference over several GPUs is tensor parallel."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Argument types: argparse turns their ArgumentTypeError into "argument --flag: message"
 
 
 def register(subparsers: Any) -> None:
@@ -156,7 +162,6 @@ class DeviceFit:
 
 def build_request(args: argparse.Namespace) -> SizingRequest:
     """The command line as a sizing request; UsageError names the flag of any bad value."""
-    from gpu_advisor.errors import UsageError, did_you_mean, one_of
     from gpu_advisor.arithmetic.sizing import (
         METHODS,
         SizingRequest,
@@ -165,6 +170,7 @@ def build_request(args: argparse.Namespace) -> SizingRequest:
         load_model_catalog,
         resolve_model,
     )
+    from gpu_advisor.errors import UsageError, did_you_mean, one_of
 
     if args.params_b is not None and args.model is not None:
         raise UsageError(
@@ -254,6 +260,7 @@ def fit_devices(
     return sorted(fits, key=lambda f: (f.gpus is None, f.gpus or 0, -f.memory_gb, f.name))
 
 
+@fields_named(FLAGS)
 def run(args: argparse.Namespace) -> int:
     """Size the workload, fit it to the knowledge base's devices, print text or JSON."""
     from gpu_advisor.arithmetic.sizing import estimate

@@ -1,8 +1,10 @@
-"""Generate the docs that derive from the rule base: the rules reference, the JSON Schemas of the
-rule and knowledge files (for editors), and the decision-tree pictures.
+"""Generate the docs that derive from the code and the rule base: the rules reference, the JSON
+Schemas of the rule and knowledge files (for editors), the decision-tree pictures and the
+picture of the layers (docs/architecture.dot and .svg, from the import graph).
 
-One command regenerates everything: ``python -m gpu_advisor.present.docgen`` (from the repository root);
-``tests/test_docs_fresh.py`` fails when a committed file differs from what this produces.
+One command regenerates everything: ``python -m gpu_advisor.present.docgen`` (from the repository
+root); ``tests/test_docs_fresh.py`` and ``tests/test_graph.py`` fail when a committed file differs
+from what this produces (for the SVGs: when they were not drawn from the current DOT).
 """
 
 from __future__ import annotations
@@ -13,20 +15,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gpu_advisor.lang.conditions import show
 from gpu_advisor.core.consult import Engine
+from gpu_advisor.formatting import whole_or_general
 from gpu_advisor.knowledge.rulebase import Rule, RuleBase
 from gpu_advisor.knowledge.vocabulary import DEVICE_ATTRIBUTES
+from gpu_advisor.lang.conditions import show
+from gpu_advisor.present.graph_docs import REGENERATE
 
-REGENERATE = ".venv/bin/python -m gpu_advisor.present.docgen"
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout this module runs from (engine/present/docgen.py -> the repository)."""
 
 
 def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ").strip()
-
-
-def _num(value: float) -> str:
-    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
 
 
 def _then(rule: Rule) -> str:
@@ -48,14 +49,14 @@ def rules_reference(rb: RuleBase) -> str:
     """Markdown reference of questions, facts, device attributes, ranking and every rule."""
     out = ["# Rules reference", "",
            f"Generated from `rules/` by `{REGENERATE}`; do not edit by hand.", "",
-           f"{len(rb.rules)} rules in {len(rb.topics)} topics, {len(rb.questions)} questions, "
-           f"{len(rb.facts)} declared facts, evaluated in {rb.strata} strata.", "",
+           (f"{len(rb.rules)} rules in {len(rb.topics)} topics, {len(rb.questions)} questions, "
+            f"{len(rb.facts)} declared facts, evaluated in {rb.strata} strata."), "",
            "## Questions", "", "| key | type | choices / range | default | asked when |", "|---|---|---|---|---|"]
     for q in rb.questions.values():
         if q.choices:
             domain = ", ".join(q.choices)
         elif q.type in ("number", "integer"):
-            domain = f"{_num(q.min or 0)} .. {_num(q.max or 0)}{' ' + q.unit if q.unit else ''}"
+            domain = f"{whole_or_general(q.min or 0)} .. {whole_or_general(q.max or 0)}{' ' + q.unit if q.unit else ''}"
         else:
             domain = q.type
         default = "" if q.default is None else json.dumps(q.default)
@@ -91,7 +92,8 @@ def rules_reference(rb: RuleBase) -> str:
 
 def schemas() -> dict[str, dict[str, Any]]:
     """JSON Schemas of the hand-edited files, for editors (yaml-language-server)."""
-    from gpu_advisor.knowledge.kb_schema import DeviceModel, SourceModel as Source
+    from gpu_advisor.knowledge.kb_schema import DeviceModel
+    from gpu_advisor.knowledge.kb_schema import SourceModel as Source
     from gpu_advisor.knowledge.rule_schema import FactsFile, QuestionsFile, RankingFile, RulesFile
 
     sources = {"title": "SourcesFile", "type": "object", "additionalProperties": False,
@@ -126,14 +128,24 @@ def write_schemas(docs: Path, engine: Engine) -> list[Path]:
 
 
 def write_pictures(docs: Path, engine: Engine) -> list[Path]:
-    try:
-        from gpu_advisor.present.graph import write_docs_pictures
-    except ImportError:  # graph export not built yet
-        return []
+    """docs/graphs: the decision tree and its topics as DOT, JSON, Mermaid and SVG."""
+    from gpu_advisor.present.graph_docs import write_docs_pictures
+
     return list(write_docs_pictures(docs / "graphs", engine))
 
 
-GENERATORS: list[Generator] = [write_reference, write_schemas, write_pictures]
+def write_architecture(docs: Path, engine: Engine) -> list[Path]:
+    """docs/architecture.dot and .svg: the layers, drawn from the import graph of this source
+    checkout."""
+    from gpu_advisor.present.architecture import architecture_dot
+    from gpu_advisor.present.graph_docs import write_svg
+
+    dot = architecture_dot(SOURCE_ROOT)
+    return [_write(docs / "architecture.dot", dot), write_svg(dot, docs / "architecture.svg")]
+
+
+GENERATORS: list[Generator] = [write_reference, write_schemas, write_pictures,
+                               write_architecture]
 
 
 def generate(docs: Path, engine: Engine) -> list[Path]:

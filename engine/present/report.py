@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from gpu_advisor.formatting import money as _money
+
 if TYPE_CHECKING:
     from gpu_advisor.core.results import Consultation
 
@@ -21,10 +23,6 @@ def to_json_data(consultation: Consultation, counterfactuals: bool = True) -> di
 
 def to_json_text(consultation: Consultation, counterfactuals: bool = True) -> str:
     return json.dumps(to_json_data(consultation, counterfactuals), indent=2, ensure_ascii=False) + "\n"
-
-
-def _money(value: float) -> str:
-    return f"${value:,.0f}" if float(value).is_integer() else f"${value:,.2f}"
 
 
 def _answers_line(consultation: Consultation) -> str:

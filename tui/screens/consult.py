@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from gpu_advisor.errors import UsageError
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -21,8 +22,6 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Label, OptionList
 from textual.widgets.option_list import Option
 
-from gpu_advisor.errors import UsageError
-
 from ..session import describe_value
 from ..widgets.question import QuestionPanel, without_key
 from ..widgets.results import ResultsPanel, verdict_text
@@ -30,7 +29,7 @@ from ..widgets.results import ResultsPanel, verdict_text
 if TYPE_CHECKING:
     from gpu_advisor.core.consult import Consultation
 
-    from ..app import AdvisorApp
+    from ..advisor import Advisor
 
 
 STALE_AFTER = 0.2
@@ -58,7 +57,7 @@ class ConsultScreen(Screen[None]):
         self._answers_stale = False
 
     @property
-    def advisor(self) -> AdvisorApp:
+    def advisor(self) -> Advisor:
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:

@@ -24,7 +24,7 @@ from textual.widgets import Footer, Header, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..charts import score_bars
-from ..formatting import money
+from gpu_advisor.formatting import money
 from ..widgets.bars import BarChart
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from gpu_advisor.core.results import Consultation
     from gpu_advisor.knowledge.kb import Knowledge
 
-    from ..app import AdvisorApp
+    from ..advisor import Advisor
 
 
 RULE_STYLE = "$text-secondary"
@@ -191,7 +191,7 @@ class ExplainScreen(Screen[None]):
     """The device explained."""
 
     @property
-    def advisor(self) -> AdvisorApp:
+    def advisor(self) -> Advisor:
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from gpu_advisor.formatting import fact_label, number
+from gpu_advisor.knowledge.kb import PRECISIONS
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -21,15 +23,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from gpu_advisor.knowledge.kb import PRECISIONS
-
-from ..formatting import fact_label, number
 from ..widgets.tables import fill_table
 
 if TYPE_CHECKING:
     from gpu_advisor.knowledge.kb import Device, Knowledge, Sourced
 
-    from ..app import AdvisorApp
+    from ..advisor import Advisor
 
 
 def fact_value(name: str, fact: Sourced) -> str:
@@ -103,7 +102,7 @@ class KnowledgeScreen(Screen[None]):
     """The device whose facts are shown."""
 
     @property
-    def advisor(self) -> AdvisorApp:
+    def advisor(self) -> Advisor:
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:

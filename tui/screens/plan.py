@@ -10,11 +10,11 @@ valid keystroke.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from gpu_advisor.errors import AdvisorError, UsageError
+from gpu_advisor.present.errors import worded
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -25,93 +25,61 @@ from textual.screen import Screen
 from textual.validation import ValidationResult, Validator
 from textual.widgets import DataTable, Footer, Header, Input, Label, Select, Static
 
-from gpu_advisor.errors import AdvisorError, UsageError
-
 from ..charts import PLAN_METRICS, plan_bars
 from ..widgets.bars import BarChart
 from ..widgets.tables import fill_table
 
 if TYPE_CHECKING:
-    from gpu_advisor.arithmetic.plan import DevicePlan, EnergyKnobs, Erratum, Pathways, PlanDevice
+    from gpu_advisor.arithmetic.plan import DevicePlan, EnergyKnobs, Pathways, PlanDevice
+    from gpu_advisor.present.plan_request import PlanRequest
 
-    from ..app import AdvisorApp
+    from ..advisor import Advisor
 
 DEFAULT_BUDGET = 150_000
 """The procurement paper's budget: the plan's budget when the answers give none."""
 
 
-def _strip_flag(message: str) -> str:
-    """'--pue: PUE must be at least 1, got 0.9' -> 'PUE must be at least 1, got 0.9'."""
-    head, sep, rest = message.partition(": ")
-    return rest if sep and head.startswith("--") else message
-
-
 @dataclass(frozen=True)
 class Knob:
-    """One editable assumption: its field id, label, the check it must pass, and a hint."""
+    """One editable assumption: the plan input it sets, its label, and a hint for empty."""
 
-    id: str
+    field: str
     label: str
-    check: Callable[[str], Any]
     hint: str
 
 
-def _money_check(flag: str, positive: bool) -> Callable[[str], Decimal]:
-    def check(text: str) -> Decimal:
-        from gpu_advisor.arithmetic.plan import require_positive, to_money
-
-        amount = to_money(text, flag)
-        if positive:
-            require_positive(amount, flag, "the amount")
-        elif amount < 0:
-            raise UsageError(f"{flag}: the amount cannot be negative, got {amount}")
-        return amount
-
-    return check
-
-
-def _number_check(flag: str, rule: str, what: str) -> Callable[[str], float]:
-    def check(text: str) -> float:
-        from gpu_advisor.arithmetic import plan
-
-        value = plan.to_number(text, flag)
-        {"positive": plan.require_positive, "fraction": plan.require_fraction,
-         "at_least_one": plan.require_at_least_one}[rule](value, flag, what)
-        return value
-
-    return check
-
-
 KNOBS: tuple[Knob, ...] = (
-    Knob("budget", "Budget (USD)", _money_check("--budget", True), "the answers' budget, else 150,000"),
-    Knob("hours", "Run (hours)", _number_check("--hours", "positive", "the run length"), "8"),
-    Knob("pue", "PUE", _number_check("--pue", "at_least_one", "PUE"), "paper's scenarios"),
-    Knob("host", "Host factor", _number_check("--host-factor", "at_least_one", "the host factor"),
-         "paper's scenarios"),
-    Knob("efficiency", "Efficiency", _number_check("--efficiency", "fraction", "discharge efficiency"),
-         "paper's scenarios"),
-    Knob("dod", "Depth of discharge", _number_check("--dod", "fraction", "depth of discharge"),
-         "paper's scenarios"),
-    Knob("battery_usd", "Battery price", _money_check("--powerwall-usd", False), "8,200"),
-    Knob("battery_kwh", "Battery kWh", _number_check("--powerwall-kwh", "positive", "battery energy"),
-         "13.5"),
+    Knob("budget", "Budget (USD)", "the answers' budget, else 150,000"),
+    Knob("hours", "Run (hours)", "8"),
+    Knob("pue", "PUE", "paper's scenarios"),
+    Knob("host_factor", "Host factor", "paper's scenarios"),
+    Knob("efficiency", "Efficiency", "paper's scenarios"),
+    Knob("dod", "Depth of discharge", "paper's scenarios"),
+    Knob("powerwall_usd", "Battery price", "8,200"),
+    Knob("powerwall_kwh", "Battery kWh", "13.5"),
 )
+LABELS: dict[str, str] = {"price": "Price", "device": "Device", "scenario": "Scenario",
+                          "powerwall_kw": "Battery kW", "kb": "Knowledge base",
+                          **{knob.field: knob.label for knob in KNOBS}}
+"""Each plan input -> its name on this screen: errors name the knob the way the screen does."""
 
 
 class KnobValidator(Validator):
-    """The plan arithmetic's own check of one knob; empty means the file's (or paper's) value."""
+    """The plan's own check of one knob; empty means the file's (or paper's) value."""
 
     def __init__(self, knob: Knob) -> None:
         super().__init__()
         self.knob = knob
 
     def validate(self, value: str) -> ValidationResult:
+        from gpu_advisor.present.plan_request import check_knob
+
         if not value.strip():
             return self.success()
         try:
-            self.knob.check(value.strip())
+            check_knob(self.knob.field, value.strip(), LABELS)
         except UsageError as exc:
-            return self.failure(f"{self.knob.label}: {_strip_flag(str(exc))}")
+            return self.failure(worded(exc, LABELS))
         return self.success()
 
 
@@ -140,7 +108,7 @@ class PlanScreen(Screen[None]):
         self._pathways: Pathways | None = None
 
     @property
-    def advisor(self) -> AdvisorApp:
+    def advisor(self) -> Advisor:
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
@@ -150,7 +118,7 @@ class PlanScreen(Screen[None]):
                 for knob in KNOBS:
                     with Vertical(classes="knob"):
                         yield Label(knob.label, classes="knob-label")
-                        yield Input(id=f"knob-{knob.id}", placeholder=knob.hint, compact=True,
+                        yield Input(id=f"knob-{knob.field}", placeholder=knob.hint, compact=True,
                                     validators=[KnobValidator(knob)], validate_on=["changed"],
                                     tooltip=f"{knob.label}; empty = {knob.hint}")
             with Horizontal(id="plan-choices"):
@@ -192,37 +160,38 @@ class PlanScreen(Screen[None]):
 
     # -- reading the knobs ----------------------------------------------------------------
 
-    def _knob_values(self) -> dict[str, Any] | None:
-        """Every knob checked; None (with the first problem shown) when one is wrong."""
-        values: dict[str, Any] = {}
+    def _knob_texts(self) -> dict[str, str | None] | None:
+        """Every knob's text (None when empty); None (with the first problem shown) when one
+        does not pass its check."""
+        from gpu_advisor.present.plan_request import check_knob
+
+        texts: dict[str, str | None] = {}
         for knob in KNOBS:
-            text = self.query_one(f"#knob-{knob.id}", Input).value.strip()
-            if not text:
-                values[knob.id] = None
-                continue
+            text = self.query_one(f"#knob-{knob.field}", Input).value.strip()
             try:
-                values[knob.id] = knob.check(text)
+                if text:
+                    check_knob(knob.field, text, LABELS)
             except UsageError as exc:
-                self._problem(f"{knob.label}: {_strip_flag(str(exc))}")
+                self._problem(worded(exc, LABELS))
                 return None
-        return values
+            texts[knob.field] = text or None
+        return texts
 
     def _problem(self, message: str) -> None:
         error = self.query_one("#plan-error", Label)
         error.update(Content.styled(message, "$error"))
         error.display = bool(message)
 
-    def _devices(self) -> tuple[list[PlanDevice], tuple[Erratum, ...], list[str]]:
-        from gpu_advisor.arithmetic.plan import device_from_kb, load_pathways
+    def _devices(self) -> tuple[list[PlanDevice] | None, list[str]]:
+        """The devices of the chosen set (None: the paper's pathways) and a note for each
+        device that cannot be planned."""
+        from gpu_advisor.arithmetic.plan import device_from_kb
 
-        if self._pathways is None:
-            self._pathways = load_pathways(self.advisor.kb_dir)
-        pathways = self._pathways
         if self.device_set == "pathways":
-            return list(pathways.devices), pathways.errata, []
+            return None, []
         consultation = self.advisor.consultation
         if consultation is None:
-            return [], (), ["waiting for the first consultation"]
+            return [], ["waiting for the first consultation"]
         if self.device_set == "recommended":
             ids = [r.device for r in consultation.recommendations]
         else:
@@ -232,54 +201,57 @@ class PlanScreen(Screen[None]):
             try:
                 devices.append(device_from_kb(self.advisor.knowledge.devices[device_id]))
             except UsageError as exc:
-                skipped.append(_strip_flag(str(exc)))
-        return devices, (), skipped
+                skipped.append(worded(exc, LABELS))
+        return devices, skipped
 
     # -- computing ------------------------------------------------------------------------
 
     def recompute(self) -> None:
         """Run the plan arithmetic with the knobs as they are and redraw the tables."""
-        from gpu_advisor.arithmetic.plan import choose_scenarios, load_energy, plan, with_battery
-        from gpu_advisor.cli.plan import PlanRequest
+        from gpu_advisor.arithmetic.plan import load_energy, load_pathways, plan
+        from gpu_advisor.present.plan_request import PlanInputs, read_request
 
-        values = self._knob_values()
-        if values is None:
+        texts = self._knob_texts()
+        if texts is None:
             return
+        session = self.advisor.session
+        budget = texts["budget"]
+        if budget is None:
+            answered = session.value("budget_usd")
+            budget = str(answered if answered is not None else DEFAULT_BUDGET)
+        hours: str | float | None = texts["hours"]
+        if hours is None and session.value("off_grid") is True:
+            hours = session.value("off_grid_hours")
+        inputs = PlanInputs(
+            budget=budget, hours=hours, scenario=str(self.query_one("#plan-scenario", Select).value),
+            powerwall_usd=texts["powerwall_usd"], powerwall_kwh=texts["powerwall_kwh"],
+            pue=texts["pue"], host_factor=texts["host_factor"], efficiency=texts["efficiency"],
+            dod=texts["dod"], kb=self.advisor.kb_dir)
         try:
             if self._energy is None:
                 self._energy = load_energy(self.advisor.kb_dir)
-            budget = values["budget"]
-            if budget is None:
-                answered = self.advisor.session.value("budget_usd")
-                budget = Decimal(str(answered if answered is not None else DEFAULT_BUDGET))
-            hours = values["hours"]
-            if hours is None and self.advisor.session.value("off_grid") is True:
-                hours = self.advisor.session.value("off_grid_hours")
-            knobs = with_battery(self._energy, hours=hours, energy_kwh=values["battery_kwh"],
-                                 price_usd=values["battery_usd"])
-            which = str(self.query_one("#plan-scenario", Select).value)
-            scenarios = choose_scenarios(knobs, which, host_factor=values["host"], pue=values["pue"],
-                                         efficiency=values["efficiency"], dod=values["dod"])
-            devices, errata, skipped = self._devices()
-            rows = plan(devices, budget, knobs, scenarios)
+            if self._pathways is None:
+                self._pathways = load_pathways(self.advisor.kb_dir)
+            devices, skipped = self._devices()
+            request = read_request(inputs, LABELS, energy=self._energy, pathways=self._pathways,
+                                   devices=devices)
+            rows = plan(request.devices, request.budget, request.knobs, request.scenarios)
         except AdvisorError as exc:
-            self._problem(_strip_flag(str(exc)))
+            self._problem(worded(exc, LABELS))
             return
         self._problem("")
-        notes = [f"{s.label}: {s.note}" for s in scenarios if s.id == "custom"] + skipped
-        request = PlanRequest(budget, tuple(devices), scenarios, errata, knobs, "text", tuple(notes))
-        self._draw(request, rows)
+        self._draw(replace(request, notes=request.notes + tuple(skipped)), rows)
 
-    def _draw(self, request: Any, rows: list[DevicePlan]) -> None:
-        from gpu_advisor.cli import plan as plan_command
+    def _draw(self, request: PlanRequest, rows: list[DevicePlan]) -> None:
+        from gpu_advisor.present import plan_tables
 
-        heading = plan_command._heading(request)  # the command line's own wording
+        heading = plan_tables.heading(request)  # the command line's own wording
         self.query_one("#plan-heading", Static).update("\n".join(heading))
         if not rows:
             self._problem("No devices to plan: no device is recommended for these answers "
                           "(F6 switches to all candidates or the paper's pathways).")
-        specs = {"buy": plan_command._buy_table(rows), "per-unit": plan_command._per_unit_table(rows),
-                 "energy": plan_command._energy_table(rows, request.knobs.hours)}
+        specs = {"buy": plan_tables.buy_table(rows), "per-unit": plan_tables.per_unit_table(rows),
+                 "energy": plan_tables.energy_table(rows, request.knobs.hours)}
         for table_id, spec in specs.items():
             self.query_one(f"#{table_id}-title", Label).update(spec.title)
             fill_table(self.query_one(f"#plan-{table_id}", DataTable),
@@ -289,7 +261,7 @@ class PlanScreen(Screen[None]):
             title, bars = plan_bars(rows, metric)
             self.query_one(f"#chart-{metric}-title", Label).update(title)
             self.query_one(f"#chart-{metric}", BarChart).bars = tuple(bars)
-        notes = plan_command._notes(request, rows)
+        notes = plan_tables.plan_notes(request, rows)
         self.query_one("#plan-notes", Static).update("\n".join(f"- {note}" for note in notes))
         self.rows = rows
 

@@ -20,7 +20,7 @@ from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..charts import cost_bars, memory_bars
-from ..formatting import money, number
+from gpu_advisor.formatting import money, number
 from .bars import BarChart
 
 if TYPE_CHECKING:

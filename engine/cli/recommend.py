@@ -1,0 +1,48 @@
+"""`gpu-advisor recommend`: one consultation, printed as text, Markdown, HTML or JSON.
+
+Only argparse is imported at module level; the engine and the report are imported when the
+command runs. The formats are the present layer's registry (present.formats, standard library
+only at import), shared with the TUI's export: a new entry there is a new --format here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from gpu_advisor.cli.argtypes import add_dirs, gather_answers
+from gpu_advisor.present.formats import REPORT_FORMATS
+
+
+def register(subparsers: Any) -> None:
+    """Add the `recommend` subcommand to an argparse subparsers object."""
+    rec = subparsers.add_parser(
+        "recommend", help="recommend devices for a set of answers",
+        description="Run one consultation and print the verdict with its reasons.")
+    rec.add_argument("--answers", metavar="FILE", help="answers in YAML or JSON (key: value)")
+    rec.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="set_values",
+                     help="one answer; repeatable; wins over --answers (candidates: "
+                          "comma-separated ids)")
+    rec.add_argument("--format", choices=tuple(REPORT_FORMATS), default="text")
+    rec.add_argument("--evaluator", choices=("durable", "python"), default="durable",
+                     help="evaluate conditions in durable_rules (default) or in Python")
+    rec.add_argument("--no-counterfactuals", action="store_true",
+                     help="skip the what-would-change search (faster)")
+    rec.add_argument("--trace", action="store_true",
+                     help="text format: also print every rule firing, in order, with the values "
+                          "it matched")
+    add_dirs(rec)
+    rec.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Consult and print the report in the chosen format."""
+    from gpu_advisor.core.consult import Engine
+    from gpu_advisor.present.formats import render_report
+
+    engine = Engine.load(args.kb, args.rules)
+    consultation = engine.consult(gather_answers(args), evaluator=args.evaluator)
+    sys.stdout.write(render_report(consultation, args.format,
+                                   counterfactuals=not args.no_counterfactuals, trace=args.trace))
+    return 0

@@ -1,0 +1,83 @@
+"""How numbers, money and units read, everywhere: the command line, the reports and the TUI.
+
+One home, so that a figure on screen matches the same figure in an exported report or a
+``plan`` table. Standard library only: every layer may import it (it sits beside ``errors``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+MISSING_FIGURE = "—"
+"""What a table shows where a figure is unknown."""
+
+
+def money(value: float | Decimal | None) -> str:
+    """$8,999.99 or $45,000 (cents only when there are some); a dash when unknown."""
+    if value is None:
+        return MISSING_FIGURE
+    amount = float(value)
+    return f"${amount:,.0f}" if amount.is_integer() else f"${amount:,.2f}"
+
+
+def usd_cents(value: Decimal) -> str:
+    """Dollars with cents, always: $143,999.84 (the paper's budget tables)."""
+    return f"${value:,.2f}"
+
+
+def usd_whole(value: Decimal) -> str:
+    """Dollars without cents when there are none, as the paper prints CapEx (exact Decimal)."""
+    return f"${value:,.0f}" if value == value.to_integral_value() else f"${value:,.2f}"
+
+
+def number(value: Any, digits: int = 2) -> str:
+    """A figure with separators and at most `digits` decimals, trailing zeros dropped; booleans
+    read yes/no, None a dash, anything else as its text."""
+    if value is None:
+        return MISSING_FIGURE
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float, Decimal)):
+        as_float = float(value)
+        if as_float.is_integer():
+            return f"{int(as_float):,}"
+        return f"{as_float:,.{digits}f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def trimmed(value: float, decimals: int, keep: int = 0) -> str:
+    """Thousands separators, at most `decimals` decimals, trailing zeros dropped down to `keep`."""
+    text = f"{value:,.{decimals}f}"
+    if "." not in text:
+        return text
+    whole, frac = text.split(".")
+    frac = frac.rstrip("0").ljust(keep, "0")
+    return f"{whole}.{frac}" if frac else whole
+
+
+def sci(value: float, digits: int = 3) -> str:
+    """Scientific notation with `digits` significant digits and a bare exponent: 4.44e-4."""
+    mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def whole_or_general(value: float) -> str:
+    """12,000 for whole numbers, else the shortest general form (0.5, 1e-05): ranges in docs."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
+_UNIT_SUFFIXES = {"_gb": " (GB)", "_gbs": " (GB/s)", "_w": " (W)", "_usd": " (USD)",
+                  "_bits": " (bits)"}
+
+
+def fact_label(name: str) -> str:
+    """A device fact's name as a column heading, its unit spelled out:
+    'throughput.fp4_sparse' -> 'FP4 sparse throughput'; 'memory_gb' -> 'memory (GB)'."""
+    if name.startswith("throughput."):
+        precision, _, kind = name.split(".", 1)[1].partition("_")
+        return f"{precision.upper()} {kind} throughput"
+    for suffix, unit in _UNIT_SUFFIXES.items():
+        if name.endswith(suffix):
+            return name[: -len(suffix)].replace("_", " ") + unit
+    return name.replace("_", " ")
