@@ -21,7 +21,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("core",),
     ("audit", "hardware"),
     ("present",),
-    ("cli", "tui"),
+    ("tui",),
+    ("cli",),
 )
 LAYER_OF: dict[str, int] = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
