@@ -16,7 +16,8 @@ from gpu_advisor.hardware import probe; from gpu_advisor.cli import probe as pro
 from gpu_advisor.core.consult import Engine
 from gpu_advisor.hardware.deploy import Hardware, hardware_from_machine, make_plan, resolve_job
 from gpu_advisor.errors import FileErrors, UsageError
-from gpu_advisor.knowledge.kb import Knowledge, load_knowledge
+from gpu_advisor.knowledge.kb import Knowledge
+from gpu_advisor.knowledge.kb_schema import load_knowledge
 from gpu_advisor.arithmetic.sizing import estimate, gpus_needed, usable_memory_gb
 
 ROOT = Path(__file__).resolve().parent.parent

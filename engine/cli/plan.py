@@ -145,7 +145,7 @@ def _chosen_devices(args: argparse.Namespace, prices: dict[str, Decimal]
             devices.append(by_pathway[device_id])
             continue
         if knowledge is None:
-            from gpu_advisor.knowledge.kb import load_knowledge
+            from gpu_advisor.knowledge.kb_schema import load_knowledge
 
             knowledge = load_knowledge(args.kb)
         if device_id not in knowledge.devices:

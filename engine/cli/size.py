@@ -224,7 +224,7 @@ def _catalog_path(kb: str | None) -> Path | None:
 
 def load_devices(kb: str | None) -> list[tuple[str, str, float]]:
     """(id, display name, memory GB) of every knowledge-base device that states its memory."""
-    from gpu_advisor.knowledge.kb import load_knowledge
+    from gpu_advisor.knowledge.kb_schema import load_knowledge
 
     knowledge = load_knowledge(kb)
     devices: list[tuple[str, str, float]] = []

@@ -20,7 +20,7 @@ from gpu_advisor.arithmetic.context import ARITHMETIC_ANSWERS, Arithmetic, conte
 from gpu_advisor.lang.conditions import MISSING, Ref, decisive_leaves, evaluate, render
 from gpu_advisor.backends.durable import CompiledRules, Firing
 from gpu_advisor.errors import EngineError
-from gpu_advisor.knowledge.kb import Knowledge, load_knowledge
+from gpu_advisor.knowledge.kb import Knowledge
 from gpu_advisor.knowledge.rulebase import Rule, RuleBase, load_rulebase
 
 
@@ -220,6 +220,8 @@ class Engine:
             from gpu_advisor.knowledge.cache import load_rulebase_cached
 
             return cls(load_rulebase_cached(kb_dir, rules_dir))
+        from gpu_advisor.knowledge.kb_schema import load_knowledge  # pydantic only when loading
+
         knowledge: Knowledge = load_knowledge(kb_dir)
         return cls(load_rulebase(rules_dir, knowledge))
 

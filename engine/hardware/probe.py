@@ -44,7 +44,7 @@ from gpu_advisor.lang.conditions import (
 )
 from gpu_advisor.errors import FileError, FileErrors, Location, UsageError, did_you_mean
 from gpu_advisor.knowledge.kb import Device, Knowledge
-from gpu_advisor.knowledge.schema_errors import validation_errors
+from gpu_advisor.knowledge.schema import validation_errors
 from gpu_advisor.knowledge.vocabulary import Attribute
 from gpu_advisor.knowledge.yamlio import Document, iter_yaml_files, load_yaml
 
