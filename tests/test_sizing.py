@@ -829,7 +829,7 @@ def test_real_knowledge_base_when_it_loads(capsys: pytest.CaptureFixture[str]) -
             ("--params-b", "7", "--workload", "inferense"),
             r"--workload: unknown workload 'inferense' \(did you mean 'inference'",
         ),
-        (("--params-b", "7", "--workload", "scientific"), "--workload scientific: not sized"),
+        (("--params-b", "7", "--workload", "scientific"), "--workload: scientific is not sized"),
         (
             ("--params-b", "7", "--workload", "inference", "--precision", "bf61"),
             r"--precision: unknown precision 'bf61' \(did you mean 'bf16'",
@@ -837,11 +837,11 @@ def test_real_knowledge_base_when_it_loads(capsys: pytest.CaptureFixture[str]) -
         (("--params-b", "7", "--workload", "inference", "--kv-precision", "fp9"), "--kv-precision"),
         (
             ("--params-b", "7", "--workload", "fine-tuning", "--zero", "4"),
-            "--zero must be 0, 1, 2 or 3",
+            "--zero: must be 0, 1, 2 or 3",
         ),
         (
             ("--params-b", "7", "--workload", "fine-tuning", "--zero", "-1"),
-            "--zero must be 0, 1, 2 or 3",
+            "--zero: must be 0, 1, 2 or 3",
         ),
         (
             ("--params-b", "7", "--workload", "fine-tuning", "--method", "lorra"),
@@ -849,9 +849,9 @@ def test_real_knowledge_base_when_it_loads(capsys: pytest.CaptureFixture[str]) -
         ),
         (
             ("--params-b", "7", "--workload", "pretraining", "--method", "qlora"),
-            "--method qlora: pretraining",
+            "--method: qlora: pretraining",
         ),
-        (("--params-b", "7", "--workload", "fine-tuning", "--offload"), "--offload needs --zero"),
+        (("--params-b", "7", "--workload", "fine-tuning", "--offload"), "--offload: needs ZeRO"),
         (("--params-b", "7", "--workload", "fine-tuning", "--optimizer", "adam8"), "--optimizer"),
         (
             ("--params-b", "7", "--workload", "fine-tuning", "--bytes-per-param", "20"),

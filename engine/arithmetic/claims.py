@@ -184,9 +184,14 @@ def _situation(check: ClaimCheck) -> str:
     return what
 
 
+def check_claim(claim: Claim | ClaimRecord) -> ClaimVerdict:
+    """Run the sizing arithmetic on a claim's situation and say whether, and how, it holds
+    (a record read from the file is checked first: UsageError if it is not a valid sizing)."""
+    return _verdict(claim if isinstance(claim, Claim) else checked(claim))
+
+
 @functools.lru_cache(maxsize=256)
-def check_claim(claim: Claim) -> ClaimVerdict:
-    """Run the sizing arithmetic on a claim's situation and say whether, and how, it holds."""
+def _verdict(claim: Claim) -> ClaimVerdict:
     check = claim.check
     base = estimate(check.request)
     computed = _measure(check, base)
@@ -370,5 +375,4 @@ def claims_touched(
     not narrow the match. Parameter counts match within 15% of a claim's range.
     """
     pool = claims if claims is not None else load_claims()
-    return [check_claim(claim if isinstance(claim, Claim) else checked(claim))
-            for claim in pool if _matches(claim.applies_to, answers)]
+    return [check_claim(claim) for claim in pool if _matches(claim.applies_to, answers)]
