@@ -30,7 +30,7 @@ from gpu_advisor.audit.run import run_audit  # noqa: E402
 from gpu_advisor.audit.agreement import Replayer, samples  # noqa: E402
 from gpu_advisor.audit.logic import LogicAudit  # noqa: E402
 from gpu_advisor.core.consult import Engine  # noqa: E402
-from gpu_advisor.knowledge.kb import load_knowledge  # noqa: E402
+from gpu_advisor.knowledge.kb_schema import load_knowledge  # noqa: E402
 from gpu_advisor.knowledge.rulebase import load_rulebase  # noqa: E402
 
 

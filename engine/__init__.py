@@ -1,3 +1,5 @@
 """gpu-advisor: an explaining expert system that recommends GPUs and AI appliances."""
 
-__version__ = "0.1.0"
+from gpu_advisor.version import __version__
+
+__all__ = ["__version__"]

@@ -24,7 +24,7 @@ from gpu_advisor.audit.render import command_for, render, to_text
 from gpu_advisor.lang.conditions import MISSING, Leaf, Ref, evaluate
 from gpu_advisor.core.consult import Consultation, Engine
 from gpu_advisor.errors import EngineError, Location, UsageError
-from gpu_advisor.knowledge.kb import load_knowledge
+from gpu_advisor.knowledge.kb_schema import load_knowledge
 from gpu_advisor.knowledge.rulebase import load_rulebase
 from hypothesis import given, settings
 from hypothesis import strategies as st

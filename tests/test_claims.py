@@ -201,11 +201,11 @@ def test_claims_from_another_file(tmp_path: Path) -> None:
         (GOOD.replace("expect: fits", "expect: maybe"), r":9:15: expect: use 'fits'"),
         (
             GOOD.replace("workload: inference", "workload: inferense"),
-            r"check does not describe a valid sizing: --workload",
+            r":6:7: check does not describe a valid sizing: workload: unknown workload",
         ),
         (
             GOOD.replace("params_b: 7\n      device", "model: llama-3-7b\n      device"),
-            r"--model: unknown model",
+            r"model: unknown model 'llama-3-7b'",
         ),
         (GOOD + GOOD[len("claims:\n") :], r"duplicate claim id 'test-claim'"),
         (GOOD.replace("{min: 7, max: 7}", "{min: 9, max: 7}"), r"params_b: min is above max"),

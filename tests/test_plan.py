@@ -528,7 +528,7 @@ FAKE_UNPRICED = FakeDevice("mystery-gpu", {"power_w": 300, "memory_gb": 48, "ban
 
 @pytest.fixture
 def fake_kb(monkeypatch: pytest.MonkeyPatch) -> None:
-    import gpu_advisor.knowledge.kb as knowledge
+    import gpu_advisor.knowledge.kb_schema as knowledge
 
     monkeypatch.setattr(knowledge, "load_knowledge",
                         lambda directory=None: FakeKnowledge([FAKE_5090, FAKE_SPARK,
@@ -618,16 +618,22 @@ def test_unknown_price_id_and_scenario_suggest() -> None:
 
 
 def test_public_functions_reject_bad_values(knobs: EnergyKnobs) -> None:
-    with pytest.raises(UsageError, match="--budget"):
+    """They name the field that was wrong (the command line maps it to its flag)."""
+    with pytest.raises(UsageError, match="budget must be greater than 0") as caught:
         units_within_budget(0, 10)
-    with pytest.raises(UsageError, match="--price"):
+    assert caught.value.field == "budget"
+    with pytest.raises(UsageError, match="unit price must be greater than 0") as caught:
         units_within_budget(10, -1)
-    with pytest.raises(UsageError, match="--pue"):
+    assert caught.value.field == "price"
+    with pytest.raises(UsageError, match="PUE must be at least 1") as caught:
         custom_scenario(knobs.scenario("engineering"), pue=0.5)
-    with pytest.raises(UsageError, match="--dod"):
+    assert caught.value.field == "pue"
+    with pytest.raises(UsageError, match="depth of discharge") as caught:
         custom_scenario(knobs.scenario("engineering"), dod=0)
-    with pytest.raises(UsageError, match="--hours"):
+    assert caught.value.field == "dod"
+    with pytest.raises(UsageError, match="run length") as caught:
         with_battery(knobs, hours=-1)
+    assert caught.value.field == "hours"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -754,7 +760,7 @@ def test_plan_rows_without_errata_still_carry_caveats(knobs: EnergyKnobs) -> Non
 
 
 def _real_kb() -> Any:
-    from gpu_advisor.knowledge.kb import load_knowledge
+    from gpu_advisor.knowledge.kb_schema import load_knowledge
 
     return load_knowledge(None)
 

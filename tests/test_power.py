@@ -153,7 +153,7 @@ def test_box_facts_for_kb_devices() -> None:
 
 
 def test_real_kb_devices() -> None:
-    from gpu_advisor.knowledge.kb import load_knowledge
+    from gpu_advisor.knowledge.kb_schema import load_knowledge
 
     kb = load_knowledge(None)
     assert box_facts_for_device(kb.devices["rtx-5090"], 1)["psu_w_needed"] == 1200

@@ -18,7 +18,8 @@ from gpu_advisor.core.consult import Engine
 from gpu_advisor.errors import FileErrors, UsageError
 from gpu_advisor.hardware import probe
 from gpu_advisor.hardware.planning import Hardware, hardware_from_machine, make_plan, resolve_job
-from gpu_advisor.knowledge.kb import Knowledge, load_knowledge
+from gpu_advisor.knowledge.kb import Knowledge
+from gpu_advisor.knowledge.kb_schema import load_knowledge
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "probe"

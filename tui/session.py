@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gpu_advisor.core.answers import coerce, load_answers_file
-from gpu_advisor.lang.conditions import MISSING, Ref, evaluate
-from gpu_advisor.errors import UsageError
+from gpu_advisor.core.answers import coerce, load_answers_file, walk_questionnaire
+from gpu_advisor.errors import UsageError, did_you_mean
+from gpu_advisor.lang.conditions import MISSING
 
 if TYPE_CHECKING:
     from gpu_advisor.core.consult import Engine
@@ -52,21 +52,12 @@ class Session:
 
     def steps(self) -> list[Step]:
         """The questions that are asked given the answers so far, in questionnaire order."""
-        values: dict[str, Any] = {}
 
-        def lookup(ref: Ref) -> Any:
-            return values.get(ref.name, MISSING) if ref.scope == "answer" else MISSING
+        def value_of(question: Question) -> Any:
+            return self.given.get(question.key, question.default)
 
-        steps: list[Step] = []
-        for key, question in self.questions.items():
-            if not evaluate(question.ask_when, lookup):
-                continue
-            given = key in self.given
-            value = self.given[key] if given else question.default
-            if value is not None:
-                values[key] = value
-            steps.append(Step(question, value, given))
-        return steps
+        return [Step(visit.question, visit.value, visit.key in self.given)
+                for visit in walk_questionnaire(self.questions, value_of) if visit.asked]
 
     def asked_keys(self) -> list[str]:
         return [step.key for step in self.steps()]
@@ -107,8 +98,6 @@ class Session:
         problems: list[str] = []
         for key, raw in answers.items():
             if key not in self.questions:
-                from gpu_advisor.errors import did_you_mean
-
                 problems.append(f"unknown answer {key!r}{did_you_mean(key, self.questions)}")
                 continue
             if raw is None:

@@ -2,8 +2,8 @@
 
 ``kb/claims.yaml`` states each claim as a situation (workload, model, method, precision, card
 size, GPU count) and what the claim expects (it fits, it does not fit, or it needs about X GB).
-The verdict is never stored: :func:`check_claim` runs :func:`gpu_advisor.arithmetic.sizing.estimate` on the
-situation, and when the default conventions disagree with the claim it tries the usual memory
+The file is read by ``knowledge.catalogs``; the verdict is never stored: :func:`check_claim` runs
+:func:`gpu_advisor.arithmetic.sizing.estimate` on the situation, and when the default conventions disagree with the claim it tries the usual memory
 savers (8-bit AdamW, 12 B/param, optimizer offload, an 8-bit or 4-bit base, FP8 weights or KV)
 to say under which assumption, if any, the claim would hold. A saver that changes something the
 claim states outright (its ``fixed`` fields) is not tried.
@@ -12,34 +12,33 @@ claim states outright (its ``fixed`` fields) is not tried.
 from __future__ import annotations
 
 import functools
-import math
-import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from gpu_advisor.errors import FileError, FileErrors, UsageError, did_you_mean, one_of
 from gpu_advisor.arithmetic.sizing import (
     Estimate,
     SizingRequest,
     estimate,
     gpus_needed,
-    load_model_catalog,
-    resolve_model,
     usable_memory_gb,
 )
-from gpu_advisor.knowledge.yamlio import Document, load_yaml
+from gpu_advisor.errors import FileError, FileErrors, UsageError
+
+# The claims file's path too, for callers that read the claims through the arithmetic.
+from gpu_advisor.knowledge.claims import (  # noqa: F401
+    DEFAULT_TOLERANCE,
+    AppliesTo,
+    ClaimRecord,
+    Expectation,
+    shipped_claims_path,
+)
 
 Verdict = Literal["holds", "holds-under-assumptions", "does-not-hold"]
-Expectation = Literal["fits", "does-not-fit", "needs"]
 
-DEFAULT_TOLERANCE = 0.15
-"""How far a "needs about X GB" claim may be from our figure and still hold."""
 PARAMS_MATCH_TOLERANCE = 0.15
 """A consultation touches a claim when its parameter count is within 15% of the claim's range."""
-_SOURCE = re.compile(r"^seed-00[0-3](#[a-z0-9-]+)?$")
 
 
 @dataclass(frozen=True)
@@ -53,17 +52,6 @@ class ClaimCheck:
     needs_gb: float | None = None
     tolerance: float = DEFAULT_TOLERANCE
     fixed: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class AppliesTo:
-    """When a consultation is in the claim's territory (empty tuples do not constrain)."""
-
-    workloads: tuple[str, ...] = ()
-    methods: tuple[str, ...] = ()
-    precisions: tuple[str, ...] = ()
-    params_min: float | None = None
-    params_max: float | None = None
 
 
 @dataclass(frozen=True)
@@ -196,9 +184,14 @@ def _situation(check: ClaimCheck) -> str:
     return what
 
 
+def check_claim(claim: Claim | ClaimRecord) -> ClaimVerdict:
+    """Run the sizing arithmetic on a claim's situation and say whether, and how, it holds
+    (a record read from the file is checked first: UsageError if it is not a valid sizing)."""
+    return _verdict(claim if isinstance(claim, Claim) else checked(claim))
+
+
 @functools.lru_cache(maxsize=256)
-def check_claim(claim: Claim) -> ClaimVerdict:
-    """Run the sizing arithmetic on a claim's situation and say whether, and how, it holds."""
+def _verdict(claim: Claim) -> ClaimVerdict:
     check = claim.check
     base = estimate(check.request)
     computed = _measure(check, base)
@@ -307,298 +300,39 @@ def check_claim(claim: Claim) -> ClaimVerdict:
 
 
 # ---------------------------------------------------------------------------------------------
-# Loading kb/claims.yaml
-
-_CLAIM_KEYS = {"id", "source", "claim", "check", "applies_to", "note"}
-_CHECK_KEYS = {
-    "workload",
-    "params_b",
-    "model",
-    "method",
-    "precision",
-    "context",
-    "batch",
-    "gpus",
-    "zero",
-    "offload",
-    "kv_precision",
-    "optimizer",
-    "gradient_checkpointing",
-    "bytes_per_param",
-    "device",
-    "device_memory_gb",
-    "expect",
-    "fixed",
-}
-_FIXABLE = {
-    "method",
-    "precision",
-    "kv_precision",
-    "optimizer",
-    "bytes_per_param",
-    "zero",
-    "offload",
-}
-_APPLIES_KEYS = {"workload", "method", "precision", "params_b"}
+# From the file's records to checkable claims
 
 
-def shipped_claims_path() -> Path:
-    return Path(str(resources.files("gpu_advisor.kb").joinpath("claims.yaml")))
+@functools.lru_cache(maxsize=256)
+def checked(record: ClaimRecord) -> Claim:
+    """A claim record with its situation as a sizing request (UsageError if it is not one)."""
+    situation = record.situation
+    try:
+        request = SizingRequest(**dict(situation.sizing))
+        estimate(request)
+    except TypeError as exc:
+        raise UsageError(str(exc)) from None
+    check = ClaimCheck(request, situation.expect, situation.device, situation.device_memory_gb,
+                       situation.needs_gb, situation.tolerance, situation.fixed)
+    return Claim(record.id, record.source, record.claim, check, record.applies_to, record.note)
 
 
 def load_claims(path: Path | str | None = None) -> list[Claim]:
-    """The claims file, validated (every problem reported with its line), cached per path."""
-    target = Path(path) if path is not None else shipped_claims_path()
-    return list(_load_claims_cached(str(target.resolve())))
+    """The claims file, validated, each situation checked to be a valid sizing (FileErrors)."""
+    from gpu_advisor.knowledge.catalogs import load_claim_records  # pydantic only when loading
 
-
-@functools.lru_cache(maxsize=8)
-def _load_claims_cached(path: str) -> tuple[Claim, ...]:
-    doc = load_yaml(path)
-    entries = doc.data.get("claims") if isinstance(doc.data, dict) else None
-    if not isinstance(entries, list):
-        raise FileErrors([FileError(doc.location(), "expected a mapping with a 'claims:' list")])
-    errors: list[FileError] = []
     claims: list[Claim] = []
-    seen: dict[str, int] = {}
-    for index, entry in enumerate(entries):
-        claim = _parse_claim(doc, ("claims", index), entry, errors)
-        if claim is None:
-            continue
-        if claim.id in seen:
-            errors.append(
-                FileError(
-                    doc.location(("claims", index, "id")),
-                    f"duplicate claim id {claim.id!r} (first at entry {seen[claim.id] + 1})",
-                )
-            )
-        seen[claim.id] = index
-        claims.append(claim)
+    errors: list[FileError] = []
+    for record in load_claim_records(path):
+        try:
+            claims.append(checked(record))
+        except UsageError as exc:
+            problem = f"{exc.field}: {exc.message}" if exc.field else exc.message
+            errors.append(FileError(record.situation.location,
+                                    f"check does not describe a valid sizing: {problem}"))
     if errors:
         raise FileErrors(errors)
-    return tuple(claims)
-
-
-def _unknown_keys(
-    doc: Document,
-    where: tuple[str | int, ...],
-    entry: dict[str, Any],
-    allowed: set[str],
-    errors: list[FileError],
-) -> None:
-    for key in entry:
-        if key not in allowed:
-            errors.append(
-                FileError(
-                    doc.key_location((*where, key)),
-                    f"unknown key {key!r}{did_you_mean(str(key), allowed)}; {one_of(allowed)}",
-                )
-            )
-
-
-def _number(
-    doc: Document, where: tuple[str | int, ...], value: Any, name: str, errors: list[FileError]
-) -> float | None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        errors.append(
-            FileError(doc.location(where), f"{name}: expected a positive number, got {value!r}")
-        )
-        return None
-    return float(value)
-
-
-def _parse_claim(
-    doc: Document, where: tuple[str | int, ...], entry: Any, errors: list[FileError]
-) -> Claim | None:
-    if not isinstance(entry, dict):
-        errors.append(FileError(doc.location(where), "each claim must be a mapping"))
-        return None
-    count = len(errors)
-    _unknown_keys(doc, where, entry, _CLAIM_KEYS, errors)
-    for key in ("id", "source", "claim", "check", "applies_to"):
-        if key not in entry:
-            errors.append(FileError(doc.location(where), f"missing required key {key!r}"))
-    for key in ("id", "source", "claim", "note"):
-        if key in entry and not isinstance(entry[key], str):
-            errors.append(FileError(doc.location((*where, key)), f"{key}: expected text"))
-    if isinstance(entry.get("source"), str) and not _SOURCE.match(entry["source"]):
-        errors.append(
-            FileError(
-                doc.location((*where, "source")),
-                f"source {entry['source']!r} must be a seed id seed-000..seed-003, "
-                "optionally with a #locator",
-            )
-        )
-    if len(errors) > count:
-        return None
-    check = _parse_check(doc, (*where, "check"), entry["check"], errors)
-    applies = _parse_applies(doc, (*where, "applies_to"), entry["applies_to"], errors)
-    if check is None or applies is None or len(errors) > count:
-        return None
-    return Claim(entry["id"], entry["source"], entry["claim"], check, applies, entry.get("note"))
-
-
-def _parse_check(
-    doc: Document, where: tuple[str | int, ...], entry: Any, errors: list[FileError]
-) -> ClaimCheck | None:
-    if not isinstance(entry, dict):
-        errors.append(FileError(doc.location(where), "check: expected a mapping"))
-        return None
-    count = len(errors)
-    _unknown_keys(doc, where, entry, _CHECK_KEYS, errors)
-    if ("params_b" in entry) == ("model" in entry):
-        errors.append(
-            FileError(doc.location(where), "check: give exactly one of params_b and model")
-        )
-    model = None
-    params_b: float | None = None
-    if "model" in entry:
-        try:
-            model = resolve_model(str(entry["model"]), load_model_catalog())
-            params_b = model.params_b
-        except UsageError as exc:
-            errors.append(FileError(doc.location((*where, "model")), str(exc)))
-    elif "params_b" in entry:
-        params_b = _number(doc, (*where, "params_b"), entry["params_b"], "params_b", errors)
-    expect, needs, tolerance = _parse_expect(doc, (*where, "expect"), entry.get("expect"), errors)
-    memory = None
-    if expect in ("fits", "does-not-fit"):
-        if "device_memory_gb" not in entry:
-            errors.append(
-                FileError(doc.location(where), f"check: expect {expect} needs device_memory_gb")
-            )
-        else:
-            memory = _number(
-                doc,
-                (*where, "device_memory_gb"),
-                entry["device_memory_gb"],
-                "device_memory_gb",
-                errors,
-            )
-    fixed = entry.get("fixed", [])
-    if not isinstance(fixed, list) or not all(isinstance(f, str) and f in _FIXABLE for f in fixed):
-        errors.append(
-            FileError(
-                doc.location((*where, "fixed")),
-                f"fixed: expected a list of field names, each {one_of(_FIXABLE)}",
-            )
-        )
-    if len(errors) > count or params_b is None or expect is None:
-        return None
-    fields = {
-        "workload": "workload",
-        "method": "method",
-        "precision": "precision",
-        "context": "context_tokens",
-        "batch": "batch_size",
-        "gpus": "gpus",
-        "zero": "zero_stage",
-        "offload": "offload",
-        "kv_precision": "kv_precision",
-        "optimizer": "optimizer",
-        "gradient_checkpointing": "gradient_checkpointing",
-        "bytes_per_param": "bytes_per_param_convention",
-    }
-    values: dict[str, Any] = {field: entry[key] for key, field in fields.items() if key in entry}
-    values.setdefault("context_tokens", 4096 if values.get("workload") == "inference" else 2048)
-    try:
-        request = SizingRequest(params_b=params_b, model=model, **values)
-        estimate(request)
-    except (UsageError, TypeError) as exc:
-        errors.append(
-            FileError(doc.location(where), f"check does not describe a valid sizing: {exc}")
-        )
-        return None
-    return ClaimCheck(
-        request=request,
-        expect=expect,
-        device=entry.get("device"),
-        device_memory_gb=memory,
-        needs_gb=needs,
-        tolerance=tolerance,
-        fixed=frozenset(fixed),
-    )
-
-
-def _parse_expect(
-    doc: Document, where: tuple[str | int, ...], value: Any, errors: list[FileError]
-) -> tuple[Expectation | None, float | None, float]:
-    if value in ("fits", "does-not-fit"):
-        return value, None, DEFAULT_TOLERANCE
-    if isinstance(value, dict) and "needs_gb" in value and set(value) <= {"needs_gb", "tolerance"}:
-        needs = _number(doc, (*where, "needs_gb"), value["needs_gb"], "needs_gb", errors)
-        tolerance = value.get("tolerance", DEFAULT_TOLERANCE)
-        if (
-            isinstance(tolerance, bool)
-            or not isinstance(tolerance, (int, float))
-            or not 0 < tolerance < 1
-        ):
-            errors.append(
-                FileError(
-                    doc.location((*where, "tolerance")),
-                    f"tolerance: expected a fraction between 0 and 1, got {tolerance!r}",
-                )
-            )
-            return None, None, DEFAULT_TOLERANCE
-        return ("needs" if needs is not None else None), needs, float(tolerance)
-    errors.append(
-        FileError(
-            doc.location(where),
-            "expect: use 'fits', 'does-not-fit' or {needs_gb: N, tolerance: 0.15}",
-        )
-    )
-    return None, None, DEFAULT_TOLERANCE
-
-
-def _parse_applies(
-    doc: Document, where: tuple[str | int, ...], entry: Any, errors: list[FileError]
-) -> AppliesTo | None:
-    if not isinstance(entry, dict):
-        errors.append(FileError(doc.location(where), "applies_to: expected a mapping"))
-        return None
-    count = len(errors)
-    _unknown_keys(doc, where, entry, _APPLIES_KEYS, errors)
-    lists: dict[str, tuple[str, ...]] = {}
-    for key in ("workload", "method", "precision"):
-        value = entry.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            errors.append(
-                FileError(doc.location((*where, key)), f"{key}: expected a list of names")
-            )
-            continue
-        lists[key] = tuple(v.lower() for v in value)
-    low = high = None
-    if "params_b" in entry:
-        span = entry["params_b"]
-        if not isinstance(span, dict) or not set(span) <= {"min", "max"} or not span:
-            errors.append(
-                FileError(doc.location((*where, "params_b")), "params_b: expected {min: N, max: N}")
-            )
-        else:
-            low = (
-                _number(doc, (*where, "params_b", "min"), span["min"], "min", errors)
-                if "min" in span
-                else None
-            )
-            high = (
-                _number(doc, (*where, "params_b", "max"), span["max"], "max", errors)
-                if "max" in span
-                else None
-            )
-            if low is not None and high is not None and low > high:
-                errors.append(
-                    FileError(doc.location((*where, "params_b")), "params_b: min is above max")
-                )
-    if len(errors) > count:
-        return None
-    return AppliesTo(
-        lists.get("workload", ()), lists.get("method", ()), lists.get("precision", ()), low, high
-    )
+    return claims
 
 
 # ---------------------------------------------------------------------------------------------
@@ -633,7 +367,7 @@ def _matches(applies: AppliesTo, answers: Mapping[str, Any]) -> bool:
 
 
 def claims_touched(
-    answers: Mapping[str, Any], claims: list[Claim] | None = None
+    answers: Mapping[str, Any], claims: Sequence[Claim | ClaimRecord] | None = None
 ) -> list[ClaimVerdict]:
     """Verdicts on the claims whose situation matches a consultation's answers.
 

@@ -13,15 +13,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from gpu_advisor.core.answers import Answers
-from gpu_advisor.lang.conditions import MISSING
+from gpu_advisor.knowledge.answers import Answers
+from gpu_advisor.knowledge.energy import EnergyKnobs
 from gpu_advisor.knowledge.kb import Device
+from gpu_advisor.lang.conditions import MISSING
 
 SIZED_WORKLOADS = ("pretraining", "fine-tuning", "inference")
 ARITHMETIC_ANSWERS = ("workload", "model_params_b", "method", "precision", "context_tokens", "batch_size",
                       "max_gpus", "parallelism", "budget_usd", "purchase", "off_grid", "off_grid_hours",
                       "site_power_kw")
-"""Every answer the arithmetic reads; device facts depend on these (and the candidates) only."""
+"""Every answer the arithmetic reads, the one list of them: device facts depend on these (and the
+candidates) only, so explanations (``why``), the consultation cache and the audit use it."""
 POOLED = ("tensor", "pipeline")
 
 
@@ -144,7 +146,7 @@ def device_attributes(device: Device, answers: Answers, arithmetic: Arithmetic,
     price = float(device.value("price_usd"))
     budget = answers.get("budget_usd")
     if answers.get("purchase") == "fill-budget" and budget is not MISSING and price > 0:
-        count = max(count, int(math.floor(float(budget) / price + 1e-9)))
+        count = max(count, math.floor(float(budget) / price + 1e-9))
     attrs["count"] = count
     attrs["cost_usd"] = round(count * price, 2)
     per_node = int(device.value("units_per_node") or 1)
@@ -174,8 +176,8 @@ def device_attributes(device: Device, answers: Answers, arithmetic: Arithmetic,
 
 
 @lru_cache(maxsize=8)
-def _energy_knobs(kb_dir: str) -> Any:
-    from gpu_advisor.arithmetic.plan import load_energy
+def _energy_knobs(kb_dir: str) -> EnergyKnobs:
+    from gpu_advisor.knowledge.catalogs import load_energy
 
     return load_energy(Path(kb_dir))
 
@@ -199,14 +201,12 @@ def box_and_energy(device: Device, answers: Answers, attrs: dict[str, Any], kb_d
     off_grid = answers.get("off_grid") is True
     if not off_grid and answers.get("site_power_kw") is MISSING:
         return  # facility power is only needed for a power-limited or off-grid site
-    from dataclasses import replace as _replace
-
     from gpu_advisor.arithmetic.plan import device_from_kb, scenario_energy
 
     knobs = _energy_knobs(str(kb_dir))
     hours = answers.get("off_grid_hours")
     if hours is not MISSING:
-        knobs = _replace(knobs, hours=float(hours))
+        knobs = replace(knobs, hours=float(hours))
     plan_device = device_from_kb(device)
     spent = plan_device.price_usd * count
     result = scenario_energy(plan_device, count, knobs.scenario(ENERGY_SCENARIO), knobs, spent, spent)

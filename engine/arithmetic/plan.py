@@ -15,138 +15,33 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from gpu_advisor.errors import UsageError
 
-from gpu_advisor.errors import FileError, FileErrors, UsageError, did_you_mean
-from gpu_advisor.knowledge.schema_errors import validation_errors
-from gpu_advisor.knowledge.yamlio import Document, load_yaml
-
-Money = Decimal
+# The plan's inputs are knowledge (kb/energy.yaml, kb/pathways.yaml); re-exported for its callers.
+from gpu_advisor.knowledge.energy import (  # noqa: F401
+    CUSTOM_SCENARIO,
+    Battery,
+    EnergyKnobs,
+    Erratum,
+    Money,
+    Pathways,
+    Peak,
+    PlanDevice,
+    Scenario,
+    require_at_least_one,
+    require_fraction,
+    require_positive,
+    to_money,
+    to_number,
+)
+from gpu_advisor.knowledge.kb import shipped_kb_dir  # noqa: F401
 
 #: Counts such as Powerwalls are ceilings of ratios; float noise must not turn 6.0 into 7.
 _COUNT_TOLERANCE_DIGITS = 9
-
-
-# ---------------------------------------------------------------------------------------------
-# Inputs
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Peak:
-    """A typed throughput figure: a TFLOP/s value means nothing without precision and sparsity."""
-
-    tflops: float
-    precision: str
-    sparse: bool
-    source: str = ""
-
-    @property
-    def pflops(self) -> float:
-        return self.tflops / 1000.0
-
-    @property
-    def label(self) -> str:
-        """'FP4, sparse' - the words every printed peak carries."""
-        return f"{self.precision.upper()}, {'sparse' if self.sparse else 'dense'}"
-
-    def dense(self) -> Peak:
-        """The figure without 2:4 structured sparsity: half the sparse peak."""
-        if not self.sparse:
-            return self
-        return Peak(self.tflops / 2.0, self.precision, False, self.source)
-
-    def scaled(self, units: int) -> Peak:
-        return Peak(self.tflops * units, self.precision, self.sparse, self.source)
-
-
-@dataclass(frozen=True)
-class PlanDevice:
-    """One thing to buy, with the figures the plan needs; `notes` say where a figure came from."""
-
-    id: str
-    name: str
-    price_usd: Money
-    power_w: float
-    ai_peak: Peak | None
-    fp32_tflops: float | None
-    memory_gb: float
-    bandwidth_gbs: float
-    host_included: bool = False
-    memory_type: str = ""
-    pathway: str | None = None
-    notes: tuple[str, ...] = ()
-
-    def with_price(self, price_usd: Money) -> PlanDevice:
-        return replace(self, price_usd=price_usd)
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """Facility assumptions that turn nameplate power into battery energy (seed-003#table-6)."""
-
-    id: str
-    label: str
-    host_factor: float
-    pue: float
-    efficiency: float
-    dod: float
-    source: str = ""
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class Battery:
-    """One battery unit: energy, continuous power and installed price."""
-
-    name: str
-    energy_kwh: float
-    continuous_kw: float
-    price_usd: Money
-
-
-@dataclass(frozen=True)
-class EnergyKnobs:
-    """Everything the energy half of a plan depends on besides the devices."""
-
-    hours: float
-    battery: Battery
-    scenarios: tuple[Scenario, ...]
-
-    def scenario(self, scenario_id: str) -> Scenario:
-        for scenario in self.scenarios:
-            if scenario.id == scenario_id:
-                return scenario
-        ids = [s.id for s in self.scenarios]
-        choices = [*ids, "all"]
-        raise UsageError(f"--scenario: unknown scenario {scenario_id!r}"
-                         f"{did_you_mean(scenario_id, choices)}; one of: " + ", ".join(choices))
-
-
-@dataclass(frozen=True)
-class Erratum:
-    """A figure the paper prints that does not follow from its own inputs."""
-
-    id: str
-    pathway: str
-    scenario: str
-    field: str
-    table: str
-    printed: float
-    correct: float
-    note: str
-
-
-@dataclass(frozen=True)
-class Pathways:
-    """The paper's pathways as plan devices, plus its errata."""
-
-    devices: tuple[PlanDevice, ...]
-    errata: tuple[Erratum, ...]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,57 +120,6 @@ class DevicePlan:
 
 
 # ---------------------------------------------------------------------------------------------
-# Input checks (messages name the command-line flag, since that is where bad values come from)
-# ---------------------------------------------------------------------------------------------
-
-
-def to_money(value: Money | int | float | str, flag: str = "--budget") -> Money:
-    """A finite Decimal from user input ('150000', '$150,000', 1.5e5); floats go through repr so
-    that 8999.99 stays 8999.99 instead of its binary neighbour."""
-    if isinstance(value, bool):
-        raise UsageError(f"{flag}: expected an amount in USD, got {value!r}")
-    if isinstance(value, str):
-        value = value.strip().removeprefix("$").replace(",", "").replace("_", "")
-    try:
-        amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
-    except InvalidOperation:
-        raise UsageError(f"{flag}: expected an amount in USD, got {value!r}") from None
-    if not amount.is_finite():
-        raise UsageError(f"{flag}: expected a finite amount in USD, got {value!r}")
-    return amount
-
-
-def to_number(value: float | int | str, flag: str) -> float:
-    """A finite float from user input, or a UsageError naming the flag."""
-    if isinstance(value, bool):
-        raise UsageError(f"{flag}: expected a number, got {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"{flag}: expected a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise UsageError(f"{flag}: expected a finite number, got {value!r}")
-    return number
-
-
-def require_positive(value: float | Money, flag: str, what: str) -> None:
-    if value <= 0:
-        raise UsageError(f"{flag}: {what} must be greater than 0, got {value}")
-
-
-def require_fraction(value: float, flag: str, what: str) -> None:
-    """Efficiency and depth of discharge live in (0, 1]."""
-    if not 0 < value <= 1:
-        raise UsageError(f"{flag}: {what} must be in (0, 1], got {value}")
-
-
-def require_at_least_one(value: float, flag: str, what: str) -> None:
-    """PUE and host factor are overhead multipliers: below 1 would mean negative overhead."""
-    if value < 1:
-        raise UsageError(f"{flag}: {what} must be at least 1, got {value}")
-
-
-# ---------------------------------------------------------------------------------------------
 # Arithmetic
 # ---------------------------------------------------------------------------------------------
 
@@ -287,13 +131,13 @@ def count_needed(amount: float, per_unit: float) -> int:
     return math.ceil(round(amount / per_unit, _COUNT_TOLERANCE_DIGITS))
 
 
-def units_within_budget(budget_usd: Money | int | float | str,
-                        price_usd: Money | int | float | str) -> tuple[int, Money]:
+def units_within_budget(budget_usd: Money | float | str,
+                        price_usd: Money | float | str) -> tuple[int, Money]:
     """How many whole units the budget buys, and the money left over (exact)."""
-    budget = to_money(budget_usd, "--budget")
-    price = to_money(price_usd, "--price")
-    require_positive(budget, "--budget", "the budget")
-    require_positive(price, "--price", "a unit price")
+    budget = to_money(budget_usd, "budget")
+    price = to_money(price_usd, "price")
+    require_positive(budget, "budget", "the budget")
+    require_positive(price, "price", "a unit price")
     units = int(budget // price)
     return units, budget - price * units
 
@@ -345,12 +189,12 @@ def scenario_energy(device: PlanDevice, units: int, scenario: Scenario, knobs: E
     )
 
 
-def plan_device(device: PlanDevice, budget_usd: Money | int | float | str, knobs: EnergyKnobs,
+def plan_device(device: PlanDevice, budget_usd: Money | float | str, knobs: EnergyKnobs,
                 scenarios: Sequence[Scenario] | None = None) -> DevicePlan:
     """One row: units, leftover, aggregates, per-unit ratios and every scenario's energy."""
-    budget = to_money(budget_usd, "--budget")
-    require_positive(budget, "--budget", "the budget")
-    require_positive(device.power_w, "--device", f"{device.id}: power")
+    budget = to_money(budget_usd, "budget")
+    require_positive(budget, "budget", "the budget")
+    require_positive(device.power_w, "device", f"{device.id}: power")
     units, leftover = units_within_budget(budget, device.price_usd)
     spent = device.price_usd * units
     chosen = tuple(scenarios) if scenarios is not None else knobs.scenarios
@@ -375,7 +219,7 @@ def plan_device(device: PlanDevice, budget_usd: Money | int | float | str, knobs
                       tuple(notes))
 
 
-def plan(devices: Iterable[PlanDevice], budget_usd: Money | int | float | str, knobs: EnergyKnobs,
+def plan(devices: Iterable[PlanDevice], budget_usd: Money | float | str, knobs: EnergyKnobs,
          scenarios: Sequence[Scenario] | None = None) -> list[DevicePlan]:
     """Every device's row under the same budget and energy knobs."""
     return [plan_device(device, budget_usd, knobs, scenarios) for device in devices]
@@ -391,13 +235,14 @@ def with_battery(knobs: EnergyKnobs, *, hours: float | None = None, energy_kwh: 
                  price_usd: Money | None = None) -> EnergyKnobs:
     """The knobs with run length or battery figures replaced (None keeps the file's value)."""
     if hours is not None:
-        require_positive(hours, "--hours", "the run length")
+        require_positive(hours, "hours", "the run length")
     if energy_kwh is not None:
-        require_positive(energy_kwh, "--powerwall-kwh", "battery energy")
+        require_positive(energy_kwh, "powerwall_kwh", "battery energy")
     if continuous_kw is not None:
-        require_positive(continuous_kw, "--powerwall-kw", "battery power")
+        require_positive(continuous_kw, "powerwall_kw", "battery power")
     if price_usd is not None and price_usd < 0:
-        raise UsageError(f"--powerwall-usd: a battery price cannot be negative, got {price_usd}")
+        raise UsageError(f"a battery price cannot be negative, got {price_usd}",
+                         field="powerwall_usd")
     battery = replace(
         knobs.battery,
         energy_kwh=knobs.battery.energy_kwh if energy_kwh is None else energy_kwh,
@@ -407,7 +252,6 @@ def with_battery(knobs: EnergyKnobs, *, hours: float | None = None, energy_kwh: 
     return replace(knobs, hours=knobs.hours if hours is None else hours, battery=battery)
 
 
-CUSTOM_SCENARIO = "custom"
 #: The base of the custom scenario when every scenario is shown: the paper's planning baseline.
 DEFAULT_CUSTOM_BASE = "engineering"
 
@@ -416,13 +260,13 @@ def custom_scenario(base: Scenario, *, host_factor: float | None = None, pue: fl
                     efficiency: float | None = None, dod: float | None = None) -> Scenario:
     """`base` with the given values replaced, named 'custom' and labelled with what changed."""
     if host_factor is not None:
-        require_at_least_one(host_factor, "--host-factor", "the host factor")
+        require_at_least_one(host_factor, "host_factor", "the host factor")
     if pue is not None:
-        require_at_least_one(pue, "--pue", "PUE")
+        require_at_least_one(pue, "pue", "PUE")
     if efficiency is not None:
-        require_fraction(efficiency, "--efficiency", "discharge efficiency")
+        require_fraction(efficiency, "efficiency", "discharge efficiency")
     if dod is not None:
-        require_fraction(dod, "--dod", "depth of discharge")
+        require_fraction(dod, "dod", "depth of discharge")
     changed = [f"{name} {value:g}" for name, value in
                (("host factor", host_factor), ("PUE", pue), ("efficiency", efficiency),
                 ("DoD", dod)) if value is not None]
@@ -587,6 +431,20 @@ def plan_rows(plans: Sequence[DevicePlan], errata: Iterable[Erratum] = ()) -> li
     return rows
 
 
+def load_energy(kb_dir: str | Path | None = None) -> EnergyKnobs:
+    """Scenarios, battery and run length from energy.yaml (see ``knowledge.catalogs``)."""
+    from gpu_advisor.knowledge.catalogs import load_energy as load
+
+    return load(kb_dir)
+
+
+def load_pathways(kb_dir: str | Path | None = None) -> Pathways:
+    """The paper's pathways from pathways.yaml (see ``knowledge.catalogs``)."""
+    from gpu_advisor.knowledge.catalogs import load_pathways as load
+
+    return load(kb_dir)
+
+
 # ---------------------------------------------------------------------------------------------
 # Knowledge-base adapter
 # ---------------------------------------------------------------------------------------------
@@ -596,14 +454,6 @@ def plan_rows(plans: Sequence[DevicePlan], errata: Iterable[Erratum] = ()) -> li
 HOST_INCLUDED_SETTINGS = frozenset({"appliance"})
 
 
-def _kb_fact(device: Any, fact: str) -> Any:
-    """A device's preferred value of `fact`, or None when the knowledge base has none."""
-    try:
-        return device.value(fact)
-    except LookupError:
-        return None
-
-
 def device_from_kb(device: Any, price_usd: Money | None = None) -> PlanDevice:
     """A plan device from a knowledge-base Device, using its preferred values.
 
@@ -611,25 +461,25 @@ def device_from_kb(device: Any, price_usd: Money | None = None) -> PlanDevice:
     knowledge base has one). Missing price or power cannot be planned with: the message says
     which flag supplies it.
     """
-    price = price_usd if price_usd is not None else _kb_fact(device, "price_usd")
+    price = price_usd if price_usd is not None else device.value("price_usd")
     if price is None:
         raise UsageError(f"--device {device.id}: the knowledge base has no price for it; "
                          f"give one with --price {device.id}=USD")
-    power = _kb_fact(device, "power_w")
+    power = device.value("power_w")
     if power is None:
         raise UsageError(f"--device {device.id}: the knowledge base has no power figure for it, "
                          "so its energy cannot be planned")
-    memory = _kb_fact(device, "memory_gb")
-    bandwidth = _kb_fact(device, "bandwidth_gbs")
+    memory = device.value("memory_gb")
+    bandwidth = device.value("bandwidth_gbs")
     if memory is None or bandwidth is None:
         raise UsageError(f"--device {device.id}: the knowledge base lacks memory or bandwidth")
     typed = device.ai_peak() if hasattr(device, "ai_peak") else None
     peak = None if typed is None else Peak(float(typed.tflops), str(typed.precision).lower(),
                                            bool(typed.sparse), str(getattr(typed, "source", "")))
     fp32 = device.throughput("fp32", False)
-    setting = str(_kb_fact(device, "setting") or "").lower()
-    memory_type = str(_kb_fact(device, "memory_type") or "")
-    if _kb_fact(device, "unified_memory") is True:
+    setting = str(device.value("setting") or "").lower()
+    memory_type = str(device.value("memory_type") or "")
+    if device.value("unified_memory") is True:
         memory_type = f"unified {memory_type}".strip()
     notes = ["Figures are the knowledge base's preferred values for this device."]
     price_fact = device.fact("price_usd") if price_usd is None and hasattr(device, "fact") else None
@@ -642,7 +492,7 @@ def device_from_kb(device: Any, price_usd: Money | None = None) -> PlanDevice:
     return PlanDevice(
         id=device.id,
         name=getattr(device, "short_name", None) or device.name,
-        price_usd=to_money(price, f"--price {device.id}"),
+        price_usd=to_money(price, "price"),
         power_w=float(power),
         ai_peak=peak,
         fp32_tflops=None if fp32 is None else float(fp32.tflops),
@@ -652,204 +502,3 @@ def device_from_kb(device: Any, price_usd: Money | None = None) -> PlanDevice:
         memory_type=memory_type,
         notes=tuple(notes),
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Loading kb/energy.yaml and kb/pathways.yaml
-# ---------------------------------------------------------------------------------------------
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class _Positive(_Strict):
-    value: float = Field(gt=0)
-    source: str
-    note: str | None = None
-
-
-class _OptionalPositive(_Strict):
-    value: float | None = Field(default=None, gt=0)
-    source: str
-    note: str | None = None
-
-
-class _PeakModel(_Strict):
-    value: float = Field(gt=0)
-    unit: Literal["TFLOP/s", "PFLOP/s"]
-    precision: str = Field(pattern=r"^(fp|bf|tf|int)[0-9]+$")
-    sparse: bool
-    source: str
-    note: str | None = None
-
-
-class _PathwayModel(_Strict):
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    device: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    name: str
-    memory_type: str = ""
-    host_included: bool = False
-    price_usd: _Positive
-    power_w: _Positive
-    ai_peak: _PeakModel
-    fp32_tflops: _OptionalPositive
-    memory_gb: _Positive
-    bandwidth_gbs: _Positive
-
-
-class _ErratumModel(_Strict):
-    id: str
-    pathway: str
-    scenario: str
-    field: Literal["it_kw", "facility_kw", "energy_kwh", "battery_kwh", "powerwalls", "capex_usd"]
-    table: str
-    printed: float
-    correct: float
-    note: str
-
-
-class _PathwaysFile(_Strict):
-    sources: dict[str, str]
-    pathways: list[_PathwayModel] = Field(min_length=1)
-    errata: list[_ErratumModel] = Field(default_factory=list)
-
-
-class _BatteryModel(_Strict):
-    id: str
-    name: str
-    energy_kwh: _Positive
-    continuous_kw: _Positive
-    price_usd: _Positive
-
-
-class _ScenarioModel(_Strict):
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    label: str
-    host_factor: float = Field(ge=1)
-    pue: float = Field(ge=1)
-    efficiency: float = Field(gt=0, le=1)
-    dod: float = Field(gt=0, le=1)
-    source: str
-    note: str | None = None
-
-
-class _EnergyFile(_Strict):
-    sources: dict[str, str]
-    run_hours: _Positive
-    battery: _BatteryModel
-    scenarios: list[_ScenarioModel] = Field(min_length=1)
-
-
-def shipped_kb_dir() -> Path:
-    """The knowledge base installed with the package."""
-    from importlib import resources
-
-    return Path(str(resources.files("gpu_advisor.kb")))
-
-
-def kb_file(name: str, kb_dir: str | Path | None = None) -> Path:
-    """`name` from `kb_dir` when that folder has it, else from the shipped knowledge base."""
-    if kb_dir is not None:
-        candidate = Path(kb_dir) / name
-        if candidate.is_file():
-            return candidate
-    return shipped_kb_dir() / name
-
-
-def _validated(doc: Document, model: type[_Strict]) -> Any:
-    try:
-        return model.model_validate(doc.data)
-    except ValidationError as exc:
-        raise FileErrors(list(validation_errors(doc, model, exc))) from None
-
-
-def _check_sources(doc: Document, declared: dict[str, str], data: Any,
-                   errors: list[FileError], key: tuple[str | int, ...] = ()) -> None:
-    """Every `source` must name an entry of the file's `sources` table (or be the command line)."""
-    if isinstance(data, dict):
-        for name, value in data.items():
-            if name == "source" and isinstance(value, str) and value not in declared:
-                errors.append(FileError(doc.location((*key, name)),
-                                        f"unknown source {value!r}{did_you_mean(value, declared)}"))
-            elif name != "sources":
-                _check_sources(doc, declared, value, errors, (*key, name))
-    elif isinstance(data, list):
-        for index, item in enumerate(data):
-            _check_sources(doc, declared, item, errors, (*key, index))
-
-
-def _unique_ids(doc: Document, items: list[Any], section: str, errors: list[FileError]) -> None:
-    seen: set[str] = set()
-    for index, item in enumerate(items):
-        if item.id in seen:
-            errors.append(FileError(doc.location((section, index, "id")),
-                                    f"duplicate id {item.id!r} in {section}"))
-        seen.add(item.id)
-
-
-def load_energy(kb_dir: str | Path | None = None) -> EnergyKnobs:
-    """Scenarios, battery and run length from energy.yaml (FileErrors, located, if it is wrong)."""
-    doc = load_yaml(kb_file("energy.yaml", kb_dir))
-    parsed: _EnergyFile = _validated(doc, _EnergyFile)
-    errors: list[FileError] = []
-    _check_sources(doc, parsed.sources, doc.data, errors)
-    _unique_ids(doc, parsed.scenarios, "scenarios", errors)
-    if any(s.id in (CUSTOM_SCENARIO, "all") for s in parsed.scenarios):
-        errors.append(FileError(doc.location(("scenarios",)),
-                                f"'{CUSTOM_SCENARIO}' and 'all' are reserved scenario ids"))
-    if errors:
-        raise FileErrors(errors)
-    battery = parsed.battery
-    return EnergyKnobs(
-        hours=parsed.run_hours.value,
-        battery=Battery(battery.name, battery.energy_kwh.value, battery.continuous_kw.value,
-                        to_money(battery.price_usd.value, "energy.yaml battery.price_usd")),
-        scenarios=tuple(Scenario(s.id, s.label, s.host_factor, s.pue, s.efficiency, s.dod,
-                                 s.source, s.note or "") for s in parsed.scenarios),
-    )
-
-
-_FIELD_LABELS = {"price_usd": "price", "power_w": "power", "ai_peak": "AI peak",
-                 "fp32_tflops": "FP32", "memory_gb": "memory", "bandwidth_gbs": "bandwidth"}
-
-
-def load_pathways(kb_dir: str | Path | None = None) -> Pathways:
-    """The paper's pathways from pathways.yaml, as plan devices carrying their source notes."""
-    doc = load_yaml(kb_file("pathways.yaml", kb_dir))
-    parsed: _PathwaysFile = _validated(doc, _PathwaysFile)
-    errors: list[FileError] = []
-    _check_sources(doc, parsed.sources, doc.data, errors)
-    _unique_ids(doc, parsed.pathways, "pathways", errors)
-    ids = {p.id for p in parsed.pathways}
-    for index, erratum in enumerate(parsed.errata):
-        if erratum.pathway not in ids:
-            errors.append(FileError(doc.location(("errata", index, "pathway")),
-                                    f"unknown pathway {erratum.pathway!r}"
-                                    f"{did_you_mean(erratum.pathway, ids)}"))
-    if errors:
-        raise FileErrors(errors)
-    devices: list[PlanDevice] = []
-    for pathway in parsed.pathways:
-        peak = pathway.ai_peak
-        tflops = peak.value * (1000.0 if peak.unit == "PFLOP/s" else 1.0)
-        notes = [f"{_FIELD_LABELS[name]} ({getattr(pathway, name).source}): "
-                 f"{getattr(pathway, name).note}"
-                 for name in _FIELD_LABELS if getattr(pathway, name).note]
-        devices.append(PlanDevice(
-            id=pathway.device,
-            name=pathway.name,
-            price_usd=to_money(pathway.price_usd.value, "pathways.yaml price_usd"),
-            power_w=pathway.power_w.value,
-            ai_peak=Peak(tflops, peak.precision, peak.sparse, peak.source),
-            fp32_tflops=pathway.fp32_tflops.value,
-            memory_gb=pathway.memory_gb.value,
-            bandwidth_gbs=pathway.bandwidth_gbs.value,
-            host_included=pathway.host_included,
-            memory_type=pathway.memory_type,
-            pathway=pathway.id,
-            notes=tuple(notes),
-        ))
-    errata = tuple(Erratum(e.id, e.pathway, e.scenario, e.field, e.table, e.printed, e.correct,
-                           e.note) for e in parsed.errata)
-    return Pathways(tuple(devices), errata)

@@ -201,13 +201,13 @@ def psu_plan(gpu_power_w: float, gpus: int, platform_w: float | None = None,
         f"Setting: {defaults.description}"
         + ("" if platform_w is None else f" (platform given: {platform:,.0f} W)") + ".",
         f"GPUs at their power limit: {gpus} x {gpu_power_w:,.0f} W = {gpu_w:,.0f} W sustained.",
-        f"Millisecond transients: GPU power x {transient:g} must fit the PSU's continuous rating; "
-        "shorter (100 us) excursions up to 2-3x are left to an ATX 3.x PSU's excursion tolerance "
-        f"({SOURCES['excursions']}).",
+        (f"Millisecond transients: GPU power x {transient:g} must fit the PSU's continuous rating; "
+         "shorter (100 us) excursions up to 2-3x are left to an ATX 3.x PSU's excursion tolerance "
+         f"({SOURCES['excursions']})."),
         f"Loading target: sustained load at most {PSU_LOAD_TARGET:.0%} of the PSU rating.",
-        f"Wall draw: sustained / PSU efficiency {defaults.psu_efficiency:.2f}; circuits: "
-        f"{CIRCUIT_120V_W:,.0f} W continuous per 15 A/120 V circuit, {CIRCUIT_230V_W:,.0f} W per "
-        "16 A/230 V circuit.",
+        (f"Wall draw: sustained / PSU efficiency {defaults.psu_efficiency:.2f}; circuits: "
+         f"{CIRCUIT_120V_W:,.0f} W continuous per 15 A/120 V circuit, {CIRCUIT_230V_W:,.0f} W per "
+         "16 A/230 V circuit."),
     ]
     return PsuPlan(gpus=gpus, gpu_power_w=float(gpu_power_w), gpu_w=gpu_w, platform_w=platform,
                    sustained_w=sustained_w, transient_factor=transient, peak_w=peak_w,

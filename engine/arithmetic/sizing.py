@@ -8,21 +8,40 @@ Two entry points matter to the rest of the system: :func:`estimate` (one itemize
 :func:`gpus_needed` (fewest GPUs of a given size that hold it). Both are pure arithmetic over a
 frozen request, cached, and do no I/O once the model catalog is loaded, so the recommendation
 engine can call them per device without thinking about cost.
+
+Why one module of ~760 lines: the constants, the request checks and the itemized terms are one
+derivation, read side by side with ``docs/sizing.md``; every term cites the constant it uses and
+states it as an assumption, so splitting them would scatter a single formula across files. (The
+model catalog it reads is knowledge and lives in ``knowledge.models``/``knowledge.catalogs``.)
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from gpu_advisor.errors import FileError, FileErrors, UsageError, did_you_mean, one_of
-from gpu_advisor.knowledge.yamlio import Document, load_yaml
+from gpu_advisor.errors import UsageError, did_you_mean, one_of
+
+# The model catalog is knowledge (kb/models.yaml); sizing's callers also find it here.
+from gpu_advisor.knowledge.models import (  # noqa: F401
+    ASSUMED_VOCAB,
+    ModelArch,
+    normalize_model_name,
+    resolve_model,
+    shipped_models_path,
+)
+
+
+def load_model_catalog(path: Path | None = None) -> dict[str, ModelArch]:
+    """The model catalog by canonical name (read by ``knowledge.catalogs``, pydantic only then)."""
+    from gpu_advisor.knowledge.catalogs import load_model_catalog as load
+
+    return load(path)
+
 
 GB = 1e9
 """Bytes in one GB as printed everywhere here: decimal (card capacities are binary, see below)."""
@@ -77,209 +96,12 @@ LOGIT_BYTES = 8.0
 """Training loss: an fp32 copy of the logits and its gradient, per token per vocabulary entry."""
 INFERENCE_LOGIT_BYTES = 4.0
 """Decoding computes fp32 logits only for the last position of each sequence."""
-ASSUMED_VOCAB = 128_000
-"""Vocabulary when the architecture does not say (modern tokenizers are 128k-152k)."""
-MLP_RATIO = 3.5
-"""MLP intermediate size over hidden size (Llama 3: 14336/4096 and 28672/8192)."""
 
 # Fallback architecture from the parameter count alone (see architecture_from_params).
 _PARAMS_PER_LAYER_PER_HIDDEN2 = 12.75  # q,o: 2h^2; k,v with 8 KV heads: ~0.25h^2; SwiGLU: 10.5h^2
 _HIDDEN_PER_LAYER = 112  # catalog models: hidden/layers between 80 and 130
 _FALLBACK_HEAD_DIM = 128
 _FALLBACK_KV_HEADS = 8
-
-
-# ---------------------------------------------------------------------------------------------
-# Model architectures
-
-
-@dataclass(frozen=True)
-class ModelArch:
-    """The shape of a transformer, which is what KV cache and activations depend on."""
-
-    name: str
-    params_b: float
-    layers: int
-    hidden: int
-    attention_heads: int
-    kv_heads: int
-    head_dim: int
-    source: str
-    assumed: bool = False
-    vocab_size: int | None = None
-    aliases: tuple[str, ...] = ()
-
-    @property
-    def kv_elements_per_token(self) -> int:
-        """KV elements per token (keys and values, every layer): multiply by bytes per element."""
-        return 2 * self.layers * self.kv_heads * self.head_dim
-
-    @property
-    def vocab(self) -> int:
-        return self.vocab_size if self.vocab_size else ASSUMED_VOCAB
-
-    @property
-    def largest_layer_params(self) -> float:
-        """Parameters of the largest single weight: the embedding or one MLP projection."""
-        return max(float(self.vocab) * self.hidden, MLP_RATIO * self.hidden * self.hidden)
-
-
-_MODEL_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "name": str,
-    "params_b": (int, float),
-    "layers": int,
-    "hidden": int,
-    "attention_heads": int,
-    "kv_heads": int,
-    "head_dim": int,
-    "source": str,
-    "vocab_size": int,
-    "aliases": list,
-    "note": str,
-}
-_MODEL_REQUIRED = (
-    "name",
-    "params_b",
-    "layers",
-    "hidden",
-    "attention_heads",
-    "kv_heads",
-    "head_dim",
-    "source",
-)
-
-
-def normalize_model_name(name: str) -> str:
-    """Lower-case, hyphenated, no chat/instruct suffix: fine-tunes share the base's architecture."""
-    text = re.sub(r"[\s_]+", "-", name.strip().lower())
-    text = re.sub(r"-(instruct|chat|hf|base)$", "", text)
-    return text
-
-
-def shipped_models_path() -> Path:
-    """The model catalog that installs with the package."""
-    return Path(str(resources.files("gpu_advisor.kb").joinpath("models.yaml")))
-
-
-def load_model_catalog(path: Path | None = None) -> dict[str, ModelArch]:
-    """The model catalog by canonical name; loaded and validated once per path, then cached."""
-    target = Path(path) if path is not None else shipped_models_path()
-    return dict(_load_catalog_cached(str(target.resolve())))
-
-
-@functools.lru_cache(maxsize=8)
-def _load_catalog_cached(path: str) -> tuple[tuple[str, ModelArch], ...]:
-    doc = load_yaml(path)
-    return tuple(_parse_catalog(doc).items())
-
-
-def _parse_catalog(doc: Document) -> dict[str, ModelArch]:
-    errors: list[FileError] = []
-    entries = doc.data.get("models") if isinstance(doc.data, dict) else None
-    if not isinstance(entries, list):
-        raise FileErrors([FileError(doc.location(), "expected a mapping with a 'models:' list")])
-    catalog: dict[str, ModelArch] = {}
-    names_seen: dict[str, int] = {}
-    for index, entry in enumerate(entries):
-        where = ("models", index)
-        if not isinstance(entry, dict):
-            errors.append(FileError(doc.location(where), "each model must be a mapping"))
-            continue
-        entry_errors = _check_model_entry(doc, where, entry)
-        if entry_errors:
-            errors.extend(entry_errors)
-            continue
-        arch = ModelArch(
-            name=normalize_model_name(entry["name"]),
-            params_b=float(entry["params_b"]),
-            layers=entry["layers"],
-            hidden=entry["hidden"],
-            attention_heads=entry["attention_heads"],
-            kv_heads=entry["kv_heads"],
-            head_dim=entry["head_dim"],
-            source=entry["source"],
-            vocab_size=entry.get("vocab_size"),
-            aliases=tuple(normalize_model_name(a) for a in entry.get("aliases", [])),
-        )
-        for label in dict.fromkeys((arch.name, *arch.aliases)):
-            if label in names_seen:
-                errors.append(
-                    FileError(
-                        doc.location(where),
-                        f"model name {label!r} is already used by entry {names_seen[label] + 1}",
-                    )
-                )
-            names_seen[label] = index
-        catalog[arch.name] = arch
-    if errors:
-        raise FileErrors(errors)
-    return catalog
-
-
-def _check_model_entry(
-    doc: Document, where: tuple[str | int, ...], entry: dict[str, Any]
-) -> list[FileError]:
-    """Schema and sanity checks for one catalog entry, each pointing at its line."""
-    errors: list[FileError] = []
-    for key in entry:
-        if key not in _MODEL_FIELDS:
-            errors.append(
-                FileError(
-                    doc.key_location((*where, key)),
-                    f"unknown key {key!r}{did_you_mean(key, _MODEL_FIELDS)}",
-                )
-            )
-    for key in _MODEL_REQUIRED:
-        if key not in entry:
-            errors.append(FileError(doc.location(where), f"missing required key {key!r}"))
-    for key, expected in _MODEL_FIELDS.items():
-        if key not in entry:
-            continue
-        value = entry[key]
-        if isinstance(value, bool) or not isinstance(value, expected):
-            kind = (
-                "a number"
-                if expected == (int, float)
-                else f"a {getattr(expected, '__name__', 'value')}"
-            )
-            errors.append(
-                FileError(doc.location((*where, key)), f"{key}: expected {kind}, got {value!r}")
-            )
-        elif isinstance(value, (int, float)) and value <= 0:
-            errors.append(
-                FileError(doc.location((*where, key)), f"{key}: must be positive, got {value!r}")
-            )
-        elif key == "aliases" and not all(isinstance(a, str) for a in value):
-            errors.append(
-                FileError(doc.location((*where, key)), "aliases: expected a list of names")
-            )
-    if errors:
-        return errors
-    if entry["attention_heads"] % entry["kv_heads"]:
-        errors.append(
-            FileError(
-                doc.location((*where, "kv_heads")),
-                f"kv_heads {entry['kv_heads']} must divide attention_heads "
-                f"{entry['attention_heads']} (grouped-query attention)",
-            )
-        )
-    return errors
-
-
-def resolve_model(name: str, catalog: dict[str, ModelArch]) -> ModelArch:
-    """A catalog model by name or alias, any case; UsageError with a suggestion if unknown."""
-    wanted = normalize_model_name(name)
-    labels: dict[str, ModelArch] = {}
-    for arch in catalog.values():
-        labels[arch.name] = arch
-        for alias in arch.aliases:
-            labels.setdefault(alias, arch)
-    if wanted in labels:
-        return labels[wanted]
-    raise UsageError(
-        f"--model: unknown model {name!r}{did_you_mean(wanted, labels)}; "
-        f"known models: {', '.join(sorted(catalog))}"
-    )
 
 
 @functools.lru_cache(maxsize=1024)
@@ -292,7 +114,7 @@ def architecture_from_params(params_b: float) -> ModelArch:
     fewer heads). Against the catalog models with 8 KV heads this lands within 20% of the
     real KV size per token.
     """
-    _require_positive_number("--params-b", params_b)
+    _require_positive_number(params_b, field="params_b")
     params = params_b * 1e9
     hidden_exact = (params * _HIDDEN_PER_LAYER / _PARAMS_PER_LAYER_PER_HIDDEN2) ** (1 / 3)
     hidden = _FALLBACK_HEAD_DIM * max(1, round(hidden_exact / _FALLBACK_HEAD_DIM))
@@ -424,8 +246,8 @@ def gpus_needed(req: SizingRequest, device_memory_gb: float, max_gpus: int = 8) 
     on every GPU, so for it only one GPU is tried: more GPUs do not lower the need per GPU.
     """
     if isinstance(max_gpus, bool) or not isinstance(max_gpus, int) or max_gpus < 1:
-        raise UsageError(f"--max-gpus must be a whole number >= 1, got {max_gpus!r}")
-    _require_positive_number("device memory (GB)", device_memory_gb)
+        raise UsageError(f"must be a whole number >= 1, got {max_gpus!r}", field="max_gpus")
+    _require_positive_number(device_memory_gb, what="device memory (GB)")
     limit = usable_memory_gb(device_memory_gb)
     for count in _gpu_counts(req, max_gpus):
         if _per_gpu_gb(replace(req, gpus=count)) <= limit:
@@ -446,7 +268,7 @@ def _gpu_counts(req: SizingRequest, max_gpus: int) -> Iterable[int]:
 
 
 def estimate(req: SizingRequest) -> Estimate:
-    """The itemized memory need of a request; UsageError names the flag of any bad field."""
+    """The itemized memory need of a request; UsageError names the field of any bad value."""
     return _estimate_cached(req)
 
 
@@ -470,28 +292,30 @@ def _estimate_cached(req: SizingRequest) -> Estimate:
 # Validation
 
 
-def _require_positive_number(flag: str, value: object) -> None:
+def _require_positive_number(value: object, field: str | None = None, what: str = "") -> None:
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
         or not math.isfinite(value)
         or value <= 0
     ):
-        raise UsageError(f"{flag} must be a positive number, got {value!r}")
+        subject = f"{what} must" if what else "must"
+        raise UsageError(f"{subject} be a positive number, got {value!r}", field=field)
 
 
-def _require_positive_int(flag: str, value: object) -> None:
+def _require_positive_int(field: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UsageError(f"{flag} must be a whole number >= 1, got {value!r}")
+        raise UsageError(f"must be a whole number >= 1, got {value!r}", field=field)
 
 
-def check_precision(flag: str, value: str) -> str:
-    """A known precision name (case-insensitive), or UsageError naming the flag."""
+def check_precision(field: str, value: str) -> str:
+    """A known precision name (case-insensitive), or UsageError naming the field."""
     key = value.strip().lower() if isinstance(value, str) else value
     if key not in PRECISION_BYTES:
         raise UsageError(
-            f"{flag}: unknown precision {value!r}{did_you_mean(str(key), PRECISION_BYTES)}; "
-            f"{one_of(PRECISION_BYTES)}"
+            f"unknown precision {value!r}{did_you_mean(str(key), PRECISION_BYTES)}; "
+            f"{one_of(PRECISION_BYTES)}",
+            field=field,
         )
     return key
 
@@ -501,63 +325,71 @@ def check_workload(value: str) -> str:
     key = value.strip().lower() if isinstance(value, str) else value
     if key in NOT_SIZED_WORKLOADS:
         raise UsageError(
-            f"--workload {key}: not sized ({NOT_SIZED_WORKLOADS[key]}); memory sizing "
-            f"covers {one_of(WORKLOADS)}"
+            f"{key} is not sized ({NOT_SIZED_WORKLOADS[key]}); memory sizing "
+            f"covers {one_of(WORKLOADS)}",
+            field="workload",
         )
     if key not in WORKLOADS:
         raise UsageError(
-            f"--workload: unknown workload {value!r}{did_you_mean(str(key), WORKLOADS)}; "
-            f"{one_of(WORKLOADS)}"
+            f"unknown workload {value!r}{did_you_mean(str(key), WORKLOADS)}; {one_of(WORKLOADS)}",
+            field="workload",
         )
     return key
 
 
 def _validate(req: SizingRequest) -> None:
     check_workload(req.workload)
-    _require_positive_number("--params-b", req.params_b)
+    _require_positive_number(req.params_b, field="params_b")
     if req.model is not None and not isinstance(req.model, ModelArch):
-        raise UsageError(f"--model must be a catalog model, got {req.model!r}")
-    check_precision("--precision", req.precision)
+        raise UsageError(f"must be a catalog model, got {req.model!r}", field="model")
+    check_precision("precision", req.precision)
     if req.precision != req.precision.strip().lower():
-        raise UsageError(f"--precision must be lower case here, got {req.precision!r}")
+        raise UsageError(f"must be lower case here, got {req.precision!r}", field="precision")
     if req.kv_precision is not None:
-        check_precision("--kv-precision", req.kv_precision)
-    _require_positive_int("--context", req.context_tokens)
-    _require_positive_int("--batch", req.batch_size)
-    _require_positive_int("--gpus", req.gpus)
+        check_precision("kv_precision", req.kv_precision)
+    _require_positive_int("context", req.context_tokens)
+    _require_positive_int("batch", req.batch_size)
+    _require_positive_int("gpus", req.gpus)
     if isinstance(req.zero_stage, bool) or req.zero_stage not in (0, 1, 2, 3):
         raise UsageError(
-            f"--zero must be 0, 1, 2 or 3 (the DeepSpeed ZeRO stage), got {req.zero_stage!r}"
+            f"must be 0, 1, 2 or 3 (the DeepSpeed ZeRO stage), got {req.zero_stage!r}",
+            field="zero",
         )
     if req.optimizer not in OPTIMIZERS:
         raise UsageError(
-            f"--optimizer: unknown optimizer {req.optimizer!r}"
-            f"{did_you_mean(str(req.optimizer), OPTIMIZERS)}; {one_of(OPTIMIZERS)}"
+            f"unknown optimizer {req.optimizer!r}"
+            f"{did_you_mean(str(req.optimizer), OPTIMIZERS)}; {one_of(OPTIMIZERS)}",
+            field="optimizer",
         )
     if req.bytes_per_param_convention not in CONVENTIONS:
         raise UsageError(
-            f"--bytes-per-param must be 12, 16 or 18, got {req.bytes_per_param_convention!r}"
+            f"must be 12, 16 or 18, got {req.bytes_per_param_convention!r}",
+            field="bytes_per_param",
         )
     if req.method is not None and req.method not in METHODS:
         raise UsageError(
-            f"--method: unknown method {req.method!r}{did_you_mean(str(req.method), METHODS)}; "
-            f"{one_of(METHODS)}"
+            f"unknown method {req.method!r}{did_you_mean(str(req.method), METHODS)}; "
+            f"{one_of(METHODS)}",
+            field="method",
         )
     if req.workload == "inference":
         return
     if req.workload == "pretraining" and req.method not in (None, "full"):
         raise UsageError(
-            f"--method {req.method}: pretraining trains every weight; use --method full "
-            "(or --workload fine-tuning for LoRA/QLoRA)"
+            f"{req.method}: pretraining trains every weight; use method full "
+            "(or workload fine-tuning for LoRA/QLoRA)",
+            field="method",
         )
     if req.offload and req.zero_stage == 0:
         raise UsageError(
-            "--offload needs --zero 1, 2 or 3: DeepSpeed offloads the (sharded) optimizer state"
+            "needs ZeRO stage (zero) 1, 2 or 3: DeepSpeed offloads the (sharded) optimizer state",
+            field="offload",
         )
     if req.offload and req.optimizer == "adamw-8bit":
         raise UsageError(
-            "--offload with --optimizer adamw-8bit: DeepSpeed's CPU Adam keeps 32-bit "
-            "state; choose one of the two"
+            "cannot go with optimizer adamw-8bit: DeepSpeed's CPU Adam keeps 32-bit "
+            "state; choose one of the two",
+            field="offload",
         )
 
 

@@ -12,6 +12,7 @@ one, a narrower format slower than a wider one, an FP4 flag without an FP4 figur
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +30,17 @@ def load_error_findings(errors: list[FileError]) -> list[Finding]:
 
 def load(kb_dir: Path | None, rules_dir: Path | None) -> tuple[RuleBase | None, list[Finding]]:
     """Load the knowledge base and rules; every load problem becomes a finding."""
-    from gpu_advisor.knowledge.kb import load_knowledge, shipped_kb_dir
+    from gpu_advisor.knowledge.kb import shipped_kb_dir
+    from gpu_advisor.knowledge.kb_schema import load_knowledge, load_what_loads
     from gpu_advisor.knowledge.rulebase import load_rulebase
 
     findings: list[Finding] = []
-    knowledge = None
     try:
         knowledge = load_knowledge(kb_dir)
     except FileErrors as exc:
         findings += load_error_findings(exc.errors)
-        knowledge = _partial_knowledge(Path(kb_dir) if kb_dir is not None else shipped_kb_dir())
-    if knowledge is None:
-        return None, findings
+        # check the rules against what of the knowledge base still loads
+        knowledge, _ = load_what_loads(Path(kb_dir) if kb_dir is not None else shipped_kb_dir())
     try:
         rulebase = load_rulebase(rules_dir, knowledge)
     except FileErrors as exc:
@@ -48,29 +48,6 @@ def load(kb_dir: Path | None, rules_dir: Path | None) -> tuple[RuleBase | None, 
         findings += [f for f in load_error_findings(exc.errors) if (str(f.location), f.message) not in known]
         return None, findings
     return (rulebase if not findings else None), findings
-
-
-def _partial_knowledge(base: Path) -> Any:
-    """What of a broken knowledge base still loads, to check the rules against (the loader's
-    own per-file helpers; None if this engine version does not have them)."""
-    try:
-        from gpu_advisor.knowledge import kb_schema
-        from gpu_advisor.knowledge.kb import Knowledge
-
-        errors: list[FileError] = []
-        sources = kb_schema._load_sources(base / "sources.yaml", errors)
-        devices: dict[str, Any] = {}
-        folder = base / "devices"
-        if folder.is_dir():
-            from gpu_advisor.knowledge.yamlio import iter_yaml_files
-
-            for path in iter_yaml_files(folder):
-                device = kb_schema._load_device(path, sources, errors)
-                if device is not None:
-                    devices.setdefault(device.id, device)
-        return Knowledge(devices=devices, sources=sources, directory=base)
-    except (ImportError, AttributeError, TypeError):
-        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,7 +134,7 @@ def lint_knowledge(rb: RuleBase) -> list[Finding]:
                                    where("throughput", key, "value"), devices=(device.id,)))
         dense = [(p, device.throughput(p, sparse=False)) for p in TENSOR_ORDER]
         present = [(p, t) for p, t in dense if t is not None]
-        for (wide, tw), (narrow, tn) in zip(present, present[1:]):
+        for (wide, tw), (narrow, tn) in pairwise(present):
             assert tw is not None and tn is not None
             if tn.tflops < tw.tflops:
                 key = next((k for k in figures if k.startswith(narrow + "_")), narrow)

@@ -31,16 +31,27 @@ at and just below each device's computed figure, with every choice of the questi
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from gpu_advisor.arithmetic.context import ARITHMETIC_ANSWERS as _DECLARED
 from gpu_advisor.backends.python import SplitCondition, split_condition
-from gpu_advisor.lang.conditions import MISSING, Leaf, Ref, eval_leaf, leaves, refs
 from gpu_advisor.knowledge.rulebase import Question, Rule, RuleBase
 from gpu_advisor.knowledge.vocabulary import DEVICE_ATTRIBUTES
+from gpu_advisor.lang.conditions import (
+    FLIPPED,
+    MISSING,
+    SCOPES,
+    Leaf,
+    Ref,
+    eval_leaf,
+    evaluate,
+    leaves,
+    lookup_from,
+    refs,
+    template_refs,
+)
 
 ARITHMETIC_ANSWERS: tuple[str, ...] = (*_DECLARED, "candidates")
 """Answers the sizing, cost and energy arithmetic reads (engine/arithmetic.py)."""
@@ -72,23 +83,11 @@ class RuleFacts:
         return self.rule.scope == "device"
 
 
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-
-
-def template_refs(text: str) -> Iterator[Ref]:
-    """The references a because/warn text fills in (``{device.memory_gb:,.0f}``)."""
-    for match in _PLACEHOLDER.finditer(text):
-        body = match.group(1).split(":", 1)[0].strip()
-        scope, dot, name = body.partition(".")
-        if dot and scope in ("answer", "fact", "device"):
-            yield Ref(scope, name)
-
-
 def analyze_rules(rb: RuleBase) -> dict[str, RuleFacts]:
     result: dict[str, RuleFacts] = {}
     for rule in rb.rules:
         texts = [rule.because] + ([rule.warn] if rule.warn else [])
-        tref = tuple(dict.fromkeys(r for text in texts for r in template_refs(text)))
+        tref = tuple(dict.fromkeys(r for text in texts for r in template_refs(text, SCOPES)))
         split = split_condition(rule.when) if rule.scope == "device" else None
         result[rule.id] = RuleFacts(rule, split, tref, frozenset(refs(rule.when)))
     return result
@@ -229,7 +228,7 @@ def epsilon(value: float, integer: bool) -> float:
 def _sides(value: float, op: str, integer: bool, answer_on_left: bool) -> list[float]:
     """Values on each side of a boundary, for an answer compared with ``value`` by ``op``."""
     if not answer_on_left:
-        op = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(op, op)
+        op = FLIPPED.get(op, op)
     e = epsilon(value, integer)
     if op in (">=", "<"):
         return [value - e, value]
@@ -252,7 +251,7 @@ class Domain:
 
 def _numeric(value: float, integer: bool) -> Any:
     if integer:
-        return int(round(value))
+        return round(value)
     rounded = round(value, 6)
     return int(rounded) if float(rounded).is_integer() else rounded
 
@@ -432,9 +431,7 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def asked(q: Question, values: Mapping[str, Any]) -> bool:
-    from gpu_advisor.lang.conditions import evaluate
-
-    return evaluate(q.ask_when, lambda ref: values.get(ref.name, MISSING) if ref.scope == "answer" else MISSING)
+    return evaluate(q.ask_when, lookup_from(answers=values))
 
 
 def assignments(rb: RuleBase, keys: list[str], domains: Mapping[str, Domain],
@@ -463,10 +460,6 @@ def assignments(rb: RuleBase, keys: list[str], domains: Mapping[str, Domain],
         del current[key]
 
     yield from walk(0, base)
-
-
-def count_assignments(rb: RuleBase, keys: list[str], domains: Mapping[str, Domain]) -> int:
-    return sum(1 for _ in assignments(rb, keys, domains))
 
 
 def raw_answers(values: Mapping[str, Any], rb: RuleBase, keep_defaults: bool = False) -> dict[str, Any]:

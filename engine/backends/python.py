@@ -20,7 +20,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gpu_advisor.lang.conditions import MISSING, All, AnyOf, Condition, Leaf, Not, Ref, refs, to_nnf
+from gpu_advisor.lang.conditions import (
+    MISSING,
+    All,
+    AnyOf,
+    Condition,
+    Leaf,
+    Not,
+    Ref,
+    refs,
+    to_nnf,
+    value_or_missing,
+)
 
 Context = dict[str, Any]
 Attrs = dict[str, Any]
@@ -37,15 +48,13 @@ def _getter(ref: Ref) -> Callable[[Context, Attrs], Any]:
         name = ref.name
 
         def device_value(ctx: Context, dev: Attrs) -> Any:
-            value = dev.get(name)
-            return MISSING if value is None else value
+            return value_or_missing(dev.get(name))
 
         return device_value
     key = ref_key(ref)
 
     def context_value(ctx: Context, dev: Attrs) -> Any:
-        value = ctx.get(key, MISSING)
-        return MISSING if value is None else value
+        return value_or_missing(ctx.get(key))
 
     return context_value
 

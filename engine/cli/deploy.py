@@ -170,7 +170,7 @@ def build(args: argparse.Namespace) -> Deployment:
     from gpu_advisor.errors import UsageError
     from gpu_advisor.hardware.deploy import build_deployment, pick_option
     from gpu_advisor.hardware.planning import make_plan
-    from gpu_advisor.knowledge.kb import load_knowledge
+    from gpu_advisor.knowledge.kb_schema import load_knowledge
     from gpu_advisor.knowledge.rulebase import load_rulebase
 
     if not job_given(args):

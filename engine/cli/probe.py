@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from gpu_advisor.hardware import probe
-    from gpu_advisor.knowledge.kb import load_knowledge
+    from gpu_advisor.knowledge.kb_schema import load_knowledge
 
     knowledge = load_knowledge(args.kb)
     rules = probe.load_hardware_rules(knowledge, args.checks)

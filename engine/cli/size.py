@@ -191,11 +191,11 @@ def build_request(args: argparse.Namespace) -> SizingRequest:
                 f"{one_of(METHODS)}"
             )
     if args.precision is not None:
-        precision = check_precision("--precision", args.precision)
+        precision = check_precision("precision", args.precision)
     else:
         precision = "nf4" if method == "qlora" and workload != "inference" else "bf16"
     kv_precision = (
-        None if args.kv_precision is None else check_precision("--kv-precision", args.kv_precision)
+        None if args.kv_precision is None else check_precision("kv_precision", args.kv_precision)
     )
     optimizer = args.optimizer.strip().lower()
     model = None
@@ -230,7 +230,7 @@ def _catalog_path(kb: str | None) -> Path | None:
 
 def load_devices(kb: str | None) -> list[tuple[str, str, float]]:
     """(id, display name, memory GB) of every knowledge-base device that states its memory."""
-    from gpu_advisor.knowledge.kb import load_knowledge
+    from gpu_advisor.knowledge.kb_schema import load_knowledge
 
     knowledge = load_knowledge(kb)
     devices: list[tuple[str, str, float]] = []

@@ -37,7 +37,7 @@ from gpu_advisor.core.results import (
     TraceEntry,
 )
 from gpu_advisor.errors import EngineError
-from gpu_advisor.knowledge.kb import Knowledge, load_knowledge
+from gpu_advisor.knowledge.kb import Knowledge
 from gpu_advisor.knowledge.rulebase import Rule, RuleBase, load_rulebase
 from gpu_advisor.lang.conditions import MISSING, Ref, evaluate, render
 
@@ -59,6 +59,8 @@ class Engine:
             from gpu_advisor.knowledge.cache import load_rulebase_cached
 
             return cls(load_rulebase_cached(kb_dir, rules_dir))
+        from gpu_advisor.knowledge.kb_schema import load_knowledge  # pydantic only when loading
+
         knowledge: Knowledge = load_knowledge(kb_dir)
         return cls(load_rulebase(rules_dir, knowledge))
 

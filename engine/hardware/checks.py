@@ -22,7 +22,7 @@ from gpu_advisor.hardware.facts import VOCABULARY, gpu_facts, machine_facts, nor
 from gpu_advisor.hardware.machine import Machine
 from gpu_advisor.knowledge.kb import Knowledge
 from gpu_advisor.knowledge.rulebase import VocabularyChecker
-from gpu_advisor.knowledge.schema_errors import validation_errors
+from gpu_advisor.knowledge.schema import validation_errors
 from gpu_advisor.knowledge.yamlio import Document, iter_yaml_files, load_yaml
 from gpu_advisor.lang.conditions import (
     MISSING,

@@ -12,16 +12,17 @@ bypass it. A cache that cannot be read or written is simply not used.
 
 from __future__ import annotations
 
-import zlib
 import os
 import pickle
 import sys
+import zlib
 from pathlib import Path
 
-from gpu_advisor.knowledge.kb import load_knowledge, shipped_kb_dir
+from gpu_advisor.knowledge.kb import shipped_kb_dir
 from gpu_advisor.knowledge.rulebase import RuleBase, load_rulebase, shipped_rules_dir
+from gpu_advisor.version import __version__
 
-FORMAT = 1  # bump when the pickled classes change shape
+FORMAT = 2  # bump when the pickled classes change shape
 
 
 def cache_dir() -> Path:
@@ -40,8 +41,6 @@ def _inputs(kb_dir: Path, rules_dir: Path) -> list[Path]:
 
 def fingerprint(kb_dir: Path, rules_dir: Path) -> str:
     """Everything the rule base is built from, as one string."""
-    from gpu_advisor import __version__
-
     parts = [f"{FORMAT}|{__version__}|{sys.version}|{kb_dir.resolve()}|{rules_dir.resolve()}"]
     for path in _inputs(kb_dir, rules_dir) + sorted(Path(__file__).resolve().parent.parent.rglob("*.py")):
         stat = path.stat()
@@ -54,23 +53,30 @@ def load_rulebase_cached(kb_dir: Path | str | None, rules_dir: Path | str | None
     kb = Path(kb_dir) if kb_dir is not None else shipped_kb_dir()
     rules = Path(rules_dir) if rules_dir is not None else shipped_rules_dir()
     if os.environ.get("GPU_ADVISOR_NO_CACHE") or not kb.is_dir() or not rules.is_dir():
-        return load_rulebase(rules, load_knowledge(kb))
+        return load_fresh(kb, rules)
     try:
         key = fingerprint(kb, rules)
     except OSError:
-        return load_rulebase(rules, load_knowledge(kb))
+        return load_fresh(kb, rules)
     entry = cache_dir() / f"rulebase-{zlib.crc32(key.encode()):08x}.pickle"
     try:
         with entry.open("rb") as handle:
-            stored_key, cached = pickle.load(handle)  # noqa: S301 - our own file, written below
+            stored_key, cached = pickle.load(handle)
         if stored_key == key and isinstance(cached, RuleBase):
             return cached
     except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError,
             IndexError):
         pass
-    rulebase = load_rulebase(rules, load_knowledge(kb))  # raises FileErrors: nothing is cached
+    rulebase = load_fresh(kb, rules)  # raises FileErrors: nothing is cached
     _store(entry, key, rulebase)
     return rulebase
+
+
+def load_fresh(kb_dir: Path, rules_dir: Path) -> RuleBase:
+    """The rule base read and validated from the files (pydantic is imported only here)."""
+    from gpu_advisor.knowledge.kb_schema import load_knowledge
+
+    return load_rulebase(rules_dir, load_knowledge(kb_dir))
 
 
 def _store(entry: Path, key: str, rulebase: RuleBase) -> None:

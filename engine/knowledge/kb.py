@@ -3,7 +3,7 @@
 Every value is a *sourced value*: the preferred figure, its source, and any disagreeing figures
 from other sources (``alternatives``) with the reason the preferred one won. Sources come from one
 registry (``kb/sources.yaml``); a citation may carry a locator after ``#`` (``seed-003#table-1``).
-These are plain dataclasses; the file schemas and their validation live in ``kb_schema``.
+These are plain dataclasses (no pydantic): the file schemas and the loader live in ``kb_schema``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,25 @@ _WIDER = {"fp4": "fp6", "fp6": "fp8", "int8": "fp8", "fp8": "bf16", "bf16": "fp1
           "tf32": "fp32", "fp32": "fp64"}
 
 Scalar = str | int | float | bool | None
+
+DEVICE_ENUMS: dict[str, tuple[str, ...]] = {
+    "setting": ("desktop", "workstation", "server", "appliance"),
+    "cooling": ("active", "blower", "passive", "integrated"),
+    "driver_class": ("geforce", "professional", "datacenter"),
+    "memory_type": ("GDDR6", "GDDR7", "HBM2e", "HBM3", "HBM3e", "LPDDR5X"),
+}
+"""The values a device fact of this kind may take (checked at load, offered to rules)."""
+
+
+def split_citation(citation: str) -> tuple[str, str]:
+    """``seed-003#table-2`` -> (``seed-003``, ``table-2``); the locator is '' when absent."""
+    source_id, _, locator = citation.partition("#")
+    return source_id, locator
+
+
+def source_id(citation: str) -> str:
+    """The registry id a citation names (``seed-003#table-2`` -> ``seed-003``)."""
+    return split_citation(citation)[0]
 
 
 @dataclass(frozen=True)
@@ -65,7 +84,7 @@ class Sourced:
 
     @property
     def source_id(self) -> str:
-        return self.source.split("#", 1)[0]
+        return source_id(self.source)
 
 
 @dataclass(frozen=True)
@@ -123,14 +142,14 @@ class Device:
         """The figure for exactly this precision and kind; dense is derived from sparse if needed."""
         figures = self.figures
         key = f"{precision}_{'sparse' if sparse else 'dense'}"
-        if key in figures and figures[key].value is not None:
-            fig = figures[key]
-            return TypedThroughput(float(fig.value), precision, sparse, False, fig.source,  # type: ignore[arg-type]
+        fig = figures.get(key)
+        if fig is not None and fig.value is not None:
+            return TypedThroughput(float(fig.value), precision, sparse, False, fig.source,
                                    fig.note or "")
         if not sparse:
             sparse_fig = figures.get(f"{precision}_sparse")
             if sparse_fig is not None and sparse_fig.value is not None:
-                return TypedThroughput(float(sparse_fig.value) / 2, precision, False, True,  # type: ignore[arg-type]
+                return TypedThroughput(float(sparse_fig.value) / 2, precision, False, True,
                                        sparse_fig.source,
                                        "2:4 structured sparsity doubles the peak; dense is half")
         return None
@@ -179,9 +198,9 @@ class Knowledge:
 
     def cite(self, citation: str) -> str:
         """A human-readable form of a citation like ``seed-003#table-2``."""
-        source_id, _, locator = citation.partition("#")
-        source = self.sources.get(source_id)
-        title = source.title if source else source_id
+        registry_id, locator = split_citation(citation)
+        source = self.sources.get(registry_id)
+        title = source.title if source else registry_id
         return f"{title} ({locator})" if locator else title
 
 
@@ -189,9 +208,3 @@ def shipped_kb_dir() -> Path:
     """The knowledge base that installs with the package."""
     return Path(str(resources.files("gpu_advisor.kb")))
 
-
-def load_knowledge(directory: Path | str | None = None) -> Knowledge:
-    """Load and validate ``sources.yaml`` and ``devices/*.yaml``; raise FileErrors with all problems."""
-    from gpu_advisor.knowledge.kb_schema import load_files
-
-    return load_files(Path(directory) if directory is not None else shipped_kb_dir())

@@ -1,8 +1,7 @@
-"""Schemas and validation of the knowledge-base files (pydantic; imported only when loading).
+"""Loading the knowledge base: schemas and validation of ``kb/`` (pydantic; imported only here).
 
-The runtime objects (``knowledge.Device``, ``knowledge.Sourced``...) are plain dataclasses so that
-a cached knowledge base loads without importing pydantic; this module checks the files and
-converts them.
+The runtime objects (``kb.Device``, ``kb.Sourced``...) are plain dataclasses so that a cached
+knowledge base loads without importing pydantic; this module checks the files and converts them.
 """
 
 from __future__ import annotations
@@ -11,12 +10,11 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from gpu_advisor.knowledge import kb as rt
 from gpu_advisor.errors import FileError, FileErrors, Location, did_you_mean
-from gpu_advisor.knowledge.schema_errors import validation_errors
+from gpu_advisor.knowledge import kb as rt
+from gpu_advisor.knowledge.schema import StrictModel, validate_part
 from gpu_advisor.knowledge.yamlio import Document, iter_yaml_files, load_yaml
+from pydantic import Field, field_validator
 
 PRECISIONS = rt.PRECISIONS
 _THROUGHPUT_KEY = re.compile(r"^(?P<precision>[a-z0-9]+)_(?P<kind>dense|sparse)$")
@@ -25,11 +23,7 @@ _ID = r"^[a-z0-9][a-z0-9-]*$"
 Scalar = str | int | float | bool | None
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SourceModel(_Strict):
+class SourceModel(StrictModel):
     """One entry of the sources registry."""
 
     id: str = Field(pattern=_ID)
@@ -39,11 +33,11 @@ class SourceModel(_Strict):
     document: str | None = None
     url: str | None = None
     date: str | None = None
-    cited_by: list[str] = []
+    cited_by: list[str] = Field(default=[])
     note: str | None = None
 
 
-class AlternativeModel(_Strict):
+class AlternativeModel(StrictModel):
     """A value another source gives for the same fact."""
 
     value: Scalar
@@ -52,7 +46,7 @@ class AlternativeModel(_Strict):
     date: str | None = None
 
 
-class SourcedModel(_Strict):
+class SourcedModel(StrictModel):
     """A fact's preferred value with its source, and the values other sources disagree with."""
 
     value: Scalar
@@ -60,15 +54,12 @@ class SourcedModel(_Strict):
     note: str | None = None
     date: str | None = None
     unit: str | None = None
-    alternatives: list[AlternativeModel] = []
+    alternatives: list[AlternativeModel] = Field(default=[])
     preferred_because: str | None = None
 
-    @property
-    def source_id(self) -> str:
-        return self.source.split("#", 1)[0]
 
 
-class DeviceModel(_Strict):
+class DeviceModel(StrictModel):
     """Schema of one ``kb/devices/<id>.yaml`` file."""
 
     id: str = Field(pattern=_ID)
@@ -115,12 +106,7 @@ class DeviceModel(_Strict):
 
 # Allowed values and plausible ranges of device facts: checked at load so that a typo in a hand
 # edited file (a GPU with 0 GB, a "pasive" cooler) fails loudly with its location.
-ENUMS: dict[str, tuple[str, ...]] = {
-    "setting": ("desktop", "workstation", "server", "appliance"),
-    "cooling": ("active", "blower", "passive", "integrated"),
-    "driver_class": ("geforce", "professional", "datacenter"),
-    "memory_type": ("GDDR6", "GDDR7", "HBM2e", "HBM3", "HBM3e", "LPDDR5X"),
-}
+ENUMS = rt.DEVICE_ENUMS
 RANGES: dict[str, tuple[float, float]] = {
     "memory_gb": (1, 2048), "bandwidth_gbs": (10, 20000), "power_w": (10, 3000),
     "price_usd": (50, 1_000_000), "pcie_gen": (3, 6), "pcie_lanes": (1, 16), "slots": (1, 5),
@@ -133,26 +119,35 @@ THROUGHPUT_RANGE = (0.1, 100_000.0)
 
 
 
-def load_files(base: Path) -> rt.Knowledge:
-    """Validate ``sources.yaml`` and ``devices/*.yaml``; raise FileErrors with all problems."""
+def load_knowledge(directory: Path | str | None = None) -> rt.Knowledge:
+    """Load and validate ``sources.yaml`` and ``devices/*.yaml``; raise FileErrors with all problems."""
+    base = Path(directory) if directory is not None else rt.shipped_kb_dir()
+    knowledge, errors = load_what_loads(base)
+    if errors:
+        raise FileErrors(errors)
+    return knowledge
+
+
+def load_what_loads(base: Path) -> tuple[rt.Knowledge, list[FileError]]:
+    """Every source and device that validates, and the problems of the rest (the audit checks
+    the rules against a broken knowledge base's good part, so one run shows every problem)."""
     errors: list[FileError] = []
-    sources = _load_sources(base / "sources.yaml", errors)
+    sources = load_sources(base / "sources.yaml", errors)
     devices: dict[str, rt.Device] = {}
     device_dir = base / "devices"
     if not device_dir.is_dir():
         errors.append(FileError(Location(str(device_dir)), "knowledge base has no devices/ folder"))
     else:
         for path in iter_yaml_files(device_dir):
-            device = _load_device(path, sources, errors)
+            device = load_device(path, sources, errors)
             if device is None:
                 continue
             if device.id in devices:
                 errors.append(FileError(Location(str(path)),
                                         f"device id {device.id!r} also defined in {devices[device.id].path}"))
+                continue
             devices[device.id] = device
-    if errors:
-        raise FileErrors(errors)
-    return rt.Knowledge(devices=devices, sources=sources, directory=base)
+    return rt.Knowledge(devices=devices, sources=sources, directory=base), errors
 
 
 def _sourced(model: SourcedModel) -> rt.Sourced:
@@ -168,7 +163,7 @@ def to_runtime(model: DeviceModel, path: str) -> rt.Device:
     return rt.Device(model.id, model.name, model.short_name, model.family, model.edition, facts, throughput, path)
 
 
-def _load_sources(path: Path, errors: list[FileError]) -> dict[str, rt.Source]:
+def load_sources(path: Path, errors: list[FileError]) -> dict[str, rt.Source]:
     try:
         doc = load_yaml(path)
     except FileErrors as exc:
@@ -180,10 +175,8 @@ def _load_sources(path: Path, errors: list[FileError]) -> dict[str, rt.Source]:
         return {}
     sources: dict[str, rt.Source] = {}
     for i, entry in enumerate(entries):
-        try:
-            checked = SourceModel.model_validate(entry)
-        except ValidationError as exc:
-            errors.extend(validation_errors(doc, SourceModel, exc, ("sources", i)))
+        checked = validate_part(doc, SourceModel, entry, errors, ("sources", i))
+        if checked is None:
             continue
         source = rt.Source(checked.id, checked.title, checked.publisher, checked.kind, checked.document,
                            checked.url, checked.date, tuple(checked.cited_by), checked.note)
@@ -193,16 +186,14 @@ def _load_sources(path: Path, errors: list[FileError]) -> dict[str, rt.Source]:
     return sources
 
 
-def _load_device(path: Path, sources: dict[str, rt.Source], errors: list[FileError]) -> rt.Device | None:
+def load_device(path: Path, sources: dict[str, rt.Source], errors: list[FileError]) -> rt.Device | None:
     try:
         doc = load_yaml(path)
     except FileErrors as exc:
         errors.extend(exc.errors)
         return None
-    try:
-        model = DeviceModel.model_validate(doc.data)
-    except ValidationError as exc:
-        errors.extend(validation_errors(doc, DeviceModel, exc))
+    model = validate_part(doc, DeviceModel, doc.data, errors)
+    if model is None:
         return None
     if model.id != path.stem:
         errors.append(FileError(doc.location(("id",)),
@@ -224,10 +215,10 @@ def _check_device(doc: Document, model: DeviceModel, sources: dict[str, rt.Sourc
         name = str(key[-1])
         for where, citation in [((*key, "source"), fact.source)] + [
                 ((*key, "alternatives", i, "source"), alt.source) for i, alt in enumerate(fact.alternatives)]:
-            source_id = citation.split("#", 1)[0]
-            if source_id not in sources:
+            registry_id = rt.source_id(citation)
+            if registry_id not in sources:
                 errors.append(FileError(doc.location(where),
-                                        f"unknown source {source_id!r}{did_you_mean(source_id, sources)}"))
+                                        f"unknown source {registry_id!r}{did_you_mean(registry_id, sources)}"))
         if fact.alternatives and not fact.preferred_because:
             errors.append(FileError(doc.location(key),
                                     f"{name}: sources disagree; say why the preferred value wins "

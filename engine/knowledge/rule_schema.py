@@ -4,26 +4,23 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from gpu_advisor.knowledge.schema import StrictModel
+from pydantic import Field
 
 _ID = r"^[a-z0-9][a-z0-9.-]*$"
 _NAME = r"^[a-z][a-z0-9_]*$"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 # ---------------------------------------------------------------------------------------------
 # File schemas (shape only; conditions and names are checked after)
 
 
-class QuestionModel(_Strict):
+class QuestionModel(StrictModel):
     key: str = Field(pattern=_NAME)
     prompt: str
     type: Literal["choice", "number", "integer", "boolean", "devices"]
-    choices: list[str] = []
-    choice_help: dict[str, str] = {}
+    choices: list[str] = Field(default=[])
+    choice_help: dict[str, str] = Field(default={})
     min: float | None = None
     max: float | None = None
     unit: str | None = None
@@ -33,37 +30,37 @@ class QuestionModel(_Strict):
     ask_when: Any = None
 
 
-class QuestionsFile(_Strict):
+class QuestionsFile(StrictModel):
     questions: list[QuestionModel]
 
 
-class FactModel(_Strict):
+class FactModel(StrictModel):
     type: Literal["bool", "number", "string"]
     kind: Literal["requirement", "intermediate", "computed"]
     description: str
     default: Any = None
-    choices: list[str] = []
+    choices: list[str] = Field(default=[])
     unit: str | None = None
     combine: Literal["or", "max", "min", "agree"] | None = None
 
 
-class FactsFile(_Strict):
+class FactsFile(StrictModel):
     facts: dict[str, FactModel]
 
 
-class ClaimModel(_Strict):
+class ClaimModel(StrictModel):
     """What a preference rests on, so the engine can check it against the numbers."""
 
     metric: str
     best: Literal["highest", "lowest"]
 
 
-class PreferModel(_Strict):
+class PreferModel(StrictModel):
     points: float = Field(gt=-100, lt=100)
     claim: ClaimModel | None = None
 
 
-class ThenModel(_Strict):
+class ThenModel(StrictModel):
     derive: dict[str, Any] | None = None
     require: str | list[str] | None = None
     exclude: bool | None = None
@@ -71,40 +68,40 @@ class ThenModel(_Strict):
     warn: str | None = None
 
 
-class ExpectModel(_Strict):
+class ExpectModel(StrictModel):
     fires: bool | None = None
-    fires_for: list[str] = []
-    not_for: list[str] = []
-    facts: dict[str, Any] = {}
+    fires_for: list[str] = Field(default=[])
+    not_for: list[str] = Field(default=[])
+    facts: dict[str, Any] = Field(default={})
     top: str | None = None
-    excluded: list[str] = []
-    recommended: list[str] = []
+    excluded: list[str] = Field(default=[])
+    recommended: list[str] = Field(default=[])
 
 
-class ExampleModel(_Strict):
+class ExampleModel(StrictModel):
     name: str | None = None
-    answers: dict[str, Any] = {}
+    answers: dict[str, Any] = Field(default={})
     expect: ExpectModel
 
 
-class RuleModel(_Strict):
+class RuleModel(StrictModel):
     id: str = Field(pattern=_ID)
     description: str
     when: Any = None
     then: ThenModel
     because: str
     sources: list[str] = Field(min_length=1)
-    examples: list[ExampleModel] = []
+    examples: list[ExampleModel] = Field(default=[])
     severity: Literal["info", "caution", "serious"] = "caution"
 
 
-class RulesFile(_Strict):
+class RulesFile(StrictModel):
     topic: str = Field(pattern=_NAME.replace("_", "_-"))
     title: str
     rules: list[RuleModel]
 
 
-class RulesFileHeader(_Strict):
+class RulesFileHeader(StrictModel):
     """The file's own keys; each rule is validated on its own so one bad rule hides no other."""
 
     topic: str = Field(pattern=_NAME.replace("_", "_-"))
@@ -112,15 +109,15 @@ class RulesFileHeader(_Strict):
     rules: list[Any]
 
 
-class MetricModel(_Strict):
+class MetricModel(StrictModel):
     better: Literal["higher", "lower"]
     description: str
     attribute: str
 
 
-class RankingFile(_Strict):
+class RankingFile(StrictModel):
     metrics: dict[str, MetricModel]
     priorities: dict[str, dict[str, float]]
-    setting_ease: dict[str, float] = {}
-    emphasis: dict[str, dict[str, float]] = {}
-    sources: list[str] = []
+    setting_ease: dict[str, float] = Field(default={})
+    emphasis: dict[str, dict[str, float]] = Field(default={})
+    sources: list[str] = Field(default=[])

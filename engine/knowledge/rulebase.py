@@ -10,206 +10,52 @@ reads, so that ``not fact.x`` means "x was not derived", never "not derived yet"
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from importlib import resources
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from gpu_advisor.lang.conditions import (TRUE, All, Condition, Leaf, Ref, leaves, parse_condition, refs, show)
-from gpu_advisor.errors import FileError, FileErrors, Location, did_you_mean
-from gpu_advisor.knowledge.kb import Knowledge
+from gpu_advisor.errors import FileError, FileErrors, Location, UsageError, did_you_mean
+from gpu_advisor.knowledge.answers import normalize_answers
+from gpu_advisor.knowledge.claims import ClaimRecord
+from gpu_advisor.knowledge.kb import Knowledge, source_id
+from gpu_advisor.knowledge.rules import (
+    RESERVED_FILES,
+    Claim,
+    Example,
+    Expectation,
+    Fact,
+    Metric,
+    Preference,
+    Question,
+    Rule,
+    RuleBase,
+    shipped_rules_dir,
+)
 from gpu_advisor.knowledge.vocabulary import DEVICE_ATTRIBUTES, Attribute
 from gpu_advisor.knowledge.yamlio import Document, iter_yaml_files, load_yaml
+from gpu_advisor.lang.conditions import (
+    SCOPES,
+    TRUE,
+    All,
+    Condition,
+    Leaf,
+    Ref,
+    leaves,
+    parse_condition,
+    placeholders,
+    refs,
+    to_nnf,
+)
 
 if TYPE_CHECKING:
     from gpu_advisor.knowledge.rule_schema import QuestionsFile, RankingFile, RuleModel
+    from pydantic import BaseModel
+
+__all__ = ["Claim", "Example", "Expectation", "Fact", "Metric", "Preference", "Question", "Rule",
+           "RuleBase", "load_rulebase", "shipped_rules_dir"]
 
 _NAME = r"^[a-z][a-z0-9_]*$"
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Loaded, typed objects (plain dataclasses: a cached rule base loads without pydantic)
-
-
-@dataclass(frozen=True)
-class Claim:
-    """What a preference rests on ("best memory_gb"), so the engine can check it."""
-
-    metric: str
-    best: str  # highest | lowest
-
-
-@dataclass(frozen=True)
-class Preference:
-    points: float
-    claim: Claim | None = None
-
-
-@dataclass(frozen=True)
-class Expectation:
-    """What a rule's example expects of a consultation."""
-
-    fires: bool | None = None
-    fires_for: tuple[str, ...] = ()
-    not_for: tuple[str, ...] = ()
-    facts: Mapping[str, Any] = field(default_factory=dict)
-    top: str | None = None
-    excluded: tuple[str, ...] = ()
-    recommended: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Question:
-    key: str
-    prompt: str
-    type: str
-    help: str
-    group: str
-    choices: tuple[str, ...]
-    choice_help: Mapping[str, str]
-    min: float | None
-    max: float | None
-    unit: str | None
-    default: Any
-    ask_when: Condition
-    location: Location
-
-    @property
-    def value_type(self) -> str:
-        return {"choice": "string", "number": "number", "integer": "number", "boolean": "bool",
-                "devices": "list"}[self.type]
-
-
-@dataclass(frozen=True)
-class Fact:
-    name: str
-    type: str
-    kind: str
-    description: str
-    default: Any
-    choices: tuple[str, ...]
-    unit: str | None
-    combine: str
-    location: Location
-
-
-@dataclass(frozen=True)
-class Example:
-    name: str
-    answers: Mapping[str, Any]
-    expect: Expectation
-    location: Location
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    topic: str
-    description: str
-    when: Condition
-    derive: Mapping[str, Any]
-    exclude: bool
-    prefer: Preference | None
-    warn: str | None
-    because: str
-    sources: tuple[str, ...]
-    examples: tuple[Example, ...]
-    severity: str
-    location: Location
-    path: str
-    scope: str  # "context" (answers and facts) or "device" (joined with each device)
-    stratum: int = 0
-
-    def reads(self) -> set[Ref]:
-        found = set(refs(self.when))
-        found.update(_template_refs(self.because))
-        if self.warn:
-            found.update(_template_refs(self.warn))
-        return found
-
-    @property
-    def conclusion(self) -> str:
-        parts = []
-        if self.derive:
-            parts.append("derives " + ", ".join(f"{k} = {_fmt(v)}" for k, v in self.derive.items()))
-        if self.exclude:
-            parts.append("excludes the device")
-        if self.prefer:
-            sign = "+" if self.prefer.points >= 0 else ""
-            parts.append(f"scores {sign}{self.prefer.points:g}")
-        if self.warn:
-            parts.append("warns")
-        return "; ".join(parts)
-
-    def condition_text(self) -> str:
-        return show(self.when)
-
-
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    better: str
-    description: str
-    attribute: str
-
-
-@dataclass
-class RuleBase:
-    """Everything the engine needs, validated together with the knowledge base."""
-
-    knowledge: Knowledge
-    questions: dict[str, Question]
-    facts: dict[str, Fact]
-    rules: list[Rule]
-    metrics: dict[str, Metric]
-    priorities: dict[str, dict[str, float]]
-    setting_ease: dict[str, float]
-    emphasis: dict[str, dict[str, float]]
-    ranking_sources: tuple[str, ...]
-    topics: dict[str, str]
-    directory: Path
-    strata: int = 1
-    claims: tuple[Any, ...] = ()
-    """The seeds' quantitative claims (kb/claims.yaml), checked by the sizing model."""
-
-    def rule(self, rule_id: str) -> Rule:
-        index = self.__dict__.get("_index")
-        if index is None or len(index) != len(self.rules):
-            index = self.__dict__["_index"] = {r.id: r for r in self.rules}
-        return index[rule_id]
-
-    def rules_reading(self, ref: Ref) -> list[Rule]:
-        return [r for r in self.rules if ref in r.reads()]
-
-    def derivers(self, fact_name: str) -> list[Rule]:
-        return [r for r in self.rules if fact_name in r.derive]
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _template_refs(text: str) -> Iterator[Ref]:
-    for match in _PLACEHOLDER.finditer(text):
-        body = match.group(1).split(":", 1)[0].strip()
-        if "." in body:
-            scope, name = body.split(".", 1)
-            yield Ref(scope, name)
-
-
-def shipped_rules_dir() -> Path:
-    return Path(str(resources.files("gpu_advisor.rules")))
-
-
-RESERVED_FILES = ("questions.yaml", "facts.yaml", "ranking.yaml")
-
-
-# ---------------------------------------------------------------------------------------------
-# Loading
+Shape = TypeVar("Shape", bound="BaseModel")
 
 
 class _Collector:
@@ -224,7 +70,12 @@ class _Collector:
 
 def load_rulebase(rules_dir: Path | str | None, knowledge: Knowledge) -> RuleBase:
     """Load every rule file of a folder; raise FileErrors listing every problem found."""
-    from gpu_advisor.knowledge.rule_schema import QuestionsFile, RankingFile, RuleModel, RulesFileHeader
+    from gpu_advisor.knowledge.rule_schema import (
+        QuestionsFile,
+        RankingFile,
+        RuleModel,
+        RulesFileHeader,
+    )
 
     base = Path(rules_dir) if rules_dir is not None else shipped_rules_dir()
     out = _Collector()
@@ -303,47 +154,29 @@ def load_rulebase(rules_dir: Path | str | None, knowledge: Knowledge) -> RuleBas
     rules, strata = _stratify(rules, facts, out)
     if out.errors:
         raise FileErrors(out.errors)
-    claims: tuple[Any, ...] = ()
+    claims: tuple[ClaimRecord, ...] = ()
     claims_file = knowledge.directory / "claims.yaml"
     if claims_file.is_file():
-        from gpu_advisor.arithmetic.claims import load_claims
+        from gpu_advisor.knowledge.catalogs import load_claim_records
 
-        try:
-            claims = tuple(load_claims(claims_file))
-        except FileErrors as exc:
-            raise FileErrors(exc.errors) from None
+        claims = tuple(load_claim_records(claims_file))
     return RuleBase(knowledge, questions, facts, rules, metrics, priorities, ease, emphasis, rank_sources,
                     topics, base, strata, claims)
 
 
-def _shape(doc: Document | None, model: Any, out: _Collector) -> Any:
-    from pydantic import ValidationError
+def _shape(doc: Document | None, model: type[Shape], out: _Collector) -> Shape | None:
+    """A whole rule file validated against its schema (pydantic is imported only when loading)."""
+    from gpu_advisor.knowledge.schema import validate_document
 
-    from gpu_advisor.knowledge.schema_errors import validation_errors
-
-    if doc is None:
-        return None
-    if not isinstance(doc.data, dict):
-        out.add(doc.location(), f"expected a mapping at the top of the file ({model.__name__})")
-        return None
-    try:
-        return model.model_validate(doc.data)
-    except ValidationError as exc:
-        out.errors.extend(validation_errors(doc, model, exc))
-        return None
+    return None if doc is None else validate_document(doc, model, out.errors)
 
 
-def _shape_part(doc: Document, model: Any, data: Any, key: tuple[str | int, ...], out: _Collector) -> Any:
+def _shape_part(doc: Document, model: type[Shape], data: Any, key: tuple[str | int, ...],
+                out: _Collector) -> Shape | None:
     """Validate one part of a file (one rule), reporting errors at their place in the file."""
-    from pydantic import ValidationError
+    from gpu_advisor.knowledge.schema import validate_part
 
-    from gpu_advisor.knowledge.schema_errors import validation_errors
-
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        out.errors.extend(validation_errors(doc, model, exc, key))
-        return None
+    return validate_part(doc, model, data, out.errors, key)
 
 
 def _load_facts(doc: Document | None, out: _Collector) -> dict[str, Fact]:
@@ -456,29 +289,24 @@ class _Checker:
             self.out.add(where, f"{value!r} is not a value of {ref}{hint}; accepted: {', '.join(choices)}")
 
     def check_template(self, text: str, where: Location, allow_device: bool) -> None:
-        for match in _PLACEHOLDER.finditer(text):
-            body = match.group(1).split(":", 1)[0].strip()
-            if "." not in body:
-                self.out.add(where, f"placeholder {{{match.group(1)}}} must name answer.X, fact.X or device.X")
+        for placeholder in placeholders(text):
+            if not placeholder.dotted:
+                self.out.add(where, f"placeholder {{{placeholder.text}}} must name answer.X, fact.X or device.X")
                 continue
-            scope, name = body.split(".", 1)
-            if scope not in ("answer", "fact", "device"):
-                self.out.add(where, f"placeholder {{{match.group(1)}}}: unknown scope {scope!r}"
-                                    f"{did_you_mean(scope, ['answer', 'fact', 'device'])}")
+            if placeholder.scope not in SCOPES:
+                self.out.add(where, f"placeholder {{{placeholder.text}}}: unknown scope {placeholder.scope!r}"
+                                    f"{did_you_mean(placeholder.scope, SCOPES)}")
                 continue
-            self.check_ref(Ref(scope, name), where, allow_device)
+            self.check_ref(placeholder.ref, where, allow_device)
 
     def check_sources(self, sources: list[str], doc: Document, key: tuple[str | int, ...]) -> None:
         for i, citation in enumerate(sources):
-            source_id = citation.split("#", 1)[0]
-            if source_id not in self.knowledge.sources:
-                hint = did_you_mean(source_id, self.knowledge.sources)
-                self.out.add(doc.location(key + (i,)), f"unknown source {source_id!r}{hint}")
+            registry_id = source_id(citation)
+            if registry_id not in self.knowledge.sources:
+                hint = did_you_mean(registry_id, self.knowledge.sources)
+                self.out.add(doc.location(key + (i,)), f"unknown source {registry_id!r}{hint}")
 
     def check_answers(self, answers: Mapping[str, Any], doc: Document, key: tuple[str | int, ...]) -> None:
-        from gpu_advisor.core.answers import normalize_answers
-        from gpu_advisor.errors import UsageError
-
         for name in answers:
             if name not in self.questions:
                 self.out.add(doc.key_location(key + (name,)),
@@ -538,7 +366,7 @@ def _build_rule(doc: Document, key: tuple[str | int, ...], model: RuleModel, top
                 checker: _Checker, out: _Collector) -> Rule | None:
     where = doc.location(key)
     errors_before = len(out.errors)
-    when = TRUE
+    when: Condition = TRUE
     if model.when is not None:
         when = parse_condition(model.when, doc.location, key + ("when",), lambda k: k in doc.quoted,
                                out.errors)
@@ -616,8 +444,6 @@ def _check_join_shape(when: Condition, out: _Collector) -> None:
     condition must be about the context only or about the device; a comparison of a device fact
     with an answer or fact must stand at the top level (not under any:/not:), because the
     engine can compare against the context only when the context value exists."""
-    from gpu_advisor.lang.conditions import to_nnf
-
     nnf = to_nnf(when)
     items = nnf.items if isinstance(nnf, All) else (nnf,)
     for part in items:
@@ -666,7 +492,7 @@ def _finish_ranking(doc: Document | None, raw: RankingFile | None, questions: di
         if setting not in DEVICE_ATTRIBUTES["setting"].choices:
             out.add(doc.key_location(("setting_ease", setting)), f"unknown setting {setting!r}")
     for i, citation in enumerate(raw.sources):
-        if citation.split("#", 1)[0] not in knowledge.sources:
+        if source_id(citation) not in knowledge.sources:
             out.add(doc.location(("sources", i)), f"unknown source {citation!r}")
     return metrics, raw.priorities, raw.setting_ease, tuple(raw.sources)
 

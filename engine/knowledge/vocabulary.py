@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gpu_advisor.knowledge.kb import DEVICE_ENUMS
+
 
 @dataclass(frozen=True)
 class Attribute:
@@ -30,12 +32,10 @@ def _attrs(*items: Attribute) -> dict[str, Attribute]:
 DEVICE_ATTRIBUTES: dict[str, Attribute] = _attrs(
     Attribute("id", "string", "knowledge-base device id"),
     Attribute("family", "string", "card family; editions of one card share it"),
-    Attribute("setting", "string", "intended setting",
-              ("desktop", "workstation", "server", "appliance")),
+    Attribute("setting", "string", "intended setting", DEVICE_ENUMS["setting"]),
     Attribute("architecture", "string", "GPU architecture"),
     Attribute("memory_gb", "number", "memory capacity usable for sizing", unit="GB"),
-    Attribute("memory_type", "string", "memory technology",
-              ("GDDR6", "GDDR7", "HBM2e", "HBM3", "HBM3e", "LPDDR5X")),
+    Attribute("memory_type", "string", "memory technology", DEVICE_ENUMS["memory_type"]),
     Attribute("hbm", "bool", "memory is HBM (high-bandwidth stacked memory)"),
     Attribute("ecc", "bool", "error-correcting memory"),
     Attribute("unified_memory", "bool", "CPU and GPU share one coherent memory"),
@@ -46,9 +46,8 @@ DEVICE_ATTRIBUTES: dict[str, Attribute] = _attrs(
     Attribute("nvlink_max_gpus", "number", "GPUs one NVLink domain joins (1 without NVLink)"),
     Attribute("pcie_gen", "number", "PCIe generation"),
     Attribute("power_w", "number", "board power (TDP / max)", unit="W"),
-    Attribute("cooling", "string", "cooling", ("active", "blower", "passive", "integrated")),
-    Attribute("driver_class", "string", "driver branch",
-              ("geforce", "professional", "datacenter")),
+    Attribute("cooling", "string", "cooling", DEVICE_ENUMS["cooling"]),
+    Attribute("driver_class", "string", "driver branch", DEVICE_ENUMS["driver_class"]),
     Attribute("mig_instances", "number", "Multi-Instance GPU partitions (0 = none)"),
     Attribute("units_per_node", "number", "units one box commonly holds"),
     Attribute("price_usd", "number", "reference unit price", unit="USD"),

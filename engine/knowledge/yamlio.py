@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from gpu_advisor.errors import FileError, FileErrors, Location
 
 PathKey = tuple[str | int, ...]
 
 
 # libyaml's parser when PyYAML was built with it (about 10x faster on our files), else Python's.
-_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # type: ignore[assignment]
+_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Loader(_Base):  # type: ignore[misc, valid-type]

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Union
+from typing import Any, Protocol
 
 from gpu_advisor.errors import FileError, Location
 
@@ -28,7 +28,7 @@ NEGATED = {"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<", "
            "not in": "in"}
 FLIPPED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
-Value = Union[str, int, float, bool]
+Value = str | int | float | bool
 
 
 class _Missing:
@@ -94,7 +94,7 @@ class Not:
     location: Location = field(compare=False)
 
 
-Condition = Union[Leaf, All, AnyOf, Not]
+Condition = Leaf | All | AnyOf | Not
 TRUE = All((), Location("<builtin>"))
 
 
@@ -320,6 +320,31 @@ def refs(cond: Condition) -> Iterator[Ref]:
 Lookup = Callable[[Ref], Any]
 
 
+class Values(Protocol):
+    """Where a lookup reads one scope's values: a dict, a device's attributes, the answers."""
+
+    def get(self, key: str, /) -> Any: ...
+
+
+def value_or_missing(value: Any) -> Any:
+    """A value as conditions see it: None means "not set" (an answer not given, a device
+    without that figure), which every comparison treats as false."""
+    return MISSING if value is None else value
+
+
+def lookup_from(answers: Values | None = None, facts: Values | None = None,
+                device: Values | None = None) -> Lookup:
+    """The lookup of one situation: ``answer.x``, ``fact.x`` and ``device.x`` read from their
+    sources; a scope without a source, an absent name and None are all MISSING."""
+    sources = {"answer": answers, "fact": facts, "device": device}
+
+    def lookup(ref: Ref) -> Any:
+        source = sources.get(ref.scope)
+        return MISSING if source is None else value_or_missing(source.get(ref.name))
+
+    return lookup
+
+
 def _compare(op: str, left: Any, right: Any) -> bool:
     if left is MISSING or right is MISSING:
         return False
@@ -439,30 +464,61 @@ def to_nnf(cond: Condition, negate: bool = False) -> Condition:
 # ---------------------------------------------------------------------------------------------
 # Rationale templates: "{device.id} has {device.memory_gb} GB" filled from what a rule saw
 
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+"""A ``{scope.name:spec}`` placeholder of a because/warn text; the one pattern every reader uses."""
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """One placeholder of a template: its raw text, what it names and how to format it."""
+
+    text: str
+    scope: str
+    name: str
+    spec: str
+    dotted: bool  # False for ``{oops}``: no ``scope.name`` at all
+
+    @property
+    def ref(self) -> Ref:
+        return Ref(self.scope, self.name)
 
 
 @lru_cache(maxsize=1024)
-def _template(template: str) -> tuple[tuple[str, Ref | None, str], ...]:
-    """A template split once into (literal, reference, format spec) parts."""
-    parts: list[tuple[str, Ref | None, str]] = []
+def _template(template: str) -> tuple[tuple[str, Placeholder | None], ...]:
+    """A template split once into (literal, placeholder) parts; the last has no placeholder."""
+    parts: list[tuple[str, Placeholder | None]] = []
     last = 0
-    for match in _PLACEHOLDER.finditer(template):
+    for match in PLACEHOLDER.finditer(template):
         body, _, spec = match.group(1).partition(":")
-        scope, _, name = body.strip().partition(".")
-        parts.append((template[last:match.start()], Ref(scope, name), spec))
+        scope, dot, name = body.strip().partition(".")
+        parts.append((template[last:match.start()], Placeholder(match.group(1), scope, name, spec,
+                                                                bool(dot))))
         last = match.end()
-    parts.append((template[last:], None, ""))
+    parts.append((template[last:], None))
     return tuple(parts)
 
 
-def render(template: str, lookup: Any) -> str:
+def placeholders(template: str) -> Iterator[Placeholder]:
+    """Every placeholder of a template, in order."""
+    for _, placeholder in _template(template):
+        if placeholder is not None:
+            yield placeholder
+
+
+def template_refs(template: str, scopes: tuple[str, ...] | None = None) -> Iterator[Ref]:
+    """The references a template fills in (those written ``scope.name``; only ``scopes`` if given)."""
+    for placeholder in placeholders(template):
+        if placeholder.dotted and (scopes is None or placeholder.scope in scopes):
+            yield placeholder.ref
+
+
+def render(template: str, lookup: Lookup) -> str:
     """Fill ``{answer.x}``, ``{fact.y}``, ``{device.z:,.0f}`` placeholders (no code runs)."""
     out = []
-    for literal, ref, spec in _template(template):
+    for literal, placeholder in _template(template):
         out.append(literal)
-        if ref is not None:
-            out.append(_show_value(lookup(ref), spec))
+        if placeholder is not None:
+            out.append(_show_value(lookup(placeholder.ref), placeholder.spec))
     return "".join(out)
 
 

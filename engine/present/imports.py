@@ -14,7 +14,7 @@ PACKAGE = "gpu_advisor"
 
 # Layers from the bottom up; a module may import its own layer's package or any lower layer.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "formatting"),
+    ("errors", "formatting", "version"),
     ("lang",),
     ("knowledge",),
     ("arithmetic", "backends"),

@@ -51,9 +51,8 @@ class PlanRequest:
     notes: tuple[str, ...]
 
 
-# The plan arithmetic's checks (to_money, to_number, require_*) still put a name of their own
-# into the message; the caller passes, per field, the name its front end uses (a flag or a label).
-Names = Mapping[str, str]
+# The plan arithmetic's checks (to_money, to_number, require_*) name the field that was wrong;
+# each front end words the message with its own name for the field (present.errors.worded).
 
 
 @dataclass(frozen=True)
@@ -77,13 +76,12 @@ _KNOB_CHECKS: dict[str, _Check] = {
 }
 
 
-def check_knob(field: str, text: str, names: Names) -> Decimal | float:
+def check_knob(field: str, text: str) -> Decimal | float:
     """One knob's value converted and checked as the plan will check it (UsageError if not)."""
     from gpu_advisor.arithmetic import plan
 
     check = _KNOB_CHECKS[field]
-    name = names[field]
-    value: Decimal | float = plan.to_money(text, name) if check.money else plan.to_number(text, name)
+    value: Decimal | float = plan.to_money(text, field) if check.money else plan.to_number(text, field)
     if check.rule == "not_negative":
         if value < 0:
             raise UsageError(f"{check.what} cannot be negative, got {value}", field=field)
@@ -91,11 +89,11 @@ def check_knob(field: str, text: str, names: Names) -> Decimal | float:
     require: Callable[[Any, str, str], None] = {
         "positive": plan.require_positive, "fraction": plan.require_fraction,
         "at_least_one": plan.require_at_least_one}[check.rule]
-    require(value, name, check.what)
+    require(value, field, check.what)
     return value
 
 
-def parse_prices(entries: Sequence[str], names: Names) -> dict[str, Decimal]:
+def parse_prices(entries: Sequence[str]) -> dict[str, Decimal]:
     """``ID=USD`` entries as {id: price}; malformed, duplicate or non-positive ones fail."""
     from gpu_advisor.arithmetic.plan import require_positive, to_money
 
@@ -105,8 +103,11 @@ def parse_prices(entries: Sequence[str], names: Names) -> dict[str, Decimal]:
         name = name.strip()
         if not sep or not name or not amount.strip():
             raise UsageError(f"expected ID=USD (e.g. rtx-a6000=4200), got {entry!r}", field="price")
-        price = to_money(amount, f"{names['price']} {name}")
-        require_positive(price, f"{names['price']} {name}", "a unit price")
+        try:
+            price = to_money(amount, "price")
+            require_positive(price, "price", "a unit price")
+        except UsageError as exc:
+            raise UsageError(f"{name}: {exc.message}", field="price") from None
         if name in prices:
             raise UsageError(f"{name!r} is given twice", field="price")
         prices[name] = price
@@ -140,7 +141,7 @@ def chosen_devices(wanted_ids: Sequence[str], pathways: Pathways, kb: str | None
             devices.append(by_pathway[device_id])
             continue
         if knowledge is None:
-            from gpu_advisor.knowledge.kb import load_knowledge
+            from gpu_advisor.knowledge.kb_schema import load_knowledge
 
             knowledge = load_knowledge(kb)
         if device_id not in knowledge.devices:
@@ -153,17 +154,18 @@ def chosen_devices(wanted_ids: Sequence[str], pathways: Pathways, kb: str | None
     return devices, tuple(e for e in pathways.errata if e.pathway in used)
 
 
-def _optional_number(value: str | float | None, name: str) -> float | None:
+def _optional_number(value: str | float | None, field: str) -> float | None:
     from gpu_advisor.arithmetic.plan import to_number
 
-    return None if value is None else to_number(value, name)
+    return None if value is None else to_number(value, field)
 
 
-def read_request(inputs: PlanInputs, names: Names, *, energy: EnergyKnobs | None = None,
+def read_request(inputs: PlanInputs, names: Mapping[str, str], *, energy: EnergyKnobs | None = None,
                  pathways: Pathways | None = None,
                  devices: Sequence[PlanDevice] | None = None) -> PlanRequest:
     """Check every input and load what the plan needs; bad input raises UsageError.
 
+    ``names`` words the notes with the front end's name for each field (a flag or a label).
     ``energy`` and ``pathways`` are the knowledge base's files when the caller has them loaded
     already; ``devices``, when given, are planned instead of ``inputs.devices`` (the TUI plans
     the devices of its consultation).
@@ -179,24 +181,24 @@ def read_request(inputs: PlanInputs, names: Names, *, energy: EnergyKnobs | None
         with_battery,
     )
 
-    budget = to_money(inputs.budget, names["budget"])
-    require_positive(budget, names["budget"], "the budget")
+    budget = to_money(inputs.budget, "budget")
+    require_positive(budget, "budget", "the budget")
     if inputs.kb is not None and not Path(inputs.kb).is_dir():
         raise UsageError(f"{inputs.kb!r} is not a folder", field="kb")
-    prices = parse_prices(inputs.prices, names)
+    prices = parse_prices(inputs.prices)
     powerwall_usd = (None if inputs.powerwall_usd is None
-                     else to_money(inputs.powerwall_usd, names["powerwall_usd"]))
+                     else to_money(inputs.powerwall_usd, "powerwall_usd"))
     knobs = with_battery(energy or load_energy(inputs.kb),
-                         hours=_optional_number(inputs.hours, names["hours"]),
-                         energy_kwh=_optional_number(inputs.powerwall_kwh, names["powerwall_kwh"]),
-                         continuous_kw=_optional_number(inputs.powerwall_kw, names["powerwall_kw"]),
+                         hours=_optional_number(inputs.hours, "hours"),
+                         energy_kwh=_optional_number(inputs.powerwall_kwh, "powerwall_kwh"),
+                         continuous_kw=_optional_number(inputs.powerwall_kw, "powerwall_kw"),
                          price_usd=powerwall_usd)
-    host_factor = _optional_number(inputs.host_factor, names["host_factor"])
+    host_factor = _optional_number(inputs.host_factor, "host_factor")
     scenarios = choose_scenarios(knobs, inputs.scenario.strip(),
                                  host_factor=host_factor,
-                                 pue=_optional_number(inputs.pue, names["pue"]),
-                                 efficiency=_optional_number(inputs.efficiency, names["efficiency"]),
-                                 dod=_optional_number(inputs.dod, names["dod"]))
+                                 pue=_optional_number(inputs.pue, "pue"),
+                                 efficiency=_optional_number(inputs.efficiency, "efficiency"),
+                                 dod=_optional_number(inputs.dod, "dod"))
     if devices is None:
         planned, errata = chosen_devices(inputs.devices, pathways or load_pathways(inputs.kb),
                                          inputs.kb, prices)

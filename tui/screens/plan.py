@@ -77,7 +77,7 @@ class KnobValidator(Validator):
         if not value.strip():
             return self.success()
         try:
-            check_knob(self.knob.field, value.strip(), LABELS)
+            check_knob(self.knob.field, value.strip())
         except UsageError as exc:
             return self.failure(worded(exc, LABELS))
         return self.success()
@@ -170,7 +170,7 @@ class PlanScreen(Screen[None]):
             text = self.query_one(f"#knob-{knob.field}", Input).value.strip()
             try:
                 if text:
-                    check_knob(knob.field, text, LABELS)
+                    check_knob(knob.field, text)
             except UsageError as exc:
                 self._problem(worded(exc, LABELS))
                 return None

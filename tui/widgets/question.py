@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gpu_advisor.core.answers import coerce
+from gpu_advisor.errors import UsageError
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -20,9 +22,6 @@ from textual.reactive import reactive
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option
-
-from gpu_advisor.core.answers import coerce
-from gpu_advisor.errors import UsageError
 
 from ..session import Step, describe_value, iter_choice_help, text_value
 

@@ -1,14 +1,54 @@
-"""Turn pydantic validation errors into ``path:line:col`` messages that point into the YAML."""
+"""How every YAML file is validated: one strict pydantic base, errors located at ``path:line:col``.
+
+Every file schema (knowledge base, rules, model catalog, claims, energy, pathways, hardware
+checks) derives from :class:`StrictModel`, so all files follow the same rules: an unknown key is
+an error (with a did-you-mean), values are taken as written (``"12"`` is not a number), and the
+parsed models are frozen. Pydantic's errors become ``FileError``s that point at the offending
+YAML node.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
-
-from pydantic import BaseModel, ValidationError
+from typing import Any, TypeVar
 
 from gpu_advisor.errors import FileError, did_you_mean
 from gpu_advisor.knowledge.yamlio import Document, PathKey
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import PydanticCustomError
+
+
+class StrictModel(BaseModel):
+    """The base of every file schema: no unknown keys, no coercion, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def file_check(message: str) -> PydanticCustomError:
+    """An error a validator raises when a check of its own fails: the message is shown as is."""
+    return PydanticCustomError("file_check", message)
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def validate_part(doc: Document, model: type[Model], data: Any, errors: list[FileError],
+                  prefix: PathKey = ()) -> Model | None:
+    """``data`` (the part of ``doc`` at ``prefix``) as a ``model``; None after adding its errors."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors.extend(validation_errors(doc, model, exc, prefix))
+        return None
+
+
+def validate_document(doc: Document, model: type[Model], errors: list[FileError]) -> Model | None:
+    """The whole file as a ``model`` (its top must be a mapping); None after adding its errors."""
+    if not isinstance(doc.data, dict):
+        errors.append(FileError(doc.location(),
+                                f"expected a mapping at the top of the file ({model.__name__})"))
+        return None
+    return validate_part(doc, model, doc.data, errors)
 
 
 def _field_names(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
@@ -57,6 +97,8 @@ def validation_errors(doc: Document, model: type[BaseModel], exc: ValidationErro
         elif kind == "missing":
             name = str(clean[-1]) if clean else "?"
             yield FileError(doc.location(key[:-1]), f"missing required key {name!r}")
+        elif kind == "file_check":  # our own checks word their message in full
+            yield FileError(doc.location(key), err["msg"])
         else:
             where = ".".join(str(p) for p in clean) or "document"
             yield FileError(doc.location(key), f"{where}: {err['msg']}")

@@ -1,0 +1,81 @@
+"""The model catalog (``kb/models.yaml``): transformer architectures by name, validated once.
+
+Sizing reads a model's shape (layers, hidden size, attention and KV heads) because KV cache and
+activations depend on it; the catalog gives the real figures of well-known models (each with its
+source) so that a named model is sized on its own architecture. These are plain dataclasses;
+the file is read and validated by ``catalogs``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from gpu_advisor.errors import UsageError, did_you_mean
+
+ASSUMED_VOCAB = 128_000
+"""Vocabulary when the architecture does not say (modern tokenizers are 128k-152k)."""
+MLP_RATIO = 3.5
+"""MLP intermediate size over hidden size (Llama 3: 14336/4096 and 28672/8192)."""
+
+
+@dataclass(frozen=True)
+class ModelArch:
+    """The shape of a transformer, which is what KV cache and activations depend on."""
+
+    name: str
+    params_b: float
+    layers: int
+    hidden: int
+    attention_heads: int
+    kv_heads: int
+    head_dim: int
+    source: str
+    assumed: bool = False
+    vocab_size: int | None = None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def kv_elements_per_token(self) -> int:
+        """KV elements per token (keys and values, every layer): multiply by bytes per element."""
+        return 2 * self.layers * self.kv_heads * self.head_dim
+
+    @property
+    def vocab(self) -> int:
+        return self.vocab_size if self.vocab_size else ASSUMED_VOCAB
+
+    @property
+    def largest_layer_params(self) -> float:
+        """Parameters of the largest single weight: the embedding or one MLP projection."""
+        return max(float(self.vocab) * self.hidden, MLP_RATIO * self.hidden * self.hidden)
+
+
+def normalize_model_name(name: str) -> str:
+    """Lower-case, hyphenated, no chat/instruct suffix: fine-tunes share the base's architecture."""
+    text = re.sub(r"[\s_]+", "-", name.strip().lower())
+    text = re.sub(r"-(instruct|chat|hf|base)$", "", text)
+    return text
+
+
+def shipped_models_path() -> Path:
+    """The model catalog that installs with the package."""
+    return Path(str(resources.files("gpu_advisor.kb").joinpath("models.yaml")))
+
+
+def resolve_model(name: str, catalog: dict[str, ModelArch]) -> ModelArch:
+    """A catalog model by name or alias, any case; UsageError (field ``model``) if unknown."""
+    wanted = normalize_model_name(name)
+    labels: dict[str, ModelArch] = {}
+    for arch in catalog.values():
+        labels[arch.name] = arch
+        for alias in arch.aliases:
+            labels.setdefault(alias, arch)
+    if wanted in labels:
+        return labels[wanted]
+    raise UsageError(
+        f"unknown model {name!r}{did_you_mean(wanted, labels)}; "
+        f"known models: {', '.join(sorted(catalog))}",
+        field="model",
+    )
