@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from gpu_advisor.errors import FileErrors, UsageError
 from gpu_advisor.knowledge import safe_files
 from gpu_advisor.knowledge.safe_files import (
@@ -26,7 +25,6 @@ from gpu_advisor.knowledge.safe_files import (
     write_bytes_safely,
     write_text_safely,
 )
-
 
 
 @pytest.fixture(autouse=True)
