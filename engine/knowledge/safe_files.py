@@ -316,7 +316,6 @@ def check_yaml_tree(node: yaml.Node | None, display: str, max_depth: int = YAML_
 
 
 _INT_TAG = "tag:yaml.org,2002:int"
-_FLOAT_TAG = "tag:yaml.org,2002:float"
 
 
 def construct_scalar_checked(loader: yaml.BaseLoader, node: yaml.Node, display: str,
