@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import hmac
 import os
+import pickle
 import shutil
+import signal
+import stat
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-
-from gpu_advisor.knowledge import cache
 from gpu_advisor.core.consult import Engine
 from gpu_advisor.errors import FileErrors
+from gpu_advisor.knowledge import cache
 
 from .conftest import IMPORTED_TOO_EARLY, PRIVATE_HOME, ROOT
 
@@ -79,6 +87,170 @@ def test_the_key_covers_every_input(tree: Path) -> None:
     assert cache.fingerprint(tree / "kb", tree / "rules") != before
 
 
+# ---------------------------------------------------------------------------------------------
+# Hardening (issue 17): a planted or damaged entry is a miss, never code run, a crash or a hang
+
+
+class _Planted:
+    """Unpickling this creates a marker file: proof that an entry's code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (Path.touch, (self.marker,))
+
+
+def _entry(tree: Path) -> Path:
+    return next((tree / "cache").glob("rulebase-*.pickle"))
+
+
+@pytest.fixture()
+def _bounded() -> Iterator[None]:
+    """A FIFO entry must not block: a hang fails the test after 20 s instead."""
+
+    def expire(signum: int, frame: object) -> None:
+        raise TimeoutError("the cache blocked")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(20)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_planted_pickle_never_runs(tree: Path) -> None:
+    Engine.load(tree / "kb", tree / "rules")
+    entry = _entry(tree)
+    key = cache.fingerprint(tree / "kb", tree / "rules")
+    marker = tree / "pwned"
+    entry.write_bytes(pickle.dumps((key, _Planted(marker))))
+    assert Engine.load(tree / "kb", tree / "rules").rulebase.rules
+    assert not marker.exists()
+    # the same payload behind the right header but with a MAC under another key
+    payload = pickle.dumps((key, _Planted(marker)))
+    forged = hmac.new(b"x" * 32, payload, hashlib.sha256).digest()
+    entry.write_bytes(cache._MAGIC + forged + payload)
+    assert Engine.load(tree / "kb", tree / "rules").rulebase.rules
+    assert not marker.exists()
+
+
+def test_a_tampered_byte_makes_a_miss(tree: Path) -> None:
+    Engine.load(tree / "kb", tree / "rules")
+    entry = _entry(tree)
+    data = bytearray(entry.read_bytes())
+    data[-10] ^= 0xFF
+    entry.write_bytes(bytes(data))
+    assert Engine.load(tree / "kb", tree / "rules").rulebase.rules
+    assert entry.read_bytes() != bytes(data)
+
+
+@pytest.mark.parametrize("error", [MemoryError, OverflowError, RecursionError, ValueError, KeyError])
+def test_any_failure_to_unpickle_is_a_miss(tree: Path, monkeypatch: pytest.MonkeyPatch,
+                                           error: type[Exception]) -> None:
+    Engine.load(tree / "kb", tree / "rules")
+
+    def broken(data: bytes) -> Any:
+        raise error("damaged")
+
+    monkeypatch.setattr(cache.pickle, "loads", broken)
+    assert Engine.load(tree / "kb", tree / "rules").rulebase.rules
+    assert Engine.load(tree / "kb", tree / "rules").rulebase.rules
+
+
+@pytest.mark.usefixtures("_bounded")
+def test_a_fifo_as_the_entry_is_a_miss_not_a_hang(tree: Path) -> None:
+    Engine.load(tree / "kb", tree / "rules")
+    entry = _entry(tree)
+    entry.unlink()
+    os.mkfifo(entry)
+    assert Engine.load(tree / "kb", tree / "rules").rulebase.rules
+    assert entry.is_file()  # replaced by a real entry
+
+
+def test_a_symlink_as_the_entry_is_not_followed(tree: Path) -> None:
+    Engine.load(tree / "kb", tree / "rules")
+    entry = _entry(tree)
+    victim = tree / "victim"
+    victim.write_bytes(entry.read_bytes())
+    entry.unlink()
+    entry.symlink_to(victim)
+    assert Engine.load(tree / "kb", tree / "rules").rulebase.rules
+    assert not entry.is_symlink() and entry.is_file()
+    assert victim.read_bytes().startswith(cache._MAGIC)  # the link's target was not written
+
+
+def test_the_key_is_private_and_an_untrustworthy_key_disables_the_cache(tree: Path) -> None:
+    Engine.load(tree / "kb", tree / "rules")
+    key = tree / "cache" / "key"
+    assert stat.S_IMODE(key.lstat().st_mode) == 0o600 and key.stat().st_size == 32
+    assert stat.S_IMODE((tree / "cache").stat().st_mode) & 0o077 == 0
+    key.chmod(0o644)  # others could have read it: its MACs prove nothing
+    for entry in (tree / "cache").glob("rulebase-*.pickle"):
+        entry.unlink()
+    assert Engine.load(tree / "kb", tree / "rules").rulebase.rules
+    assert list((tree / "cache").glob("rulebase-*.pickle")) == []
+    key.unlink()
+    key.symlink_to(tree / "elsewhere")
+    assert Engine.load(tree / "kb", tree / "rules").rulebase.rules
+    assert not (tree / "elsewhere").exists()
+    assert list((tree / "cache").glob("rulebase-*.pickle")) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the key to another user")
+def test_a_key_owned_by_someone_else_is_refused(tree: Path) -> None:
+    Engine.load(tree / "kb", tree / "rules")
+    os.chown(tree / "cache" / "key", 65534, 65534)
+    for entry in (tree / "cache").glob("rulebase-*.pickle"):
+        entry.unlink()
+    assert Engine.load(tree / "kb", tree / "rules").rulebase.rules
+    assert list((tree / "cache").glob("rulebase-*.pickle")) == []
+
+
+def test_a_full_disk_leaves_no_temporary(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(src: Any, dst: Any) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(cache.os, "replace", full)
+    for _ in range(3):
+        assert Engine.load(tree / "kb", tree / "rules").rulebase.rules
+    assert sorted(p.name for p in (tree / "cache").iterdir()) == ["key"]
+
+
+def test_old_entries_and_stale_temporaries_are_pruned(tree: Path) -> None:
+    Engine.load(tree / "kb", tree / "rules")
+    folder = tree / "cache"
+    old = time.time() - 10 * cache.STALE_TEMP_SECONDS
+    for i in range(8):
+        stale = folder / f"rulebase-{i:016x}.pickle"
+        stale.write_bytes(b"old")
+        os.utime(stale, (old + i, old + i))
+    leftover = folder / ".rulebase-abc.tmp"
+    leftover.write_bytes(b"")
+    os.utime(leftover, (old, old))
+    ranking = tree / "rules" / "ranking.yaml"
+    ranking.write_text(ranking.read_text() + "\n")  # a new key: a store, then a prune
+    Engine.load(tree / "kb", tree / "rules")
+    entries = sorted(folder.glob("rulebase-*.pickle"), key=lambda p: p.stat().st_mtime_ns)
+    assert len(entries) == cache.KEEP_ENTRIES
+    assert entries[-1] == cache.entry_path(folder, cache.fingerprint(tree / "kb", tree / "rules"))
+    assert not leftover.exists()
+
+
+def test_the_folder_comes_from_platformdirs_unless_overridden(monkeypatch: pytest.MonkeyPatch,
+                                                              tmp_path: Path) -> None:
+    import platformdirs
+
+    monkeypatch.delenv("GPU_ADVISOR_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache.cache_dir() == Path(platformdirs.user_cache_dir("gpu-advisor", appauthor=False))
+    assert cache.cache_dir() == tmp_path / "xdg" / "gpu-advisor"
+    monkeypatch.setenv("GPU_ADVISOR_CACHE_DIR", str(tmp_path / "mine"))
+    assert cache.cache_dir() == tmp_path / "mine"
+
+
 def _recommend(env: dict[str, str]) -> None:
     """One consultation from the command line, in its own process, which uses the cache."""
     subprocess.run([sys.executable, "-m", "gpu_advisor.cli.main", "recommend", "--set", "workload=inference",
@@ -109,12 +281,15 @@ def test_a_consultation_with_the_suites_environment_writes_nothing_under_home(tm
 
 
 def test_without_the_suites_environment_the_same_consultation_caches_under_home(tmp_path: Path) -> None:
-    """The check above can fail: the cache's last resort is the home folder."""
+    """The check above can fail: the cache's last resort is the home folder (platformdirs)."""
     home = tmp_path / "home"
     home.mkdir()
     env = {name: value for name, value in os.environ.items()
            if name not in ("XDG_CACHE_HOME", "GPU_ADVISOR_CACHE_DIR")}
     _recommend({**env, "HOME": str(home)})
-    entries = list((home / ".cache" / "gpu-advisor").glob("rulebase-*.pickle"))
+    folder = home / ".cache" / "gpu-advisor"
+    entries = list(folder.glob("rulebase-*.pickle"))
+    # The folder holds the entry and the key that authenticates it, nothing else.
     assert entries and _files_under(home) == [Path(".cache"), Path(".cache/gpu-advisor"),
+                                              Path(".cache/gpu-advisor/key"),
                                               entries[0].relative_to(home)]

@@ -15,21 +15,120 @@ What the adapter guards against (see docs/engine.md):
   comparisons sit at the top level of a rule and the context side requires the field to exist;
 - deleting the state of a session in which no fact ever matched a rule crashes the process
   (segfault), so every ruleset has an anchor rule and every session starts with its fact.
+
+Limits of durable_rules 2.0.28, measured on this machine (tests/backends/test_durable_limits.py
+keeps the measurement), and how the adapter stays inside them (issue 17):
+- a node of its network with 512 branches below it never returns, and ignores Ctrl+C: 512
+  rules of one stage, one ``$or`` of 512 alternatives (nested ones count together), or two
+  rules of one stage with 256 alternatives each. A wide ``any:`` or ``in`` list is split into
+  several durable rules with the same action (their duplicate firings are dropped), at most
+  :data:`DURABLE_MAX_OR_TERMS` alternatives each, and rules are packed into rulesets so that no
+  stage of a ruleset has more than :data:`DURABLE_MAX_BRANCHES_PER_NODE` branches;
+- 65 rules fired by one fact fail with error 303, 254 fields in one fact with error 302, and
+  4,096 rules in one ruleset with error 106: rules are packed into as many rulesets as needed
+  (one, for the shipped rules), and a fact carries only the fields its ruleset reads when the
+  whole fact would be too wide;
+- its JSON parser rejects a number in exponent notation without a decimal point (``1e+16``,
+  ``1e-05``: error 204) and misreads integers beyond 64 bits: numbers are written as
+  ``1.0e+16``, and huge integers as floats, in every JSON text handed to it;
+- a comparison of two fields of the same fact (two device attributes) refers to the fact itself
+  (``$m``) instead of failing with error 311.
+What cannot be compiled around (a rule that reads too many fields, or splits into too many
+parts) is refused before durable_rules is called, with a :class:`DurableLimitError` that says
+what to do instead; the loader and the audit can check the same constants first.
+
+(Over 600 lines because the limits belong next to the compiler they constrain.)
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import json
+import math
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import durable.engine as durable_engine
-
-from gpu_advisor.lang.conditions import MISSING, All, Condition, Leaf, Ref, Not, to_nnf
 from gpu_advisor.errors import EngineError
+from gpu_advisor.lang.conditions import MISSING, All, AnyOf, Condition, Leaf, Not, Ref, refs, to_nnf
+
+#: Branches below one node of durable's network: 512 never return. Each rule below the node is
+#: a branch, and each alternative of its ``$or`` (nested ones counted together) is one more:
+#: for us, the rules of one stage and the alternatives of their ``any:``/``in`` lists.
+DURABLE_MAX_BRANCHES_PER_NODE = 511
+#: Alternatives in one rule's ``$or``s (the same limit, seen from one rule).
+DURABLE_MAX_OR_TERMS = DURABLE_MAX_BRANCHES_PER_NODE
+#: Rules of one stage in one ruleset (the same limit, seen from a stage of one-branch rules).
+DURABLE_MAX_RULES_PER_NODE = DURABLE_MAX_BRANCHES_PER_NODE
+#: Rules one fact may fire at once: 65 fail with error 303.
+DURABLE_MAX_RULES_FIRED_PER_FACT = 64
+#: Fields in one fact (``sid`` and ``kind`` included): 254 fail with error 302.
+DURABLE_MAX_FACT_FIELDS = 253
+#: Rules in one ruleset (the session anchor included): 4,097 fail with error 106.
+DURABLE_MAX_RULES_PER_RULESET = 4096
+#: Answers and facts one rule may read (a context fact also carries sid, kind and stage).
+MAX_FIELDS_PER_RULE = DURABLE_MAX_FACT_FIELDS - 3
+#: Durable rules one rule may be split into to stay under :data:`DURABLE_MAX_OR_TERMS`.
+MAX_PARTS_PER_RULE = 256
+#: So ``any:`` and ``in`` lists up to this many alternatives compile (a loader may refuse more).
+MAX_ALTERNATIVES_PER_RULE = MAX_PARTS_PER_RULE * DURABLE_MAX_OR_TERMS
+
+
+class DurableLimitError(EngineError):
+    """A rule base durable_rules cannot run, refused before it is handed over (it would hang)."""
+
+
+class _DurableJson:
+    """``json`` as durable_rules' engine module uses it, writing numbers its C parser reads:
+    a float in exponent notation gets a decimal point (``1.0e+16``), an integer past 64 bits
+    becomes a float, and a non-finite number is an error instead of a parse failure."""
+
+    loads = staticmethod(json.loads)
+    JSONDecodeError = json.JSONDecodeError
+
+    @staticmethod
+    def dumps(obj: Any, **kwargs: Any) -> str:
+        return durable_json_text(json.dumps(obj, **kwargs))
+
+
+_SUSPECT = re.compile(r"\d[eE]|\d{19}|Infinity|NaN")
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|-?Infinity|NaN|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?')
+
+
+def _number_token(match: re.Match[str]) -> str:
+    token = match.group(0)
+    if token.startswith('"'):
+        return token
+    if token.endswith(("Infinity", "NaN")):
+        raise ValueError(f"durable_rules cannot compare the non-finite number {token}")
+    if "e" in token or "E" in token:
+        mantissa, _, exponent = token.replace("E", "e").partition("e")
+        return (mantissa if "." in mantissa else mantissa + ".0") + "e" + exponent
+    if "." not in token and not -(2**63) <= int(token) < 2**63:
+        value = float(int(token))  # OverflowError past a float's range
+        if not math.isfinite(value):  # pragma: no cover - float() raised first
+            raise ValueError(f"durable_rules cannot hold the integer {token}")
+        return _number_token(_TOKEN.match(repr(value)))  # type: ignore[arg-type]
+    return token
+
+
+def durable_json_text(text: str) -> str:
+    """JSON text with every number spelled the way durable_rules' parser reads it."""
+    if not _SUSPECT.search(text):
+        return text
+    try:
+        return _TOKEN.sub(_number_token, text)
+    except OverflowError:
+        raise ValueError("durable_rules cannot hold an integer beyond a float's range") from None
+
+
+# durable.engine serializes every ruleset and fact with the module-level ``json``; this adapter
+# is its only user, so its number spelling is fixed here, once.
+durable_engine.json = _DurableJson  # type: ignore[assignment]
 
 _ENGINE_LOCK = threading.RLock()
 _ruleset_counter = itertools.count(1)
@@ -78,19 +177,35 @@ class _Host(durable_engine.Host):
                 context = getattr(closure, "ctx", None) or getattr(closure, "m", None)
                 stage = int(context._d.get("stage", -1)) if context is not None else -1
                 recorder.record(sid, Firing(action_name, stage, device_id))
-            except Exception as exc:  # never let durable swallow it: keep it for the caller
+            except Exception as exc:  # noqa: BLE001 - never let durable swallow it: keep it for the caller
                 recorder.fail(str(closure.s.sid), exc)
 
         return action
 
 
 class _Recorder:
-    def __init__(self) -> None:
+    def __init__(self, deduplicate: bool = False) -> None:
         self.firings: dict[str, list[Firing]] = {}
         self.errors: dict[str, Exception] = {}
+        self.deduplicate = deduplicate  # a rule split into parts fires once per matching part
+        self._seen: dict[str, set[Firing]] = {}
 
     def record(self, sid: str, firing: Firing) -> None:
+        if self.deduplicate:
+            seen = self._seen.setdefault(sid, set())
+            if firing in seen:
+                return
+            seen.add(firing)
         self.firings.setdefault(sid, []).append(firing)
+
+    def forget(self, sid: str) -> None:
+        self.firings.pop(sid, None)
+        self.errors.pop(sid, None)
+        self._seen.pop(sid, None)
+
+    def start(self, sid: str) -> None:
+        self.firings[sid] = []
+        self._seen.pop(sid, None)
 
     def fail(self, sid: str, exc: Exception) -> None:
         self.errors.setdefault(sid, exc)
@@ -121,6 +236,12 @@ def _field(ref: Ref) -> str:
 
 def _compile_leaf(leaf: Leaf, ref_member: str | None) -> dict[str, Any]:
     left, op, right = leaf.left, leaf.op, leaf.right
+    if isinstance(right, Ref) and (left.scope == "device") == (right.scope == "device"):
+        # two fields of one fact: durable refers to the fact itself as $m (a member name would
+        # look the field up in another fact: error 311); a missing field never matches
+        self_ref: Any = {"$m": _field(right)}
+        compare = {_field(left): self_ref} if op == "==" else {_OPS[op]: {_field(left): self_ref}}
+        return {"$and": [{"$ex": {_field(left): 1}}, {"$ex": {_field(right): 1}}, compare]}
     if isinstance(right, Ref):
         if left.scope != "device":  # keep the device field on the left, as durable needs
             left, right, op = right, left, _FLIP[op]
@@ -164,19 +285,22 @@ def _split_device_condition(cond: Condition) -> tuple[list[Condition], list[Cond
     return context_parts, device_parts, cited
 
 
-def compile_rule(rule_id: str, cond: Condition, stage: int, device_scoped: bool) -> dict[str, Any]:
-    """One durable_rules rule: a context member (and a device member for device rules)."""
+def compile_rule(rule_id: str, cond: Condition, stage: int, device_scoped: bool,
+                 action: str | None = None) -> dict[str, Any]:
+    """One durable_rules rule: a context member (and a device member for device rules).
+    ``action`` names the action to run (the rule's id unless the rule was split)."""
     if not device_scoped:
         body = compile_member(to_nnf(cond))
         member = [{"kind": "ctx"}, {"stage": stage}] + ([body] if body is not None else [])
-        return {"all": [{"m": {"$and": member}}], "run": rule_id}
+        return {"all": [{"m": {"$and": member}}], "run": action or rule_id}
     context_parts, device_parts, cited = _split_device_condition(cond)
     ctx_body = compile_member(All(tuple(context_parts), cond_location(cond)))
     ctx_member = [{"kind": "ctx"}, {"stage": stage}] + ([ctx_body] if ctx_body is not None else [])
     ctx_member += [{"$ex": {context_field(r): 1}} for r in dict.fromkeys(cited)]
     dev_body = compile_member(All(tuple(device_parts), cond_location(cond)), "ctx")
     dev_member = [{"kind": "device"}] + ([dev_body] if dev_body is not None else [])
-    return {"all": [{"ctx": {"$and": ctx_member}}, {"dev": {"$and": dev_member}}], "run": rule_id}
+    return {"all": [{"ctx": {"$and": ctx_member}}, {"dev": {"$and": dev_member}}],
+            "run": action or rule_id}
 
 
 def cond_location(cond: Condition) -> Any:
@@ -189,8 +313,10 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def context_fact(sid: str, stage: int, answers: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str, Any]:
-    """The context fact of one stage: every set answer and fact, flattened with prefixes."""
+def context_fact(sid: str, stage: int, answers: Mapping[str, Any], facts: Mapping[str, Any],
+                 fields: frozenset[str] | None = None) -> dict[str, Any]:
+    """The context fact of one stage: every set answer and fact, flattened with prefixes (only
+    the ``fields`` given, when the whole fact would be wider than durable_rules takes)."""
     fact: dict[str, Any] = {"sid": sid, "kind": "ctx", "stage": stage}
     for key, value in answers.items():
         if value is not MISSING and value is not None and not isinstance(value, (list, dict)):
@@ -198,86 +324,296 @@ def context_fact(sid: str, stage: int, answers: Mapping[str, Any], facts: Mappin
     for key, value in facts.items():
         if value is not MISSING and value is not None:
             fact["f__" + key] = _json_value(value)
-    return fact
+    return _narrow(fact, fields)
 
 
-def device_fact(sid: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
+def device_fact(sid: str, attributes: Mapping[str, Any],
+                fields: frozenset[str] | None = None) -> dict[str, Any]:
     fact: dict[str, Any] = {"sid": sid, "kind": "device"}
     fact.update({k: _json_value(v) for k, v in attributes.items() if v is not MISSING and v is not None})
-    return fact
+    return _narrow(fact, fields)
+
+
+_ALWAYS_KEPT = frozenset({"sid", "kind", "stage", "id"})
+
+
+def _narrow(fact: dict[str, Any], fields: frozenset[str] | None) -> dict[str, Any]:
+    if fields is None or len(fact) <= DURABLE_MAX_FACT_FIELDS:
+        return fact
+    narrow = {k: v for k, v in fact.items() if k in fields or k in _ALWAYS_KEPT}
+    if len(narrow) > DURABLE_MAX_FACT_FIELDS:  # pragma: no cover - the packing prevents it
+        raise DurableLimitError(f"a fact with {len(narrow)} fields: durable_rules takes at most "
+                                f"{DURABLE_MAX_FACT_FIELDS}")
+    return narrow
+
+
+# ---------------------------------------------------------------------------------------------
+# Staying inside durable_rules' limits
+
+
+def or_terms(cond: Condition) -> int:
+    """The most alternatives any ``$or`` of the compiled condition holds (nested ones counted
+    together, as durable_rules counts them); compare with :data:`DURABLE_MAX_OR_TERMS`."""
+    if isinstance(cond, Leaf):
+        return len(cond.right) if cond.op in ("in", "not in") and isinstance(cond.right, tuple) else 0
+    if isinstance(cond, Not):
+        return or_terms(cond.item)
+    inner = max((or_terms(item) for item in cond.items), default=0)
+    return max(inner, _leaf_terms(cond)) if isinstance(cond, AnyOf) else inner
+
+
+def _leaf_terms(cond: Condition) -> int:
+    if isinstance(cond, Leaf):
+        return len(cond.right) if isinstance(cond.right, tuple) else 1
+    if isinstance(cond, Not):
+        return _leaf_terms(cond.item)
+    return sum(_leaf_terms(item) for item in cond.items)
+
+
+def split_alternatives(rule_id: str, cond: Condition) -> list[Condition]:
+    """``cond`` as a disjunction of parts whose ``$or``s stay within DURABLE_MAX_OR_TERMS (one
+    part, the condition itself, when it already does)."""
+    nnf = to_nnf(cond)
+    if or_terms(nnf) <= DURABLE_MAX_OR_TERMS:
+        return [cond]
+    parts = _split(nnf)
+    if len(parts) > MAX_PARTS_PER_RULE:
+        raise DurableLimitError(
+            f"rule {rule_id}: its any: and in lists need {len(parts)} durable_rules rules (at "
+            f"most {MAX_PARTS_PER_RULE}): split it into several rules, or move the list into a "
+            "derived fact")
+    return parts
+
+
+def _split(cond: Condition) -> list[Condition]:
+    if or_terms(cond) <= DURABLE_MAX_OR_TERMS:
+        return [cond]
+    location = getattr(cond, "location", None)
+    if isinstance(cond, Leaf):
+        assert isinstance(cond.right, tuple) and cond.op == "in"  # not in compiles to $and
+        values = cond.right
+        return [Leaf(cond.left, "in", values[i:i + DURABLE_MAX_OR_TERMS], cond.location, cond.text)
+                for i in range(0, len(values), DURABLE_MAX_OR_TERMS)]
+    if isinstance(cond, AnyOf):
+        pieces = [piece for item in cond.items for piece in _split(item)]
+        groups: list[list[Condition]] = [[]]
+        load = 0
+        for piece in pieces:
+            terms = _leaf_terms(piece)
+            if groups[-1] and load + terms > DURABLE_MAX_OR_TERMS:
+                groups.append([])
+                load = 0
+            groups[-1].append(piece)
+            load += terms
+        return [group[0] if len(group) == 1 else AnyOf(tuple(group), location) for group in groups]
+    assert isinstance(cond, All)
+    combined: list[tuple[Condition, ...]] = [()]
+    for item in cond.items:
+        combined = [done + (piece,) for done in combined for piece in _split(item)]
+        if len(combined) > MAX_PARTS_PER_RULE:
+            break
+    return [All(items, location) for items in combined]
+
+
+@dataclass
+class _Ruleset:
+    """One durable_rules ruleset of a rule base, with what its facts must carry."""
+
+    name: str
+    definition: dict[str, Any]
+    stages: set[int]
+    has_device_rules: bool
+    context_fields: frozenset[str]
+    device_fields: frozenset[str]
+
+
+@dataclass
+class _Part:
+    name: str
+    rule_id: str
+    stage: int
+    device: bool
+    body: dict[str, Any]
+    context_fields: frozenset[str]
+    device_fields: frozenset[str]
+
+    @property
+    def branches(self) -> tuple[int, int]:
+        """Branches (an upper bound) this rule adds below its stage's node, and below the
+        device node: its tests after the kind and stage prefix, every alternative counted."""
+        members = [next(iter(member.values()))["$and"] for member in self.body["all"]]
+        context = max(1, sum(_json_terms(e) for e in members[0][2:]))
+        device = max(1, sum(_json_terms(e) for e in members[1][1:])) if self.device else 0
+        return context, device
+
+
+def _json_terms(expression: Any) -> int:
+    if isinstance(expression, dict) and len(expression) == 1:
+        (key, value), = expression.items()
+        if key in ("$and", "$or") and isinstance(value, list):
+            return sum(_json_terms(item) for item in value)
+    return 1
+
+
+def _fields(rule_id: str, cond: Condition) -> tuple[frozenset[str], frozenset[str]]:
+    found = list(refs(cond))
+    context = frozenset(context_field(r) for r in found if r.scope != "device")
+    device = frozenset(r.name for r in found if r.scope == "device")
+    if len(context) > MAX_FIELDS_PER_RULE or len(device) > MAX_FIELDS_PER_RULE:
+        raise DurableLimitError(
+            f"rule {rule_id} reads {max(len(context), len(device))} different answers, facts or "
+            f"device attributes; durable_rules takes at most {MAX_FIELDS_PER_RULE}: split the "
+            "rule, or derive an intermediate fact")
+    return context, device
+
+
+def _pack(parts: list[_Part]) -> list[list[_Part]]:
+    """Parts grouped into rulesets: per ruleset at most DURABLE_MAX_RULES_FIRED_PER_FACT rules
+    of one stage (a context fact may fire all of them) and of device rules (a device fact
+    may), at most DURABLE_MAX_BRANCHES_PER_NODE branches below a stage or the device node,
+    facts no wider than durable takes, and fewer rules than its ruleset limit."""
+    groups: list[list[_Part]] = []
+    current: list[_Part] = []
+    per_stage: dict[int, int] = {}
+    branches: dict[int, int] = {}
+    devices = device_branches = 0
+    context: set[str] = set()
+    device: set[str] = set()
+    for part in parts:
+        context_load, device_load = part.branches
+        stage_load = per_stage.get(part.stage, 0) + (0 if part.device else 1)
+        fits = (stage_load <= DURABLE_MAX_RULES_FIRED_PER_FACT
+                and devices + part.device <= DURABLE_MAX_RULES_FIRED_PER_FACT
+                and branches.get(part.stage, 0) + context_load <= DURABLE_MAX_BRANCHES_PER_NODE
+                and device_branches + device_load <= DURABLE_MAX_BRANCHES_PER_NODE
+                and len(context | part.context_fields) <= MAX_FIELDS_PER_RULE
+                and len(device | part.device_fields) <= MAX_FIELDS_PER_RULE
+                and len(current) + 1 < DURABLE_MAX_RULES_PER_RULESET)
+        if current and not fits:
+            groups.append(current)
+            current, per_stage, branches, devices, device_branches = [], {}, {}, 0, 0
+            context, device = set(), set()
+        current.append(part)
+        if not part.device:
+            per_stage[part.stage] = per_stage.get(part.stage, 0) + 1
+        branches[part.stage] = branches.get(part.stage, 0) + context_load
+        devices += part.device
+        device_branches += device_load
+        context |= part.context_fields
+        device |= part.device_fields
+    if current or not groups:
+        groups.append(current)
+    return groups
+
+
+# ---------------------------------------------------------------------------------------------
+# Sessions
 
 
 class DurableSession:
-    """Runs one consultation's stages in its own durable_rules session."""
+    """Runs one consultation's stages in its own durable_rules session (one per ruleset)."""
 
     def __init__(self, rules: CompiledRules) -> None:
         self._rules = rules
         self.sid = str(next(_session_counter))
-        self._opened = False
+        self._opened: list[str] = []
 
-    def __enter__(self) -> DurableSession:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _open(self) -> None:
+    def _open(self, ruleset: str) -> None:
         """Start the session with the anchor fact, so that deleting it later is safe."""
-        if not self._opened:
-            self._rules.host.assert_fact(self._rules.name, {"sid": self.sid, "kind": "session"})
-            self._opened = True
+        if ruleset not in self._opened:
+            self._rules.host.assert_fact(ruleset, {"sid": self.sid, "kind": "session"})
+            self._opened.append(ruleset)
 
     def close(self) -> None:
         """Delete the session's state (the engine holds at most 1,024 sessions)."""
         with _ENGINE_LOCK:
-            if self._opened:
-                try:
-                    self._rules.host.delete_state(self._rules.name, self.sid)
-                finally:
-                    self._opened = False
-            self._rules.recorder.firings.pop(self.sid, None)
-            self._rules.recorder.errors.pop(self.sid, None)
+            try:
+                while self._opened:
+                    self._rules.host.delete_state(self._opened.pop(), self.sid)
+            finally:
+                self._opened.clear()
+                self._rules.recorder.forget(self.sid)
 
     def run_stage(self, stage: int, answers: Mapping[str, Any], facts: Mapping[str, Any],
                   devices: Iterable[Mapping[str, Any]] = ()) -> list[Firing]:
         """Assert this stage's context (and device facts) and return the firings it caused."""
         recorder = self._rules.recorder
-        batch = [context_fact(self.sid, stage, answers, facts)]
-        batch += [device_fact(self.sid, attrs) for attrs in devices]
+        device_list = list(devices)
         with _ENGINE_LOCK:
-            self._open()
-            recorder.firings[self.sid] = []
-            for fact in batch:
-                try:
-                    self._rules.host.assert_fact(self._rules.name, fact)
-                except durable_engine.MessageNotHandledException:
-                    continue  # no rule looks at this fact at this stage
-                except durable_engine.MessageObservedException:
-                    raise EngineError(f"internal: fact asserted twice in session {self.sid}") from None
-                except Exception as exc:
-                    raise EngineError(f"durable_rules failed at stage {stage}: {exc}") from exc
-            state = self._rules.host.get_state(self._rules.name, self.sid)
-            if isinstance(state, dict) and state.get("exception"):
-                raise EngineError(f"a rule action failed: {state['exception']}")
+            recorder.start(self.sid)
+            for ruleset in self._rules.rulesets:
+                if stage not in ruleset.stages and not (device_list and ruleset.has_device_rules):
+                    continue
+                batch = [context_fact(self.sid, stage, answers, facts, ruleset.context_fields)]
+                batch += [device_fact(self.sid, attrs, ruleset.device_fields)
+                          for attrs in device_list]
+                self._assert(ruleset.name, stage, batch)
             if self.sid in recorder.errors:
                 raise EngineError(f"a rule action failed: {recorder.errors[self.sid]}")
             return list(recorder.firings.get(self.sid, []))
 
+    def _assert(self, ruleset: str, stage: int, batch: list[dict[str, Any]]) -> None:
+        self._open(ruleset)
+        for fact in batch:
+            if len(fact) > DURABLE_MAX_FACT_FIELDS:
+                raise DurableLimitError(
+                    f"a fact with {len(fact)} fields at stage {stage}: durable_rules takes at most "
+                    f"{DURABLE_MAX_FACT_FIELDS} (use --evaluator python, or fewer facts)")
+            try:
+                self._rules.host.assert_fact(ruleset, fact)
+            except durable_engine.MessageNotHandledException:
+                continue  # no rule looks at this fact at this stage
+            except durable_engine.MessageObservedException:
+                raise EngineError(f"internal: fact asserted twice in session {self.sid}") from None
+            except Exception as exc:
+                raise EngineError(f"durable_rules failed at stage {stage}: {exc}") from exc
+        state = self._rules.host.get_state(ruleset, self.sid)
+        if isinstance(state, dict) and state.get("exception"):
+            raise EngineError(f"a rule action failed: {state['exception']}")
+
 
 class CompiledRules:
-    """A rule base compiled into one durable_rules ruleset on a Host of its own."""
+    """A rule base compiled into durable_rules rulesets (one, unless the limits need more) on a
+    Host of its own."""
 
     def __init__(self, rules: Iterable[tuple[str, Condition, int, bool]]) -> None:
-        self.name = f"gpu_advisor_{next(_ruleset_counter)}"
-        self.recorder = _Recorder()
-        definition = {rule_id: compile_rule(rule_id, cond, stage, device)
-                      for rule_id, cond, stage, device in rules}
-        definition[ANCHOR_RULE] = ANCHOR
-        self.definition = definition
+        base = f"gpu_advisor_{next(_ruleset_counter)}"
+        parts: list[_Part] = []
+        split = False
+        for rule_id, cond, stage, device in rules:
+            context, device_fields = _fields(rule_id, cond)
+            alternatives = split_alternatives(rule_id, cond)
+            split = split or len(alternatives) > 1
+            for index, alternative in enumerate(alternatives):
+                name = rule_id if index == 0 else f"{rule_id}~{index}"
+                parts.append(_Part(name, rule_id, stage, device,
+                                   compile_rule(rule_id, alternative, stage, device),
+                                   context, device_fields))
+        groups = _pack(parts)
+        self.rulesets: list[_Ruleset] = []
+        for index, group in enumerate(groups):
+            definition = {part.name: part.body for part in group}
+            definition[ANCHOR_RULE] = ANCHOR
+            self.rulesets.append(_Ruleset(
+                base if index == 0 else f"{base}_{index}", definition,
+                {part.stage for part in group if not part.device},
+                any(part.device for part in group),
+                frozenset().union(*(part.context_fields for part in group)),
+                frozenset().union(*(part.device_fields for part in group))))
+        self.name = self.rulesets[0].name
+        #: every durable rule of every ruleset (for benchmarks and tests)
+        self.definition = {k: v for ruleset in self.rulesets for k, v in ruleset.definition.items()}
+        self.recorder = _Recorder(deduplicate=split)
         with _ENGINE_LOCK:
             self.host = _Host(self.recorder)
             try:
-                self.host.set_rulesets({self.name: copy.deepcopy(definition)})
+                self.host.set_rulesets({r.name: copy.deepcopy(r.definition) for r in self.rulesets})
             except Exception as exc:
                 raise EngineError(f"durable_rules rejected the compiled rules: {exc}") from exc
 
