@@ -429,7 +429,7 @@ def test_device_facts_match_engine(engine: Engine) -> None:
                  "off_grid_hours": 12}, {"workload": "fine-tuning", "method": "full", "max_gpus": 4}):
         answers = normalize_answers(rb.questions, raw, rb.knowledge)
         computed, attrs = facts.compute(answers.values)
-        arithmetic = context_arithmetic(answers)
+        arithmetic = context_arithmetic(answers, rb.knowledge.directory)
         assert computed == arithmetic.facts
         for device, mine in zip(rb.knowledge.devices.values(), attrs):
             assert mine == device_attributes(device, answers, arithmetic, rb.knowledge.directory)

@@ -19,9 +19,11 @@ from gpu_advisor.knowledge.kb import Device
 from gpu_advisor.lang.conditions import MISSING
 
 SIZED_WORKLOADS = ("pretraining", "fine-tuning", "inference")
-ARITHMETIC_ANSWERS = ("workload", "model_params_b", "method", "precision", "context_tokens", "batch_size",
-                      "max_gpus", "parallelism", "budget_usd", "purchase", "off_grid", "off_grid_hours",
-                      "site_power_kw")
+ARITHMETIC_ANSWERS = ("workload", "model", "model_params_b", "method", "precision", "kv_precision",
+                      "context_tokens", "batch_size", "serving", "concurrent_users",
+                      "average_context_tokens", "tokens_per_s_per_user", "tokens_per_day",
+                      "train_tokens_b", "epochs", "deadline_days", "mfu", "max_gpus", "parallelism",
+                      "budget_usd", "purchase", "off_grid", "off_grid_hours", "site_power_kw")
 """Every answer the arithmetic reads, the one list of them: device facts depend on these (and the
 candidates) only, so explanations (``why``), the consultation cache and the audit use it."""
 POOLED = ("tensor", "pipeline")
@@ -35,10 +37,18 @@ class Arithmetic:
     estimate: Any = None  # sizing.Estimate of the whole workload on one GPU, when sized
     request: Any = None
     notes: list[str] = field(default_factory=list)
+    demand: Any = None  # counting.Demand: what the purchase must deliver
+    defaults: Any = None  # knowledge.demand.DemandDefaults in force
+    counts: dict[str, Any] = field(default_factory=dict)  # device id -> demand.Count
+    mfu_defaults: dict[str, str] = field(default_factory=dict)  # device id -> MFU default used
 
 
-def sizing_request(answers: Answers) -> Any:
-    """The sizing model's request for these answers, or None when the workload is not sized."""
+def sizing_request(answers: Answers, kb_dir: Path | None = None) -> Any:
+    """The sizing model's request for these answers, or None when the workload is not sized.
+
+    Interactive inference is sized for every concurrent user at the context each holds (the
+    average when given, else the longest): the KV cache of all users is part of the need.
+    """
     from gpu_advisor.arithmetic import sizing
 
     workload = answers.get("workload")
@@ -51,24 +61,47 @@ def sizing_request(answers: Answers) -> Any:
         precision = "nf4"
     parallelism = answers.get("parallelism")
     zero = 3 if (workload != "inference" and parallelism in POOLED) else 0
+    context = _given(answers, "context_tokens", 4096)
+    batch = _given(answers, "batch_size", 1)
+    kv_precision = answers.get("kv_precision")
+    if workload == "inference":
+        context = _given(answers, "average_context_tokens", context)
+        if answers.get("serving") != "batch":
+            batch = _given(answers, "concurrent_users", 1)
+    model = answers.get("model")
+    arch = None
+    if model is not MISSING:
+        from gpu_advisor.knowledge.catalogs import kb_file, load_model_catalog
+
+        arch = load_model_catalog(kb_file("models.yaml", kb_dir))[str(model)]
     return sizing.SizingRequest(
         workload=str(workload),
         params_b=float(params),
+        model=arch,
         method=None if method is MISSING or workload != "fine-tuning" else str(method),
         precision="bf16" if precision is MISSING else str(precision),
-        context_tokens=int(answers.get("context_tokens")) if answers.get("context_tokens") is not MISSING else 4096,
-        batch_size=int(answers.get("batch_size")) if answers.get("batch_size") is not MISSING else 1,
+        context_tokens=context,
+        batch_size=batch,
         gpus=1,
         zero_stage=zero,
+        kv_precision=None if kv_precision is MISSING or workload != "inference" else str(kv_precision),
     )
 
 
-def context_arithmetic(answers: Answers) -> Arithmetic:
-    """Computed context facts (memory need of the whole workload)."""
-    from gpu_advisor.arithmetic import sizing
+def _given(answers: Answers, key: str, default: int) -> int:
+    value = answers.get(key)
+    return default if value is MISSING else int(value)
 
-    result = Arithmetic()
-    request = sizing_request(answers)
+
+def context_arithmetic(answers: Answers, kb_dir: Path | None = None) -> Arithmetic:
+    """Computed context facts: the memory need of the whole workload (every user's KV cache
+    included) and the demand the count is sized for (users and speed, tokens, FLOPs)."""
+    from gpu_advisor.arithmetic import sizing
+    from gpu_advisor.arithmetic.counting import Demand, demand_of
+    from gpu_advisor.knowledge.catalogs import load_demand_defaults
+
+    result = Arithmetic(demand=Demand("none"))
+    request = sizing_request(answers, kb_dir)
     if request is None:
         return result
     estimate = sizing.estimate(request)
@@ -78,16 +111,17 @@ def context_arithmetic(answers: Answers) -> Arithmetic:
     weights = next((item.gb for item in estimate.breakdown if item.item == "weights"), None)
     if weights is not None:
         result.facts["weights_gb"] = round(weights, 2)
+    kv_cache = estimate.item("kv_cache")
+    if request.workload == "inference" and kv_cache is not None:
+        result.facts["kv_cache_all_users_gb"] = round(kv_cache.gb, 2)
+    result.defaults = load_demand_defaults(kb_dir)
+    arch = request.model or sizing.architecture_from_params(request.params_b)
+    one = sizing.estimate(replace(request, batch_size=1)) if request.workload == "inference" else None
+    result.demand = demand_of(answers, one, arch, result.defaults)
+    if result.demand.training is not None:
+        result.facts["training_flops"] = float(f"{result.demand.training.flops:.6g}")
+        result.facts["training_tokens_b"] = round(result.demand.training.tokens_b, 6)
     return result
-
-
-def max_gpus(answers: Answers) -> int:
-    value = answers.get("max_gpus")
-    return 1 if value is MISSING else int(value)
-
-
-def pooled(answers: Answers) -> bool:
-    return max_gpus(answers) > 1 and answers.get("parallelism") in POOLED
 
 
 def device_attributes(device: Device, answers: Answers, arithmetic: Arithmetic,
@@ -121,33 +155,17 @@ def device_attributes(device: Device, answers: Answers, arithmetic: Arithmetic,
     fp32 = device.throughput("fp32", sparse=False)
     attrs["fp32_tflops"] = fp32.tflops if fp32 else None
 
-    limit = max_gpus(answers)
-    request = arithmetic.request
-    memory = float(device.value("memory_gb"))
-    if request is None:
-        needed: int | None = 1
-        per_gpu = None
-    elif pooled(answers):
-        needed = sizing.gpus_needed(request, memory, max_gpus=limit)
-        per_gpu = sizing.estimate(replace(request, gpus=needed or limit)).per_gpu_gb
-    else:  # one model per GPU: replicas (data parallel) or a single card
-        one = sizing.estimate(request)
-        needed = 1 if one.per_gpu_gb <= sizing.usable_memory_gb(memory) else None
-        per_gpu = one.per_gpu_gb
-    attrs["gpus_needed"] = needed
-    attrs["fits"] = needed is not None
-    attrs["memory_per_gpu_gb"] = None if per_gpu is None else round(per_gpu, 2)
-    attrs["memory_utilization"] = (None if per_gpu is None
-                                   else round(per_gpu / sizing.usable_memory_gb(memory), 3))
-
-    count = needed or 1
-    if answers.get("parallelism") == "data":
-        count = max(count, limit)
+    precision = workload_precision(answers)
+    count = _count(device, answers, arithmetic, precision, attrs)
     price = float(device.value("price_usd"))
     budget = answers.get("budget_usd")
     if answers.get("purchase") == "fill-budget" and budget is not MISSING and price > 0:
-        count = max(count, math.floor(float(budget) / price + 1e-9))
+        affordable = math.floor(float(budget) / price + 1e-9)
+        if affordable > count:
+            count = affordable
+            attrs["count_set_by"] = "budget"
     attrs["count"] = count
+    needed = attrs["gpus_needed"]
     attrs["cost_usd"] = round(count * price, 2)
     per_node = int(device.value("units_per_node") or 1)
     attrs["nodes"] = max(1, math.ceil(count / per_node))
@@ -164,7 +182,6 @@ def device_attributes(device: Device, answers: Answers, arithmetic: Arithmetic,
         scope = "network"
     attrs["pool_scope"] = scope
 
-    precision = workload_precision(answers)
     dense = device.dense_throughput_for(precision) if precision != "fp32" else fp32
     attrs["dense_tflops"] = dense.tflops if dense else None
     if kb_dir is not None:
@@ -173,6 +190,52 @@ def device_attributes(device: Device, answers: Answers, arithmetic: Arithmetic,
     if answers.get("workload") == "inference" and weights:
         attrs["decode_tokens_s"] = round(group * float(device.value("bandwidth_gbs")) / float(weights), 1)
     return attrs
+
+
+def scale_facts(arithmetic: Arithmetic, devices: dict[str, dict[str, Any]]) -> None:
+    """Context facts about the scale of the job, over the candidate devices that meet the demand:
+    the fewest GPUs any of them needs and the smallest tensor-parallel group it serves with."""
+    meeting = [attrs for attrs in devices.values() if attrs.get("fits") and attrs.get("meets_demand")]
+    arithmetic.facts.pop("fewest_gpus", None)
+    arithmetic.facts.pop("fewest_tensor_parallel", None)
+    if arithmetic.request is None or not meeting:
+        return
+    arithmetic.facts["fewest_gpus"] = min(int(attrs["count"]) for attrs in meeting)
+    if arithmetic.request.workload == "inference":
+        arithmetic.facts["fewest_tensor_parallel"] = min(int(attrs["tensor_parallel"]) for attrs in meeting)
+
+
+def _count(device: Device, answers: Answers, arithmetic: Arithmetic, precision: str,
+           attrs: dict[str, Any]) -> int:
+    """The demand's count on this device, into the attributes rules read; returns the count."""
+    from gpu_advisor.arithmetic import sizing
+    from gpu_advisor.arithmetic.counting import count_on
+
+    request = arithmetic.request
+    memory = float(device.value("memory_gb"))
+    attrs.update(meets_demand=True, demand_shortfall=None, count_set_by="minimum", tensor_parallel=1,
+                 replicas=1, tokens_per_s=None, tokens_per_s_per_user=None, users_served=None,
+                 train_days=None, deadline_missed=None)
+    if request is None or arithmetic.defaults is None:
+        attrs.update(gpus_needed=1, fits=True, memory_per_gpu_gb=None, memory_utilization=None)
+        return 1
+    result, mfu_name = count_on(device, answers, arithmetic.demand, request, precision, arithmetic.defaults)
+    arithmetic.counts[device.id] = result
+    if mfu_name:
+        arithmetic.mfu_defaults[device.id] = mfu_name
+    needed = result.memory_gpus
+    group = needed or 1
+    per_gpu = sizing.estimate(replace(request, gpus=group, batch_size=1)
+                              if request.workload == "inference" else replace(request, gpus=group)).per_gpu_gb
+    attrs.update(gpus_needed=needed, fits=needed is not None, memory_per_gpu_gb=round(per_gpu, 2),
+                 memory_utilization=round(per_gpu / sizing.usable_memory_gb(memory), 3),
+                 meets_demand=result.shortfall is None, demand_shortfall=result.shortfall,
+                 count_set_by=result.set_by, tensor_parallel=result.tensor_parallel,
+                 replicas=result.replicas, tokens_per_s=result.tokens_per_s,
+                 tokens_per_s_per_user=result.tokens_per_s_per_user,
+                 users_served=result.users_served, train_days=result.train_days,
+                 deadline_missed=result.deadline_missed)
+    return result.gpus if result.gpus > 0 else group
 
 
 @lru_cache(maxsize=8)

@@ -44,8 +44,20 @@ class Hardware:
     mbu: float
     """Fraction of peak memory bandwidth a decode step achieves on one GPU."""
     mbu_tensor_parallel: float
-    """The same with the model split over several GPUs (all-reduces between layers)."""
+    """The same with the model split over PCIe (an all-reduce per layer)."""
+    mbu_nvlink: float | None = None
+    """The same with the model split within an NVLink domain (None: as over PCIe)."""
+    nvlink_group: int = 1
+    """GPUs one NVLink domain joins; larger groups cross PCIe."""
     gpus_per_unit: int = 1
+
+    def mbu_for(self, degree: int) -> float:
+        """Bandwidth utilization of a decode step split over ``degree`` GPUs."""
+        if degree == 1:
+            return self.mbu
+        if degree <= self.nvlink_group and self.mbu_nvlink is not None:
+            return self.mbu_nvlink
+        return self.mbu_tensor_parallel
 
 
 @dataclass(frozen=True)
@@ -84,9 +96,15 @@ class Count:
     train_days: float | None = None
     kv_cache_gb: float | None = None
     flops: float | None = None
+    memory_gpus: int | None = None
+    """The fewest GPUs whose memory holds one copy of the model (and one user's KV cache);
+    None when no group the links carry does."""
     steps: tuple[str, ...] = ()
     shortfall: str | None = None
     """Set when no count of this device meets the demand; the reason, with the numbers."""
+    deadline_missed: str | None = None
+    """Set when the budget buys fewer GPUs than the deadline needs: the count is the best the
+    budget can do, and this says how long it takes."""
 
     @property
     def meets_demand(self) -> bool:
@@ -109,7 +127,7 @@ def decode_step_s(hw: Hardware, model: ServedModel, degree: int, batch: int,
                   kv_gb_per_user: float, decode_mfu: float) -> float:
     """Seconds per decode step of ``batch`` users on ``degree`` GPUs: the slower of reading
     (weights once, every user's KV cache) and computing (2 FLOPs per active parameter)."""
-    mbu = hw.mbu if degree == 1 else hw.mbu_tensor_parallel
+    mbu = hw.mbu_for(degree)
     read_s = (model.weights_gb + batch * kv_gb_per_user) / (degree * hw.bandwidth_gbs * mbu)
     if not hw.dense_tflops:
         return read_s
@@ -127,7 +145,7 @@ def _replica(hw: Hardware, model: ServedModel, demand: Interactive, degree: int)
     target_step = 1.0 / demand.tokens_per_s_per_user
     speed_one = 1.0 / decode_step_s(hw, model, degree, 1, kv_per_user, demand.decode_mfu)
     # Largest batch whose step stays within the target: both bounds are linear in the batch.
-    mbu = hw.mbu if degree == 1 else hw.mbu_tensor_parallel
+    mbu = hw.mbu_for(degree)
     by_read = ((target_step * degree * hw.bandwidth_gbs * mbu - model.weights_gb) / kv_per_user
                if kv_per_user > 0 else math.inf)
     by_compute = (target_step * degree * hw.dense_tflops * 1e12 * demand.decode_mfu
@@ -159,6 +177,9 @@ def interactive_count(hw: Hardware, model: ServedModel, demand: Interactive) -> 
         options.append((units, replica, replicas))
     if not options:
         return _interactive_shortfall(hw, model, demand, replicas_seen, kv_total, steps)
+    if not any(r.users_by_memory >= 1 for r in replicas_seen):  # pragma: no cover - options imply it
+        raise AssertionError("a replica serves users it cannot hold")
+    memory_gpus = min(r.degree for r in replicas_seen if r.users_by_memory >= 1)
     gpus, best, replicas = min(options, key=lambda o: (o[0], o[1].degree))
     raw = replicas * best.degree
     batch = math.ceil(demand.users / replicas)
@@ -169,7 +190,7 @@ def interactive_count(hw: Hardware, model: ServedModel, demand: Interactive) -> 
         f"{_gb(model.weights_gb)} GB weights, / {_gb(kv_per_user)} GB each); speed allows "
         f"{best.users_by_speed:,} users at {_n(demand.tokens_per_s_per_user)} tokens/s each "
         f"(each step reads the weights once and every user's KV cache at "
-        f"{_n(hw.bandwidth_gbs * (hw.mbu if best.degree == 1 else hw.mbu_tensor_parallel))} GB/s "
+        f"{_n(hw.bandwidth_gbs * hw.mbu_for(best.degree))} GB/s "
         f"per GPU)",
         f"replicas = ceil({demand.users:,} / {best.users:,}) = {replicas:,}; GPUs = {replicas:,} x "
         f"{best.degree} = {raw:,}" + (f", rounded up to {gpus:,} ({hw.gpus_per_unit} per unit)"
@@ -187,22 +208,55 @@ def interactive_count(hw: Hardware, model: ServedModel, demand: Interactive) -> 
                  tokens_per_s=round(speed * demand.users, 1),
                  tokens_per_s_per_user=round(speed, 2),
                  users_served=replicas * best.users, kv_cache_gb=round(kv_total, 2),
-                 steps=tuple(steps))
+                 memory_gpus=memory_gpus, steps=tuple(steps))
 
 
 def _interactive_shortfall(hw: Hardware, model: ServedModel, demand: Interactive,
                            seen: list[_Replica], kv_total: float, steps: list[str]) -> Count:
     largest = max(hw.tensor_parallel_degrees)
-    if not seen:
-        reason = (f"{_gb(model.weights_gb)} GB of weights do not fit on {largest} GPU(s) of "
-                  f"{_gb(hw.usable_memory_gb)} GB usable, the largest group its links carry")
+    holding = [r.degree for r in seen if r.users_by_memory >= 1]
+    if not holding:
+        reason = (f"{_gb(model.weights_gb)} GB of weights and one user's "
+                  f"{_gb(model.kv_gb_per_token * demand.context_tokens)} GB KV cache do not fit on "
+                  f"{largest} GPU(s) of {_gb(hw.usable_memory_gb)} GB usable, the largest group its "
+                  f"links carry")
     else:
-        fastest = max(seen, key=lambda r: r.speed_one_user)
+        fastest = max((r for r in seen if r.users_by_memory >= 1), key=lambda r: r.speed_one_user)
         reason = (f"one user gets at most {_n(fastest.speed_one_user)} tokens/s on "
                   f"{fastest.degree} GPU(s) (memory-bandwidth bound), below the "
                   f"{_n(demand.tokens_per_s_per_user)} tokens/s asked, however many are bought")
-    return Count(gpus=0, set_by="memory" if not seen else "throughput", kv_cache_gb=round(kv_total, 2),
-                 steps=tuple(steps), shortfall=reason)
+    return Count(gpus=0, set_by="throughput" if holding else "memory", kv_cache_gb=round(kv_total, 2),
+                 memory_gpus=min(holding) if holding else None, steps=tuple(steps), shortfall=reason)
+
+
+def batch_count(hw: Hardware, model: ServedModel, tokens_per_day: float, context_tokens: int,
+                decode_mfu: float = 0.5) -> Count:
+    """GPUs for an offline job of ``tokens_per_day`` generated tokens: each replica decodes as
+    many sequences at once as its memory holds, as fast as the roofline lets it."""
+    kv_per_seq = model.kv_gb_per_token * context_tokens
+    target = tokens_per_day / SECONDS_PER_DAY
+    steps = [f"target = {_n(tokens_per_day)} tokens/day / 86,400 s = {_n(target)} tokens/s"]
+    options: list[tuple[int, int, int, int, float]] = []
+    for degree in hw.tensor_parallel_degrees:
+        free_gb = degree * (hw.usable_memory_gb - model.overhead_gb_per_gpu) - model.weights_gb
+        batch = math.floor(free_gb / kv_per_seq) if free_gb > 0 and kv_per_seq > 0 else 0
+        if batch < 1:
+            continue
+        rate = batch / decode_step_s(hw, model, degree, batch, kv_per_seq, decode_mfu)
+        replicas = max(1, math.ceil(target / rate - 1e-9))
+        options.append((_round_up(replicas * degree, hw.gpus_per_unit), degree, replicas, batch, rate))
+    if not options:
+        return Count(gpus=0, set_by="memory", steps=tuple(steps),
+                     shortfall=f"{_gb(model.weights_gb)} GB of weights and one sequence's KV cache "
+                               f"fit on no group of {max(hw.tensor_parallel_degrees)} GPU(s)")
+    gpus, degree, replicas, batch, rate = min(options)
+    memory_gpus = min(o[1] for o in options)
+    steps.append(f"one replica = {degree} GPU(s) decodes {batch:,} sequences at once (what its "
+                 f"memory holds): {_n(rate)} tokens/s")
+    steps.append(f"replicas = ceil({_n(target)} / {_n(rate)}) = {replicas:,}; GPUs = {gpus:,}")
+    set_by = "throughput" if replicas > 1 else ("memory" if degree > 1 else "minimum")
+    return Count(gpus=gpus, set_by=set_by, tensor_parallel=degree, replicas=replicas,
+                 tokens_per_s=round(rate * replicas, 1), memory_gpus=memory_gpus, steps=tuple(steps))
 
 
 @dataclass(frozen=True)
@@ -259,25 +313,33 @@ def training_count(run: Training, hw: Hardware, memory_gpus: int,
         steps.append(f"rounded up to {rounded:,} ({hw.gpus_per_unit} GPUs per purchase unit)")
         gpus, set_by = rounded, "purchase_unit"
     shortfall = None
-    for limit, name in ((cap, "the cap on GPUs"), (affordable, "the budget")):
-        if limit is None or gpus <= limit:
-            continue
-        allowed = (limit // hw.gpus_per_unit) * hw.gpus_per_unit
+    missed = None
+    if cap is not None and gpus > cap:
+        # The cap is the user's limit: a device that needs more to finish in time is out.
+        days = train_days(run, hw, (cap // hw.gpus_per_unit) * hw.gpus_per_unit or cap)
+        shortfall = (f"the run needs {gpus:,} GPUs to finish in {_n(run.deadline_days or 0)} days; "
+                     f"the cap of {cap:,} (max_gpus) would take {_n(days)} days"
+                     if cap >= memory_gpus else
+                     f"the cap of {cap:,} GPUs (max_gpus) is fewer than the {memory_gpus:,} that hold "
+                     f"the model state")
+    elif affordable is not None and gpus > affordable:
+        allowed = (affordable // hw.gpus_per_unit) * hw.gpus_per_unit
         if allowed < memory_gpus:
-            shortfall = (f"{name} allows {limit:,} GPUs, fewer than the {memory_gpus:,} that hold "
-                         f"the model state")
-            break
-        gpus, set_by = allowed, "budget" if name == "the budget" else set_by
-        days = train_days(run, hw, gpus)
-        steps.append(f"{name} stops at {allowed:,} GPUs: the run takes {_n(days)} days")
-        if run.deadline_days and days > run.deadline_days:
-            shortfall = (f"{name} buys {allowed:,} GPUs, which take {_n(days)} days, past the "
-                         f"{_n(run.deadline_days)}-day deadline")
-    days = train_days(run, hw, gpus) if gpus else None
+            shortfall = (f"the budget buys {affordable:,} GPUs, fewer than the {memory_gpus:,} that "
+                         f"hold the model state")
+        else:
+            gpus, set_by = allowed, "budget"
+            days = train_days(run, hw, gpus)
+            steps.append(f"the budget stops at {allowed:,} GPUs")
+            if run.deadline_days and days > run.deadline_days:
+                missed = (f"the budget buys {allowed:,} GPUs, which take {_n(days)} days, past the "
+                          f"{_n(run.deadline_days)}-day deadline")
+    days = train_days(run, hw, gpus) if gpus and shortfall is None else None
     if days is not None:
         steps.append(f"on {gpus:,} GPUs the run takes {_n(days)} days")
-    return Count(gpus=gpus, set_by=set_by, train_days=None if days is None else round(days, 2),
-                 flops=flops, steps=tuple(steps), shortfall=shortfall)
+    return Count(gpus=gpus if shortfall is None else 0, set_by=set_by,
+                 train_days=None if days is None else round(days, 2), flops=flops,
+                 steps=tuple(steps), shortfall=shortfall, deadline_missed=missed)
 
 
 def _round_up(gpus: int, per_unit: int) -> int:

@@ -63,7 +63,7 @@ class DeviceFacts:
     def compute(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """(computed facts, one attribute dict per device) for these answers."""
         answers = Answers({k: v for k, v in values.items() if v is not MISSING})
-        arithmetic = context_arithmetic(answers)
+        arithmetic = context_arithmetic(answers, self.kb_dir)
         self.calls += 1
         check = self.fast and (self.calls <= self.CHECK_FIRST or self.calls % self.CHECK_EVERY == 0)
         out = []

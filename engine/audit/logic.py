@@ -681,7 +681,7 @@ class LogicAudit:
         for q in rb.questions.values():
             used.update(r.name for r in refs(q.ask_when) if r.scope == "answer")
         for key, q in rb.questions.items():
-            if key in used or q.type == "devices":
+            if key in used or q.type in ("devices", "model"):
                 continue
             pair = self._two_values(q)
             base = self._asked_example(key)

@@ -143,7 +143,7 @@ def _node(ref: Ref, rb: RuleBase) -> str | None:
 
 def build_components(rb: RuleBase, analysis: Mapping[str, RuleFacts]) -> list[Component]:
     uf = _UnionFind()
-    questions = [q for q in rb.questions.values() if q.type != "devices"]
+    questions = [q for q in rb.questions.values() if q.type not in ("devices", "model")]
     arith_questions = [q.key for q in questions if q.key in ARITHMETIC_ANSWERS]
     uf.find(ARITH)
     for key in arith_questions:
@@ -384,6 +384,9 @@ def build_domains(rb: RuleBase, components: list[Component], base_attrs: Mapping
         optional = [MISSING] if q.default is None else []
         if q.type == "devices":
             domains[q.key] = Domain(q.key, [MISSING], "fixed", MISSING, "left unset: every device is a candidate")
+        elif q.type == "model":
+            domains[q.key] = Domain(q.key, [MISSING], "fixed", MISSING,
+                                    "left unset: the parameter count stands for the model")
         elif q.type == "choice":
             domains[q.key] = Domain(q.key, list(q.choices) + optional, "choice", _default(q))
         elif q.type == "boolean":

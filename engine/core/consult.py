@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from gpu_advisor.arithmetic.context import scale_facts
 from gpu_advisor.arithmetic.context import (
     ARITHMETIC_ANSWERS,
     Arithmetic,
@@ -111,11 +112,12 @@ class Engine:
         memo = self._arithmetic_memo.get(key)
         if memo is None:
             rb = self.rulebase
-            arithmetic = context_arithmetic(answers)
+            arithmetic = context_arithmetic(answers, rb.knowledge.directory)
             candidates = answers.get("candidates")
             device_ids = list(rb.knowledge.devices) if candidates is MISSING else list(candidates)
             devices = {d: device_attributes(rb.knowledge.devices[d], answers, arithmetic, rb.knowledge.directory)
                        for d in device_ids}
+            scale_facts(arithmetic, devices)
             if len(self._arithmetic_memo) >= 128:
                 self._arithmetic_memo.pop(next(iter(self._arithmetic_memo)))
             memo = self._arithmetic_memo[key] = (arithmetic, devices)

@@ -84,6 +84,15 @@ def coerce(question: Question, raw: Any, knowledge: Knowledge) -> Any:
             if name not in devices:
                 devices.append(name)
         return devices
+    if question.type == "model":
+        from gpu_advisor.knowledge.catalogs import kb_file, load_model_catalog
+        from gpu_advisor.knowledge.models import resolve_model
+
+        catalog = load_model_catalog(kb_file("models.yaml", knowledge.directory))
+        try:
+            return resolve_model(str(raw).strip(), catalog).name
+        except UsageError as exc:
+            raise UsageError(f"{key}: {exc.message}") from None
     raise UsageError(f"{key}: unsupported question type {question.type}")
 
 
@@ -170,7 +179,24 @@ def normalize_answers(questions: Mapping[str, Question], raw: Mapping[str, Any],
             result.ignored[visit.key] = "not asked given the other answers"
             if strict_unasked:
                 raise UsageError(f"{visit.key}: not asked given the other answers")
+    _model_sets_the_parameter_count(result, raw, knowledge)
     return result
+
+
+def _model_sets_the_parameter_count(answers: Answers, raw: Mapping[str, Any], knowledge: Knowledge) -> None:
+    """A named model's own parameter count replaces ``model_params_b`` (which rules read), and a
+    different count the user gave is reported as overridden: the model's architecture wins."""
+    name = answers.values.get("model")
+    if name is None or "model_params_b" not in answers.values:
+        return
+    from gpu_advisor.knowledge.catalogs import kb_file, load_model_catalog
+
+    params = round(load_model_catalog(kb_file("models.yaml", knowledge.directory))[name].params_b, 2)
+    if raw.get("model_params_b") is not None and answers.values["model_params_b"] != params:
+        answers.ignored["model_params_b"] = (f"the model {name} has {params:g}B parameters, which "
+                                             "replace the count given")
+    answers.values["model_params_b"] = params
+    answers.defaulted.discard("model_params_b")
 
 
 def parse_set(items: list[str]) -> dict[str, str]:

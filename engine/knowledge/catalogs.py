@@ -24,6 +24,12 @@ from gpu_advisor.knowledge.claims import (
     Situation,
     shipped_claims_path,
 )
+from gpu_advisor.knowledge.demand import (
+    INTERACTIVE_FIELDS,
+    TRAINING_FIELDS,
+    Default,
+    DemandDefaults,
+)
 from gpu_advisor.knowledge.energy import (
     CUSTOM_SCENARIO,
     Battery,
@@ -517,3 +523,73 @@ def load_pathways(kb_dir: str | Path | None = None) -> Pathways:
     errata = tuple(Erratum(e.id, e.pathway, e.scenario, e.field, e.table, e.printed, e.correct,
                            e.note) for e in parsed.errata)
     return Pathways(tuple(devices), errata)
+
+
+# ---------------------------------------------------------------------------------------------
+# demand.yaml
+
+
+class _SourcedNumber(StrictModel):
+    value: float = Field(gt=0)
+    source: str
+    note: str
+
+
+class _InteractiveDefaults(StrictModel):
+    tokens_per_s_per_user: _SourcedNumber
+    decode_mbu: _SourcedNumber
+    decode_mbu_nvlink: _SourcedNumber
+    decode_mbu_pcie: _SourcedNumber
+    decode_mfu: _SourcedNumber
+    pcie_tensor_parallel_max: _SourcedNumber
+
+
+class _TrainingDefaults(StrictModel):
+    flops_per_param_token_full: _SourcedNumber
+    flops_per_param_token_lora: _SourcedNumber
+    qlora_time_factor: _SourcedNumber
+    tokens_per_param_pretraining: _SourcedNumber
+    finetune_tokens_b: _SourcedNumber
+    finetune_epochs: _SourcedNumber
+    deadline_days: _SourcedNumber
+    mfu_nvlink: _SourcedNumber
+    mfu_pcie_server: _SourcedNumber
+    mfu_single_gpu: _SourcedNumber
+    mfu_pcie_workstation: _SourcedNumber
+    mfu_no_p2p: _SourcedNumber
+
+
+class _DemandFile(StrictModel):
+    interactive: _InteractiveDefaults
+    training: _TrainingDefaults
+
+
+def load_demand_defaults(kb_dir: str | Path | None = None) -> DemandDefaults:
+    """The demand arithmetic's defaults from demand.yaml; every source must be registered in
+    sources.yaml (FileErrors, located, otherwise)."""
+    path = kb_file("demand.yaml", kb_dir)
+    return _load_demand_cached(str(path.resolve()), str(kb_file("sources.yaml", kb_dir).resolve()))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_demand_cached(path: str, sources_path: str) -> DemandDefaults:
+    from gpu_advisor.knowledge.kb import source_id
+    from gpu_advisor.knowledge.kb_schema import load_sources
+
+    doc = load_yaml(path)
+    parsed: _DemandFile = _validated(doc, _DemandFile)
+    errors: list[FileError] = []
+    registry = load_sources(Path(sources_path), errors)
+    values: dict[str, Default] = {}
+    for section, names in (("interactive", INTERACTIVE_FIELDS), ("training", TRAINING_FIELDS)):
+        group = getattr(parsed, section)
+        for name in names:
+            item: _SourcedNumber = getattr(group, name)
+            if registry and source_id(item.source) not in registry:
+                errors.append(FileError(doc.location((section, name, "source")),
+                                        f"unknown source {item.source!r}"
+                                        f"{did_you_mean(item.source, registry)}"))
+            values[name] = Default(name, item.value, item.source, item.note)
+    if errors:
+        raise FileErrors(errors)
+    return DemandDefaults(values)

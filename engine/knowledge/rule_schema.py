@@ -18,7 +18,7 @@ _NAME = r"^[a-z][a-z0-9_]*$"
 class QuestionModel(StrictModel):
     key: str = Field(pattern=_NAME)
     prompt: str
-    type: Literal["choice", "number", "integer", "boolean", "devices"]
+    type: Literal["choice", "number", "integer", "boolean", "devices", "model"]
     choices: list[str] = Field(default=[])
     choice_help: dict[str, str] = Field(default={})
     min: float | None = None

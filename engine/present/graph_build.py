@@ -385,7 +385,7 @@ def devices_rule_may_touch(engine: Engine, rule: Rule) -> list[str]:
                      and DEVICE_ATTRIBUTES[r.name].origin == "kb" for r in refs(part))]
     knowledge = engine.rulebase.knowledge
     nothing = Answers({})
-    arithmetic = context_arithmetic(nothing)
+    arithmetic = context_arithmetic(nothing, knowledge.directory)
     found = []
     for device_id, device in knowledge.devices.items():
         attrs = device_attributes(device, nothing, arithmetic)

@@ -16,7 +16,14 @@ SHOWN_RECOMMENDATIONS = 5
 def to_json_data(consultation: Consultation, counterfactuals: bool = True) -> dict[str, Any]:
     from gpu_advisor.core.explain import explain_consultation
 
+    from gpu_advisor.present.how_many import demand_json, recommendation_json
+
     data = consultation.to_json()
+    for rec in data["recommendations"]:
+        rec.update(recommendation_json(consultation, rec["device"]))
+    demand = demand_json(consultation)
+    if demand is not None and "sizing" in data:
+        data["sizing"]["demand"] = demand
     data["explanation"] = explain_consultation(consultation, counterfactuals).to_json()
     return data
 
@@ -66,6 +73,12 @@ def to_text(consultation: Consultation, counterfactuals: bool = True, trace: boo
         add(f"Memory need: {estimate.total_gb:,.1f} GB on one GPU (GB = 10^9 bytes); "
             + ", ".join(f"{i.item} {i.gb:,.1f}" for i in estimate.breakdown if i.gb > 0.005))
     if consultation.recommendations:
+        from gpu_advisor.present.how_many import how_many_lines
+
+        how_many = how_many_lines(consultation, consultation.recommendations[0].device)
+        if how_many:
+            add("")
+            lines.extend(how_many)
         add("")
         add("Recommended (best first):")
         for rank, rec in enumerate(consultation.recommendations[:SHOWN_RECOMMENDATIONS], start=1):
@@ -73,7 +86,9 @@ def to_text(consultation: Consultation, counterfactuals: bool = True, trace: boo
             mem = ""
             if attrs.get("memory_per_gpu_gb") is not None:
                 mem = f", {attrs['memory_per_gpu_gb']:g} GB per GPU of {attrs['memory_gb']:g}"
-            add(f"  {rank}. {rec.count} x {rec.name}  {_money(rec.cost_usd)}  score {rec.score:.2f}{mem}")
+            set_by = attrs.get("count_set_by")
+            why = f" (count set by {set_by})" if set_by and set_by != "minimum" else ""
+            add(f"  {rank}. {rec.count} x {rec.name}{why}  {_money(rec.cost_usd)}  score {rec.score:.2f}{mem}")
             for reason in rec.reasons[:4]:
                 add(f"       - {reason.because}  [{reason.rule}; {', '.join(reason.sources)}]")
         rest = len(consultation.recommendations) - SHOWN_RECOMMENDATIONS
@@ -154,6 +169,12 @@ def to_markdown(consultation: Consultation, counterfactuals: bool = True) -> str
         out += ["", "## Recommended", "", "| rank | device | units | cost | score |", "|---|---|---|---|---|"]
         for rank, rec in enumerate(consultation.recommendations, start=1):
             out.append(f"| {rank} | {_md_escape(rec.name)} | {rec.count} | {_money(rec.cost_usd)} | {rec.score:.2f} |")
+        from gpu_advisor.present.how_many import how_many_lines
+
+        how_many = how_many_lines(consultation, consultation.recommendations[0].device)
+        if how_many:
+            out += ["", "## How many", ""] + [_md_escape(line.strip()) if not line.startswith("  - ")
+                                              else "- " + _md_escape(line[4:]) for line in how_many]
         for rec in consultation.recommendations[:3]:
             out += ["", f"### Why {rec.name}", ""]
             out += [f"- {_md_escape(r.because)} (`{r.rule}`; {', '.join(r.sources)})" for r in rec.reasons]

@@ -101,11 +101,22 @@ def test_pretraining_a_7b_model_on_1t_tokens_in_30_days() -> None:
 
 
 def test_a_budget_short_of_the_deadline_gives_the_best_it_can_and_the_days() -> None:
-    # The budget buys 20 GPUs -> two boards (16): 1,228.2 / 16 = 76.8 days, past 30.
+    # The budget buys 20 GPUs -> two boards (16): 1,228.2 / 16 = 76.8 days, past 30. The count
+    # is the best the budget can do (it meets the demand as far as money allows), with the days.
     count = training_count(PRETRAIN_7B, H200, memory_gpus=1, affordable=20)
     assert (count.gpus, count.set_by) == (16, "budget")
     assert count.train_days == pytest.approx(4.2e22 / 3.958e14 / 86400 / 16, abs=0.01)
-    assert "past the 30-day deadline" in (count.shortfall or "")
+    assert count.meets_demand
+    assert "76.8 days, past the 30-day deadline" in (count.deadline_missed or "")
+
+
+def test_a_cap_short_of_the_deadline_excludes_with_the_numbers() -> None:
+    # 41 GPUs are needed (above, before boards); a cap of 16 would take 1,228.2 / 16 = 76.8 days.
+    loose = Hardware(**{**H200.__dict__, "gpus_per_unit": 1})
+    count = training_count(PRETRAIN_7B, loose, memory_gpus=1, cap=16)
+    assert not count.meets_demand and count.gpus == 0
+    assert "needs 41 GPUs to finish in 30 days; the cap of 16 (max_gpus) would take 76.8 days" in (
+        count.shortfall or "")
 
 
 def test_memory_sets_the_floor_when_the_deadline_is_easy() -> None:
@@ -141,7 +152,7 @@ def test_a_shorter_deadline_never_lowers_the_count_and_a_cap_is_never_exceeded(
     if slow.shortfall is None and fast.shortfall is None:
         assert fast.gpus >= slow.gpus
     for count in (slow, fast):
-        if cap is not None and count.gpus:
-            assert count.gpus <= cap or count.shortfall is not None
+        if cap is not None:
+            assert count.gpus <= cap
         assert count.gpus == 0 or count.gpus >= memory or count.shortfall is not None
     assert math.isfinite(slow.train_days or 0.0)

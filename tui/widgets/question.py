@@ -65,6 +65,8 @@ def range_text(question: Question) -> str:
         return "yes or no"
     if question.type == "devices":
         return "any number of devices; none ticked = compare all"
+    if question.type == "model":
+        return "a model of the catalog (gpu-advisor size --help), or empty for the parameter count"
     return f"one of {len(question.choices)}"
 
 
@@ -142,7 +144,7 @@ class QuestionPanel(Vertical):
         self.query_one("#q-help", Static).update(Content(question.help))
         if question.type in ("choice", "boolean"):
             self._show_choices(choices, question, step.value)
-        elif question.type in ("number", "integer"):
+        elif question.type in ("number", "integer", "model"):
             self._show_number(number, question, step)
         else:
             self._show_devices(devices, step.value)
@@ -217,7 +219,7 @@ class QuestionPanel(Vertical):
             if highlighted is None:
                 return step.value
             return widget.get_option_at_index(highlighted).id
-        if question.type in ("number", "integer"):
+        if question.type in ("number", "integer", "model"):
             text = self.query_one("#q-number", Input).value
             if text.strip():
                 coerce(question, text, self.knowledge)
