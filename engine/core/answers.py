@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gpu_advisor.lang.conditions import MISSING, Ref, evaluate
 from gpu_advisor.errors import FileErrors, UsageError, did_you_mean, one_of
 from gpu_advisor.knowledge.kb import Knowledge
+from gpu_advisor.lang.conditions import MISSING, Ref, evaluate
 
 if TYPE_CHECKING:
     from gpu_advisor.knowledge.rulebase import Question
@@ -101,8 +101,7 @@ def _number(key: str, raw: Any) -> float:
         number = float(raw)
     else:
         text = str(raw).strip().replace("_", "").replace(",", "")
-        if text.startswith("$"):
-            text = text[1:]
+        text = text.removeprefix("$")
         try:
             number = float(text)
         except ValueError:

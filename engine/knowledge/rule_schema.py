@@ -124,3 +124,4 @@ class RankingFile(_Strict):
     setting_ease: dict[str, float] = {}
     emphasis: dict[str, dict[str, float]] = {}
     sources: list[str] = []
+    order: dict[str, Any] = {}  # validated by core.table_schema.OrderModel (the ranking's own table)

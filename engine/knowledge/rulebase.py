@@ -206,6 +206,7 @@ def shipped_rules_dir() -> Path:
 
 
 RESERVED_FILES = ("questions.yaml", "facts.yaml", "ranking.yaml")
+NOT_RULE_FILES = ("levers.yaml",)  # loaded by core.tables, not by the rule base
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,7 +260,7 @@ def load_rulebase(rules_dir: Path | str | None, knowledge: Knowledge) -> RuleBas
     topics: dict[str, str] = {}
     seen_ids: dict[str, Location] = {}
     for path in iter_yaml_files(base):
-        if path.name in RESERVED_FILES:
+        if path.name in RESERVED_FILES or path.name in NOT_RULE_FILES:
             continue
         try:
             doc = load_yaml(path)

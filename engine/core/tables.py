@@ -1,0 +1,208 @@
+"""The ranking's order table (``rules/ranking.yaml``'s ``order:``) and the buyer's levers
+(``rules/levers.yaml``): loaded, checked by strict pydantic models, and cached.
+
+The rule base loader does not read these (the order is the ranking's business, the levers the
+counterfactual search's), so this module loads them itself through the public YAML loader.
+Validation imports pydantic, which costs a cold command-line run more than the whole
+consultation; the validated tables are therefore pickled next to the rule base cache, keyed on
+the file's path, size and modification time and on this module's, and read back on later runs.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from gpu_advisor.errors import FileError, FileErrors, Location
+from gpu_advisor.knowledge.yamlio import load_yaml
+
+FORMAT = 1  # bump when the cached dataclasses change shape
+
+
+# ---------------------------------------------------------------------------------------------
+# The tables as the engine reads them (plain dataclasses: cheap to unpickle, no pydantic)
+
+
+@dataclass(frozen=True)
+class TieBreak:
+    """A quality that orders devices the priority leaves (nearly) tied, and why."""
+
+    metric: str
+    weight: float
+    reason: str
+    priorities: tuple[str, ...] = ()
+    """Only under these priorities (empty: under every priority)."""
+
+
+@dataclass(frozen=True)
+class NearTie:
+    """How close two devices' priority scores must be to count as tied, and why."""
+
+    within: float
+    reason: str
+    priorities: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Order:
+    """How the priority decides and what breaks its near-ties (``rules/ranking.yaml`` ``order:``)."""
+
+    near_tie: tuple[NearTie, ...] = ()
+    tie_breaks: tuple[TieBreak, ...] = ()
+    qualities: dict[str, str] = field(default_factory=dict)
+    """metric -> the quality it measures; a metric not listed is its own quality."""
+    measured_rules: dict[str, str] = field(default_factory=dict)
+    """preference rule -> the quality whose metric already rewards what the rule rewards."""
+
+    def quality(self, metric: str) -> str:
+        return self.qualities.get(metric, metric)
+
+    def within(self, priority: str) -> float:
+        for entry in self.near_tie:
+            if not entry.priorities or priority in entry.priorities:
+                return entry.within
+        return 0.0
+
+
+@dataclass(frozen=True)
+class GivesUp:
+    """What a buyer gives up by taking a lever, with the source that says so."""
+
+    text: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """One value a lever tries: a fixed value, a multiple of the current one, the value a
+    target device needs (one of its attributes), or the other editions of the candidates."""
+
+    kind: Literal["to", "times", "device", "other_editions"]
+    value: Any
+    gives_up: GivesUp
+
+
+@dataclass(frozen=True)
+class Lever:
+    """A change a buyer controls: the answer it moves, the steps it tries in order, and the
+    workloads it applies to (empty: all)."""
+
+    id: str
+    answer: str
+    steps: tuple[Step, ...]
+    workloads: tuple[str, ...] = ()
+    only_after: tuple[Any, ...] = ()
+    """For ordered choices (precision, method): the order; only values after the current one are tried."""
+
+
+@dataclass(frozen=True)
+class Levers:
+    levers: tuple[Lever, ...] = ()
+    max_pairs: int = 0
+    max_suggestions: int = 5
+    sources: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+_MEMO: dict[tuple[str, str], Any] = {}
+
+
+def load_order(rules_dir: Path) -> Order:
+    """The ``order:`` table of ``ranking.yaml`` (an empty order when the file has none)."""
+    return _load(rules_dir / "ranking.yaml", "order")  # type: ignore[no-any-return]
+
+
+def load_levers(rules_dir: Path) -> Levers:
+    """``levers.yaml`` (no levers when the rules folder has no such file)."""
+    return _load(rules_dir / "levers.yaml", "levers")  # type: ignore[no-any-return]
+
+
+def _stamp(path: Path) -> str:
+    try:
+        stat = path.stat()
+    except OSError:
+        return f"{path}:missing"
+    here = Path(__file__).stat()
+    return f"{FORMAT}|{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}|{here.st_size}:{here.st_mtime_ns}"
+
+
+def _load(path: Path, kind: str) -> Any:
+    stamp = _stamp(path)
+    memo = _MEMO.get((kind, stamp))
+    if memo is not None:
+        return memo
+    entry = _cache_entry(kind, stamp)
+    table = _read_cache(entry, stamp)
+    if table is None:
+        table = _validate(path, kind)
+        _write_cache(entry, stamp, table)
+    _MEMO[(kind, stamp)] = table
+    return table
+
+
+def _cache_entry(kind: str, stamp: str) -> Path | None:
+    if os.environ.get("GPU_ADVISOR_NO_CACHE"):
+        return None
+    from gpu_advisor.knowledge.cache import cache_dir
+
+    return cache_dir() / f"{kind}-{zlib.crc32(stamp.encode()):08x}.pickle"
+
+
+def _read_cache(entry: Path | None, stamp: str) -> Any:
+    if entry is None:
+        return None
+    try:
+        with entry.open("rb") as handle:
+            stored, table = pickle.load(handle)
+    except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError,
+            IndexError):
+        return None
+    return table if stored == stamp and isinstance(table, (Order, Levers)) else None
+
+
+def _write_cache(entry: Path | None, stamp: str, table: Any) -> None:
+    if entry is None:
+        return
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_suffix(f".{os.getpid()}.tmp")
+        with tmp.open("wb") as handle:
+            pickle.dump((stamp, table), handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, entry)
+    except OSError:
+        pass
+
+
+def _validate(path: Path, kind: str) -> Any:
+    if not path.is_file():
+        return Order() if kind == "order" else Levers()
+    from gpu_advisor.core import table_schema
+    from gpu_advisor.knowledge.schema_errors import validation_errors
+    from pydantic import ValidationError
+
+    doc = load_yaml(path)
+    data = doc.data if isinstance(doc.data, dict) else None
+    if data is None:
+        raise FileErrors([FileError(Location(str(path)), "expected a mapping at the top of the file")])
+    if kind == "order":
+        raw = data.get("order")
+        if raw is None:
+            return Order()
+        try:
+            return table_schema.OrderModel.model_validate(raw).build()
+        except ValidationError as exc:
+            raise FileErrors(list(validation_errors(doc, table_schema.OrderModel, exc, ("order",)))) from None
+    try:
+        return table_schema.LeversFile.model_validate(data).build()
+    except ValidationError as exc:
+        raise FileErrors(list(validation_errors(doc, table_schema.LeversFile, exc))) from None
+
+
+__all__ = ["GivesUp", "Lever", "Levers", "NearTie", "Order", "Step", "TieBreak", "load_levers", "load_order"]
