@@ -33,8 +33,10 @@ from gpu_advisor.core.explain import what_would_change  # noqa: E402
 CASES = {
     "70B inference, up to 2 GPUs (devices excluded and ranked)": {
         "workload": "inference", "model_params_b": 70, "max_gpus": 2, "site": "datacenter"},
-    "70B bf16 inference on one H100 PCIe (nothing fits)": {
+    "70B bf16 inference on one GPU (most devices excluded)": {
         "workload": "inference", "model_params_b": 70, "precision": "bf16", "max_gpus": 1},
+    "70B pretraining on 8 GPUs for $250,000 (nothing fits)": {
+        "workload": "pretraining", "model_params_b": 70, "max_gpus": 8, "budget_usd": 250000},
     "production fine-tuning, budget $60,000": {
         "workload": "fine-tuning", "model_params_b": 13, "method": "lora", "deployment": "production",
         "max_gpus": 4, "budget_usd": 60000},

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from gpu_advisor.core.results import Consultation
     from gpu_advisor.knowledge.rulebase import Question, Rule
 
-PUT_FIRST = 3
-"""Devices ranked 2..PUT_FIRST+1 are searched for what would put them first (the ones shown)."""
+PUT_FIRST = 4
+"""Devices ranked 2..PUT_FIRST+1 are searched for what would put them first (the five a report shows)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,8 @@ class _Try:
     values: tuple[Any, ...]
     ranked: list[tuple[str, float]]  # (device, cost) best first
     needs: dict[str, dict[str, Any]]  # device -> attributes the device steps read
+    partial: bool = False  # screened on some devices only: ranks need a full try
+    ranks_first: bool = True  # screened on the devices a device must beat to come first
 
 
 def search(consultation: Consultation) -> Changes:
@@ -71,10 +73,14 @@ def search(consultation: Consultation) -> Changes:
     tries: list[_Try] = []
     cache: dict[tuple[Any, ...], _Try | None] = {}
 
-    def attempt(chosen: tuple[_Move, ...], values: tuple[Any, ...]) -> _Try | None:
+    def attempt(chosen: tuple[_Move, ...], values: tuple[Any, ...], only: list[str] | None = None) -> _Try | None:
+        """Consult with these changes; ``only`` restricts the candidates (a screening try: whether
+        a device is excluded depends on it alone, but its rank needs every device)."""
         answers = dict(raw)
         for move, value in zip(chosen, values, strict=True):
             answers[move.lever.answer] = value
+        if only is not None:
+            answers["candidates"] = only
         key = tuple(sorted((k, repr(v)) for k, v in answers.items()))
         if key in cache:
             return cache[key]
@@ -85,20 +91,34 @@ def search(consultation: Consultation) -> Changes:
             return None
         attrs = {m.step.value for m in chosen if m.step.kind == "device"}
         result = _Try(chosen, values, [(r.device, r.cost_usd) for r in other.recommendations],
-                      {d: {name: a.get(name) for name in attrs} for d, a in other.devices.items()})
+                      {d: {name: a.get(name) for name in attrs} for d, a in other.devices.items()},
+                      partial=only is not None, ranks_first=only is None)
         cache[key] = result
         return result
 
     def brought_back() -> set[str]:
         return {d for t in tries for d, _ in t.ranked if d in consultation.all_exclusions}
 
+    # a lever's mildest step is tried on every device; its harsher steps are screened only on
+    # the excluded devices its milder steps did not bring back (the suggestion is re-tried in full)
+    # the mildest steps are screened on the devices that can gain (the excluded ones) and those
+    # they must beat to come first (the first few shown); every suggestion is re-tried in full
+    screen = excluded + ranked_now[:1 + PUT_FIRST]
+    wide = None if len(screen) == len(consultation.devices) else screen
+    back_by: dict[str, set[str]] = {}
     for move in moves:
-        result = attempt((move,), (move.value,))
+        done = back_by.setdefault(move.lever.id, set())
+        only = wide if move.step_index == 0 else [d for d in excluded if d not in done]
+        if only is not None and not only:
+            continue
+        result = attempt((move,), (move.value,), only=only)
         if result is not None:
+            result.ranks_first = move.step_index == 0
             tries.append(result)
+            done |= {d for d, _ in result.ranked if d in consultation.all_exclusions}
     # pairs only for excluded devices no single change brings back (putting a device first
-    # takes one change or none: a pair would be a different purchase, not a nudge)
-    # and only levers that can touch the rules that exclude such a device
+    # takes one change or none: a pair would be a different purchase, not a nudge), only of
+    # levers that can touch the rules that exclude such a device, and screened on those devices
     pairs = 0
     reach = {d: relevant_answers(consultation, [rb.rule(e.rule) for e in consultation.all_exclusions[d]])
              for d in excluded}
@@ -106,12 +126,13 @@ def search(consultation: Consultation) -> Changes:
         waiting = set(excluded) - brought_back()
         if pairs >= table.max_pairs or not waiting:
             break
-        if a.lever.id == b.lever.id or not any({a.lever.answer, b.lever.answer} <= reach[d] for d in waiting):
+        reached = [d for d in excluded if d in waiting and {a.lever.answer, b.lever.answer} <= reach[d]]
+        if a.lever.id == b.lever.id or not reached:
             continue
-            pairs += 1
-            result = attempt((a, b), (a.value, b.value))
-            if result is not None:
-                tries.append(result)
+        pairs += 1
+        result = attempt((a, b), (a.value, b.value), only=reached)
+        if result is not None:
+            tries.append(result)
 
     found: Changes = {}
     for device in excluded:
@@ -165,6 +186,8 @@ def _best_try(tries: list[_Try], device: str, first_only: bool) -> _Try | None:
     then the cheapest purchase of the device, then lever order."""
     fits = []
     for t in tries:
+        if first_only and not t.ranks_first:
+            continue
         devices = [d for d, _ in t.ranked]
         if device in devices and (not first_only or devices[0] == device):
             cost = dict(t.ranked)[device]
@@ -186,14 +209,17 @@ def _suggest(consultation: Consultation, raw: dict[str, Any], best: _Try, device
             if need is not None and need != values[i]:
                 values[i] = need
                 refined = True
-    result = best
-    if refined:
+    result: _Try | None = best
+    if refined or best.partial:
         retried = attempt(best.moves, tuple(values))
         if retried is not None and _placed(retried, device, kind):
             result = retried
+        elif best.partial:
+            values = list(best.values)
+            result = attempt(best.moves, tuple(values))
         else:
             values = list(best.values)
-    if not _placed(result, device, kind):
+    if result is None or result.partial or not _placed(result, device, kind):
         return None
     devices = [d for d, _ in result.ranked]
     cost = dict(result.ranked)[device]
@@ -211,13 +237,15 @@ def _cheapest_fits(consultation: Consultation, raw: dict[str, Any], tries: list[
     that recommends one, cheapest first, at most ``limit``), then, for each other excluded
     device, the smallest change that brings it back."""
     ways: list[Suggestion] = []
-    seen: set[tuple[str, tuple[str, ...]]] = set()
-    firsts = sorted((t for t in tries if t.ranked), key=lambda t: (t.ranked[0][1], len(t.moves)))
+    seen: set[tuple[str, float, frozenset[str]]] = set()
+    firsts = sorted((t for t in tries if t.ranked),
+                    key=lambda t: (t.ranked[0][1], len(t.moves), sum(m.step_index for m in t.moves)))
     for t in firsts:
         suggestion = _suggest(consultation, raw, t, t.ranked[0][0], attempt, None, "makes it fit")
         if suggestion is None:
             continue
-        key = (suggestion.device, tuple(c.text() for c in suggestion.changes))
+        # the same purchase by a harsher step of the same levers (FP4 where FP8 does) is no new way
+        key = (suggestion.device, suggestion.cost_usd, frozenset(c.lever for c in suggestion.changes))
         if key in seen:
             continue
         seen.add(key)

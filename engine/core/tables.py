@@ -15,12 +15,16 @@ import pickle
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from gpu_advisor.errors import FileError, FileErrors, Location
+from gpu_advisor.knowledge.vocabulary import DEVICE_ATTRIBUTES
 from gpu_advisor.knowledge.yamlio import load_yaml
 
-FORMAT = 1  # bump when the cached dataclasses change shape
+if TYPE_CHECKING:
+    from gpu_advisor.knowledge.rulebase import RuleBase
+
+FORMAT = 2  # bump when the cached dataclasses change shape
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,13 +200,71 @@ def _validate(path: Path, kind: str) -> Any:
         if raw is None:
             return Order()
         try:
-            return table_schema.OrderModel.model_validate(raw).build()
+            return _order(table_schema.OrderModel.model_validate(raw))
         except ValidationError as exc:
             raise FileErrors(list(validation_errors(doc, table_schema.OrderModel, exc, ("order",)))) from None
     try:
-        return table_schema.LeversFile.model_validate(data).build()
+        return _levers(table_schema.LeversFile.model_validate(data))
     except ValidationError as exc:
         raise FileErrors(list(validation_errors(doc, table_schema.LeversFile, exc))) from None
 
 
-__all__ = ["GivesUp", "Lever", "Levers", "NearTie", "Order", "Step", "TieBreak", "load_levers", "load_order"]
+def _order(model: Any) -> Order:
+    return Order(near_tie=tuple(NearTie(n.within, n.reason, tuple(n.priorities)) for n in model.near_tie),
+                 tie_breaks=tuple(TieBreak(t.metric, t.weight, t.reason, tuple(t.priorities))
+                                  for t in model.tie_breaks),
+                 qualities=dict(model.qualities),
+                 measured_rules={rule: m.quality for rule, m in model.measured_rules.items()})
+
+
+def _step(model: Any) -> Step:
+    gives_up = GivesUp(model.gives_up.text, model.gives_up.source)
+    for kind in ("to", "times", "device", "other_editions"):
+        value = getattr(model, kind)
+        if value is not None:
+            return Step(kind, value, gives_up)  # type: ignore[arg-type]
+    raise AssertionError("the schema requires one kind of step")
+
+
+def _levers(model: Any) -> Levers:
+    levers = tuple(Lever(lever.id, lever.answer, tuple(_step(step) for step in lever.steps),
+                         tuple(lever.workloads), tuple(lever.only_after)) for lever in model.levers)
+    return Levers(levers, model.search.max_pairs, model.search.max_suggestions, tuple(model.sources))
+
+
+def table_problems(rulebase: RuleBase) -> list[str]:
+    """Names in the order table and the levers that the rule base does not know. An answer a
+    lever names but the questionnaire lacks is allowed: the lever waits for the question."""
+    problems: list[str] = []
+    order = load_order(rulebase.directory)
+    priorities = set(rulebase.priorities)
+    for tie in order.tie_breaks:
+        if tie.metric not in rulebase.metrics:
+            problems.append(f"ranking.yaml order.tie_breaks: unknown metric {tie.metric!r}")
+        problems += [f"ranking.yaml order.tie_breaks: unknown priority {p!r}" for p in tie.priorities
+                     if p not in priorities]
+    for near in order.near_tie:
+        problems += [f"ranking.yaml order.near_tie: unknown priority {p!r}" for p in near.priorities
+                     if p not in priorities]
+    problems += [f"ranking.yaml order.qualities: unknown metric {m!r}" for m in order.qualities
+                 if m not in rulebase.metrics]
+    rule_ids = {rule.id for rule in rulebase.rules}
+    problems += [f"ranking.yaml order.measured_rules: unknown rule {r!r}" for r in order.measured_rules
+                 if r not in rule_ids]
+    levers = load_levers(rulebase.directory)
+    sources = rulebase.knowledge.sources
+    workloads = set(rulebase.questions["workload"].choices) if "workload" in rulebase.questions else set()
+    for lever in levers.levers:
+        problems += [f"levers.yaml {lever.id}: unknown workload {w!r}" for w in lever.workloads
+                     if w not in workloads]
+        for step in lever.steps:
+            if step.gives_up.source.split("#", 1)[0] not in sources:
+                problems.append(f"levers.yaml {lever.id}: unknown source {step.gives_up.source!r}")
+            if step.kind == "device" and step.value not in DEVICE_ATTRIBUTES:
+                problems.append(f"levers.yaml {lever.id}: unknown device attribute {step.value!r}")
+    problems += [f"levers.yaml: unknown source {s!r}" for s in levers.sources if s.split("#", 1)[0] not in sources]
+    return problems
+
+
+__all__ = ["GivesUp", "Lever", "Levers", "NearTie", "Order", "Step", "TieBreak", "load_levers", "load_order",
+           "table_problems"]
