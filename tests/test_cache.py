@@ -48,7 +48,7 @@ def test_cached_and_fresh_loads_give_the_same_consultation(tree: Path) -> None:
 def test_an_edit_invalidates_the_cache(tree: Path) -> None:
     Engine.load(tree / "kb", tree / "rules")
     ranking = tree / "rules" / "ranking.yaml"
-    ranking.write_text(ranking.read_text().replace("lowest-cost: {cost: 4,", "lowest-cost: {cost: 5,"))
+    ranking.write_text(ranking.read_text().replace("lowest-cost: {cost: 1}", "lowest-cost: {cost: 5}"))
     engine = Engine.load(tree / "kb", tree / "rules")
     assert engine.rulebase.priorities["lowest-cost"]["cost"] == 5
     assert len(list((tree / "cache").glob("rulebase-*.pickle"))) == 2

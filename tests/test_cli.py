@@ -105,7 +105,15 @@ def test_json_contract() -> None:
     assert data["facts"]["needs_ecc"] is True
     assert all({"rule", "stage"} <= set(t) for t in data["trace"])
     changes = {c["device"]: c["changes"] for c in data["explanation"]["what_would_change"]}
-    assert changes["rtx-5090"], "an excluded device should get a counterfactual"
+    # issue 13: only changes a buyer controls are suggested; production work needs ECC and
+    # validated drivers, so nothing brings the RTX 5090 back (it was "if deployment were hobby")
+    assert "rtx-5090" not in changes
+    budget = run("recommend", "--set", "workload=fine-tuning", "--set", "model_params_b=7",
+                 "--set", "budget_usd=5000", "--set", "candidates=rtx-5090,rtx-pro-6000-blackwell",
+                 "--format", "json")
+    items = json.loads(budget.stdout)["explanation"]["what_would_change"]
+    assert items and {"device", "changes", "cost_usd", "rank", "gives_up"} <= set(items[0])
+    assert items[0]["changes"] == [{"answer": "budget_usd", "from": 5000, "to": 9000}]
 
 
 def test_nothing_fits_is_exit_0_with_explanations() -> None:

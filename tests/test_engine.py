@@ -117,13 +117,16 @@ def test_every_excluded_device_gets_a_counterfactual_when_one_exists(engine: Eng
     c = engine.consult({"workload": "fine-tuning", "model_params_b": 7, "budget_usd": 5000,
                         "candidates": "rtx-5090,rtx-pro-6000-blackwell"})
     changes = what_would_change(c)
-    texts = [x.change for x in changes["rtx-pro-6000-blackwell"]]
-    assert any(t == "if the budget were at least $9,000" or t.startswith("if the budget were at least $8,99")
-               for t in texts), texts
+    (back,) = changes["rtx-pro-6000-blackwell"]
+    # the budget raised to the card's price, $8,999.99, in whole dollars
+    assert [(x.answer, x.before, x.after) for x in back.changes] == [("budget_usd", 5000, 9000)]
+    assert back.kind == "brings back" and back.cost_usd == pytest.approx(8999.99)
+    assert back.gives_up and all(g.source for g in back.gives_up)
     prod = engine.consult({"deployment": "production", "workload": "fine-tuning", "model_params_b": 7,
                            "candidates": "rtx-5090,rtx-pro-6000-blackwell"})
-    texts = [x.change for x in what_would_change(prod)["rtx-5090"]]
-    assert any("deployment were" in t for t in texts), texts
+    # issue 13: who depends on the results is not a lever: nothing a buyer controls brings back
+    # a GeForce card without ECC for production work (it was "if deployment were hobby")
+    assert "rtx-5090" not in what_would_change(prod)
 
 
 def test_result_types_import_nothing_from_the_engine_the_ranking_or_the_explainer() -> None:
@@ -180,4 +183,11 @@ def test_explanations_are_typed_and_keep_their_json(engine: Engine) -> None:
                                         for r in asked.rules]
     block = explain_consultation(c).to_json()
     assert list(block) == ["how", "why_not", "what_would_change", "questions"]
-    assert block["what_would_change"][0]["device"] == "rtx-5090"
+    # production needs ECC and validated drivers: no lever brings the RTX 5090 back (issue 13)
+    assert block["what_would_change"] == []
+    budget = explain_consultation(engine.consult({"workload": "fine-tuning", "model_params_b": 7, "budget_usd": 5000,
+                                                  "candidates": "rtx-5090,rtx-pro-6000-blackwell"})).to_json()
+    (item,) = budget["what_would_change"]
+    assert list(item) == ["device", "kind", "changes", "cost_usd", "cost_change_usd", "rank", "of", "gives_up"]
+    assert item["device"] == "rtx-pro-6000-blackwell"
+    assert item["changes"] == [{"answer": "budget_usd", "from": 5000, "to": 9000}]

@@ -93,13 +93,11 @@ def _given(answers: Answers, key: str, default: int) -> int:
     return default if value is MISSING else int(value)
 
 
-def context_arithmetic(answers: Answers, kb_dir: Path | None = None) -> Arithmetic:
+def context_arithmetic(answers: Answers, kb_dir: Path | None = None, defaults: Any = None) -> Arithmetic:
     """Computed context facts: the memory need of the whole workload (every user's KV cache
     included) and the demand the count is sized for (users and speed, tokens, FLOPs)."""
     from gpu_advisor.arithmetic import sizing
     from gpu_advisor.arithmetic.counting import Demand, demand_of
-    from gpu_advisor.knowledge.catalogs import load_demand_defaults
-
     result = Arithmetic(demand=Demand("none"))
     request = sizing_request(answers, kb_dir)
     if request is None:
@@ -114,7 +112,11 @@ def context_arithmetic(answers: Answers, kb_dir: Path | None = None) -> Arithmet
     kv_cache = estimate.item("kv_cache")
     if request.workload == "inference" and kv_cache is not None:
         result.facts["kv_cache_all_users_gb"] = round(kv_cache.gb, 2)
-    result.defaults = load_demand_defaults(kb_dir)
+    if defaults is None:
+        from gpu_advisor.knowledge.catalogs import load_demand_defaults  # pydantic: not when cached
+
+        defaults = load_demand_defaults(kb_dir)
+    result.defaults = defaults
     arch = request.model or sizing.architecture_from_params(request.params_b)
     one = sizing.estimate(replace(request, batch_size=1)) if request.workload == "inference" else None
     result.demand = demand_of(answers, one, arch, result.defaults)

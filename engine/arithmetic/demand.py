@@ -324,10 +324,7 @@ def training_count(run: Training, hw: Hardware, memory_gpus: int,
                      f"the model state")
     elif affordable is not None and gpus > affordable:
         allowed = (affordable // hw.gpus_per_unit) * hw.gpus_per_unit
-        if allowed < memory_gpus:
-            shortfall = (f"the budget buys {affordable:,} GPUs, fewer than the {memory_gpus:,} that "
-                         f"hold the model state")
-        else:
+        if allowed >= memory_gpus:  # below that the budget rules exclude the device
             gpus, set_by = allowed, "budget"
             days = train_days(run, hw, gpus)
             steps.append(f"the budget stops at {allowed:,} GPUs")

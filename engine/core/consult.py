@@ -112,7 +112,7 @@ class Engine:
         memo = self._arithmetic_memo.get(key)
         if memo is None:
             rb = self.rulebase
-            arithmetic = context_arithmetic(answers, rb.knowledge.directory)
+            arithmetic = context_arithmetic(answers, rb.knowledge.directory, rb.demand)
             candidates = answers.get("candidates")
             device_ids = list(rb.knowledge.devices) if candidates is MISSING else list(candidates)
             devices = {d: device_attributes(rb.knowledge.devices[d], answers, arithmetic, rb.knowledge.directory)

@@ -2,20 +2,16 @@
 
 durable_rules reports nothing about why a rule fired; the engine records every firing and this
 module re-reads the same parsed conditions in Python to name the leaves (and their values) that
-decided each outcome. Counterfactuals re-run the consultation with one answer changed (or one
-derived fact pinned), through the consultation's own ``reconsult``, and report the changes under
-which a device would be recommended. Everything here is computed when asked, never as part of a
+decided each outcome. Counterfactuals search the changes a buyer controls (``core.levers``),
+re-running the consultation through its own ``reconsult``. Everything here is computed when asked, never as part of a
 consultation; the answers are the typed records of ``core.explanations``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from gpu_advisor.arithmetic.context import ARITHMETIC_ANSWERS
 from gpu_advisor.core.explanations import (
-    Change,
     Changes,
     ExcludedBy,
     Explanation,
@@ -29,13 +25,13 @@ from gpu_advisor.core.explanations import (
     WhyAsked,
     WhyNot,
 )
+from gpu_advisor.core.levers import relevant_answers, search
 from gpu_advisor.errors import UsageError
-from gpu_advisor.knowledge.vocabulary import DEVICE_ATTRIBUTES
-from gpu_advisor.lang.conditions import MISSING, LeafResult, Ref, decisive_leaves, leaves, render
+from gpu_advisor.lang.conditions import LeafResult, Ref, decisive_leaves, leaves, render
 
 if TYPE_CHECKING:
     from gpu_advisor.core.results import Consultation
-    from gpu_advisor.knowledge.rulebase import Question, Rule, RuleBase
+    from gpu_advisor.knowledge.rulebase import Question, RuleBase
 
 SIZING_ANSWERS = frozenset({"workload", "model_params_b", "method", "precision", "context_tokens",
                             "batch_size", "max_gpus", "parallelism", "budget_usd", "purchase"})
@@ -181,134 +177,12 @@ def why_not(consultation: Consultation, device_id: str) -> WhyNot:
 # Counterfactuals
 
 
-def _candidate_values(consultation: Consultation, question: Question) -> Iterator[Any]:
-    """Alternative answers worth trying: other choices, flipped booleans, and numbers at the
-    thresholds the rules and the arithmetic compare this answer with."""
-    current = consultation.answers.get(question.key)
-    if question.type == "choice":
-        yield from (c for c in question.choices if c != current)
-        return
-    if question.type == "boolean":
-        if current is not MISSING:
-            yield not current
-        return
-    if question.type not in ("number", "integer"):
-        return
-    ref = Ref("answer", question.key)
-    values: set[float] = set()
-    for rule in consultation.rulebase.rules:
-        for leaf in leaves(rule.when):
-            if leaf.left == ref and isinstance(leaf.right, (int, float)) and not isinstance(leaf.right, bool):
-                values.update({leaf.right, leaf.right - 1, leaf.right + 1})
-            elif isinstance(leaf.right, Ref) and ref in (leaf.left, leaf.right):
-                other = leaf.left if leaf.right == ref else leaf.right
-                if other.scope == "device":
-                    values.update(float(attrs[other.name]) for attrs in consultation.devices.values()
-                                  if isinstance(attrs.get(other.name), (int, float)))
-    if question.key == "max_gpus":
-        values.update({1, 2, 4, 8})
-        values.update(float(a["gpus_needed"]) for a in consultation.devices.values() if a.get("gpus_needed"))
-    if question.key in ("model_params_b", "context_tokens", "batch_size") and isinstance(current, (int, float)):
-        values.update({current / 2, current / 4})
-    for value in sorted(values):
-        if question.min is not None and value < question.min:
-            continue
-        if question.max is not None and value > question.max:
-            continue
-        if question.type == "integer":
-            value = round(value)
-        if value != current:
-            yield value
-    if current is not MISSING and question.default is None:
-        yield None  # the question left unanswered
-
-
-def _describe_change(question: Question, value: Any) -> str:
-    if value is None:
-        return f"if {question.key} were not set"
-    if isinstance(value, bool):
-        return f"if {question.key} were {'true' if value else 'false'}"
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if question.key == "budget_usd" and isinstance(value, (int, float)):
-        return f"if the budget were at least ${value:,.0f}"
-    if isinstance(value, (int, float)):
-        return f"if {question.key} were {value:,}"
-    return f"if {question.key} were {value}"
-
-
-def relevant_answers(consultation: Consultation, rules: list[Rule]) -> set[str]:
-    """Answers that can change whether these rules fire: read directly, through the facts they
-    read (and the rules deriving those), through computed device facts, or by deciding whether
-    such a question is asked."""
-    rb = consultation.rulebase
-    answers: set[str] = set()
-    seen: set[str] = set()
-    pending = list(rules)
-    while pending:
-        rule = pending.pop()
-        if rule.id in seen:
-            continue
-        seen.add(rule.id)
-        for ref in rule.reads():
-            if ref.scope == "answer":
-                answers.add(ref.name)
-            elif ref.scope == "fact":
-                fact = rb.facts.get(ref.name)
-                if fact is not None and fact.kind == "computed":
-                    answers |= set(ARITHMETIC_ANSWERS)
-                pending.extend(rb.derivers(ref.name))
-            elif DEVICE_ATTRIBUTES.get(ref.name) and DEVICE_ATTRIBUTES[ref.name].origin == "computed":
-                answers |= set(ARITHMETIC_ANSWERS)
-    gates = {ref.name for key in answers for leaf in leaves(rb.questions[key].ask_when)
-             for ref in leaf.refs() if key in rb.questions}
-    return answers | gates
-
-
-def what_would_change(consultation: Consultation, limit: int = 3) -> Changes:
-    """For each excluded device, up to ``limit`` single changes under which it is recommended.
-
-    Only answers that can affect the rules that excluded the devices are varied, and derived
-    requirements those rules read are pinned false one at a time ("if ECC were not required").
-    Each try is a consultation of its own, run through ``consultation.reconsult``.
-    """
-    excluded = list(consultation.all_exclusions)
-    found: Changes = {d: [] for d in excluded}
-    if not excluded:
-        return found
-    rb = consultation.rulebase
-    excluding = [rb.rule(e.rule) for exclusions in consultation.all_exclusions.values() for e in exclusions]
-    relevant = relevant_answers(consultation, excluding)
-    read_facts = {ref.name for rule in excluding for ref in rule.reads() if ref.scope == "fact"}
-    raw = dict(consultation.answers.values)
-    tried: list[tuple[str, dict[str, Any], dict[str, Any], str]] = []
-    for question in rb.questions.values():
-        if question.type == "devices" or question.key not in relevant:
-            continue
-        for value in _candidate_values(consultation, question):
-            changed = dict(raw)
-            if value is None:
-                changed.pop(question.key, None)
-            else:
-                changed[question.key] = value
-            tried.append((question.key, changed, {}, _describe_change(question, value)))
-    for name, value in consultation.facts.items():
-        fact = rb.facts[name]
-        if fact.kind == "requirement" and value is True and name in read_facts:
-            derivers = ", ".join(consultation.derived_by.get(name, []))
-            tried.append((name, raw, {name: False}, f"if {name} were false (derived by {derivers})"))
-    for _key, answers, overrides, text in tried:
-        if all(len(v) >= limit for v in found.values()):
-            break
-        try:
-            other = consultation.reconsult(answers, overrides)
-        except UsageError:
-            continue
-        ranked = [r.device for r in other.recommendations]
-        for device in excluded:
-            if device in ranked and len(found[device]) < limit:
-                found[device].append(Change(change=text, rank=ranked.index(device) + 1, of=len(ranked)))
-    return found
+def what_would_change(consultation: Consultation) -> Changes:
+    """WHAT WOULD CHANGE IT, from the changes a buyer controls (``rules/levers.yaml``): for each
+    excluded device the smallest set of changes that brings it back, for each device shown
+    below the first what would put it first, and when nothing fits the cheapest ways to make
+    something fit; each with its cost, rank and what the buyer gives up (``core.levers``)."""
+    return search(consultation)
 
 
 def explain_consultation(consultation: Consultation, counterfactuals: bool = True) -> Explanation:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from gpu_advisor.core.results import Status
 
@@ -159,20 +159,103 @@ class WhyNot:
 
 
 @dataclass(frozen=True)
-class Change:
-    """A single change (of one answer, or one derived fact pinned) under which an excluded
-    device would be recommended, and where it would rank."""
+class AnswerChange:
+    """One answer moved by a lever: from its current value to the one tried."""
 
-    change: str
-    rank: int
-    of: int
+    answer: str
+    before: Any
+    after: Any
+    lever: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"change": self.change, "rank": self.rank, "of": self.of}
+        return {"answer": self.answer, "from": self.before, "to": self.after}
+
+    def text(self) -> str:
+        if self.answer == "budget_usd":
+            before = "none" if self.before is None else f"${self.before:,.0f}"
+            return f"budget {before} -> ${self.after:,.0f}"
+        if self.answer == "candidates":
+            added = [d for d in self.after if d not in (self.before or [])]
+            return f"also compare {', '.join(added)}"
+        return f"{self.answer} {_show(self.before)} -> {_show(self.after)}"
 
 
-Changes = dict[str, list[Change]]
-"""WHAT WOULD CHANGE IT: for each excluded device id, the changes found (possibly none)."""
+@dataclass(frozen=True)
+class GivesUp:
+    """What a buyer gives up with one change, and the source that says so."""
+
+    answer: str
+    text: str
+    source: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"answer": self.answer, "text": self.text, "source": self.source}
+
+
+SuggestionKind = Literal["brings back", "puts first", "makes it fit"]
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A set of changes a buyer controls under which ``device`` is recommended (``brings back``
+    an excluded device, ``makes it fit`` when nothing fits) or ranked first (``puts first``),
+    found by re-consulting with exactly these answers: the cost and rank are that
+    consultation's. ``cost_change_usd`` is against the current first recommendation (None when
+    nothing is recommended)."""
+
+    device: str
+    kind: SuggestionKind
+    changes: tuple[AnswerChange, ...]
+    cost_usd: float
+    cost_change_usd: float | None
+    rank: int
+    of: int
+    gives_up: tuple[GivesUp, ...]
+
+    @property
+    def change(self) -> str:
+        """The changes as one phrase ("precision bf16 -> fp8 and max_gpus 1 -> 2")."""
+        return " and ".join(c.text() for c in self.changes)
+
+    def answers(self, current: Mapping[str, Any]) -> dict[str, Any]:
+        """``current`` answers with these changes applied."""
+        changed = dict(current)
+        changed.update({c.answer: c.after for c in self.changes})
+        return changed
+
+    def cost_phrase(self) -> str:
+        if self.cost_change_usd is None or abs(self.cost_change_usd) < 0.005:
+            return f"${self.cost_usd:,.0f}"
+        sign = "+" if self.cost_change_usd > 0 else "-"
+        return f"${self.cost_usd:,.0f} ({sign}${abs(self.cost_change_usd):,.0f} against the first)"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"device": self.device, "kind": self.kind, "changes": [c.to_json() for c in self.changes],
+                "cost_usd": self.cost_usd, "cost_change_usd": self.cost_change_usd, "rank": self.rank,
+                "of": self.of, "gives_up": [g.to_json() for g in self.gives_up]}
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return f"{int(value):,}"
+    if isinstance(value, (int, float)):
+        return f"{value:,}"
+    return str(value)
+
+
+def suggestion_order(item: Suggestion) -> tuple[int, float]:
+    """Ways to make something fit (cheapest first), then devices brought back, then put first."""
+    kinds = {"makes it fit": 0, "brings back": 1, "puts first": 2}
+    return kinds[item.kind], item.cost_usd if item.kind == "makes it fit" else 0.0
+
+
+Changes = dict[str, list[Suggestion]]
+"""WHAT WOULD CHANGE IT: for each device, the suggestions found (possibly none), in the order
+they are shown: excluded devices first (cheapest first when nothing fits), then lower-ranked ones."""
 
 
 @dataclass(frozen=True)
@@ -214,17 +297,38 @@ class Explanation:
 
     how: tuple[How, ...]
     why_not: tuple[WhyNot, ...]
-    what_would_change: Mapping[str, list[Change]]
+    what_would_change: Mapping[str, list[Suggestion]]
     questions: Mapping[str, tuple[str, ...]]
+
+    def suggestions(self) -> list[Suggestion]:
+        """WHAT WOULD CHANGE IT in the order it is shown: the ways to make something fit,
+        cheapest first; the devices brought back; what would put a device first."""
+        flat = [item for items in self.what_would_change.values() for item in items]
+        return sorted(flat, key=suggestion_order)
 
     def to_json(self) -> dict[str, Any]:
         return {"how": [item.to_json() for item in self.how],
                 "why_not": [item.to_json() for item in self.why_not],
-                "what_would_change": [{"device": device, "changes": [c.to_json() for c in changes]}
-                                      for device, changes in self.what_would_change.items()],
+                "what_would_change": [item.to_json() for item in self.suggestions()],
                 "questions": {key: list(rules) for key, rules in self.questions.items()}}
 
 
-__all__ = ["Change", "Changes", "ExcludedBy", "Explanation", "FactStep", "FiredRule", "How",
-           "MissedPreference", "PassedExclusion", "RuleReadingAnswer", "ScoreDifference", "WhyAsked",
-           "WhyNot"]
+__all__ = [
+    "AnswerChange",
+    "Changes",
+    "ExcludedBy",
+    "Explanation",
+    "FactStep",
+    "FiredRule",
+    "GivesUp",
+    "How",
+    "MissedPreference",
+    "PassedExclusion",
+    "RuleReadingAnswer",
+    "ScoreDifference",
+    "Suggestion",
+    "SuggestionKind",
+    "WhyAsked",
+    "WhyNot",
+    "suggestion_order",
+]

@@ -121,8 +121,30 @@ class Note:
         return {"kind": self.kind, "message": self.message, "rule": self.rule, "sources": self.sources}
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """What a lower-ranked device gains and loses against the first (cost, speed, memory
+    headroom, risk), each item a short phrase with its numbers."""
+
+    against: str
+    gains: tuple[str, ...] = ()
+    loses: tuple[str, ...] = ()
+
+    def line(self) -> str:
+        gains = "; ".join(self.gains) or "nothing"
+        loses = "; ".join(self.loses) or "nothing"
+        return f"against {self.against}: gains {gains}; loses {loses}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"against": self.against, "gains": list(self.gains), "loses": list(self.loses)}
+
+
 @dataclass
 class Recommendation:
+    """A device that met every requirement. ``score`` is the priority's score (what decides the
+    order); ``tie_break`` orders devices whose priority scores are near-tied; ``contributions``
+    holds both, the tie-break parts prefixed ``tie:`` and preference rules ``rule:``."""
+
     device: str
     name: str
     count: int
@@ -130,11 +152,17 @@ class Recommendation:
     score: float
     reasons: list[Reason]
     contributions: dict[str, float]
+    tie_break: float = 0.0
+    versus_first: Comparison | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"device": self.device, "name": self.name, "count": self.count, "cost_usd": self.cost_usd,
+        data = {"device": self.device, "name": self.name, "count": self.count, "cost_usd": self.cost_usd,
                 "score": round(self.score, 3), "reasons": [r.to_json() for r in self.reasons],
                 "score_parts": {k: round(v, 3) for k, v in self.contributions.items()}}
+        data["tie_break"] = round(self.tie_break, 3)
+        if self.versus_first is not None:
+            data["versus_first"] = self.versus_first.to_json()
+        return data
 
 
 @dataclass(kw_only=True)
@@ -220,5 +248,5 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-__all__ = ["Consultation", "Exclusion", "Note", "Reason", "ReasonKind", "Recommendation", "Reconsult",
+__all__ = ["Comparison", "Consultation", "Exclusion", "Note", "Reason", "ReasonKind", "Recommendation", "Reconsult",
            "RuleWarning", "Status", "TraceEntry"]

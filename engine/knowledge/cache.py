@@ -38,7 +38,7 @@ from gpu_advisor.knowledge.kb import shipped_kb_dir
 from gpu_advisor.knowledge.rulebase import RuleBase, load_rulebase, shipped_rules_dir
 from gpu_advisor.version import __version__
 
-FORMAT = 2  # bump when the pickled classes or the entry layout change shape
+FORMAT = 3  # bump when the pickled classes or the entry layout change shape
 #: Entries kept in the cache folder (newest first); older ones are deleted after each store.
 KEEP_ENTRIES = 4
 #: Largest entry read (the shipped rule base pickles to about 150 KB).

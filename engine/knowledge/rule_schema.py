@@ -121,3 +121,4 @@ class RankingFile(StrictModel):
     setting_ease: dict[str, float] = Field(default={})
     emphasis: dict[str, dict[str, float]] = Field(default={})
     sources: list[str] = Field(default=[])
+    order: dict[str, Any] = Field(default={})  # validated by knowledge.table_schema (the ranking's own table)

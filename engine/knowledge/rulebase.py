@@ -19,6 +19,7 @@ from gpu_advisor.knowledge.answers import normalize_answers
 from gpu_advisor.knowledge.claims import ClaimRecord
 from gpu_advisor.knowledge.kb import Knowledge, source_id
 from gpu_advisor.knowledge.rules import (
+    NOT_RULE_FILES,
     RESERVED_FILES,
     Claim,
     Example,
@@ -110,7 +111,7 @@ def load_rulebase(rules_dir: Path | str | None, knowledge: Knowledge) -> RuleBas
     topics: dict[str, str] = {}
     seen_ids: dict[str, Location] = {}
     for path in iter_yaml_files(base):
-        if path.name in RESERVED_FILES:
+        if path.name in RESERVED_FILES or path.name in NOT_RULE_FILES:
             continue
         try:
             doc = load_yaml(path)
@@ -160,8 +161,19 @@ def load_rulebase(rules_dir: Path | str | None, knowledge: Knowledge) -> RuleBas
         from gpu_advisor.knowledge.catalogs import load_claim_records
 
         claims = tuple(load_claim_records(claims_file))
-    return RuleBase(knowledge, questions, facts, rules, metrics, priorities, ease, emphasis, rank_sources,
-                    topics, base, strata, claims)
+    rulebase = RuleBase(knowledge, questions, facts, rules, metrics, priorities, ease, emphasis,
+                        rank_sources, topics, base, strata, claims)
+    from gpu_advisor.knowledge.tables import load_levers, load_order, table_problems
+
+    rulebase.order, rulebase.levers = load_order(base), load_levers(base)
+    if (knowledge.directory / "demand.yaml").is_file() or (knowledge.directory / "devices").is_dir():
+        from gpu_advisor.knowledge.catalogs import load_demand_defaults
+
+        rulebase.demand = load_demand_defaults(knowledge.directory)
+    problems = table_problems(rulebase)
+    if problems:
+        raise FileErrors([FileError(Location(str(base)), problem) for problem in problems])
+    return rulebase
 
 
 def _shape(doc: Document | None, model: type[Shape], out: _Collector) -> Shape | None:

@@ -158,6 +158,13 @@ class RuleBase:
     strata: int = 1
     claims: tuple[ClaimRecord, ...] = ()
     """The seeds' quantitative claims (kb/claims.yaml), checked by the sizing model."""
+    order: Any = None
+    """The ranking's order table (knowledge.tables.Order), loaded with the rules."""
+    levers: Any = None
+    """The buyer's levers (knowledge.tables.Levers), loaded with the rules."""
+    demand: Any = None
+    """The demand arithmetic's defaults (knowledge.demand.DemandDefaults) of the knowledge
+    base's demand.yaml, loaded with the rules so that a cached rule base brings them along."""
 
     def rule(self, rule_id: str) -> Rule:
         index: dict[str, Rule] | None = self.__dict__.get("_index")
@@ -181,3 +188,4 @@ def shipped_rules_dir() -> Path:
 
 
 RESERVED_FILES = ("questions.yaml", "facts.yaml", "ranking.yaml")
+NOT_RULE_FILES = ("levers.yaml",)  # loaded by knowledge.tables with the rule base

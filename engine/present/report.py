@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from gpu_advisor.formatting import money as _money
 
 if TYPE_CHECKING:
+    from gpu_advisor.core.explanations import Suggestion
     from gpu_advisor.core.results import Consultation
 
 SHOWN_RECOMMENDATIONS = 5
@@ -63,6 +64,7 @@ def to_text(consultation: Consultation, counterfactuals: bool = True, trace: boo
 
     lines: list[str] = []
     add = lines.append
+    changes = what_would_change(consultation) if counterfactuals else {}
     add(_verdict(consultation))
     add("")
     add(f"Answers: {_answers_line(consultation)}   (* = default)")
@@ -91,6 +93,11 @@ def to_text(consultation: Consultation, counterfactuals: bool = True, trace: boo
             add(f"  {rank}. {rec.count} x {rec.name}{why}  {_money(rec.cost_usd)}  score {rec.score:.2f}{mem}")
             for reason in rec.reasons[:4]:
                 add(f"       - {reason.because}  [{reason.rule}; {', '.join(reason.sources)}]")
+            if rec.versus_first is not None:
+                add(f"       {rec.versus_first.line()}")
+            for item in changes.get(rec.device, []):
+                if item.kind == "puts first":
+                    add(f"       first {_suggestion_text(item)}")
         rest = len(consultation.recommendations) - SHOWN_RECOMMENDATIONS
         if rest > 0:
             add(f"  ... and {rest} more that qualify ({', '.join(r.device for r in consultation.recommendations[SHOWN_RECOMMENDATIONS:])})")
@@ -101,10 +108,15 @@ def to_text(consultation: Consultation, counterfactuals: bool = True, trace: boo
             add(f"How {top} got there (derived facts):")
             for step in chain.facts:
                 add(f"  - {step.fact} = {step.value} by {step.rule}: {step.because}")
+    fits = [item for items in changes.values() for item in items if item.kind == "makes it fit"]
+    if fits:
+        add("")
+        add("What would make something fit (cheapest first):")
+        for item in sorted(fits, key=lambda i: (i.cost_usd, len(i.changes))):
+            add(f"  - {item.device}: {_suggestion_text(item)}")
     if consultation.excluded:
         add("")
         add("Excluded:")
-        changes = what_would_change(consultation) if counterfactuals else {}
         for device_id, exclusions in consultation.all_exclusions.items():
             first = exclusions[0]
             add(f"  x {device_id}: {first.because}  [{first.rule}; {', '.join(first.sources)}]")
@@ -114,8 +126,9 @@ def to_text(consultation: Consultation, counterfactuals: bool = True, trace: boo
             for item in details.excluded_by[:1]:
                 decided = "; ".join(item.decided_by)
                 add(f"      condition: {item.condition}  ->  {decided}")
-            for change in changes.get(device_id, [])[:2]:
-                add(f"      would be recommended {change.change} (rank {change.rank} of {change.of})")
+            for item in changes.get(device_id, []):
+                if item.kind == "brings back":
+                    add(f"      would be recommended {_suggestion_text(item)}")
     shown = {r.device for r in consultation.recommendations[:SHOWN_RECOMMENDATIONS]}
     warnings = [w for w in consultation.warnings if w.device is None or w.device in shown]
     if warnings:
@@ -139,6 +152,13 @@ def to_text(consultation: Consultation, counterfactuals: bool = True, trace: boo
     return "\n".join(lines) + "\n"
 
 
+def _suggestion_text(item: Suggestion) -> str:
+    """One WHAT WOULD CHANGE IT suggestion: the changes, the cost, the rank, what is given up."""
+    given = "; ".join(f"{g.text} [{g.source}]" for g in item.gives_up)
+    return (f"if {item.change}: {item.cost_phrase()}, rank {item.rank} of {item.of}; "
+            f"gives up: {given}")
+
+
 def _plain(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -152,6 +172,7 @@ def _md_escape(text: str) -> str:
 def to_markdown(consultation: Consultation, counterfactuals: bool = True) -> str:
     """A report a person can read and annotate: verdict, tables, explanation and sources."""
     from gpu_advisor.core.explain import how, what_would_change
+    from gpu_advisor.core.explanations import suggestion_order
 
     kb = consultation.rulebase.knowledge
     out: list[str] = ["# GPU recommendation", "", f"**Verdict.** {_verdict(consultation)}", "", "## Answers", "",
@@ -166,9 +187,12 @@ def to_markdown(consultation: Consultation, counterfactuals: bool = True) -> str
         out += [f"| {i.item} | {i.gb:,.2f} | {_md_escape(i.formula)} |" for i in estimate.breakdown]
         out += ["", "Assumptions:", ""] + [f"- {_md_escape(a)}" for a in estimate.assumptions]
     if consultation.recommendations:
-        out += ["", "## Recommended", "", "| rank | device | units | cost | score |", "|---|---|---|---|---|"]
+        out += ["", "## Recommended", "", "| rank | device | units | cost | score | against the first |",
+                "|---|---|---|---|---|---|"]
         for rank, rec in enumerate(consultation.recommendations, start=1):
-            out.append(f"| {rank} | {_md_escape(rec.name)} | {rec.count} | {_money(rec.cost_usd)} | {rec.score:.2f} |")
+            against = rec.versus_first.line() if rec.versus_first is not None else "-"
+            out.append(f"| {rank} | {_md_escape(rec.name)} | {rec.count} | {_money(rec.cost_usd)} | {rec.score:.2f} "
+                       f"| {_md_escape(against)} |")
         from gpu_advisor.present.how_many import how_many_lines
 
         how_many = how_many_lines(consultation, consultation.recommendations[0].device)
@@ -180,12 +204,20 @@ def to_markdown(consultation: Consultation, counterfactuals: bool = True) -> str
             out += [f"- {_md_escape(r.because)} (`{r.rule}`; {', '.join(r.sources)})" for r in rec.reasons]
             for step in how(consultation, rec.device).facts:
                 out.append(f"- fact `{step.fact}` = {step.value} from `{step.rule}`: {_md_escape(step.because)}")
+    changes = what_would_change(consultation) if counterfactuals else {}
     if consultation.all_exclusions:
         out += ["", "## Excluded", "", "| device | rule | because | would change if |", "|---|---|---|---|"]
-        changes = what_would_change(consultation) if counterfactuals else {}
         for device_id, exclusions in consultation.all_exclusions.items():
-            change = "; ".join(c.change for c in changes.get(device_id, [])[:2]) or "-"
+            change = "; ".join(c.change for c in changes.get(device_id, []) if c.kind != "puts first") or "-"
             out.append(f"| {device_id} | `{exclusions[0].rule}` | {_md_escape(exclusions[0].because)} | {_md_escape(change)} |")
+    suggestions = sorted((item for items in changes.values() for item in items), key=suggestion_order)
+    if suggestions:
+        out += ["", "## What would change it", "", "| device | what it does | changes | cost | rank | gives up |",
+                "|---|---|---|---|---|---|"]
+        for item in suggestions:
+            given = "; ".join(f"{g.text} (`{g.source}`)" for g in item.gives_up)
+            out.append(f"| {item.device} | {item.kind} | {_md_escape(item.change)} | {_md_escape(item.cost_phrase())} "
+                       f"| {item.rank} of {item.of} | {_md_escape(given)} |")
     if consultation.warnings:
         out += ["", "## Warnings", ""]
         out += [f"- {'**' + w.device + '**: ' if w.device else ''}{_md_escape(w.message)} (`{w.rule}`)"

@@ -3,9 +3,9 @@
 HOW lists the rules that fired for the device with the values they matched and their sources,
 the chains of derived facts behind them, and the exclusion rules it passed. WHY NOT names the
 rule and the condition that excluded it, or, for a lower-ranked device, what the leader scores
-that it does not. What would change the verdict re-runs the consultation with one answer changed
-at a time; that search takes extra consultations, so it runs in a worker when this view opens,
-never as part of an answer's update.
+that it does not. What would change the verdict searches the changes the buyer controls
+(``core.levers``); choosing a suggestion applies it to the answers. That search takes extra
+consultations, so it runs in a worker when this view opens, never as part of an answer's update.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from gpu_advisor.formatting import money
 from ..widgets.bars import BarChart
 
 if TYPE_CHECKING:
-    from gpu_advisor.core.explanations import Changes, FactStep
+    from gpu_advisor.core.explanations import Changes, FactStep, Suggestion
     from gpu_advisor.core.results import Consultation
     from gpu_advisor.knowledge.kb import Knowledge
 
@@ -150,33 +150,46 @@ def _facts(doc: Doc, knowledge: Knowledge, steps: Sequence[FactStep], depth: int
         _facts(doc, knowledge, step.derived_from, depth + 1)
 
 
+def suggestions_for(consultation: Consultation, device_id: str, found: Changes) -> list[Suggestion]:
+    """The suggestions shown beside a device: its own, or, when nothing fits, every way to make
+    something fit (cheapest first)."""
+    from gpu_advisor.core.explanations import suggestion_order
+
+    own = list(found.get(device_id, []))
+    if not consultation.recommendations:
+        own += [s for items in found.values() for s in items if s.kind == "makes it fit" and s not in own]
+    return sorted(own, key=suggestion_order)
+
+
 def changes_text(consultation: Consultation, device_id: str, found: Changes | None) -> Content:
-    """What would change the verdict, from the counterfactual search (or that it is running)."""
+    """What would change the verdict, from the lever search (or that it is running)."""
     if found is None:
-        return Content.styled("Searching single-answer changes (runs extra consultations)…",
+        return Content.styled("Searching the changes you control (runs extra consultations)…",
                               "$foreground-muted italic")
-    lines: list[Content] = []
-    if device_id in found:
-        changes = found[device_id]
-        if not changes:
-            return Content("No single answer change brings this device in.")
-        for change in changes:
-            lines.append(Content.assemble(("• ", "$accent"), f"Recommended {change.change}",
-                                          (f"  (rank {change.rank} of {change.of})", "$foreground-muted")))
+    items = suggestions_for(consultation, device_id, found)
+    if items:
+        lines = [Content.assemble(("• ", "$accent"), _kind_phrase(item, device_id), f"if {item.change}",
+                                  (f"  ({item.cost_phrase()}, rank {item.rank} of {item.of})", "$foreground-muted"),
+                                  ("\n    gives up: ", "$foreground-muted"),
+                                  "; ".join(f"{g.text} [{g.source}]" for g in item.gives_up))
+                 for item in items]
+        lines.append(Content.styled("Choose one below to apply it to your answers.", "$foreground-muted italic"))
         return Content("\n").join(lines)
-    if not found:
-        return Content("Nothing is excluded, so every candidate is already ranked; the ranking "
-                       "follows the priority answer (see the score above).")
-    for excluded, changes in found.items():
-        if changes:
-            first = changes[0]
-            lines.append(Content.assemble(("• ", "$accent"), (excluded, "bold"),
-                                          f" would come in {first.change}",
-                                          (f" (rank {first.rank} of {first.of})", "$foreground-muted")))
-        else:
-            lines.append(Content.assemble(("• ", "$foreground-muted"), (excluded, "bold"),
-                                          " stays out under any single change"))
-    return Content("\n").join(lines)
+    rec = consultation.recommendation(device_id)
+    if rec is not None and consultation.recommendations[0].device == device_id:
+        return Content("Ranked first under your priority.")
+    if rec is not None:
+        return Content("No change you control puts this device first.")
+    return Content("No change you control (GPU count, precision, context, method, budget, site power) "
+                   "brings this device back.")
+
+
+def _kind_phrase(item: Suggestion, device_id: str) -> str:
+    if item.kind == "puts first":
+        return "Ranked first "
+    if item.kind == "makes it fit" and item.device != device_id:
+        return f"{item.device} fits "
+    return "Recommended "
 
 
 class ExplainScreen(Screen[None]):
@@ -189,6 +202,9 @@ class ExplainScreen(Screen[None]):
 
     device: reactive[str | None] = reactive(None, init=False, always_update=True)
     """The device explained."""
+
+    _suggestions: list[Suggestion] = []  # noqa: RUF012 - replaced, never mutated
+    """The suggestions listed under the device (what choosing one applies)."""
 
     @property
     def advisor(self) -> Advisor:
@@ -203,6 +219,7 @@ class ExplainScreen(Screen[None]):
                 yield BarChart(id="score-chart")
                 yield Label("What would change the verdict", classes="section")
                 yield Static("", id="changes")
+                yield OptionList(id="change-options", compact=True)
                 yield Static("", id="explain-text")
         yield Footer(compact=True)
 
@@ -283,6 +300,21 @@ class ExplainScreen(Screen[None]):
         changes = self.advisor.changes
         found = changes[1] if changes is not None and changes[0] is consultation else None
         self.query_one("#changes", Static).update(changes_text(consultation, self.device, found))
+        self._suggestions = suggestions_for(consultation, self.device, found) if found is not None else []
+        options = self.query_one("#change-options", OptionList)
+        options.clear_options()
+        options.add_options([Option(f"Apply: {item.change}", id=f"s{i}") for i, item in enumerate(self._suggestions)])
+        options.display = bool(self._suggestions)
+
+    @on(OptionList.OptionSelected, "#change-options")
+    def _apply_suggestion(self, event: OptionList.OptionSelected) -> None:
+        """Choosing a suggestion applies its changes to the answers (a new consultation follows)."""
+        event.stop()
+        index = int(str(event.option.id)[1:])
+        if index < len(self._suggestions):
+            item = self._suggestions[index]
+            self.advisor.replace_answers(item.answers(self.advisor.session.engine_answers()))
+            self.notify(f"Applied: {item.change}", timeout=3)
 
     @on(OptionList.OptionHighlighted, "#explain-devices")
     def _device_highlighted(self, event: OptionList.OptionHighlighted) -> None:

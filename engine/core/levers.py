@@ -1,0 +1,356 @@
+"""WHAT WOULD CHANGE IT: a search over the changes a buyer controls (``rules/levers.yaml``).
+
+Single changes first, then pairs (at most ``search.max_pairs``), each tried by re-consulting
+through the consultation's own ``reconsult``. Three questions are answered from the same tries:
+for each excluded device, the smallest set of changes that brings it back (the cheapest such
+purchase among sets of that size); for each device ranked below the first, what would put it
+first; and, when nothing fits, the cheapest ways to make something fit. A step that sets an
+answer to what one device needs (the budget to its cost) is tried once at the most generous
+value, then refined to that device's own need and tried again, so every suggestion reports the
+rank and cost of a consultation of exactly its answers: applying it gives what it promised.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import combinations
+from typing import TYPE_CHECKING, Any
+
+from gpu_advisor.arithmetic.context import ARITHMETIC_ANSWERS
+from gpu_advisor.core.explanations import AnswerChange, Changes, GivesUp, Suggestion, SuggestionKind
+from gpu_advisor.knowledge.tables import Lever, Step, load_levers
+from gpu_advisor.errors import UsageError
+from gpu_advisor.knowledge.vocabulary import DEVICE_ATTRIBUTES
+from gpu_advisor.lang.conditions import MISSING, leaves
+
+if TYPE_CHECKING:
+    from gpu_advisor.core.results import Consultation
+    from gpu_advisor.knowledge.rulebase import Question, Rule
+
+PUT_FIRST = 4
+"""Devices ranked 2..PUT_FIRST+1 are searched for what would put them first (the five a report shows)."""
+
+
+@dataclass(frozen=True)
+class _Move:
+    """One step of one lever, resolved against the current answers."""
+
+    lever: Lever
+    step: Step
+    index: int  # position among all moves (lever order)
+    step_index: int  # position among its lever's moves (0: the mildest)
+    value: Any  # the value tried (for device steps: the most generous one)
+
+    def change(self, before: Any, value: Any | None = None) -> AnswerChange:
+        return AnswerChange(self.lever.answer, _plain(before), _plain(self.value if value is None else value),
+                            self.lever.id)
+
+    def gives_up(self) -> GivesUp:
+        return GivesUp(self.lever.answer, self.step.gives_up.text, self.step.gives_up.source)
+
+
+@dataclass
+class _Try:
+    moves: tuple[_Move, ...]
+    values: tuple[Any, ...]
+    ranked: list[tuple[str, float]]  # (device, cost) best first
+    needs: dict[str, dict[str, Any]]  # device -> attributes the device steps read
+    partial: bool = False  # screened on some devices only: ranks need a full try
+    ranks_first: bool = True  # screened on the devices a device must beat to come first
+
+
+def search(consultation: Consultation) -> Changes:
+    """The suggestions for every device that has one, in the order they are shown."""
+    rb = consultation.rulebase
+    table = rb.levers if rb.levers is not None else load_levers(rb.directory)
+    raw = {k: v for k, v in consultation.answers.values.items()}
+    moves = list(_moves(consultation, table.levers))
+    excluded = [d for d in consultation.devices if d in consultation.all_exclusions]
+    ranked_now = [r.device for r in consultation.recommendations]
+    first_cost = consultation.recommendations[0].cost_usd if consultation.recommendations else None
+    tries: list[_Try] = []
+    cache: dict[tuple[Any, ...], _Try | None] = {}
+
+    def attempt(chosen: tuple[_Move, ...], values: tuple[Any, ...], only: list[str] | None = None) -> _Try | None:
+        """Consult with these changes; ``only`` restricts the candidates (a screening try: whether
+        a device is excluded depends on it alone, but its rank needs every device)."""
+        answers = dict(raw)
+        for move, value in zip(chosen, values, strict=True):
+            answers[move.lever.answer] = value
+        if only is not None:
+            answers["candidates"] = only
+        key = tuple(sorted((k, repr(v)) for k, v in answers.items()))
+        if key in cache:
+            return cache[key]
+        try:
+            other = consultation.reconsult(answers, {})
+        except UsageError:
+            cache[key] = None
+            return None
+        attrs = {m.step.value for m in chosen if m.step.kind == "device"}
+        result = _Try(chosen, values, [(r.device, r.cost_usd) for r in other.recommendations],
+                      {d: {name: a.get(name) for name in attrs} for d, a in other.devices.items()},
+                      partial=only is not None, ranks_first=only is None)
+        cache[key] = result
+        return result
+
+    def brought_back() -> set[str]:
+        return {d for t in tries for d, _ in t.ranked if d in consultation.all_exclusions}
+
+    # a lever's mildest step is tried on every device; its harsher steps are screened only on
+    # the excluded devices its milder steps did not bring back (the suggestion is re-tried in full)
+    # the mildest steps are screened on the devices that can gain (the excluded ones) and those
+    # they must beat to come first (the first few shown); every suggestion is re-tried in full
+    screen = excluded + ranked_now[:1 + PUT_FIRST]
+    wide = None if len(screen) == len(consultation.devices) else screen
+    back_by: dict[str, set[str]] = {}
+    for move in moves:
+        done = back_by.setdefault(move.lever.id, set())
+        only = wide if move.step_index == 0 else [d for d in excluded if d not in done]
+        if only is not None and not only:
+            continue
+        result = attempt((move,), (move.value,), only=only)
+        if result is not None:
+            result.ranks_first = move.step_index == 0
+            tries.append(result)
+            done |= {d for d, _ in result.ranked if d in consultation.all_exclusions}
+    # pairs only for excluded devices no single change brings back (putting a device first
+    # takes one change or none: a pair would be a different purchase, not a nudge), only of
+    # levers that can touch the rules that exclude such a device, and screened on those devices
+    pairs = 0
+    reach = {d: relevant_answers(consultation, [rb.rule(e.rule) for e in consultation.all_exclusions[d]])
+             for d in excluded}
+    for a, b in sorted(combinations(moves, 2), key=lambda pair: (pair[0].index + pair[1].index)):
+        waiting = set(excluded) - brought_back()
+        if pairs >= table.max_pairs or not waiting:
+            break
+        reached = [d for d in excluded if d in waiting and {a.lever.answer, b.lever.answer} <= reach[d]]
+        if a.lever.id == b.lever.id or not reached:
+            continue
+        pairs += 1
+        result = attempt((a, b), (a.value, b.value), only=reached)
+        if result is not None:
+            tries.append(result)
+
+    found: Changes = {}
+    for device in excluded:
+        best = _best_try(tries, device, first_only=False)
+        if best is not None:
+            suggestion = _suggest(consultation, raw, best, device, attempt, first_cost, "brings back")
+            if suggestion is not None:
+                found[device] = [suggestion]
+    if not consultation.recommendations:
+        found = _cheapest_fits(consultation, raw, tries, attempt, found, table.max_suggestions)
+    for device in ranked_now[1:1 + PUT_FIRST]:
+        best = _best_try(tries, device, first_only=True)
+        if best is not None:
+            suggestion = _suggest(consultation, raw, best, device, attempt, first_cost, "puts first")
+            if suggestion is not None and suggestion.rank == 1:
+                found.setdefault(device, []).append(suggestion)
+    return found
+
+
+def relevant_answers(consultation: Consultation, rules: list[Rule]) -> set[str]:
+    """Answers that can change whether these rules fire: read directly, through the facts they
+    read (and the rules deriving those), through computed device facts, or by deciding whether
+    such a question is asked."""
+    rb = consultation.rulebase
+    answers: set[str] = set()
+    seen: set[str] = set()
+    pending = list(rules)
+    while pending:
+        rule = pending.pop()
+        if rule.id in seen:
+            continue
+        seen.add(rule.id)
+        for ref in rule.reads():
+            if ref.scope == "answer":
+                answers.add(ref.name)
+            elif ref.scope == "fact":
+                fact = rb.facts.get(ref.name)
+                if fact is not None and fact.kind == "computed":
+                    answers |= set(ARITHMETIC_ANSWERS)
+                pending.extend(rb.derivers(ref.name))
+            elif DEVICE_ATTRIBUTES.get(ref.name) and DEVICE_ATTRIBUTES[ref.name].origin == "computed":
+                answers |= set(ARITHMETIC_ANSWERS)
+    gates = {ref.name for key in answers for leaf in leaves(rb.questions[key].ask_when)
+             for ref in leaf.refs() if key in rb.questions}
+    return answers | gates
+
+
+def _best_try(tries: list[_Try], device: str, first_only: bool) -> _Try | None:
+    """The try with the fewest changes under which the device is recommended (first, when
+    ``first_only``); among those, the mildest steps (each lever lists its steps mildest first),
+    then the cheapest purchase of the device, then lever order."""
+    fits = []
+    for t in tries:
+        if first_only and not t.ranks_first:
+            continue
+        devices = [d for d, _ in t.ranked]
+        if device in devices and (not first_only or devices[0] == device):
+            cost = dict(t.ranked)[device]
+            fits.append((len(t.moves), sum(m.step_index for m in t.moves), cost, t))
+    if not fits:
+        return None
+    return min(fits, key=lambda f: f[:3])[3]
+
+
+def _suggest(consultation: Consultation, raw: dict[str, Any], best: _Try, device: str,
+             attempt: Any, first_cost: float | None, kind: SuggestionKind) -> Suggestion | None:
+    """The suggestion for ``device`` from a try: device steps refined to the device's own need
+    and re-tried; the rank and cost reported are those of the consultation of exactly these answers."""
+    values = list(best.values)
+    refined = False
+    for i, move in enumerate(best.moves):
+        if move.step.kind == "device":
+            need = _need(move, best.needs.get(device, {}).get(move.step.value), consultation)
+            if need is not None and need != values[i]:
+                values[i] = need
+                refined = True
+    result: _Try | None = best
+    if refined or best.partial:
+        retried = attempt(best.moves, tuple(values))
+        if retried is not None and _placed(retried, device, kind):
+            result = retried
+        elif best.partial:
+            values = list(best.values)
+            result = attempt(best.moves, tuple(values))
+        else:
+            values = list(best.values)
+    if result is None or result.partial or not _placed(result, device, kind):
+        return None
+    devices = [d for d, _ in result.ranked]
+    cost = dict(result.ranked)[device]
+    changes = tuple(move.change(raw.get(move.lever.answer), value)
+                    for move, value in zip(result.moves, values, strict=True))
+    return Suggestion(device=device, kind=kind, changes=changes, cost_usd=cost,
+                      cost_change_usd=None if first_cost is None else round(cost - first_cost, 2),
+                      rank=devices.index(device) + 1, of=len(devices),
+                      gives_up=tuple(move.gives_up() for move in result.moves))
+
+
+def _cheapest_fits(consultation: Consultation, raw: dict[str, Any], tries: list[_Try], attempt: Any,
+                   found: Changes, limit: int) -> Changes:
+    """When nothing fits: the cheapest ways to make something fit (the first device of each try
+    that recommends one, cheapest first, at most ``limit``), then, for each other excluded
+    device, the smallest change that brings it back."""
+    ways: list[Suggestion] = []
+    seen: set[tuple[str, float, frozenset[str]]] = set()
+    firsts = sorted((t for t in tries if t.ranked),
+                    key=lambda t: (t.ranked[0][1], len(t.moves), sum(m.step_index for m in t.moves)))
+    for t in firsts:
+        suggestion = _suggest(consultation, raw, t, t.ranked[0][0], attempt, None, "makes it fit")
+        if suggestion is None:
+            continue
+        # the same purchase by a harsher step of the same levers (FP4 where FP8 does) is no new way
+        key = (suggestion.device, suggestion.cost_usd, frozenset(c.lever for c in suggestion.changes))
+        if key in seen:
+            continue
+        seen.add(key)
+        ways.append(suggestion)
+    ways.sort(key=lambda s: (s.cost_usd, len(s.changes)))
+    result: Changes = {}
+    for suggestion in ways[:limit]:
+        result.setdefault(suggestion.device, []).append(suggestion)
+    for device, items in found.items():
+        result.setdefault(device, items)
+    return result
+
+
+def _placed(result: _Try, device: str, kind: SuggestionKind) -> bool:
+    devices = [d for d, _ in result.ranked]
+    return device in devices and (kind != "puts first" or devices[0] == device)
+
+
+def _need(move: _Move, value: Any, consultation: Consultation) -> Any:
+    """The answer a device needs for a device step: its cost as a budget (whole dollars, up),
+    its facility power as the site's limit (tenths of a kW, up)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    question = consultation.rulebase.questions[move.lever.answer]
+    need = math.ceil(value) if move.lever.answer == "budget_usd" else math.ceil(value * 10) / 10
+    return _clamp(question, need)
+
+
+# ---------------------------------------------------------------------------------------------
+# The moves a consultation allows
+
+
+def _moves(consultation: Consultation, levers: tuple[Lever, ...]) -> Iterator[_Move]:
+    """Every step of every lever that applies to these answers, in lever order."""
+    rb = consultation.rulebase
+    workload = consultation.answers.get("workload")
+    index = 0
+    for lever in levers:
+        question = rb.questions.get(lever.answer)
+        if question is None:
+            continue  # the questionnaire does not ask this yet
+        if lever.workloads and workload not in lever.workloads:
+            continue
+        current = consultation.answers.get(lever.answer)
+        position = 0
+        for step in lever.steps:
+            value = _value(consultation, question, lever, step, current)
+            if value is None or value is MISSING or value == current:
+                continue
+            yield _Move(lever, step, index, position, value)
+            index += 1
+            position += 1
+
+
+def _value(consultation: Consultation, question: Question, lever: Lever, step: Step, current: Any) -> Any:
+    if step.kind == "to":
+        if current is MISSING:
+            return None  # the question is not asked given the other answers
+        if lever.only_after:
+            if current not in lever.only_after or step.value not in lever.only_after:
+                return None
+            if lever.only_after.index(step.value) <= lever.only_after.index(current):
+                return None
+        if question.type == "choice" and step.value not in question.choices:
+            return None
+        return step.value
+    if step.kind == "times":
+        if not isinstance(current, (int, float)) or isinstance(current, bool):
+            return None
+        return _clamp(question, current * float(step.value))
+    if step.kind == "device":
+        if not isinstance(current, (int, float)) or isinstance(current, bool):
+            return None  # no limit set: nothing to raise
+        needs = [a.get(step.value) for d, a in consultation.devices.items() if d in consultation.all_exclusions]
+        numbers = [n for n in needs if isinstance(n, (int, float)) and not isinstance(n, bool)]
+        if not numbers or max(numbers) <= current:
+            return None
+        need = math.ceil(max(numbers)) if lever.answer == "budget_usd" else math.ceil(max(numbers) * 10) / 10
+        return _clamp(question, need)
+    if step.kind == "other_editions":
+        if not isinstance(current, list):
+            return None
+        kb = consultation.rulebase.knowledge
+        families = {kb.devices[d].family for d in current}
+        extra = [d for d, device in kb.devices.items() if device.family in families and d not in current]
+        return list(current) + extra if extra else None
+    return None
+
+
+def _clamp(question: Question, value: float) -> Any:
+    if question.min is not None and value < question.min:
+        value = question.min
+    if question.max is not None and value > question.max:
+        value = question.max
+    if question.type == "integer":
+        return round(value)
+    return int(value) if float(value).is_integer() else value
+
+
+def _plain(value: Any) -> Any:
+    if value is MISSING:
+        return None
+    if isinstance(value, list):
+        return list(value)
+    return value
+
+
+__all__ = ["PUT_FIRST", "relevant_answers", "search"]
