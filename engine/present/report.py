@@ -15,8 +15,9 @@ SHOWN_RECOMMENDATIONS = 5
 
 def to_json_data(consultation: Consultation, counterfactuals: bool = True) -> dict[str, Any]:
     from gpu_advisor.core.explain import explain_consultation
+    from gpu_advisor.present.formats import SCHEMA_VERSION
 
-    data = consultation.to_json()
+    data = {"schema_version": SCHEMA_VERSION, **consultation.to_json()}
     data["explanation"] = explain_consultation(consultation, counterfactuals).to_json()
     return data
 
