@@ -329,13 +329,13 @@ class AdvisorApp(App[None]):
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def _export_worker(self, consultation: Consultation, label: str, path: Path) -> None:
         """Render (the counterfactual search makes this slower than a consultation) and write."""
-        from gpu_advisor.knowledge.yamlio import write_atomically
+        from gpu_advisor.knowledge.safe_files import write_text_safely
         from gpu_advisor.present.formats import REPORT_FORMATS
 
         fmt = next(f for f in REPORT_FORMATS.values() if f.label == label)
         try:
             text = fmt.render(consultation, True, False)
-            write_atomically(path, text)
+            write_text_safely(path, text)
         except (OSError, AdvisorError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             self._from_thread(self.notify, f"{path}: {reason}", title="Report not exported",

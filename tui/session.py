@@ -122,13 +122,13 @@ class Session:
 
     def save(self, path: str | Path) -> Path:
         """Write the answers atomically: a failed save leaves any existing file as it was."""
-        from gpu_advisor.knowledge.yamlio import write_atomically
+        from gpu_advisor.knowledge.safe_files import write_text_safely
 
         target = Path(path).expanduser()
         if target.is_dir():
             raise UsageError(f"{target}: is a folder; give a file name")
         try:
-            write_atomically(target, self.to_yaml())
+            write_text_safely(target, self.to_yaml())
         except OSError as exc:
             raise UsageError(f"{target}: cannot save ({exc.strerror or exc})") from None
         return target
