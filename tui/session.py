@@ -113,10 +113,14 @@ class Session:
     # -- files ----------------------------------------------------------------------------
 
     def to_yaml(self) -> str:
-        """The answers given to questions that are asked, as a YAML file the CLI reads too."""
+        """The answers given to questions that are asked, as a YAML file the CLI reads too.
+
+        An answer equal to its question's default is left out, whether it was picked, typed or
+        accepted with Enter: the file says what differs from the defaults (docs/tui.md)."""
         import yaml
 
-        data = {key: value for key, value in self.engine_answers().items()}
+        data = {key: value for key, value in self.engine_answers().items()
+                if value != self.questions[key].default}  # one rule: defaults are never saved
         return SAVE_HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True,
                                             default_flow_style=None)
 
