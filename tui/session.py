@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpu_advisor.core.answers import coerce, load_answers_file, walk_questionnaire
 from gpu_advisor.errors import UsageError, did_you_mean
+from gpu_advisor.formatting import number
 from gpu_advisor.lang.conditions import MISSING
 
 if TYPE_CHECKING:
@@ -157,7 +158,7 @@ def describe_value(question: Question, value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, (int, float)):
-        text = f"{value:,}" if isinstance(value, int) else f"{value:,g}"
+        text = number(value, 3)  # 1,000,000,000 and 0.35, never 1e+09
         if question.key == "budget_usd":
             return f"${text}"
         return f"{text} {question.unit}" if question.unit and question.unit != "USD" else text

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from gpu_advisor.core.answers import coerce
 from gpu_advisor.errors import UsageError
+from gpu_advisor.formatting import whole_or_general
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -60,8 +61,8 @@ def range_text(question: Question) -> str:
     """'0.1 .. 2,000 B params' for numbers; the choices' count for choices."""
     unit = f" {question.unit}" if question.unit else ""
     if question.type in ("number", "integer"):
-        low = "any" if question.min is None else f"{question.min:,g}"
-        high = "any" if question.max is None else f"{question.max:,g}"
+        low = "any" if question.min is None else whole_or_general(question.min)
+        high = "any" if question.max is None else whole_or_general(question.max)
         kind = "whole number" if question.type == "integer" else "number"
         return f"{kind}, {low} .. {high}{unit}"
     if question.type == "boolean":
