@@ -20,12 +20,6 @@ if TYPE_CHECKING:
     from gpu_advisor.core.consult import Consultation
 
 
-SCHEMA_VERSION = "1.1"
-"""The version of the JSON report's shape (``schema_version``; docs/schema/consultation.schema.json).
-The minor number grows when keys are added (1.1: ``excluded[].also``), the major one when a key
-is removed or changes meaning: a script may accept any 1.x."""
-
-
 @dataclass(frozen=True)
 class ReportFormat:
     """One way to write a consultation: its name on the command line, its label in the TUI,

@@ -19,7 +19,7 @@ SCHEMAS = ROOT / "docs" / "schema"
 
 def run(*args: str, stdin: str | None = None, module: str = "gpu_advisor.cli.main",
         ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, check=False,
                           cwd=ROOT, timeout=120, input=stdin, env={**os.environ, "COLUMNS": "120"})
 
 

@@ -19,7 +19,8 @@ SCHEMA = json.loads((ROOT / "docs" / "schema" / "consultation.schema.json").read
     {"budget_usd": 100},
 ])
 def test_real_output_matches_the_schema(engine, answers: dict[str, object]) -> None:
-    from gpu_advisor.present.formats import SCHEMA_VERSION, render_report
+    from gpu_advisor.present.formats import render_report
+    from gpu_advisor.present.report import SCHEMA_VERSION
 
     data = json.loads(render_report(engine.consult(answers), "json", counterfactuals=False))
     jsonschema.validate(data, SCHEMA)

@@ -29,6 +29,7 @@ def test_question_ranges_and_values_read_as_numbers(engine) -> None:
 def test_a_large_gap_is_a_warning_and_the_summary_counts_right(tmp_path: Path) -> None:
     from gpu_advisor.audit.logic import GAP_WARNING_SHARE
     from gpu_advisor.audit.render import to_text
+
     from tests.test_audit import audit, one
 
     report = audit(tmp_path, "gap")

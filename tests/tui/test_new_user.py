@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.pilot import Pilot
-from textual.widgets import Input, OptionList, SelectionList, Static
-
 from gpu_advisor.core.consult import Engine
 from gpu_advisor.tui.screens.dialogs import ExportDialog, PathDialog, WhyDialog
+from textual.pilot import Pilot
+from textual.widgets import Input, SelectionList, Static
+
 from tests.test_tui import app_for, consult_screen, run, settle, shown
 
 
