@@ -46,6 +46,13 @@ def number(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """'1 answer', '12 answers', '1,000 combinations'; ``plural_form`` for irregular words
+    ('1 body', '2 bodies') or phrases whose head noun is not last ('seed claims checked ...')."""
+    word = singular if count == 1 else (plural_form or f"{singular}s")
+    return f"{count:,} {word}"
+
+
 def trimmed(value: float, decimals: int, keep: int = 0) -> str:
     """Thousands separators, at most `decimals` decimals, trailing zeros dropped down to `keep`."""
     text = f"{value:,.{decimals}f}"

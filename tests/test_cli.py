@@ -116,10 +116,11 @@ def test_json_contract() -> None:
     assert items[0]["changes"] == [{"answer": "budget_usd", "from": 5000, "to": 9000}]
 
 
-def test_nothing_fits_is_exit_0_with_explanations() -> None:
+def test_nothing_fits_is_exit_3_with_explanations() -> None:
+    """Issue 16: a documented status for "no device meets the answers" (was 0)."""
     result = run("recommend", "--set", "workload=fine-tuning", "--set", "model_params_b=405",
                  "--set", "method=full", "--set", "candidates=rtx-5090,rtx-a5000")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, result.stderr
     assert "No device fits these answers" in result.stdout
     assert "x rtx-5090:" in result.stdout and "memory.vram-ceiling" in result.stdout
 

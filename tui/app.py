@@ -73,14 +73,16 @@ class AdvisorApp(App[None]):
                 tooltip="Budget and off-grid energy tables for these answers, knobs editable"),
         Binding("ctrl+s", "save", "Save", id="app.save", priority=True,
                 tooltip="Save the answers to a YAML file (atomic: a failed save loses nothing)"),
-        Binding("ctrl+o", "load", "Load", id="app.load", priority=True, show=False,
+        Binding("ctrl+o", "load", "Load", id="app.load", priority=True,
                 tooltip="Load answers from a YAML or JSON file"),
         Binding("ctrl+e", "export", "Export", id="app.export", priority=True,
                 tooltip="Export the consultation as a Markdown, HTML or JSON report"),
-        Binding("ctrl+g", "graph", "Graph", id="app.graph", priority=True, show=False,
+        Binding("ctrl+g", "graph", "Graph", id="app.graph", priority=True,
                 tooltip="Export the reasoning graph as DOT, SVG or Mermaid"),
         Binding("ctrl+t", "toggle_theme", "Light/dark", id="app.theme", priority=True, show=False,
                 tooltip="Switch between the light and the dark theme"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True,
+                tooltip="Leave gpu-advisor (answers not saved are lost)"),
     ]
 
     consultation: var[Consultation | None] = var(None, always_update=True)
@@ -109,6 +111,8 @@ class AdvisorApp(App[None]):
         self._engine_lock = threading.Lock()
         self._generation = 0
         self._debounce_timer: Timer | None = None
+        self.answers_file = "answers.yaml"
+        """The file the answers were last saved to or loaded from: what Ctrl+S and Ctrl+O offer."""
         self.update_started: float | None = None
         self.last_update_seconds: float | None = None
         """Seconds from the last answer change to its results on screen (read by the benchmark)."""
@@ -289,9 +293,10 @@ class AdvisorApp(App[None]):
             except UsageError as exc:
                 self.notify(str(exc), title="Answers not saved", severity="error")
                 return
+            self.answers_file = str(path)
             self.notify(f"Answers saved to {saved}", title="Saved")
 
-        self.push_screen(PathDialog("Save answers", "answers.yaml", action="Save"), save)
+        self.push_screen(PathDialog("Save answers", self.answers_file, action="Save"), save)
 
     def action_load(self) -> None:
         """Ask for a file and replace the answers with its answers."""
@@ -303,12 +308,13 @@ class AdvisorApp(App[None]):
             except UsageError as exc:
                 self.notify(str(exc), title="Answers not loaded", severity="error")
                 return
+            self.answers_file = str(path)
             self.request_consult()
             self.answers_version += 1
             self.notify(f"Answers loaded from {path}", title="Loaded")
 
-        self.push_screen(PathDialog("Load answers", "answers.yaml", action="Load", must_exist=True),
-                         load)
+        self.push_screen(PathDialog("Load answers", self.answers_file, action="Load",
+                                    must_exist=True), load)
 
     def action_export(self) -> None:
         """Ask for a format and a file, then write the report (with its explanation and sources)."""
@@ -329,13 +335,13 @@ class AdvisorApp(App[None]):
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def _export_worker(self, consultation: Consultation, label: str, path: Path) -> None:
         """Render (the counterfactual search makes this slower than a consultation) and write."""
-        from gpu_advisor.knowledge.yamlio import write_atomically
+        from gpu_advisor.knowledge.safe_files import write_text_safely
         from gpu_advisor.present.formats import REPORT_FORMATS
 
         fmt = next(f for f in REPORT_FORMATS.values() if f.label == label)
         try:
             text = fmt.render(consultation, True, False)
-            write_atomically(path, text)
+            write_text_safely(path, text)
         except (OSError, AdvisorError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             self._from_thread(self.notify, f"{path}: {reason}", title="Report not exported",

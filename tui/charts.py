@@ -57,9 +57,13 @@ def memory_bars(consultation: Consultation) -> tuple[str, list[Bar]]:
         if gpus is None:
             text = f"{number(need, 1)} of {number(capacity)} GB ✗ no fit"
             variant = "bad"
+        elif excluded:  # it holds the need, but a rule left it out: never drawn as fitting
+            rule = consultation.all_exclusions[device_id][0].rule
+            text = f"{number(need, 1)} of {number(capacity)} GB, excluded: {rule}"
+            variant = "muted"
         else:
             text = f"{number(need, 1)} of {number(capacity)} GB × {gpus}"
-            variant = "muted" if excluded else "ok"
+            variant = "ok"
         bars.append(Bar(_short(consultation, device_id), float(need), text, variant, float(capacity)))
     title = (f"Memory per GPU against each device's memory (need {estimate.total_gb:,.1f} GB on "
              "one GPU; GB = 10^9 bytes)")

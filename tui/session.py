@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpu_advisor.core.answers import coerce, load_answers_file, walk_questionnaire
 from gpu_advisor.errors import UsageError, did_you_mean
+from gpu_advisor.formatting import number
 from gpu_advisor.lang.conditions import MISSING
 
 if TYPE_CHECKING:
@@ -113,22 +114,26 @@ class Session:
     # -- files ----------------------------------------------------------------------------
 
     def to_yaml(self) -> str:
-        """The answers given to questions that are asked, as a YAML file the CLI reads too."""
+        """The answers given to questions that are asked, as a YAML file the CLI reads too.
+
+        An answer equal to its question's default is left out, whether it was picked, typed or
+        accepted with Enter: the file says what differs from the defaults (docs/tui.md)."""
         import yaml
 
-        data = {key: value for key, value in self.engine_answers().items()}
+        data = {key: value for key, value in self.engine_answers().items()
+                if value != self.questions[key].default}  # one rule: defaults are never saved
         return SAVE_HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True,
                                             default_flow_style=None)
 
     def save(self, path: str | Path) -> Path:
         """Write the answers atomically: a failed save leaves any existing file as it was."""
-        from gpu_advisor.knowledge.yamlio import write_atomically
+        from gpu_advisor.knowledge.safe_files import write_text_safely
 
         target = Path(path).expanduser()
         if target.is_dir():
             raise UsageError(f"{target}: is a folder; give a file name")
         try:
-            write_atomically(target, self.to_yaml())
+            write_text_safely(target, self.to_yaml())
         except OSError as exc:
             raise UsageError(f"{target}: cannot save ({exc.strerror or exc})") from None
         return target
@@ -153,7 +158,7 @@ def describe_value(question: Question, value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, (int, float)):
-        text = f"{value:,}" if isinstance(value, int) else f"{value:,g}"
+        text = number(value, 3)  # 1,000,000,000 and 0.35, never 1e+09
         if question.key == "budget_usd":
             return f"${text}"
         return f"{text} {question.unit}" if question.unit and question.unit != "USD" else text

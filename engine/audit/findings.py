@@ -45,13 +45,28 @@ KIND_TITLES: dict[str, str] = {
     "dead-question": "question whose answer nothing uses",
     "engine-error": "answers the engine cannot process",
     "unexplained": "conclusion with a hole in its explanation",
-    "no-recommendation": "answers with no device recommended",
+    "no-recommendation": "set of answers with no device recommended",
     "engine-disagreement": "durable_rules and Python disagree",
     "audit-self-check": "the audit's model of the engine is off",
-    "source-disagreement": "sources disagree on a fact",
+    "source-disagreement": "fact the sources disagree on",
     "claim-verdict": "seed claim checked by the sizing model",
     "contradicted-claim": "preference contradicted by the knowledge base",
 }
+
+KIND_TITLE_PLURALS: dict[str, str] = {
+    "rule that can never fire": "rules that can never fire",
+    "rule not reached in the audited space": "rules not reached in the audited space",
+    "fact derived but never used": "facts derived but never used",
+    "fact used but never derived": "facts used but never derived",
+    "fact declared but never used": "facts declared but never used",
+    "question whose answer nothing uses": "questions whose answer nothing uses",
+    "conclusion with a hole in its explanation": "conclusions with a hole in their explanation",
+    "fact the sources disagree on": "facts the sources disagree on",
+    "seed claim checked by the sizing model": "seed claims checked by the sizing model",
+    "preference contradicted by the knowledge base": "preferences contradicted by the knowledge base",
+    "set of answers with no device recommended": "sets of answers with no device recommended",
+}
+"""Plural titles where adding an 's' to the whole title would read wrong (counted summaries)."""
 
 
 @dataclass

@@ -42,6 +42,9 @@ from gpu_advisor.errors import AdvisorError
 from gpu_advisor.knowledge.rulebase import Rule, RuleBase
 from gpu_advisor.knowledge.vocabulary import DEVICE_ATTRIBUTES
 
+GAP_WARNING_SHARE = 0.25
+"""Share of answer combinations with no recommendation above which the gap is a warning."""
+
 
 def _no_progress(phase: str, done: int, total: int | None) -> None:
     return None
@@ -790,9 +793,13 @@ class LogicAudit:
             return []
         count, answers, names = gap
         total = sum(slot[0] for slot in combined.values())
-        return [Finding("logic", "no-recommendation", "info",
+        # A small gap is expected (a tiny budget buys nothing); a large one means many users
+        # would be told "nothing fits": a warning (warnings never fail `audit`: only errors do).
+        severity = "warning" if count / total >= GAP_WARNING_SHARE else "info"
+        return [Finding("logic", "no-recommendation", severity,
                         f"no device is recommended for {count:,} of {total:,} answer combinations "
-                        f"({count / total:.1%}); every device is then excluded with its reason",
+                        f"({count / total:.1%}); every device is then excluded with its reason "
+                        f"(here by {', '.join(names)})",
                         rules=tuple(names), counterexample=self.raw(answers),
                         details={"combinations": count, "of": total, "rules_in_example": list(names)})]
 

@@ -15,7 +15,15 @@ import shlex
 from collections import Counter
 from typing import Any
 
-from gpu_advisor.audit.findings import CATEGORIES, KIND_TITLES, SEVERITIES, AuditReport, Finding
+from gpu_advisor.audit.findings import (
+    CATEGORIES,
+    KIND_TITLE_PLURALS,
+    KIND_TITLES,
+    SEVERITIES,
+    AuditReport,
+    Finding,
+)
+from gpu_advisor.formatting import plural
 
 CATEGORY_TITLES = {
     "lint": "Lint: the files themselves",
@@ -97,7 +105,8 @@ def to_text(report: AuditReport, verbose: bool = False) -> str:
                 lines += _text_finding(finding)
         else:
             kinds = Counter(KIND_TITLES.get(f.kind, f.kind) for f in infos)
-            lines.append("info: " + ", ".join(f"{n} {k}" for k, n in kinds.most_common())
+            lines.append("info: " + ", ".join(plural(n, k, KIND_TITLE_PLURALS.get(k))
+                                              for k, n in kinds.most_common())
                          + " (--format markdown or html for all of them)")
     if report.story is not None:
         lines.append("")

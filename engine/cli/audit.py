@@ -73,14 +73,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _write(path: str | None, text: str) -> None:
     if path:
-        from gpu_advisor.knowledge.yamlio import write_atomically
+        from gpu_advisor.knowledge.safe_files import write_text_safely
 
-        try:
-            write_atomically(path, text)
-        except OSError as exc:
-            from gpu_advisor.errors import UsageError
-
-            raise UsageError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        write_text_safely(path, text)  # raises UsageError naming the path
         sys.stderr.write(f"wrote {path}\n")
     else:
         sys.stdout.write(text)

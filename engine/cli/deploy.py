@@ -207,7 +207,7 @@ def render(deployment: Deployment, fmt: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Build the deployment and print it, or write it with -o."""
-    from gpu_advisor.knowledge.yamlio import write_atomically
+    from gpu_advisor.knowledge.safe_files import write_text_safely
 
     fmt = output_format(args)
     deployment = build(args)
@@ -218,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
             from gpu_advisor.errors import UsageError
 
             raise UsageError(f"-o {args.output}: folder {target.parent} does not exist")
-        write_atomically(target, text)
+        write_text_safely(target, text)
         what = {"deepspeed": "DeepSpeed config", "fsdp": "Accelerate FSDP config",
                 "json": "deployment (JSON)", "text": "deployment"}[fmt]
         sys.stdout.write(f"wrote {what} to {args.output}: {deployment.option.label}\n")

@@ -14,13 +14,24 @@ from typing import Any
 from gpu_advisor.cli.argtypes import add_dirs, gather_answers
 from gpu_advisor.present.formats import REPORT_FORMATS
 
+NOTHING_FITS = 3
+"""Exit status when the consultation ran but no device meets the answers (2 stays usage errors)."""
+
+EXIT_STATUS = f"""\
+numbers: 13B, 350M (model size, in billions), 20k, 1.5M (k = 1,000; M = 1,000,000).
+
+exit status: 0 at least one device is recommended; {NOTHING_FITS} no device meets the answers
+(the report still says why each is excluded); 2 bad answers, flags or files; 1 engine failure."""
+
 
 def register(subparsers: Any) -> None:
     """Add the `recommend` subcommand to an argparse subparsers object."""
     rec = subparsers.add_parser(
         "recommend", help="recommend devices for a set of answers",
-        description="Run one consultation and print the verdict with its reasons.")
-    rec.add_argument("--answers", metavar="FILE", help="answers in YAML or JSON (key: value)")
+        description="Run one consultation and print the verdict with its reasons.",
+        epilog=EXIT_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rec.add_argument("--answers", metavar="FILE",
+                     help="answers in YAML or JSON (key: value); - reads standard input")
     rec.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="set_values",
                      help="one answer; repeatable; wins over --answers (candidates: "
                           "comma-separated ids)")
@@ -45,4 +56,4 @@ def run(args: argparse.Namespace) -> int:
     consultation = engine.consult(gather_answers(args), evaluator=args.evaluator)
     sys.stdout.write(render_report(consultation, args.format,
                                    counterfactuals=not args.no_counterfactuals, trace=args.trace))
-    return 0
+    return 0 if consultation.recommendations else NOTHING_FITS

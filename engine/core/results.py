@@ -226,7 +226,7 @@ class Consultation:
             "answers": _jsonable(self.answers.to_json()),
             "facts": _jsonable(self.facts),
             "recommendations": [r.to_json() for r in self.recommendations],
-            "excluded": [e.to_json() for e in self.excluded],
+            "excluded": [self._exclusion_json(e) for e in self.excluded],
             "warnings": [w.to_json() for w in self.warnings],
             "notes": [n.to_json() for n in self.notes],
             "trace": [t.to_json() for t in self.trace],
@@ -235,6 +235,16 @@ class Consultation:
             data["ignored_answers"] = dict(self.answers.ignored)
         if self.arithmetic.estimate is not None:
             data["sizing"] = self.arithmetic.estimate.to_json()
+        return data
+
+
+    def _exclusion_json(self, first: Exclusion) -> dict[str, Any]:
+        """The first rule that excluded a device (the existing keys), and in ``also`` every
+        other rule that excluded it too, as the text report lists them."""
+        data = first.to_json()
+        data["also"] = [{"rule": e.rule, "because": e.because, "sources": e.sources}
+                        for e in self.all_exclusions.get(first.device, []) if e is not first
+                        and (e.rule, e.because) != (first.rule, first.because)]
         return data
 
 

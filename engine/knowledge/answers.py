@@ -19,8 +19,18 @@ from typing import Any
 from gpu_advisor.errors import FileErrors, UsageError, did_you_mean, one_of
 from gpu_advisor.knowledge.kb import Knowledge
 from gpu_advisor.knowledge.rules import Question
-from gpu_advisor.knowledge.yamlio import load_yaml
+from gpu_advisor.knowledge.safe_files import MAX_DATA_FILE_BYTES, read_text_limited
+from gpu_advisor.knowledge.yamlio import parse_yaml
 from gpu_advisor.lang.conditions import MISSING, evaluate, lookup_from
+
+
+class AnswerErrors(UsageError):
+    """Every mistake in a set of answers, found in one pass (a file with three mistakes reports
+    all three, not one per run); ``problems`` holds one message each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
 @dataclass
@@ -61,7 +71,7 @@ def coerce(question: Question, raw: Any, knowledge: Knowledge) -> Any:
             return False
         raise UsageError(f"{key}: {raw!r} is not accepted; expected true or false")
     if question.type in ("number", "integer"):
-        number = _number(key, raw)
+        number = _number(key, raw, question.unit)
         if question.type == "integer":
             if number != int(number):
                 raise UsageError(f"{key}: {raw!r} is not a whole number")
@@ -104,18 +114,42 @@ def _fmt(value: float | None) -> str:
     return f"{value:g}"
 
 
-def _number(key: str, raw: Any) -> float:
+# Suffixes a number may carry: 20k dollars, 1.5M users. Decimal (k = 1,000, not 1,024) for
+# every question, token counts included: 32k tokens is 32,000 (type 32768 for 2**15).
+_SCALE = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}
+# Where the question's unit is already billions (model_params_b, "B params"), a suffix names
+# the magnitude in that unit: 13B (or 13b) is 13, 350M is 0.35, 1.8T is 1,800.
+_BILLIONS_SCALE = {"b": 1.0, "g": 1.0, "m": 1e-3, "k": 1e-6, "t": 1e3}
+
+
+def _scale(unit: str | None) -> dict[str, float]:
+    return _BILLIONS_SCALE if (unit or "").split(" ")[0] == "B" else _SCALE
+
+
+def _number_hint(unit: str | None) -> str:
+    if _scale(unit) is _BILLIONS_SCALE:
+        return "a number of billions, e.g. 13, 13B or 350M"
+    return "a number, e.g. 20000, 20_000, 20k or 1.5M"
+
+
+def _number(key: str, raw: Any, unit: str | None = None) -> float:
     if isinstance(raw, bool):
-        raise UsageError(f"{key}: {raw!r} is not a number")
+        raise UsageError(f"{key}: {raw!r} is not a number; expected {_number_hint(unit)}")
     if isinstance(raw, (int, float)):
         number = float(raw)
     else:
         text = str(raw).strip().replace("_", "").replace(",", "")
-        text = text.removeprefix("$")
+        text = text.removeprefix("$").strip()
+        factor = 1.0
+        scale = _scale(unit)
+        if text[-1:].lower() in scale and len(text) > 1:
+            factor = scale[text[-1].lower()]
+            text = text[:-1].strip()
         try:
-            number = float(text)
+            number = float(text) * factor
         except ValueError:
-            raise UsageError(f"{key}: {raw!r} is not a number") from None
+            raise UsageError(f"{key}: {raw!r} is not a number; expected {_number_hint(unit)}") from None
+        number = float(f"{number:.12g}")  # 0.35, not 0.35000000000000003
     if not math.isfinite(number):
         raise UsageError(f"{key}: {raw!r} is not a finite number")
     return int(number) if number == int(number) and abs(number) < 2**53 else number
@@ -157,16 +191,22 @@ def walk_questionnaire(questions: Mapping[str, Question],
 
 def normalize_answers(questions: Mapping[str, Question], raw: Mapping[str, Any], knowledge: Knowledge,
                       strict_unasked: bool = False) -> Answers:
-    """Validate raw answers, fill defaults, and drop (and report) answers to unasked questions."""
-    for key in raw:
-        if key not in questions:
-            raise UsageError(f"unknown answer {key!r}{did_you_mean(key, questions)}; "
-                             f"{one_of(questions)}")
+    """Validate raw answers, fill defaults, and drop (and report) answers to unasked questions.
+
+    Every mistake is collected before anything is raised (one :class:`AnswerErrors` holds them
+    all); a wrong answer is walked on with its question's default, so the questions after it
+    are checked as they would be asked."""
+    problems = [f"unknown answer {key!r}{did_you_mean(key, questions)}; {one_of(questions)}"
+                for key in raw if key not in questions]
     result = Answers({})
 
     def value_of(question: Question) -> Any:
         if raw.get(question.key) is not None:
-            return coerce(question, raw[question.key], knowledge)
+            try:
+                return coerce(question, raw[question.key], knowledge)
+            except UsageError as exc:
+                problems.append(str(exc))
+                return question.default
         if question.default is not None:
             result.defaulted.add(question.key)
         return question.default
@@ -178,8 +218,13 @@ def normalize_answers(questions: Mapping[str, Question], raw: Mapping[str, Any],
         elif raw.get(visit.key) is not None:
             result.ignored[visit.key] = "not asked given the other answers"
             if strict_unasked:
-                raise UsageError(f"{visit.key}: not asked given the other answers")
-    _model_sets_the_parameter_count(result, raw, knowledge)
+                problems.append(f"{visit.key}: not asked given the other answers")
+    if not problems:
+        _model_sets_the_parameter_count(result, raw, knowledge)
+    if len(problems) == 1:
+        raise UsageError(problems[0])
+    if problems:
+        raise AnswerErrors(problems)
     return result
 
 
@@ -211,20 +256,21 @@ def parse_set(items: list[str]) -> dict[str, str]:
 
 
 def load_answers_file(path: str) -> dict[str, Any]:
-    """Answers from a YAML or JSON file: a mapping of answer keys to values."""
-    file = Path(path)
-    if file.suffix.lower() == ".json":
+    """Answers from a YAML or JSON file (``-``: standard input, YAML or JSON alike, since JSON
+    is YAML): a mapping of answer keys to values."""
+    shown = "<stdin>" if path == "-" else path
+    try:
+        text = read_text_limited(path, MAX_DATA_FILE_BYTES)
+    except FileErrors as exc:
+        raise UsageError(str(exc)) from None
+    if Path(path).suffix.lower() == ".json":
         try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UsageError(f"{path}: no such file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"{path}: cannot read ({exc})") from None
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise UsageError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+            raise UsageError(f"{shown}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
     else:
         try:
-            data = load_yaml(file).data
+            data = parse_yaml(text, shown).data
         except FileErrors as exc:
             raise UsageError(str(exc)) from None
     if data is None:

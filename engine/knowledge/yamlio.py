@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,18 +140,8 @@ def iter_yaml_files(directory: Path) -> Iterator[Path]:
 
 
 def write_atomically(path: str | os.PathLike[str], text: str) -> None:
-    """Write a file so that a crash or a full disk never leaves it half-written."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent or Path("."), prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Deprecated alias of :func:`gpu_advisor.knowledge.safe_files.write_text_safely` (which
+    also keeps a link, a device such as /dev/null and the file's mode); kept for old callers."""
+    from gpu_advisor.knowledge.safe_files import write_text_safely
+
+    write_text_safely(path, text)

@@ -26,6 +26,7 @@ ROLES: dict[str, str] = {
     "present": "reports, plan tables, graphs, docs",
     "tui": "terminal UI (Textual)",
     "cli": "argparse: one module per command",
+    "__main__": "python -m gpu_advisor",
 }
 """What each layer package is for, as the picture labels it."""
 

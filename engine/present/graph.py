@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gpu_advisor.errors import UsageError
 from gpu_advisor.present.graph_build import (
     CALC,
     Graph,
@@ -62,11 +61,10 @@ def export_graph(consultation: Consultation | None, engine: Engine, fmt: str, pa
     if focus:
         graph = focus_graph(graph, engine, focus)
     data = render(graph, fmt)
+    from gpu_advisor.knowledge.safe_files import write_bytes_safely
+
     target = Path(path)
-    try:
-        target.write_bytes(data)
-    except OSError as exc:
-        raise UsageError(f"{target}: cannot write ({exc.strerror or exc})") from None
+    write_bytes_safely(target, data)  # never half a graph; a link's target, /dev/null kept
     return target
 
 

@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("present",),
     ("tui",),
     ("cli",),
+    ("__main__",),
 )
 LAYER_OF: dict[str, int] = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 

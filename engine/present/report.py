@@ -14,12 +14,18 @@ if TYPE_CHECKING:
 SHOWN_RECOMMENDATIONS = 5
 
 
+SCHEMA_VERSION = "1.1"
+"""The version of the JSON report's shape (``schema_version``; docs/schema/consultation.schema.json).
+The minor number grows when keys are added (1.1: ``excluded[].also``), the major one when a key
+is removed or changes meaning: a script may accept any 1.x."""
+
+
 def to_json_data(consultation: Consultation, counterfactuals: bool = True) -> dict[str, Any]:
     from gpu_advisor.core.explain import explain_consultation
 
     from gpu_advisor.present.how_many import demand_json, recommendation_json
 
-    data = consultation.to_json()
+    data = {"schema_version": SCHEMA_VERSION, **consultation.to_json()}
     for rec in data["recommendations"]:
         rec.update(recommendation_json(consultation, rec["device"]))
     demand = demand_json(consultation)

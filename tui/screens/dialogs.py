@@ -56,6 +56,11 @@ class WhyDialog(ModalScreen[None]):
             lines.append(Content.assemble(("    when ", "$foreground-muted"), rule.condition))
             if sources:
                 lines.append(Content.assemble(("    sources: ", "$foreground-muted"), (sources, "italic")))
+        if self.rulebase.questions[self.key].type == "devices":
+            lines.insert(0, Content.assemble(
+                ("• ", "$accent"), "The engine itself reads it: only the ticked devices are "
+                "considered, every other one is left out of the verdict as 'not considered' "
+                "(none ticked compares them all)."))
         if not lines:
             lines.append(Content("No rule uses this answer yet: it is kept for the report."))
         with Vertical(id="why-box", classes="dialog"):

@@ -9,18 +9,22 @@ accepts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from gpu_advisor.core.answers import coerce
 from gpu_advisor.errors import UsageError
+from gpu_advisor.formatting import whole_or_general
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label, OptionList, SelectionList, Static
+from textual.widgets._toggle_button import ToggleButton
 from textual.widgets.option_list import Option
 
 from ..session import Step, describe_value, iter_choice_help, text_value
@@ -57,17 +61,47 @@ def range_text(question: Question) -> str:
     """'0.1 .. 2,000 B params' for numbers; the choices' count for choices."""
     unit = f" {question.unit}" if question.unit else ""
     if question.type in ("number", "integer"):
-        low = "any" if question.min is None else f"{question.min:,g}"
-        high = "any" if question.max is None else f"{question.max:,g}"
+        low = "any" if question.min is None else whole_or_general(question.min)
+        high = "any" if question.max is None else whole_or_general(question.max)
         kind = "whole number" if question.type == "integer" else "number"
         return f"{kind}, {low} .. {high}{unit}"
     if question.type == "boolean":
         return "yes or no"
     if question.type == "devices":
-        return "any number of devices; none ticked = compare all"
+        return "Space ticks a device, Enter goes on; none ticked = compare all"
     if question.type == "model":
         return "a model of the catalog (gpu-advisor size --help), or empty for the parameter count"
     return f"one of {len(question.choices)}"
+
+
+class DeviceTicks(SelectionList[str]):
+    """The device list of a ``devices`` question: Space ticks, Enter accepts and moves on, as
+    Enter does on every other question; a ticked box shows an X and an unticked one a blank,
+    so the two differ in plain text and without colour (NO_COLOR), not only by shade."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "accept", "Accept", show=False),
+    ]
+
+    @dataclass
+    class Accepted(Message):
+        """Enter: keep the ticks as they are and go on."""
+
+    def action_accept(self) -> None:
+        self.post_message(self.Accepted())
+
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        segments = list(strip)
+        if len(segments) < 2 or segments[1].text != ToggleButton.BUTTON_INNER:
+            return strip
+        try:
+            selection = self.get_option_at_index(self.scroll_offset.y + y)
+        except Exception:  # noqa: BLE001 - past the last option: nothing to mark
+            return strip
+        mark = ToggleButton.BUTTON_INNER if selection.value in self.selected else " "
+        segments[1] = segments[1]._replace(text=mark)
+        return Strip(segments, strip.cell_length)
 
 
 class QuestionPanel(Vertical):
@@ -101,7 +135,7 @@ class QuestionPanel(Vertical):
         yield Static("", id="q-prompt")
         yield OptionList(id="q-choices", compact=True)
         yield Input(id="q-number", compact=True, validate_on=["changed", "submitted"])
-        yield SelectionList[str](
+        yield DeviceTicks(
             *[(device.short_name, device_id, False) for device_id, device in self.knowledge.devices.items()],
             id="q-devices", compact=True)
         yield Label("", id="q-error")
@@ -268,6 +302,13 @@ class QuestionPanel(Vertical):
         if bell:
             self.app.bell()
         return True
+
+    @on(DeviceTicks.Accepted)
+    def _devices_accepted(self, event: DeviceTicks.Accepted) -> None:
+        event.stop()
+        if self.step is not None:
+            selected = self.query_one("#q-devices", SelectionList).selected
+            self.post_message(self.Answered(self.step.key, ",".join(selected) or None, advance=True))
 
     @on(SelectionList.SelectedChanged, "#q-devices")
     def _devices_ticked(self, event: SelectionList.SelectedChanged[str]) -> None:
