@@ -567,8 +567,8 @@ class _DemandFile(StrictModel):
 def load_demand_defaults(kb_dir: str | Path | None = None) -> DemandDefaults:
     """The demand arithmetic's defaults from demand.yaml; every source must be registered in
     sources.yaml (FileErrors, located, otherwise)."""
-    path = kb_file("demand.yaml", kb_dir)
-    return _load_demand_cached(str(path.resolve()), str(kb_file("sources.yaml", kb_dir).resolve()))
+    path = kb_file("demand.yaml", kb_dir)  # the shipped one when the folder has none
+    return _load_demand_cached(str(path.resolve()), str((path.parent / "sources.yaml").resolve()))
 
 
 @functools.lru_cache(maxsize=8)
