@@ -95,35 +95,15 @@ def device_attributes(device: Device, answers: Answers, arithmetic: Arithmetic,
     """The flat facts rules see for one device in one consultation (see vocabulary.py)."""
     from gpu_advisor.arithmetic import sizing
 
-    attrs: dict[str, Any] = {
-        "id": device.id,
-        "family": device.family,
-        "setting": device.value("setting"),
-        "architecture": device.value("architecture"),
-        "memory_gb": device.value("memory_gb"),
-        "memory_type": device.value("memory_type"),
-        "hbm": device.hbm,
-        "ecc": device.value("ecc"),
-        "unified_memory": bool(device.value("unified_memory")),
-        "bandwidth_gbs": device.value("bandwidth_gbs"),
-        "fp4": device.value("fp4"),
-        "nvlink": device.value("nvlink"),
-        "nvlink_gbs": device.value("nvlink_gbs") or 0,
-        "nvlink_max_gpus": device.value("nvlink_max_gpus") or 1,
-        "pcie_gen": device.value("pcie_gen"),
-        "power_w": device.value("power_w"),
-        "cooling": device.value("cooling"),
-        "driver_class": device.value("driver_class"),
-        "mig_instances": device.value("mig_instances"),
-        "units_per_node": device.value("units_per_node"),
-        "price_usd": device.value("price_usd"),
-    }
+    # Every knowledge-base attribute (kb.KB_FACTS / KB_DERIVED), generically: a new fact in the
+    # device files reaches the rules without a line here. memory_gb is the GPU-usable memory
+    # (for unified-memory devices, usable_memory_gb: see Device.attribute).
+    attrs: dict[str, Any] = device.attributes()
     fp32 = device.throughput("fp32", sparse=False)
-    attrs["fp32_tflops"] = fp32.tflops if fp32 else None
 
     limit = max_gpus(answers)
     request = arithmetic.request
-    memory = float(device.value("memory_gb"))
+    memory = float(attrs["memory_gb"])
     if request is None:
         needed: int | None = 1
         per_gpu = None
@@ -131,7 +111,7 @@ def device_attributes(device: Device, answers: Answers, arithmetic: Arithmetic,
         needed = sizing.gpus_needed(request, memory, max_gpus=limit)
         per_gpu = sizing.estimate(replace(request, gpus=needed or limit)).per_gpu_gb
     else:  # one model per GPU: replicas (data parallel) or a single card
-        one = sizing.estimate(request)
+        one = arithmetic.estimate  # the whole workload on one GPU: computed once per consultation
         needed = 1 if one.per_gpu_gb <= sizing.usable_memory_gb(memory) else None
         per_gpu = one.per_gpu_gb
     attrs["gpus_needed"] = needed
