@@ -165,7 +165,7 @@ def test_knowledge_base_errors(tree: Path) -> None:
     errors = load_errors(tree)
     assert any("rtx-5090.yaml" in e and "memory_gb: 0 is outside the plausible range" in e for e in errors), errors
     assert any("unknown source 'seed-00'" in e for e in errors), errors
-    assert any("'gefroce' is not geforce, professional, datacenter (did you mean 'geforce'?)" in e for e in errors)
+    assert any("'gefroce' is not geforce, professional, datacenter, macos (did you mean 'geforce'?)" in e for e in errors)
     assert all(re.match(r"^.+:\d+:\d+: ", e) for e in errors), errors
 
 

@@ -142,6 +142,9 @@ def test_ecc_off_on_cards_that_have_it(knowledge: Knowledge, rules: probe.Hardwa
 
 
 def test_mixed_box_throttled_and_unknown_model(knowledge: Knowledge, rules: probe.HardwareRules) -> None:
+    # The fixture's second card, an L40S, is in the knowledge base since the 2026-12 edition:
+    # take it out so that it stays the unknown model this test is about.
+    knowledge = replace(knowledge, devices={k: v for k, v in knowledge.devices.items() if k != "l40s"})
     machine = machine_of(MIXED, knowledge, rules)
     geforce, l40s = machine.gpus
     assert geforce.kb_id == "rtx-5090" and geforce.ecc_current is None
@@ -191,9 +194,9 @@ def test_machine_without_gpus_exits_2(capsys: pytest.CaptureFixture[str], name: 
     ("NVIDIA RTX A5000", "rtx-a5000"),
     ("NVIDIA GB10", "dgx-spark"),
     ("nvidia  rtx   a6000", "rtx-a6000"),
-    ("NVIDIA H100 NVL", None),
+    ("NVIDIA H100 NVL", "h100-nvl"),
     ("NVIDIA H200 NVL", None),
-    ("NVIDIA L40S", None),
+    ("NVIDIA L40S", "l40s"),
 ])
 def test_model_names_match_knowledge_base(knowledge: Knowledge, rules: probe.HardwareRules,
                                           name: str, device: str | None) -> None:
@@ -575,8 +578,14 @@ def test_probe_text_report(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Topology: not read" in out
 
 
-def test_probe_text_shows_raw_facts_of_unknown_models(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, _ = run_cli(capsys, *[a for p in MIXED for a in ("--from", str(p))])
+def test_probe_text_shows_raw_facts_of_unknown_models(capsys: pytest.CaptureFixture[str],
+                                                       tmp_path: Path) -> None:
+    import shutil
+
+    kb = tmp_path / "kb"  # the shipped knowledge base without the L40S, so that it is unknown
+    shutil.copytree(ROOT / "kb", kb)
+    (kb / "devices" / "l40s.yaml").unlink()
+    status, out, _ = run_cli(capsys, "--kb", str(kb), *[a for p in MIXED for a in ("--from", str(p))])
     assert status == 0
     assert "[unknown model]" in out and "raw facts: product_name=NVIDIA L40S" in out
     assert "GPU0-GPU1: SYS" in out

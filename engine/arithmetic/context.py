@@ -131,31 +131,11 @@ def device_attributes(device: Device, answers: Answers, arithmetic: Arithmetic,
     """The flat facts rules see for one device in one consultation (see vocabulary.py)."""
     from gpu_advisor.arithmetic import sizing
 
-    attrs: dict[str, Any] = {
-        "id": device.id,
-        "family": device.family,
-        "setting": device.value("setting"),
-        "architecture": device.value("architecture"),
-        "memory_gb": device.value("memory_gb"),
-        "memory_type": device.value("memory_type"),
-        "hbm": device.hbm,
-        "ecc": device.value("ecc"),
-        "unified_memory": bool(device.value("unified_memory")),
-        "bandwidth_gbs": device.value("bandwidth_gbs"),
-        "fp4": device.value("fp4"),
-        "nvlink": device.value("nvlink"),
-        "nvlink_gbs": device.value("nvlink_gbs") or 0,
-        "nvlink_max_gpus": device.value("nvlink_max_gpus") or 1,
-        "pcie_gen": device.value("pcie_gen"),
-        "power_w": device.value("power_w"),
-        "cooling": device.value("cooling"),
-        "driver_class": device.value("driver_class"),
-        "mig_instances": device.value("mig_instances"),
-        "units_per_node": device.value("units_per_node"),
-        "price_usd": device.value("price_usd"),
-    }
+    # Every knowledge-base attribute (kb.KB_FACTS / KB_DERIVED), generically: a new fact in the
+    # device files reaches the rules without a line here. memory_gb is the GPU-usable memory
+    # (for unified-memory devices, usable_memory_gb: see Device.attribute).
+    attrs: dict[str, Any] = device.attributes()
     fp32 = device.throughput("fp32", sparse=False)
-    attrs["fp32_tflops"] = fp32.tflops if fp32 else None
 
     precision = workload_precision(answers)
     count = _count(device, answers, arithmetic, precision, attrs)
@@ -214,14 +194,15 @@ def _count(device: Device, answers: Answers, arithmetic: Arithmetic, precision: 
     from gpu_advisor.arithmetic.counting import count_on
 
     request = arithmetic.request
-    memory = float(device.value("memory_gb"))
+    memory = float(attrs["memory_gb"])  # for unified-memory devices, what the GPU may use
     attrs.update(meets_demand=True, demand_shortfall=None, count_set_by="minimum", tensor_parallel=1,
                  replicas=1, tokens_per_s=None, tokens_per_s_per_user=None, users_served=None,
                  train_days=None, deadline_missed=None)
     if request is None or arithmetic.defaults is None:
         attrs.update(gpus_needed=1, fits=True, memory_per_gpu_gb=None, memory_utilization=None)
         return 1
-    result, mfu_name = count_on(device, answers, arithmetic.demand, request, precision, arithmetic.defaults)
+    result, mfu_name = count_on(device, answers, arithmetic.demand, request, precision, arithmetic.defaults,
+                                memory)
     arithmetic.counts[device.id] = result
     if mfu_name:
         arithmetic.mfu_defaults[device.id] = mfu_name

@@ -137,12 +137,13 @@ def tensor_parallel_degrees(device: Device, defaults: DemandDefaults) -> tuple[i
     return tuple(degrees)
 
 
-def hardware(device: Device, precision: str, defaults: DemandDefaults, serving: bool = False) -> Hardware:
+def hardware(device: Device, precision: str, defaults: DemandDefaults, serving: bool = False,
+             memory_gb: float | None = None) -> Hardware:
     """The device's figures that a count depends on. A serving engine fills the card up to its
     memory-utilization setting (vLLM: 0.9 of the binary capacity); training, to the usable 95%."""
     dense = device.dense_throughput_for(precision)
     nvlink = int(device.value("nvlink_max_gpus") or 1) if device.value("nvlink") else 1
-    memory = float(device.value("memory_gb"))
+    memory = float(device.value("memory_gb")) if memory_gb is None else memory_gb
     usable = (memory * sizing.BINARY_GB_IN_DECIMAL * sizing.SERVING_MEMORY_UTILIZATION if serving
               else sizing.usable_memory_gb(memory))
     return Hardware(usable_memory_gb=usable,
@@ -199,11 +200,15 @@ def memory_gpus(request: Any, memory_gb: float, cap: int | None) -> int | None:
 
 
 def count_on(device: Device, answers: Answers, demand: Demand, request: Any,
-             precision: str, defaults: DemandDefaults) -> tuple[Count, str | None]:
-    """The count of this device the demand needs, and the MFU default it used (training)."""
+             precision: str, defaults: DemandDefaults,
+             memory_gb: float | None = None) -> tuple[Count, str | None]:
+    """The count of this device the demand needs, and the MFU default it used (training).
+    ``memory_gb`` is the memory the GPU may use (less than stated on unified-memory devices)."""
+    memory = float(device.value("memory_gb")) if memory_gb is None else memory_gb
     cap_answer = _answer(answers, "max_gpus")
     cap = int(cap_answer) if cap_answer is not None else None
-    hw = hardware(device, precision, defaults, serving=demand.kind in ("interactive", "batch"))
+    hw = hardware(device, precision, defaults, serving=demand.kind in ("interactive", "batch"),
+                  memory_gb=memory)
     if demand.kind == "interactive" and demand.served and demand.interactive:
         return _capped(interactive_count(hw, demand.served, demand.interactive), cap), None
     if demand.kind == "batch" and demand.served:
@@ -217,7 +222,7 @@ def count_on(device: Device, answers: Answers, demand: Demand, request: Any,
         return _capped(batch_count(hw, demand.served, demand.tokens_per_day, demand.context_tokens,
                                    defaults["decode_mfu"]), cap), None
     if demand.kind == "training" and demand.training and request is not None:
-        floor = memory_gpus(request, float(device.value("memory_gb")), cap)
+        floor = memory_gpus(request, memory, cap)
         if floor is None:
             return Count(gpus=0, set_by="memory", shortfall="the training state does not fit"
                          + (f" on up to {cap:,} GPUs (the cap)" if cap else "")), None

@@ -53,7 +53,13 @@ def run(args: argparse.Namespace) -> int:
     from gpu_advisor.present.formats import render_report
 
     engine = Engine.load(args.kb, args.rules)
-    consultation = engine.consult(gather_answers(args), evaluator=args.evaluator)
+    answers = gather_answers(args)
+    if "consultation_month" in engine.rulebase.questions and "consultation_month" not in answers:
+        import datetime
+
+        today = datetime.date.today()  # the clock is read here, at the edge, never in the engine
+        answers["consultation_month"] = today.year * 100 + today.month
+    consultation = engine.consult(answers, evaluator=args.evaluator)
     sys.stdout.write(render_report(consultation, args.format,
                                    counterfactuals=not args.no_counterfactuals, trace=args.trace))
     return 0 if consultation.recommendations else NOTHING_FITS

@@ -25,13 +25,166 @@ _WIDER = {"fp4": "fp6", "fp6": "fp8", "int8": "fp8", "fp8": "bf16", "bf16": "fp1
 
 Scalar = str | int | float | bool | None
 
-DEVICE_ENUMS: dict[str, tuple[str, ...]] = {
-    "setting": ("desktop", "workstation", "server", "appliance"),
-    "cooling": ("active", "blower", "passive", "integrated"),
-    "driver_class": ("geforce", "professional", "datacenter"),
-    "memory_type": ("GDDR6", "GDDR7", "HBM2e", "HBM3", "HBM3e", "LPDDR5X"),
-}
+PRICE_KINDS = ("list", "street", "used", "estimate")
+"""What a price is: the vendor's list price, a retail (street) price, a second-hand price, or an
+estimate without a quote."""
+
+
+@dataclass(frozen=True)
+class KbFact:
+    """One device fact a ``kb/devices/<id>.yaml`` file may state, declared once.
+
+    This table is the single declaration of a knowledge-base attribute: the file schema
+    (``kb_schema.DeviceModel``, its enums and ranges), the rule vocabulary
+    (``vocabulary.DEVICE_ATTRIBUTES``) and what a consultation hands the rules
+    (``Device.attribute``) are all derived from it, so a new attribute needs only this entry,
+    the facts in the device files and the rule that reads it.
+    """
+
+    name: str
+    type: str  # number | bool | string
+    description: str
+    unit: str = ""
+    choices: tuple[str, ...] = ()
+    required: bool = True  # every device file states it (new facts are optional in the schema
+    # so that trimmed test knowledge bases still load; the shipped KB is checked to have them all)
+    nullable: bool = False  # the value may be null ("not applicable" / "not published")
+    range: tuple[float, float] | None = None  # plausible range of a number, checked at load
+    absent: Scalar = None  # what rules see when the value is null or the fact is missing
+    rule: bool = True  # offered to rules as device.<name>
+
+
+KB_FACTS: tuple[KbFact, ...] = (
+    KbFact("setting", "string", "intended setting",
+           choices=("desktop", "workstation", "server", "appliance")),
+    KbFact("architecture", "string", "GPU architecture"),
+    KbFact("chip", "string", "GPU die or system-on-chip", rule=False),
+    KbFact("memory_gb", "number",
+           "memory capacity usable for sizing: the card's memory, or for a unified-memory device "
+           "the share the GPU may use (usable_memory_gb)", unit="GB", range=(1, 2048)),
+    KbFact("usable_memory_gb", "number",
+           "unified-memory devices: memory the GPU can use by default, net of the operating system "
+           "and CPU work", unit="GB", required=False, nullable=True, range=(1, 2048)),
+    KbFact("memory_type", "string", "memory technology",
+           choices=("GDDR6", "GDDR6X", "GDDR7", "HBM2e", "HBM3", "HBM3e", "LPDDR5", "LPDDR5X")),
+    KbFact("ecc", "bool", "error-correcting memory"),
+    KbFact("unified_memory", "bool", "CPU and GPU share one coherent memory", required=False,
+           absent=False),
+    KbFact("bandwidth_gbs", "number", "memory bandwidth", unit="GB/s", range=(10, 20000)),
+    KbFact("memory_bus_bits", "number", "memory bus width", unit="bit", required=False,
+           nullable=True, range=(64, 8192), rule=False),
+    KbFact("fp64_tflops", "number",
+           "FP64 (double precision) vector throughput; 0 where the vendor gives none (no FP64 "
+           "arithmetic worth the name)", unit="TFLOPS", required=False, nullable=True,
+           range=(0.01, 1000), absent=0),
+    KbFact("fp64_tensor_tflops", "number",
+           "FP64 throughput on tensor/matrix cores (0 without FP64 matrix units)", unit="TFLOPS",
+           required=False, nullable=True, range=(0.01, 1000), absent=0),
+    KbFact("fp4", "bool", "native FP4 tensor cores"),
+    KbFact("fp8_support", "string",
+           "how FP8 runs: on tensor cores, or weight-only (stored in FP8, computed in BF16/FP16)",
+           choices=("tensor", "weight-only"), required=False),
+    KbFact("fp4_support", "string",
+           "how FP4 runs: on tensor cores, or weight-only (stored in 4 bits, computed wider)",
+           choices=("tensor", "weight-only"), required=False),
+    KbFact("nvlink", "bool", "NVLink between GPUs"),
+    KbFact("nvlink_gbs", "number", "NVLink bandwidth (0 without NVLink)", unit="GB/s",
+           required=False, nullable=True, range=(10, 5000), absent=0),
+    KbFact("nvlink_max_gpus", "number", "GPUs one NVLink domain joins (1 without NVLink)",
+           required=False, nullable=True, range=(1, 576), absent=1),
+    KbFact("pcie_gen", "number", "PCIe generation", nullable=True, range=(3, 6)),
+    KbFact("pcie_lanes", "number", "PCIe lanes", nullable=True, range=(1, 16), rule=False),
+    KbFact("network", "string", "integrated network interface", required=False, nullable=True,
+           rule=False),
+    KbFact("power_w", "number", "board power (TDP / max)", unit="W", range=(10, 3000)),
+    KbFact("system_power_w", "number", "maximum power of the vendor's whole multi-GPU system",
+           unit="W", required=False, nullable=True, range=(100, 100_000)),
+    KbFact("slots", "number", "PCIe slots the card occupies", required=False, nullable=True,
+           range=(1, 5), rule=False),
+    KbFact("cooling", "string", "cooling", choices=("active", "blower", "passive", "integrated")),
+    KbFact("driver_class", "string", "driver branch",
+           choices=("geforce", "professional", "datacenter", "macos")),
+    KbFact("mig_instances", "number", "Multi-Instance GPU partitions (0 = none)", range=(0, 7)),
+    KbFact("partitioning", "string",
+           "hardware partitioning into isolated GPUs for several tenants: NVIDIA MIG, AMD compute "
+           "partitions (CPX), or none", choices=("mig", "amd-cpx", "none"), required=False),
+    KbFact("partitions", "number", "isolated partitions one unit can be split into (1 = none)",
+           required=False, range=(1, 8), absent=1),
+    KbFact("partition_memory_gb", "number",
+           "memory of the smallest partition (0 without partitioning)", unit="GB",
+           required=False, nullable=True, range=(1, 2048), absent=0),
+    KbFact("units_per_node", "number", "units one box commonly holds", range=(1, 16)),
+    KbFact("software_stack", "string",
+           "the GPU programming stack: CUDA (NVIDIA), ROCm (AMD) or Metal/MLX (Apple)",
+           choices=("cuda", "rocm", "metal"), required=False),
+    KbFact("stack_min_version", "number",
+           "oldest release of the stack that supports the device (CUDA toolkit, ROCm; for Metal "
+           "the macOS release MLX needs)", required=False, range=(1, 100)),
+    KbFact("cpu_arch", "string", "CPU architecture of the host the device comes with or in",
+           choices=("x86_64", "aarch64", "arm64"), required=False),
+    KbFact("lifecycle", "string", "whether the vendor still makes it",
+           choices=("current", "end-of-life"), required=False),
+    KbFact("market", "string",
+           "where it is bought at the price recorded: new, or only second-hand",
+           choices=("new", "used"), required=False),
+    KbFact("price_usd", "number", "reference unit price (one GPU)", unit="USD",
+           range=(50, 1_000_000)),
+    KbFact("purchase_unit", "string", "what is actually bought",
+           choices=("card", "board", "system", "appliance", "platform"), required=False),
+    KbFact("purchase_unit_gpus", "number", "GPUs in one purchase unit", required=False,
+           range=(1, 64)),
+    KbFact("purchase_unit_price_usd", "number", "price of one purchase unit", unit="USD",
+           required=False, range=(50, 10_000_000)),
+)
+"""Every top-level sourced fact of a device file, in file order."""
+
+KB_FACT_BY_NAME: dict[str, KbFact] = {f.name: f for f in KB_FACTS}
+
+PRICE_FACTS = ("price_usd", "purchase_unit_price_usd")
+"""Facts that are prices: each must say when (``as_of``) and what kind of price it is."""
+
+DEVICE_ENUMS: dict[str, tuple[str, ...]] = {f.name: f.choices for f in KB_FACTS if f.choices}
 """The values a device fact of this kind may take (checked at load, offered to rules)."""
+
+
+@dataclass(frozen=True)
+class DerivedFact:
+    """A device attribute computed from the knowledge base alone (no answers needed)."""
+
+    name: str
+    type: str
+    description: str
+    unit: str = ""
+    choices: tuple[str, ...] = ()
+
+
+KB_DERIVED: tuple[DerivedFact, ...] = (
+    DerivedFact("id", "string", "knowledge-base device id"),
+    DerivedFact("family", "string", "card family; editions of one card share it"),
+    DerivedFact("hbm", "bool", "memory is HBM (high-bandwidth stacked memory)"),
+    DerivedFact("fp32_tflops", "number", "FP32 (non-tensor) dense throughput", unit="TFLOPS"),
+    DerivedFact("price_kind", "string", "what the reference price is", choices=PRICE_KINDS),
+    DerivedFact("price_as_of", "string", "when the reference price was seen (YYYY or YYYY-MM)"),
+    DerivedFact("price_year_old_month", "number",
+                "the month (YYYYMM) from which the reference price is a year old; compare with "
+                "answer.consultation_month"),
+)
+"""Attributes the knowledge base implies without stating them as facts."""
+
+KB_ATTRIBUTE_NAMES: tuple[str, ...] = (
+    tuple(d.name for d in KB_DERIVED[:2]) + tuple(f.name for f in KB_FACTS if f.rule)
+    + tuple(d.name for d in KB_DERIVED[2:]))
+"""The device attributes of knowledge-base origin, in the order rules and reports see them."""
+
+
+def month_number(as_of: str | None) -> int | None:
+    """``2025-12`` -> 202512; ``2026`` -> 202601 (the earliest month the date may mean)."""
+    if not as_of:
+        return None
+    year, _, month = str(as_of).partition("-")
+    if not year.isdigit():
+        return None
+    return int(year) * 100 + (int(month[:2]) if month[:2].isdigit() else 1)
 
 
 def split_citation(citation: str) -> tuple[str, str]:
@@ -68,6 +221,7 @@ class Alternative:
     source: str
     note: str | None = None
     date: str | None = None
+    kind: str | None = None  # prices: list | street | used | estimate
 
 
 @dataclass(frozen=True)
@@ -81,6 +235,7 @@ class Sourced:
     unit: str | None = None
     alternatives: tuple[Alternative, ...] = ()
     preferred_because: str | None = None
+    kind: str | None = None  # prices: list | street | used | estimate (``date`` is the as-of date)
 
     @property
     def source_id(self) -> str:
@@ -132,6 +287,45 @@ class Device:
         fact = self.facts.get(name)
         return None if fact is None else fact.value
 
+    def attribute(self, name: str) -> Any:
+        """What rules see as ``device.<name>`` for a knowledge-base attribute (``KB_ATTRIBUTE_NAMES``).
+
+        A declared fact gives its preferred value, or the declaration's ``absent`` value when the
+        file omits it or states null. For a unified-memory device ``memory_gb`` is the memory the
+        GPU may use (``usable_memory_gb``), not the whole pool the CPU and OS share: that is what
+        the sizing compares the workload with.
+        """
+        declared = KB_FACT_BY_NAME.get(name)
+        if declared is not None:
+            if name == "memory_gb" and self.value("unified_memory") is True:
+                usable = self.value("usable_memory_gb")
+                if usable is not None:
+                    return usable
+            value = self.value(name)
+            return declared.absent if value is None else value
+        if name == "id":
+            return self.id
+        if name == "family":
+            return self.family
+        if name == "hbm":
+            return self.hbm
+        if name == "fp32_tflops":
+            fp32 = self.throughput("fp32", sparse=False)
+            return fp32.tflops if fp32 else None
+        price = self.fact("price_usd")
+        if name == "price_kind":
+            return None if price is None else price.kind
+        if name == "price_as_of":
+            return None if price is None else price.date
+        if name == "price_year_old_month":
+            month = month_number(None if price is None else price.date)
+            return None if month is None else month + 100
+        raise KeyError(f"{name!r} is not a knowledge-base attribute")
+
+    def attributes(self) -> dict[str, Any]:
+        """Every knowledge-base attribute rules may read, by name."""
+        return {name: self.attribute(name) for name in KB_ATTRIBUTE_NAMES}
+
     def sourced_facts(self) -> dict[str, Sourced]:
         """Every sourced fact by name; throughput figures as ``throughput.<key>``."""
         facts = dict(self.facts)
@@ -155,8 +349,15 @@ class Device:
         return None
 
     def dense_throughput_for(self, precision: str) -> TypedThroughput | None:
-        """Dense throughput at the precision a workload needs, or the next wider one it supports."""
+        """Dense throughput at the precision a workload needs, or the next wider one it supports.
+
+        A precision the device runs weight-only (``fp8_support``/``fp4_support: weight-only``:
+        stored narrow, dequantized and computed in BF16/FP16) gets the BF16 figure: the narrow
+        format saves memory, not time.
+        """
         probe: str | None = "bf16" if precision == "fp16" and not self._has("fp16") else precision
+        if self.value(f"{precision}_support") == "weight-only":
+            probe = "bf16" if self._has("bf16") or not self._has("fp16") else "fp16"
         while probe is not None:
             found = self.throughput(probe, sparse=False)
             if found is not None:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from gpu_advisor.errors import FileError, FileErrors, Location, did_you_mean
 from gpu_advisor.knowledge import kb as rt
 from gpu_advisor.knowledge.schema import StrictModel, validate_part
 from gpu_advisor.knowledge.yamlio import Document, iter_yaml_files, load_yaml
-from pydantic import Field, field_validator
+from pydantic import Field, create_model, field_validator
 
 PRECISIONS = rt.PRECISIONS
 _THROUGHPUT_KEY = re.compile(r"^(?P<precision>[a-z0-9]+)_(?P<kind>dense|sparse)$")
@@ -37,6 +37,9 @@ class SourceModel(StrictModel):
     note: str | None = None
 
 
+PriceKind = Literal["list", "street", "used", "estimate"]
+
+
 class AlternativeModel(StrictModel):
     """A value another source gives for the same fact."""
 
@@ -44,6 +47,8 @@ class AlternativeModel(StrictModel):
     source: str
     note: str | None = None
     date: str | None = None
+    as_of: str | None = None
+    kind: PriceKind | None = None
 
 
 class SourcedModel(StrictModel):
@@ -56,41 +61,24 @@ class SourcedModel(StrictModel):
     unit: str | None = None
     alternatives: list[AlternativeModel] = Field(default=[])
     preferred_because: str | None = None
+    as_of: str | None = None  # prices: when the price was seen (``date`` is accepted too)
+    kind: PriceKind | None = None  # prices: list | street | used | estimate
+
+    @property
+    def when(self) -> str | None:
+        """The date of the value: ``as_of`` for prices, ``date`` otherwise."""
+        return self.as_of or self.date
 
 
-
-class DeviceModel(StrictModel):
-    """Schema of one ``kb/devices/<id>.yaml`` file."""
+class _DeviceBase(StrictModel):
+    """The fields of a device file that are not sourced facts (those come from ``kb.KB_FACTS``)."""
 
     id: str = Field(pattern=_ID)
     name: str
     short_name: str
     family: str = Field(pattern=_ID)
     edition: str | None = None
-    setting: SourcedModel
-    architecture: SourcedModel
-    chip: SourcedModel
-    memory_gb: SourcedModel
-    memory_type: SourcedModel
-    ecc: SourcedModel
-    unified_memory: SourcedModel | None = None
-    bandwidth_gbs: SourcedModel
-    memory_bus_bits: SourcedModel | None = None
     throughput: dict[str, SourcedModel]
-    fp4: SourcedModel
-    nvlink: SourcedModel
-    nvlink_gbs: SourcedModel | None = None
-    nvlink_max_gpus: SourcedModel | None = None
-    pcie_gen: SourcedModel
-    pcie_lanes: SourcedModel
-    network: SourcedModel | None = None
-    power_w: SourcedModel
-    slots: SourcedModel | None = None
-    cooling: SourcedModel
-    driver_class: SourcedModel
-    mig_instances: SourcedModel
-    units_per_node: SourcedModel
-    price_usd: SourcedModel
 
     @field_validator("throughput")
     @classmethod
@@ -104,16 +92,23 @@ class DeviceModel(StrictModel):
         return value
 
 
-# Allowed values and plausible ranges of device facts: checked at load so that a typo in a hand
-# edited file (a GPU with 0 GB, a "pasive" cooler) fails loudly with its location.
+def _device_fields() -> dict[str, Any]:
+    """One ``SourcedModel`` field per declared fact: required ones must be present."""
+    return {fact.name: ((SourcedModel, ...) if fact.required else (SourcedModel | None, None))
+            for fact in rt.KB_FACTS}
+
+
+DeviceModel = create_model("DeviceModel", __base__=_DeviceBase,  # type: ignore[call-overload]
+                           __doc__="Schema of one ``kb/devices/<id>.yaml`` file.", **_device_fields())
+"""Schema of one ``kb/devices/<id>.yaml`` file: the fixed fields and every fact of ``kb.KB_FACTS``."""
+
+# Allowed values and plausible ranges of device facts, from their declarations: checked at load
+# so that a typo in a hand edited file (a GPU with 0 GB, a "pasive" cooler) fails loudly with its
+# location.
 ENUMS = rt.DEVICE_ENUMS
-RANGES: dict[str, tuple[float, float]] = {
-    "memory_gb": (1, 2048), "bandwidth_gbs": (10, 20000), "power_w": (10, 3000),
-    "price_usd": (50, 1_000_000), "pcie_gen": (3, 6), "pcie_lanes": (1, 16), "slots": (1, 5),
-    "mig_instances": (0, 7), "units_per_node": (1, 16), "nvlink_gbs": (10, 5000),
-    "nvlink_max_gpus": (1, 576), "memory_bus_bits": (64, 8192),
-}
-BOOLEANS = ("ecc", "unified_memory", "fp4", "nvlink")
+RANGES: dict[str, tuple[float, float]] = {f.name: f.range for f in rt.KB_FACTS if f.range}
+BOOLEANS = tuple(f.name for f in rt.KB_FACTS if f.type == "bool")
+NULLABLE = tuple(f.name for f in rt.KB_FACTS if f.nullable)
 THROUGHPUT_RANGE = (0.1, 100_000.0)
 
 
@@ -151,14 +146,15 @@ def load_what_loads(base: Path) -> tuple[rt.Knowledge, list[FileError]]:
 
 
 def _sourced(model: SourcedModel) -> rt.Sourced:
-    return rt.Sourced(model.value, model.source, model.note, model.date, model.unit,
-                      tuple(rt.Alternative(a.value, a.source, a.note, a.date) for a in model.alternatives),
-                      model.preferred_because)
+    return rt.Sourced(model.value, model.source, model.note, model.when, model.unit,
+                      tuple(rt.Alternative(a.value, a.source, a.note, a.as_of or a.date, a.kind)
+                            for a in model.alternatives),
+                      model.preferred_because, model.kind)
 
 
-def to_runtime(model: DeviceModel, path: str) -> rt.Device:
-    facts = {name: _sourced(getattr(model, name)) for name in DeviceModel.model_fields
-             if isinstance(getattr(model, name), SourcedModel)}
+def to_runtime(model: Any, path: str) -> rt.Device:
+    facts = {fact.name: _sourced(getattr(model, fact.name)) for fact in rt.KB_FACTS
+             if isinstance(getattr(model, fact.name), SourcedModel)}
     throughput = {key: _sourced(value) for key, value in model.throughput.items()}
     return rt.Device(model.id, model.name, model.short_name, model.family, model.edition, facts, throughput, path)
 
@@ -192,7 +188,7 @@ def load_device(path: Path, sources: dict[str, rt.Source], errors: list[FileErro
     except FileErrors as exc:
         errors.extend(exc.errors)
         return None
-    model = validate_part(doc, DeviceModel, doc.data, errors)
+    model: Any = validate_part(doc, DeviceModel, doc.data, errors)
     if model is None:
         return None
     if model.id != path.stem:
@@ -202,14 +198,14 @@ def load_device(path: Path, sources: dict[str, rt.Source], errors: list[FileErro
     return to_runtime(model, str(path))
 
 
-def _check_device(doc: Document, model: DeviceModel, sources: dict[str, rt.Source],
+def _check_device(doc: Document, model: Any, sources: dict[str, rt.Source],
                   errors: list[FileError]) -> None:
     """Provenance, enums and plausible ranges: the checks a schema type cannot express."""
     facts: list[tuple[tuple[str | int, ...], SourcedModel]] = []
-    for name in DeviceModel.model_fields:
-        value = getattr(model, name)
+    for declared in rt.KB_FACTS:
+        value = getattr(model, declared.name)
         if isinstance(value, SourcedModel):
-            facts.append(((name,), value))
+            facts.append(((declared.name,), value))
     facts.extend((("throughput", key), value) for key, value in model.throughput.items())
     for key, fact in facts:
         name = str(key[-1])
@@ -223,8 +219,10 @@ def _check_device(doc: Document, model: DeviceModel, sources: dict[str, rt.Sourc
             errors.append(FileError(doc.location(key),
                                     f"{name}: sources disagree; say why the preferred value wins "
                                     "(preferred_because)"))
-        if key[0] == "price_usd" and not fact.date:
-            errors.append(FileError(doc.location(key), "price_usd needs the date of the price (date:)"))
+        if key[0] in rt.PRICE_FACTS and not fact.when:
+            errors.append(FileError(doc.location(key), f"{name} needs the date of the price (as_of:)"))
+        if key[0] not in rt.PRICE_FACTS and (fact.kind or fact.as_of):
+            errors.append(FileError(doc.location(key), f"{name}: kind and as_of are for prices only"))
         values = [(key, fact.value)] + [((*key, "alternatives", i), a.value)
                                         for i, a in enumerate(fact.alternatives)]
         for where, value in values:
@@ -237,7 +235,7 @@ def _check_device(doc: Document, model: DeviceModel, sources: dict[str, rt.Sourc
 def _implausible(key: tuple[str | int, ...], value: Scalar) -> str | None:
     name = str(key[0])
     if value is None:
-        return None if name in ("nvlink_gbs", "slots", "network", "pcie_gen", "pcie_lanes", "memory_bus_bits") else f"{name}: a value is required"
+        return None if name in NULLABLE else f"{name}: a value is required"
     if name == "throughput":
         low, high = THROUGHPUT_RANGE
         return _range_problem(f"throughput.{key[-1]}", value, low, high, "TFLOPS")

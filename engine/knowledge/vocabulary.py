@@ -4,13 +4,17 @@ Rules read devices through a flat set of attributes: some come straight from the
 (preferred values), others are computed per consultation by the arithmetic (how many GPUs the
 workload needs on this device, what they cost). Declaring them here lets the loader type-check
 every condition and suggest a name on typos.
+
+The knowledge-base part is not written here: it is derived from the one declaration of device
+facts, ``kb.KB_FACTS`` (and ``kb.KB_DERIVED``), which the file schema also uses. Only the
+computed attributes (per consultation) are listed by hand.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gpu_advisor.knowledge.kb import DEVICE_ENUMS
+from gpu_advisor.knowledge.kb import KB_ATTRIBUTE_NAMES, KB_DERIVED, KB_FACT_BY_NAME
 
 
 @dataclass(frozen=True)
@@ -29,29 +33,18 @@ def _attrs(*items: Attribute) -> dict[str, Attribute]:
     return {a.name: a for a in items}
 
 
+def _kb_attributes() -> list[Attribute]:
+    """The attributes of knowledge-base origin, from their declarations in ``kb``."""
+    derived = {d.name: d for d in KB_DERIVED}
+    out = []
+    for name in KB_ATTRIBUTE_NAMES:
+        spec = KB_FACT_BY_NAME.get(name) or derived[name]
+        out.append(Attribute(spec.name, spec.type, spec.description, spec.choices, unit=spec.unit))
+    return out
+
+
 DEVICE_ATTRIBUTES: dict[str, Attribute] = _attrs(
-    Attribute("id", "string", "knowledge-base device id"),
-    Attribute("family", "string", "card family; editions of one card share it"),
-    Attribute("setting", "string", "intended setting", DEVICE_ENUMS["setting"]),
-    Attribute("architecture", "string", "GPU architecture"),
-    Attribute("memory_gb", "number", "memory capacity usable for sizing", unit="GB"),
-    Attribute("memory_type", "string", "memory technology", DEVICE_ENUMS["memory_type"]),
-    Attribute("hbm", "bool", "memory is HBM (high-bandwidth stacked memory)"),
-    Attribute("ecc", "bool", "error-correcting memory"),
-    Attribute("unified_memory", "bool", "CPU and GPU share one coherent memory"),
-    Attribute("bandwidth_gbs", "number", "memory bandwidth", unit="GB/s"),
-    Attribute("fp4", "bool", "native FP4 tensor cores"),
-    Attribute("nvlink", "bool", "NVLink between GPUs"),
-    Attribute("nvlink_gbs", "number", "NVLink bandwidth (0 without NVLink)", unit="GB/s"),
-    Attribute("nvlink_max_gpus", "number", "GPUs one NVLink domain joins (1 without NVLink)"),
-    Attribute("pcie_gen", "number", "PCIe generation"),
-    Attribute("power_w", "number", "board power (TDP / max)", unit="W"),
-    Attribute("cooling", "string", "cooling", DEVICE_ENUMS["cooling"]),
-    Attribute("driver_class", "string", "driver branch", DEVICE_ENUMS["driver_class"]),
-    Attribute("mig_instances", "number", "Multi-Instance GPU partitions (0 = none)"),
-    Attribute("units_per_node", "number", "units one box commonly holds"),
-    Attribute("price_usd", "number", "reference unit price", unit="USD"),
-    Attribute("fp32_tflops", "number", "FP32 (non-tensor) dense throughput", unit="TFLOPS"),
+    *_kb_attributes(),
     # computed per consultation
     Attribute("gpus_needed", "number",
               "fewest units whose memory holds one copy of the model (one user's KV cache or the "

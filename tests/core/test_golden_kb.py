@@ -1,0 +1,200 @@
+"""Golden consultations for the 2026-12 knowledge base: FP64 codes, ROCm and Apple devices,
+second-hand cards, partitioned GPUs for many tenants, and unified memory.
+
+Each expected verdict is worked out by hand in the test from the knowledge-base figures (quoted
+as literals and checked against the KB first, so a changed figure fails loudly instead of
+silently moving the verdict). Ranking: each metric is a ratio to the best remaining device
+(cost: cheapest / this; others: this / best), times the priority's weight (rules/ranking.yaml).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gpu_advisor.core.consult import Engine
+from gpu_advisor.core.results import Consultation
+
+MONTH = 202612  # the consultation's month: an input, never the clock, in tests
+
+
+def consult(engine: Engine, **answers: Any) -> Consultation:
+    durable = engine.consult(answers, evaluator="durable")
+    python = engine.consult(answers, evaluator="python")
+    assert python.outcome_key() == durable.outcome_key(), "evaluators disagree"
+    return durable
+
+
+def recommended(c: Consultation) -> list[str]:
+    return [r.device for r in c.recommendations]
+
+
+def excluded_by(c: Consultation, device: str) -> set[str]:
+    return {e.rule for e in c.all_exclusions.get(device, [])}
+
+
+def because(c: Consultation, device: str, rule: str) -> str:
+    return next(e.because for e in c.all_exclusions[device] if e.rule == rule)
+
+
+def warned(c: Consultation, rule: str, device: str) -> bool:
+    return any(w.rule == rule and w.device == device for w in c.warnings)
+
+
+def kb_value(engine: Engine, device: str, name: str) -> Any:
+    return engine.rulebase.knowledge.devices[device].value(name)
+
+
+# --- FP64: production CFD -------------------------------------------------------------------
+
+def test_fp64_production_cfd_gets_an_h100_and_the_rtx_cards_are_out_with_their_fp64(engine: Engine) -> None:
+    fp64 = {"h100-sxm": 34, "h100-pcie": 26, "h100-nvl": 30, "h200": 34, "b200": 37,
+            "rtx-pro-6000-blackwell": 1.95, "rtx-6000-ada": 1.42, "rtx-a6000": 0.605, "l40s": 1.43}
+    for device, value in fp64.items():
+        assert kb_value(engine, device, "fp64_tflops") == value
+    c = consult(engine, workload="scientific", scientific_profile="fp64", deployment="production")
+    assert c.facts["fp64_bound"] is True and c.facts["min_fp64_tflops"] == 5
+    # Out: every card under 5 TFLOPS FP64, with its number in the reason; GeForce cards already
+    # by production drivers; A100s (second-hand only) without buy_used; AMD without CUDA.
+    for device in ("rtx-pro-6000-blackwell", "rtx-6000-ada", "rtx-a6000", "l40s"):
+        assert "precision.fp64-rate-too-low" in excluded_by(c, device)
+        assert f"{fp64[device]:g}"[:3] in because(c, device, "precision.fp64-rate-too-low")
+    assert because(c, "rtx-pro-6000-blackwell", "precision.fp64-rate-too-low").startswith(
+        "rtx-pro-6000-blackwell does 1.95 TFLOPS of FP64")
+    for device in ("mac-studio-m3-ultra", "dgx-spark"):
+        assert "precision.fp64-rate-too-low" in excluded_by(c, device)
+    assert "purchase.used-only-with-consent" in excluded_by(c, "a100-80gb-sxm")
+    assert "software.needs-cuda" in excluded_by(c, "mi300x")
+    # In: the five NVIDIA HBM parts. lowest-cost weights cost 4, memory 0.25, throughput (FP32
+    # for scientific codes) 0.25; fp64_bound adds fp64 3.
+    #   price   30000 25000 28000 35000 45000   (sxm, pcie, nvl, h200, b200)
+    #   memory     80    80    94   141   180
+    #   fp32       67    51    60    67    75
+    #   fp64       34    26    30    34    37
+    price = {"h100-sxm": 30000, "h100-pcie": 25000, "h100-nvl": 28000, "h200": 35000, "b200": 45000}
+    memory = {"h100-sxm": 80, "h100-pcie": 80, "h100-nvl": 94, "h200": 141, "b200": 180}
+    fp32 = {"h100-sxm": 67, "h100-pcie": 51, "h100-nvl": 60, "h200": 67, "b200": 75}
+    for device in price:
+        assert c.devices[device]["price_usd"] == price[device]
+        assert c.devices[device]["memory_gb"] == memory[device]
+        assert c.devices[device]["fp32_tflops"] == fp32[device]
+    score = {d: 4 * 25000 / price[d] + 0.25 * memory[d] / 180 + 0.25 * fp32[d] / 75 + 3 * fp64[d] / 37
+             for d in price}
+    # h100-sxm 3.333+0.111+0.223+2.757 = 6.425 beats h100-pcie 4+0.111+0.170+2.108 = 6.389
+    assert recommended(c) == sorted(score, key=lambda d: -score[d])
+    assert recommended(c)[0] == "h100-sxm"
+    for rec in c.recommendations:
+        assert rec.score == pytest.approx(score[rec.device])
+
+
+# --- ROCm: inference without CUDA ------------------------------------------------------------
+
+def test_rocm_friendly_405b_batch_inference_lets_the_mi325x_win(engine: Engine) -> None:
+    answers = dict(workload="inference", model_params_b=405, precision="fp8", serving="batch",
+                   max_gpus=8, deployment="production", context_tokens=8192)
+    assert kb_value(engine, "mi325x", "memory_gb") == 256
+    assert kb_value(engine, "mi325x", "price_usd") == 20000
+    assert kb_value(engine, "mi300x", "price_usd") == 15000
+    c = consult(engine, needs_cuda=False, **answers)
+    # 405B in FP8 with an 8k batch needs ~440 GB: 2 x MI325X (220.4 GB each of 256 x 1.02
+    # usable) = $40,000, the cheapest purchase; 4 x MI300X = $60,000; 8 x RTX PRO 6000 =
+    # $72,000. lowest-cost: MI325X cost 4 x 40000/40000 = 4, memory (capacity-bound batch:
+    # 0.25 + 1) x 256/256 = 1.25, throughput 0.25 x 2614.9/4500 = 0.145: 5.395.
+    assert recommended(c)[:2] == ["mi325x", "mi300x"]
+    top = c.recommendations[0]
+    assert (top.count, top.cost_usd) == (2, 40000)
+    assert top.score == pytest.approx(4 + 1.25 + 0.25 * 2614.9 / 4500, abs=1e-3)
+    assert c.devices["mi325x"]["dense_tflops"] == 2614.9
+    assert warned(c, "software.rocm-check-libraries", "mi325x")
+    # The same job with CUDA code: AMD is out, with the reason.
+    cuda = consult(engine, needs_cuda=True, **answers)
+    assert "software.needs-cuda" in excluded_by(cuda, "mi325x")
+    assert "rocm, not CUDA" in because(cuda, "mi325x", "software.needs-cuda")
+    assert recommended(cuda)[0] == "rtx-pro-6000-blackwell"
+
+
+# --- second-hand: a hobby budget ---------------------------------------------------------------
+
+def test_a_used_rtx_3090_for_a_hobby_budget(engine: Engine) -> None:
+    assert kb_value(engine, "rtx-3090", "price_usd") == 750
+    assert kb_value(engine, "rtx-3090", "market") == "used"
+    assert kb_value(engine, "rtx-4090", "price_usd") == 1550
+    answers = dict(workload="inference", model_params_b=13, precision="fp4", deployment="hobby",
+                   budget_usd=1000, consultation_month=MONTH)
+    c = consult(engine, buy_used=True, **answers)
+    # Under $1,000 only the used RTX 3090 ($750) remains: the 4090 costs $1,550 used, every new
+    # card more. A 13B model in FP4 needs 9.2 GB of its 24 GB.
+    assert recommended(c) == ["rtx-3090"]
+    assert c.devices["rtx-3090"]["memory_per_gpu_gb"] == 9.18
+    assert "budget.over-budget" in excluded_by(c, "rtx-4090")
+    for rule in ("purchase.used-caution", "purchase.end-of-life", "workload.fp4-without-hardware"):
+        assert warned(c, rule, "rtx-3090")
+    assert not warned(c, "purchase.stale-price", "rtx-3090")  # seen 2026-05, seven months ago
+    # Without second-hand hardware nothing fits the budget, and the 3090 says why it is out.
+    new_only = consult(engine, buy_used=False, **answers)
+    assert recommended(new_only) == []
+    assert "purchase.used-only-with-consent" in excluded_by(new_only, "rtx-3090")
+    assert "second-hand" in because(new_only, "rtx-3090", "purchase.used-only-with-consent")
+
+
+# --- partitioned GPUs for many tenants -----------------------------------------------------------
+
+def test_a_multi_tenant_small_model_service_prefers_the_mig_card(engine: Engine) -> None:
+    assert kb_value(engine, "rtx-pro-6000-blackwell-server", "partitions") == 4
+    assert kb_value(engine, "rtx-pro-6000-blackwell-server", "partition_memory_gb") == 24
+    assert kb_value(engine, "l40s", "partitioning") == "none"
+    c = consult(engine, workload="inference", model_params_b=3, concurrent_users=200,
+                deployment="production", context_tokens=2048,
+                candidates="l40s,rtx-pro-6000-blackwell-server")
+    assert c.facts["multi_tenant"] is True
+    # A 3B model in BF16 with its KV cache needs 7.78 GB: it fits one 24 GB MIG slice.
+    assert c.devices["rtx-pro-6000-blackwell-server"]["memory_per_gpu_gb"] == 7.78
+    pro = c.recommendations[0]
+    assert pro.device == "rtx-pro-6000-blackwell-server"
+    assert pro.contributions["rule:tenancy.model-fits-a-partition"] == 1
+    l40s = next(r for r in c.recommendations if r.device == "l40s")
+    assert "rule:tenancy.model-fits-a-partition" not in l40s.contributions
+    # lowest-cost + latency emphasis (interactive: decode 1, bandwidth 0.5):
+    #   L40S  $8,500, 48 GB, 366.5 TFLOPS BF16, 864 GB/s, decode 6 GB weights -> 144 tok/s
+    #   PRO   $9,000, 96 GB, 505 TFLOPS,         1597 GB/s, decode 266.2 tok/s, + MIG 1 + paper 1
+    l40s_score = 4 + 0.25 * 48 / 96 + 0.25 * 366.5 / 505 + 1 * 144 / 266.2 + 0.5 * 864 / 1597
+    pro_score = 4 * 8500 / 9000 + 0.25 + 0.25 + 1 + 0.5 + 1 + 1
+    assert l40s.score == pytest.approx(l40s_score, abs=1e-3)
+    assert pro.score == pytest.approx(pro_score, abs=1e-3)
+
+
+# --- unified memory: a very large model, slowly ------------------------------------------------
+
+def test_a_mac_studio_runs_a_405b_model_slowly_in_its_usable_memory(engine: Engine) -> None:
+    mac = "mac-studio-m3-ultra"
+    assert kb_value(engine, mac, "memory_gb") == 512
+    assert kb_value(engine, mac, "usable_memory_gb") == 384
+    assert kb_value(engine, mac, "bandwidth_gbs") == 819
+    c = consult(engine, workload="inference", model_params_b=405, precision="fp4", needs_cuda=False,
+                buy_used=True, budget_usd=12000, consultation_month=MONTH)
+    # The GPU may use 384 of the 512 GB: that is the capacity rules see and the sizing uses.
+    assert c.devices[mac]["memory_gb"] == 384
+    # 405B in FP4 needs ~219 GB; under $12,000 only the Mac ($9,499) holds it: DGX Spark (109 GB
+    # usable) and the 96 GB cards do not.
+    assert recommended(c) == [mac]
+    assert c.devices[mac]["memory_per_gpu_gb"] == pytest.approx(218.8, abs=0.1)
+    assert "memory.vram-ceiling" in excluded_by(c, "dgx-spark")
+    # Slow: 819 GB/s over ~205 GB of FP4 weights is about 4 tokens/s per stream.
+    weights = c.facts["weights_gb"]
+    assert c.devices[mac]["decode_tokens_s"] == pytest.approx(819 / weights, abs=0.05)
+    assert c.devices[mac]["decode_tokens_s"] < 5
+    # Its list price is from 2025-03, more than a year before this consultation; it is only sold
+    # second-hand now and the configuration is end-of-life.
+    for rule in ("purchase.stale-price", "purchase.used-caution", "purchase.end-of-life",
+                 "software.metal-check-libraries"):
+        assert warned(c, rule, mac)
+
+
+def test_dgx_spark_sizes_against_its_usable_memory_not_the_whole_pool(engine: Engine) -> None:
+    assert kb_value(engine, "dgx-spark", "memory_gb") == 128
+    assert kb_value(engine, "dgx-spark", "usable_memory_gb") == 109
+    c = consult(engine, workload="inference", model_params_b=8, candidates="dgx-spark")
+    assert c.devices["dgx-spark"]["memory_gb"] == 109
+    assert warned(c, "software.arm-host", "dgx-spark")
+    assert warned(c, "software.recent-cuda", "dgx-spark")
