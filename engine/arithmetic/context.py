@@ -40,6 +40,17 @@ class Arithmetic:
     demand: Any = None  # counting.Demand: what the purchase must deliver
     defaults: Any = None  # knowledge.demand.DemandDefaults in force
     counts: dict[str, Any] = field(default_factory=dict)  # device id -> demand.Count
+    estimates: dict[Any, Any] = field(default_factory=dict, repr=False)
+    """Sizing estimates by request: each distinct one is computed once per consultation, so
+    the work per device is only what depends on the device."""
+
+    def estimate_for(self, request: Any) -> Any:
+        from gpu_advisor.arithmetic import sizing
+
+        found = self.estimates.get(request)
+        if found is None:
+            found = self.estimates[request] = sizing.estimate(request)
+        return found
     mfu_defaults: dict[str, str] = field(default_factory=dict)  # device id -> MFU default used
 
 
@@ -102,7 +113,7 @@ def context_arithmetic(answers: Answers, kb_dir: Path | None = None, defaults: A
     request = sizing_request(answers, kb_dir)
     if request is None:
         return result
-    estimate = sizing.estimate(request)
+    estimate = result.estimate_for(request)
     result.request = request
     result.estimate = estimate
     result.facts["memory_need_gb"] = round(estimate.total_gb, 2)
@@ -118,7 +129,7 @@ def context_arithmetic(answers: Answers, kb_dir: Path | None = None, defaults: A
         defaults = load_demand_defaults(kb_dir)
     result.defaults = defaults
     arch = request.model or sizing.architecture_from_params(request.params_b)
-    one = sizing.estimate(replace(request, batch_size=1)) if request.workload == "inference" else None
+    one = result.estimate_for(replace(request, batch_size=1)) if request.workload == "inference" else None
     result.demand = demand_of(answers, one, arch, result.defaults)
     if result.demand.training is not None:
         result.facts["training_flops"] = float(f"{result.demand.training.flops:.6g}")
@@ -202,14 +213,14 @@ def _count(device: Device, answers: Answers, arithmetic: Arithmetic, precision: 
         attrs.update(gpus_needed=1, fits=True, memory_per_gpu_gb=None, memory_utilization=None)
         return 1
     result, mfu_name = count_on(device, answers, arithmetic.demand, request, precision, arithmetic.defaults,
-                                memory)
+                                memory, arithmetic.estimate_for)
     arithmetic.counts[device.id] = result
     if mfu_name:
         arithmetic.mfu_defaults[device.id] = mfu_name
     needed = result.memory_gpus
     group = needed or 1
-    per_gpu = sizing.estimate(replace(request, gpus=group, batch_size=1)
-                              if request.workload == "inference" else replace(request, gpus=group)).per_gpu_gb
+    per_gpu = arithmetic.estimate_for(replace(request, gpus=group, batch_size=1)
+                                      if request.workload == "inference" else replace(request, gpus=group)).per_gpu_gb
     attrs.update(gpus_needed=needed, fits=needed is not None, memory_per_gpu_gb=round(per_gpu, 2),
                  memory_utilization=round(per_gpu / sizing.usable_memory_gb(memory), 3),
                  meets_demand=result.shortfall is None, demand_shortfall=result.shortfall,

@@ -9,6 +9,7 @@ their sources), and returns the count with what set it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -170,13 +171,14 @@ def training_mfu(device: Device, several: bool, defaults: DemandDefaults) -> tup
     return defaults[name], name
 
 
-def memory_gpus(request: Any, memory_gb: float, cap: int | None) -> int | None:
+def memory_gpus(request: Any, memory_gb: float, cap: int | None,
+                estimate: Callable[[Any], Any] = sizing.estimate) -> int | None:
     """The fewest GPUs whose memory holds the training state with the sharding asked for (the
     need per GPU falls as GPUs are added only when the state is sharded)."""
     usable = sizing.usable_memory_gb(memory_gb)
 
     def fits(gpus: int) -> bool:
-        return sizing.estimate(replace(request, gpus=gpus)).per_gpu_gb <= usable
+        return bool(estimate(replace(request, gpus=gpus)).per_gpu_gb <= usable)
 
     if fits(1):
         return 1
@@ -201,7 +203,8 @@ def memory_gpus(request: Any, memory_gb: float, cap: int | None) -> int | None:
 
 def count_on(device: Device, answers: Answers, demand: Demand, request: Any,
              precision: str, defaults: DemandDefaults,
-             memory_gb: float | None = None) -> tuple[Count, str | None]:
+             memory_gb: float | None = None,
+             estimate: Callable[[Any], Any] = sizing.estimate) -> tuple[Count, str | None]:
     """The count of this device the demand needs, and the MFU default it used (training).
     ``memory_gb`` is the memory the GPU may use (less than stated on unified-memory devices)."""
     memory = float(device.value("memory_gb")) if memory_gb is None else memory_gb
@@ -222,7 +225,7 @@ def count_on(device: Device, answers: Answers, demand: Demand, request: Any,
         return _capped(batch_count(hw, demand.served, demand.tokens_per_day, demand.context_tokens,
                                    defaults["decode_mfu"]), cap), None
     if demand.kind == "training" and demand.training and request is not None:
-        floor = memory_gpus(request, memory, cap)
+        floor = memory_gpus(request, memory, cap, estimate)
         if floor is None:
             return Count(gpus=0, set_by="memory", shortfall="the training state does not fit"
                          + (f" on up to {cap:,} GPUs (the cap)" if cap else "")), None

@@ -41,8 +41,9 @@ def test_lowest_cost_puts_two_pro_6000s_before_one_b200_for_70b(engine: Engine) 
     #   2 x H100 PCIe       2 x 25,000    = 50,000   outweigh $27,000 of cost)
     #   2 x H100 SXM        2 x 30,000    = 60,000
     #   2 x H200            2 x 35,000    = 70,000
+    # (and, since the H100 NVL joined the knowledge base: 2 x $28,000 = $56,000)
     assert order(c) == ["rtx-pro-6000-blackwell", "rtx-pro-6000-blackwell-max-q", "b200", "h100-pcie",
-                        "h100-sxm", "h200"]
+                        "h100-nvl", "h100-sxm", "h200"]
     assert "memory.vram-ceiling" in {e.rule for e in c.all_exclusions["dgx-spark"]}
     assert "throughput.demand-not-met" in {e.rule for e in c.all_exclusions["rtx-pro-6000-blackwell-server"]}
     b200 = c.recommendation("b200")
