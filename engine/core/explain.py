@@ -27,15 +27,13 @@ from gpu_advisor.core.explanations import (
 )
 from gpu_advisor.core.levers import relevant_answers, search
 from gpu_advisor.errors import UsageError
+from gpu_advisor.arithmetic.context import ARITHMETIC_ANSWERS
 from gpu_advisor.lang.conditions import LeafResult, Ref, decisive_leaves, leaves, render
 
 if TYPE_CHECKING:
     from gpu_advisor.core.results import Consultation
     from gpu_advisor.knowledge.rulebase import Question, RuleBase
 
-SIZING_ANSWERS = frozenset({"workload", "model_params_b", "method", "precision", "context_tokens",
-                            "batch_size", "max_gpus", "parallelism", "budget_usd", "purchase"})
-"""The answers the sizing and budget arithmetic reads (what WHY ASKED reports)."""
 
 
 def derivation_chain(consultation: Consultation, fact_name: str,
@@ -129,7 +127,7 @@ def why_asked(rulebase: RuleBase, key: str) -> WhyAsked:
                   if any(leaf_ref == ref for leaf in leaves(q.ask_when) for leaf_ref in leaf.refs()))
     question: Question = rulebase.questions[key]
     return WhyAsked(question=key, prompt=question.prompt, rules=rules, decides_whether_to_ask=gates,
-                    used_by_arithmetic=key in SIZING_ANSWERS)
+                    used_by_arithmetic=key in ARITHMETIC_ANSWERS)
 
 
 def why_not(consultation: Consultation, device_id: str) -> WhyNot:

@@ -106,7 +106,7 @@ def load_model_catalog(path: Path | None = None) -> dict[str, ModelArch]:
     return dict(_load_catalog_cached(str(target.resolve())))
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=64)
 def _load_catalog_cached(path: str) -> tuple[tuple[str, ModelArch], ...]:
     doc = load_yaml(path)
     entries = doc.data.get("models") if isinstance(doc.data, dict) else None

@@ -239,12 +239,24 @@ def _add_questions(b: _Builder, rb: RuleBase) -> None:
             b.edge(f"q:{ref.name}", f"q:{q.key}", "gates", "asked if " + ", ".join(tests))
 
 
+def _shown_path(rb: RuleBase, path: str) -> str:
+    """A rule file's path as the graph shows it: relative to the rules folder's parent
+    (``rules/budget.yaml``), so an export does not depend on where the checkout lives."""
+    from pathlib import Path
+
+    folder = Path(rb.directory).resolve()
+    try:
+        return str(Path(folder.name) / Path(path).resolve().relative_to(folder))
+    except ValueError:
+        return Path(path).name
+
+
 def _add_rule(b: _Builder, rb: RuleBase, rule: Rule) -> None:
     node = f"rule:{rule.id}"
     detail = _lines(rule.description, f"when: {show(rule.when)}", f"then: {rule.conclusion}")
     b.node(node, "rule", _lines(rule.id, _rule_effect(rule)), f"topic:{rule.topic}",
            rb.topics.get(rule.topic, rule.topic), detail, topic=rule.topic, scope=rule.scope,
-           stratum=rule.stratum, effect=_rule_colour_kind(rule), path=clean(rule.path))
+           stratum=rule.stratum, effect=_rule_colour_kind(rule), path=clean(_shown_path(rb, rule.path)))
     tests = _tests_by_ref(rule.when)
     computed: list[str] = []
     reads_computed = False
