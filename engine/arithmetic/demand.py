@@ -160,8 +160,8 @@ def interactive_count(hw: Hardware, model: ServedModel, demand: Interactive) -> 
     kv_total = kv_per_user * demand.users
     steps = [
         f"KV cache per user = {_gb(model.kv_gb_per_token * 1e3, 4)} MB/token x "
-        f"{demand.context_tokens:,} tokens = {_gb(kv_per_user)} GB; for {demand.users:,} users "
-        f"{_gb(kv_total)} GB",
+        f"{demand.context_tokens:,} tokens = {_gb(kv_per_user)} GB; for {demand.users:,} "
+        f"user{'' if demand.users == 1 else 's'} {_gb(kv_total)} GB",
     ]
     options: list[tuple[int, _Replica, int]] = []
     replicas_seen: list[_Replica] = []

@@ -12,13 +12,13 @@ if TYPE_CHECKING:
     from gpu_advisor.core.results import Consultation
 
 SET_BY_WORDS = {
-    "memory": "memory: one copy of the model needs this many GPUs",
-    "kv_cache": "the KV cache of every concurrent user",
-    "throughput": "decode speed: users at the speed asked, or the token rate",
-    "deadline": "the deadline: the run's FLOPs at a realistic utilization",
-    "budget": "the budget",
-    "purchase_unit": "the unit it is sold in",
-    "minimum": "nothing more is needed: one is enough",
+    "memory": "set by memory: one copy of the model needs this many GPUs",
+    "kv_cache": "set by the KV cache of every concurrent user",
+    "throughput": "set by decode speed: the users at the speed asked, or the token rate",
+    "deadline": "set by the deadline: the run's FLOPs at a realistic utilization",
+    "budget": "set by the budget",
+    "purchase_unit": "set by the unit it is sold in",
+    "minimum": "one is enough",
 }
 """What each ``count_set_by`` value means, in the reports' words."""
 
@@ -75,7 +75,7 @@ def how_many_lines(consultation: Consultation, device_id: str) -> list[str]:
     if count is None:
         return []
     set_by = str(attrs.get("count_set_by"))
-    lines = [f"How many: {attrs['count']} x {device_id}, set by {SET_BY_WORDS.get(set_by, set_by)}."]
+    lines = [f"How many: {attrs['count']} x {device_id}, {SET_BY_WORDS.get(set_by, set_by)}."]
     lines += [f"  - {step}" for step in count.steps]
     labels = {"tokens_per_s": "tokens/s in all", "tokens_per_s_per_user": "tokens/s per user",
               "users_served": "users served", "train_days": "days to train"}
