@@ -139,9 +139,9 @@ def tie_break_weights(consultation: Consultation, metrics: _Metrics, priority: s
     for quality, weight in per_quality.items():
         if quality in decided or weight <= 0:
             continue
-        metric_name = metrics.measure(quality, preferred.get(quality, []))
-        if metric_name is not None:
-            weights[metric_name] = weight
+        measured = metrics.measure(quality, preferred.get(quality, []))
+        if measured is not None:
+            weights[measured] = weight
     return weights
 
 

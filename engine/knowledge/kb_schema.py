@@ -98,7 +98,7 @@ def _device_fields() -> dict[str, Any]:
             for fact in rt.KB_FACTS}
 
 
-DeviceModel = create_model("DeviceModel", __base__=_DeviceBase,  # type: ignore[call-overload]
+DeviceModel = create_model("DeviceModel", __base__=_DeviceBase,
                            __doc__="Schema of one ``kb/devices/<id>.yaml`` file.", **_device_fields())
 """Schema of one ``kb/devices/<id>.yaml`` file: the fixed fields and every fact of ``kb.KB_FACTS``."""
 

@@ -158,7 +158,7 @@ def _step(model: Any) -> Step:
     for kind in ("to", "times", "device", "other_editions"):
         value = getattr(model, kind)
         if value is not None:
-            return Step(kind, value, gives_up)  # type: ignore[arg-type]
+            return Step(kind, value, gives_up)
     raise AssertionError("the schema requires one kind of step")
 
 
