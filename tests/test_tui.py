@@ -192,18 +192,35 @@ def test_pretraining_on_8_gpus_with_tensor_parallelism_puts_the_cheapest_nvlink_
 
     async def script(pilot: Pilot[None]) -> None:
         visited = await walk(pilot, SCENARIOS["pretraining 7B on 8 GPUs"])
-        assert "parallelism" in visited  # asked only because max_gpus > 1
+        assert "parallelism" in visited  # asked for every training workload
         consultation = app.consultation
         assert consultation is not None
         top = consultation.recommendations[0].device
         assert consultation.devices[top]["nvlink"] is True
-        # Re-derived for issue 13 (the priority decides): NVLink is required, which leaves the
-        # NVLink parts; under the default lowest-cost the cheapest is 3 x RTX A6000 ($13,950,
-        # bridged in pairs and warned about) before 1 x H200 ($35,000) and the other SXM parts.
-        assert top == "rtx-a6000"
-        assert any(w.rule == "interconnect.partial-nvlink" and w.device == top for w in consultation.warnings)
+        # Re-derived for issue 11 (the count comes from the demand) and issue 13 (lowest-cost:
+        # the cheapest purchase first). No token count or deadline given, so 20 tokens per
+        # parameter and 30 days: FLOPs = 6 x 7e9 x 140e9 = 5.88e21, and 30 x 86,400 s = 2.592e6 s.
+        # GPUs = ceil(5.88e21 / (dense bf16 TFLOPS x MFU x 2.592e6)), against the cap of 8:
+        #   B200      2,250 x 0.40 (NVLink) -> 2.52 ->  3 x $45,000 = $135,000
+        #   H100 SXM    990 x 0.40 (NVLink) -> 5.73 ->  6 x $30,000 = $180,000
+        #   H200        990 x 0.40 (NVLink) -> 5.73 ->  6 x $35,000 = $210,000
+        #   H100 NVL    836 x 0.30 (PCIe)   -> 9.4  -> 10 > 8: excluded (33.9 days on 8)
+        #   RTX A6000   155 x 0.25 (PCIe)   -> 58.6 -> 59 > 8: excluded (220 days on 8)
+        #   RTX PRO 6000 505 x 0.25         -> 17.9 -> 18 > 8: excluded; the GeForce cards need
+        #   more GPUs than one box holds. Only NVLink baseboards meet the deadline within 8 GPUs,
+        #   and the cheapest is 3 x B200, whose NVSwitch joins all 3 (no partial-NVLink warning).
+        assert [(r.device, r.count, r.cost_usd) for r in consultation.recommendations] == [
+            ("b200", 3, 135_000), ("h100-sxm", 6, 180_000), ("h200", 6, 210_000)]
+        assert top == "b200"
+        assert not any(w.rule == "interconnect.partial-nvlink" and w.device == top for w in consultation.warnings)
+        a6000 = [e for e in consultation.excluded if e.device == "rtx-a6000"]
+        assert a6000 and a6000[0].rule == "throughput.demand-not-met" and "needs 59 GPUs" in a6000[0].because
         assert app.knowledge.devices[top].name in verdict(app)
-        assert "rtx-5090" in shown(app.screen.query_one("#excluded", OptionList))
+        assert verdict(app).startswith("Buy 3 × NVIDIA B200")
+        excluded = app.screen.query_one("#excluded", OptionList)
+        excluded.highlighted = excluded.get_option_index("rtx-5090")  # 19 exclusions: scroll to it
+        await pilot.pause()
+        assert "rtx-5090" in shown(excluded)
 
     run(app, script)
 
@@ -217,7 +234,7 @@ def test_questions_that_do_not_matter_are_skipped_and_come_back(engine: Engine) 
         assert screen.current_key == "scientific_profile"
         await pilot.press("pageup")
         await answer_current(pilot, "fine-tuning")
-        assert screen.current_key == "model_params_b"
+        assert screen.current_key == "model"  # the catalog model comes before the parameter count
         assert "scientific_profile" not in app.session.asked_keys()
 
     run(app, script)
@@ -228,8 +245,10 @@ def test_questions_that_do_not_matter_are_skipped_and_come_back(engine: Engine) 
 
 
 def test_editing_an_answer_changes_the_results(engine: Engine) -> None:
+    # max_gpus is a cap with no default now (issue 11): without it the demand decides and 70B in
+    # bf16 simply buys 2 GPUs, so the cap of one GPU is given to reach "nothing fits"
     app = app_for(engine, {"workload": "inference", "model_params_b": 70, "precision": "fp4",
-                           "candidates": "h100-pcie,rtx-pro-6000-blackwell"})
+                           "candidates": "h100-pcie,rtx-pro-6000-blackwell", "max_gpus": 1})
 
     async def script(pilot: Pilot[None]) -> None:
         assert verdict(app).startswith("Buy 1 × NVIDIA RTX PRO 6000")
@@ -238,13 +257,15 @@ def test_editing_an_answer_changes_the_results(engine: Engine) -> None:
         await pilot.pause()
         await answer_current(pilot, "bf16")
         await settle(pilot)
-        # 140 GB of bf16 weights fit neither card alone, and one GPU is the limit
+        # 140 GB of bf16 weights fit neither card alone (96 and 80 GB), and one GPU is the cap
         assert verdict(app).startswith("No device fits these answers")
         screen.goto("max_gpus")
         await pilot.pause()
         await answer_current(pilot, 2)
         await settle(pilot)
-        assert verdict(app).startswith("Buy 2 ×")
+        # two of either hold 140 GB + 1.3 GB of KV cache (181.9 and 151.0 GB usable); the
+        # cheaper pair is 2 x RTX PRO 6000 ($17,999.98 against $50,000)
+        assert verdict(app).startswith("Buy 2 × NVIDIA RTX PRO 6000")
 
     run(app, script)
 
@@ -282,6 +303,19 @@ def test_the_answer_list_jumps_to_a_question(engine: Engine) -> None:
     run(app, script)
 
 
+def test_the_consultation_month_reads_as_a_month_not_an_amount(engine: Engine) -> None:
+    app = app_for(engine, {"workload": "inference"})
+
+    async def script(pilot: Pilot[None]) -> None:
+        answers = app.screen.query_one("#answer-list", OptionList)
+        answers.highlighted = answers.get_option_index("consultation_month")  # scroll it into view
+        await pilot.pause()
+        line = next(line for line in shown(answers).splitlines() if "consultation_month" in line)
+        assert "202612" in line and "202,612" not in line
+
+    run(app, script)
+
+
 # ---------------------------------------------------------------------------------------------
 # Invalid input is marked beside the field, never a crash
 
@@ -292,6 +326,9 @@ def test_invalid_numbers_are_marked_beside_the_field_and_do_not_advance(engine: 
     async def script(pilot: Pilot[None]) -> None:
         screen = consult_screen(app)
         await answer_current(pilot, "inference")
+        assert screen.current_key == "model"
+        await pilot.press("enter")  # no catalog model: the parameter count is asked next
+        await pilot.pause()
         assert screen.current_key == "model_params_b"
         field = screen.query_one("#q-number", Input)
         await clear_and_type(pilot, field, "abc")
@@ -340,14 +377,17 @@ def test_the_why_key_lists_the_rules_that_need_the_answer(engine: Engine) -> Non
 
     async def script(pilot: Pilot[None]) -> None:
         screen = consult_screen(app)
-        screen.goto("max_gpus")
+        # max_gpus is now a cap only the arithmetic reads (issue 11), and parallelism is asked for
+        # every training workload: the workload is the answer a rule reads and a question hangs on
+        screen.goto("workload")
         await pilot.pause()
         await pilot.press("f1")
         await pilot.pause()
         assert isinstance(app.screen, WhyDialog)
         text = " ".join(shown(w) for w in app.screen.query(Static))
         assert "interconnect.megatron-needs-nvlink" in text
-        assert "parallelism" in text  # max_gpus decides whether parallelism is asked
+        assert "parallelism" in text  # the workload decides whether parallelism is asked
+        assert "It decides whether parallelism is asked" in " ".join(text.split())
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, ConsultScreen)
@@ -561,7 +601,11 @@ def test_the_path_dialog_refuses_a_missing_folder(engine: Engine, tmp_path: Path
 @pytest.mark.parametrize("fmt, presses, suffix", [("Markdown", 0, ".md"), ("HTML", 1, ".html"),
                                                   ("JSON", 2, ".json")])
 def test_export_the_report(engine: Engine, tmp_path: Path, fmt: str, presses: int, suffix: str) -> None:
-    app = app_for(engine, {"workload": "inference", "model_params_b": 70, "precision": "fp4",
+    # A 50B model in fp8 (50 GB of weights): 1 x RTX PRO 6000 ($8,999.99) holds it, the RTX 5090
+    # (32 GB, no peer-to-peer to split it) is excluded, and 4-bit weights (25 GB) would bring it
+    # back, so the report has something under "what would change". (70B in fp4 no longer has any:
+    # 40 GB never fits one 5090, and with no cap there is no GPU count to raise.)
+    app = app_for(engine, {"workload": "inference", "model_params_b": 50, "precision": "fp8",
                            "candidates": "rtx-5090,rtx-pro-6000-blackwell"})
     target = tmp_path / f"report{suffix}"
 
@@ -582,6 +626,8 @@ def test_export_the_report(engine: Engine, tmp_path: Path, fmt: str, presses: in
         data = json.loads(text)
         assert data["recommendations"][0]["device"] == "rtx-pro-6000-blackwell"
         assert data["explanation"]["what_would_change"]
+        assert any(s["device"] == "rtx-5090" and s["changes"] == [{"answer": "precision", "from": "fp8", "to": "fp4"}]
+                   for s in data["explanation"]["what_would_change"])
     elif fmt == "HTML":
         assert text.startswith("<!DOCTYPE html>") and "<table>" in text
         assert "RTX PRO 6000" in text and "<h2>Sources</h2>" in text

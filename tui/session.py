@@ -157,6 +157,8 @@ def describe_value(question: Question, value: Any) -> str:
         return ", ".join(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
+    if question.key == "consultation_month":
+        return str(value)  # a month as YYYYMM (202612), not an amount (202,612)
     if isinstance(value, (int, float)):
         text = number(value, 3)  # 1,000,000,000 and 0.35, never 1e+09
         if question.key == "budget_usd":

@@ -41,10 +41,16 @@ def test_ticked_and_unticked_boxes_differ_as_text(engine: Engine) -> None:
         _to_candidates(app)
         await settle(pilot)
         devices = app.screen.query_one("#q-devices", SelectionList)
-        lines = shown(devices).splitlines()
         order = [devices.get_option_at_index(i).value for i in range(devices.option_count)]
-        ticked = lines[order.index("rtx-5090")]
-        unticked = lines[next(i for i, d in enumerate(order) if d != "rtx-5090")]
+        # 22 devices outgrow the list's 12 lines: bring the ticked one into view, then read the
+        # lines on screen (line y shows the option at the scroll offset + y)
+        devices.highlighted = order.index("rtx-5090")
+        await settle(pilot)
+        top = round(devices.scroll_offset.y)
+        lines = shown(devices).splitlines()
+        ticked = lines[order.index("rtx-5090") - top]
+        unticked = lines[next(i for i, d in enumerate(order) if d != "rtx-5090" and top <= i < top + len(lines)) - top]
+        assert "rtx-5090" in ticked or "RTX 5090" in ticked
         assert "X" in ticked[:4] and "X" not in unticked[:4]
 
     run(app, script)
