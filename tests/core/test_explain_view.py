@@ -7,7 +7,7 @@ from textual.widgets import OptionList, Static
 
 from gpu_advisor.core.consult import Engine
 
-from ..test_tui import app_for, run, settle, shown
+from tests.tui.test_tui import app_for, run, settle, shown
 
 
 def test_choosing_a_lever_applies_it_to_the_answers(engine: Engine) -> None:

@@ -30,7 +30,7 @@ def test_a_large_gap_is_a_warning_and_the_summary_counts_right(tmp_path: Path) -
     from gpu_advisor.audit.logic import GAP_WARNING_SHARE
     from gpu_advisor.audit.render import to_text
 
-    from tests.test_audit import audit, one
+    from tests.audit.test_audit import audit, one
 
     report = audit(tmp_path, "gap")
     gap = one(report, "no-recommendation")

@@ -9,7 +9,7 @@ from gpu_advisor.tui.screens.dialogs import ExportDialog, PathDialog, WhyDialog
 from textual.pilot import Pilot
 from textual.widgets import Input, SelectionList, Static
 
-from tests.test_tui import app_for, consult_screen, run, settle, shown
+from tests.tui.test_tui import app_for, consult_screen, run, settle, shown
 
 
 def _to_candidates(app) -> None:

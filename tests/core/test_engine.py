@@ -136,7 +136,7 @@ def test_result_types_import_nothing_from_the_engine_the_ranking_or_the_explaine
 
     engine_modules = {"gpu_advisor.core.consult", "gpu_advisor.core.ranking", "gpu_advisor.core.explain"}
     readers = {"gpu_advisor.core.results", "gpu_advisor.core.explanations"}
-    edges = import_edges(Path(__file__).resolve().parents[1])
+    edges = import_edges(Path(__file__).resolve().parents[2])
     assert [e for e in edges if e.source in readers and e.target in engine_modules] == []
     # explain and ranking read a consultation, never the engine that made it
     assert [e for e in edges if e.source in engine_modules - {"gpu_advisor.core.consult"}

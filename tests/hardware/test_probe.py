@@ -21,7 +21,7 @@ from gpu_advisor.hardware.planning import Hardware, hardware_from_machine, make_
 from gpu_advisor.knowledge.kb import Knowledge
 from gpu_advisor.knowledge.kb_schema import load_knowledge
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "probe"
 HGX = [FIXTURES / "hgx-h100-8gpu.xml", FIXTURES / "hgx-h100-8gpu-topo.txt"]
 WORKSTATION = [FIXTURES / "workstation-2x-pro6000.xml", FIXTURES / "workstation-2x-pro6000-topo.txt"]

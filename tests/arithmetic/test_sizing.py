@@ -904,7 +904,7 @@ def test_kb_folder_models_override(
 
 
 def test_docs_worked_table_matches_the_code() -> None:
-    docs = (Path(__file__).resolve().parents[1] / "docs" / "sizing.md").read_text(encoding="utf-8")
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "sizing.md").read_text(encoding="utf-8")
     row = re.compile(
         r"^\| `([a-z0-9.-]+)` \([0-9.]+B\) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+)-([0-9.]+) \| "
         r"([0-9]+) \| ([0-9]+)-([0-9]+) \| ([0-9.]+) \| ([0-9.]+) \|$",

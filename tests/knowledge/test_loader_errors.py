@@ -11,7 +11,7 @@ import pytest
 from gpu_advisor.core.consult import Engine
 from gpu_advisor.errors import FileErrors
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
 GOOD_RULE = """\
 topic: extra

@@ -14,7 +14,7 @@ import yaml
 from gpu_advisor.cli import deploy as deploy_command
 from gpu_advisor.hardware.deploy import Setting
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "probe"
 HGX = ["--from", str(FIXTURES / "hgx-h100-8gpu.xml"), "--from", str(FIXTURES / "hgx-h100-8gpu-topo.txt")]
 SEED = ["--model", "llama-3.1-70b", "--set", "workload=fine-tuning", "--set", "method=full"]

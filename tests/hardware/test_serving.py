@@ -17,7 +17,7 @@ from gpu_advisor.knowledge.model_files import ModelSpec, read_model
 
 from tests.knowledge.test_model_files import write_gguf
 
-MODELS = Path(__file__).parent / "fixtures" / "models"
+MODELS = Path(__file__).parents[1] / "fixtures" / "models"
 
 
 def model(name: str) -> ModelSpec:

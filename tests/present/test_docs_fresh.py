@@ -9,7 +9,7 @@ import pytest
 from gpu_advisor.present import docgen
 from gpu_advisor.core.consult import Engine
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
 
 @pytest.mark.parametrize("generator", [docgen.write_reference, docgen.write_schemas],

@@ -22,7 +22,7 @@ from gpu_advisor.core.consult import Engine
 from gpu_advisor.tui.app import AdvisorApp
 from gpu_advisor.tui.screenshots import steady
 
-from .conftest import MINI_KB
+from ..conftest import MINI_KB
 
 INFERENCE_70B_FP4 = {"workload": "inference", "model_params_b": 70, "precision": "fp4",
                      "candidates": "h100-pcie,rtx-pro-6000-blackwell,rtx-5090"}

@@ -8,7 +8,7 @@ from gpu_advisor.audit.lint import check_example
 from gpu_advisor.core.consult import Engine
 from gpu_advisor.knowledge.cache import load_rulebase_cached
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -29,7 +29,7 @@ from gpu_advisor.knowledge.rulebase import load_rulebase
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
 FIXTURES = ROOT / "tests" / "fixtures" / "audit"
 KB = ROOT / "kb"

@@ -22,8 +22,8 @@ from gpu_advisor.lang.conditions import refs
 from gpu_advisor.core.consult import Consultation, Engine
 from gpu_advisor.errors import UsageError
 
-from .conftest import ROOT
-from .test_engine import _random_answers
+from ..conftest import ROOT
+from tests.core.test_engine import _random_answers
 
 HOSTILE_RULES = ROOT / "tests" / "fixtures" / "hostile_rules"
 HOSTILE_FLAVOUR = '"quoted" {braces} <angle> & amp \\ back'

@@ -23,7 +23,7 @@ from gpu_advisor.core.consult import Engine
 from gpu_advisor.errors import FileErrors
 from gpu_advisor.knowledge import cache
 
-from .conftest import IMPORTED_TOO_EARLY, PRIVATE_HOME, ROOT
+from ..conftest import IMPORTED_TOO_EARLY, PRIVATE_HOME, ROOT
 
 
 @pytest.fixture()

@@ -26,7 +26,7 @@ from gpu_advisor.tui.app import AdvisorApp, run_app
 from gpu_advisor.tui.screens.consult import ConsultScreen
 from gpu_advisor.tui.screens.dialogs import ExportDialog, PathDialog, WhyDialog
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 SCENARIOS: dict[str, dict[str, Any]] = {
     "production fine-tuning of 7B": {

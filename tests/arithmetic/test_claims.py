@@ -222,7 +222,7 @@ def test_claim_file_errors_point_at_the_line(tmp_path: Path, text: str, message:
 
 def test_docs_table_matches_the_code() -> None:
     """docs/sizing.md pastes the verdicts; they must be what the code computes today."""
-    docs = (Path(__file__).resolve().parents[1] / "docs" / "sizing.md").read_text(encoding="utf-8")
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "sizing.md").read_text(encoding="utf-8")
     rows = re.findall(
         r"^\| `([a-z0-9-]+)` \| (seed-[^|]+) \|[^|]+\| ([0-9.]+) GB[^|]*\| \*\*([a-z-]+)\*\*",
         docs,
