@@ -71,8 +71,13 @@ def start_times(script: str, runs: int) -> list[dict[str, float]]:
     rows = []
     for _ in range(runs):
         spawned = time.time()
-        out = subprocess.run([sys.executable, "-c", script, repr(spawned)], capture_output=True,
-                             text=True, check=True, cwd=ROOT)
+        out = subprocess.run(
+            [sys.executable, "-c", script, repr(spawned)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return rows
 
@@ -86,7 +91,12 @@ def update_times(runs: int) -> dict[str, list[float]]:
     engine = Engine.load(ROOT / "kb", ROOT / "rules")
     answers = {"workload": "inference", "model_params_b": 70, "precision": "fp4", "max_gpus": 2}
     app = AdvisorApp(engine, answers)
-    found: dict[str, list[float]] = {"update": [], "consult": [], "redraw": [], "counterfactuals": []}
+    found: dict[str, list[float]] = {
+        "update": [],
+        "consult": [],
+        "redraw": [],
+        "counterfactuals": [],
+    }
     sizes = [8, 70, 13, 405, 30, 70]
 
     async def main() -> None:
@@ -110,8 +120,9 @@ def update_times(runs: int) -> dict[str, list[float]]:
                 panel.show(consultation)
                 found["redraw"].append((time.perf_counter() - start) * 1000)
                 await pilot.pause()
-        excluded = engine.consult({"workload": "fine-tuning", "model_params_b": 7,
-                                   "deployment": "production"})
+        excluded = engine.consult(
+            {"workload": "fine-tuning", "model_params_b": 7, "deployment": "production"}
+        )
         for _ in range(max(3, runs // 10)):
             start = time.perf_counter()
             what_would_change(excluded)
@@ -127,9 +138,13 @@ def pct(values: list[float], q: float) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--starts", type=int, default=10, help="new processes per app (default 10)")
-    parser.add_argument("--updates", type=int, default=100, help="answer changes timed (default 100)")
+    parser.add_argument(
+        "--updates", type=int, default=100, help="answer changes timed (default 100)"
+    )
     args = parser.parse_args()
 
     advisor_script = CHILD_ADVISOR % {"kb": str(ROOT / "kb"), "rules": str(ROOT / "rules")}
@@ -144,31 +159,45 @@ def main() -> int:
         values = [row[key] * 1000 for row in rows]
         return statistics.median(values), max(values)
 
-    print(f"Start-up, new process each run, headless 120x40, {args.starts} runs each "
-          "(median / slowest, ms):\n")
+    print(
+        f"Start-up, new process each run, headless 120x40, {args.starts} runs each "
+        "(median / slowest, ms):\n"
+    )
     print("| app | interpreter up | first usable screen | first results on screen |")
     print("|---|---:|---:|---:|")
     e_int, e_int_max = ms(empty, "interpreter")
     e_first, e_first_max = ms(empty, "first")
-    print(f"| empty Textual app | {e_int:.0f} / {e_int_max:.0f} | {e_first:.0f} / {e_first_max:.0f} | — |")
+    print(
+        f"| empty Textual app | {e_int:.0f} / {e_int_max:.0f} | "
+        f"{e_first:.0f} / {e_first_max:.0f} | "
+        "— |"
+    )
     a_int, a_int_max = ms(advisor, "interpreter")
     a_first, a_first_max = ms(advisor, "first")
     a_res, a_res_max = ms(advisor, "results")
-    print(f"| gpu-advisor | {a_int:.0f} / {a_int_max:.0f} | {a_first:.0f} / {a_first_max:.0f} | "
-          f"{a_res:.0f} / {a_res_max:.0f} |")
-    print(f"\nRatio of first usable screens: {a_first / e_first:.2f}x the empty app "
-          f"(target: first screen <= 1000 ms).\n")
+    print(
+        f"| gpu-advisor | {a_int:.0f} / {a_int_max:.0f} | {a_first:.0f} / {a_first_max:.0f} | "
+        f"{a_res:.0f} / {a_res_max:.0f} |"
+    )
+    print(
+        f"\nRatio of first usable screens: {a_first / e_first:.2f}x the empty app "
+        f"(target: first screen <= 1000 ms).\n"
+    )
 
     found = update_times(args.updates)
-    print(f"Answer change to updated results, one running app, {args.updates} changes "
-          "(model size, 70B fp4 inference on up to 2 GPUs, 11 devices; ms):\n")
+    print(
+        f"Answer change to updated results, one running app, {args.updates} changes "
+        "(model size, 70B fp4 inference on up to 2 GPUs, 11 devices; ms):\n"
+    )
     print("| what | p50 | p95 | max |")
     print("|---|---:|---:|---:|")
-    labels = {"update": "answer change -> results drawn (target <= 50)",
-              "consult": "of which: the consultation (durable_rules)",
-              "redraw": "of which: updating the results panel's widgets (before the frame)",
-              "counterfactuals": "counterfactual search, production fine-tuning with 2 devices "
-                                 "excluded (lazy: explanation view only)"}
+    labels = {
+        "update": "answer change -> results drawn (target <= 50)",
+        "consult": "of which: the consultation (durable_rules)",
+        "redraw": "of which: updating the results panel's widgets (before the frame)",
+        "counterfactuals": "counterfactual search, production fine-tuning with 2 devices "
+        "excluded (lazy: explanation view only)",
+    }
     for key, label in labels.items():
         values = found[key]
         print(f"| {label} | {pct(values, 0.5):.1f} | {pct(values, 0.95):.1f} | {max(values):.1f} |")

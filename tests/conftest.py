@@ -19,22 +19,27 @@ from pathlib import Path
 import pytest
 
 IMPORTED_TOO_EARLY = sorted(name for name in sys.modules if name.split(".")[0] == "gpu_advisor")
-"""Package modules some plugin imported before the home was replaced (a test checks there are none)."""
+"""Package modules some plugin imported before the home was replaced (a test checks there are
+none)."""
 
 PRIVATE_HOME = Path(tempfile.mkdtemp(prefix="gpu-advisor-test-home-"))
 """The home every test, and every process a test starts, sees instead of the user's (one per
 pytest process: each xdist worker makes and removes its own)."""
 
 os.environ["HOME"] = str(PRIVATE_HOME)
-for _variable, _folder in (("XDG_CACHE_HOME", ".cache"), ("XDG_CONFIG_HOME", ".config"),
-                           ("XDG_DATA_HOME", ".local/share"), ("XDG_STATE_HOME", ".local/state")):
+for _variable, _folder in (
+    ("XDG_CACHE_HOME", ".cache"),
+    ("XDG_CONFIG_HOME", ".config"),
+    ("XDG_DATA_HOME", ".local/share"),
+    ("XDG_STATE_HOME", ".local/state"),
+):
     os.environ[_variable] = str(PRIVATE_HOME / _folder)
 os.environ["GPU_ADVISOR_CACHE_DIR"] = str(PRIVATE_HOME / "rulebase-cache")
 os.environ.pop("GPU_ADVISOR_NO_CACHE", None)  # the cache tests need the cache switched on
 os.environ["TZ"] = "UTC"
 time.tzset()
 
-from gpu_advisor.core.consult import Engine  # only once the environment is private
+from gpu_advisor.core.consult import Engine  # noqa: E402 - only once the environment is private
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -17,13 +17,13 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from gpu_advisor.audit.enumeration import ComponentRun, DeviceFacts
-from gpu_advisor.backends.python import compile_condition, context_of
 from gpu_advisor.audit.findings import Finding
 from gpu_advisor.audit.space import ARITHMETIC_ANSWERS, raw_answers
-from gpu_advisor.lang.conditions import MISSING, evaluate
+from gpu_advisor.backends.python import compile_condition, context_of
 from gpu_advisor.core.consult import python_stage
 from gpu_advisor.errors import AdvisorError
 from gpu_advisor.knowledge.rulebase import RuleBase
+from gpu_advisor.lang.conditions import MISSING, evaluate
 
 Firings = set[tuple[str, str | None]]
 
@@ -93,10 +93,15 @@ class Replayer:
         self.facts_engine = facts_engine or DeviceFacts(self.rb)
         self.compiled = {r.id: compile_condition(r.when) for r in self.rb.rules}
         self._memo: dict[tuple[Any, ...], tuple[dict[str, Any], list[dict[str, Any]]]] = {}
-        self.defaults = {name: fact.default for name, fact in self.rb.facts.items()
-                         if fact.kind != "computed" and fact.default is not None}
+        self.defaults = {
+            name: fact.default
+            for name, fact in self.rb.facts.items()
+            if fact.kind != "computed" and fact.default is not None
+        }
 
-    def device_facts(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def device_facts(
+        self, values: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         key = tuple(repr(values.get(k, MISSING)) for k in ARITHMETIC_ANSWERS)
         found = self._memo.get(key)
         if found is None:
@@ -128,21 +133,33 @@ class Replayer:
                 durable.append({(f.rule_id, f.device_id) for f in fired})
                 py = self._python_stage(stage, values, facts, devices if stage == final else {})
                 python.append(py)
-                closures.append(self._closure_stage(stage, values, facts, devices if stage == final else {}))
+                closures.append(
+                    self._closure_stage(stage, values, facts, devices if stage == final else {})
+                )
                 if stage != final:
                     self._derive(py, facts, derived)
         finally:
             session.close()
         return durable, python, closures
 
-    def _python_stage(self, stage: int, values: dict[str, Any], facts: dict[str, Any],
-                      devices: dict[str, dict[str, Any]]) -> Firings:
+    def _python_stage(
+        self,
+        stage: int,
+        values: dict[str, Any],
+        facts: dict[str, Any],
+        devices: dict[str, dict[str, Any]],
+    ) -> Firings:
         """The engine's own Python evaluation of one stage."""
         fired = python_stage(self.rb.rules, stage, values, facts, devices, holds=evaluate)
         return {(f.rule_id, f.device_id) for f in fired}
 
-    def _closure_stage(self, stage: int, values: dict[str, Any], facts: dict[str, Any],
-                       devices: dict[str, dict[str, Any]]) -> Firings:
+    def _closure_stage(
+        self,
+        stage: int,
+        values: dict[str, Any],
+        facts: dict[str, Any],
+        devices: dict[str, dict[str, Any]],
+    ) -> Firings:
         ctx = context_of(values, facts)
         fired: Firings = set()
         for rule in self.rb.rules:
@@ -176,9 +193,14 @@ class Replayer:
                 derived.setdefault(name, []).append(value)
 
 
-def agreement_findings(engine: Any, runs: list[ComponentRun], limit: int = 1000, consult_limit: int = 100,
-                       facts_engine: DeviceFacts | None = None,
-                       progress: Callable[[str, int, int | None], None] | None = None) -> tuple[list[Finding], int, int]:
+def agreement_findings(
+    engine: Any,
+    runs: list[ComponentRun],
+    limit: int = 1000,
+    consult_limit: int = 100,
+    facts_engine: DeviceFacts | None = None,
+    progress: Callable[[str, int, int | None], None] | None = None,
+) -> tuple[list[Finding], int, int]:
     """(findings, combinations replayed in both evaluators, combinations run through consult)."""
     rb: RuleBase = engine.rulebase
     chosen = samples(rb, runs, limit)
@@ -191,8 +213,15 @@ def agreement_findings(engine: Any, runs: list[ComponentRun], limit: int = 1000,
         try:
             durable, python, closures = replayer.replay(raw)
         except AdvisorError as exc:
-            out.append(Finding("agreement", "engine-disagreement", "error",
-                               f"replaying these answers failed: {exc}", counterexample=dict(raw)))
+            out.append(
+                Finding(
+                    "agreement",
+                    "engine-disagreement",
+                    "error",
+                    f"replaying these answers failed: {exc}",
+                    counterexample=dict(raw),
+                )
+            )
             continue
         for stage, (d, p, c) in enumerate(zip(durable, python, closures)):
             if d != p and disagreements < 10:
@@ -200,19 +229,37 @@ def agreement_findings(engine: Any, runs: list[ComponentRun], limit: int = 1000,
                 only_d = sorted(_show(f) for f in d - p)
                 only_p = sorted(_show(f) for f in p - d)
                 rules = tuple(sorted({f[0] for f in (d ^ p)}))
-                out.append(Finding("agreement", "engine-disagreement", "error",
-                                   f"at stage {stage}, durable_rules and the Python evaluator disagree: only durable "
-                                   f"fired {', '.join(only_d) or 'nothing more'}; only Python fired "
-                                   f"{', '.join(only_p) or 'nothing more'}", rules=rules, counterexample=dict(raw),
-                                   details={"stage": stage, "only_durable": only_d, "only_python": only_p}))
+                out.append(
+                    Finding(
+                        "agreement",
+                        "engine-disagreement",
+                        "error",
+                        f"at stage {stage}, durable_rules and the Python evaluator disagree: only "
+                        "durable "
+                        f"fired {', '.join(only_d) or 'nothing more'}; only Python fired "
+                        f"{', '.join(only_p) or 'nothing more'}",
+                        rules=rules,
+                        counterexample=dict(raw),
+                        details={"stage": stage, "only_durable": only_d, "only_python": only_p},
+                    )
+                )
             if c != p and self_checks < 10:
                 self_checks += 1
                 rules = tuple(sorted({f[0] for f in (c ^ p)}))
-                out.append(Finding("agreement", "audit-self-check", "error",
-                                   f"at stage {stage}, the audit's compiled conditions and conditions.evaluate "
-                                   f"disagree on {', '.join(sorted(_show(f) for f in c ^ p))}; the audit's logic "
-                                   "findings cannot be trusted for these rules", rules=rules,
-                                   counterexample=dict(raw)))
+                out.append(
+                    Finding(
+                        "agreement",
+                        "audit-self-check",
+                        "error",
+                        f"at stage {stage}, the audit's compiled conditions and conditions."
+                        "evaluate "
+                        f"disagree on {', '.join(sorted(_show(f) for f in c ^ p))}; the audit's "
+                        "logic "
+                        "findings cannot be trusted for these rules",
+                        rules=rules,
+                        counterexample=dict(raw),
+                    )
+                )
         if consulted < consult_limit:
             consulted += 1
             out.extend(_consult_check(engine, replayer, raw, python))
@@ -221,33 +268,59 @@ def agreement_findings(engine: Any, runs: list[ComponentRun], limit: int = 1000,
     return out, len(chosen), consulted
 
 
-def _consult_check(engine: Any, replayer: Replayer, raw: Mapping[str, Any], python: list[Firings]) -> list[Finding]:
+def _consult_check(
+    engine: Any, replayer: Replayer, raw: Mapping[str, Any], python: list[Firings]
+) -> list[Finding]:
     """A full consultation must fire what the replay fired, on the device facts the audit used."""
     try:
         consultation = engine.consult(dict(raw))
     except AdvisorError as exc:
         if "rules disagree on fact" in str(exc):
             return []  # a fact conflict: the logic checks report it, with the rules involved
-        return [Finding("logic", "engine-error", "error",
-                        f"the engine cannot process answers the questionnaire accepts: {exc}",
-                        counterexample=dict(raw))]
+        return [
+            Finding(
+                "logic",
+                "engine-error",
+                "error",
+                f"the engine cannot process answers the questionnaire accepts: {exc}",
+                counterexample=dict(raw),
+            )
+        ]
     expected = set().union(*python) if python else set()
     out = []
     if consultation.fired != expected:
         diff = sorted(_show(f) for f in consultation.fired ^ expected)
-        out.append(Finding("agreement", "audit-self-check", "error",
-                           f"a full consultation fired differently from the audit's replay ({', '.join(diff)})",
-                           rules=tuple(sorted({f[0] for f in consultation.fired ^ expected})),
-                           counterexample=dict(raw)))
+        out.append(
+            Finding(
+                "agreement",
+                "audit-self-check",
+                "error",
+                "a full consultation fired differently from the audit's replay "
+                f"({', '.join(diff)})",
+                rules=tuple(sorted({f[0] for f in consultation.fired ^ expected})),
+                counterexample=dict(raw),
+            )
+        )
     _, attrs = replayer.device_facts(dict(consultation.answers.values))
     mine = dict(zip(replayer.rb.knowledge.devices, attrs))
     for device_id, facts in consultation.devices.items():
         if mine.get(device_id) != facts:
-            changed = sorted(k for k in set(facts) | set(mine.get(device_id, {}))
-                             if facts.get(k) != mine.get(device_id, {}).get(k))
-            out.append(Finding("agreement", "audit-self-check", "error",
-                               f"the audit computed other device facts for {device_id} than the consultation "
-                               f"({', '.join(changed)})", devices=(device_id,), counterexample=dict(raw)))
+            changed = sorted(
+                k
+                for k in set(facts) | set(mine.get(device_id, {}))
+                if facts.get(k) != mine.get(device_id, {}).get(k)
+            )
+            out.append(
+                Finding(
+                    "agreement",
+                    "audit-self-check",
+                    "error",
+                    f"the audit computed other device facts for {device_id} than the consultation "
+                    f"({', '.join(changed)})",
+                    devices=(device_id,),
+                    counterexample=dict(raw),
+                )
+            )
             break
     return out
 

@@ -45,7 +45,9 @@ def load(kb_dir: Path | None, rules_dir: Path | None) -> tuple[RuleBase | None, 
         rulebase = load_rulebase(rules_dir, knowledge)
     except FileErrors as exc:
         known = {(str(f.location), f.message) for f in findings}
-        findings += [f for f in load_error_findings(exc.errors) if (str(f.location), f.message) not in known]
+        findings += [
+            f for f in load_error_findings(exc.errors) if (str(f.location), f.message) not in known
+        ]
         return None, findings
     return (rulebase if not findings else None), findings
 
@@ -58,31 +60,80 @@ def lint_rules(rb: RuleBase) -> list[Finding]:
     out: list[Finding] = []
     for rule in rb.rules:
         if not rule.because.strip():
-            out.append(Finding("lint", "no-rationale", "error",
-                               f"{rule.id} gives no rationale (because:): an expert cannot check why it concludes "
-                               "what it does", rule.location, (rule.id,)))
+            out.append(
+                Finding(
+                    "lint",
+                    "no-rationale",
+                    "error",
+                    f"{rule.id} gives no rationale (because:): an expert cannot check why it "
+                    "concludes "
+                    "what it does",
+                    rule.location,
+                    (rule.id,),
+                )
+            )
         if not rule.sources:
-            out.append(Finding("lint", "no-sources", "error", f"{rule.id} cites no source", rule.location, (rule.id,)))
+            out.append(
+                Finding(
+                    "lint",
+                    "no-sources",
+                    "error",
+                    f"{rule.id} cites no source",
+                    rule.location,
+                    (rule.id,),
+                )
+            )
         if not rule.examples:
-            out.append(Finding("lint", "no-examples", "warning",
-                               f"{rule.id} has no examples: nothing shows (or tests) when it fires", rule.location,
-                               (rule.id,)))
+            out.append(
+                Finding(
+                    "lint",
+                    "no-examples",
+                    "warning",
+                    f"{rule.id} has no examples: nothing shows (or tests) when it fires",
+                    rule.location,
+                    (rule.id,),
+                )
+            )
         if rule.prefer is not None and rule.prefer.points == 0:
-            out.append(Finding("lint", "zero-points", "warning",
-                               f"{rule.id} prefers with 0 points: it never changes a score", rule.location, (rule.id,)))
+            out.append(
+                Finding(
+                    "lint",
+                    "zero-points",
+                    "warning",
+                    f"{rule.id} prefers with 0 points: it never changes a score",
+                    rule.location,
+                    (rule.id,),
+                )
+            )
         for example in rule.examples:
             out.extend(_lint_example(rb, rule, example))
     for q in rb.questions.values():
         if q.type in ("number", "integer") and (q.min is None or q.max is None):
-            out.append(Finding("lint", "unbounded-question", "warning",
-                               f"question {q.key} has no {'min' if q.min is None else 'max'}: give the range of "
-                               "plausible answers (the audit tests numbers at their bounds)", q.location))
+            out.append(
+                Finding(
+                    "lint",
+                    "unbounded-question",
+                    "warning",
+                    f"question {q.key} has no {'min' if q.min is None else 'max'}: give the range "
+                    "of "
+                    "plausible answers (the audit tests numbers at their bounds)",
+                    q.location,
+                )
+            )
     return out
 
 
 def _expects_something(example: Example) -> bool:
     e = example.expect
-    return bool(e.fires is not None or e.fires_for or e.not_for or e.facts or e.top or e.excluded or e.recommended)
+    return bool(
+        e.fires is not None
+        or e.fires_for
+        or e.not_for
+        or e.facts
+        or e.top
+        or e.excluded
+        or e.recommended
+    )
 
 
 def _lint_example(rb: RuleBase, rule: Rule, example: Example) -> list[Finding]:
@@ -90,18 +141,35 @@ def _lint_example(rb: RuleBase, rule: Rule, example: Example) -> list[Finding]:
 
     out = []
     if not _expects_something(example):
-        out.append(Finding("lint", "empty-example", "warning",
-                           f"{rule.id} / {example.name}: the example expects nothing, so it can never fail",
-                           example.location, (rule.id,), counterexample=dict(example.answers)))
+        out.append(
+            Finding(
+                "lint",
+                "empty-example",
+                "warning",
+                f"{rule.id} / {example.name}: the example expects nothing, so it can never fail",
+                example.location,
+                (rule.id,),
+                counterexample=dict(example.answers),
+            )
+        )
     try:
         answers = normalize_answers(rb.questions, dict(example.answers), rb.knowledge)
     except UsageError:
         return out  # the loader reports invalid example answers
     for key, why in answers.ignored.items():
-        out.append(Finding("lint", "ignored-answer", "warning",
-                           f"{rule.id} / {example.name}: the example sets {key}, which is {why}; the engine "
-                           "ignores it, so the example does not test what it seems to", example.location, (rule.id,),
-                           counterexample=dict(example.answers), details={"answer": key}))
+        out.append(
+            Finding(
+                "lint",
+                "ignored-answer",
+                "warning",
+                f"{rule.id} / {example.name}: the example sets {key}, which is {why}; the engine "
+                "ignores it, so the example does not test what it seems to",
+                example.location,
+                (rule.id,),
+                counterexample=dict(example.answers),
+                details={"answer": key},
+            )
+        )
     return out
 
 
@@ -126,32 +194,68 @@ def lint_knowledge(rb: RuleBase) -> list[Finding]:
         for key, fig in figures.items():
             precision, _, kind = key.rpartition("_")
             sparse = figures.get(f"{precision}_sparse")
-            if kind == "dense" and sparse is not None and isinstance(fig.value, (int, float)) and \
-                    isinstance(sparse.value, (int, float)) and fig.value > sparse.value:
-                out.append(Finding("lint", "implausible-value", "error",
-                                   f"{device.id}: throughput {key} = {fig.value:g} TFLOPS is above the sparse figure "
-                                   f"{precision}_sparse = {sparse.value:g}; sparsity at most doubles a peak",
-                                   where("throughput", key, "value"), devices=(device.id,)))
+            if (
+                kind == "dense"
+                and sparse is not None
+                and isinstance(fig.value, (int, float))
+                and isinstance(sparse.value, (int, float))
+                and fig.value > sparse.value
+            ):
+                out.append(
+                    Finding(
+                        "lint",
+                        "implausible-value",
+                        "error",
+                        f"{device.id}: throughput {key} = {fig.value:g} TFLOPS is above the sparse "
+                        "figure "
+                        f"{precision}_sparse = {sparse.value:g}; sparsity at most doubles a peak",
+                        where("throughput", key, "value"),
+                        devices=(device.id,),
+                    )
+                )
         dense = [(p, device.throughput(p, sparse=False)) for p in TENSOR_ORDER]
         present = [(p, t) for p, t in dense if t is not None]
         for (wide, tw), (narrow, tn) in pairwise(present):
             assert tw is not None and tn is not None
             if tn.tflops < tw.tflops:
                 key = next((k for k in figures if k.startswith(narrow + "_")), narrow)
-                out.append(Finding("lint", "implausible-value", "warning",
-                                   f"{device.id}: dense {narrow} ({tn.tflops:g} TFLOPS) is slower than dense {wide} "
-                                   f"({tw.tflops:g}); a narrower format is at least as fast on the same tensor cores",
-                                   where("throughput", key, "value"), devices=(device.id,)))
+                out.append(
+                    Finding(
+                        "lint",
+                        "implausible-value",
+                        "warning",
+                        f"{device.id}: dense {narrow} ({tn.tflops:g} TFLOPS) is slower than dense "
+                        f"{wide} "
+                        f"({tw.tflops:g}); a narrower format is at least as fast on the same "
+                        "tensor cores",
+                        where("throughput", key, "value"),
+                        devices=(device.id,),
+                    )
+                )
         has_fp4 = any(k.startswith("fp4_") for k in figures)
         flag = device.value("fp4")
         if flag is True and not has_fp4:
-            out.append(Finding("lint", "implausible-value", "warning",
-                               f"{device.id}: fp4 is true but the throughput has no fp4 figure",
-                               where("fp4", "value"), devices=(device.id,)))
+            out.append(
+                Finding(
+                    "lint",
+                    "implausible-value",
+                    "warning",
+                    f"{device.id}: fp4 is true but the throughput has no fp4 figure",
+                    where("fp4", "value"),
+                    devices=(device.id,),
+                )
+            )
         elif flag is False and has_fp4:
-            out.append(Finding("lint", "implausible-value", "warning",
-                               f"{device.id}: fp4 is false but the throughput lists an fp4 figure",
-                               where("fp4", "value"), devices=(device.id,)))
+            out.append(
+                Finding(
+                    "lint",
+                    "implausible-value",
+                    "warning",
+                    f"{device.id}: fp4 is false but the throughput lists an fp4 figure",
+                    where("fp4", "value"),
+                    devices=(device.id,),
+                )
+            )
     return out
 
 
@@ -159,7 +263,9 @@ def lint_knowledge(rb: RuleBase) -> list[Finding]:
 # Examples
 
 
-def check_example(engine: Any, rule: Rule, example: Example, evaluator: str = "durable") -> list[str]:
+def check_example(
+    engine: Any, rule: Rule, example: Example, evaluator: str = "durable"
+) -> list[str]:
     """The ways a rule's example fails (empty when it holds), run through the engine."""
     consultation = engine.consult(dict(example.answers), evaluator=evaluator)
     expect = example.expect
@@ -167,7 +273,9 @@ def check_example(engine: Any, rule: Rule, example: Example, evaluator: str = "d
     problems: list[str] = []
     if expect.fires is not None and bool(fired_for) != expect.fires:
         shown = ", ".join(sorted(d or "the context" for d in fired_for)) or "nothing"
-        problems.append(f"expected it {'to fire' if expect.fires else 'not to fire'}; it fired for {shown}")
+        problems.append(
+            f"expected it {'to fire' if expect.fires else 'not to fire'}; it fired for {shown}"
+        )
     for device in expect.fires_for:
         if device not in fired_for:
             problems.append(f"expected it to fire for {device}")
@@ -176,10 +284,14 @@ def check_example(engine: Any, rule: Rule, example: Example, evaluator: str = "d
             problems.append(f"expected it not to fire for {device}")
     for name, value in expect.facts.items():
         if consultation.facts.get(name) != value:
-            problems.append(f"expected fact {name} = {value!r}, got {consultation.facts.get(name)!r}")
+            problems.append(
+                f"expected fact {name} = {value!r}, got {consultation.facts.get(name)!r}"
+            )
     ranked = [r.device for r in consultation.recommendations]
     if expect.top is not None and (not ranked or ranked[0] != expect.top):
-        problems.append(f"expected {expect.top} on top, got {', '.join(ranked[:3]) or 'no recommendation'}")
+        problems.append(
+            f"expected {expect.top} on top, got {', '.join(ranked[:3]) or 'no recommendation'}"
+        )
     for device in expect.excluded:
         if device not in consultation.all_exclusions:
             problems.append(f"expected {device} excluded")
@@ -204,15 +316,33 @@ def example_findings(engine: Any, progress: Any = None) -> list[Finding]:
                 results[evaluator] = [f"the consultation failed: {exc}"]
         problems = results["durable"]
         if problems:
-            out.append(Finding("examples", "example-failed", "error",
-                               f"{rule.id} / {example.name}: " + "; ".join(problems), example.location, (rule.id,),
-                               counterexample=dict(example.answers), details={"problems": problems}))
+            out.append(
+                Finding(
+                    "examples",
+                    "example-failed",
+                    "error",
+                    f"{rule.id} / {example.name}: " + "; ".join(problems),
+                    example.location,
+                    (rule.id,),
+                    counterexample=dict(example.answers),
+                    details={"problems": problems},
+                )
+            )
         if results["python"] != problems:
-            out.append(Finding("agreement", "engine-disagreement", "error",
-                               f"{rule.id} / {example.name}: durable_rules and the Python evaluator disagree on "
-                               f"this example (durable: {'; '.join(problems) or 'holds'}; python: "
-                               f"{'; '.join(results['python']) or 'holds'})", example.location, (rule.id,),
-                               counterexample=dict(example.answers)))
+            out.append(
+                Finding(
+                    "agreement",
+                    "engine-disagreement",
+                    "error",
+                    f"{rule.id} / {example.name}: durable_rules and the Python evaluator disagree "
+                    "on "
+                    f"this example (durable: {'; '.join(problems) or 'holds'}; python: "
+                    f"{'; '.join(results['python']) or 'holds'})",
+                    example.location,
+                    (rule.id,),
+                    counterexample=dict(example.answers),
+                )
+            )
         if progress is not None:
             progress("examples", done, len(cases))
     return out

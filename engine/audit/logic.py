@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpu_advisor.audit.enumeration import ComponentRun, Conflict, DeviceFacts, Progress, Stat
-from gpu_advisor.backends.python import compile_condition, context_of
 from gpu_advisor.audit.findings import Finding, SpaceStats
 from gpu_advisor.audit.space import (
     ARITHMETIC_ANSWERS,
@@ -37,10 +36,11 @@ from gpu_advisor.audit.space import (
     situation_plan,
     template_refs,
 )
-from gpu_advisor.lang.conditions import MISSING, All, Ref, refs, show
+from gpu_advisor.backends.python import compile_condition, context_of
 from gpu_advisor.errors import AdvisorError
 from gpu_advisor.knowledge.rulebase import Rule, RuleBase
 from gpu_advisor.knowledge.vocabulary import DEVICE_ATTRIBUTES
+from gpu_advisor.lang.conditions import MISSING, All, Ref, refs, show
 
 GAP_WARNING_SHARE = 0.25
 """Share of answer combinations with no recommendation above which the gap is a warning."""
@@ -79,7 +79,9 @@ class LogicResult:
 class LogicAudit:
     """Runs the whole-space enumeration and turns what it saw into findings."""
 
-    def __init__(self, rb: RuleBase, progress: Progress | None = None, budget_values: int = 8) -> None:
+    def __init__(
+        self, rb: RuleBase, progress: Progress | None = None, budget_values: int = 8
+    ) -> None:
         self.rb = rb
         self.progress = progress or _no_progress
         self.budget_values = budget_values
@@ -89,12 +91,17 @@ class LogicAudit:
         self.all_devices = (1 << len(self.devices)) - 1
         self.facts_engine = DeviceFacts(rb)
         self.base_values = {k: q.default for k, q in rb.questions.items() if q.default is not None}
-        self.base_computed, self.base_attrs = self.facts_engine.compute(self.asked_only(self.base_values))
-        self.domains = build_domains(rb, self.components, dict(zip(self.devices, self.base_attrs)),
-                                     self._flips())
+        self.base_computed, self.base_attrs = self.facts_engine.compute(
+            self.asked_only(self.base_values)
+        )
+        self.domains = build_domains(
+            rb, self.components, dict(zip(self.devices, self.base_attrs)), self._flips()
+        )
         self.engine_errors: list[tuple[dict[str, Any], str]] = []
         self.claims: dict[tuple[str, str], ClaimCheck] = {}
-        self.claim_rules = [r for r in rb.rules if r.prefer is not None and r.prefer.claim is not None]
+        self.claim_rules = [
+            r for r in rb.rules if r.prefer is not None and r.prefer.claim is not None
+        ]
         self.rule_run: dict[str, ComponentRun] = {}
         self.external_refs: set[Ref] = set()
         self.unset_at: dict[tuple[Ref, int], dict[str, Any]] = {}
@@ -119,7 +126,9 @@ class LogicAudit:
     def _flips(self) -> dict[str, list[float]]:
         """For numbers the arithmetic reads and the rules compare: the values at which a computed
         yes/no device fact (``fits``) changes for some device, the other answers at defaults."""
-        flags = [n for n, a in DEVICE_ATTRIBUTES.items() if a.origin == "computed" and a.type == "bool"]
+        flags = [
+            n for n, a in DEVICE_ATTRIBUTES.items() if a.origin == "computed" and a.type == "bool"
+        ]
         arith = next((c for c in self.components if c.arithmetic), None)
         found: dict[str, list[float]] = {}
         if arith is None or not flags:
@@ -130,8 +139,12 @@ class LogicAudit:
                 continue
             if not literal_compared(self.rb, key):
                 continue
-            points = [p for i in range(len(self.devices)) for flag in flags
-                      if (p := self._flip_point(key, q, i, flag)) is not None]
+            points = [
+                p
+                for i in range(len(self.devices))
+                for flag in flags
+                if (p := self._flip_point(key, q, i, flag)) is not None
+            ]
             found[key] = points
         return found
 
@@ -139,7 +152,9 @@ class LogicAudit:
         low, high = float(q.min), float(q.max)
 
         def state(value: float) -> Any:
-            values = self.asked_only({**self.base_values, key: int(round(value)) if q.type == "integer" else value})
+            values = self.asked_only(
+                {**self.base_values, key: int(round(value)) if q.type == "integer" else value}
+            )
             if key not in values:
                 return None
             try:
@@ -168,7 +183,9 @@ class LogicAudit:
 
     def run(self) -> LogicResult:
         started = time.perf_counter()
-        runs = [ComponentRun(self.rb, comp, self.analysis, self.domains) for comp in self.components]
+        runs = [
+            ComponentRun(self.rb, comp, self.analysis, self.domains) for comp in self.components
+        ]
         for run in runs:
             for rule in run.comp.rules:
                 self.rule_run[rule.id] = run
@@ -205,7 +222,14 @@ class LogicAudit:
         self._seen.add(key)
         try:
             computed, attrs = self.facts_engine.compute(values)
-        except (AdvisorError, ValueError, ArithmeticError, TypeError, KeyError, ZeroDivisionError) as exc:
+        except (
+            AdvisorError,
+            ValueError,
+            ArithmeticError,
+            TypeError,
+            KeyError,
+            ZeroDivisionError,
+        ) as exc:
             if len(self.engine_errors) < 20:
                 self.engine_errors.append((dict(values), f"{type(exc).__name__}: {exc}"))
             return None
@@ -214,8 +238,9 @@ class LogicAudit:
         self._observe_claims(run, sc, values, attrs, masks)
         return attrs
 
-    def _track_unset(self, values: dict[str, Any], computed: Mapping[str, Any],
-                     attrs: list[dict[str, Any]]) -> None:
+    def _track_unset(
+        self, values: dict[str, Any], computed: Mapping[str, Any], attrs: list[dict[str, Any]]
+    ) -> None:
         """Where the arithmetic leaves unset a figure that an explanation outside its component
         quotes: per device, the first situation."""
         for ref in self.external_refs:
@@ -227,7 +252,9 @@ class LogicAudit:
                 if dev.get(ref.name) is None and (ref, i) not in self.unset_at:
                     self.unset_at[(ref, i)] = dict(values)
 
-    def _budget(self, run: ComponentRun, values: dict[str, Any], key: str, attrs: list[dict[str, Any]]) -> None:
+    def _budget(
+        self, run: ComponentRun, values: dict[str, Any], key: str, attrs: list[dict[str, Any]]
+    ) -> None:
         """A number compared only with computed device figures (the budget with the cost): at and
         just below each device's figure, once per distinct set of figures."""
         q = self.rb.questions[key]
@@ -243,7 +270,9 @@ class LogicAudit:
                 value = dev.get(other.name)
                 figures.append(value)
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    points.update({float(value), float(value) - epsilon(float(value), q.type == "integer")})
+                    points.update(
+                        {float(value), float(value) - epsilon(float(value), q.type == "integer")}
+                    )
         seen = self.budget_seen.setdefault(key, set())
         signature = tuple(figures)
         if signature in seen:
@@ -252,7 +281,9 @@ class LogicAudit:
         for value in self.domains[key].values:
             if value is not MISSING:
                 points.add(float(value))
-        chosen = sorted(p for p in points if (q.min is None or p >= q.min) and (q.max is None or p <= q.max))
+        chosen = sorted(
+            p for p in points if (q.min is None or p >= q.min) and (q.max is None or p <= q.max)
+        )
         if len(chosen) > self.budget_values:  # the extremes and an even spread between them
             step = (len(chosen) - 1) / (self.budget_values - 1)
             chosen = sorted({chosen[round(i * step)] for i in range(self.budget_values)})
@@ -260,8 +291,14 @@ class LogicAudit:
         for variant in budget_variants(self.rb, run.comp, self.domains, values, key, typed):
             self._situation(run, variant)
 
-    def _observe_claims(self, run: ComponentRun, sc: int, values: dict[str, Any],
-                        attrs: list[dict[str, Any]], masks: list[int]) -> None:
+    def _observe_claims(
+        self,
+        run: ComponentRun,
+        sc: int,
+        values: dict[str, Any],
+        attrs: list[dict[str, Any]],
+        masks: list[int],
+    ) -> None:
         """Claims: does each device a claim-bearing preference fires for lead on its metric?"""
         for rule in self.claim_rules:
             own = self.rule_run.get(rule.id)
@@ -279,7 +316,9 @@ class LogicAudit:
             if mask:
                 self._check_claim(rule, mask, attrs, {**values, **context})
 
-    def _check_claim(self, rule: Rule, mask: int, attrs: list[dict[str, Any]], answers: dict[str, Any]) -> None:
+    def _check_claim(
+        self, rule: Rule, mask: int, attrs: list[dict[str, Any]], answers: dict[str, Any]
+    ) -> None:
         assert rule.prefer is not None and rule.prefer.claim is not None
         metric, best = rule.prefer.claim.metric, rule.prefer.claim.best
         values = [_metric(dev.get(metric)) for dev in attrs]
@@ -291,7 +330,9 @@ class LogicAudit:
         for i, device in enumerate(self.devices):
             if not mask >> i & 1:
                 continue
-            check = self.claims.setdefault((rule.id, device), ClaimCheck(rule.id, device, metric, best))
+            check = self.claims.setdefault(
+                (rule.id, device), ClaimCheck(rule.id, device, metric, best)
+            )
             if values[i] == target:
                 check.held += 1
                 continue
@@ -308,12 +349,18 @@ class LogicAudit:
         for run in runs:
             comp_total = run.total()
             total *= max(comp_total, 1)
-            stats.components.append({
-                "questions": run.comp.questions, "rules": [r.id for r in run.comp.rules],
-                "arithmetic": run.comp.arithmetic, "combinations": comp_total,
-                "situations": run.situations, "context_classes": len(run.ksets),
-                "context_combinations": run.context_evaluations, "joint_signatures": len(run.sigs),
-            })
+            stats.components.append(
+                {
+                    "questions": run.comp.questions,
+                    "rules": [r.id for r in run.comp.rules],
+                    "arithmetic": run.comp.arithmetic,
+                    "combinations": comp_total,
+                    "situations": run.situations,
+                    "context_classes": len(run.ksets),
+                    "context_combinations": run.context_evaluations,
+                    "joint_signatures": len(run.sigs),
+                }
+            )
             stats.situations += run.situations
             stats.context_classes += len(run.ksets)
             stats.context_evaluations += run.context_evaluations
@@ -324,8 +371,10 @@ class LogicAudit:
         roles: dict[str, list[str]] = {}
         for key, dom in self.domains.items():
             roles.setdefault(dom.role, []).append(key)
-        stats.notes.append("question roles: " + "; ".join(f"{role}: {', '.join(keys)}"
-                                                           for role, keys in sorted(roles.items())))
+        stats.notes.append(
+            "question roles: "
+            + "; ".join(f"{role}: {', '.join(keys)}" for role, keys in sorted(roles.items()))
+        )
         if self.facts_engine.mismatch:
             stats.notes.append(self.facts_engine.mismatch)
         stats.notes.append(f"logic enumeration took {seconds:.1f} s")
@@ -347,10 +396,16 @@ class LogicAudit:
         return out
 
     def _engine_error_findings(self) -> list[Finding]:
-        return [Finding("logic", "engine-error", "error",
-                        f"the engine cannot process answers the questionnaire accepts: {message}",
-                        counterexample=self.raw(values))
-                for values, message in self.engine_errors[:5]]
+        return [
+            Finding(
+                "logic",
+                "engine-error",
+                "error",
+                f"the engine cannot process answers the questionnaire accepts: {message}",
+                counterexample=self.raw(values),
+            )
+            for values, message in self.engine_errors[:5]
+        ]
 
     def _conflict_findings(self, runs: list[ComponentRun]) -> list[Finding]:
         out = []
@@ -361,13 +416,30 @@ class LogicAudit:
                 if conflict.kind == "fact-conflict":
                     tail = "the fact takes one value, so the consultation stops with an error"
                 else:
-                    tail = f"{conflict.fact} combines with 'or', so the false derivation is overridden"
-                message = (f"{first.id} derives {conflict.fact} = {v1} and {second.id} derives {conflict.fact} = "
-                           f"{v2} for the same answers; {tail}")
-                out.append(Finding("logic", conflict.kind, "error", message, second.location, conflict.rules,
-                                   counterexample=self.raw(self._complete(run, conflict)),
-                                   details={"fact": conflict.fact, "values": list(conflict.values),
-                                            "first_location": str(first.location)}))
+                    tail = (
+                        f"{conflict.fact} combines with 'or', so the false derivation is overridden"
+                    )
+                message = (
+                    f"{first.id} derives {conflict.fact} = {v1} and {second.id} derives "
+                    f"{conflict.fact} = "
+                    f"{v2} for the same answers; {tail}"
+                )
+                out.append(
+                    Finding(
+                        "logic",
+                        conflict.kind,
+                        "error",
+                        message,
+                        second.location,
+                        conflict.rules,
+                        counterexample=self.raw(self._complete(run, conflict)),
+                        details={
+                            "fact": conflict.fact,
+                            "values": list(conflict.values),
+                            "first_location": str(first.location),
+                        },
+                    )
+                )
         return out
 
     def _complete(self, run: ComponentRun, conflict: Conflict) -> dict[str, Any]:
@@ -386,18 +458,39 @@ class LogicAudit:
                     continue
                 parts = self._part_witnesses(run, rule)
                 never = [p["part"] for p in parts if p["holds_for"] is None]
-                why = ("never holds: " + "; ".join(never)) if never else \
-                    "each part holds for some answers, but never all at once"
+                why = (
+                    ("never holds: " + "; ".join(never))
+                    if never
+                    else "each part holds for some answers, but never all at once"
+                )
                 details = {"condition": rule.condition_text(), "parts": parts}
                 if not self._reads_computed(rule, set()):
-                    out.append(Finding("logic", "unreachable", "error",
-                                       f"{rule.id} can never fire: no answers satisfy its condition ({why})",
-                                       rule.location, (rule.id,), details=details))
+                    out.append(
+                        Finding(
+                            "logic",
+                            "unreachable",
+                            "error",
+                            f"{rule.id} can never fire: no answers satisfy its condition ({why})",
+                            rule.location,
+                            (rule.id,),
+                            details=details,
+                        )
+                    )
                 else:
-                    out.append(Finding("logic", "not-reached", "warning",
-                                       f"{rule.id} fired for no answer combination the audit tried ({why}); it "
-                                       "reads computed device facts, so a rarer combination may still reach it",
-                                       rule.location, (rule.id,), details=details))
+                    out.append(
+                        Finding(
+                            "logic",
+                            "not-reached",
+                            "warning",
+                            f"{rule.id} fired for no answer combination the audit tried "
+                            f"({why}); it "
+                            "reads computed device facts, so a rarer combination may still "
+                            "reach it",
+                            rule.location,
+                            (rule.id,),
+                            details=details,
+                        )
+                    )
         return out
 
     def _reads_computed(self, rule: Rule, seen: set[str]) -> bool:
@@ -433,7 +526,9 @@ class LogicAudit:
             result.append({"part": show(part), "holds_for": witness})
         return result
 
-    def _samples(self, run: ComponentRun) -> list[tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]]:
+    def _samples(
+        self, run: ComponentRun
+    ) -> list[tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]]:
         """(answers, context with derived facts, device facts) for a spread of combinations."""
         cached = getattr(run, "_samples_cache", None)
         if cached is not None:
@@ -448,21 +543,30 @@ class LogicAudit:
         run._samples_cache = samples  # type: ignore[attr-defined]
         return samples
 
-    def evaluate(self, answers: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    def evaluate(
+        self, answers: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
         """Full answers (defaults filled), their context with the derived facts, device facts."""
         from gpu_advisor.core.answers import normalize_answers
 
         normalized = normalize_answers(self.rb.questions, self.raw(answers), self.rb.knowledge)
         values = dict(normalized.values)
         computed, attrs = self.facts_engine.compute(values)
-        facts = {name: fact.default for name, fact in self.rb.facts.items()
-                 if fact.kind != "computed" and fact.default is not None}
+        facts = {
+            name: fact.default
+            for name, fact in self.rb.facts.items()
+            if fact.kind != "computed" and fact.default is not None
+        }
         facts.update(computed)
         derived: set[str] = set()
         for stage in range(max(self.rb.strata - 1, 0)):
             ctx = context_of(values, facts)
             for rule in self.rb.rules:
-                if rule.stratum != stage or rule.scope != "context" or not compile_condition(rule.when)(ctx, {}):
+                if (
+                    rule.stratum != stage
+                    or rule.scope != "context"
+                    or not compile_condition(rule.when)(ctx, {})
+                ):
                     continue
                 for name, value in rule.derive.items():
                     combine = self.rb.facts[name].combine
@@ -483,7 +587,8 @@ class LogicAudit:
         return [i for i, r in enumerate(run.joint_rules) if r.exclude]
 
     def _elsewhere(self, runs: list[ComponentRun]) -> dict[int, int]:
-        """Per component: devices the other components exclude in every one of their combinations."""
+        """Per component: devices the other components exclude in every one of their
+        combinations."""
         always: dict[int, int] = {}
         for run in runs:
             excl = self._exclusions(run)
@@ -491,7 +596,9 @@ class LogicAudit:
             for sig in run.sigs:
                 mask &= _or(sig[i] for i in excl)
             always[run.comp.index] = mask
-        return {run.comp.index: _or(always[r.comp.index] for r in runs if r is not run) for run in runs}
+        return {
+            run.comp.index: _or(always[r.comp.index] for r in runs if r is not run) for run in runs
+        }
 
     def _redundancy_findings(self, runs: list[ComponentRun]) -> list[Finding]:
         out: list[Finding] = []
@@ -511,14 +618,25 @@ class LogicAudit:
                 if rule.prefer is None or not run.stats[rule.id].mask:
                     continue
                 if all(not (sig[i] & ~(_or(sig[j] for j in excl) | other)) for sig in run.sigs):
-                    out.append(Finding("logic", "preference-on-excluded", "warning",
-                                       f"{rule.id} only ever scores devices that another rule excludes for the same "
-                                       "answers, so it never changes a ranking", rule.location, (rule.id,),
-                                       counterexample=self.raw(run.stats[rule.id].answers)))
+                    out.append(
+                        Finding(
+                            "logic",
+                            "preference-on-excluded",
+                            "warning",
+                            f"{rule.id} only ever scores devices that another rule excludes "
+                            "for the same "
+                            "answers, so it never changes a ranking",
+                            rule.location,
+                            (rule.id,),
+                            counterexample=self.raw(run.stats[rule.id].answers),
+                        )
+                    )
             out.extend(self._derivation_redundancy(run))
         return out
 
-    def _covering(self, run: ComponentRun, i: int, excl: list[int], elsewhere: int) -> list[str] | None:
+    def _covering(
+        self, run: ComponentRun, i: int, excl: list[int], elsewhere: int
+    ) -> list[str] | None:
         """The exclusion rules that always exclude what rule ``i`` excludes, for the same answers:
         one rule if a single one does, else all that share its exclusions (together); None when
         rule ``i`` is sometimes the only reason a device is out."""
@@ -544,8 +662,9 @@ class LogicAudit:
             names.append("rules about other questions")
         return names
 
-    def _subsumed(self, run: ComponentRun, i: int, covering: list[str],
-                  reported: set[frozenset[str]]) -> list[Finding]:
+    def _subsumed(
+        self, run: ComponentRun, i: int, covering: list[str], reported: set[frozenset[str]]
+    ) -> list[Finding]:
         rule = run.joint_rules[i]
         example = self.raw(run.stats[rule.id].answers)
         if len(covering) == 1 and covering[0] in run.stats:
@@ -556,16 +675,34 @@ class LogicAudit:
                     return []
                 reported.add(pair)
                 other = self.rb.rule(covering[0])
-                return [Finding("logic", "equivalent", "warning",
-                                f"{rule.id} and {other.id} exclude the same devices for exactly the same answers; "
-                                "one of them is enough", rule.location, (rule.id, other.id),
-                                counterexample=example, details={"other_location": str(other.location)})]
+                return [
+                    Finding(
+                        "logic",
+                        "equivalent",
+                        "warning",
+                        f"{rule.id} and {other.id} exclude the same devices for exactly the same "
+                        "answers; "
+                        "one of them is enough",
+                        rule.location,
+                        (rule.id, other.id),
+                        counterexample=example,
+                        details={"other_location": str(other.location)},
+                    )
+                ]
         who = covering[0] if len(covering) == 1 else "at least one of " + ", ".join(covering)
-        return [Finding("logic", "subsumed", "warning",
-                        f"{rule.id} never changes an outcome: whenever it excludes a device, {who} "
-                        "excludes it too, for the same answers",
-                        rule.location, (rule.id, *[c for c in covering if c in run.stats]),
-                        counterexample=example, details={"covered_by": covering})]
+        return [
+            Finding(
+                "logic",
+                "subsumed",
+                "warning",
+                f"{rule.id} never changes an outcome: whenever it excludes a device, {who} "
+                "excludes it too, for the same answers",
+                rule.location,
+                (rule.id, *[c for c in covering if c in run.stats]),
+                counterexample=example,
+                details={"covered_by": covering},
+            )
+        ]
 
     def _derivation_redundancy(self, run: ComponentRun) -> list[Finding]:
         """A rule whose every derivation another firing rule makes as well (or that only derives
@@ -578,12 +715,23 @@ class LogicAudit:
             stat = run.stats[rule.id]
             if not stat.mask:
                 continue
-            if all(rb.facts[n].combine == "or" and v is False and rb.facts[n].default is False
-                   for n, v in rule.derive.items()):
-                out.append(Finding("logic", "subsumed", "warning",
-                                   f"{rule.id} only derives false for facts that combine with 'or' and are false "
-                                   "by default: it never changes a fact", rule.location, (rule.id,),
-                                   counterexample=self.raw(stat.answers)))
+            if all(
+                rb.facts[n].combine == "or" and v is False and rb.facts[n].default is False
+                for n, v in rule.derive.items()
+            ):
+                out.append(
+                    Finding(
+                        "logic",
+                        "subsumed",
+                        "warning",
+                        f"{rule.id} only derives false for facts that combine with 'or' and are "
+                        "false "
+                        "by default: it never changes a fact",
+                        rule.location,
+                        (rule.id,),
+                        counterexample=self.raw(stat.answers),
+                    )
+                )
                 continue
             bit = run.bits[rule.id]
             helpers: set[str] = set()
@@ -593,8 +741,14 @@ class LogicAudit:
                     continue
                 for name, value in rule.derive.items():
                     combine = rb.facts[name].combine
-                    cover = [o.id for o in derivers if o.id != rule.id and name in o.derive
-                             and bits >> run.bits[o.id] & 1 and _dominates(combine, o.derive[name], value)]
+                    cover = [
+                        o.id
+                        for o in derivers
+                        if o.id != rule.id
+                        and name in o.derive
+                        and bits >> run.bits[o.id] & 1
+                        and _dominates(combine, o.derive[name], value)
+                    ]
                     if not cover:
                         redundant = False
                         break
@@ -604,17 +758,31 @@ class LogicAudit:
             if redundant:
                 names = ", ".join(sorted(helpers))
                 verb = "derives" if len(helpers) == 1 else "derive"
-                out.append(Finding("logic", "subsumed", "warning",
-                                   f"{rule.id} never changes a fact: whenever it fires, {names} {verb} the same "
-                                   "for the same answers", rule.location, (rule.id, *sorted(helpers)),
-                                   counterexample=self.raw(stat.answers), details={"covered_by": sorted(helpers)}))
+                out.append(
+                    Finding(
+                        "logic",
+                        "subsumed",
+                        "warning",
+                        f"{rule.id} never changes a fact: whenever it fires, {names} {verb} the "
+                        "same "
+                        "for the same answers",
+                        rule.location,
+                        (rule.id, *sorted(helpers)),
+                        counterexample=self.raw(stat.answers),
+                        details={"covered_by": sorted(helpers)},
+                    )
+                )
         return out
 
     def _cancel_findings(self, runs: list[ComponentRun]) -> list[Finding]:
         out = []
-        prefs = [r for r in self.rb.rules if r.prefer is not None and self.rule_run[r.id].stats[r.id].mask]
+        prefs = [
+            r
+            for r in self.rb.rules
+            if r.prefer is not None and self.rule_run[r.id].stats[r.id].mask
+        ]
         for n, a in enumerate(prefs):
-            for b in prefs[n + 1:]:
+            for b in prefs[n + 1 :]:
                 assert a.prefer is not None and b.prefer is not None
                 if a.prefer.points == 0 or abs(a.prefer.points + b.prefer.points) > 1e-9:
                     continue
@@ -626,10 +794,19 @@ class LogicAudit:
                     ca, cb = self._constant(ra, a.id), self._constant(rb_, b.id)
                     same = ca is not None and ca == cb
                 if same:
-                    out.append(Finding("logic", "cancelling-preferences", "warning",
-                                       f"{a.id} ({a.prefer.points:+g}) and {b.id} ({b.prefer.points:+g}) fire for the "
-                                       "same devices for every answer, so their points always cancel",
-                                       b.location, (a.id, b.id), counterexample=self.raw(ra.stats[a.id].answers)))
+                    out.append(
+                        Finding(
+                            "logic",
+                            "cancelling-preferences",
+                            "warning",
+                            f"{a.id} ({a.prefer.points:+g}) and {b.id} ({b.prefer.points:+g}) fire "
+                            "for the "
+                            "same devices for every answer, so their points always cancel",
+                            b.location,
+                            (a.id, b.id),
+                            counterexample=self.raw(ra.stats[a.id].answers),
+                        )
+                    )
         return out
 
     def _constant(self, run: ComponentRun, rule_id: str) -> int | None:
@@ -663,21 +840,46 @@ class LogicAudit:
             derivers = [r.id for r in rb.derivers(name)]
             if name in derived and name not in read:
                 stat = self.rule_run[derivers[0]].stats[derivers[0]]
-                out.append(Finding("logic", "dead-fact", "warning",
-                                   f"fact {name} is derived (by {', '.join(derivers)}) but no rule, explanation or "
-                                   "ranking emphasis reads it", self._fact_location(name), tuple(derivers),
-                                   counterexample=self.raw(stat.answers) if stat.mask else None,
-                                   details={"fact": name}))
+                out.append(
+                    Finding(
+                        "logic",
+                        "dead-fact",
+                        "warning",
+                        f"fact {name} is derived (by {', '.join(derivers)}) but no rule, "
+                        "explanation or "
+                        "ranking emphasis reads it",
+                        self._fact_location(name),
+                        tuple(derivers),
+                        counterexample=self.raw(stat.answers) if stat.mask else None,
+                        details={"fact": name},
+                    )
+                )
             elif name in read and name not in derived:
                 readers = tuple(r.id for r in rb.rules if Ref("fact", name) in r.reads())
-                out.append(Finding("logic", "underived-fact", "warning",
-                                   f"fact {name} is read by {', '.join(readers)} but no rule derives it, so it is "
-                                   f"always {_shown(fact.default)}", self._fact_location(name), readers,
-                                   details={"fact": name}))
+                out.append(
+                    Finding(
+                        "logic",
+                        "underived-fact",
+                        "warning",
+                        f"fact {name} is read by {', '.join(readers)} but no rule derives it, "
+                        "so it is "
+                        f"always {_shown(fact.default)}",
+                        self._fact_location(name),
+                        readers,
+                        details={"fact": name},
+                    )
+                )
             elif name not in read and name not in derived:
-                out.append(Finding("logic", "unused-fact", "info",
-                                   f"fact {name} is declared but no rule derives or reads it", self._fact_location(name),
-                                   details={"fact": name}))
+                out.append(
+                    Finding(
+                        "logic",
+                        "unused-fact",
+                        "info",
+                        f"fact {name} is declared but no rule derives or reads it",
+                        self._fact_location(name),
+                        details={"fact": name},
+                    )
+                )
         used: set[str] = set(ARITHMETIC_ANSWERS) | set(RANKING_ANSWERS)
         for rule in rb.rules:
             used.update(r.name for r in rule.reads() if r.scope == "answer")
@@ -688,12 +890,24 @@ class LogicAudit:
                 continue
             pair = self._two_values(q)
             base = self._asked_example(key)
-            same = [self.raw({**base, key: v}) for v in pair] if len(pair) == 2 and base is not None else None
-            out.append(Finding("logic", "dead-question", "warning",
-                               f"question {key} is asked but no rule, ask_when, arithmetic or ranking reads its "
-                               "answer: every answer gives the same outcome", q.location,
-                               counterexample=same[0] if same else None,
-                               details={"question": key, "same_outcome": same}))
+            same = (
+                [self.raw({**base, key: v}) for v in pair]
+                if len(pair) == 2 and base is not None
+                else None
+            )
+            out.append(
+                Finding(
+                    "logic",
+                    "dead-question",
+                    "warning",
+                    f"question {key} is asked but no rule, ask_when, arithmetic or ranking reads "
+                    "its "
+                    "answer: every answer gives the same outcome",
+                    q.location,
+                    counterexample=same[0] if same else None,
+                    details={"question": key, "same_outcome": same},
+                )
+            )
         return out
 
     def _two_values(self, q: Any) -> list[Any]:
@@ -712,7 +926,9 @@ class LogicAudit:
             return base
         deps = [r.name for r in refs(q.ask_when) if r.scope == "answer"]
         for combo in assignments(self.rb, deps, self.domains):
-            trial = self.asked_only({**self.base_values, **{k: v for k, v in combo.items() if v is not MISSING}})
+            trial = self.asked_only(
+                {**self.base_values, **{k: v for k, v in combo.items() if v is not MISSING}}
+            )
             if asked(q, trial):
                 return trial
         return None
@@ -733,19 +949,39 @@ class LogicAudit:
                 if not mask or answers is None:
                     continue
                 rule = probe.rule
-                devices = tuple(d for i, d in enumerate(self.devices) if mask >> i & 1) \
-                    if rule.scope == "device" else ()
-                where = "because" if str(probe.ref) in {str(r) for r in template_refs(rule.because)} else "warn"
+                devices = (
+                    tuple(d for i, d in enumerate(self.devices) if mask >> i & 1)
+                    if rule.scope == "device"
+                    else ()
+                )
+                where = (
+                    "because"
+                    if str(probe.ref) in {str(r) for r in template_refs(rule.because)}
+                    else "warn"
+                )
                 counted = f" ({count:,} combinations)" if count else ""
-                out.append(Finding("logic", "unexplained", "error" if rule.exclude else "warning",
-                                   f"{rule.id} {'excludes' if rule.exclude else 'concludes'} for answers where "
-                                   f"{{{probe.ref}}} in its {where} text has no value: the explanation would read "
-                                   f"'not set'{counted}", rule.location, (rule.id,), devices, self.raw(answers),
-                                   details={"placeholder": str(probe.ref), "combinations": count}))
+                out.append(
+                    Finding(
+                        "logic",
+                        "unexplained",
+                        "error" if rule.exclude else "warning",
+                        f"{rule.id} {'excludes' if rule.exclude else 'concludes'} for answers "
+                        "where "
+                        f"{{{probe.ref}}} in its {where} text has no value: the explanation would "
+                        "read "
+                        f"'not set'{counted}",
+                        rule.location,
+                        (rule.id,),
+                        devices,
+                        self.raw(answers),
+                        details={"placeholder": str(probe.ref), "combinations": count},
+                    )
+                )
         return out
 
-    def _external(self, ref: Ref, mask: int, answers: dict[str, Any] | None
-                  ) -> tuple[int, dict[str, Any] | None]:
+    def _external(
+        self, ref: Ref, mask: int, answers: dict[str, Any] | None
+    ) -> tuple[int, dict[str, Any] | None]:
         """Match a rule's firings with situations where the arithmetic leaves ``ref`` unset."""
         if ref.scope == "fact":
             where = self.unset_at.get((ref, -1))
@@ -796,12 +1032,19 @@ class LogicAudit:
         # A small gap is expected (a tiny budget buys nothing); a large one means many users
         # would be told "nothing fits": a warning (warnings never fail `audit`: only errors do).
         severity = "warning" if count / total >= GAP_WARNING_SHARE else "info"
-        return [Finding("logic", "no-recommendation", severity,
-                        f"no device is recommended for {count:,} of {total:,} answer combinations "
-                        f"({count / total:.1%}); every device is then excluded with its reason "
-                        f"(here by {', '.join(names)})",
-                        rules=tuple(names), counterexample=self.raw(answers),
-                        details={"combinations": count, "of": total, "rules_in_example": list(names)})]
+        return [
+            Finding(
+                "logic",
+                "no-recommendation",
+                severity,
+                f"no device is recommended for {count:,} of {total:,} answer combinations "
+                f"({count / total:.1%}); every device is then excluded with its reason "
+                f"(here by {', '.join(names)})",
+                rules=tuple(names),
+                counterexample=self.raw(answers),
+                details={"combinations": count, "of": total, "rules_in_example": list(names)},
+            )
+        ]
 
     def _claim_findings(self) -> list[Finding]:
         """One finding per claim-bearing rule, listing each device it prefers that the numbers
@@ -814,31 +1057,62 @@ class LogicAudit:
         for rule_id, checks in by_rule.items():
             rule = self.rb.rule(rule_id)
             first = checks[0]
+
             def beaten(c: ClaimCheck) -> str:
                 if not c.held:
                     return ""
-                return f" (beaten in {c.contradicted / (c.contradicted + c.held):.0%} of the situations)"
+                share = c.contradicted / (c.contradicted + c.held)
+                return f" (beaten in {share:.0%} of the situations)"
 
-            same = all((c.best_devices, c.best_value) == (first.best_devices, first.best_value) for c in checks)
+            same = all(
+                (c.best_devices, c.best_value) == (first.best_devices, first.best_value)
+                for c in checks
+            )
             if same:
-                numbers = (f"{', '.join(first.best_devices)} {_num(first.best_value)} against "
-                           + ", ".join(f"{c.device} {_num(c.value)}{beaten(c)}" for c in checks))
+                numbers = (
+                    f"{', '.join(first.best_devices)} {_num(first.best_value)} against "
+                    + ", ".join(f"{c.device} {_num(c.value)}{beaten(c)}" for c in checks)
+                )
             else:
-                numbers = "; ".join(f"{', '.join(c.best_devices)} {_num(c.best_value)} against {c.device} "
-                                    f"{_num(c.value)}{beaten(c)}" for c in checks)
-            message = (f"{rule.id} rests on the {first.best} {first.metric}, but the knowledge base gives "
-                       f"{numbers}; the engine withholds the points whenever a remaining candidate beats the "
-                       "preferred device")
+                numbers = "; ".join(
+                    f"{', '.join(c.best_devices)} {_num(c.best_value)} against {c.device} "
+                    f"{_num(c.value)}{beaten(c)}"
+                    for c in checks
+                )
+            message = (
+                f"{rule.id} rests on the {first.best} {first.metric}, but the knowledge base gives "
+                f"{numbers}; the engine withholds the points whenever a remaining candidate beats "
+                "the "
+                "preferred device"
+            )
             devices = tuple(dict.fromkeys([c.device for c in checks] + list(first.best_devices)))
-            out.append(Finding("knowledge", "contradicted-claim", "warning", message, rule.location, (rule.id,),
-                               devices, self.raw(first.answers),
-                               details={"metric": first.metric, "best": first.best,
-                                        "devices": {c.device: {"value": c.value, "leaders": list(c.best_devices),
-                                                               "leader_value": c.best_value,
-                                                               "situations_contradicted": c.contradicted,
-                                                               "situations_held": c.held,
-                                                               "answers": self.raw(c.answers)}
-                                                    for c in checks}}))
+            out.append(
+                Finding(
+                    "knowledge",
+                    "contradicted-claim",
+                    "warning",
+                    message,
+                    rule.location,
+                    (rule.id,),
+                    devices,
+                    self.raw(first.answers),
+                    details={
+                        "metric": first.metric,
+                        "best": first.best,
+                        "devices": {
+                            c.device: {
+                                "value": c.value,
+                                "leaders": list(c.best_devices),
+                                "leader_value": c.best_value,
+                                "situations_contradicted": c.contradicted,
+                                "situations_held": c.held,
+                                "answers": self.raw(c.answers),
+                            }
+                            for c in checks
+                        },
+                    },
+                )
+            )
         return out
 
 

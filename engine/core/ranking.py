@@ -20,8 +20,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gpu_advisor.core.results import Comparison, Note, Reason, Recommendation
-from gpu_advisor.knowledge.tables import Order, load_order
 from gpu_advisor.knowledge.rulebase import Rule
+from gpu_advisor.knowledge.tables import Order, load_order
 from gpu_advisor.lang.conditions import render
 
 if TYPE_CHECKING:
@@ -41,8 +41,9 @@ def metric_value(consultation: Consultation, device_id: str, attribute: str) -> 
     return float(value) if isinstance(value, (int, float)) else None
 
 
-def normalized(consultation: Consultation, remaining: list[str], attribute: str,
-               better: str) -> dict[str, float]:
+def normalized(
+    consultation: Consultation, remaining: list[str], attribute: str, better: str
+) -> dict[str, float]:
     """Each device's metric as a ratio to the best value (best = 1).
 
     Ratios rather than min-max scaling: half the cost scores twice as well whatever the most
@@ -75,15 +76,17 @@ class _Metrics:
     def scores(self, metric_name: str) -> dict[str, float]:
         if metric_name not in self._scores:
             metric = self.consultation.rulebase.metrics[metric_name]
-            self._scores[metric_name] = normalized(self.consultation, self.remaining, metric.attribute,
-                                                   metric.better)
+            self._scores[metric_name] = normalized(
+                self.consultation, self.remaining, metric.attribute, metric.better
+            )
         return self._scores[metric_name]
 
     def known(self, metric_name: str) -> bool:
         if metric_name not in self._known:
             attribute = self.consultation.rulebase.metrics[metric_name].attribute
-            self._known[metric_name] = any(metric_value(self.consultation, d, attribute) is not None
-                                           for d in self.remaining)
+            self._known[metric_name] = any(
+                metric_value(self.consultation, d, attribute) is not None for d in self.remaining
+            )
         return self._known[metric_name]
 
     def measure(self, quality: str, preferred: list[str]) -> str | None:
@@ -111,8 +114,9 @@ class _Metrics:
         return chosen
 
 
-def tie_break_weights(consultation: Consultation, metrics: _Metrics, priority: str,
-                      decided: set[str]) -> dict[str, float]:
+def tie_break_weights(
+    consultation: Consultation, metrics: _Metrics, priority: str, decided: set[str]
+) -> dict[str, float]:
     """The tie-break weight of each quality (keyed by the metric that measures it): the largest
     ``order.tie_breaks`` weight that applies, plus, for each limit of the workload that holds,
     its largest ``emphasis`` weight on the quality. Qualities the priority weighs are left out."""
@@ -158,8 +162,9 @@ def _measured_quality(consultation: Consultation, order: Order, rule: Rule) -> s
     return None
 
 
-def rank(consultation: Consultation, remaining: list[str],
-         points: dict[str, list[tuple[Rule, float]]]) -> tuple[list[Recommendation], list[Note]]:
+def rank(
+    consultation: Consultation, remaining: list[str], points: dict[str, list[tuple[Rule, float]]]
+) -> tuple[list[Recommendation], list[Note]]:
     """The remaining devices best first, with their reasons and score parts, and the notes on
     preferences whose claims the numbers contradict (those preferences are not applied)."""
     rb = consultation.rulebase
@@ -195,21 +200,42 @@ def rank(consultation: Consultation, remaining: list[str],
             if counted:
                 parts[device][f"rule:{rule.id}"] = counted
                 tie_scores[device] += counted
-            reasons[device].append(Reason(rule=rule.id, because=render(rule.because, lookup),
-                                          sources=list(rule.sources), points=counted, kind="rule"))
+            reasons[device].append(
+                Reason(
+                    rule=rule.id,
+                    because=render(rule.because, lookup),
+                    sources=list(rule.sources),
+                    points=counted,
+                    kind="rule",
+                )
+            )
     recommendations = []
     for device in remaining:
         attrs = consultation.devices[device]
         score = sum(parts[device].get(name, 0.0) for name in primary)
-        ranking_reasons = [Reason(rule=f"ranking:{priority}",
-                                  because=_metric_sentence(consultation, device, name, part),
-                                  sources=list(rb.ranking_sources), points=round(part, 3), kind="metric")
-                           for name, part in sorted(parts[device].items(), key=lambda kv: -kv[1])
-                           if name in primary and part > 0]
-        recommendations.append(Recommendation(device=device, name=rb.knowledge.devices[device].name,
-                                              count=int(attrs["count"]), cost_usd=float(attrs["cost_usd"]),
-                                              score=score, reasons=reasons[device] + ranking_reasons,
-                                              contributions=parts[device], tie_break=tie_scores[device]))
+        ranking_reasons = [
+            Reason(
+                rule=f"ranking:{priority}",
+                because=_metric_sentence(consultation, device, name, part),
+                sources=list(rb.ranking_sources),
+                points=round(part, 3),
+                kind="metric",
+            )
+            for name, part in sorted(parts[device].items(), key=lambda kv: -kv[1])
+            if name in primary and part > 0
+        ]
+        recommendations.append(
+            Recommendation(
+                device=device,
+                name=rb.knowledge.devices[device].name,
+                count=int(attrs["count"]),
+                cost_usd=float(attrs["cost_usd"]),
+                score=score,
+                reasons=reasons[device] + ranking_reasons,
+                contributions=parts[device],
+                tie_break=tie_scores[device],
+            )
+        )
     ordered = order_by_priority(recommendations, order.within(priority))
     if ordered:
         first = ordered[0]
@@ -239,8 +265,12 @@ def order_by_priority(recommendations: list[Recommendation], within: float) -> l
 # Gains and losses against the first
 
 
-def compare(consultation: Consultation, first: Recommendation, other: Recommendation,
-            risks: dict[str, dict[str, int]] | None = None) -> Comparison:
+def compare(
+    consultation: Consultation,
+    first: Recommendation,
+    other: Recommendation,
+    risks: dict[str, dict[str, int]] | None = None,
+) -> Comparison:
     """What ``other`` gains and loses against ``first``: cost, speed, memory headroom, risk."""
     if risks is None:
         risks = _risks(consultation, [first.device, other.device])
@@ -251,13 +281,19 @@ def compare(consultation: Consultation, first: Recommendation, other: Recommenda
     cost_a, cost_b = _number(a, "total_cost_usd"), _number(b, "total_cost_usd")
     if cost_a is not None and cost_b is not None and abs(cost_a - cost_b) >= 0.005:
         diff = cost_b - cost_a
-        phrase = f"${abs(diff):,.0f} {'cheaper' if diff < 0 else 'dearer'} (${cost_b:,.0f} vs ${cost_a:,.0f})"
+        phrase = (
+            f"${abs(diff):,.0f} {'cheaper' if diff < 0 else 'dearer'} "
+            f"(${cost_b:,.0f} vs ${cost_a:,.0f})"
+        )
         (gains if diff < 0 else loses).append(phrase)
     speed = _speed(a, b)
     if speed is not None:
         label, value_a, value_b, unit = speed
         if value_a > 0 and abs(value_b - value_a) / value_a >= 0.02:
-            phrase = f"{label} {_num(value_b)} vs {_num(value_a)} {unit} ({(value_b / value_a - 1):+.0%})"
+            phrase = (
+                f"{label} {_num(value_b)} vs {_num(value_a)} {unit} "
+                f"({(value_b / value_a - 1):+.0%})"
+            )
             (gains if value_b > value_a else loses).append(phrase)
     room_a, room_b = _headroom(a), _headroom(b)
     if room_a is not None and room_b is not None and abs(room_a[0] - room_b[0]) >= 0.01:
@@ -283,7 +319,12 @@ def _speed(a: dict[str, Any], b: dict[str, Any]) -> tuple[str, float, float, str
         return "decode", da, db, "tokens/s"
     ta, tb = _number(a, "dense_tflops"), _number(b, "dense_tflops")
     if ta is not None and tb is not None:
-        return "dense throughput", ta * float(a.get("count", 1)), tb * float(b.get("count", 1)), "TFLOPS in total"
+        return (
+            "dense throughput",
+            ta * float(a.get("count", 1)),
+            tb * float(b.get("count", 1)),
+            "TFLOPS in total",
+        )
     return None
 
 
@@ -328,8 +369,9 @@ def _risk_text(counts: dict[str, int]) -> str:
 # Claims checked against the numbers
 
 
-def _best(consultation: Consultation, remaining: list[str], attribute: str,
-          best: str) -> tuple[list[str], float] | None:
+def _best(
+    consultation: Consultation, remaining: list[str], attribute: str, best: str
+) -> tuple[list[str], float] | None:
     values = {d: metric_value(consultation, d, attribute) for d in remaining}
     known = {d: v for d, v in values.items() if v is not None}
     if not known:
@@ -338,16 +380,25 @@ def _best(consultation: Consultation, remaining: list[str], attribute: str,
     return [d for d, v in known.items() if v == target], target
 
 
-def _contradiction(consultation: Consultation, rule: Rule, device: str, attribute: str,
-                   best: tuple[list[str], float]) -> Note:
+def _contradiction(
+    consultation: Consultation,
+    rule: Rule,
+    device: str,
+    attribute: str,
+    best: tuple[list[str], float],
+) -> Note:
     kb = consultation.rulebase.knowledge
     mine = metric_value(consultation, device, attribute)
     winners = ", ".join(kb.devices[d].name for d in best[0])
-    message = (f"{rule.id} prefers {kb.devices[device].name} for the best {attribute} "
-               f"({', '.join(rule.sources)}), but the knowledge base gives {winners} "
-               f"{_num(best[1])} against {_num(mine)}; the ranking follows the numbers and the "
-               f"preference is not applied.")
-    sources = list(rule.sources) + [s for d in best[0] for s in _fact_sources(consultation, d, attribute)]
+    message = (
+        f"{rule.id} prefers {kb.devices[device].name} for the best {attribute} "
+        f"({', '.join(rule.sources)}), but the knowledge base gives {winners} "
+        f"{_num(best[1])} against {_num(mine)}; the ranking follows the numbers and the "
+        f"preference is not applied."
+    )
+    sources = list(rule.sources) + [
+        s for d in best[0] for s in _fact_sources(consultation, d, attribute)
+    ]
     return Note(kind="contradiction", message=message, rule=rule.id, sources=sources)
 
 
@@ -365,5 +416,7 @@ def _num(value: Any) -> str:
 def _metric_sentence(consultation: Consultation, device: str, metric_name: str, part: float) -> str:
     metric = consultation.rulebase.metrics[metric_name]
     value = metric_value(consultation, device, metric.attribute)
-    return (f"{metric.description}: {_num(value)} ({metric.better} is better) "
-            f"adds {part:.2f} to the score")
+    return (
+        f"{metric.description}: {_num(value)} ({metric.better} is better) "
+        f"adds {part:.2f} to the score"
+    )

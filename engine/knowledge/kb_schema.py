@@ -10,11 +10,12 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import Field, create_model, field_validator
+
 from gpu_advisor.errors import FileError, FileErrors, Location, did_you_mean
 from gpu_advisor.knowledge import kb as rt
 from gpu_advisor.knowledge.schema import StrictModel, validate_part
 from gpu_advisor.knowledge.yamlio import Document, iter_yaml_files, load_yaml
-from pydantic import Field, create_model, field_validator
 
 PRECISIONS = rt.PRECISIONS
 _THROUGHPUT_KEY = re.compile(r"^(?P<precision>[a-z0-9]+)_(?P<kind>dense|sparse)$")
@@ -88,19 +89,27 @@ class _DeviceBase(StrictModel):
             if not match or match["precision"] not in PRECISIONS:
                 raise ValueError(
                     f"throughput key {key!r} must be <precision>_<dense|sparse> with precision "
-                    f"one of {', '.join(PRECISIONS)} (a bare TFLOPS figure is not allowed)")
+                    f"one of {', '.join(PRECISIONS)} (a bare TFLOPS figure is not allowed)"
+                )
         return value
 
 
 def _device_fields() -> dict[str, Any]:
     """One ``SourcedModel`` field per declared fact: required ones must be present."""
-    return {fact.name: ((SourcedModel, ...) if fact.required else (SourcedModel | None, None))
-            for fact in rt.KB_FACTS}
+    return {
+        fact.name: ((SourcedModel, ...) if fact.required else (SourcedModel | None, None))
+        for fact in rt.KB_FACTS
+    }
 
 
-DeviceModel = create_model("DeviceModel", __base__=_DeviceBase,
-                           __doc__="Schema of one ``kb/devices/<id>.yaml`` file.", **_device_fields())
-"""Schema of one ``kb/devices/<id>.yaml`` file: the fixed fields and every fact of ``kb.KB_FACTS``."""
+DeviceModel = create_model(
+    "DeviceModel",
+    __base__=_DeviceBase,
+    __doc__="Schema of one ``kb/devices/<id>.yaml`` file.",
+    **_device_fields(),
+)
+"""Schema of one ``kb/devices/<id>.yaml`` file: the fixed fields and every fact of
+``kb.KB_FACTS``."""
 
 # Allowed values and plausible ranges of device facts, from their declarations: checked at load
 # so that a typo in a hand edited file (a GPU with 0 GB, a "pasive" cooler) fails loudly with its
@@ -112,10 +121,9 @@ NULLABLE = tuple(f.name for f in rt.KB_FACTS if f.nullable)
 THROUGHPUT_RANGE = (0.1, 100_000.0)
 
 
-
-
 def load_knowledge(directory: Path | str | None = None) -> rt.Knowledge:
-    """Load and validate ``sources.yaml`` and ``devices/*.yaml``; raise FileErrors with all problems."""
+    """Load and validate ``sources.yaml`` and ``devices/*.yaml``; raise FileErrors with all
+    problems."""
     base = Path(directory) if directory is not None else rt.shipped_kb_dir()
     knowledge, errors = load_what_loads(base)
     if errors:
@@ -138,25 +146,43 @@ def load_what_loads(base: Path) -> tuple[rt.Knowledge, list[FileError]]:
             if device is None:
                 continue
             if device.id in devices:
-                errors.append(FileError(Location(str(path)),
-                                        f"device id {device.id!r} also defined in {devices[device.id].path}"))
+                errors.append(
+                    FileError(
+                        Location(str(path)),
+                        f"device id {device.id!r} also defined in {devices[device.id].path}",
+                    )
+                )
                 continue
             devices[device.id] = device
     return rt.Knowledge(devices=devices, sources=sources, directory=base), errors
 
 
 def _sourced(model: SourcedModel) -> rt.Sourced:
-    return rt.Sourced(model.value, model.source, model.note, model.when, model.unit,
-                      tuple(rt.Alternative(a.value, a.source, a.note, a.as_of or a.date, a.kind)
-                            for a in model.alternatives),
-                      model.preferred_because, model.kind)
+    return rt.Sourced(
+        model.value,
+        model.source,
+        model.note,
+        model.when,
+        model.unit,
+        tuple(
+            rt.Alternative(a.value, a.source, a.note, a.as_of or a.date, a.kind)
+            for a in model.alternatives
+        ),
+        model.preferred_because,
+        model.kind,
+    )
 
 
 def to_runtime(model: Any, path: str) -> rt.Device:
-    facts = {fact.name: _sourced(getattr(model, fact.name)) for fact in rt.KB_FACTS
-             if isinstance(getattr(model, fact.name), SourcedModel)}
+    facts = {
+        fact.name: _sourced(getattr(model, fact.name))
+        for fact in rt.KB_FACTS
+        if isinstance(getattr(model, fact.name), SourcedModel)
+    }
     throughput = {key: _sourced(value) for key, value in model.throughput.items()}
-    return rt.Device(model.id, model.name, model.short_name, model.family, model.edition, facts, throughput, path)
+    return rt.Device(
+        model.id, model.name, model.short_name, model.family, model.edition, facts, throughput, path
+    )
 
 
 def load_sources(path: Path, errors: list[FileError]) -> dict[str, rt.Source]:
@@ -174,15 +200,28 @@ def load_sources(path: Path, errors: list[FileError]) -> dict[str, rt.Source]:
         checked = validate_part(doc, SourceModel, entry, errors, ("sources", i))
         if checked is None:
             continue
-        source = rt.Source(checked.id, checked.title, checked.publisher, checked.kind, checked.document,
-                           checked.url, checked.date, tuple(checked.cited_by), checked.note)
+        source = rt.Source(
+            checked.id,
+            checked.title,
+            checked.publisher,
+            checked.kind,
+            checked.document,
+            checked.url,
+            checked.date,
+            tuple(checked.cited_by),
+            checked.note,
+        )
         if source.id in sources:
-            errors.append(FileError(doc.location(("sources", i, "id")), f"duplicate source id {source.id!r}"))
+            errors.append(
+                FileError(doc.location(("sources", i, "id")), f"duplicate source id {source.id!r}")
+            )
         sources[source.id] = source
     return sources
 
 
-def load_device(path: Path, sources: dict[str, rt.Source], errors: list[FileError]) -> rt.Device | None:
+def load_device(
+    path: Path, sources: dict[str, rt.Source], errors: list[FileError]
+) -> rt.Device | None:
     try:
         doc = load_yaml(path)
     except FileErrors as exc:
@@ -192,14 +231,19 @@ def load_device(path: Path, sources: dict[str, rt.Source], errors: list[FileErro
     if model is None:
         return None
     if model.id != path.stem:
-        errors.append(FileError(doc.location(("id",)),
-                                f"device id {model.id!r} must match the file name {path.stem!r}"))
+        errors.append(
+            FileError(
+                doc.location(("id",)),
+                f"device id {model.id!r} must match the file name {path.stem!r}",
+            )
+        )
     _check_device(doc, model, sources, errors)
     return to_runtime(model, str(path))
 
 
-def _check_device(doc: Document, model: Any, sources: dict[str, rt.Source],
-                  errors: list[FileError]) -> None:
+def _check_device(
+    doc: Document, model: Any, sources: dict[str, rt.Source], errors: list[FileError]
+) -> None:
     """Provenance, enums and plausible ranges: the checks a schema type cannot express."""
     facts: list[tuple[tuple[str | int, ...], SourcedModel]] = []
     for declared in rt.KB_FACTS:
@@ -210,26 +254,45 @@ def _check_device(doc: Document, model: Any, sources: dict[str, rt.Source],
     for key, fact in facts:
         name = str(key[-1])
         for where, citation in [((*key, "source"), fact.source)] + [
-                ((*key, "alternatives", i, "source"), alt.source) for i, alt in enumerate(fact.alternatives)]:
+            ((*key, "alternatives", i, "source"), alt.source)
+            for i, alt in enumerate(fact.alternatives)
+        ]:
             registry_id = rt.source_id(citation)
             if registry_id not in sources:
-                errors.append(FileError(doc.location(where),
-                                        f"unknown source {registry_id!r}{did_you_mean(registry_id, sources)}"))
+                errors.append(
+                    FileError(
+                        doc.location(where),
+                        f"unknown source {registry_id!r}{did_you_mean(registry_id, sources)}",
+                    )
+                )
         if fact.alternatives and not fact.preferred_because:
-            errors.append(FileError(doc.location(key),
-                                    f"{name}: sources disagree; say why the preferred value wins "
-                                    "(preferred_because)"))
+            errors.append(
+                FileError(
+                    doc.location(key),
+                    f"{name}: sources disagree; say why the preferred value wins "
+                    "(preferred_because)",
+                )
+            )
         if key[0] in rt.PRICE_FACTS and not fact.when:
-            errors.append(FileError(doc.location(key), f"{name} needs the date of the price (as_of:)"))
+            errors.append(
+                FileError(doc.location(key), f"{name} needs the date of the price (as_of:)")
+            )
         if key[0] not in rt.PRICE_FACTS and (fact.kind or fact.as_of):
-            errors.append(FileError(doc.location(key), f"{name}: kind and as_of are for prices only"))
-        values = [(key, fact.value)] + [((*key, "alternatives", i), a.value)
-                                        for i, a in enumerate(fact.alternatives)]
+            errors.append(
+                FileError(doc.location(key), f"{name}: kind and as_of are for prices only")
+            )
+        values = [(key, fact.value)] + [
+            ((*key, "alternatives", i), a.value) for i, a in enumerate(fact.alternatives)
+        ]
         for where, value in values:
             problem = _implausible(key, value)
             if problem:
-                errors.append(FileError(doc.location((*where, "value") if len(where) == len(key) else where),
-                                        problem))
+                errors.append(
+                    FileError(
+                        doc.location((*where, "value") if len(where) == len(key) else where),
+                        problem,
+                    )
+                )
 
 
 def _implausible(key: tuple[str | int, ...], value: Scalar) -> str | None:
@@ -241,7 +304,10 @@ def _implausible(key: tuple[str | int, ...], value: Scalar) -> str | None:
         return _range_problem(f"throughput.{key[-1]}", value, low, high, "TFLOPS")
     if name in ENUMS:
         if value not in ENUMS[name]:
-            return f"{name}: {value!r} is not {', '.join(ENUMS[name])}{did_you_mean(str(value), ENUMS[name])}"
+            return (
+                f"{name}: {value!r} is not {', '.join(ENUMS[name])}"
+                f"{did_you_mean(str(value), ENUMS[name])}"
+            )
         return None
     if name in BOOLEANS:
         return None if isinstance(value, bool) else f"{name}: expected true or false, got {value!r}"
@@ -255,5 +321,8 @@ def _range_problem(name: str, value: Scalar, low: float, high: float, unit: str)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return f"{name}: expected a number, got {value!r}"
     if not low <= value <= high:
-        return f"{name}: {value:g}{' ' + unit if unit else ''} is outside the plausible range {low:g}..{high:g}"
+        return (
+            f"{name}: {value:g}{' ' + unit if unit else ''} is outside the plausible range "
+            f"{low:g}..{high:g}"
+        )
     return None

@@ -49,11 +49,23 @@ from gpu_advisor.lang.conditions import (
 )
 
 if TYPE_CHECKING:
-    from gpu_advisor.knowledge.rule_schema import QuestionsFile, RankingFile, RuleModel
     from pydantic import BaseModel
 
-__all__ = ["Claim", "Example", "Expectation", "Fact", "Metric", "Preference", "Question", "Rule",
-           "RuleBase", "load_rulebase", "shipped_rules_dir"]
+    from gpu_advisor.knowledge.rule_schema import QuestionsFile, RankingFile, RuleModel
+
+__all__ = [
+    "Claim",
+    "Example",
+    "Expectation",
+    "Fact",
+    "Metric",
+    "Preference",
+    "Question",
+    "Rule",
+    "RuleBase",
+    "load_rulebase",
+    "shipped_rules_dir",
+]
 
 _NAME = r"^[a-z][a-z0-9_]*$"
 Shape = TypeVar("Shape", bound="BaseModel")
@@ -101,8 +113,21 @@ def load_rulebase(rules_dir: Path | str | None, knowledge: Knowledge) -> RuleBas
             if q.key in questions:
                 out.add(qdoc.location(("questions", i, "key")), f"duplicate question key {q.key!r}")
                 continue
-            questions[q.key] = Question(q.key, q.prompt, q.type, q.help, q.group, tuple(q.choices),
-                                        dict(q.choice_help), q.min, q.max, q.unit, q.default, TRUE, where)
+            questions[q.key] = Question(
+                q.key,
+                q.prompt,
+                q.type,
+                q.help,
+                q.group,
+                tuple(q.choices),
+                dict(q.choice_help),
+                q.min,
+                q.max,
+                q.unit,
+                q.default,
+                TRUE,
+                where,
+            )
     checker = _Checker(questions, facts, knowledge, out)
     if questions_raw is not None and qdoc is not None:
         _finish_questions(qdoc, questions_raw, questions, checker, out)
@@ -128,8 +153,10 @@ def load_rulebase(rules_dir: Path | str | None, knowledge: Knowledge) -> RuleBas
             raw_id = entry.get("id") if isinstance(entry, dict) else None
             if isinstance(raw_id, str):  # duplicates are found even in rules that fail to build
                 if raw_id in seen_ids:
-                    out.add(doc.location(("rules", i)),
-                            f"duplicate rule id {raw_id!r} (first at {seen_ids[raw_id]})")
+                    out.add(
+                        doc.location(("rules", i)),
+                        f"duplicate rule id {raw_id!r} (first at {seen_ids[raw_id]})",
+                    )
                 seen_ids.setdefault(raw_id, doc.location(("rules", i)))
             model = _shape_part(doc, RuleModel, entry, ("rules", i), out)
             if model is None:
@@ -138,20 +165,25 @@ def load_rulebase(rules_dir: Path | str | None, knowledge: Knowledge) -> RuleBas
             if rule is not None:
                 rules.append(rule)
 
-    metrics, priorities, ease, rank_sources = _finish_ranking(docs.get("ranking.yaml"), ranking_raw,
-                                                              questions, knowledge, out)
+    metrics, priorities, ease, rank_sources = _finish_ranking(
+        docs.get("ranking.yaml"), ranking_raw, questions, knowledge, out
+    )
     emphasis = dict(ranking_raw.emphasis) if ranking_raw is not None else {}
     rdoc = docs.get("ranking.yaml")
     for fact_name, weights in emphasis.items():
         if rdoc is None:
             break
         if fact_name not in facts or facts[fact_name].type != "bool":
-            out.add(rdoc.key_location(("emphasis", fact_name)),
-                    f"emphasis: {fact_name!r} is not a bool fact{did_you_mean(fact_name, facts)}")
+            out.add(
+                rdoc.key_location(("emphasis", fact_name)),
+                f"emphasis: {fact_name!r} is not a bool fact{did_you_mean(fact_name, facts)}",
+            )
         for metric in weights:
             if metric not in metrics:
-                out.add(rdoc.key_location(("emphasis", fact_name, metric)),
-                        f"unknown metric {metric!r}{did_you_mean(metric, metrics)}")
+                out.add(
+                    rdoc.key_location(("emphasis", fact_name, metric)),
+                    f"unknown metric {metric!r}{did_you_mean(metric, metrics)}",
+                )
     rules, strata = _stratify(rules, facts, out)
     if out.errors:
         raise FileErrors(out.errors)
@@ -161,12 +193,27 @@ def load_rulebase(rules_dir: Path | str | None, knowledge: Knowledge) -> RuleBas
         from gpu_advisor.knowledge.catalogs import load_claim_records
 
         claims = tuple(load_claim_records(claims_file))
-    rulebase = RuleBase(knowledge, questions, facts, rules, metrics, priorities, ease, emphasis,
-                        rank_sources, topics, base, strata, claims)
+    rulebase = RuleBase(
+        knowledge,
+        questions,
+        facts,
+        rules,
+        metrics,
+        priorities,
+        ease,
+        emphasis,
+        rank_sources,
+        topics,
+        base,
+        strata,
+        claims,
+    )
     from gpu_advisor.knowledge.tables import load_levers, load_order, table_problems
 
     rulebase.order, rulebase.levers = load_order(base), load_levers(base)
-    if (knowledge.directory / "demand.yaml").is_file() or (knowledge.directory / "devices").is_dir():
+    if (knowledge.directory / "demand.yaml").is_file() or (
+        knowledge.directory / "devices"
+    ).is_dir():
         from gpu_advisor.knowledge.catalogs import load_demand_defaults
 
         rulebase.demand = load_demand_defaults(knowledge.directory)
@@ -183,8 +230,9 @@ def _shape(doc: Document | None, model: type[Shape], out: _Collector) -> Shape |
     return None if doc is None else validate_document(doc, model, out.errors)
 
 
-def _shape_part(doc: Document, model: type[Shape], data: Any, key: tuple[str | int, ...],
-                out: _Collector) -> Shape | None:
+def _shape_part(
+    doc: Document, model: type[Shape], data: Any, key: tuple[str | int, ...], out: _Collector
+) -> Shape | None:
     """Validate one part of a file (one rule), reporting errors at their place in the file."""
     from gpu_advisor.knowledge.schema import validate_part
 
@@ -201,15 +249,29 @@ def _load_facts(doc: Document | None, out: _Collector) -> dict[str, Fact]:
     for name, model in parsed.facts.items():
         where = doc.location(("facts", name))
         if not re.match(_NAME, name):
-            out.add(doc.key_location(("facts", name)), f"fact name {name!r} must be lower_snake_case")
+            out.add(
+                doc.key_location(("facts", name)), f"fact name {name!r} must be lower_snake_case"
+            )
         combine = model.combine or {"bool": "or", "number": "max", "string": "agree"}[model.type]
         default = model.default
         if model.kind != "computed" and default is None and model.type == "bool":
             default = False
         if default is not None and not _type_ok(model.type, default):
-            out.add(doc.location(("facts", name, "default")), f"default {default!r} is not a {model.type}")
-        facts[name] = Fact(name, model.type, model.kind, model.description, default,
-                           tuple(model.choices), model.unit, combine, where)
+            out.add(
+                doc.location(("facts", name, "default")),
+                f"default {default!r} is not a {model.type}",
+            )
+        facts[name] = Fact(
+            name,
+            model.type,
+            model.kind,
+            model.description,
+            default,
+            tuple(model.choices),
+            model.unit,
+            combine,
+            where,
+        )
     return facts
 
 
@@ -226,8 +288,13 @@ def _type_ok(kind: str, value: Any) -> bool:
 class _Checker:
     """Resolves references and checks literal values against what they are compared with."""
 
-    def __init__(self, questions: dict[str, Question], facts: dict[str, Fact], knowledge: Knowledge,
-                 out: _Collector) -> None:
+    def __init__(
+        self,
+        questions: dict[str, Question],
+        facts: dict[str, Fact],
+        knowledge: Knowledge,
+        out: _Collector,
+    ) -> None:
         self.questions = questions
         self.facts = facts
         self.knowledge = knowledge
@@ -254,7 +321,9 @@ class _Checker:
             return list(self.facts)
         return list(DEVICE_ATTRIBUTES)
 
-    def check_ref(self, ref: Ref, where: Location, allow_device: bool) -> tuple[str, tuple[str, ...]] | None:
+    def check_ref(
+        self, ref: Ref, where: Location, allow_device: bool
+    ) -> tuple[str, tuple[str, ...]] | None:
         if ref.scope == "device" and not allow_device:
             self.out.add(where, f"{ref} used where no device is in scope")
             return None
@@ -279,10 +348,16 @@ class _Checker:
             right = self.check_ref(leaf.right, where, allow_device)
             if left and right:
                 if left[0] != right[0]:
-                    self.out.add(where, f"cannot compare {leaf.left} ({left[0]}) with {leaf.right} ({right[0]})")
+                    self.out.add(
+                        where,
+                        f"cannot compare {leaf.left} ({left[0]}) with {leaf.right} ({right[0]})",
+                    )
                 if leaf.left.scope != "device" and leaf.right.scope != "device":
-                    self.out.add(where, f"{leaf}: compare an answer or fact with a value, or a device "
-                                        "fact with an answer or fact")
+                    self.out.add(
+                        where,
+                        f"{leaf}: compare an answer or fact with a value, or a device "
+                        "fact with an answer or fact",
+                    )
             return
         if left is None or leaf.op in ("set", "not set"):
             return
@@ -293,21 +368,31 @@ class _Checker:
         if kind in ("bool", "string") and leaf.op in ("<", "<=", ">", ">="):
             self.out.add(where, f"{leaf.left} is a {kind}: use == or != (or in), not {leaf.op}")
 
-    def check_value(self, ref: Ref, kind: str, choices: tuple[str, ...], value: Any, where: Location) -> None:
+    def check_value(
+        self, ref: Ref, kind: str, choices: tuple[str, ...], value: Any, where: Location
+    ) -> None:
         if not _type_ok(kind, value):
             self.out.add(where, f"{ref} is a {kind}; {value!r} is not")
         elif kind == "string" and choices and value not in choices:
             hint = did_you_mean(str(value), choices)
-            self.out.add(where, f"{value!r} is not a value of {ref}{hint}; accepted: {', '.join(choices)}")
+            self.out.add(
+                where, f"{value!r} is not a value of {ref}{hint}; accepted: {', '.join(choices)}"
+            )
 
     def check_template(self, text: str, where: Location, allow_device: bool) -> None:
         for placeholder in placeholders(text):
             if not placeholder.dotted:
-                self.out.add(where, f"placeholder {{{placeholder.text}}} must name answer.X, fact.X or device.X")
+                self.out.add(
+                    where,
+                    f"placeholder {{{placeholder.text}}} must name answer.X, fact.X or device.X",
+                )
                 continue
             if placeholder.scope not in SCOPES:
-                self.out.add(where, f"placeholder {{{placeholder.text}}}: unknown scope {placeholder.scope!r}"
-                                    f"{did_you_mean(placeholder.scope, SCOPES)}")
+                self.out.add(
+                    where,
+                    f"placeholder {{{placeholder.text}}}: unknown scope {placeholder.scope!r}"
+                    f"{did_you_mean(placeholder.scope, SCOPES)}",
+                )
                 continue
             self.check_ref(placeholder.ref, where, allow_device)
 
@@ -318,11 +403,15 @@ class _Checker:
                 hint = did_you_mean(registry_id, self.knowledge.sources)
                 self.out.add(doc.location(key + (i,)), f"unknown source {registry_id!r}{hint}")
 
-    def check_answers(self, answers: Mapping[str, Any], doc: Document, key: tuple[str | int, ...]) -> None:
+    def check_answers(
+        self, answers: Mapping[str, Any], doc: Document, key: tuple[str | int, ...]
+    ) -> None:
         for name in answers:
             if name not in self.questions:
-                self.out.add(doc.key_location(key + (name,)),
-                             f"unknown answer {name!r}{did_you_mean(name, self.questions)}")
+                self.out.add(
+                    doc.key_location(key + (name,)),
+                    f"unknown answer {name!r}{did_you_mean(name, self.questions)}",
+                )
         known = {k: v for k, v in answers.items() if k in self.questions}
         try:
             normalize_answers(self.questions, known, self.knowledge, strict_unasked=False)
@@ -330,8 +419,13 @@ class _Checker:
             self.out.add(doc.location(key), f"example answers: {exc}")
 
 
-def _finish_questions(doc: Document, raw: QuestionsFile, questions: dict[str, Question],
-                      checker: _Checker, out: _Collector) -> None:
+def _finish_questions(
+    doc: Document,
+    raw: QuestionsFile,
+    questions: dict[str, Question],
+    checker: _Checker,
+    out: _Collector,
+) -> None:
     order = list(questions)
     for i, q in enumerate(raw.questions):
         if q.key not in questions or questions[q.key].location != doc.location(("questions", i)):
@@ -340,7 +434,12 @@ def _finish_questions(doc: Document, raw: QuestionsFile, questions: dict[str, Qu
         question = questions[q.key]
         if q.type == "choice" and not q.choices:
             out.add(doc.location(key), f"question {q.key!r} of type choice needs choices")
-        if q.type in ("number", "integer") and q.min is not None and q.max is not None and q.min > q.max:
+        if (
+            q.type in ("number", "integer")
+            and q.min is not None
+            and q.max is not None
+            and q.min > q.max
+        ):
             out.add(doc.location(key + ("min",)), "min is greater than max")
         if q.default is not None:
             problem = _default_problem(question, q.default)
@@ -348,16 +447,19 @@ def _finish_questions(doc: Document, raw: QuestionsFile, questions: dict[str, Qu
                 out.add(doc.location(key + ("default",)), problem)
         ask_when: Condition = TRUE
         if q.ask_when is not None:
-            ask_when = parse_condition(q.ask_when, doc.location, key + ("ask_when",),
-                                       lambda k: k in doc.quoted, out.errors)
+            ask_when = parse_condition(
+                q.ask_when, doc.location, key + ("ask_when",), lambda k: k in doc.quoted, out.errors
+            )
             checker.check_condition(ask_when, allow_device=False)
             for ref in refs(ask_when):
                 if ref.scope != "answer":
                     out.add(doc.location(key + ("ask_when",)), "ask_when may only use answers")
                 elif ref.name in order and order.index(ref.name) >= order.index(q.key):
-                    out.add(doc.location(key + ("ask_when",)),
-                            f"ask_when uses {ref}, which is asked later; order questions so that "
-                            "a question depends only on earlier ones")
+                    out.add(
+                        doc.location(key + ("ask_when",)),
+                        f"ask_when uses {ref}, which is asked later; order questions so that "
+                        "a question depends only on earlier ones",
+                    )
         questions[q.key] = Question(**{**question.__dict__, "ask_when": ask_when})
 
 
@@ -374,25 +476,36 @@ def _default_problem(q: Question, value: Any) -> str | None:
     return None
 
 
-def _build_rule(doc: Document, key: tuple[str | int, ...], model: RuleModel, topic: str,
-                checker: _Checker, out: _Collector) -> Rule | None:
+def _build_rule(
+    doc: Document,
+    key: tuple[str | int, ...],
+    model: RuleModel,
+    topic: str,
+    checker: _Checker,
+    out: _Collector,
+) -> Rule | None:
     where = doc.location(key)
     errors_before = len(out.errors)
     when: Condition = TRUE
     if model.when is not None:
-        when = parse_condition(model.when, doc.location, key + ("when",), lambda k: k in doc.quoted,
-                               out.errors)
+        when = parse_condition(
+            model.when, doc.location, key + ("when",), lambda k: k in doc.quoted, out.errors
+        )
     then = model.then
     derive: dict[str, Any] = dict(then.derive or {})
     required = [then.require] if isinstance(then.require, str) else list(then.require or [])
     for name in required:
         fact = checker.facts.get(name)
         if fact is None:
-            out.add(doc.location(key + ("then", "require")),
-                    f"unknown fact {name!r}{did_you_mean(name, checker.facts)}")
+            out.add(
+                doc.location(key + ("then", "require")),
+                f"unknown fact {name!r}{did_you_mean(name, checker.facts)}",
+            )
         elif fact.kind != "requirement" or fact.type != "bool":
-            out.add(doc.location(key + ("then", "require")),
-                    f"require: {name!r} must be a bool fact of kind requirement")
+            out.add(
+                doc.location(key + ("then", "require")),
+                f"require: {name!r} must be a bool fact of kind requirement",
+            )
         derive[name] = True
     for name, value in (then.derive or {}).items():
         fact = checker.facts.get(name)
@@ -404,14 +517,27 @@ def _build_rule(doc: Document, key: tuple[str | int, ...], model: RuleModel, top
         elif not _type_ok(fact.type, value):
             out.add(loc, f"{name} is a {fact.type}; {value!r} is not")
         elif fact.choices and value not in fact.choices:
-            out.add(loc, f"{value!r} is not a value of fact {name}{did_you_mean(str(value), fact.choices)}")
-    device_scoped = bool(then.exclude or then.prefer) or any(r.scope == "device" for r in refs(when))
+            out.add(
+                loc,
+                f"{value!r} is not a value of fact {name}{did_you_mean(str(value), fact.choices)}",
+            )
+    device_scoped = bool(then.exclude or then.prefer) or any(
+        r.scope == "device" for r in refs(when)
+    )
     if device_scoped and derive:
-        out.add(doc.location(key + ("then",)), "a rule about devices cannot derive facts; split it in two")
+        out.add(
+            doc.location(key + ("then",)),
+            "a rule about devices cannot derive facts; split it in two",
+        )
     if not (derive or then.exclude or then.prefer or then.warn):
-        out.add(doc.location(key + ("then",)), "then: concludes nothing (derive, require, exclude, prefer or warn)")
+        out.add(
+            doc.location(key + ("then",)),
+            "then: concludes nothing (derive, require, exclude, prefer or warn)",
+        )
     if then.exclude is False:
-        out.add(doc.location(key + ("then", "exclude")), "exclude: false concludes nothing; remove it")
+        out.add(
+            doc.location(key + ("then", "exclude")), "exclude: false concludes nothing; remove it"
+        )
     checker.check_condition(when, allow_device=device_scoped)
     if device_scoped:
         _check_join_shape(when, out)
@@ -419,36 +545,70 @@ def _build_rule(doc: Document, key: tuple[str | int, ...], model: RuleModel, top
     if then.warn:
         checker.check_template(then.warn, doc.location(key + ("then", "warn")), device_scoped)
     if then.prefer and then.prefer.claim and then.prefer.claim.metric not in DEVICE_ATTRIBUTES:
-        out.add(doc.location(key + ("then", "prefer", "claim", "metric")),
-                f"unknown device fact {then.prefer.claim.metric!r}"
-                f"{did_you_mean(then.prefer.claim.metric, DEVICE_ATTRIBUTES)}")
+        out.add(
+            doc.location(key + ("then", "prefer", "claim", "metric")),
+            f"unknown device fact {then.prefer.claim.metric!r}"
+            f"{did_you_mean(then.prefer.claim.metric, DEVICE_ATTRIBUTES)}",
+        )
     checker.check_sources(model.sources, doc, key + ("sources",))
     examples = []
     for j, ex in enumerate(model.examples):
         ekey = key + ("examples", j)
         checker.check_answers(ex.answers, doc, ekey + ("answers",))
-        for name in list(ex.expect.fires_for) + list(ex.expect.not_for) + list(ex.expect.excluded) + \
-                list(ex.expect.recommended) + ([ex.expect.top] if ex.expect.top else []):
+        for name in (
+            list(ex.expect.fires_for)
+            + list(ex.expect.not_for)
+            + list(ex.expect.excluded)
+            + list(ex.expect.recommended)
+            + ([ex.expect.top] if ex.expect.top else [])
+        ):
             if name not in checker.knowledge.devices:
-                out.add(doc.location(ekey + ("expect",)),
-                        f"unknown device {name!r}{did_you_mean(name, checker.knowledge.devices)}")
+                out.add(
+                    doc.location(ekey + ("expect",)),
+                    f"unknown device {name!r}{did_you_mean(name, checker.knowledge.devices)}",
+                )
         for name in ex.expect.facts:
             if name not in checker.facts:
-                out.add(doc.location(ekey + ("expect", "facts")),
-                        f"unknown fact {name!r}{did_you_mean(name, checker.facts)}")
+                out.add(
+                    doc.location(ekey + ("expect", "facts")),
+                    f"unknown fact {name!r}{did_you_mean(name, checker.facts)}",
+                )
         e = ex.expect
-        expect = Expectation(e.fires, tuple(e.fires_for), tuple(e.not_for), dict(e.facts), e.top,
-                             tuple(e.excluded), tuple(e.recommended))
-        examples.append(Example(ex.name or f"example {j + 1}", dict(ex.answers), expect, doc.location(ekey)))
+        expect = Expectation(
+            e.fires,
+            tuple(e.fires_for),
+            tuple(e.not_for),
+            dict(e.facts),
+            e.top,
+            tuple(e.excluded),
+            tuple(e.recommended),
+        )
+        examples.append(
+            Example(ex.name or f"example {j + 1}", dict(ex.answers), expect, doc.location(ekey))
+        )
     if len(out.errors) != errors_before:
         return None
     prefer = None
     if then.prefer is not None:
         claim = then.prefer.claim
         prefer = Preference(then.prefer.points, Claim(claim.metric, claim.best) if claim else None)
-    return Rule(model.id, topic, model.description, when, derive, bool(then.exclude), prefer,
-                then.warn, model.because, tuple(model.sources), tuple(examples), model.severity, where,
-                doc.path, "device" if device_scoped else "context")
+    return Rule(
+        model.id,
+        topic,
+        model.description,
+        when,
+        derive,
+        bool(then.exclude),
+        prefer,
+        then.warn,
+        model.because,
+        tuple(model.sources),
+        tuple(examples),
+        model.severity,
+        where,
+        doc.path,
+        "device" if device_scoped else "context",
+    )
 
 
 def _check_join_shape(when: Condition, out: _Collector) -> None:
@@ -467,35 +627,52 @@ def _check_join_shape(when: Condition, out: _Collector) -> None:
         for leaf in part_leaves:
             scopes = {r.scope == "device" for r in leaf.refs()}
             if scopes == {True, False}:
-                out.add(leaf.location, f"{leaf}: a comparison between a device fact and an answer or "
-                                       "fact must stand at the top level of the condition (not inside "
-                                       "any: or not:); write the opposite comparison instead of not:")
+                out.add(
+                    leaf.location,
+                    f"{leaf}: a comparison between a device fact and an answer or "
+                    "fact must stand at the top level of the condition (not inside "
+                    "any: or not:); write the opposite comparison instead of not:",
+                )
             elif scopes == {False}:
-                out.add(leaf.location, f"{leaf}: an any:/not: mixes device facts with answers or facts; "
-                                       "split it into two rules or move the answer test out of it")
+                out.add(
+                    leaf.location,
+                    f"{leaf}: an any:/not: mixes device facts with answers or facts; "
+                    "split it into two rules or move the answer test out of it",
+                )
 
 
-def _finish_ranking(doc: Document | None, raw: RankingFile | None, questions: dict[str, Question],
-                    knowledge: Knowledge, out: _Collector) -> tuple[dict[str, Metric], dict[str, dict[str, float]],
-                                                                      dict[str, float], tuple[str, ...]]:
+def _finish_ranking(
+    doc: Document | None,
+    raw: RankingFile | None,
+    questions: dict[str, Question],
+    knowledge: Knowledge,
+    out: _Collector,
+) -> tuple[dict[str, Metric], dict[str, dict[str, float]], dict[str, float], tuple[str, ...]]:
     if raw is None or doc is None:
         return {}, {}, {}, ()
     metrics: dict[str, Metric] = {}
     for name, m in raw.metrics.items():
         if m.attribute not in DEVICE_ATTRIBUTES and m.attribute != "deployment_ease":
-            out.add(doc.location(("metrics", name, "attribute")),
-                    f"unknown device fact {m.attribute!r}{did_you_mean(m.attribute, DEVICE_ATTRIBUTES)}")
+            out.add(
+                doc.location(("metrics", name, "attribute")),
+                f"unknown device fact {m.attribute!r}"
+                f"{did_you_mean(m.attribute, DEVICE_ATTRIBUTES)}",
+            )
         metrics[name] = Metric(name, m.better, m.description, m.attribute)
     priority_q = questions.get("priority")
     for name, weights in raw.priorities.items():
         if priority_q is not None and name not in priority_q.choices:
-            out.add(doc.key_location(("priorities", name)),
-                    f"priority {name!r} is not a choice of the priority question"
-                    f"{did_you_mean(name, priority_q.choices)}")
+            out.add(
+                doc.key_location(("priorities", name)),
+                f"priority {name!r} is not a choice of the priority question"
+                f"{did_you_mean(name, priority_q.choices)}",
+            )
         for metric in weights:
             if metric not in metrics:
-                out.add(doc.key_location(("priorities", name, metric)),
-                        f"unknown metric {metric!r}{did_you_mean(metric, metrics)}")
+                out.add(
+                    doc.key_location(("priorities", name, metric)),
+                    f"unknown metric {metric!r}{did_you_mean(metric, metrics)}",
+                )
     if priority_q is not None:
         for choice in priority_q.choices:
             if choice not in raw.priorities:
@@ -522,8 +699,9 @@ def _stratify(rules: list[Rule], facts: dict[str, Fact], out: _Collector) -> tup
             derivers.setdefault(name, []).append(rule)
 
     def reads_from(rule: Rule) -> list[Rule]:
-        return [d for ref in rule.reads() if ref.scope == "fact"
-                for d in derivers.get(ref.name, [])]
+        return [
+            d for ref in rule.reads() if ref.scope == "fact" for d in derivers.get(ref.name, [])
+        ]
 
     level: dict[str, int] = {}
     visiting: list[str] = []
@@ -532,7 +710,7 @@ def _stratify(rules: list[Rule], facts: dict[str, Fact], out: _Collector) -> tup
         if rule.id in level:
             return level[rule.id]
         if rule.id in visiting:
-            cycle = visiting[visiting.index(rule.id):] + [rule.id]
+            cycle = visiting[visiting.index(rule.id) :] + [rule.id]
             raise _Cycle(rule, cycle)
         visiting.append(rule.id)
         deps = [visit(d) for d in reads_from(rule)]
@@ -545,11 +723,15 @@ def _stratify(rules: list[Rule], facts: dict[str, Fact], out: _Collector) -> tup
             if rule.scope == "context":
                 visit(rule)
     except _Cycle as cycle:
-        out.add(cycle.rule.location, "rules depend on each other in a cycle: " + " -> ".join(cycle.path))
+        out.add(
+            cycle.rule.location, "rules depend on each other in a cycle: " + " -> ".join(cycle.path)
+        )
         return rules, 1
     final = (max(level.values()) + 1) if level else 0
-    staged = [Rule(**{**rule.__dict__, "stratum": final if rule.scope == "device" else level[rule.id]})
-              for rule in rules]
+    staged = [
+        Rule(**{**rule.__dict__, "stratum": final if rule.scope == "device" else level[rule.id]})
+        for rule in rules
+    ]
     return staged, final + 1
 
 
@@ -569,8 +751,12 @@ class VocabularyChecker(_Checker):
     from questions, facts and device attributes: files evaluated outside the engine (the hardware
     checks) get the same condition, placeholder and source checks, with the same errors."""
 
-    def __init__(self, vocabulary: Mapping[str, Mapping[str, Attribute]], knowledge: Knowledge,
-                 errors: list[FileError]) -> None:
+    def __init__(
+        self,
+        vocabulary: Mapping[str, Mapping[str, Attribute]],
+        knowledge: Knowledge,
+        errors: list[FileError],
+    ) -> None:
         out = _Collector()
         out.errors = errors  # report into the caller's list, in file order
         super().__init__({}, {}, knowledge, out)

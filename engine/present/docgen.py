@@ -47,46 +47,91 @@ def _then(rule: Rule) -> str:
 
 def rules_reference(rb: RuleBase) -> str:
     """Markdown reference of questions, facts, device attributes, ranking and every rule."""
-    out = ["# Rules reference", "",
-           f"Generated from `rules/` by `{REGENERATE}`; do not edit by hand.", "",
-           (f"{len(rb.rules)} rules in {len(rb.topics)} topics, {len(rb.questions)} questions, "
-            f"{len(rb.facts)} declared facts, evaluated in {rb.strata} strata."), "",
-           "## Questions", "", "| key | type | choices / range | default | asked when |", "|---|---|---|---|---|"]
+    out = [
+        "# Rules reference",
+        "",
+        f"Generated from `rules/` by `{REGENERATE}`; do not edit by hand.",
+        "",
+        (
+            f"{len(rb.rules)} rules in {len(rb.topics)} topics, {len(rb.questions)} questions, "
+            f"{len(rb.facts)} declared facts, evaluated in {rb.strata} strata."
+        ),
+        "",
+        "## Questions",
+        "",
+        "| key | type | choices / range | default | asked when |",
+        "|---|---|---|---|---|",
+    ]
     for q in rb.questions.values():
         if q.choices:
             domain = ", ".join(q.choices)
         elif q.type in ("number", "integer"):
-            domain = f"{whole_or_general(q.min or 0)} .. {whole_or_general(q.max or 0)}{' ' + q.unit if q.unit else ''}"
+            domain = (
+                f"{whole_or_general(q.min or 0)} .. {whole_or_general(q.max or 0)}"
+                f"{' ' + q.unit if q.unit else ''}"
+            )
         else:
             domain = q.type
         default = "" if q.default is None else json.dumps(q.default)
-        out.append(f"| `{q.key}` | {q.type} | {_cell(domain)} | {_cell(default)} | {_cell(show(q.ask_when))} |")
-    out += ["", "## Facts", "", "| fact | type | kind | derived by | description |", "|---|---|---|---|---|"]
+        out.append(
+            f"| `{q.key}` | {q.type} | {_cell(domain)} | {_cell(default)} | "
+            f"{_cell(show(q.ask_when))} |"
+        )
+    out += [
+        "",
+        "## Facts",
+        "",
+        "| fact | type | kind | derived by | description |",
+        "|---|---|---|---|---|",
+    ]
     for fact in rb.facts.values():
-        by = ", ".join(f"`{r.id}`" for r in rb.derivers(fact.name)) or ("sizing arithmetic" if fact.kind == "computed" else "-")
-        out.append(f"| `{fact.name}` | {fact.type} | {fact.kind} | {by} | {_cell(fact.description)} |")
-    out += ["", "## Device attributes", "", "Rules read devices through these names (`device.<name>`).", "",
-            "| attribute | type | origin | meaning |", "|---|---|---|---|"]
+        by = ", ".join(f"`{r.id}`" for r in rb.derivers(fact.name)) or (
+            "sizing arithmetic" if fact.kind == "computed" else "-"
+        )
+        out.append(
+            f"| `{fact.name}` | {fact.type} | {fact.kind} | {by} | {_cell(fact.description)} |"
+        )
+    out += [
+        "",
+        "## Device attributes",
+        "",
+        "Rules read devices through these names (`device.<name>`).",
+        "",
+        "| attribute | type | origin | meaning |",
+        "|---|---|---|---|",
+    ]
     for attr in DEVICE_ATTRIBUTES.values():
         unit = f" ({attr.unit})" if attr.unit else ""
         choices = f" One of: {', '.join(attr.choices)}." if attr.choices else ""
-        out.append(f"| `{attr.name}` | {attr.type} | {attr.origin} | {_cell(attr.description + unit + '.' + choices)} |")
+        out.append(
+            f"| `{attr.name}` | {attr.type} | {attr.origin} | "
+            f"{_cell(attr.description + unit + '.' + choices)} |"
+        )
     out += ["", "## Ranking", "", "| priority | weights |", "|---|---|"]
     for priority, weights in rb.priorities.items():
         out.append(f"| `{priority}` | {', '.join(f'{m} {w:g}' for m, w in weights.items())} |")
     out += ["", "Emphasis added when a fact is true:", ""]
-    out += [f"- `{fact}`: {', '.join(f'{m} +{w:g}' for m, w in weights.items())}" for fact, weights in rb.emphasis.items()]
+    out += [
+        f"- `{fact}`: {', '.join(f'{m} +{w:g}' for m, w in weights.items())}"
+        for fact, weights in rb.emphasis.items()
+    ]
     out += ["", "| metric | device attribute | better |", "|---|---|---|"]
     out += [f"| `{m.name}` | `{m.attribute}` | {m.better} |" for m in rb.metrics.values()]
     for topic, title in sorted(rb.topics.items()):
         out += ["", f"## {title} (`{topic}`)", ""]
         for rule in (r for r in rb.rules if r.topic == topic):
-            out += [f"### `{rule.id}`", "", rule.description, "",
-                    f"- **when** ({rule.scope}, stratum {rule.stratum}): `{_cell(show(rule.when))}`",
-                    f"- **then**: {_then(rule)}",
-                    f"- **because**: {_cell(rule.because)}",
-                    f"- **sources**: {', '.join(f'`{s}`' for s in rule.sources)}",
-                    f"- **examples**: {len(rule.examples)}", ""]
+            out += [
+                f"### `{rule.id}`",
+                "",
+                rule.description,
+                "",
+                f"- **when** ({rule.scope}, stratum {rule.stratum}): `{_cell(show(rule.when))}`",
+                f"- **then**: {_then(rule)}",
+                f"- **because**: {_cell(rule.because)}",
+                f"- **sources**: {', '.join(f'`{s}`' for s in rule.sources)}",
+                f"- **examples**: {len(rule.examples)}",
+                "",
+            ]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -96,9 +141,13 @@ def schemas() -> dict[str, dict[str, Any]]:
     from gpu_advisor.knowledge.kb_schema import SourceModel as Source
     from gpu_advisor.knowledge.rule_schema import FactsFile, QuestionsFile, RankingFile, RulesFile
 
-    sources = {"title": "SourcesFile", "type": "object", "additionalProperties": False,
-               "required": ["sources"],
-               "properties": {"sources": {"type": "array", "items": Source.model_json_schema()}}}
+    sources = {
+        "title": "SourcesFile",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["sources"],
+        "properties": {"sources": {"type": "array", "items": Source.model_json_schema()}},
+    }
     return {
         "rules-file.schema.json": RulesFile.model_json_schema(),
         "questions.schema.json": QuestionsFile.model_json_schema(),
@@ -123,8 +172,10 @@ def write_reference(docs: Path, engine: Engine) -> list[Path]:
 
 
 def write_schemas(docs: Path, engine: Engine) -> list[Path]:
-    return [_write(docs / "schema" / name, json.dumps(schema, indent=2, sort_keys=True) + "\n")
-            for name, schema in schemas().items()]
+    return [
+        _write(docs / "schema" / name, json.dumps(schema, indent=2, sort_keys=True) + "\n")
+        for name, schema in schemas().items()
+    ]
 
 
 def write_pictures(docs: Path, engine: Engine) -> list[Path]:
@@ -144,8 +195,7 @@ def write_architecture(docs: Path, engine: Engine) -> list[Path]:
     return [_write(docs / "architecture.dot", dot), write_svg(dot, docs / "architecture.svg")]
 
 
-GENERATORS: list[Generator] = [write_reference, write_schemas, write_pictures,
-                               write_architecture]
+GENERATORS: list[Generator] = [write_reference, write_schemas, write_pictures, write_architecture]
 
 
 def generate(docs: Path, engine: Engine) -> list[Path]:

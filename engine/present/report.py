@@ -15,14 +15,14 @@ SHOWN_RECOMMENDATIONS = 5
 
 
 SCHEMA_VERSION = "1.1"
-"""The version of the JSON report's shape (``schema_version``; docs/schema/consultation.schema.json).
+"""The version of the JSON report's shape (``schema_version``;
+docs/schema/consultation.schema.json).
 The minor number grows when keys are added (1.1: ``excluded[].also``), the major one when a key
 is removed or changes meaning: a script may accept any 1.x."""
 
 
 def to_json_data(consultation: Consultation, counterfactuals: bool = True) -> dict[str, Any]:
     from gpu_advisor.core.explain import explain_consultation
-
     from gpu_advisor.present.how_many import demand_json, recommendation_json
 
     data = {"schema_version": SCHEMA_VERSION, **consultation.to_json()}
@@ -36,7 +36,9 @@ def to_json_data(consultation: Consultation, counterfactuals: bool = True) -> di
 
 
 def to_json_text(consultation: Consultation, counterfactuals: bool = True) -> str:
-    return json.dumps(to_json_data(consultation, counterfactuals), indent=2, ensure_ascii=False) + "\n"
+    return (
+        json.dumps(to_json_data(consultation, counterfactuals), indent=2, ensure_ascii=False) + "\n"
+    )
 
 
 def _answers_line(consultation: Consultation) -> str:
@@ -60,8 +62,10 @@ def _verdict(consultation: Consultation) -> str:
         return "No device fits these answers; see why each is excluded below."
     top = consultation.recommendations[0]
     unit = "unit" if top.count == 1 else "units"
-    return (f"Buy {top.count} x {top.name} ({top.device}): {top.count} {unit} for "
-            f"{_money(top.cost_usd)}.")
+    return (
+        f"Buy {top.count} x {top.name} ({top.device}): {top.count} {unit} for "
+        f"{_money(top.cost_usd)}."
+    )
 
 
 def to_text(consultation: Consultation, counterfactuals: bool = True, trace: bool = False) -> str:
@@ -78,8 +82,10 @@ def to_text(consultation: Consultation, counterfactuals: bool = True, trace: boo
         add(f"  ignored {key}: {why}")
     estimate = consultation.arithmetic.estimate
     if estimate is not None:
-        add(f"Memory need: {estimate.total_gb:,.1f} GB on one GPU (GB = 10^9 bytes); "
-            + ", ".join(f"{i.item} {i.gb:,.1f}" for i in estimate.breakdown if i.gb > 0.005))
+        add(
+            f"Memory need: {estimate.total_gb:,.1f} GB on one GPU (GB = 10^9 bytes); "
+            + ", ".join(f"{i.item} {i.gb:,.1f}" for i in estimate.breakdown if i.gb > 0.005)
+        )
     if consultation.recommendations:
         from gpu_advisor.present.how_many import how_many_lines
 
@@ -96,7 +102,10 @@ def to_text(consultation: Consultation, counterfactuals: bool = True, trace: boo
                 mem = f", {attrs['memory_per_gpu_gb']:g} GB per GPU of {attrs['memory_gb']:g}"
             set_by = attrs.get("count_set_by")
             why = f" (count set by {set_by})" if set_by and set_by != "minimum" else ""
-            add(f"  {rank}. {rec.count} x {rec.name}{why}  {_money(rec.cost_usd)}  score {rec.score:.2f}{mem}")
+            add(
+                f"  {rank}. {rec.count} x {rec.name}{why}  {_money(rec.cost_usd)}  score "
+                f"{rec.score:.2f}{mem}"
+            )
             for reason in rec.reasons[:4]:
                 add(f"       - {reason.because}  [{reason.rule}; {', '.join(reason.sources)}]")
             if rec.versus_first is not None:
@@ -106,7 +115,8 @@ def to_text(consultation: Consultation, counterfactuals: bool = True, trace: boo
                     add(f"       first {_suggestion_text(item)}")
         rest = len(consultation.recommendations) - SHOWN_RECOMMENDATIONS
         if rest > 0:
-            add(f"  ... and {rest} more that qualify ({', '.join(r.device for r in consultation.recommendations[SHOWN_RECOMMENDATIONS:])})")
+            others = consultation.recommendations[SHOWN_RECOMMENDATIONS:]
+            add(f"  ... and {rest} more that qualify ({', '.join(r.device for r in others)})")
         top = consultation.recommendations[0].device
         chain = how(consultation, top)
         if chain.facts:
@@ -154,15 +164,19 @@ def to_text(consultation: Consultation, counterfactuals: bool = True, trace: boo
         for entry in consultation.trace:
             seen = ", ".join(f"{k} = {_plain(v)}" for k, v in entry.matched.items())
             target = f" [{entry.device}]" if entry.device else ""
-            add(f"  {entry.seq:3}. stage {entry.stage} {entry.rule}{target}: {entry.concluded}  ({seen})")
+            add(
+                f"  {entry.seq:3}. stage {entry.stage} {entry.rule}{target}: {entry.concluded}  "
+                f"({seen})"
+            )
     return "\n".join(lines) + "\n"
 
 
 def _suggestion_text(item: Suggestion) -> str:
     """One WHAT WOULD CHANGE IT suggestion: the changes, the cost, the rank, what is given up."""
     given = "; ".join(f"{g.text} [{g.source}]" for g in item.gives_up)
-    return (f"if {item.change}: {item.cost_phrase()}, rank {item.rank} of {item.of}; "
-            f"gives up: {given}")
+    return (
+        f"if {item.change}: {item.cost_phrase()}, rank {item.rank} of {item.of}; gives up: {given}"
+    )
 
 
 def _plain(value: Any) -> str:
@@ -181,65 +195,146 @@ def to_markdown(consultation: Consultation, counterfactuals: bool = True) -> str
     from gpu_advisor.core.explanations import suggestion_order
 
     kb = consultation.rulebase.knowledge
-    out: list[str] = ["# GPU recommendation", "", f"**Verdict.** {_verdict(consultation)}", "", "## Answers", "",
-                      "| question | answer |", "|---|---|"]
+    out: list[str] = [
+        "# GPU recommendation",
+        "",
+        f"**Verdict.** {_verdict(consultation)}",
+        "",
+        "## Answers",
+        "",
+        "| question | answer |",
+        "|---|---|",
+    ]
     for key, value in consultation.answers.values.items():
         shown = ",".join(value) if isinstance(value, list) else value
-        out.append(f"| {key} | {_md_escape(str(shown))}{' (default)' if key in consultation.answers.defaulted else ''} |")
+        out.append(
+            f"| {key} | {_md_escape(str(shown))}"
+            f"{' (default)' if key in consultation.answers.defaulted else ''} |"
+        )
     estimate = consultation.arithmetic.estimate
     if estimate is not None:
-        out += ["", "## Memory", "", f"{estimate.total_gb:,.1f} GB on one GPU (GB = 10^9 bytes).", "",
-                "| item | GB | formula |", "|---|---|---|"]
+        out += [
+            "",
+            "## Memory",
+            "",
+            f"{estimate.total_gb:,.1f} GB on one GPU (GB = 10^9 bytes).",
+            "",
+            "| item | GB | formula |",
+            "|---|---|---|",
+        ]
         out += [f"| {i.item} | {i.gb:,.2f} | {_md_escape(i.formula)} |" for i in estimate.breakdown]
         out += ["", "Assumptions:", ""] + [f"- {_md_escape(a)}" for a in estimate.assumptions]
     if consultation.recommendations:
-        out += ["", "## Recommended", "", "| rank | device | units | cost | score | against the first |",
-                "|---|---|---|---|---|---|"]
+        out += [
+            "",
+            "## Recommended",
+            "",
+            "| rank | device | units | cost | score | against the first |",
+            "|---|---|---|---|---|---|",
+        ]
         for rank, rec in enumerate(consultation.recommendations, start=1):
             against = rec.versus_first.line() if rec.versus_first is not None else "-"
-            out.append(f"| {rank} | {_md_escape(rec.name)} | {rec.count} | {_money(rec.cost_usd)} | {rec.score:.2f} "
-                       f"| {_md_escape(against)} |")
+            out.append(
+                f"| {rank} | {_md_escape(rec.name)} | {rec.count} | {_money(rec.cost_usd)} | "
+                f"{rec.score:.2f} "
+                f"| {_md_escape(against)} |"
+            )
         from gpu_advisor.present.how_many import how_many_lines
 
         how_many = how_many_lines(consultation, consultation.recommendations[0].device)
         if how_many:
-            out += ["", "## How many", ""] + [_md_escape(line.strip()) if not line.startswith("  - ")
-                                              else "- " + _md_escape(line[4:]) for line in how_many]
+            out += ["", "## How many", ""] + [
+                _md_escape(line.strip())
+                if not line.startswith("  - ")
+                else "- " + _md_escape(line[4:])
+                for line in how_many
+            ]
         for rec in consultation.recommendations[:3]:
             out += ["", f"### Why {rec.name}", ""]
-            out += [f"- {_md_escape(r.because)} (`{r.rule}`; {', '.join(r.sources)})" for r in rec.reasons]
+            out += [
+                f"- {_md_escape(r.because)} (`{r.rule}`; {', '.join(r.sources)})"
+                for r in rec.reasons
+            ]
             for step in how(consultation, rec.device).facts:
-                out.append(f"- fact `{step.fact}` = {step.value} from `{step.rule}`: {_md_escape(step.because)}")
+                out.append(
+                    f"- fact `{step.fact}` = {step.value} from `{step.rule}`: "
+                    f"{_md_escape(step.because)}"
+                )
     changes = what_would_change(consultation) if counterfactuals else {}
     if consultation.all_exclusions:
-        out += ["", "## Excluded", "", "| device | rule | because | would change if |", "|---|---|---|---|"]
+        out += [
+            "",
+            "## Excluded",
+            "",
+            "| device | rule | because | would change if |",
+            "|---|---|---|---|",
+        ]
         for device_id, exclusions in consultation.all_exclusions.items():
-            change = "; ".join(c.change for c in changes.get(device_id, []) if c.kind != "puts first") or "-"
-            out.append(f"| {device_id} | `{exclusions[0].rule}` | {_md_escape(exclusions[0].because)} | {_md_escape(change)} |")
-    suggestions = sorted((item for items in changes.values() for item in items), key=suggestion_order)
+            change = (
+                "; ".join(c.change for c in changes.get(device_id, []) if c.kind != "puts first")
+                or "-"
+            )
+            out.append(
+                f"| {device_id} | `{exclusions[0].rule}` | {_md_escape(exclusions[0].because)} | "
+                f"{_md_escape(change)} |"
+            )
+    suggestions = sorted(
+        (item for items in changes.values() for item in items), key=suggestion_order
+    )
     if suggestions:
-        out += ["", "## What would change it", "", "| device | what it does | changes | cost | rank | gives up |",
-                "|---|---|---|---|---|---|"]
+        out += [
+            "",
+            "## What would change it",
+            "",
+            "| device | what it does | changes | cost | rank | gives up |",
+            "|---|---|---|---|---|---|",
+        ]
         for item in suggestions:
             given = "; ".join(f"{g.text} (`{g.source}`)" for g in item.gives_up)
-            out.append(f"| {item.device} | {item.kind} | {_md_escape(item.change)} | {_md_escape(item.cost_phrase())} "
-                       f"| {item.rank} of {item.of} | {_md_escape(given)} |")
+            out.append(
+                f"| {item.device} | {item.kind} | {_md_escape(item.change)} | "
+                f"{_md_escape(item.cost_phrase())} "
+                f"| {item.rank} of {item.of} | {_md_escape(given)} |"
+            )
     if consultation.warnings:
         out += ["", "## Warnings", ""]
-        out += [f"- {'**' + w.device + '**: ' if w.device else ''}{_md_escape(w.message)} (`{w.rule}`)"
-                for w in consultation.warnings]
+        out += [
+            f"- {'**' + w.device + '**: ' if w.device else ''}{_md_escape(w.message)} (`{w.rule}`)"
+            for w in consultation.warnings
+        ]
     if consultation.notes:
-        out += ["", "## Notes on the sources", ""] + [f"- {_md_escape(n.message)}" for n in consultation.notes]
-    cited = sorted({s.split("#")[0] for r in consultation.recommendations for reason in r.reasons for s in reason.sources}
-                   | {s.split("#")[0] for ex in consultation.excluded for s in ex.sources})
+        out += ["", "## Notes on the sources", ""] + [
+            f"- {_md_escape(n.message)}" for n in consultation.notes
+        ]
+    cited = sorted(
+        {
+            s.split("#")[0]
+            for r in consultation.recommendations
+            for reason in r.reasons
+            for s in reason.sources
+        }
+        | {s.split("#")[0] for ex in consultation.excluded for s in ex.sources}
+    )
     if cited:
         out += ["", "## Sources", ""]
         for source_id in cited:
             source = kb.sources.get(source_id)
             if source:
-                link = f" <{source.url}>" if source.url else (f" ({source.document})" if source.document else "")
+                link = (
+                    f" <{source.url}>"
+                    if source.url
+                    else (f" ({source.document})" if source.document else "")
+                )
                 out.append(f"- `{source_id}`: {_md_escape(source.title)}{link}")
-    out += ["", "## Trace", "", "| # | stage | rule | device | concluded |", "|---|---|---|---|---|"]
-    out += [f"| {t.seq} | {t.stage} | `{t.rule}` | {t.device or '-'} | {_md_escape(t.concluded)} |"
-            for t in consultation.trace]
+    out += [
+        "",
+        "## Trace",
+        "",
+        "| # | stage | rule | device | concluded |",
+        "|---|---|---|---|---|",
+    ]
+    out += [
+        f"| {t.seq} | {t.stage} | `{t.rule}` | {t.device or '-'} | {_md_escape(t.concluded)} |"
+        for t in consultation.trace
+    ]
     return "\n".join(out) + "\n"

@@ -13,14 +13,20 @@ import sys
 import textwrap
 
 import pytest
+
 from gpu_advisor.backends import durable as adapter
 
 
 def _run(script: str, timeout: float) -> subprocess.CompletedProcess[str] | None:
     """Run a Python script; None if it did not finish in time."""
     try:
-        return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True,
-                              text=True, timeout=timeout, check=False)
+        return subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(script)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return None
 
@@ -46,7 +52,8 @@ RAW = """
         host = Host()
         name = f"t{next(attempts)}"  # one name per ruleset: durable keeps them process-wide
         try:
-            # durable_rules takes the "run" keys out of the rules it is given: a fresh anchor each time
+            # durable_rules takes the "run" keys out of the rules it is given:
+            # a fresh anchor each time
             host.set_rulesets({name: {**rules, "anchor": json.loads(json.dumps(ANCHOR))}})
             host.assert_fact(name, {"sid": "1", "kind": "session"})
             for fact in facts:
@@ -71,59 +78,82 @@ def test_just_under_each_limit_durable_rules_works_and_just_over_it_fails_fast()
     fired = adapter.DURABLE_MAX_RULES_FIRED_PER_FACT
     fields = adapter.DURABLE_MAX_FACT_FIELDS
     per_ruleset = adapter.DURABLE_MAX_RULES_PER_RULESET
-    script = RAW + f"""
+    script = (
+        RAW
+        + f"""
     results = {{}}
     results["or"] = attempt({{"r": ctx_rule([{{"$or": [{{"x": i}} for i in range({or_terms})]}}])}},
                             [{{"kind": "ctx", "stage": 0, "x": {or_terms} - 1}}])
-    results["node"] = attempt({{f"r{{i}}": ctx_rule([{{"$gt": {{"x": i}}}}]) for i in range({per_node})}},
-                              [{{"kind": "ctx", "stage": 0, "x": -1}}])
+    results["node"] = attempt(
+        {{f"r{{i}}": ctx_rule([{{"$gt": {{"x": i}}}}]) for i in range({per_node})}},
+        [{{"kind": "ctx", "stage": 0, "x": -1}}])
     results["branches"] = attempt(
-        {{f"r{{j}}": ctx_rule([{{"$or": [{{"x": 1000 * j + i}} for i in range({half})]}}]) for j in range(2)}},
+        {{f"r{{j}}": ctx_rule([{{"$or": [{{"x": 1000 * j + i}} for i in range({half})]}}])
+          for j in range(2)}},
         [{{"kind": "ctx", "stage": 0, "x": 1000 + {half} - 1}}])
-    results["fired"] = attempt({{f"r{{i}}": ctx_rule([{{"$gt": {{"x": i}}}}]) for i in range({fired})}},
-                               [{{"kind": "ctx", "stage": 0, "x": 10**6}}])
-    results["fired+1"] = attempt({{f"r{{i}}": ctx_rule([{{"$gt": {{"x": i}}}}]) for i in range({fired} + 1)}},
-                                 [{{"kind": "ctx", "stage": 0, "x": 10**6}}])
+    results["fired"] = attempt(
+        {{f"r{{i}}": ctx_rule([{{"$gt": {{"x": i}}}}]) for i in range({fired})}},
+        [{{"kind": "ctx", "stage": 0, "x": 10**6}}])
+    results["fired+1"] = attempt(
+        {{f"r{{i}}": ctx_rule([{{"$gt": {{"x": i}}}}]) for i in range({fired} + 1)}},
+        [{{"kind": "ctx", "stage": 0, "x": 10**6}}])
     wide = {{f"p{{i}}": i for i in range({fields} - 3)}}  # with sid, kind and stage
     results["fields"] = attempt({{"r": ctx_rule([])}}, [{{"kind": "ctx", "stage": 0, **wide}}])
-    results["fields+1"] = attempt({{"r": ctx_rule([])}}, [{{"kind": "ctx", "stage": 0, "q": 0, **wide}}])
-    spread = lambda n: {{f"r{{i}}": ctx_rule([{{"$gt": {{"x": i % 100}}}}], i // 100) for i in range(n)}}
+    results["fields+1"] = attempt(
+        {{"r": ctx_rule([])}}, [{{"kind": "ctx", "stage": 0, "q": 0, **wide}}])
+    spread = lambda n: {{
+        f"r{{i}}": ctx_rule([{{"$gt": {{"x": i % 100}}}}], i // 100) for i in range(n)}}
     results["rules"] = attempt(spread({per_ruleset} - 1), [])
     results["rules+1"] = attempt(spread({per_ruleset}), [])
     results["1e+16"] = attempt({{"r": ctx_rule([{{"$gt": {{"x": 1e16}}}}])}}, [])
     results["1e-05"] = attempt({{"r": ctx_rule([{{"$gt": {{"x": 1e-5}}}}])}}, [])
     results["cross-field"] = attempt(
-        {{"r": {{"all": [{{"c": {{"$and": [{{"kind": "ctx"}}]}}}}, {{"d": {{"$and": [{{"kind": "device"}},
-                {{"$gt": {{"a": {{"c": "b"}}}}}}]}}}}], "run": "r"}}}},
+        {{"r": {{"all": [{{"c": {{"$and": [{{"kind": "ctx"}}]}}}},
+                         {{"d": {{"$and": [{{"kind": "device"}},
+                                          {{"$gt": {{"a": {{"c": "b"}}}}}}]}}}}],
+                "run": "r"}}}},
         [{{"kind": "ctx"}}, {{"kind": "device", "a": 2, "b": 1}}])
     print(json.dumps(results))
     """
+    )
     done = _run(script, 60)
     assert done is not None, "durable_rules did not return just under a limit"
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout)
-    assert results["or"] == 1                 # 511 alternatives: fires
-    assert results["node"] == 0               # 511 rules of one stage: returns
-    assert results["branches"] == 1           # two rules of 255 alternatives each: fires
-    assert results["fired"] == fired          # 64 rules fired by one fact
+    assert results["or"] == 1  # 511 alternatives: fires
+    assert results["node"] == 0  # 511 rules of one stage: returns
+    assert results["branches"] == 1  # two rules of 255 alternatives each: fires
+    assert results["fired"] == fired  # 64 rules fired by one fact
     assert results["fired+1"].endswith("303")
-    assert results["fields"] == 1             # 253 fields (sid and kind included)
+    assert results["fields"] == 1  # 253 fields (sid and kind included)
     assert results["fields+1"].endswith("302")
-    assert results["rules"] == 0              # 4,096 rules with the anchor
+    assert results["rules"] == 0  # 4,096 rules with the anchor
     assert results["rules+1"].endswith("106")
     assert results["1e+16"].endswith("204") and results["1e-05"].endswith("204")
     assert results["cross-field"].endswith("311")
 
 
-@pytest.mark.parametrize("probe", [
-    (f'attempt({{"r": ctx_rule([{{"$or": [{{"x": i}} for i in range({adapter.DURABLE_MAX_OR_TERMS + 1})]}}])}}, '
-     '[{"kind": "ctx", "stage": 0, "x": 0}])'),
-    (f'attempt({{f"r{{i}}": ctx_rule([{{"$gt": {{"x": i}}}}]) for i in range({adapter.DURABLE_MAX_RULES_PER_NODE + 1})}}, '
-     '[{"kind": "ctx", "stage": 0, "x": -1}])'),
-    ('attempt({f"r{j}": ctx_rule([{"$or": [{"x": 1000 * j + i} for i in range('
-     f'{adapter.DURABLE_MAX_BRANCHES_PER_NODE // 2 + 1})]}}]) for j in range(2)}}, '
-     '[{"kind": "ctx", "stage": 0, "x": -1}])'),
-], ids=["or-512", "rules-per-node-512", "two-rules-of-256-alternatives"])
+@pytest.mark.parametrize(
+    "probe",
+    [
+        (
+            'attempt({"r": ctx_rule([{"$or": [{"x": i} for i in range('
+            f"{adapter.DURABLE_MAX_OR_TERMS + 1})]}}])}}, "
+            '[{"kind": "ctx", "stage": 0, "x": 0}])'
+        ),
+        (
+            'attempt({f"r{i}": ctx_rule([{"$gt": {"x": i}}]) for i in range('
+            f"{adapter.DURABLE_MAX_RULES_PER_NODE + 1})}}, "
+            '[{"kind": "ctx", "stage": 0, "x": -1}])'
+        ),
+        (
+            'attempt({f"r{j}": ctx_rule([{"$or": [{"x": 1000 * j + i} for i in range('
+            f"{adapter.DURABLE_MAX_BRANCHES_PER_NODE // 2 + 1})]}}]) for j in range(2)}}, "
+            '[{"kind": "ctx", "stage": 0, "x": -1}])'
+        ),
+    ],
+    ids=["or-512", "rules-per-node-512", "two-rules-of-256-alternatives"],
+)
 def test_one_past_the_hanging_limits_durable_rules_never_returns(probe: str) -> None:
     assert _run(RAW + "\n    print(" + probe + ")\n", 6) is None
 
@@ -168,7 +198,8 @@ ADAPTER = """
     firings, rulesets = fired(dev_rules, {}, devices)
     out["device-rules"] = [len(firings), rulesets]
     answers = {f"a{i}": i for i in range(400)}
-    out["wide-fact"] = fired([("one", leaf(Ref("answer", "a399"), "==", 399), 0, False)], answers)[0]
+    out["wide-fact"] = fired(
+        [("one", leaf(Ref("answer", "a399"), "==", 399), 0, False)], answers)[0]
     big, small = 1e16, 1e-5
     out["numbers"] = [fired([("big", leaf(x, ">", big), 0, False)], {"x": 2e16})[0],
                       fired([("small", leaf(x, "<", 1e-4), 0, False)], {"x": small})[0],
@@ -180,9 +211,11 @@ ADAPTER = """
     ctx_pair = leaf(x, ">", Ref("fact", "f"))
     out["context-pair"] = [fired([("cp", ctx_pair, 0, False)], {"x": 3}, facts={"f": v})[0]
                            for v in (1, 5)]
-    reads = All(tuple(leaf(Ref("answer", f"a{i}"), "==", 1) for i in range(adapter.MAX_FIELDS_PER_RULE + 1)), HERE)
+    reads = All(tuple(leaf(Ref("answer", f"a{i}"), "==", 1)
+                      for i in range(adapter.MAX_FIELDS_PER_RULE + 1)), HERE)
     out["too-many-fields"] = refused([("reads", reads, 0, False)])
-    huge = AnyOf(tuple(leaf(x, "==", i) for i in range(adapter.MAX_ALTERNATIVES_PER_RULE + 1)), HERE)
+    huge = AnyOf(tuple(leaf(x, "==", i)
+                       for i in range(adapter.MAX_ALTERNATIVES_PER_RULE + 1)), HERE)
     out["too-many-parts"] = refused([("huge", huge, 0, False)])
     print(json.dumps(out))
 """
@@ -209,6 +242,7 @@ def test_the_adapter_compiles_around_the_limits_and_refuses_the_rest() -> None:
 def test_numbers_are_spelled_for_durable_rules() -> None:
     text = json.dumps({"a": 1e16, "b": 1e-05, "c": 2.5e16, "d": "1e+16", "e": 10**20, "f": 7})
     assert adapter.durable_json_text(text) == (
-        '{"a": 1.0e+16, "b": 1.0e-05, "c": 2.5e+16, "d": "1e+16", "e": 1.0e+20, "f": 7}')
+        '{"a": 1.0e+16, "b": 1.0e-05, "c": 2.5e+16, "d": "1e+16", "e": 1.0e+20, "f": 7}'
+    )
     with pytest.raises(ValueError, match="non-finite"):
         adapter.durable_json_text(json.dumps([float("nan")]))

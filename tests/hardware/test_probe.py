@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from gpu_advisor.arithmetic.sizing import estimate, gpus_needed, usable_memory_gb
 from gpu_advisor.cli import probe as probe_command
 from gpu_advisor.core.consult import Engine
@@ -24,7 +25,10 @@ from gpu_advisor.knowledge.kb_schema import load_knowledge
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "probe"
 HGX = [FIXTURES / "hgx-h100-8gpu.xml", FIXTURES / "hgx-h100-8gpu-topo.txt"]
-WORKSTATION = [FIXTURES / "workstation-2x-pro6000.xml", FIXTURES / "workstation-2x-pro6000-topo.txt"]
+WORKSTATION = [
+    FIXTURES / "workstation-2x-pro6000.xml",
+    FIXTURES / "workstation-2x-pro6000-topo.txt",
+]
 DEGRADED = [FIXTURES / "degraded-link.xml"]
 ECC_OFF = [FIXTURES / "ecc-off.xml", FIXTURES / "ecc-off-topo.txt"]
 MIXED = [FIXTURES / "mixed-throttled.xml", FIXTURES / "mixed-throttled-topo.txt"]
@@ -40,7 +44,9 @@ def rules(knowledge: Knowledge) -> probe.HardwareRules:
     return probe.load_hardware_rules(knowledge, ROOT / "rules" / "hardware")
 
 
-def machine_of(paths: list[Path], knowledge: Knowledge, rules: probe.HardwareRules) -> probe.Machine:
+def machine_of(
+    paths: list[Path], knowledge: Knowledge, rules: probe.HardwareRules
+) -> probe.Machine:
     machine = probe.read_files([str(p) for p in paths])
     probe.match_models(machine, knowledge, rules.names)
     return machine
@@ -69,21 +75,35 @@ def test_hgx_server_parses_into_facts(knowledge: Knowledge, rules: probe.Hardwar
     assert gpu.bus_id == "00000000:5D:00.0" and gpu.architecture == "Hopper"
     assert gpu.memory_mib == 81559 and gpu.memory_gb == pytest.approx(79.65)
     assert (gpu.ecc_current, gpu.ecc_pending) == (True, True)
-    assert (gpu.pcie_gen_current, gpu.pcie_gen_max, gpu.pcie_gen_device_max, gpu.pcie_gen_host_max) == (5, 5, 5, 5)
+    assert (
+        gpu.pcie_gen_current,
+        gpu.pcie_gen_max,
+        gpu.pcie_gen_device_max,
+        gpu.pcie_gen_host_max,
+    ) == (5, 5, 5, 5)
     assert (gpu.pcie_width_current, gpu.pcie_width_max) == (16, 16)
-    assert gpu.power_limit_w == 700 and gpu.default_power_limit_w == 700 and gpu.max_power_limit_w == 700
+    assert (
+        gpu.power_limit_w == 700
+        and gpu.default_power_limit_w == 700
+        and gpu.max_power_limit_w == 700
+    )
     assert gpu.throttle_reasons == ("gpu_idle",) and gpu.idle is True
     assert gpu.mig_enabled is False and gpu.remap_pending is False and gpu.remap_failure is False
     assert machine.topology is not None and machine.topology.gpus == 8
     assert set(machine.topology.links.values()) == {"NV18"} and len(machine.topology.links) == 28
     facts = probe.machine_facts(machine, knowledge, "tensor")
-    assert facts["nvlink_all"] is True and facts["nvlink_pairs"] == 28 and facts["worst_path"] is None
+    assert (
+        facts["nvlink_all"] is True and facts["nvlink_pairs"] == 28 and facts["worst_path"] is None
+    )
 
 
 def test_hgx_server_has_no_findings(knowledge: Knowledge, rules: probe.HardwareRules) -> None:
     machine = machine_of(HGX, knowledge, rules)
     assert probe.run_checks(machine, rules, knowledge) == []
-    assert probe.run_checks(machine, rules, knowledge, {"deployment": "production"}, "tensor", True) == []
+    assert (
+        probe.run_checks(machine, rules, knowledge, {"deployment": "production"}, "tensor", True)
+        == []
+    )
 
 
 def test_two_pcie_workstation_cards(knowledge: Knowledge, rules: probe.HardwareRules) -> None:
@@ -107,16 +127,28 @@ def test_degraded_link(knowledge: Knowledge, rules: probe.HardwareRules) -> None
     machine = machine_of(DEGRADED, knowledge, rules)
     good, bad = machine.gpus
     assert (good.pcie_gen_current, good.pcie_width_current) == (5, 16)
-    assert (bad.pcie_gen_current, bad.pcie_gen_max, bad.pcie_width_current, bad.pcie_width_max) == (4, 5, 8, 16)
+    assert (bad.pcie_gen_current, bad.pcie_gen_max, bad.pcie_width_current, bad.pcie_width_max) == (
+        4,
+        5,
+        8,
+        16,
+    )
     assert bad.idle is False and bad.utilization_pct == 97
     findings = probe.run_checks(machine, rules, knowledge)
-    assert fired(findings) == {("probe.link-width-degraded", 1), ("probe.link-gen-degraded", 1),
-                               ("probe.no-topology", None)}
+    assert fired(findings) == {
+        ("probe.link-width-degraded", 1),
+        ("probe.link-gen-degraded", 1),
+        ("probe.no-topology", None),
+    }
     assert [f.severity for f in findings] == ["serious", "serious", "info"]
     width = next(f for f in findings if f.check == "probe.link-width-degraded")
     assert "x8 of x16" in width.message
-    assert width.because == (("device.pcie_width_current < device.pcie_width_max "
-                             "(device.pcie_width_current = 8, device.pcie_width_max = 16)"),)
+    assert width.because == (
+        (
+            "device.pcie_width_current < device.pcie_width_max "
+            "(device.pcie_width_current = 8, device.pcie_width_max = 16)"
+        ),
+    )
 
 
 def test_ecc_off_on_cards_that_have_it(knowledge: Knowledge, rules: probe.HardwareRules) -> None:
@@ -130,21 +162,31 @@ def test_ecc_off_on_cards_that_have_it(knowledge: Knowledge, rules: probe.Hardwa
     assert (second.ecc_current, second.ecc_pending) == (False, True)
     assert machine.topology is not None and machine.topology.nvlinks(0, 1) == 4
     findings = probe.run_checks(machine, rules, knowledge)
-    assert fired(findings) == {("probe.ecc-off", 0), ("probe.ecc-off", 1), ("probe.ecc-pending", 1),
-                               ("probe.link-gen-idle", 0), ("probe.link-gen-idle", 1)}
+    assert fired(findings) == {
+        ("probe.ecc-off", 0),
+        ("probe.ecc-off", 1),
+        ("probe.ecc-pending", 1),
+        ("probe.link-gen-idle", 0),
+        ("probe.link-gen-idle", 1),
+    }
     production = probe.run_checks(machine, rules, knowledge, {"deployment": "production"})
     assert {("probe.ecc-off-critical", 0), ("probe.ecc-off-critical", 1)} <= fired(production)
     assert not any(f.check == "probe.ecc-off" for f in production)
-    long_runs = probe.run_checks(machine, rules, knowledge,
-                                 {"deployment": "research", "longest_run_hours": 72})
+    long_runs = probe.run_checks(
+        machine, rules, knowledge, {"deployment": "research", "longest_run_hours": 72}
+    )
     assert ("probe.ecc-off-critical", 0) in fired(long_runs)
     assert "72 hours" in next(f.message for f in long_runs if f.check == "probe.ecc-off-critical")
 
 
-def test_mixed_box_throttled_and_unknown_model(knowledge: Knowledge, rules: probe.HardwareRules) -> None:
+def test_mixed_box_throttled_and_unknown_model(
+    knowledge: Knowledge, rules: probe.HardwareRules
+) -> None:
     # The fixture's second card, an L40S, is in the knowledge base since the 2026-12 edition:
     # take it out so that it stays the unknown model this test is about.
-    knowledge = replace(knowledge, devices={k: v for k, v in knowledge.devices.items() if k != "l40s"})
+    knowledge = replace(
+        knowledge, devices={k: v for k, v in knowledge.devices.items() if k != "l40s"}
+    )
     machine = machine_of(MIXED, knowledge, rules)
     geforce, l40s = machine.gpus
     assert geforce.kb_id == "rtx-5090" and geforce.ecc_current is None
@@ -154,9 +196,14 @@ def test_mixed_box_throttled_and_unknown_model(knowledge: Knowledge, rules: prob
     assert set(geforce.throttle_reasons) == {"sw_power_cap", "hw_slowdown", "hw_thermal_slowdown"}
     findings = probe.run_checks(machine, rules, knowledge)
     assert fired(findings) == {
-        ("probe.thermal-throttle", 0), ("probe.power-throttle", 0), ("probe.power-limit-capped", 0),
-        ("probe.slot-gen-below-card", 0), ("probe.unknown-model", 1), ("probe.mixed-models", None),
-        ("probe.pcie-only", None)}
+        ("probe.thermal-throttle", 0),
+        ("probe.power-throttle", 0),
+        ("probe.power-limit-capped", 0),
+        ("probe.slot-gen-below-card", 0),
+        ("probe.unknown-model", 1),
+        ("probe.mixed-models", None),
+        ("probe.pcie-only", None),
+    }
     mixed = next(f for f in findings if f.check == "probe.mixed-models")
     assert "1 x NVIDIA GeForce RTX 5090, 1 x NVIDIA L40S" in mixed.message
     # A pipeline across the two sockets crosses the CPU interconnect.
@@ -181,42 +228,51 @@ def test_machine_without_gpus_exits_2(capsys: pytest.CaptureFixture[str], name: 
 # Model names
 
 
-@pytest.mark.parametrize(("name", "device"), [
-    ("NVIDIA H100 PCIe", "h100-pcie"),
-    ("NVIDIA H100 80GB HBM3", "h100-sxm"),
-    ("NVIDIA GeForce RTX 5090", "rtx-5090"),
-    ("NVIDIA RTX PRO 6000 Blackwell Workstation Edition", "rtx-pro-6000-blackwell"),
-    ("NVIDIA RTX PRO 6000 Blackwell Max-Q Workstation Edition", "rtx-pro-6000-blackwell-max-q"),
-    ("NVIDIA RTX PRO 6000 Blackwell Server Edition", "rtx-pro-6000-blackwell-server"),
-    ("NVIDIA H200", "h200"),
-    ("NVIDIA B200", "b200"),
-    ("NVIDIA RTX A6000", "rtx-a6000"),
-    ("NVIDIA RTX A5000", "rtx-a5000"),
-    ("NVIDIA GB10", "dgx-spark"),
-    ("nvidia  rtx   a6000", "rtx-a6000"),
-    ("NVIDIA H100 NVL", "h100-nvl"),
-    ("NVIDIA H200 NVL", None),
-    ("NVIDIA L40S", "l40s"),
-])
-def test_model_names_match_knowledge_base(knowledge: Knowledge, rules: probe.HardwareRules,
-                                          name: str, device: str | None) -> None:
+@pytest.mark.parametrize(
+    ("name", "device"),
+    [
+        ("NVIDIA H100 PCIe", "h100-pcie"),
+        ("NVIDIA H100 80GB HBM3", "h100-sxm"),
+        ("NVIDIA GeForce RTX 5090", "rtx-5090"),
+        ("NVIDIA RTX PRO 6000 Blackwell Workstation Edition", "rtx-pro-6000-blackwell"),
+        ("NVIDIA RTX PRO 6000 Blackwell Max-Q Workstation Edition", "rtx-pro-6000-blackwell-max-q"),
+        ("NVIDIA RTX PRO 6000 Blackwell Server Edition", "rtx-pro-6000-blackwell-server"),
+        ("NVIDIA H200", "h200"),
+        ("NVIDIA B200", "b200"),
+        ("NVIDIA RTX A6000", "rtx-a6000"),
+        ("NVIDIA RTX A5000", "rtx-a5000"),
+        ("NVIDIA GB10", "dgx-spark"),
+        ("nvidia  rtx   a6000", "rtx-a6000"),
+        ("NVIDIA H100 NVL", "h100-nvl"),
+        ("NVIDIA H200 NVL", None),
+        ("NVIDIA L40S", "l40s"),
+    ],
+)
+def test_model_names_match_knowledge_base(
+    knowledge: Knowledge, rules: probe.HardwareRules, name: str, device: str | None
+) -> None:
     machine = probe.Machine([probe.GPU(index=0, name=name)])
     probe.match_models(machine, knowledge, rules.names)
     assert machine.gpus[0].kb_id == device
 
 
-def test_unified_memory_part_takes_memory_from_the_knowledge_base(knowledge: Knowledge,
-                                                                  rules: probe.HardwareRules) -> None:
-    text = ('<?xml version="1.0" ?><nvidia_smi_log><driver_version>580.95.05</driver_version>'
-            '<gpu id="0000000F:01:00.0"><product_name>NVIDIA GB10</product_name>'
-            '<fb_memory_usage><total>[N/A]</total></fb_memory_usage>'
-            '<ecc_mode><current_ecc>N/A</current_ecc><pending_ecc>N/A</pending_ecc></ecc_mode>'
-            '</gpu></nvidia_smi_log>')
+def test_unified_memory_part_takes_memory_from_the_knowledge_base(
+    knowledge: Knowledge, rules: probe.HardwareRules
+) -> None:
+    text = (
+        '<?xml version="1.0" ?><nvidia_smi_log><driver_version>580.95.05</driver_version>'
+        '<gpu id="0000000F:01:00.0"><product_name>NVIDIA GB10</product_name>'
+        "<fb_memory_usage><total>[N/A]</total></fb_memory_usage>"
+        "<ecc_mode><current_ecc>N/A</current_ecc><pending_ecc>N/A</pending_ecc></ecc_mode>"
+        "</gpu></nvidia_smi_log>"
+    )
     machine = probe.read_outputs([("spark.xml", text)])
     probe.match_models(machine, knowledge, rules.names)
     gpu = machine.gpus[0]
     assert gpu.memory_mib is None and gpu.kb_id == "dgx-spark"
-    assert probe.stated_memory_gb(gpu, knowledge) == knowledge.devices["dgx-spark"].value("memory_gb")
+    assert probe.stated_memory_gb(gpu, knowledge) == knowledge.devices["dgx-spark"].value(
+        "memory_gb"
+    )
     assert probe.gpu_facts(gpu, machine, knowledge)["ecc_supported"] is False
 
 
@@ -224,23 +280,42 @@ def test_unified_memory_part_takes_memory_from_the_knowledge_base(knowledge: Kno
 # Safe XML and the topology matrix
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ('<?xml version="1.0"?>\n<!DOCTYPE x [\n<!ENTITY a "aaaa">\n]>\n<nvidia_smi_log>&a;</nvidia_smi_log>',
-     "internal subset"),
-    (('<?xml version="1.0"?>\n<!DOCTYPE x SYSTEM "x.dtd" [<!ENTITY e SYSTEM "file:///etc/passwd">]>\n'
-     "<nvidia_smi_log>&e;</nvidia_smi_log>"), "internal subset"),
-    ('<?xml version="1.0"?>\n<nvidia_smi_log>\n<gpu>\n</nvidia_smi_log>\n', "not well-formed"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '<?xml version="1.0"?>\n<!DOCTYPE x [\n<!ENTITY a '
+            '"aaaa">\n]>\n<nvidia_smi_log>&a;</nvidia_smi_log>',
+            "internal subset",
+        ),
+        (
+            (
+                '<?xml version="1.0"?>\n<!DOCTYPE x SYSTEM "x.dtd" [<!ENTITY e SYSTEM '
+                '"file:///etc/passwd">]>\n'
+                "<nvidia_smi_log>&e;</nvidia_smi_log>"
+            ),
+            "internal subset",
+        ),
+        ('<?xml version="1.0"?>\n<nvidia_smi_log>\n<gpu>\n</nvidia_smi_log>\n', "not well-formed"),
+    ],
+)
 def test_xml_with_entities_or_errors_is_refused(text: str, message: str) -> None:
     with pytest.raises(FileErrors) as caught:
         probe.read_outputs([("evil.xml", text)])
     error = caught.value.errors[0]
-    assert message in error.message and error.location.path == "evil.xml" and error.location.line >= 1
+    assert (
+        message in error.message and error.location.path == "evil.xml" and error.location.line >= 1
+    )
 
 
 def test_billion_laughs_is_refused() -> None:
-    lol = "".join(f'<!ENTITY l{i} "&l{i - 1};&l{i - 1};&l{i - 1};&l{i - 1};">' for i in range(1, 10))
-    text = f'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY l0 "lol">{lol}]><nvidia_smi_log>&l9;</nvidia_smi_log>'
+    lol = "".join(
+        f'<!ENTITY l{i} "&l{i - 1};&l{i - 1};&l{i - 1};&l{i - 1};">' for i in range(1, 10)
+    )
+    text = (
+        f'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY l0 "lol">{lol}]>'
+        "<nvidia_smi_log>&l9;</nvidia_smi_log>"
+    )
     with pytest.raises(FileErrors, match="not accepted"):
         probe.parse_xml(text, "lol.xml")
 
@@ -251,10 +326,12 @@ def test_other_xml_is_not_an_nvidia_smi_log() -> None:
 
 
 def test_topology_with_spaces_and_legacy_sys_name() -> None:
-    text = ("        GPU0    GPU1    GPU2    CPU Affinity\n"
-            "GPU0     X      NV2     SOC     0-11\n"
-            "GPU1    NV2      X      PHB     0-11\n"
-            "GPU2    SOC     PHB      X      12-23\n")
+    text = (
+        "        GPU0    GPU1    GPU2    CPU Affinity\n"
+        "GPU0     X      NV2     SOC     0-11\n"
+        "GPU1    NV2      X      PHB     0-11\n"
+        "GPU2    SOC     PHB      X      12-23\n"
+    )
     topology = probe.parse_topology(text, "topo.txt")
     assert topology.link(0, 2) == "SYS" and topology.nvlinks(0, 1) == 2 and topology.peers(2) == 0
 
@@ -318,8 +395,10 @@ def fake_nvml(gpus: int = 2, init_error: bool = False) -> types.ModuleType:
         return 1
 
     values: dict[str, Any] = {
-        "nvmlInit": init, "nvmlShutdown": lambda: state.update(shutdown=True),
-        "nvmlDeviceGetCount": lambda: gpus, "nvmlDeviceGetHandleByIndex": lambda i: i,
+        "nvmlInit": init,
+        "nvmlShutdown": lambda: state.update(shutdown=True),
+        "nvmlDeviceGetCount": lambda: gpus,
+        "nvmlDeviceGetHandleByIndex": lambda i: i,
         "nvmlSystemGetDriverVersion": lambda: "550.54.15",
         "nvmlSystemGetCudaDriverVersion_v2": lambda: 12040,
         "nvmlDeviceGetName": lambda h: b"NVIDIA RTX A6000",
@@ -345,7 +424,9 @@ def fake_nvml(gpus: int = 2, init_error: bool = False) -> types.ModuleType:
         "nvmlDeviceGetNvLinkState": nvlink_state,
         "nvmlDeviceGetNvLinkRemotePciInfo": lambda h, link: types.SimpleNamespace(busId=bus[1 - h]),
         "nvmlDeviceGetTopologyCommonAncestor": lambda a, b: 40,
-        "NVMLError": FakeNVMLError, "NVML_TEMPERATURE_GPU": 0, "NVML_NVLINK_MAX_LINKS": 18,
+        "NVMLError": FakeNVMLError,
+        "NVML_TEMPERATURE_GPU": 0,
+        "NVML_NVLINK_MAX_LINKS": 18,
         "state": state,
     }
     for name, value in values.items():
@@ -353,8 +434,9 @@ def fake_nvml(gpus: int = 2, init_error: bool = False) -> types.ModuleType:
     return nvml
 
 
-def test_live_probe_through_nvml(monkeypatch: pytest.MonkeyPatch, knowledge: Knowledge,
-                                 rules: probe.HardwareRules) -> None:
+def test_live_probe_through_nvml(
+    monkeypatch: pytest.MonkeyPatch, knowledge: Knowledge, rules: probe.HardwareRules
+) -> None:
     nvml = fake_nvml()
     monkeypatch.setitem(sys.modules, "pynvml", nvml)
     machine = probe.probe_live()
@@ -374,8 +456,9 @@ def test_live_probe_through_nvml(monkeypatch: pytest.MonkeyPatch, knowledge: Kno
     assert ("probe.power-throttle", 0) in found and ("probe.tp-over-pcie", None) not in found
 
 
-def test_live_probe_without_nvidia_ml_py(monkeypatch: pytest.MonkeyPatch,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_live_probe_without_nvidia_ml_py(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setitem(sys.modules, "pynvml", None)
     with pytest.raises(probe.ProbeUnavailable, match="nvidia-ml-py"):
         probe.probe_live()
@@ -383,8 +466,9 @@ def test_live_probe_without_nvidia_ml_py(monkeypatch: pytest.MonkeyPatch,
     assert status == 2 and out == "" and err.count("\n") == 1 and "--from" in err
 
 
-def test_live_probe_without_driver(monkeypatch: pytest.MonkeyPatch,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_live_probe_without_driver(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setitem(sys.modules, "pynvml", fake_nvml(init_error=True))
     status, out, err = run_cli(capsys)
     assert status == 2 and out == "" and "no NVIDIA driver" in err and "Driver Not Loaded" in err
@@ -414,11 +498,13 @@ def _edit(machine: probe.Machine, index: int, **changes: Any) -> probe.Machine:
 SCENARIOS: dict[str, Any] = {
     "probe.unknown-model": lambda m: _edit(m, 2, kb_id=None),
     "probe.link-width-degraded": lambda m: _edit(m, 2, pcie_width_current=4),
-    "probe.link-gen-degraded": lambda m: _edit(m, 2, pcie_gen_current=3, throttle_reasons=(),
-                                               utilization_pct=90.0),
+    "probe.link-gen-degraded": lambda m: _edit(
+        m, 2, pcie_gen_current=3, throttle_reasons=(), utilization_pct=90.0
+    ),
     "probe.link-gen-idle": lambda m: _edit(m, 2, pcie_gen_current=1),
-    "probe.slot-gen-below-card": lambda m: _edit(m, 2, pcie_gen_max=4, pcie_gen_current=4,
-                                                 pcie_gen_host_max=4),
+    "probe.slot-gen-below-card": lambda m: _edit(
+        m, 2, pcie_gen_max=4, pcie_gen_current=4, pcie_gen_host_max=4
+    ),
     "probe.slot-width-below-card": lambda m: _edit(m, 2, pcie_width_max=8, pcie_width_current=8),
     "probe.ecc-off": lambda m: _edit(m, 2, ecc_current=False, ecc_pending=False),
     "probe.ecc-off-critical": lambda m: _edit(m, 2, ecc_current=False, ecc_pending=False),
@@ -452,7 +538,11 @@ def _pcie_pair(machine: probe.Machine, name: str, kb_id: str, path: str) -> prob
 
 def _bridged_pairs(machine: probe.Machine) -> probe.Machine:
     gpus = [replace(g, name="NVIDIA RTX A6000", kb_id="rtx-a6000") for g in machine.gpus[:4]]
-    links = {(i, j): "NV4" if (i, j) in ((0, 1), (2, 3)) else "PHB" for i in range(4) for j in range(i + 1, 4)}
+    links = {
+        (i, j): "NV4" if (i, j) in ((0, 1), (2, 3)) else "PHB"
+        for i in range(4)
+        for j in range(i + 1, 4)
+    }
     return replace(machine, gpus=gpus, topology=probe.Topology(4, links))
 
 
@@ -461,8 +551,9 @@ def test_every_shipped_check_has_a_scenario(rules: probe.HardwareRules) -> None:
 
 
 @pytest.mark.parametrize("check_id", sorted(SCENARIOS))
-def test_each_check_fires_in_its_scenario(knowledge: Knowledge, rules: probe.HardwareRules,
-                                          check_id: str) -> None:
+def test_each_check_fires_in_its_scenario(
+    knowledge: Knowledge, rules: probe.HardwareRules, check_id: str
+) -> None:
     machine = SCENARIOS[check_id](_hgx(knowledge, rules))
     answers, planned = ANSWERS.get(check_id, ({}, None))
     findings = probe.run_checks(machine, rules, knowledge, answers, planned, planned is not None)
@@ -488,7 +579,9 @@ def write_rules(tmp_path: Path, text: str) -> Path:
 
 
 def test_broken_check_file_reports_every_problem(tmp_path: Path, knowledge: Knowledge) -> None:
-    folder = write_rules(tmp_path, """\
+    folder = write_rules(
+        tmp_path,
+        """\
 checks:
   - id: bad.one
     scope: machine
@@ -515,7 +608,8 @@ checks:
 models:
   - device: h100-pcei
     names: [NVIDIA H100 PCIe]
-""")
+""",
+    )
     with pytest.raises(FileErrors) as caught:
         probe.load_hardware_rules(knowledge, folder)
     messages = [str(e) for e in caught.value.errors]
@@ -529,7 +623,9 @@ models:
 
 
 def test_type_errors_and_duplicates(tmp_path: Path, knowledge: Knowledge) -> None:
-    folder = write_rules(tmp_path, """\
+    folder = write_rules(
+        tmp_path,
+        """\
 checks:
   - id: dup
     scope: machine
@@ -548,7 +644,8 @@ checks:
 models:
   - device: h100-pcei
     names: [NVIDIA H100 PCIe]
-""")
+""",
+    )
     with pytest.raises(FileErrors) as caught:
         probe.load_hardware_rules(knowledge, folder)
     text = str(caught.value)
@@ -578,22 +675,26 @@ def test_probe_text_report(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Topology: not read" in out
 
 
-def test_probe_text_shows_raw_facts_of_unknown_models(capsys: pytest.CaptureFixture[str],
-                                                       tmp_path: Path) -> None:
+def test_probe_text_shows_raw_facts_of_unknown_models(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     import shutil
 
     kb = tmp_path / "kb"  # the shipped knowledge base without the L40S, so that it is unknown
     shutil.copytree(ROOT / "kb", kb)
     (kb / "devices" / "l40s.yaml").unlink()
-    status, out, _ = run_cli(capsys, "--kb", str(kb), *[a for p in MIXED for a in ("--from", str(p))])
+    status, out, _ = run_cli(
+        capsys, "--kb", str(kb), *[a for p in MIXED for a in ("--from", str(p))]
+    )
     assert status == 0
     assert "[unknown model]" in out and "raw facts: product_name=NVIDIA L40S" in out
     assert "GPU0-GPU1: SYS" in out
 
 
 def test_probe_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, _ = run_cli(capsys, *[a for p in ECC_OFF for a in ("--from", str(p))],
-                             "--format", "json")
+    status, out, _ = run_cli(
+        capsys, *[a for p in ECC_OFF for a in ("--from", str(p))], "--format", "json"
+    )
     data = json.loads(out)
     assert status == 0 and set(data) == {"machine", "checks_run", "findings", "summary", "plan"}
     assert data["plan"] is None and data["summary"]["caution"] == 3
@@ -605,11 +706,14 @@ def test_probe_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_fail_on_for_scripts(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(capsys, "--from", str(DEGRADED[0]), "--fail-on", "serious")[0] == 1
-    assert run_cli(capsys, *[a for p in HGX for a in ("--from", str(p))], "--fail-on", "info")[0] == 0
+    assert (
+        run_cli(capsys, *[a for p in HGX for a in ("--from", str(p))], "--fail-on", "info")[0] == 0
+    )
 
 
-def test_probe_reads_standard_input(capsys: pytest.CaptureFixture[str],
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_probe_reads_standard_input(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(DEGRADED[0].read_text(encoding="utf-8")))
     status, out, _ = run_cli(capsys, "--from", "-")
     assert status == 0 and "Read from: <stdin>" in out
@@ -618,9 +722,13 @@ def test_probe_reads_standard_input(capsys: pytest.CaptureFixture[str],
 def test_commands_import_light() -> None:
     import subprocess
 
-    code = ("import sys, gpu_advisor.cli.probe, gpu_advisor.cli.deploy; "
-            "print(sorted(m for m in ('pynvml', 'pydantic', 'yaml', 'durable') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    code = (
+        "import sys, gpu_advisor.cli.probe, gpu_advisor.cli.deploy; "
+        "print(sorted(m for m in ('pynvml', 'pydantic', 'yaml', 'durable') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"
 
 
@@ -629,7 +737,9 @@ def test_register_on_a_parser() -> None:
 
     parser = argparse.ArgumentParser()
     probe_command.register(parser.add_subparsers())
-    args = parser.parse_args(["probe", "--from", "a.xml", "--from", "b.txt", "--set", "method=full"])
+    args = parser.parse_args(
+        ["probe", "--from", "a.xml", "--from", "b.txt", "--set", "method=full"]
+    )
     assert args.from_files == ["a.xml", "b.txt"] and args.func is probe_command.run
 
 
@@ -642,8 +752,15 @@ def engine(knowledge: Knowledge) -> Engine:
     return Engine.load(ROOT / "kb", ROOT / "rules")
 
 
-def plan_on(paths: list[Path], raw: dict[str, Any], knowledge: Knowledge, rules: probe.HardwareRules,
-            engine: Engine, model: str | None = None, host_ram_gb: float | None = None) -> Any:
+def plan_on(
+    paths: list[Path],
+    raw: dict[str, Any],
+    knowledge: Knowledge,
+    rules: probe.HardwareRules,
+    engine: Engine,
+    model: str | None = None,
+    host_ram_gb: float | None = None,
+) -> Any:
     machine = machine_of(paths, knowledge, rules)
     job = resolve_job(engine, raw, model, len(machine.gpus))
     return make_plan(hardware_from_machine(machine, knowledge, host_ram_gb), job, knowledge, engine)
@@ -652,8 +769,9 @@ def plan_on(paths: list[Path], raw: dict[str, Any], knowledge: Knowledge, rules:
 SEED_JOB = {"workload": "fine-tuning", "method": "full", "parallelism": "tensor"}
 
 
-def test_seed_70b_on_80gb_cards_gets_a_fitting_plan(knowledge: Knowledge, rules: probe.HardwareRules,
-                                                     engine: Engine) -> None:
+def test_seed_70b_on_80gb_cards_gets_a_fitting_plan(
+    knowledge: Knowledge, rules: probe.HardwareRules, engine: Engine
+) -> None:
     """The seed's story: a 70B full fine-tune runs out of memory on 80 GB cards."""
     plan = plan_on(HGX, SEED_JOB, knowledge, rules, engine, model="llama-3.1-70b", host_ram_gb=2048)
     planned = next(o for o in plan.options if o.planned)
@@ -671,9 +789,9 @@ def test_seed_70b_on_80gb_cards_gets_a_fitting_plan(knowledge: Knowledge, rules:
     assert chosen.request.gpus == 8 and chosen.request.zero_stage == 3 and chosen.request.offload
 
 
-def test_seed_case_without_enough_host_ram_needs_a_purchase(knowledge: Knowledge,
-                                                             rules: probe.HardwareRules,
-                                                             engine: Engine) -> None:
+def test_seed_case_without_enough_host_ram_needs_a_purchase(
+    knowledge: Knowledge, rules: probe.HardwareRules, engine: Engine
+) -> None:
     plan = plan_on(HGX, SEED_JOB, knowledge, rules, engine, model="llama-3.1-70b", host_ram_gb=1024)
     assert plan.chosen is None and plan.verdict.startswith("Does not fit")
     offload = next(o for o in plan.options if o.key == "zero-3-offload")
@@ -691,9 +809,9 @@ def test_seed_case_without_enough_host_ram_needs_a_purchase(knowledge: Knowledge
     assert "Smallest purchase that does" in plan.verdict
 
 
-def test_two_h100_pcie_cards_do_not_hold_a_70b_full_fine_tune(knowledge: Knowledge,
-                                                               rules: probe.HardwareRules,
-                                                               engine: Engine) -> None:
+def test_two_h100_pcie_cards_do_not_hold_a_70b_full_fine_tune(
+    knowledge: Knowledge, rules: probe.HardwareRules, engine: Engine
+) -> None:
     plan = plan_on(DEGRADED, {**SEED_JOB, "model_params_b": 70}, knowledge, rules, engine)
     assert plan.chosen is None
     purchases = [o for o in plan.options if o.kind == "purchase"]
@@ -704,36 +822,50 @@ def test_two_h100_pcie_cards_do_not_hold_a_70b_full_fine_tune(knowledge: Knowled
     more = next(o for o in purchases if o.key == "buy-more")
     assert more.device == "h100-pcie" and not more.offload and more.cost_usd == more.buy * 25000
     # Where the host RAM is known to be too small, offloading purchases are not offered.
-    small = plan_on(DEGRADED, {**SEED_JOB, "model_params_b": 70}, knowledge, rules, engine,
-                    host_ram_gb=512)
+    small = plan_on(
+        DEGRADED, {**SEED_JOB, "model_params_b": 70}, knowledge, rules, engine, host_ram_gb=512
+    )
     assert not any(o.key == "buy-more-offload" for o in small.options)
 
 
-def test_plan_fits_as_planned(knowledge: Knowledge, rules: probe.HardwareRules, engine: Engine) -> None:
-    plan = plan_on(WORKSTATION, {"workload": "fine-tuning", "method": "lora", "parallelism": "data"},
-                   knowledge, rules, engine, model="llama-3.1-8b")
+def test_plan_fits_as_planned(
+    knowledge: Knowledge, rules: probe.HardwareRules, engine: Engine
+) -> None:
+    plan = plan_on(
+        WORKSTATION,
+        {"workload": "fine-tuning", "method": "lora", "parallelism": "data"},
+        knowledge,
+        rules,
+        engine,
+        model="llama-3.1-8b",
+    )
     assert plan.fits_as_planned and plan.chosen is not None and plan.chosen.key == "zero-0"
     assert plan.verdict.startswith("Fits as planned")
     assert not any(o.kind in ("purchase", "change-job") for o in plan.options)
 
 
-def test_inference_plan_is_tensor_parallel(knowledge: Knowledge, rules: probe.HardwareRules,
-                                           engine: Engine) -> None:
-    plan = plan_on(ECC_OFF, {"workload": "inference"}, knowledge, rules, engine, model="qwen2.5-32b")
+def test_inference_plan_is_tensor_parallel(
+    knowledge: Knowledge, rules: probe.HardwareRules, engine: Engine
+) -> None:
+    plan = plan_on(
+        ECC_OFF, {"workload": "inference"}, knowledge, rules, engine, model="qwen2.5-32b"
+    )
     keys = [(o.key, o.fits) for o in plan.options if o.kind == "in-hand"]
     assert keys == [("tp-1", False), ("tp-2", True)]
     assert plan.chosen is not None and plan.chosen.key == "tp-2"
 
 
-def test_mixed_box_is_planned_on_its_smallest_card(knowledge: Knowledge, rules: probe.HardwareRules,
-                                                   engine: Engine) -> None:
+def test_mixed_box_is_planned_on_its_smallest_card(
+    knowledge: Knowledge, rules: probe.HardwareRules, engine: Engine
+) -> None:
     plan = plan_on(MIXED, {"workload": "inference", "model_params_b": 13}, knowledge, rules, engine)
     assert plan.hardware.mixed and plan.hardware.memory_gb == pytest.approx(31.84)
     assert any("smallest" in note for note in plan.notes)
 
 
-def test_plan_needs_the_model_size(knowledge: Knowledge, rules: probe.HardwareRules,
-                                   engine: Engine) -> None:
+def test_plan_needs_the_model_size(
+    knowledge: Knowledge, rules: probe.HardwareRules, engine: Engine
+) -> None:
     with pytest.raises(UsageError, match="model_params_b"):
         plan_on(HGX, {"workload": "fine-tuning"}, knowledge, rules, engine)
     with pytest.raises(UsageError, match="exclusive"):
@@ -745,9 +877,20 @@ def test_plan_needs_the_model_size(knowledge: Knowledge, rules: probe.HardwareRu
 
 
 def test_probe_with_a_job_plans_it(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, _ = run_cli(capsys, *[a for p in HGX for a in ("--from", str(p))],
-                             "--set", "workload=fine-tuning", "--set", "method=full",
-                             "--set", "model_params_b=70", "--host-ram-gb", "2048", "--format", "json")
+    status, out, _ = run_cli(
+        capsys,
+        *[a for p in HGX for a in ("--from", str(p))],
+        "--set",
+        "workload=fine-tuning",
+        "--set",
+        "method=full",
+        "--set",
+        "model_params_b=70",
+        "--host-ram-gb",
+        "2048",
+        "--format",
+        "json",
+    )
     data = json.loads(out)
     assert status == 0 and data["plan"]["chosen"] == "zero-3-offload"
     assert data["plan"]["fits_in_hand"] is True
@@ -756,12 +899,23 @@ def test_probe_with_a_job_plans_it(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_probe_plan_text_and_answers_feed_the_checks(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, _ = run_cli(capsys, *[a for p in WORKSTATION for a in ("--from", str(p))],
-                             "--model", "llama-3.1-70b", "--set", "workload=fine-tuning",
-                             "--set", "method=full", "--set", "parallelism=tensor")
+    status, out, _ = run_cli(
+        capsys,
+        *[a for p in WORKSTATION for a in ("--from", str(p))],
+        "--model",
+        "llama-3.1-70b",
+        "--set",
+        "workload=fine-tuning",
+        "--set",
+        "method=full",
+        "--set",
+        "parallelism=tensor",
+    )
     assert status == 0
     assert "[serious] probe.tp-over-pcie (machine)" in out
-    assert "Verdict:" in out and "On the cards in hand:" in out and "Purchases, cheapest first:" in out
+    assert (
+        "Verdict:" in out and "On the cards in hand:" in out and "Purchases, cheapest first:" in out
+    )
     assert "host RAM was not measured" in out
 
 
@@ -775,6 +929,7 @@ def test_hardware_from_plan_is_frozen() -> None:
 def test_docs_name_every_check_and_every_fact(rules: probe.HardwareRules) -> None:
     text = (ROOT / "docs" / "probe.md").read_text(encoding="utf-8")
     missing = [c.id for c in rules.checks if c.id not in text]
-    missing += [name for vocabulary in probe.VOCABULARY.values() for name in vocabulary
-                if name not in text]
+    missing += [
+        name for vocabulary in probe.VOCABULARY.values() for name in vocabulary if name not in text
+    ]
     assert missing == []
