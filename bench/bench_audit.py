@@ -25,10 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gpu_advisor.backends import durable as durable_adapter  # noqa: E402
-from gpu_advisor.audit.run import run_audit  # noqa: E402
 from gpu_advisor.audit.agreement import Replayer, samples  # noqa: E402
 from gpu_advisor.audit.logic import LogicAudit  # noqa: E402
+from gpu_advisor.audit.run import run_audit  # noqa: E402
+from gpu_advisor.backends import durable as durable_adapter  # noqa: E402
 from gpu_advisor.core.consult import Engine  # noqa: E402
 from gpu_advisor.knowledge.kb_schema import load_knowledge  # noqa: E402
 from gpu_advisor.knowledge.rulebase import load_rulebase  # noqa: E402
@@ -73,7 +73,9 @@ def bench_raw(engine: Engine, chosen: list[dict]) -> tuple[float, float]:
     """Seconds per combination: bare durable_rules on the same facts; a full consultation."""
     replayer = Replayer(engine)
     prepared = [stage_facts(replayer, raw) for raw in chosen]
-    definition = {k: v for k, v in engine.compiled.definition.items() if k != durable_adapter.ANCHOR_RULE}
+    definition = {
+        k: v for k, v in engine.compiled.definition.items() if k != durable_adapter.ANCHOR_RULE
+    }
     host, name, _ = durable_adapter.bare_ruleset(copy.deepcopy(definition))
     start = time.perf_counter()
     for i, stages in enumerate(prepared):
@@ -94,7 +96,9 @@ def bench_raw(engine: Engine, chosen: list[dict]) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="audits to time (default 3)")
-    parser.add_argument("--sample", type=int, default=500, help="combinations to time the raw engine on")
+    parser.add_argument(
+        "--sample", type=int, default=500, help="combinations to time the raw engine on"
+    )
     args = parser.parse_args()
 
     times, report = bench_audit(args.runs)
@@ -109,8 +113,10 @@ def main() -> int:
     combos = space.combinations
     median = statistics.median(times)
 
-    print(f"Audit of the shipped rules ({report.rule_count} rules, {report.device_count} devices), "  # type: ignore[attr-defined]
-          f"{args.runs} run(s), median wall time:\n")
+    print(
+        f"Audit of the shipped rules ({report.rule_count} rules, {report.device_count} devices), "  # type: ignore[attr-defined]
+        f"{args.runs} run(s), median wall time:\n"
+    )
     print("| part | seconds |")
     print("|---|---|")
     for part, seconds in report.timings.items():  # type: ignore[attr-defined]
@@ -121,18 +127,28 @@ def main() -> int:
     print("|---|---|")
     print(f"| answer combinations covered by the logic checks | {combos:,} |")
     print(f"| sizing situations (device facts computed) | {space.situations:,} |")
-    print(f"| context combinations (in {space.context_classes:,} classes) | {space.context_evaluations:,} |")
+    print(
+        f"| context combinations (in {space.context_classes:,} classes) | "
+        f"{space.context_evaluations:,} |"
+    )
     print(f"| joint signatures (exclusion/preference patterns) | {space.signatures:,} |")
     print(f"| combinations replayed in durable_rules and Python | {space.durable_checked:,} |")
     print(f"| of which full consultations | {space.engine_checked:,} |")
     print()
-    print(f"Side by side, per answer combination (sampled on {len(chosen)} audited combinations):\n")
+    print(
+        f"Side by side, per answer combination (sampled on {len(chosen)} audited combinations):\n"
+    )
     print("| way to cover the space | per combination | for all covered combinations |")
     print("|---|---|---|")
     print(f"| this audit | {median / combos * 1e6:.2f} µs | {median:.1f} s |")
-    print(f"| bare durable_rules, same facts, one session each | {raw_each * 1e3:.2f} ms | "
-          f"{raw_each * combos / 3600:,.1f} h |")
-    print(f"| full Engine.consult each | {consult_each * 1e3:.2f} ms | {consult_each * combos / 3600:,.1f} h |")
+    print(
+        f"| bare durable_rules, same facts, one session each | {raw_each * 1e3:.2f} ms | "
+        f"{raw_each * combos / 3600:,.1f} h |"
+    )
+    print(
+        f"| full Engine.consult each | {consult_each * 1e3:.2f} ms | "
+        f"{consult_each * combos / 3600:,.1f} h |"
+    )
     return 0
 
 

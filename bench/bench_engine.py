@@ -21,8 +21,14 @@ sys.path.insert(0, str(ROOT))
 from gpu_advisor.backends import durable as durable_adapter  # noqa: E402
 from gpu_advisor.core.consult import Engine  # noqa: E402
 
-ANSWERS = {"workload": "fine-tuning", "model_params_b": 13, "method": "lora", "deployment": "production",
-           "max_gpus": 4, "budget_usd": 60000}
+ANSWERS = {
+    "workload": "fine-tuning",
+    "model_params_b": 13,
+    "method": "lora",
+    "deployment": "production",
+    "max_gpus": 4,
+    "budget_usd": 60000,
+}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -34,7 +40,9 @@ def bench_consultations(runs: int) -> dict[str, list[float]]:
     engine = Engine.load(ROOT / "kb", ROOT / "rules")
     probe = engine.consult(ANSWERS)
     # the bare baseline: the same compiled ruleset, the same facts, posted straight to durable_rules
-    definition = {k: v for k, v in engine.compiled.definition.items() if k != durable_adapter.ANCHOR_RULE}
+    definition = {
+        k: v for k, v in engine.compiled.definition.items() if k != durable_adapter.ANCHOR_RULE
+    }
     host, name, _ = durable_adapter.bare_ruleset(copy.deepcopy(definition))
     stage_facts = []
     facts = dict(probe.facts)
@@ -43,8 +51,11 @@ def bench_consultations(runs: int) -> dict[str, list[float]]:
         if stage == engine.rulebase.strata - 1:
             batch += [durable_adapter.device_fact("S", attrs) for attrs in probe.devices.values()]
         stage_facts.append(batch)
-    times: dict[str, list[float]] = {"engine (full trace, durable)": [], "engine (python evaluator)": [],
-                                     "bare durable_rules, same facts": []}
+    times: dict[str, list[float]] = {
+        "engine (full trace, durable)": [],
+        "engine (python evaluator)": [],
+        "bare durable_rules, same facts": [],
+    }
     for i in range(runs):
         start = time.perf_counter()
         engine.consult(ANSWERS)
@@ -66,11 +77,31 @@ def bench_consultations(runs: int) -> dict[str, list[float]]:
 def bench_cold_start(runs: int, python: str) -> dict[str, list[float]]:
     commands = {
         "python -c 'import durable.engine, yaml'": [python, "-c", "import durable.engine, yaml"],
-        "gpu-advisor recommend --format json": [python, "-m", "gpu_advisor.cli.main", "recommend", "--format", "json",
-                                                "--set", "workload=fine-tuning", "--set", "deployment=production"],
+        "gpu-advisor recommend --format json": [
+            python,
+            "-m",
+            "gpu_advisor.cli.main",
+            "recommend",
+            "--format",
+            "json",
+            "--set",
+            "workload=fine-tuning",
+            "--set",
+            "deployment=production",
+        ],
         "gpu-advisor recommend --format json --no-counterfactuals": [
-            python, "-m", "gpu_advisor.cli.main", "recommend", "--format", "json", "--no-counterfactuals",
-            "--set", "workload=fine-tuning", "--set", "deployment=production"],
+            python,
+            "-m",
+            "gpu_advisor.cli.main",
+            "recommend",
+            "--format",
+            "json",
+            "--no-counterfactuals",
+            "--set",
+            "workload=fine-tuning",
+            "--set",
+            "deployment=production",
+        ],
     }
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
@@ -85,8 +116,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=500)
     parser.add_argument("--cold-runs", type=int, default=15)
-    parser.add_argument("--python", default=sys.executable,
-                        help="interpreter for the cold-start runs (e.g. a venv with a non-editable install)")
+    parser.add_argument(
+        "--python",
+        default=sys.executable,
+        help="interpreter for the cold-start runs (e.g. a venv with a non-editable install)",
+    )
     args = parser.parse_args()
     consult = bench_consultations(args.runs)
     base = statistics.median(consult["bare durable_rules, same facts"])
@@ -94,7 +128,10 @@ def main() -> None:
     print("| what | p50 (ms) | p99 (ms) | p50 / bare |\n|---|---|---|---|")
     for name, values in consult.items():
         p50 = statistics.median(values)
-        print(f"| {name} | {p50 * 1000:.3f} | {percentile(values, 0.99) * 1000:.3f} | {p50 / base:.1f}x |")
+        print(
+            f"| {name} | {p50 * 1000:.3f} | {percentile(values, 0.99) * 1000:.3f} | "
+            f"{p50 / base:.1f}x |"
+        )
     cold = bench_cold_start(args.cold_runs, args.python)
     base = statistics.median(cold["python -c 'import durable.engine, yaml'"])
     print(f"\nCold process wall time ({args.cold_runs} runs each, interleaved; {args.python}):\n")

@@ -20,10 +20,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gpu_advisor.present import graph  # noqa: E402
 from gpu_advisor.core.consult import Engine  # noqa: E402
+from gpu_advisor.present import graph  # noqa: E402
 
-ANSWERS = {"workload": "inference", "model_params_b": 70, "precision": "fp4", "deployment": "production"}
+ANSWERS = {
+    "workload": "inference",
+    "model_params_b": 70,
+    "precision": "fp4",
+    "deployment": "production",
+}
 
 
 def measure(runs: int) -> list[tuple[str, str, list[float], int]]:
@@ -31,7 +36,10 @@ def measure(runs: int) -> list[tuple[str, str, list[float], int]]:
     consultation = engine.consult(ANSWERS)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for label, subject in (("whole rule base", None), ("with a consultation's path", consultation)):
+        for label, subject in (
+            ("whole rule base", None),
+            ("with a consultation's path", consultation),
+        ):
             for fmt in graph.FORMATS:
                 if fmt in graph.RENDERED and graph.find_dot() is None:
                     continue
@@ -47,18 +55,26 @@ def measure(runs: int) -> list[tuple[str, str, list[float], int]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     engine = Engine.load(ROOT / "kb", ROOT / "rules")
     whole = graph.build_graph(engine)
-    print(f"Rule base: {len(engine.rulebase.rules)} rules, {len(engine.rulebase.questions)} questions; "
-          f"graph: {whole.number_of_nodes()} nodes, {whole.number_of_edges()} edges. "
-          f"Median of {args.runs} runs.\n")
+    print(
+        f"Rule base: {len(engine.rulebase.rules)} rules, {len(engine.rulebase.questions)} "
+        "questions; "
+        f"graph: {whole.number_of_nodes()} nodes, {whole.number_of_edges()} edges. "
+        f"Median of {args.runs} runs.\n"
+    )
     print("| graph | format | median ms | slowest ms | output size |")
     print("|---|---|---:|---:|---:|")
     for label, fmt, times, size in measure(args.runs):
-        print(f"| {label} | {fmt} | {statistics.median(times):.1f} | {max(times):.1f} | {size / 1000:,.0f} kB |")
+        print(
+            f"| {label} | {fmt} | {statistics.median(times):.1f} | {max(times):.1f} | "
+            f"{size / 1000:,.0f} kB |"
+        )
     return 0
 
 

@@ -32,14 +32,31 @@ from gpu_advisor.core.explain import what_would_change  # noqa: E402
 
 CASES = {
     "70B inference, up to 2 GPUs (devices excluded and ranked)": {
-        "workload": "inference", "model_params_b": 70, "max_gpus": 2, "site": "datacenter"},
+        "workload": "inference",
+        "model_params_b": 70,
+        "max_gpus": 2,
+        "site": "datacenter",
+    },
     "70B bf16 inference on one GPU (most devices excluded)": {
-        "workload": "inference", "model_params_b": 70, "precision": "bf16", "max_gpus": 1},
+        "workload": "inference",
+        "model_params_b": 70,
+        "precision": "bf16",
+        "max_gpus": 1,
+    },
     "70B pretraining on 8 GPUs for $250,000 (nothing fits)": {
-        "workload": "pretraining", "model_params_b": 70, "max_gpus": 8, "budget_usd": 250000},
+        "workload": "pretraining",
+        "model_params_b": 70,
+        "max_gpus": 8,
+        "budget_usd": 250000,
+    },
     "production fine-tuning, budget $60,000": {
-        "workload": "fine-tuning", "model_params_b": 13, "method": "lora", "deployment": "production",
-        "max_gpus": 4, "budget_usd": 60000},
+        "workload": "fine-tuning",
+        "model_params_b": 13,
+        "method": "lora",
+        "deployment": "production",
+        "max_gpus": 4,
+        "budget_usd": 60000,
+    },
 }
 
 
@@ -50,15 +67,19 @@ def synthetic_kb(copies: int) -> Path:
     for path in sorted((ROOT / "kb" / "devices").glob("*.yaml")):
         text = path.read_text(encoding="utf-8")
         for i in range(1, copies):
-            renamed = re.sub(r"^id: (\S+)", lambda m, i=i: f"id: {m.group(1)}-copy{i}", text, count=1, flags=re.M)
+            renamed = re.sub(
+                r"^id: (\S+)", lambda m, i=i: f"id: {m.group(1)}-copy{i}", text, count=1, flags=re.M
+            )
             (target / "devices" / f"{path.stem}-copy{i}.yaml").write_text(renamed, encoding="utf-8")
     return target
 
 
 def bench_in_process(runs: int) -> list[tuple[str, str, float, float, float]]:
     big = synthetic_kb(10)
-    engines = {"shipped": Engine.load(ROOT / "kb", ROOT / "rules", cached=False),
-               "10x devices": Engine.load(big, ROOT / "rules", cached=False)}
+    engines = {
+        "shipped": Engine.load(ROOT / "kb", ROOT / "rules", cached=False),
+        "10x devices": Engine.load(big, ROOT / "rules", cached=False),
+    }
     rows = []
     for label, engine in engines.items():
         devices = len(engine.rulebase.knowledge.devices)
@@ -74,24 +95,55 @@ def bench_in_process(runs: int) -> list[tuple[str, str, float, float, float]]:
                 end = time.perf_counter()
                 consult_ms.append((middle - start) * 1000)
                 levers_ms.append((end - middle) * 1000)
-            rows.append((f"{label} ({devices} devices)", name, statistics.median(consult_ms),
-                         statistics.median(levers_ms), max(levers_ms)))
+            rows.append(
+                (
+                    f"{label} ({devices} devices)",
+                    name,
+                    statistics.median(consult_ms),
+                    statistics.median(levers_ms),
+                    max(levers_ms),
+                )
+            )
     shutil.rmtree(big.parent, ignore_errors=True)
     return rows
 
 
 def bench_cold(runs: int, python: str) -> dict[str, list[float]]:
-    answers = ["--set", "workload=inference", "--set", "model_params_b=70", "--set", "max_gpus=2",
-               "--set", "site=datacenter"]
+    answers = [
+        "--set",
+        "workload=inference",
+        "--set",
+        "model_params_b=70",
+        "--set",
+        "max_gpus=2",
+        "--set",
+        "site=datacenter",
+    ]
     commands = {
         "python -c 'import durable.engine, yaml'": [python, "-c", "import durable.engine, yaml"],
-        "gpu-advisor recommend --format json": [python, "-m", "gpu_advisor.cli.main", "recommend",
-                                                "--format", "json", *answers],
+        "gpu-advisor recommend --format json": [
+            python,
+            "-m",
+            "gpu_advisor.cli.main",
+            "recommend",
+            "--format",
+            "json",
+            *answers,
+        ],
         "gpu-advisor recommend --format json --no-counterfactuals": [
-            python, "-m", "gpu_advisor.cli.main", "recommend", "--format", "json", "--no-counterfactuals",
-            *answers],
+            python,
+            "-m",
+            "gpu_advisor.cli.main",
+            "recommend",
+            "--format",
+            "json",
+            "--no-counterfactuals",
+            *answers,
+        ],
     }
-    subprocess.run(commands["gpu-advisor recommend --format json"], check=True, capture_output=True, cwd="/")
+    subprocess.run(
+        commands["gpu-advisor recommend --format json"], check=True, capture_output=True, cwd="/"
+    )
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
         for name, command in commands.items():
@@ -108,7 +160,9 @@ def main() -> None:
     parser.add_argument("--python", default=sys.executable)
     args = parser.parse_args()
     print(f"In process, median of {args.runs} runs (lever search: median / slowest):\n")
-    print("| knowledge base | consultation | consult (ms) | lever search (ms) | slowest search (ms) |")
+    print(
+        "| knowledge base | consultation | consult (ms) | lever search (ms) | slowest search (ms) |"
+    )
     print("|---|---|---|---|---|")
     for label, name, consult, levers, slowest in bench_in_process(args.runs):
         print(f"| {label} | {name} | {consult:.1f} | {levers:.1f} | {slowest:.1f} |")

@@ -73,7 +73,9 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """
     options = list(choices)
     lowered = word.lower()
-    prefixed = [c for c in options if lowered and c.lower().startswith(lowered) and c.lower() != lowered]
+    prefixed = [
+        c for c in options if lowered and c.lower().startswith(lowered) and c.lower() != lowered
+    ]
     if prefixed:
         shown = " or ".join(repr(c) for c in sorted(prefixed)[:3])
         return f" (did you mean {shown}?)"

@@ -74,8 +74,13 @@ def whole_or_general(value: float) -> str:
     return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
 
 
-_UNIT_SUFFIXES = {"_gb": " (GB)", "_gbs": " (GB/s)", "_w": " (W)", "_usd": " (USD)",
-                  "_bits": " (bits)"}
+_UNIT_SUFFIXES = {
+    "_gb": " (GB)",
+    "_gbs": " (GB/s)",
+    "_w": " (W)",
+    "_usd": " (USD)",
+    "_bits": " (bits)",
+}
 
 
 def fact_label(name: str) -> str:

@@ -1,4 +1,5 @@
-"""The gpu-advisor terminal UI: a questionnaire that walks the decision tree and explains its verdict.
+"""The gpu-advisor terminal UI: a questionnaire that walks the decision tree and explains its
+verdict.
 
 One app, four views (Textual modes, so each keeps its place when you switch away): the
 questionnaire with live results, the explanation of any device, the knowledge base, and the
@@ -17,7 +18,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from gpu_advisor.errors import AdvisorError, UsageError
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -25,6 +25,8 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.worker import get_current_worker
+
+from gpu_advisor.errors import AdvisorError, UsageError
 
 from .commands import AdvisorCommands
 from .screens.consult import ConsultScreen
@@ -63,26 +65,83 @@ class AdvisorApp(App[None]):
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide")]
     COMMANDS = App.COMMANDS | {AdvisorCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f2", "show('consult')", "Questions", id="app.questions",
-                tooltip="The questionnaire and the live results"),
-        Binding("f3", "explain", "Explain", id="app.explain",
-                tooltip="How a device was recommended, why not another, and what would change it"),
-        Binding("f4", "show('knowledge')", "Facts", id="app.knowledge",
-                tooltip="The knowledge base: every device fact with its source and disagreements"),
-        Binding("f5", "show('plan')", "Plan", id="app.plan",
-                tooltip="Budget and off-grid energy tables for these answers, knobs editable"),
-        Binding("ctrl+s", "save", "Save", id="app.save", priority=True,
-                tooltip="Save the answers to a YAML file (atomic: a failed save loses nothing)"),
-        Binding("ctrl+o", "load", "Load", id="app.load", priority=True,
-                tooltip="Load answers from a YAML or JSON file"),
-        Binding("ctrl+e", "export", "Export", id="app.export", priority=True,
-                tooltip="Export the consultation as a Markdown, HTML or JSON report"),
-        Binding("ctrl+g", "graph", "Graph", id="app.graph", priority=True,
-                tooltip="Export the reasoning graph as DOT, SVG or Mermaid"),
-        Binding("ctrl+t", "toggle_theme", "Light/dark", id="app.theme", priority=True, show=False,
-                tooltip="Switch between the light and the dark theme"),
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True,
-                tooltip="Leave gpu-advisor (answers not saved are lost)"),
+        Binding(
+            "f2",
+            "show('consult')",
+            "Questions",
+            id="app.questions",
+            tooltip="The questionnaire and the live results",
+        ),
+        Binding(
+            "f3",
+            "explain",
+            "Explain",
+            id="app.explain",
+            tooltip="How a device was recommended, why not another, and what would change it",
+        ),
+        Binding(
+            "f4",
+            "show('knowledge')",
+            "Facts",
+            id="app.knowledge",
+            tooltip="The knowledge base: every device fact with its source and disagreements",
+        ),
+        Binding(
+            "f5",
+            "show('plan')",
+            "Plan",
+            id="app.plan",
+            tooltip="Budget and off-grid energy tables for these answers, knobs editable",
+        ),
+        Binding(
+            "ctrl+s",
+            "save",
+            "Save",
+            id="app.save",
+            priority=True,
+            tooltip="Save the answers to a YAML file (atomic: a failed save loses nothing)",
+        ),
+        Binding(
+            "ctrl+o",
+            "load",
+            "Load",
+            id="app.load",
+            priority=True,
+            tooltip="Load answers from a YAML or JSON file",
+        ),
+        Binding(
+            "ctrl+e",
+            "export",
+            "Export",
+            id="app.export",
+            priority=True,
+            tooltip="Export the consultation as a Markdown, HTML or JSON report",
+        ),
+        Binding(
+            "ctrl+g",
+            "graph",
+            "Graph",
+            id="app.graph",
+            priority=True,
+            tooltip="Export the reasoning graph as DOT, SVG or Mermaid",
+        ),
+        Binding(
+            "ctrl+t",
+            "toggle_theme",
+            "Light/dark",
+            id="app.theme",
+            priority=True,
+            show=False,
+            tooltip="Switch between the light and the dark theme",
+        ),
+        Binding(
+            "ctrl+q",
+            "quit",
+            "Quit",
+            id="app.quit",
+            priority=True,
+            tooltip="Leave gpu-advisor (answers not saved are lost)",
+        ),
     ]
 
     consultation: var[Consultation | None] = var(None, always_update=True)
@@ -100,8 +159,14 @@ class AdvisorApp(App[None]):
     explain_device: var[str | None] = var(None)
     """The device the explanation view should show next."""
 
-    def __init__(self, engine: Engine, answers: Mapping[str, Any] | None = None, *,
-                 debounce: float = DEBOUNCE_SECONDS, kb_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        answers: Mapping[str, Any] | None = None,
+        *,
+        debounce: float = DEBOUNCE_SECONDS,
+        kb_dir: str | None = None,
+    ) -> None:
         super().__init__()
         self.engine = engine
         self.knowledge = engine.rulebase.knowledge
@@ -198,8 +263,11 @@ class AdvisorApp(App[None]):
 
     def is_idle(self) -> bool:
         """No consultation waiting or running (tests and the benchmark wait for this)."""
-        return (self._debounce_timer is None and not self.busy
-                and not any(w.is_running for w in self.workers if w.group == "consult"))
+        return (
+            self._debounce_timer is None
+            and not self.busy
+            and not any(w.is_running for w in self.workers if w.group == "consult")
+        )
 
     async def wait_idle(self, timeout: float = 10.0) -> None:
         """Wait until the latest consultation is on screen."""
@@ -249,7 +317,8 @@ class AdvisorApp(App[None]):
             self.switch_mode(mode)
 
     def action_explain(self, device: str | None = None) -> None:
-        """Open the explanation view on a device (the one highlighted in the results, else the top)."""
+        """Open the explanation view on a device (the one highlighted in the results, else the
+        top)."""
         if device is None and self.current_mode == "consult":
             device = getattr(self.screen, "highlighted_device", lambda: None)()
         if device is not None:
@@ -260,7 +329,9 @@ class AdvisorApp(App[None]):
     def action_facts(self, device: str) -> None:
         """Open the knowledge view on a device."""
         self.switch_mode("knowledge")
-        self.call_after_refresh(lambda: getattr(self.screen, "select_device", lambda _d: None)(device))
+        self.call_after_refresh(
+            lambda: getattr(self.screen, "select_device", lambda _d: None)(device)
+        )
 
     def action_goto_question(self, key: str) -> None:
         """Open the questionnaire at one question."""
@@ -285,6 +356,7 @@ class AdvisorApp(App[None]):
 
     def action_save(self) -> None:
         """Ask for a file name and save the answers to it."""
+
         def save(path: Path | None) -> None:
             if path is None:
                 return
@@ -300,6 +372,7 @@ class AdvisorApp(App[None]):
 
     def action_load(self) -> None:
         """Ask for a file and replace the answers with its answers."""
+
         def load(path: Path | None) -> None:
             if path is None:
                 return
@@ -313,8 +386,9 @@ class AdvisorApp(App[None]):
             self.answers_version += 1
             self.notify(f"Answers loaded from {path}", title="Loaded")
 
-        self.push_screen(PathDialog("Load answers", self.answers_file, action="Load",
-                                    must_exist=True), load)
+        self.push_screen(
+            PathDialog("Load answers", self.answers_file, action="Load", must_exist=True), load
+        )
 
     def action_export(self) -> None:
         """Ask for a format and a file, then write the report (with its explanation and sources)."""
@@ -344,8 +418,9 @@ class AdvisorApp(App[None]):
             write_text_safely(path, text)
         except (OSError, AdvisorError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self._from_thread(self.notify, f"{path}: {reason}", title="Report not exported",
-                              severity="error")
+            self._from_thread(
+                self.notify, f"{path}: {reason}", title="Report not exported", severity="error"
+            )
             return
         self._from_thread(self.notify, f"{label} report written to {path}", title="Exported")
 
@@ -362,8 +437,9 @@ class AdvisorApp(App[None]):
             if choice is not None:
                 self._graph_worker(consultation, *choice)
 
-        self.push_screen(ExportDialog("Export the reasoning graph", GRAPH_FORMATS,
-                                      "gpu-advisor-graph"), export)
+        self.push_screen(
+            ExportDialog("Export the reasoning graph", GRAPH_FORMATS, "gpu-advisor-graph"), export
+        )
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def _graph_worker(self, consultation: Consultation | None, fmt: str, path: Path) -> None:
@@ -373,8 +449,9 @@ class AdvisorApp(App[None]):
         try:
             written = export_graph(consultation, self.engine, fmt.lower(), path, focus=focus)
         except (OSError, AdvisorError, ValueError) as exc:
-            self._from_thread(self.notify, f"{path}: {exc}", title="Graph not exported",
-                              severity="error")
+            self._from_thread(
+                self.notify, f"{path}: {exc}", title="Graph not exported", severity="error"
+            )
             return
         self._from_thread(self.notify, f"{fmt} graph written to {written}", title="Exported")
 
@@ -389,30 +466,52 @@ class AdvisorApp(App[None]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Questionnaire", "Show the questions and the live results (F2)",
-                            lambda: self.action_show("consult"))
-        yield SystemCommand("Next question", "Commit this answer and go on (PgDn)",
-                            lambda: self._screen_action("next"))
-        yield SystemCommand("Previous question", "Go back one question (PgUp)",
-                            lambda: self._screen_action("back"))
-        yield SystemCommand("Why are you asking this?", "The rules that need this answer (F1)",
-                            self.action_why)
-        yield SystemCommand("Explain", "How a device was recommended, or why not (F3)",
-                            self.action_explain)
-        yield SystemCommand("Knowledge base", "Device facts with sources and disagreements (F4)",
-                            lambda: self.action_show("knowledge"))
-        yield SystemCommand("Plan", "Budget and energy tables, knobs editable (F5)",
-                            lambda: self.action_show("plan"))
-        yield SystemCommand("Save answers", "Write the answers to a YAML file (Ctrl+S)",
-                            self.action_save)
-        yield SystemCommand("Load answers", "Read answers from a YAML or JSON file (Ctrl+O)",
-                            self.action_load)
-        yield SystemCommand("Export report", "Markdown, HTML or JSON, with sources (Ctrl+E)",
-                            self.action_export)
-        yield SystemCommand("Export graph", "The reasoning as DOT, SVG or Mermaid (Ctrl+G)",
-                            self.action_graph)
-        yield SystemCommand("Light or dark theme", "Toggle textual-light / textual-dark (Ctrl+T)",
-                            self.action_toggle_theme)
+        yield SystemCommand(
+            "Questionnaire",
+            "Show the questions and the live results (F2)",
+            lambda: self.action_show("consult"),
+        )
+        yield SystemCommand(
+            "Next question",
+            "Commit this answer and go on (PgDn)",
+            lambda: self._screen_action("next"),
+        )
+        yield SystemCommand(
+            "Previous question", "Go back one question (PgUp)", lambda: self._screen_action("back")
+        )
+        yield SystemCommand(
+            "Why are you asking this?", "The rules that need this answer (F1)", self.action_why
+        )
+        yield SystemCommand(
+            "Explain", "How a device was recommended, or why not (F3)", self.action_explain
+        )
+        yield SystemCommand(
+            "Knowledge base",
+            "Device facts with sources and disagreements (F4)",
+            lambda: self.action_show("knowledge"),
+        )
+        yield SystemCommand(
+            "Plan",
+            "Budget and energy tables, knobs editable (F5)",
+            lambda: self.action_show("plan"),
+        )
+        yield SystemCommand(
+            "Save answers", "Write the answers to a YAML file (Ctrl+S)", self.action_save
+        )
+        yield SystemCommand(
+            "Load answers", "Read answers from a YAML or JSON file (Ctrl+O)", self.action_load
+        )
+        yield SystemCommand(
+            "Export report", "Markdown, HTML or JSON, with sources (Ctrl+E)", self.action_export
+        )
+        yield SystemCommand(
+            "Export graph", "The reasoning as DOT, SVG or Mermaid (Ctrl+G)", self.action_graph
+        )
+        yield SystemCommand(
+            "Light or dark theme",
+            "Toggle textual-light / textual-dark (Ctrl+T)",
+            self.action_toggle_theme,
+        )
         yield SystemCommand("Start again", "Forget every answer", self.action_reset)
 
     def _screen_action(self, name: str) -> None:
@@ -421,8 +520,11 @@ class AdvisorApp(App[None]):
         self.call_after_refresh(lambda: self.screen.run_action(name))
 
 
-def run_app(kb_dir: str | None = None, rules_dir: str | None = None,
-            answers: Mapping[str, Any] | None = None) -> int:
+def run_app(
+    kb_dir: str | None = None,
+    rules_dir: str | None = None,
+    answers: Mapping[str, Any] | None = None,
+) -> int:
     """Load the knowledge base and rules, then run the terminal UI; 2 when they do not load."""
     from gpu_advisor.core.consult import Engine
     from gpu_advisor.present.errors import report_error

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from gpu_advisor.formatting import money, number
 
 if TYPE_CHECKING:
-    from gpu_advisor.core.results import Consultation
     from gpu_advisor.arithmetic.plan import DevicePlan
+    from gpu_advisor.core.results import Consultation
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,13 @@ def memory_bars(consultation: Consultation) -> tuple[str, list[Bar]]:
         else:
             text = f"{number(need, 1)} of {number(capacity)} GB × {gpus}"
             variant = "ok"
-        bars.append(Bar(_short(consultation, device_id), float(need), text, variant, float(capacity)))
-    title = (f"Memory per GPU against each device's memory (need {estimate.total_gb:,.1f} GB on "
-             "one GPU; GB = 10^9 bytes)")
+        bars.append(
+            Bar(_short(consultation, device_id), float(need), text, variant, float(capacity))
+        )
+    title = (
+        f"Memory per GPU against each device's memory (need {estimate.total_gb:,.1f} GB on "
+        "one GPU; GB = 10^9 bytes)"
+    )
     return title, bars
 
 
@@ -80,18 +84,64 @@ def _bottleneck(consultation: Consultation) -> tuple[str, str, Any]:
         return attrs.get("memory_gb", 0) * attrs.get("count", 0) or None
 
     if workload == "inference" and answers.get("serving") == "interactive":
-        return ("Cost per token/s of single-stream decode (lower is better)", "token/s",
-                lambda a: a.get("decode_tokens_s"))
+        return (
+            "Cost per token/s of single-stream decode (lower is better)",
+            "token/s",
+            lambda a: a.get("decode_tokens_s"),
+        )
     if workload == "inference":
         return "Cost per GB of memory bought (lower is better)", "GB", memory
     if workload in ("pretraining", "fine-tuning"):
         label = str(precision).upper() if isinstance(precision, str) else "tensor"
-        return (f"Cost per dense {label} TFLOPS bought (lower is better)", "TFLOPS",
-                lambda a: (a.get("dense_tflops") or 0) * a.get("count", 0) or None)
+        return (
+            f"Cost per dense {label} TFLOPS bought (lower is better)",
+            "TFLOPS",
+            lambda a: (a.get("dense_tflops") or 0) * a.get("count", 0) or None,
+        )
     if answers.get("scientific_profile") == "fp32-throughput":
-        return ("Cost per FP32 TFLOPS bought (lower is better)", "TFLOPS",
-                lambda a: a.get("aggregate_fp32_tflops"))
+        return (
+            "Cost per FP32 TFLOPS bought (lower is better)",
+            "TFLOPS",
+            lambda a: a.get("aggregate_fp32_tflops"),
+        )
     return "Cost per GB of memory bought (lower is better)", "GB", memory
+
+
+def count_bars(consultation: Consultation) -> tuple[str, list[Bar]]:
+    """What sets the count of the first recommendation: the GPUs one copy of the model needs
+    (memory) against the GPUs the demand needs (users and speed, token rate, deadline)."""
+    from gpu_advisor.present.how_many import SET_BY_WORDS
+
+    if not consultation.recommendations:
+        return "How many: nothing is recommended", []
+    rec = consultation.recommendations[0]
+    attrs = consultation.devices[rec.device]
+    if rec.device not in consultation.arithmetic.counts:
+        return f"How many: {rec.count} × {_short(consultation, rec.device)}", []
+    set_by = str(attrs.get("count_set_by"))
+    memory = int(attrs.get("gpus_needed") or 1)
+    demand_label = {
+        "kv_cache": "users' KV cache",
+        "throughput": "users at speed",
+        "deadline": "deadline",
+        "budget": "budget",
+    }.get(set_by, "demand")
+    bars = [
+        Bar(
+            "memory",
+            float(memory),
+            f"{memory} GPU{'s hold' if memory != 1 else ' holds'} one copy",
+            "accent" if set_by in ("memory", "minimum") else "muted",
+        ),
+        Bar(
+            demand_label,
+            float(rec.count),
+            f"{rec.count} GPU{'s' if rec.count != 1 else ''} bought",
+            "muted" if set_by in ("memory", "minimum") else "accent",
+        ),
+    ]
+    title = f"How many {_short(consultation, rec.device)}: {SET_BY_WORDS.get(set_by, set_by)}"
+    return title, bars
 
 
 def cost_bars(consultation: Consultation) -> tuple[str, list[Bar]]:
@@ -105,8 +155,14 @@ def cost_bars(consultation: Consultation) -> tuple[str, list[Bar]]:
         if not amount or not cost:
             continue
         per = float(cost) / float(amount)
-        bars.append(Bar(_short(consultation, rec.device), per,
-                        f"{money(round(per, 2))} per {unit}", "accent"))
+        bars.append(
+            Bar(
+                _short(consultation, rec.device),
+                per,
+                f"{money(round(per, 2))} per {unit}",
+                "accent",
+            )
+        )
     if bars:
         best = min(b.value for b in bars)
         bars = [Bar(b.label, b.value, b.text, "ok" if b.value == best else "accent") for b in bars]
@@ -141,7 +197,9 @@ def plan_bars(plans: Sequence[DevicePlan], metric: str) -> tuple[str, list[Bar]]
         value: float | None
         if metric == "dense_ai_per_usd":
             peak = device.ai_peak.dense() if device.ai_peak else None
-            value = None if per.ai_dense_pflops_per_usd is None else per.ai_dense_pflops_per_usd * 1e6
+            value = (
+                None if per.ai_dense_pflops_per_usd is None else per.ai_dense_pflops_per_usd * 1e6
+            )
             text = "—" if value is None or peak is None else f"{value:,.2f} ({peak.label})"
         elif metric == "fp32_per_usd":
             value = None if device.fp32_tflops is None else device.fp32_tflops / price * 1e3

@@ -25,15 +25,24 @@ class AdvisorCommands(Provider):
         asked = set(app.session.asked_keys())
         for key, question in app.session.questions.items():
             if key in asked:
-                entries.append((f"Question: {key}", question.prompt,
-                                partial(app.action_goto_question, key)))
+                entries.append(
+                    (f"Question: {key}", question.prompt, partial(app.action_goto_question, key))
+                )
         for device_id, device in app.knowledge.devices.items():
-            entries.append((f"Explain {device.short_name}",
-                            f"How {device_id} fares in this consultation",
-                            partial(app.action_explain, device_id)))
-            entries.append((f"Facts of {device.short_name}",
-                            f"The knowledge base's facts about {device_id}, with sources",
-                            partial(app.action_facts, device_id)))
+            entries.append(
+                (
+                    f"Explain {device.short_name}",
+                    f"How {device_id} fares in this consultation",
+                    partial(app.action_explain, device_id),
+                )
+            )
+            entries.append(
+                (
+                    f"Facts of {device.short_name}",
+                    f"The knowledge base's facts about {device_id}, with sources",
+                    partial(app.action_facts, device_id),
+                )
+            )
         return entries
 
     async def discover(self) -> Hits:

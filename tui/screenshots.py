@@ -18,11 +18,24 @@ from textual.widgets import Input, OptionList
 
 from .app import AdvisorApp
 
-FINE_TUNING = {"workload": "fine-tuning", "model_params_b": 7, "deployment": "production",
-               "candidates": "rtx-5090,rtx-pro-6000-blackwell"}
-INFERENCE = {"workload": "inference", "model_params_b": 70, "precision": "fp4",
-             "candidates": "h100-pcie,rtx-pro-6000-blackwell,rtx-5090"}
-PRETRAINING = {"workload": "pretraining", "model_params_b": 7, "max_gpus": 8, "parallelism": "tensor"}
+FINE_TUNING = {
+    "workload": "fine-tuning",
+    "model_params_b": 7,
+    "deployment": "production",
+    "candidates": "rtx-5090,rtx-pro-6000-blackwell",
+}
+INFERENCE = {
+    "workload": "inference",
+    "model_params_b": 70,
+    "precision": "fp4",
+    "candidates": "h100-pcie,rtx-pro-6000-blackwell,rtx-5090",
+}
+PRETRAINING = {
+    "workload": "pretraining",
+    "model_params_b": 7,
+    "max_gpus": 8,
+    "parallelism": "tensor",
+}
 
 Step = Callable[[Pilot[Any]], Awaitable[None]]
 
@@ -79,33 +92,98 @@ def fact(device: str, row: str) -> Step:
 
 
 SHOTS: tuple[Shot, ...] = (
-    Shot("questionnaire-80x24", "The questionnaire at 80x24: one question, its help, the live verdict "
-         "below (70B inference in FP4).", INFERENCE, (80, 24)),
-    Shot("questionnaire-120x40", "The questionnaire at 120x40: the question, the answers so far, and "
-         "the results with memory and cost pictures.", INFERENCE, (120, 40), (goto("precision"),)),
-    Shot("verdict-fine-tuning", "Every question answered for production fine-tuning of a 7B model: "
-         "RTX PRO 6000 recommended, RTX 5090 excluded with its reason.", FINE_TUNING, (120, 40), (done(),)),
-    Shot("verdict-pretraining", "Pretraining a 7B model on 8 GPUs with tensor parallelism: NVLink "
-         "SXM parts on top, PCIe and consumer cards excluded.", PRETRAINING, (120, 40), (done(),)),
-    Shot("invalid-input", "A wrong value is marked beside the field with the engine's message; "
-         "Enter and PgDn refuse to move on.", INFERENCE, (80, 24),
-         (goto("model_params_b"), keys("end", "backspace", "backspace", "x"))),
-    Shot("why-asked", "F1: why are you asking this? The rules that read the answer and the "
-         "questions it unlocks.", INFERENCE, (100, 30), (goto("max_gpus"), keys("f1"))),
-    Shot("explain-recommended", "F3: how the RTX PRO 6000 was recommended: its score part by part, "
-         "the rules and facts behind it, with sources.", INFERENCE, (120, 40), (keys("f3"),)),
-    Shot("explain-excluded", "Why not the RTX 5090 for production work, and the single answer "
-         "changes that would bring it back.", FINE_TUNING, (120, 40),
-         (keys("f3"), highlight("#explain-devices", 1))),
-    Shot("knowledge", "F4: the knowledge base, every fact with its source; the bandwidth row "
-         "shows two sources that disagree and why one is preferred.", INFERENCE, (120, 40),
-         (keys("f4"), fact("rtx-pro-6000-blackwell", "bandwidth_gbs"))),
-    Shot("plan", "F5: what $150,000 buys of the recommended devices, per-unit figures, off-grid "
-         "energy and batteries, and per-dollar bars.", INFERENCE, (120, 40), (keys("f5"),)),
-    Shot("export", "Ctrl+E: export the consultation as Markdown, HTML or JSON.", INFERENCE, (80, 24),
-         (keys("ctrl+e", "down"),)),
-    Shot("light-theme", "The same questionnaire in the light theme (Ctrl+T).", FINE_TUNING, (120, 40),
-         (keys("ctrl+t"),)),
+    Shot(
+        "questionnaire-80x24",
+        "The questionnaire at 80x24: one question, its help, the live verdict "
+        "below (70B inference in FP4).",
+        INFERENCE,
+        (80, 24),
+    ),
+    Shot(
+        "questionnaire-120x40",
+        "The questionnaire at 120x40: the question, the answers so far, and "
+        "the results with memory and cost pictures.",
+        INFERENCE,
+        (120, 40),
+        (goto("precision"),),
+    ),
+    Shot(
+        "verdict-fine-tuning",
+        "Every question answered for production fine-tuning of a 7B model: "
+        "RTX PRO 6000 recommended, RTX 5090 excluded with its reason.",
+        FINE_TUNING,
+        (120, 40),
+        (done(),),
+    ),
+    Shot(
+        "verdict-pretraining",
+        "Pretraining a 7B model on 8 GPUs with tensor parallelism: NVLink "
+        "SXM parts on top, PCIe and consumer cards excluded.",
+        PRETRAINING,
+        (120, 40),
+        (done(),),
+    ),
+    Shot(
+        "invalid-input",
+        "A wrong value is marked beside the field with the engine's message; "
+        "Enter and PgDn refuse to move on.",
+        INFERENCE,
+        (80, 24),
+        (goto("model_params_b"), keys("end", "backspace", "backspace", "x")),
+    ),
+    Shot(
+        "why-asked",
+        "F1: why are you asking this? The rules that read the answer and the questions it unlocks.",
+        INFERENCE,
+        (100, 30),
+        (goto("max_gpus"), keys("f1")),
+    ),
+    Shot(
+        "explain-recommended",
+        "F3: how the RTX PRO 6000 was recommended: its score part by part, "
+        "the rules and facts behind it, with sources.",
+        INFERENCE,
+        (120, 40),
+        (keys("f3"),),
+    ),
+    Shot(
+        "explain-excluded",
+        "Why not the RTX 5090 for production work, and the single answer "
+        "changes that would bring it back.",
+        FINE_TUNING,
+        (120, 40),
+        (keys("f3"), highlight("#explain-devices", 1)),
+    ),
+    Shot(
+        "knowledge",
+        "F4: the knowledge base, every fact with its source; the bandwidth row "
+        "shows two sources that disagree and why one is preferred.",
+        INFERENCE,
+        (120, 40),
+        (keys("f4"), fact("rtx-pro-6000-blackwell", "bandwidth_gbs")),
+    ),
+    Shot(
+        "plan",
+        "F5: what $150,000 buys of the recommended devices, per-unit figures, off-grid "
+        "energy and batteries, and per-dollar bars.",
+        INFERENCE,
+        (120, 40),
+        (keys("f5"),),
+    ),
+    Shot(
+        "export",
+        "Ctrl+E: export the consultation as Markdown, HTML or JSON.",
+        INFERENCE,
+        (80, 24),
+        (keys("ctrl+e", "down"),),
+    ),
+    Shot(
+        "light-theme",
+        "The same questionnaire in the light theme (Ctrl+T).",
+        FINE_TUNING,
+        (120, 40),
+        (keys("ctrl+t"),),
+    ),
 )
 
 

@@ -57,8 +57,11 @@ class Session:
         def value_of(question: Question) -> Any:
             return self.given.get(question.key, question.default)
 
-        return [Step(visit.question, visit.value, visit.key in self.given)
-                for visit in walk_questionnaire(self.questions, value_of) if visit.asked]
+        return [
+            Step(visit.question, visit.value, visit.key in self.given)
+            for visit in walk_questionnaire(self.questions, value_of)
+            if visit.asked
+        ]
 
     def asked_keys(self) -> list[str]:
         return [step.key for step in self.steps()]
@@ -120,10 +123,14 @@ class Session:
         accepted with Enter: the file says what differs from the defaults (docs/tui.md)."""
         import yaml
 
-        data = {key: value for key, value in self.engine_answers().items()
-                if value != self.questions[key].default}  # one rule: defaults are never saved
-        return SAVE_HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True,
-                                            default_flow_style=None)
+        data = {
+            key: value
+            for key, value in self.engine_answers().items()
+            if value != self.questions[key].default
+        }  # one rule: defaults are never saved
+        return SAVE_HEADER + yaml.safe_dump(
+            data, sort_keys=False, allow_unicode=True, default_flow_style=None
+        )
 
     def save(self, path: str | Path) -> Path:
         """Write the answers atomically: a failed save leaves any existing file as it was."""

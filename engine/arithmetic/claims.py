@@ -3,7 +3,8 @@
 ``kb/claims.yaml`` states each claim as a situation (workload, model, method, precision, card
 size, GPU count) and what the claim expects (it fits, it does not fit, or it needs about X GB).
 The file is read by ``knowledge.catalogs``; the verdict is never stored: :func:`check_claim` runs
-:func:`gpu_advisor.arithmetic.sizing.estimate` on the situation, and when the default conventions disagree with the claim it tries the usual memory
+:func:`gpu_advisor.arithmetic.sizing.estimate` on the situation, and when the default conventions
+disagree with the claim it tries the usual memory
 savers (8-bit AdamW, 12 B/param, optimizer offload, an 8-bit or 4-bit base, FP8 weights or KV)
 to say under which assumption, if any, the claim would hold. A saver that changes something the
 claim states outright (its ``fixed`` fields) is not tried.
@@ -312,8 +313,15 @@ def checked(record: ClaimRecord) -> Claim:
         estimate(request)
     except TypeError as exc:
         raise UsageError(str(exc)) from None
-    check = ClaimCheck(request, situation.expect, situation.device, situation.device_memory_gb,
-                       situation.needs_gb, situation.tolerance, situation.fixed)
+    check = ClaimCheck(
+        request,
+        situation.expect,
+        situation.device,
+        situation.device_memory_gb,
+        situation.needs_gb,
+        situation.tolerance,
+        situation.fixed,
+    )
     return Claim(record.id, record.source, record.claim, check, record.applies_to, record.note)
 
 
@@ -328,8 +336,11 @@ def load_claims(path: Path | str | None = None) -> list[Claim]:
             claims.append(checked(record))
         except UsageError as exc:
             problem = f"{exc.field}: {exc.message}" if exc.field else exc.message
-            errors.append(FileError(record.situation.location,
-                                    f"check does not describe a valid sizing: {problem}"))
+            errors.append(
+                FileError(
+                    record.situation.location, f"check does not describe a valid sizing: {problem}"
+                )
+            )
     if errors:
         raise FileErrors(errors)
     return claims

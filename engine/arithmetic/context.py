@@ -19,11 +19,32 @@ from gpu_advisor.knowledge.kb import Device
 from gpu_advisor.lang.conditions import MISSING
 
 SIZED_WORKLOADS = ("pretraining", "fine-tuning", "inference")
-ARITHMETIC_ANSWERS = ("workload", "model", "model_params_b", "method", "precision", "kv_precision",
-                      "context_tokens", "batch_size", "serving", "concurrent_users",
-                      "average_context_tokens", "tokens_per_s_per_user", "tokens_per_day",
-                      "train_tokens_b", "epochs", "deadline_days", "mfu", "max_gpus", "parallelism",
-                      "budget_usd", "purchase", "off_grid", "off_grid_hours", "site_power_kw")
+ARITHMETIC_ANSWERS = (
+    "workload",
+    "model",
+    "model_params_b",
+    "method",
+    "precision",
+    "kv_precision",
+    "context_tokens",
+    "batch_size",
+    "serving",
+    "concurrent_users",
+    "average_context_tokens",
+    "tokens_per_s_per_user",
+    "tokens_per_day",
+    "train_tokens_b",
+    "epochs",
+    "deadline_days",
+    "mfu",
+    "max_gpus",
+    "parallelism",
+    "budget_usd",
+    "purchase",
+    "off_grid",
+    "off_grid_hours",
+    "site_power_kw",
+)
 """Every answer the arithmetic reads, the one list of them: device facts depend on these (and the
 candidates) only, so explanations (``why``), the consultation cache and the audit use it."""
 POOLED = ("tensor", "pipeline")
@@ -51,6 +72,7 @@ class Arithmetic:
         if found is None:
             found = self.estimates[request] = sizing.estimate(request)
         return found
+
     mfu_defaults: dict[str, str] = field(default_factory=dict)  # device id -> MFU default used
 
 
@@ -95,7 +117,9 @@ def sizing_request(answers: Answers, kb_dir: Path | None = None) -> Any:
         batch_size=batch,
         gpus=1,
         zero_stage=zero,
-        kv_precision=None if kv_precision is MISSING or workload != "inference" else str(kv_precision),
+        kv_precision=None
+        if kv_precision is MISSING or workload != "inference"
+        else str(kv_precision),
     )
 
 
@@ -104,11 +128,14 @@ def _given(answers: Answers, key: str, default: int) -> int:
     return default if value is MISSING else int(value)
 
 
-def context_arithmetic(answers: Answers, kb_dir: Path | None = None, defaults: Any = None) -> Arithmetic:
+def context_arithmetic(
+    answers: Answers, kb_dir: Path | None = None, defaults: Any = None
+) -> Arithmetic:
     """Computed context facts: the memory need of the whole workload (every user's KV cache
     included) and the demand the count is sized for (users and speed, tokens, FLOPs)."""
     from gpu_advisor.arithmetic import sizing
     from gpu_advisor.arithmetic.counting import Demand, demand_of
+
     result = Arithmetic(demand=Demand("none"))
     request = sizing_request(answers, kb_dir)
     if request is None:
@@ -129,7 +156,11 @@ def context_arithmetic(answers: Answers, kb_dir: Path | None = None, defaults: A
         defaults = load_demand_defaults(kb_dir)
     result.defaults = defaults
     arch = request.model or sizing.architecture_from_params(request.params_b)
-    one = result.estimate_for(replace(request, batch_size=1)) if request.workload == "inference" else None
+    one = (
+        result.estimate_for(replace(request, batch_size=1))
+        if request.workload == "inference"
+        else None
+    )
     result.demand = demand_of(answers, one, arch, result.defaults)
     if result.demand.training is not None:
         result.facts["training_flops"] = float(f"{result.demand.training.flops:.6g}")
@@ -137,10 +168,10 @@ def context_arithmetic(answers: Answers, kb_dir: Path | None = None, defaults: A
     return result
 
 
-def device_attributes(device: Device, answers: Answers, arithmetic: Arithmetic,
-                      kb_dir: Path | None = None) -> dict[str, Any]:
+def device_attributes(
+    device: Device, answers: Answers, arithmetic: Arithmetic, kb_dir: Path | None = None
+) -> dict[str, Any]:
     """The flat facts rules see for one device in one consultation (see vocabulary.py)."""
-    from gpu_advisor.arithmetic import sizing
 
     # Every knowledge-base attribute (kb.KB_FACTS / KB_DERIVED), generically: a new fact in the
     # device files reaches the rules without a line here. memory_gb is the GPU-usable memory
@@ -181,54 +212,89 @@ def device_attributes(device: Device, answers: Answers, arithmetic: Arithmetic,
         box_and_energy(device, answers, attrs, kb_dir)
     weights = arithmetic.facts.get("weights_gb")
     if answers.get("workload") == "inference" and weights:
-        attrs["decode_tokens_s"] = round(group * float(device.value("bandwidth_gbs")) / float(weights), 1)
+        attrs["decode_tokens_s"] = round(
+            group * float(device.value("bandwidth_gbs")) / float(weights), 1
+        )
     return attrs
 
 
 def scale_facts(arithmetic: Arithmetic, devices: dict[str, dict[str, Any]]) -> None:
     """Context facts about the scale of the job, over the candidate devices that meet the demand:
     the fewest GPUs any of them needs and the smallest tensor-parallel group it serves with."""
-    meeting = [attrs for attrs in devices.values() if attrs.get("fits") and attrs.get("meets_demand")]
+    meeting = [
+        attrs for attrs in devices.values() if attrs.get("fits") and attrs.get("meets_demand")
+    ]
     arithmetic.facts.pop("fewest_gpus", None)
     arithmetic.facts.pop("fewest_tensor_parallel", None)
     if arithmetic.request is None or not meeting:
         return
     arithmetic.facts["fewest_gpus"] = min(int(attrs["count"]) for attrs in meeting)
     if arithmetic.request.workload == "inference":
-        arithmetic.facts["fewest_tensor_parallel"] = min(int(attrs["tensor_parallel"]) for attrs in meeting)
+        arithmetic.facts["fewest_tensor_parallel"] = min(
+            int(attrs["tensor_parallel"]) for attrs in meeting
+        )
 
 
-def _count(device: Device, answers: Answers, arithmetic: Arithmetic, precision: str,
-           attrs: dict[str, Any]) -> int:
+def _count(
+    device: Device, answers: Answers, arithmetic: Arithmetic, precision: str, attrs: dict[str, Any]
+) -> int:
     """The demand's count on this device, into the attributes rules read; returns the count."""
     from gpu_advisor.arithmetic import sizing
     from gpu_advisor.arithmetic.counting import count_on
 
     request = arithmetic.request
     memory = float(attrs["memory_gb"])  # for unified-memory devices, what the GPU may use
-    attrs.update(meets_demand=True, demand_shortfall=None, count_set_by="minimum", tensor_parallel=1,
-                 replicas=1, tokens_per_s=None, tokens_per_s_per_user=None, users_served=None,
-                 train_days=None, deadline_missed=None)
+    attrs.update(
+        meets_demand=True,
+        demand_shortfall=None,
+        count_set_by="minimum",
+        tensor_parallel=1,
+        replicas=1,
+        tokens_per_s=None,
+        tokens_per_s_per_user=None,
+        users_served=None,
+        train_days=None,
+        deadline_missed=None,
+    )
     if request is None or arithmetic.defaults is None:
         attrs.update(gpus_needed=1, fits=True, memory_per_gpu_gb=None, memory_utilization=None)
         return 1
-    result, mfu_name = count_on(device, answers, arithmetic.demand, request, precision, arithmetic.defaults,
-                                memory, arithmetic.estimate_for)
+    result, mfu_name = count_on(
+        device,
+        answers,
+        arithmetic.demand,
+        request,
+        precision,
+        arithmetic.defaults,
+        memory,
+        arithmetic.estimate_for,
+    )
     arithmetic.counts[device.id] = result
     if mfu_name:
         arithmetic.mfu_defaults[device.id] = mfu_name
     needed = result.memory_gpus
     group = needed or 1
-    per_gpu = arithmetic.estimate_for(replace(request, gpus=group, batch_size=1)
-                                      if request.workload == "inference" else replace(request, gpus=group)).per_gpu_gb
-    attrs.update(gpus_needed=needed, fits=needed is not None, memory_per_gpu_gb=round(per_gpu, 2),
-                 memory_utilization=round(per_gpu / sizing.usable_memory_gb(memory), 3),
-                 meets_demand=result.shortfall is None, demand_shortfall=result.shortfall,
-                 count_set_by=result.set_by, tensor_parallel=result.tensor_parallel,
-                 replicas=result.replicas, tokens_per_s=result.tokens_per_s,
-                 tokens_per_s_per_user=result.tokens_per_s_per_user,
-                 users_served=result.users_served, train_days=result.train_days,
-                 deadline_missed=result.deadline_missed)
+    per_gpu = arithmetic.estimate_for(
+        replace(request, gpus=group, batch_size=1)
+        if request.workload == "inference"
+        else replace(request, gpus=group)
+    ).per_gpu_gb
+    attrs.update(
+        gpus_needed=needed,
+        fits=needed is not None,
+        memory_per_gpu_gb=round(per_gpu, 2),
+        memory_utilization=round(per_gpu / sizing.usable_memory_gb(memory), 3),
+        meets_demand=result.shortfall is None,
+        demand_shortfall=result.shortfall,
+        count_set_by=result.set_by,
+        tensor_parallel=result.tensor_parallel,
+        replicas=result.replicas,
+        tokens_per_s=result.tokens_per_s,
+        tokens_per_s_per_user=result.tokens_per_s_per_user,
+        users_served=result.users_served,
+        train_days=result.train_days,
+        deadline_missed=result.deadline_missed,
+    )
     return result.gpus if result.gpus > 0 else group
 
 
@@ -266,13 +332,17 @@ def box_and_energy(device: Device, answers: Answers, attrs: dict[str, Any], kb_d
         knobs = replace(knobs, hours=float(hours))
     plan_device = device_from_kb(device)
     spent = plan_device.price_usd * count
-    result = scenario_energy(plan_device, count, knobs.scenario(ENERGY_SCENARIO), knobs, spent, spent)
+    result = scenario_energy(
+        plan_device, count, knobs.scenario(ENERGY_SCENARIO), knobs, spent, spent
+    )
     attrs["facility_kw"] = round(result.facility_kw, 2)
     if not off_grid:
         return
     attrs["battery_kwh"] = round(result.battery_kwh, 1)
     attrs["batteries"] = max(result.powerwalls, result.powerwalls_for_power)
-    attrs["total_cost_usd"] = round(attrs["cost_usd"] + attrs["batteries"] * float(knobs.battery.price_usd), 2)
+    attrs["total_cost_usd"] = round(
+        attrs["cost_usd"] + attrs["batteries"] * float(knobs.battery.price_usd), 2
+    )
 
 
 def workload_precision(answers: Answers) -> str:

@@ -73,22 +73,43 @@ def demand_of(answers: Answers, estimate: Any, arch: Any, defaults: DemandDefaul
         weights = estimate.item("weights").gb
         kv_item = estimate.item("kv_cache")
         request = estimate.request
-        kv_per_token = (kv_item.gb / (request.context_tokens * request.batch_size)) if kv_item else 0.0
+        kv_per_token = (
+            (kv_item.gb / (request.context_tokens * request.batch_size)) if kv_item else 0.0
+        )
         # Per GPU besides weights and KV cache: the activation peak and the CUDA context (the
         # serving engine's reserve is taken off the card's capacity instead, see hardware()).
-        overhead = sum(item.per_gpu_gb for item in estimate.breakdown if item.item in ("activations", "overhead"))
-        served = ServedModel(weights_gb=weights, kv_gb_per_token=kv_per_token,
-                             active_params_b=float(arch.params_b), overhead_gb_per_gpu=overhead)
-        context = int(_answer(answers, "average_context_tokens") or _answer(answers, "context_tokens") or 4096)
+        overhead = sum(
+            item.per_gpu_gb
+            for item in estimate.breakdown
+            if item.item in ("activations", "overhead")
+        )
+        served = ServedModel(
+            weights_gb=weights,
+            kv_gb_per_token=kv_per_token,
+            active_params_b=float(arch.params_b),
+            overhead_gb_per_gpu=overhead,
+        )
+        context = int(
+            _answer(answers, "average_context_tokens") or _answer(answers, "context_tokens") or 4096
+        )
         if _answer(answers, "serving") == "batch":
             per_day = _answer(answers, "tokens_per_day")
-            return Demand("batch", served=served, tokens_per_day=None if per_day is None else float(per_day),
-                          context_tokens=context, defaults_used=tuple(used))
+            return Demand(
+                "batch",
+                served=served,
+                tokens_per_day=None if per_day is None else float(per_day),
+                context_tokens=context,
+                defaults_used=tuple(used),
+            )
         users = int(_answer(answers, "concurrent_users") or 1)
         speed = pick("tokens_per_s_per_user", "tokens_per_s_per_user")
-        return Demand("interactive", served=served, context_tokens=context,
-                      interactive=Interactive(users, context, speed, defaults["decode_mfu"]),
-                      defaults_used=tuple(used))
+        return Demand(
+            "interactive",
+            served=served,
+            context_tokens=context,
+            interactive=Interactive(users, context, speed, defaults["decode_mfu"]),
+            defaults_used=tuple(used),
+        )
     if workload in ("pretraining", "fine-tuning") and arch is not None:
         params = float(arch.params_b)
         method = _answer(answers, "method") if workload == "fine-tuning" else "full"
@@ -103,7 +124,11 @@ def demand_of(answers: Answers, estimate: Any, arch: Any, defaults: DemandDefaul
         tokens = float(tokens)
         if workload == "fine-tuning":
             tokens *= pick("epochs", "finetune_epochs")
-        factor_name = "flops_per_param_token_lora" if method in ("lora", "qlora") else "flops_per_param_token_full"
+        factor_name = (
+            "flops_per_param_token_lora"
+            if method in ("lora", "qlora")
+            else "flops_per_param_token_full"
+        )
         used.append(factor_name)
         time_factor = 1.0
         if method == "qlora":
@@ -111,11 +136,17 @@ def demand_of(answers: Answers, estimate: Any, arch: Any, defaults: DemandDefaul
             time_factor = defaults["qlora_time_factor"]
         deadline = pick("deadline_days", "deadline_days")
         mfu = _answer(answers, "mfu")
-        run = Training(params_b=params, tokens_b=tokens, flops_per_param_token=defaults[factor_name],
-                       mfu=float(mfu) if mfu is not None else defaults["mfu_nvlink"],
-                       deadline_days=deadline, time_factor=time_factor)
-        return Demand("training", training=run, training_mfu_given=mfu is not None,
-                      defaults_used=tuple(used))
+        run = Training(
+            params_b=params,
+            tokens_b=tokens,
+            flops_per_param_token=defaults[factor_name],
+            mfu=float(mfu) if mfu is not None else defaults["mfu_nvlink"],
+            deadline_days=deadline,
+            time_factor=time_factor,
+        )
+        return Demand(
+            "training", training=run, training_mfu_given=mfu is not None, defaults_used=tuple(used)
+        )
     return Demand("none")
 
 
@@ -138,21 +169,33 @@ def tensor_parallel_degrees(device: Device, defaults: DemandDefaults) -> tuple[i
     return tuple(degrees)
 
 
-def hardware(device: Device, precision: str, defaults: DemandDefaults, serving: bool = False,
-             memory_gb: float | None = None) -> Hardware:
+def hardware(
+    device: Device,
+    precision: str,
+    defaults: DemandDefaults,
+    serving: bool = False,
+    memory_gb: float | None = None,
+) -> Hardware:
     """The device's figures that a count depends on. A serving engine fills the card up to its
     memory-utilization setting (vLLM: 0.9 of the binary capacity); training, to the usable 95%."""
     dense = device.dense_throughput_for(precision)
     nvlink = int(device.value("nvlink_max_gpus") or 1) if device.value("nvlink") else 1
     memory = float(device.value("memory_gb")) if memory_gb is None else memory_gb
-    usable = (memory * sizing.BINARY_GB_IN_DECIMAL * sizing.SERVING_MEMORY_UTILIZATION if serving
-              else sizing.usable_memory_gb(memory))
-    return Hardware(usable_memory_gb=usable,
-                    bandwidth_gbs=float(device.value("bandwidth_gbs")),
-                    dense_tflops=dense.tflops if dense else None,
-                    tensor_parallel_degrees=tensor_parallel_degrees(device, defaults),
-                    mbu=defaults["decode_mbu"], mbu_tensor_parallel=defaults["decode_mbu_pcie"],
-                    mbu_nvlink=defaults["decode_mbu_nvlink"], nvlink_group=nvlink)
+    usable = (
+        memory * sizing.BINARY_GB_IN_DECIMAL * sizing.SERVING_MEMORY_UTILIZATION
+        if serving
+        else sizing.usable_memory_gb(memory)
+    )
+    return Hardware(
+        usable_memory_gb=usable,
+        bandwidth_gbs=float(device.value("bandwidth_gbs")),
+        dense_tflops=dense.tflops if dense else None,
+        tensor_parallel_degrees=tensor_parallel_degrees(device, defaults),
+        mbu=defaults["decode_mbu"],
+        mbu_tensor_parallel=defaults["decode_mbu_pcie"],
+        mbu_nvlink=defaults["decode_mbu_nvlink"],
+        nvlink_group=nvlink,
+    )
 
 
 def training_mfu(device: Device, several: bool, defaults: DemandDefaults) -> tuple[float, str]:
@@ -171,8 +214,12 @@ def training_mfu(device: Device, several: bool, defaults: DemandDefaults) -> tup
     return defaults[name], name
 
 
-def memory_gpus(request: Any, memory_gb: float, cap: int | None,
-                estimate: Callable[[Any], Any] = sizing.estimate) -> int | None:
+def memory_gpus(
+    request: Any,
+    memory_gb: float,
+    cap: int | None,
+    estimate: Callable[[Any], Any] = sizing.estimate,
+) -> int | None:
     """The fewest GPUs whose memory holds the training state with the sharding asked for (the
     need per GPU falls as GPUs are added only when the state is sharded)."""
     usable = sizing.usable_memory_gb(memory_gb)
@@ -201,37 +248,75 @@ def memory_gpus(request: Any, memory_gb: float, cap: int | None,
     return high
 
 
-def count_on(device: Device, answers: Answers, demand: Demand, request: Any,
-             precision: str, defaults: DemandDefaults,
-             memory_gb: float | None = None,
-             estimate: Callable[[Any], Any] = sizing.estimate) -> tuple[Count, str | None]:
+def count_on(
+    device: Device,
+    answers: Answers,
+    demand: Demand,
+    request: Any,
+    precision: str,
+    defaults: DemandDefaults,
+    memory_gb: float | None = None,
+    estimate: Callable[[Any], Any] = sizing.estimate,
+) -> tuple[Count, str | None]:
     """The count of this device the demand needs, and the MFU default it used (training).
     ``memory_gb`` is the memory the GPU may use (less than stated on unified-memory devices)."""
     memory = float(device.value("memory_gb")) if memory_gb is None else memory_gb
     cap_answer = _answer(answers, "max_gpus")
     cap = int(cap_answer) if cap_answer is not None else None
-    hw = hardware(device, precision, defaults, serving=demand.kind in ("interactive", "batch"),
-                  memory_gb=memory)
+    hw = hardware(
+        device,
+        precision,
+        defaults,
+        serving=demand.kind in ("interactive", "batch"),
+        memory_gb=memory,
+    )
     if demand.kind == "interactive" and demand.served and demand.interactive:
         return _capped(interactive_count(hw, demand.served, demand.interactive), cap), None
     if demand.kind == "batch" and demand.served:
         if demand.tokens_per_day is None:
-            one = Interactive(1, demand.context_tokens, 1e-9)  # memory only: the fewest that hold it
+            one = Interactive(
+                1, demand.context_tokens, 1e-9
+            )  # memory only: the fewest that hold it
             count = interactive_count(hw, demand.served, one)
-            return _capped(replace(count, gpus=count.memory_gpus or 0,
-                                   set_by="memory" if (count.memory_gpus or 1) > 1 else "minimum",
-                                   replicas=1, tokens_per_s=None, tokens_per_s_per_user=None,
-                                   users_served=None, kv_cache_gb=None), cap), None
-        return _capped(batch_count(hw, demand.served, demand.tokens_per_day, demand.context_tokens,
-                                   defaults["decode_mfu"]), cap), None
+            return _capped(
+                replace(
+                    count,
+                    gpus=count.memory_gpus or 0,
+                    set_by="memory" if (count.memory_gpus or 1) > 1 else "minimum",
+                    replicas=1,
+                    tokens_per_s=None,
+                    tokens_per_s_per_user=None,
+                    users_served=None,
+                    kv_cache_gb=None,
+                ),
+                cap,
+            ), None
+        return _capped(
+            batch_count(
+                hw,
+                demand.served,
+                demand.tokens_per_day,
+                demand.context_tokens,
+                defaults["decode_mfu"],
+            ),
+            cap,
+        ), None
     if demand.kind == "training" and demand.training and request is not None:
         floor = memory_gpus(request, memory, cap, estimate)
         if floor is None:
-            return Count(gpus=0, set_by="memory", shortfall="the training state does not fit"
-                         + (f" on up to {cap:,} GPUs (the cap)" if cap else "")), None
+            return Count(
+                gpus=0,
+                set_by="memory",
+                shortfall="the training state does not fit"
+                + (f" on up to {cap:,} GPUs (the cap)" if cap else ""),
+            ), None
         price = float(device.value("price_usd") or 0)
         budget = _answer(answers, "budget_usd")
-        affordable = int(math.floor(float(budget) / price + 1e-9)) if budget is not None and price > 0 else None
+        affordable = (
+            int(math.floor(float(budget) / price + 1e-9))
+            if budget is not None and price > 0
+            else None
+        )
         run = demand.training
         mfu_name: str | None = None
         if not demand.training_mfu_given:
@@ -249,5 +334,7 @@ def _capped(count: Count, cap: int | None) -> Count:
     """A count over the user's cap does not meet the demand: the cap is a limit, never a target."""
     if cap is None or count.shortfall is not None or count.gpus <= cap:
         return count
-    return replace(count, shortfall=f"the demand needs {count.gpus:,} GPUs, more than the cap of "
-                                    f"{cap:,} (max_gpus)")
+    return replace(
+        count,
+        shortfall=f"the demand needs {count.gpus:,} GPUs, more than the cap of {cap:,} (max_gpus)",
+    )

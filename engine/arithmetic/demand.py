@@ -27,7 +27,15 @@ from dataclasses import dataclass, field
 
 SECONDS_PER_DAY = 86_400.0
 
-COUNT_SET_BY = ("memory", "kv_cache", "throughput", "deadline", "budget", "purchase_unit", "minimum")
+COUNT_SET_BY = (
+    "memory",
+    "kv_cache",
+    "throughput",
+    "deadline",
+    "budget",
+    "purchase_unit",
+    "minimum",
+)
 """What can set a count; the JSON contract's ``count_set_by`` is one of these."""
 
 
@@ -123,15 +131,23 @@ class _Replica:
         return min(self.users_by_memory, self.users_by_speed)
 
 
-def decode_step_s(hw: Hardware, model: ServedModel, degree: int, batch: int,
-                  kv_gb_per_user: float, decode_mfu: float) -> float:
+def decode_step_s(
+    hw: Hardware,
+    model: ServedModel,
+    degree: int,
+    batch: int,
+    kv_gb_per_user: float,
+    decode_mfu: float,
+) -> float:
     """Seconds per decode step of ``batch`` users on ``degree`` GPUs: the slower of reading
     (weights once, every user's KV cache) and computing (2 FLOPs per active parameter)."""
     mbu = hw.mbu_for(degree)
     read_s = (model.weights_gb + batch * kv_gb_per_user) / (degree * hw.bandwidth_gbs * mbu)
     if not hw.dense_tflops:
         return read_s
-    compute_s = batch * 2 * model.active_params_b * 1e9 / (degree * hw.dense_tflops * 1e12 * decode_mfu)
+    compute_s = (
+        batch * 2 * model.active_params_b * 1e9 / (degree * hw.dense_tflops * 1e12 * decode_mfu)
+    )
     return max(read_s, compute_s)
 
 
@@ -146,10 +162,23 @@ def _replica(hw: Hardware, model: ServedModel, demand: Interactive, degree: int)
     speed_one = 1.0 / decode_step_s(hw, model, degree, 1, kv_per_user, demand.decode_mfu)
     # Largest batch whose step stays within the target: both bounds are linear in the batch.
     mbu = hw.mbu_for(degree)
-    by_read = ((target_step * degree * hw.bandwidth_gbs * mbu - model.weights_gb) / kv_per_user
-               if kv_per_user > 0 else math.inf)
-    by_compute = (target_step * degree * hw.dense_tflops * 1e12 * demand.decode_mfu
-                  / (2 * model.active_params_b * 1e9)) if hw.dense_tflops else math.inf
+    by_read = (
+        (target_step * degree * hw.bandwidth_gbs * mbu - model.weights_gb) / kv_per_user
+        if kv_per_user > 0
+        else math.inf
+    )
+    by_compute = (
+        (
+            target_step
+            * degree
+            * hw.dense_tflops
+            * 1e12
+            * demand.decode_mfu
+            / (2 * model.active_params_b * 1e9)
+        )
+        if hw.dense_tflops
+        else math.inf
+    )
     by_speed = math.floor(min(by_read, by_compute) + 1e-9)
     return _Replica(degree, by_memory, max(0, min(by_speed, 1_000_000)), speed_one)
 
@@ -177,7 +206,9 @@ def interactive_count(hw: Hardware, model: ServedModel, demand: Interactive) -> 
         options.append((units, replica, replicas))
     if not options:
         return _interactive_shortfall(hw, model, demand, replicas_seen, kv_total, steps)
-    if not any(r.users_by_memory >= 1 for r in replicas_seen):  # pragma: no cover - options imply it
+    if not any(
+        r.users_by_memory >= 1 for r in replicas_seen
+    ):  # pragma: no cover - options imply it
         raise AssertionError("a replica serves users it cannot hold")
     memory_gpus = min(r.degree for r in replicas_seen if r.users_by_memory >= 1)
     gpus, best, replicas = min(options, key=lambda o: (o[0], o[1].degree))
@@ -193,8 +224,8 @@ def interactive_count(hw: Hardware, model: ServedModel, demand: Interactive) -> 
         f"{_n(hw.bandwidth_gbs * hw.mbu_for(best.degree))} GB/s "
         f"per GPU)",
         f"replicas = ceil({demand.users:,} / {best.users:,}) = {replicas:,}; GPUs = {replicas:,} x "
-        f"{best.degree} = {raw:,}" + (f", rounded up to {gpus:,} ({hw.gpus_per_unit} per unit)"
-                                      if gpus != raw else ""),
+        f"{best.degree} = {raw:,}"
+        + (f", rounded up to {gpus:,} ({hw.gpus_per_unit} per unit)" if gpus != raw else ""),
     ]
     if gpus != raw:
         set_by = "purchase_unit"
@@ -204,33 +235,61 @@ def interactive_count(hw: Hardware, model: ServedModel, demand: Interactive) -> 
         set_by = "memory"
     else:
         set_by = "kv_cache" if best.users_by_memory < best.users_by_speed else "throughput"
-    return Count(gpus=gpus, set_by=set_by, tensor_parallel=best.degree, replicas=replicas,
-                 tokens_per_s=round(speed * demand.users, 1),
-                 tokens_per_s_per_user=round(speed, 2),
-                 users_served=replicas * best.users, kv_cache_gb=round(kv_total, 2),
-                 memory_gpus=memory_gpus, steps=tuple(steps))
+    return Count(
+        gpus=gpus,
+        set_by=set_by,
+        tensor_parallel=best.degree,
+        replicas=replicas,
+        tokens_per_s=round(speed * demand.users, 1),
+        tokens_per_s_per_user=round(speed, 2),
+        users_served=replicas * best.users,
+        kv_cache_gb=round(kv_total, 2),
+        memory_gpus=memory_gpus,
+        steps=tuple(steps),
+    )
 
 
-def _interactive_shortfall(hw: Hardware, model: ServedModel, demand: Interactive,
-                           seen: list[_Replica], kv_total: float, steps: list[str]) -> Count:
+def _interactive_shortfall(
+    hw: Hardware,
+    model: ServedModel,
+    demand: Interactive,
+    seen: list[_Replica],
+    kv_total: float,
+    steps: list[str],
+) -> Count:
     largest = max(hw.tensor_parallel_degrees)
     holding = [r.degree for r in seen if r.users_by_memory >= 1]
     if not holding:
-        reason = (f"{_gb(model.weights_gb)} GB of weights and one user's "
-                  f"{_gb(model.kv_gb_per_token * demand.context_tokens)} GB KV cache do not fit on "
-                  f"{largest} GPU(s) of {_gb(hw.usable_memory_gb)} GB usable, the largest group its "
-                  f"links carry")
+        reason = (
+            f"{_gb(model.weights_gb)} GB of weights and one user's "
+            f"{_gb(model.kv_gb_per_token * demand.context_tokens)} GB KV cache do not fit on "
+            f"{largest} GPU(s) of {_gb(hw.usable_memory_gb)} GB usable, the largest group its "
+            f"links carry"
+        )
     else:
         fastest = max((r for r in seen if r.users_by_memory >= 1), key=lambda r: r.speed_one_user)
-        reason = (f"one user gets at most {_n(fastest.speed_one_user)} tokens/s on "
-                  f"{fastest.degree} GPU(s) (memory-bandwidth bound), below the "
-                  f"{_n(demand.tokens_per_s_per_user)} tokens/s asked, however many are bought")
-    return Count(gpus=0, set_by="throughput" if holding else "memory", kv_cache_gb=round(kv_total, 2),
-                 memory_gpus=min(holding) if holding else None, steps=tuple(steps), shortfall=reason)
+        reason = (
+            f"one user gets at most {_n(fastest.speed_one_user)} tokens/s on "
+            f"{fastest.degree} GPU(s) (memory-bandwidth bound), below the "
+            f"{_n(demand.tokens_per_s_per_user)} tokens/s asked, however many are bought"
+        )
+    return Count(
+        gpus=0,
+        set_by="throughput" if holding else "memory",
+        kv_cache_gb=round(kv_total, 2),
+        memory_gpus=min(holding) if holding else None,
+        steps=tuple(steps),
+        shortfall=reason,
+    )
 
 
-def batch_count(hw: Hardware, model: ServedModel, tokens_per_day: float, context_tokens: int,
-                decode_mfu: float = 0.5) -> Count:
+def batch_count(
+    hw: Hardware,
+    model: ServedModel,
+    tokens_per_day: float,
+    context_tokens: int,
+    decode_mfu: float = 0.5,
+) -> Count:
     """GPUs for an offline job of ``tokens_per_day`` generated tokens: each replica decodes as
     many sequences at once as its memory holds, as fast as the roofline lets it."""
     kv_per_seq = model.kv_gb_per_token * context_tokens
@@ -244,19 +303,34 @@ def batch_count(hw: Hardware, model: ServedModel, tokens_per_day: float, context
             continue
         rate = batch / decode_step_s(hw, model, degree, batch, kv_per_seq, decode_mfu)
         replicas = max(1, math.ceil(target / rate - 1e-9))
-        options.append((_round_up(replicas * degree, hw.gpus_per_unit), degree, replicas, batch, rate))
+        options.append(
+            (_round_up(replicas * degree, hw.gpus_per_unit), degree, replicas, batch, rate)
+        )
     if not options:
-        return Count(gpus=0, set_by="memory", steps=tuple(steps),
-                     shortfall=f"{_gb(model.weights_gb)} GB of weights and one sequence's KV cache "
-                               f"fit on no group of {max(hw.tensor_parallel_degrees)} GPU(s)")
+        return Count(
+            gpus=0,
+            set_by="memory",
+            steps=tuple(steps),
+            shortfall=f"{_gb(model.weights_gb)} GB of weights and one sequence's KV cache "
+            f"fit on no group of {max(hw.tensor_parallel_degrees)} GPU(s)",
+        )
     gpus, degree, replicas, batch, rate = min(options)
     memory_gpus = min(o[1] for o in options)
-    steps.append(f"one replica = {degree} GPU(s) decodes {batch:,} sequences at once (what its "
-                 f"memory holds): {_n(rate)} tokens/s")
+    steps.append(
+        f"one replica = {degree} GPU(s) decodes {batch:,} sequences at once (what its "
+        f"memory holds): {_n(rate)} tokens/s"
+    )
     steps.append(f"replicas = ceil({_n(target)} / {_n(rate)}) = {replicas:,}; GPUs = {gpus:,}")
     set_by = "throughput" if replicas > 1 else ("memory" if degree > 1 else "minimum")
-    return Count(gpus=gpus, set_by=set_by, tensor_parallel=degree, replicas=replicas,
-                 tokens_per_s=round(rate * replicas, 1), memory_gpus=memory_gpus, steps=tuple(steps))
+    return Count(
+        gpus=gpus,
+        set_by=set_by,
+        tensor_parallel=degree,
+        replicas=replicas,
+        tokens_per_s=round(rate * replicas, 1),
+        memory_gpus=memory_gpus,
+        steps=tuple(steps),
+    )
 
 
 @dataclass(frozen=True)
@@ -285,27 +359,46 @@ def train_days(run: Training, hw: Hardware, gpus: int) -> float:
     return run.flops * run.time_factor / per_s / SECONDS_PER_DAY
 
 
-def training_count(run: Training, hw: Hardware, memory_gpus: int,
-                   cap: int | None = None, affordable: int | None = None) -> Count:
+def training_count(
+    run: Training,
+    hw: Hardware,
+    memory_gpus: int,
+    cap: int | None = None,
+    affordable: int | None = None,
+) -> Count:
     """GPUs to finish ``run`` by its deadline, never fewer than ``memory_gpus`` (what holds the
     model state with the sharding asked for). ``cap`` is the user's limit, ``affordable`` what the
     budget buys; when either stops short of the deadline, the count is the best they allow and
     ``train_days`` says how long that takes."""
     flops = run.flops
-    steps = [f"training FLOPs = {_n(run.flops_per_param_token)} x {_n(run.params_b)}e9 params x "
-             f"{_n(run.tokens_b)}e9 tokens = {flops:.3g}"]
+    steps = [
+        f"training FLOPs = {_n(run.flops_per_param_token)} x {_n(run.params_b)}e9 params x "
+        f"{_n(run.tokens_b)}e9 tokens = {flops:.3g}"
+    ]
     if not hw.dense_tflops:
-        return Count(gpus=0, set_by="throughput", flops=flops, steps=tuple(steps),
-                     shortfall="no dense throughput figure at the training precision")
+        return Count(
+            gpus=0,
+            set_by="throughput",
+            flops=flops,
+            steps=tuple(steps),
+            shortfall="no dense throughput figure at the training precision",
+        )
     rate = hw.dense_tflops * 1e12 * run.mfu
-    steps.append(f"one GPU delivers {_n(hw.dense_tflops)} TFLOPS dense x {_n(run.mfu)} MFU = "
-                 f"{rate:.3g} FLOP/s" + (f"; x{_n(run.time_factor)} wall time" if run.time_factor != 1 else ""))
+    steps.append(
+        f"one GPU delivers {_n(hw.dense_tflops)} TFLOPS dense x {_n(run.mfu)} MFU = "
+        f"{rate:.3g} FLOP/s"
+        + (f"; x{_n(run.time_factor)} wall time" if run.time_factor != 1 else "")
+    )
     set_by = "memory" if memory_gpus > 1 else "minimum"
     gpus = memory_gpus
     if run.deadline_days:
-        by_deadline = math.ceil(flops * run.time_factor / (rate * run.deadline_days * SECONDS_PER_DAY) - 1e-9)
-        steps.append(f"GPUs for {_n(run.deadline_days)} days = ceil({flops:.3g} / ({rate:.3g} x "
-                     f"{_n(run.deadline_days)} x 86,400 s)) = {by_deadline:,}")
+        by_deadline = math.ceil(
+            flops * run.time_factor / (rate * run.deadline_days * SECONDS_PER_DAY) - 1e-9
+        )
+        steps.append(
+            f"GPUs for {_n(run.deadline_days)} days = ceil({flops:.3g} / ({rate:.3g} x "
+            f"{_n(run.deadline_days)} x 86,400 s)) = {by_deadline:,}"
+        )
         if by_deadline > gpus:
             gpus, set_by = by_deadline, "deadline"
     rounded = _round_up(gpus, hw.gpus_per_unit)
@@ -317,11 +410,13 @@ def training_count(run: Training, hw: Hardware, memory_gpus: int,
     if cap is not None and gpus > cap:
         # The cap is the user's limit: a device that needs more to finish in time is out.
         days = train_days(run, hw, (cap // hw.gpus_per_unit) * hw.gpus_per_unit or cap)
-        shortfall = (f"the run needs {gpus:,} GPUs to finish in {_n(run.deadline_days or 0)} days; "
-                     f"the cap of {cap:,} (max_gpus) would take {_n(days)} days"
-                     if cap >= memory_gpus else
-                     f"the cap of {cap:,} GPUs (max_gpus) is fewer than the {memory_gpus:,} that hold "
-                     f"the model state")
+        shortfall = (
+            f"the run needs {gpus:,} GPUs to finish in {_n(run.deadline_days or 0)} days; "
+            f"the cap of {cap:,} (max_gpus) would take {_n(days)} days"
+            if cap >= memory_gpus
+            else f"the cap of {cap:,} GPUs (max_gpus) is fewer than the {memory_gpus:,} that hold "
+            f"the model state"
+        )
     elif affordable is not None and gpus > affordable:
         allowed = (affordable // hw.gpus_per_unit) * hw.gpus_per_unit
         if allowed >= memory_gpus:  # below that the budget rules exclude the device
@@ -329,14 +424,22 @@ def training_count(run: Training, hw: Hardware, memory_gpus: int,
             days = train_days(run, hw, gpus)
             steps.append(f"the budget stops at {allowed:,} GPUs")
             if run.deadline_days and days > run.deadline_days:
-                missed = (f"the budget buys {allowed:,} GPUs, which take {_n(days)} days, past the "
-                          f"{_n(run.deadline_days)}-day deadline")
+                missed = (
+                    f"the budget buys {allowed:,} GPUs, which take {_n(days)} days, past the "
+                    f"{_n(run.deadline_days)}-day deadline"
+                )
     days = train_days(run, hw, gpus) if gpus and shortfall is None else None
     if days is not None:
         steps.append(f"on {gpus:,} GPUs the run takes {_n(days)} days")
-    return Count(gpus=gpus if shortfall is None else 0, set_by=set_by,
-                 train_days=None if days is None else round(days, 2), flops=flops,
-                 steps=tuple(steps), shortfall=shortfall, deadline_missed=missed)
+    return Count(
+        gpus=gpus if shortfall is None else 0,
+        set_by=set_by,
+        train_days=None if days is None else round(days, 2),
+        flops=flops,
+        steps=tuple(steps),
+        shortfall=shortfall,
+        deadline_missed=missed,
+    )
 
 
 def _round_up(gpus: int, per_unit: int) -> int:

@@ -40,14 +40,23 @@ WEIGHT_BITS: dict[str, tuple[float, str]] = {
     "fp32": (32.0, "4 bytes"),
     "bf16": (16.0, "2 bytes"),
     "fp16": (16.0, "2 bytes"),
-    "fp8": (8 + 32 / (128 * 128), ("1 byte + one fp32 scale per 128x128 block (DeepSeek-V3 "
-                                   "and vLLM block FP8): 8 + 32/16384 bits")),
+    "fp8": (
+        8 + 32 / (128 * 128),
+        (
+            "1 byte + one fp32 scale per 128x128 block (DeepSeek-V3 "
+            "and vLLM block FP8): 8 + 32/16384 bits"
+        ),
+    ),
     "fp8-tensor": (8.0, "1 byte + one fp32 scale per tensor (negligible)"),
     "int8": (8.0, "1 byte + one scale per output channel (negligible)"),
-    "int4": (4 + (16 + 4) / 128, ("AWQ/GPTQ: 4 bits + a 16-bit scale and 4-bit zero per "
-                                  "128-value group: 4 + 20/128 bits")),
-    "nf4": (4 + 8 / 64 + 32 / (64 * 256), ("bitsandbytes NF4, double quantization (QLoRA "
-                                           "§3): 4 + 8/64 + 32/(64x256) bits")),
+    "int4": (
+        4 + (16 + 4) / 128,
+        ("AWQ/GPTQ: 4 bits + a 16-bit scale and 4-bit zero per 128-value group: 4 + 20/128 bits"),
+    ),
+    "nf4": (
+        4 + 8 / 64 + 32 / (64 * 256),
+        ("bitsandbytes NF4, double quantization (QLoRA §3): 4 + 8/64 + 32/(64x256) bits"),
+    ),
     "nvfp4": (4 + 8 / 16, "4 bits + one FP8 (E4M3) scale per 16-value block: 4 + 8/16 bits"),
     "mxfp4": (4 + 8 / 32, "4 bits + one 8-bit (E8M0) scale per 32-value block: 4 + 8/32 bits"),
 }
@@ -82,12 +91,17 @@ def gguf_bits_per_weight(type_name: str) -> Amount:
         kind = GGMLQuantizationType[type_name.upper()]
         block, size = GGML_QUANT_SIZES[kind]
     except KeyError:
-        raise UsageError(f"unknown GGUF tensor type {type_name!r}"
-                         + (did_you_mean(type_name.upper(), names) or f"; {one_of(names)}"),
-                         field="quantization") from None
+        raise UsageError(
+            f"unknown GGUF tensor type {type_name!r}"
+            + (did_you_mean(type_name.upper(), names) or f"; {one_of(names)}"),
+            field="quantization",
+        ) from None
     bits = 8 * size / block
-    return Amount(bits, "bits", f"{kind.name}: {size} bytes per {block} weights = "
-                                f"8 x {size} / {block} = {bits:g} bits")
+    return Amount(
+        bits,
+        "bits",
+        f"{kind.name}: {size} bytes per {block} weights = 8 x {size} / {block} = {bits:g} bits",
+    )
 
 
 def bits_per_weight(quantization: str) -> Amount:
@@ -99,9 +113,14 @@ def bits_per_weight(quantization: str) -> Amount:
     try:
         return gguf_bits_per_weight(key)
     except UsageError:
-        raise UsageError(f"unknown quantization {quantization!r}"
-                         + (did_you_mean(key, WEIGHT_BITS) or f"; {one_of(WEIGHT_BITS)} or a "
-                            "GGUF tensor type (q8_0, q4_k, ...)"), field="quantization") from None
+        raise UsageError(
+            f"unknown quantization {quantization!r}"
+            + (
+                did_you_mean(key, WEIGHT_BITS)
+                or f"; {one_of(WEIGHT_BITS)} or a GGUF tensor type (q8_0, q4_k, ...)"
+            ),
+            field="quantization",
+        ) from None
 
 
 def weight_bytes(spec: ModelSpec, quantization: str = "stored") -> Amount:
@@ -117,13 +136,20 @@ def weight_bytes(spec: ModelSpec, quantization: str = "stored") -> Amount:
     key = quantization.lower()
     if key in SIXTEEN_BIT_WHOLE or key not in WEIGHT_BITS:
         total = spec.params * bits.value / 8
-        return Amount(total, "bytes", f"{spec.params:,} weights x {bits.value:g} bits / 8 = "
-                                      f"{total:,.0f} B ({bits.formula})")
+        return Amount(
+            total,
+            "bytes",
+            f"{spec.params:,} weights x {bits.value:g} bits / 8 = {total:,.0f} B ({bits.formula})",
+        )
     linear = spec.params - spec.embedding_params
     total = linear * bits.value / 8 + spec.embedding_params * 2
-    return Amount(total, "bytes", f"{linear:,} linear-layer weights x {bits.value:g} bits / 8 + "
-                                  f"{spec.embedding_params:,} embedding weights x 2 B = "
-                                  f"{total:,.0f} B ({bits.formula})")
+    return Amount(
+        total,
+        "bytes",
+        f"{linear:,} linear-layer weights x {bits.value:g} bits / 8 + "
+        f"{spec.embedding_params:,} embedding weights x 2 B = "
+        f"{total:,.0f} B ({bits.formula})",
+    )
 
 
 def _stored_weight_bytes(spec: ModelSpec) -> Amount:
@@ -136,19 +162,27 @@ def _stored_weight_bytes(spec: ModelSpec) -> Amount:
             terms.append(f"{count:,} {kind} x {bits:g} bits")
         return Amount(total, "bytes", f"({' + '.join(terms)}) / 8 = {total:,.0f} B")
     if spec.stored_bytes:
-        return Amount(float(spec.stored_bytes), "bytes",
-                      f"{spec.stored_bytes:,} B as stored ({spec.provenance.get('stored_bytes')})")
-    raise UsageError(f"{spec.name}: the files give no stored size (config.json alone); name a "
-                     "quantization such as bf16, fp8 or nf4", field="quantization")
+        return Amount(
+            float(spec.stored_bytes),
+            "bytes",
+            f"{spec.stored_bytes:,} B as stored ({spec.provenance.get('stored_bytes')})",
+        )
+    raise UsageError(
+        f"{spec.name}: the files give no stored size (config.json alone); name a "
+        "quantization such as bf16, fp8 or nf4",
+        field="quantization",
+    )
 
 
 def kv_element_bytes(kv_dtype: str) -> Amount:
     """Bytes per cached element for a KV-cache dtype."""
     key = kv_dtype.lower()
     if key not in KV_CACHE_BYTES:
-        raise UsageError(f"unknown KV cache dtype {kv_dtype!r}"
-                         + (did_you_mean(key, KV_CACHE_BYTES) or f"; {one_of(KV_CACHE_BYTES)}"),
-                         field="kv_cache_dtype")
+        raise UsageError(
+            f"unknown KV cache dtype {kv_dtype!r}"
+            + (did_you_mean(key, KV_CACHE_BYTES) or f"; {one_of(KV_CACHE_BYTES)}"),
+            field="kv_cache_dtype",
+        )
     size, why = KV_CACHE_BYTES[key]
     return Amount(size, "bytes", f"{key}: {why} = {size:g} B per element")
 
@@ -156,10 +190,14 @@ def kv_element_bytes(kv_dtype: str) -> Amount:
 def _kv_elements_per_layer(spec: ModelSpec) -> tuple[int, str]:
     """Cached elements per token in one layer, and how they are made up."""
     if spec.attention == "latent":
-        return (spec.kv_lora_rank + spec.qk_rope_head_dim,
-                f"({spec.kv_lora_rank} kv_lora_rank + {spec.qk_rope_head_dim} rope)")
-    return (2 * spec.kv_heads * spec.head_dim,
-            f"2 (K,V) x {spec.kv_heads} KV heads x {spec.head_dim} head_dim")
+        return (
+            spec.kv_lora_rank + spec.qk_rope_head_dim,
+            f"({spec.kv_lora_rank} kv_lora_rank + {spec.qk_rope_head_dim} rope)",
+        )
+    return (
+        2 * spec.kv_heads * spec.head_dim,
+        f"2 (K,V) x {spec.kv_heads} KV heads x {spec.head_dim} head_dim",
+    )
 
 
 def kv_bytes_per_token(spec: ModelSpec, kv_dtype: str = "bf16") -> Amount:
@@ -167,43 +205,63 @@ def kv_bytes_per_token(spec: ModelSpec, kv_dtype: str = "bf16") -> Amount:
     per_layer, how = _kv_elements_per_layer(spec)
     size = kv_element_bytes(kv_dtype).value
     total = per_layer * spec.layers * size
-    return Amount(total, "bytes", f"{how} x {spec.layers} layers x {size:g} B = {total:,.0f} B "
-                                  f"per token ({spec.attention} attention)")
+    return Amount(
+        total,
+        "bytes",
+        f"{how} x {spec.layers} layers x {size:g} B = {total:,.0f} B "
+        f"per token ({spec.attention} attention)",
+    )
 
 
-def kv_bytes(spec: ModelSpec, context: int, kv_dtype: str = "bf16",
-             sequences: int = 1) -> Amount:
+def kv_bytes(spec: ModelSpec, context: int, kv_dtype: str = "bf16", sequences: int = 1) -> Amount:
     """KV-cache bytes held for ``sequences`` sequences of ``context`` tokens each.
 
     A sliding-window layer keeps only the last ``window`` tokens: min(context, window).
     """
     if context < 0 or sequences < 1:
-        raise UsageError("context must be at least 0 tokens and sequences at least 1",
-                         field="context")
+        raise UsageError(
+            "context must be at least 0 tokens and sequences at least 1", field="context"
+        )
     per_layer, how = _kv_elements_per_layer(spec)
     size = kv_element_bytes(kv_dtype).value
     windows = spec.layer_windows or (None,) * spec.layers
     held: dict[int | None, int] = {}
     for window in windows:
         held[window] = held.get(window, 0) + 1
-    tokens = sum(count * (context if window is None else min(context, window))
-                 for window, count in held.items())
+    tokens = sum(
+        count * (context if window is None else min(context, window))
+        for window, count in held.items()
+    )
     total = tokens * per_layer * size * sequences
-    parts = " + ".join(f"{count} layers x {context:,}" if window is None else
-                       f"{count} layers x min({context:,}, {window:,})"
-                       for window, count in sorted(held.items(), key=lambda kv: kv[0] or 0))
-    return Amount(total, "bytes", f"({parts}) = {tokens:,} layer-tokens x {how} x {size:g} B x "
-                                  f"{sequences} sequence(s) = {total:,.0f} B")
+    parts = " + ".join(
+        f"{count} layers x {context:,}"
+        if window is None
+        else f"{count} layers x min({context:,}, {window:,})"
+        for window, count in sorted(held.items(), key=lambda kv: kv[0] or 0)
+    )
+    return Amount(
+        total,
+        "bytes",
+        f"({parts}) = {tokens:,} layer-tokens x {how} x {size:g} B x "
+        f"{sequences} sequence(s) = {total:,.0f} B",
+    )
 
 
 def matmul_params_per_token(spec: ModelSpec) -> Amount:
     """Weights a token multiplies through: the active ones, less the input embedding lookup."""
     lookup = 0 if spec.tied_embeddings else spec.vocab * spec.hidden
     value = spec.active_params - lookup
-    experts = (f" ({spec.experts_per_token} of {spec.experts} experts per MoE layer)"
-               if spec.is_moe else "")
-    return Amount(value, "params", f"{spec.active_params:,} active{experts} - {lookup:,} input "
-                                   f"embedding (a lookup, no multiply) = {value:,}")
+    experts = (
+        f" ({spec.experts_per_token} of {spec.experts} experts per MoE layer)"
+        if spec.is_moe
+        else ""
+    )
+    return Amount(
+        value,
+        "params",
+        f"{spec.active_params:,} active{experts} - {lookup:,} input "
+        f"embedding (a lookup, no multiply) = {value:,}",
+    )
 
 
 def flops_per_token(spec: ModelSpec, context: int = 0) -> Amount:
@@ -213,9 +271,13 @@ def flops_per_token(spec: ModelSpec, context: int = 0) -> Amount:
     attended = sum(context if w is None else min(context, w) for w in windows)
     attention = 4 * attended * spec.attention_heads * spec.head_dim
     total = 2 * params.value + attention
-    return Amount(total, "FLOPs", f"2 x {params.value:,.0f} weights + 4 x {attended:,} "
-                                  f"attended layer-tokens x {spec.attention_heads} heads x "
-                                  f"{spec.head_dim} head_dim = {total:,.0f} FLOPs")
+    return Amount(
+        total,
+        "FLOPs",
+        f"2 x {params.value:,.0f} weights + 4 x {attended:,} "
+        f"attended layer-tokens x {spec.attention_heads} heads x "
+        f"{spec.head_dim} head_dim = {total:,.0f} FLOPs",
+    )
 
 
 def decode_bytes_per_token(spec: ModelSpec, quantization: str = "stored") -> Amount:
@@ -224,5 +286,9 @@ def decode_bytes_per_token(spec: ModelSpec, quantization: str = "stored") -> Amo
     params = matmul_params_per_token(spec)
     per_weight = weights.value / spec.params
     total = params.value * per_weight
-    return Amount(total, "bytes", f"{params.value:,.0f} weights read x ({weights.value:,.0f} B / "
-                                  f"{spec.params:,} weights) = {total:,.0f} B per step")
+    return Amount(
+        total,
+        "bytes",
+        f"{params.value:,.0f} weights read x ({weights.value:,.0f} B / "
+        f"{spec.params:,} weights) = {total:,.0f} B per step",
+    )

@@ -131,8 +131,9 @@ def count_needed(amount: float, per_unit: float) -> int:
     return math.ceil(round(amount / per_unit, _COUNT_TOLERANCE_DIGITS))
 
 
-def units_within_budget(budget_usd: Money | float | str,
-                        price_usd: Money | float | str) -> tuple[int, Money]:
+def units_within_budget(
+    budget_usd: Money | float | str, price_usd: Money | float | str
+) -> tuple[int, Money]:
     """How many whole units the budget buys, and the money left over (exact)."""
     budget = to_money(budget_usd, "budget")
     price = to_money(price_usd, "price")
@@ -159,8 +160,14 @@ def per_unit_metrics(device: PlanDevice) -> PerUnit:
     )
 
 
-def scenario_energy(device: PlanDevice, units: int, scenario: Scenario, knobs: EnergyKnobs,
-                    budget_usd: Money, spent_usd: Money) -> ScenarioResult:
+def scenario_energy(
+    device: PlanDevice,
+    units: int,
+    scenario: Scenario,
+    knobs: EnergyKnobs,
+    budget_usd: Money,
+    spent_usd: Money,
+) -> ScenarioResult:
     """Section 7.2's equations for one row and one scenario, plus the battery's power limit.
 
     facility = IT x host x PUE; energy = facility x hours; battery = energy / (efficiency x DoD);
@@ -189,8 +196,12 @@ def scenario_energy(device: PlanDevice, units: int, scenario: Scenario, knobs: E
     )
 
 
-def plan_device(device: PlanDevice, budget_usd: Money | float | str, knobs: EnergyKnobs,
-                scenarios: Sequence[Scenario] | None = None) -> DevicePlan:
+def plan_device(
+    device: PlanDevice,
+    budget_usd: Money | float | str,
+    knobs: EnergyKnobs,
+    scenarios: Sequence[Scenario] | None = None,
+) -> DevicePlan:
     """One row: units, leftover, aggregates, per-unit ratios and every scenario's energy."""
     budget = to_money(budget_usd, "budget")
     require_positive(budget, "budget", "the budget")
@@ -201,11 +212,15 @@ def plan_device(device: PlanDevice, budget_usd: Money | float | str, knobs: Ener
     results = tuple(scenario_energy(device, units, s, knobs, budget, spent) for s in chosen)
     notes: list[str] = []
     if units == 0:
-        notes.append(f"The budget (${budget:,.2f}) is below one unit's price "
-                     f"(${device.price_usd:,.2f}): no unit fits, so every figure is zero.")
+        notes.append(
+            f"The budget (${budget:,.2f}) is below one unit's price "
+            f"(${device.price_usd:,.2f}): no unit fits, so every figure is zero."
+        )
     if device.host_included:
-        notes.append("Power is the appliance's PSU rating, which already covers CPU, memory and "
-                     "NIC: host factor 1 in every scenario.")
+        notes.append(
+            "Power is the appliance's PSU rating, which already covers CPU, memory and "
+            "NIC: host factor 1 in every scenario."
+        )
     for result in results:
         if result.power_limited:
             bank_kw = result.powerwalls * knobs.battery.continuous_kw
@@ -213,14 +228,20 @@ def plan_device(device: PlanDevice, budget_usd: Money | float | str, knobs: Ener
                 f"{result.scenario.label}: {result.powerwalls} batteries hold the energy but "
                 f"deliver only {bank_kw:,.1f} kW continuously against "
                 f"{result.facility_kw:,.2f} kW of facility load: "
-                f"{result.powerwalls_for_power} are needed for power.")
+                f"{result.powerwalls_for_power} are needed for power."
+            )
     notes.extend(device.notes)
-    return DevicePlan(device, budget, units, spent, leftover, per_unit_metrics(device), results,
-                      tuple(notes))
+    return DevicePlan(
+        device, budget, units, spent, leftover, per_unit_metrics(device), results, tuple(notes)
+    )
 
 
-def plan(devices: Iterable[PlanDevice], budget_usd: Money | float | str, knobs: EnergyKnobs,
-         scenarios: Sequence[Scenario] | None = None) -> list[DevicePlan]:
+def plan(
+    devices: Iterable[PlanDevice],
+    budget_usd: Money | float | str,
+    knobs: EnergyKnobs,
+    scenarios: Sequence[Scenario] | None = None,
+) -> list[DevicePlan]:
     """Every device's row under the same budget and energy knobs."""
     return [plan_device(device, budget_usd, knobs, scenarios) for device in devices]
 
@@ -230,9 +251,14 @@ def plan(devices: Iterable[PlanDevice], budget_usd: Money | float | str, knobs: 
 # ---------------------------------------------------------------------------------------------
 
 
-def with_battery(knobs: EnergyKnobs, *, hours: float | None = None, energy_kwh: float | None = None,
-                 continuous_kw: float | None = None,
-                 price_usd: Money | None = None) -> EnergyKnobs:
+def with_battery(
+    knobs: EnergyKnobs,
+    *,
+    hours: float | None = None,
+    energy_kwh: float | None = None,
+    continuous_kw: float | None = None,
+    price_usd: Money | None = None,
+) -> EnergyKnobs:
     """The knobs with run length or battery figures replaced (None keeps the file's value)."""
     if hours is not None:
         require_positive(hours, "hours", "the run length")
@@ -241,8 +267,9 @@ def with_battery(knobs: EnergyKnobs, *, hours: float | None = None, energy_kwh: 
     if continuous_kw is not None:
         require_positive(continuous_kw, "powerwall_kw", "battery power")
     if price_usd is not None and price_usd < 0:
-        raise UsageError(f"a battery price cannot be negative, got {price_usd}",
-                         field="powerwall_usd")
+        raise UsageError(
+            f"a battery price cannot be negative, got {price_usd}", field="powerwall_usd"
+        )
     battery = replace(
         knobs.battery,
         energy_kwh=knobs.battery.energy_kwh if energy_kwh is None else energy_kwh,
@@ -256,8 +283,14 @@ def with_battery(knobs: EnergyKnobs, *, hours: float | None = None, energy_kwh: 
 DEFAULT_CUSTOM_BASE = "engineering"
 
 
-def custom_scenario(base: Scenario, *, host_factor: float | None = None, pue: float | None = None,
-                    efficiency: float | None = None, dod: float | None = None) -> Scenario:
+def custom_scenario(
+    base: Scenario,
+    *,
+    host_factor: float | None = None,
+    pue: float | None = None,
+    efficiency: float | None = None,
+    dod: float | None = None,
+) -> Scenario:
     """`base` with the given values replaced, named 'custom' and labelled with what changed."""
     if host_factor is not None:
         require_at_least_one(host_factor, "host_factor", "the host factor")
@@ -267,9 +300,16 @@ def custom_scenario(base: Scenario, *, host_factor: float | None = None, pue: fl
         require_fraction(efficiency, "efficiency", "discharge efficiency")
     if dod is not None:
         require_fraction(dod, "dod", "depth of discharge")
-    changed = [f"{name} {value:g}" for name, value in
-               (("host factor", host_factor), ("PUE", pue), ("efficiency", efficiency),
-                ("DoD", dod)) if value is not None]
+    changed = [
+        f"{name} {value:g}"
+        for name, value in (
+            ("host factor", host_factor),
+            ("PUE", pue),
+            ("efficiency", efficiency),
+            ("DoD", dod),
+        )
+        if value is not None
+    ]
     return Scenario(
         id=CUSTOM_SCENARIO,
         label=f"Custom ({base.id} with {', '.join(changed)})",
@@ -282,9 +322,15 @@ def custom_scenario(base: Scenario, *, host_factor: float | None = None, pue: fl
     )
 
 
-def choose_scenarios(knobs: EnergyKnobs, which: str = "all", *, host_factor: float | None = None,
-                     pue: float | None = None, efficiency: float | None = None,
-                     dod: float | None = None) -> tuple[Scenario, ...]:
+def choose_scenarios(
+    knobs: EnergyKnobs,
+    which: str = "all",
+    *,
+    host_factor: float | None = None,
+    pue: float | None = None,
+    efficiency: float | None = None,
+    dod: float | None = None,
+) -> tuple[Scenario, ...]:
     """The scenarios to show; overrides add a 'custom' scenario instead of editing the paper's.
 
     The paper's named scenarios always keep their published values, so their rows stay
@@ -309,14 +355,18 @@ def choose_scenarios(knobs: EnergyKnobs, which: str = "all", *, host_factor: flo
 # ---------------------------------------------------------------------------------------------
 
 
-CAPEX_NOTE = ("CapEx follows the paper (seed-003#table-7): the whole budget plus the batteries, "
-              "even when the units do not spend all of it; 'CapEx spent' counts only the "
-              "hardware actually bought plus the batteries.")
+CAPEX_NOTE = (
+    "CapEx follows the paper (seed-003#table-7): the whole budget plus the batteries, "
+    "even when the units do not spend all of it; 'CapEx spent' counts only the "
+    "hardware actually bought plus the batteries."
+)
 
 
-POOL_NOTE = ("Memory pool and bandwidth are sums over units, not one shared memory: each card or "
-             "box keeps its own, and a model spans them only through tensor/pipeline parallelism "
-             "over PCIe, NVLink or the network.")
+POOL_NOTE = (
+    "Memory pool and bandwidth are sums over units, not one shared memory: each card or "
+    "box keeps its own, and a model spans them only through tensor/pipeline parallelism "
+    "over PCIe, NVLink or the network."
+)
 
 
 def peak_caveats(plans: Sequence[DevicePlan]) -> list[str]:
@@ -328,12 +378,16 @@ def peak_caveats(plans: Sequence[DevicePlan]) -> list[str]:
             kinds.setdefault(row.device.ai_peak.label, []).append(row.device.name)
     if len(kinds) > 1:
         groups = "; ".join(f"{label}: {', '.join(names)}" for label, names in kinds.items())
-        notes.append(f"AI peaks of different precision or sparsity are not comparable ({groups}). "
-                     "Compare rows only within one group, or compare the FP32 and bandwidth "
-                     "columns.")
+        notes.append(
+            f"AI peaks of different precision or sparsity are not comparable ({groups}). "
+            "Compare rows only within one group, or compare the FP32 and bandwidth "
+            "columns."
+        )
     if any(row.device.ai_peak is not None and row.device.ai_peak.sparse for row in plans):
-        notes.append("Sparse peaks assume 2:4 structured sparsity; without it expect the dense "
-                     "figure, half the sparse one, which is shown beside it.")
+        notes.append(
+            "Sparse peaks assume 2:4 structured sparsity; without it expect the dense "
+            "figure, half the sparse one, which is shown beside it."
+        )
     return notes
 
 
@@ -345,9 +399,11 @@ def errata_notes(plans: Sequence[DevicePlan], errata: Iterable[Erratum]) -> list
             if row.device.pathway != erratum.pathway:
                 continue
             if any(r.scenario.id == erratum.scenario for r in row.scenarios):
-                notes.append(f"Paper erratum ({erratum.table}, {row.device.name}, "
-                             f"{erratum.scenario}, {erratum.field}): printed {erratum.printed:g}, "
-                             f"should be {erratum.correct:g}. {erratum.note}")
+                notes.append(
+                    f"Paper erratum ({erratum.table}, {row.device.name}, "
+                    f"{erratum.scenario}, {erratum.field}): printed {erratum.printed:g}, "
+                    f"should be {erratum.correct:g}. {erratum.note}"
+                )
     return notes
 
 
@@ -368,8 +424,12 @@ def _usd(value: Money) -> float:
 def _peak_json(peak: Peak | None) -> dict[str, Any] | None:
     if peak is None:
         return None
-    return {"value": _num(peak.pflops), "unit": "PFLOP/s", "precision": peak.precision,
-            "sparse": peak.sparse}
+    return {
+        "value": _num(peak.pflops),
+        "unit": "PFLOP/s",
+        "precision": peak.precision,
+        "sparse": peak.sparse,
+    }
 
 
 def plan_rows(plans: Sequence[DevicePlan], errata: Iterable[Erratum] = ()) -> list[dict[str, Any]]:
@@ -381,53 +441,55 @@ def plan_rows(plans: Sequence[DevicePlan], errata: Iterable[Erratum] = ()) -> li
         device = row.device
         per_unit = row.per_unit
         own_errata = errata_notes([row], errata)
-        rows.append({
-            "device": device.id,
-            "name": device.name,
-            "pathway": device.pathway,
-            "units": row.units,
-            "price_usd": _usd(device.price_usd),
-            "budget_usd": _usd(row.budget_usd),
-            "spent_usd": _usd(row.spent_usd),
-            "leftover_usd": _usd(row.leftover_usd),
-            "ai_peak": _peak_json(row.ai_peak),
-            "ai_peak_dense": _peak_json(row.ai_peak.dense() if row.ai_peak else None),
-            "fp32_tflops": _num(row.fp32_tflops),
-            "memory_gb": _num(row.memory_gb),
-            "memory_type": device.memory_type,
-            "bandwidth_tbs": _num(row.bandwidth_tbs),
-            "power_w": _num(device.power_w),
-            "host_included": device.host_included,
-            "per_unit": {
-                "ai_peak_pflops_per_usd": _num(per_unit.ai_pflops_per_usd),
-                "ai_peak_pflops_per_kw": _num(per_unit.ai_pflops_per_kw),
-                "ai_peak_dense_pflops_per_usd": _num(per_unit.ai_dense_pflops_per_usd),
-                "ai_peak_dense_pflops_per_kw": _num(per_unit.ai_dense_pflops_per_kw),
-                "fp32_tflops_per_kw": _num(per_unit.fp32_tflops_per_kw),
-                "gb_per_usd": _num(per_unit.gb_per_usd),
-                "gbs_per_w": _num(per_unit.gbs_per_w),
-            },
-            "scenarios": {
-                result.scenario.id: {
-                    "label": result.scenario.label,
-                    "host_factor": result.host_factor,
-                    "pue": result.scenario.pue,
-                    "efficiency": result.scenario.efficiency,
-                    "dod": result.scenario.dod,
-                    "it_kw": _num(result.it_kw),
-                    "facility_kw": _num(result.facility_kw),
-                    "energy_kwh": _num(result.energy_kwh),
-                    "battery_kwh": _num(result.battery_kwh),
-                    "powerwalls": result.powerwalls,
-                    "powerwalls_for_power": result.powerwalls_for_power,
-                    "power_limited": result.power_limited,
-                    "capex_usd": _usd(result.capex_usd),
-                    "capex_spent_usd": _usd(result.capex_spent_usd),
-                }
-                for result in row.scenarios
-            },
-            "notes": list(row.notes) + own_errata + caveats + [POOL_NOTE, CAPEX_NOTE],
-        })
+        rows.append(
+            {
+                "device": device.id,
+                "name": device.name,
+                "pathway": device.pathway,
+                "units": row.units,
+                "price_usd": _usd(device.price_usd),
+                "budget_usd": _usd(row.budget_usd),
+                "spent_usd": _usd(row.spent_usd),
+                "leftover_usd": _usd(row.leftover_usd),
+                "ai_peak": _peak_json(row.ai_peak),
+                "ai_peak_dense": _peak_json(row.ai_peak.dense() if row.ai_peak else None),
+                "fp32_tflops": _num(row.fp32_tflops),
+                "memory_gb": _num(row.memory_gb),
+                "memory_type": device.memory_type,
+                "bandwidth_tbs": _num(row.bandwidth_tbs),
+                "power_w": _num(device.power_w),
+                "host_included": device.host_included,
+                "per_unit": {
+                    "ai_peak_pflops_per_usd": _num(per_unit.ai_pflops_per_usd),
+                    "ai_peak_pflops_per_kw": _num(per_unit.ai_pflops_per_kw),
+                    "ai_peak_dense_pflops_per_usd": _num(per_unit.ai_dense_pflops_per_usd),
+                    "ai_peak_dense_pflops_per_kw": _num(per_unit.ai_dense_pflops_per_kw),
+                    "fp32_tflops_per_kw": _num(per_unit.fp32_tflops_per_kw),
+                    "gb_per_usd": _num(per_unit.gb_per_usd),
+                    "gbs_per_w": _num(per_unit.gbs_per_w),
+                },
+                "scenarios": {
+                    result.scenario.id: {
+                        "label": result.scenario.label,
+                        "host_factor": result.host_factor,
+                        "pue": result.scenario.pue,
+                        "efficiency": result.scenario.efficiency,
+                        "dod": result.scenario.dod,
+                        "it_kw": _num(result.it_kw),
+                        "facility_kw": _num(result.facility_kw),
+                        "energy_kwh": _num(result.energy_kwh),
+                        "battery_kwh": _num(result.battery_kwh),
+                        "powerwalls": result.powerwalls,
+                        "powerwalls_for_power": result.powerwalls_for_power,
+                        "power_limited": result.power_limited,
+                        "capex_usd": _usd(result.capex_usd),
+                        "capex_spent_usd": _usd(result.capex_spent_usd),
+                    }
+                    for result in row.scenarios
+                },
+                "notes": list(row.notes) + own_errata + caveats + [POOL_NOTE, CAPEX_NOTE],
+            }
+        )
     return rows
 
 
@@ -463,19 +525,31 @@ def device_from_kb(device: Any, price_usd: Money | None = None) -> PlanDevice:
     """
     price = price_usd if price_usd is not None else device.value("price_usd")
     if price is None:
-        raise UsageError(f"--device {device.id}: the knowledge base has no price for it; "
-                         f"give one with --price {device.id}=USD")
+        raise UsageError(
+            f"--device {device.id}: the knowledge base has no price for it; "
+            f"give one with --price {device.id}=USD"
+        )
     power = device.value("power_w")
     if power is None:
-        raise UsageError(f"--device {device.id}: the knowledge base has no power figure for it, "
-                         "so its energy cannot be planned")
+        raise UsageError(
+            f"--device {device.id}: the knowledge base has no power figure for it, "
+            "so its energy cannot be planned"
+        )
     memory = device.value("memory_gb")
     bandwidth = device.value("bandwidth_gbs")
     if memory is None or bandwidth is None:
         raise UsageError(f"--device {device.id}: the knowledge base lacks memory or bandwidth")
     typed = device.ai_peak() if hasattr(device, "ai_peak") else None
-    peak = None if typed is None else Peak(float(typed.tflops), str(typed.precision).lower(),
-                                           bool(typed.sparse), str(getattr(typed, "source", "")))
+    peak = (
+        None
+        if typed is None
+        else Peak(
+            float(typed.tflops),
+            str(typed.precision).lower(),
+            bool(typed.sparse),
+            str(getattr(typed, "source", "")),
+        )
+    )
     fp32 = device.throughput("fp32", False)
     setting = str(device.value("setting") or "").lower()
     memory_type = str(device.value("memory_type") or "")
@@ -485,8 +559,10 @@ def device_from_kb(device: Any, price_usd: Money | None = None) -> PlanDevice:
     price_fact = device.fact("price_usd") if price_usd is None and hasattr(device, "fact") else None
     if price_fact is not None:
         dated = f", {price_fact.date}" if getattr(price_fact, "date", None) else ""
-        notes.append(f"price ({price_fact.source}{dated}): ${float(price):,.2f}; prices drift, "
-                     f"override with --price {device.id}=USD.")
+        notes.append(
+            f"price ({price_fact.source}{dated}): ${float(price):,.2f}; prices drift, "
+            f"override with --price {device.id}=USD."
+        )
     if peak is not None and getattr(typed, "derived", False):
         notes.append(f"The {peak.label} peak is derived, not a vendor figure.")
     return PlanDevice(

@@ -40,8 +40,20 @@ CIRCUIT_230V_W = 3680.0
 PSU_LOAD_TARGET = 0.8
 """Sustained load as a fraction of the PSU rating we plan for."""
 
-SINGLE_PSU_SIZES_W: tuple[int, ...] = (450, 550, 650, 750, 850, 1000, 1200, 1300, 1500, 1600,
-                                       2000, 2200)
+SINGLE_PSU_SIZES_W: tuple[int, ...] = (
+    450,
+    550,
+    650,
+    750,
+    850,
+    1000,
+    1200,
+    1300,
+    1500,
+    1600,
+    2000,
+    2200,
+)
 """Common single-PSU ratings; above the largest, the load is split across several supplies."""
 MULTI_PSU_STEP_W = 500
 """Rounding step for the total supply capacity once several PSUs are needed."""
@@ -68,11 +80,15 @@ class BoxDefaults:
 
 
 SETTINGS: Mapping[str, BoxDefaults] = {
-    "workstation": BoxDefaults(350.0, 1.4, 0.90,
-                               "workstation: one CPU, RAM, storage and fans ~350 W; ATX PSU"),
-    "server": BoxDefaults(800.0, 1.2, 0.92,
-                          "dual-socket server: two CPUs, RAM, NICs, storage and fans ~800 W; "
-                          "redundant CRPS supplies"),
+    "workstation": BoxDefaults(
+        350.0, 1.4, 0.90, "workstation: one CPU, RAM, storage and fans ~350 W; ATX PSU"
+    ),
+    "server": BoxDefaults(
+        800.0,
+        1.2,
+        0.92,
+        "dual-socket server: two CPUs, RAM, NICs, storage and fans ~800 W; redundant CRPS supplies",
+    ),
 }
 # Knowledge-base settings that size like one of the above.
 SETTING_ALIASES = {"desktop": "workstation"}
@@ -106,23 +122,32 @@ class PsuPlan:
     assumptions: list[str] = field(default_factory=list)
 
 
-def _check(gpu_power_w: float, gpus: int, platform_w: float | None, setting: str,
-           transient_factor: float | None) -> str:
+def _check(
+    gpu_power_w: float,
+    gpus: int,
+    platform_w: float | None,
+    setting: str,
+    transient_factor: float | None,
+) -> str:
     """Validate inputs; return the canonical setting name."""
     if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
         raise UsageError(f"gpus: expected a whole number of GPUs >= 1, got {gpus!r}")
-    if not (isinstance(gpu_power_w, (int, float)) and math.isfinite(gpu_power_w)
-            and gpu_power_w > 0):
+    if not (
+        isinstance(gpu_power_w, (int, float)) and math.isfinite(gpu_power_w) and gpu_power_w > 0
+    ):
         raise UsageError(f"gpu_power_w: expected a power in watts > 0, got {gpu_power_w!r}")
     if platform_w is not None and not (math.isfinite(platform_w) and platform_w >= 0):
         raise UsageError(f"platform_w: expected watts >= 0, got {platform_w!r}")
-    if transient_factor is not None and not (math.isfinite(transient_factor)
-                                             and transient_factor >= 1):
+    if transient_factor is not None and not (
+        math.isfinite(transient_factor) and transient_factor >= 1
+    ):
         raise UsageError(f"transient_factor: expected a factor >= 1, got {transient_factor!r}")
     name = SETTING_ALIASES.get(setting, setting)
     if name not in SETTINGS:
-        raise UsageError(f"setting: unknown box setting {setting!r}"
-                         f"{did_you_mean(setting, SETTINGS)}; {one_of(SETTINGS)}")
+        raise UsageError(
+            f"setting: unknown box setting {setting!r}"
+            f"{did_you_mean(setting, SETTINGS)}; {one_of(SETTINGS)}"
+        )
     return name
 
 
@@ -139,9 +164,16 @@ def circuits_needed(wall_w: float, circuit_w: float) -> int:
     return max(1, math.ceil(round(wall_w / circuit_w, 9)))
 
 
-def psu_plan(gpu_power_w: float, gpus: int, platform_w: float | None = None,
-             setting: str = "workstation", transient_factor: float | None = None, *,
-             form_factor: str = "pcie", cooling: str | None = None) -> PsuPlan:
+def psu_plan(
+    gpu_power_w: float,
+    gpus: int,
+    platform_w: float | None = None,
+    setting: str = "workstation",
+    transient_factor: float | None = None,
+    *,
+    form_factor: str = "pcie",
+    cooling: str | None = None,
+) -> PsuPlan:
     """Size the PSU and wall circuits of one box of `gpus` GPUs at `gpu_power_w` each.
 
     `form_factor` ("pcie" card or "module", e.g. SXM) decides whether cable advice applies;
@@ -162,67 +194,113 @@ def psu_plan(gpu_power_w: float, gpus: int, platform_w: float | None = None,
 
     warnings: list[str] = []
     if circuits_120v > 1:
-        alternative = ("one 16 A/230 V circuit" if circuits_230v == 1
-                       else f"{circuits_230v} circuits of 16 A/230 V")
+        alternative = (
+            "one 16 A/230 V circuit"
+            if circuits_230v == 1
+            else f"{circuits_230v} circuits of 16 A/230 V"
+        )
         warnings.append(
             f"Sustained wall draw of about {wall_w:,.0f} W is more than one 15 A/120 V circuit "
             f"carries continuously ({CIRCUIT_120V_W:,.0f} W): use {alternative}, or split the "
-            f"load over {circuits_120v} PSUs on {circuits_120v} separate 120 V circuits.")
+            f"load over {circuits_120v} PSUs on {circuits_120v} separate 120 V circuits."
+        )
     if circuits_230v > 1:
         warnings.append(
             f"Sustained wall draw of about {wall_w:,.0f} W is more than one 16 A/230 V circuit "
             f"carries ({CIRCUIT_230V_W:,.0f} W): {circuits_230v} circuits, or three-phase power "
-            "through a rack PDU.")
+            "through a rack PDU."
+        )
     if multiple:
-        where = ("redundant server supplies whose non-redundant share covers it"
-                 if name == "server" else "several PSUs, each GPU group on its own supply")
-        warnings.append(f"No single common PSU covers {needed_w:,.0f} W: plan {recommended:,} W "
-                        f"of supply capacity as {where}.")
+        where = (
+            "redundant server supplies whose non-redundant share covers it"
+            if name == "server"
+            else "several PSUs, each GPU group on its own supply"
+        )
+        warnings.append(
+            f"No single common PSU covers {needed_w:,.0f} W: plan {recommended:,} W "
+            f"of supply capacity as {where}."
+        )
     if form_factor == "pcie" and gpu_power_w > CONNECTOR_8PIN_W:
         warnings.append(
             "Power each GPU through dedicated cables: a native 12V-2x6/12VHPWR cable or separate "
             "8-pin cables per connector, never daisy-chained splitters or pigtails "
-            f"({SOURCES['connectors']}).")
+            f"({SOURCES['connectors']})."
+        )
     if name == "workstation" and form_factor == "pcie" and gpu_power_w >= ATX3_ADVISED_GPU_W:
         warnings.append(
             "Use an ATX 3.x PSU with native 12V-2x6 cables: it is tested to ride out the "
-            f"microsecond excursions of such cards ({SOURCES['excursions']}).")
+            f"microsecond excursions of such cards ({SOURCES['excursions']})."
+        )
     if cooling == "blower" and gpus >= 2:
         warnings.append(
             "Several blower cards: in a 4U chassis leave an empty slot between cards where "
-            f"possible, so each blower can draw air ({SOURCES['spacing']}).")
+            f"possible, so each blower can draw air ({SOURCES['spacing']})."
+        )
     if gpus >= LIQUID_COOLING_MIN_GPUS and gpu_power_w >= LIQUID_COOLING_GPU_W:
         warnings.append(
             f"{gpus} GPUs of {gpu_power_w:,.0f} W in one box is {gpu_w / 1000:,.1f} kW of heat: "
             "such density pushes toward liquid cooling, or a chassis built for this airflow "
-            f"({SOURCES['liquid']}).")
+            f"({SOURCES['liquid']})."
+        )
 
     assumptions = [
         f"Setting: {defaults.description}"
-        + ("" if platform_w is None else f" (platform given: {platform:,.0f} W)") + ".",
+        + ("" if platform_w is None else f" (platform given: {platform:,.0f} W)")
+        + ".",
         f"GPUs at their power limit: {gpus} x {gpu_power_w:,.0f} W = {gpu_w:,.0f} W sustained.",
-        (f"Millisecond transients: GPU power x {transient:g} must fit the PSU's continuous rating; "
-         "shorter (100 us) excursions up to 2-3x are left to an ATX 3.x PSU's excursion tolerance "
-         f"({SOURCES['excursions']})."),
+        (
+            f"Millisecond transients: GPU power x {transient:g} must fit the PSU's continuous "
+            "rating; "
+            "shorter (100 us) excursions up to 2-3x are left to an ATX 3.x PSU's excursion "
+            "tolerance "
+            f"({SOURCES['excursions']})."
+        ),
         f"Loading target: sustained load at most {PSU_LOAD_TARGET:.0%} of the PSU rating.",
-        (f"Wall draw: sustained / PSU efficiency {defaults.psu_efficiency:.2f}; circuits: "
-         f"{CIRCUIT_120V_W:,.0f} W continuous per 15 A/120 V circuit, {CIRCUIT_230V_W:,.0f} W per "
-         "16 A/230 V circuit."),
+        (
+            f"Wall draw: sustained / PSU efficiency {defaults.psu_efficiency:.2f}; circuits: "
+            f"{CIRCUIT_120V_W:,.0f} W continuous per 15 A/120 V circuit, {CIRCUIT_230V_W:,.0f} W "
+            "per "
+            "16 A/230 V circuit."
+        ),
     ]
-    return PsuPlan(gpus=gpus, gpu_power_w=float(gpu_power_w), gpu_w=gpu_w, platform_w=platform,
-                   sustained_w=sustained_w, transient_factor=transient, peak_w=peak_w,
-                   recommended_psu_w=recommended, wall_w=wall_w, circuits_120v=circuits_120v,
-                   circuits_230v=circuits_230v, multiple_psus=multiple, warnings=warnings,
-                   assumptions=assumptions)
+    return PsuPlan(
+        gpus=gpus,
+        gpu_power_w=float(gpu_power_w),
+        gpu_w=gpu_w,
+        platform_w=platform,
+        sustained_w=sustained_w,
+        transient_factor=transient,
+        peak_w=peak_w,
+        recommended_psu_w=recommended,
+        wall_w=wall_w,
+        circuits_120v=circuits_120v,
+        circuits_230v=circuits_230v,
+        multiple_psus=multiple,
+        warnings=warnings,
+        assumptions=assumptions,
+    )
 
 
-def box_facts(gpu_power_w: float, gpus: int, platform_w: float | None = None,
-              setting: str = "workstation", transient_factor: float | None = None, *,
-              form_factor: str = "pcie", cooling: str | None = None
-              ) -> dict[str, bool | float | int]:
+def box_facts(
+    gpu_power_w: float,
+    gpus: int,
+    platform_w: float | None = None,
+    setting: str = "workstation",
+    transient_factor: float | None = None,
+    *,
+    form_factor: str = "pcie",
+    cooling: str | None = None,
+) -> dict[str, bool | float | int]:
     """The box's power and packaging outcome as flat facts a rule can test and cite."""
-    plan = psu_plan(gpu_power_w, gpus, platform_w, setting, transient_factor,
-                    form_factor=form_factor, cooling=cooling)
+    plan = psu_plan(
+        gpu_power_w,
+        gpus,
+        platform_w,
+        setting,
+        transient_factor,
+        form_factor=form_factor,
+        cooling=cooling,
+    )
     return {
         "psu_w_needed": plan.recommended_psu_w,
         "sustained_w": plan.sustained_w,
@@ -235,25 +313,38 @@ def box_facts(gpu_power_w: float, gpus: int, platform_w: float | None = None,
         "needs_multiple_psus": plan.multiple_psus,
         "psu_1200w_class": plan.recommended_psu_w >= BIG_PSU_W,
         "multi_gpu_blower_spacing": cooling == "blower" and gpus >= 2,
-        "needs_dedicated_power_connectors": (form_factor == "pcie"
-                                             and gpu_power_w > CONNECTOR_8PIN_W),
-        "atx3_psu_advised": (SETTING_ALIASES.get(setting, setting) == "workstation"
-                             and form_factor == "pcie" and gpu_power_w >= ATX3_ADVISED_GPU_W),
-        "liquid_cooling_advised": (gpus >= LIQUID_COOLING_MIN_GPUS
-                                   and gpu_power_w >= LIQUID_COOLING_GPU_W),
+        "needs_dedicated_power_connectors": (
+            form_factor == "pcie" and gpu_power_w > CONNECTOR_8PIN_W
+        ),
+        "atx3_psu_advised": (
+            SETTING_ALIASES.get(setting, setting) == "workstation"
+            and form_factor == "pcie"
+            and gpu_power_w >= ATX3_ADVISED_GPU_W
+        ),
+        "liquid_cooling_advised": (
+            gpus >= LIQUID_COOLING_MIN_GPUS and gpu_power_w >= LIQUID_COOLING_GPU_W
+        ),
     }
 
 
-def box_facts_for_device(device: Any, gpus: int, platform_w: float | None = None,
-                         setting: str | None = None) -> dict[str, bool | float | int]:
+def box_facts_for_device(
+    device: Any, gpus: int, platform_w: float | None = None, setting: str | None = None
+) -> dict[str, bool | float | int]:
     """:func:`box_facts` for a knowledge-base device (its power, cooling, setting, form factor)."""
     power = device.value("power_w")
     if power is None:
         raise UsageError(f"{device.id}: the knowledge base has no power figure for it")
     kb_setting = str(device.value("setting") or "workstation")
     if kb_setting == "appliance":
-        raise UsageError(f"{device.id} is an appliance with its own power supply; "
-                         "there is no PSU to size")
+        raise UsageError(
+            f"{device.id} is an appliance with its own power supply; there is no PSU to size"
+        )
     form_factor = "pcie" if device.value("slots") is not None else "module"
-    return box_facts(float(power), gpus, platform_w, setting or kb_setting,
-                     form_factor=form_factor, cooling=device.value("cooling"))
+    return box_facts(
+        float(power),
+        gpus,
+        platform_w,
+        setting or kb_setting,
+        form_factor=form_factor,
+        cooling=device.value("cooling"),
+    )

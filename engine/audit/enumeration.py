@@ -23,9 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpu_advisor.core.answers import Answers
 from gpu_advisor.arithmetic.context import context_arithmetic, device_attributes
-from gpu_advisor.backends.python import Predicate, compile_condition, context_of
 from gpu_advisor.audit.space import (
     Component,
     Domain,
@@ -34,9 +32,11 @@ from gpu_advisor.audit.space import (
     computed_attribute,
     only_lookup,
 )
-from gpu_advisor.lang.conditions import MISSING, Leaf, Ref, eval_leaf, leaves
+from gpu_advisor.backends.python import Predicate, compile_condition, context_of
+from gpu_advisor.core.answers import Answers
 from gpu_advisor.core.consult import combine
 from gpu_advisor.knowledge.rulebase import Rule, RuleBase
+from gpu_advisor.lang.conditions import MISSING, Leaf, Ref, eval_leaf, leaves
 
 Progress = Callable[[str, int, int | None], None]
 
@@ -76,8 +76,10 @@ class DeviceFacts:
                 full = device_attributes(device, answers, arithmetic, self.kb_dir)
                 if full != attrs:
                     self.fast = False
-                    self.mismatch = (f"the cached PSU/energy step differed from the engine's for {device.id}; "
-                                     "the audit switched the cache off")
+                    self.mismatch = (
+                        f"the cached PSU/energy step differed from the engine's for {device.id}; "
+                        "the audit switched the cache off"
+                    )
                     attrs = full
             out.append(attrs)
         return dict(arithmetic.facts), out
@@ -89,8 +91,13 @@ class DeviceFacts:
             self.fast = False
             return device_attributes(device, answers, arithmetic, self.kb_dir)
         attrs = device_attributes(device, answers, arithmetic, None)
-        key = (device.id, attrs.get("count"), attrs.get("cost_usd"), answers.get("off_grid"),
-               answers.get("off_grid_hours"))
+        key = (
+            device.id,
+            attrs.get("count"),
+            attrs.get("cost_usd"),
+            answers.get("off_grid"),
+            answers.get("off_grid_hours"),
+        )
         delta = self._box.get(key)
         if delta is None:
             probe = dict(attrs)
@@ -110,7 +117,9 @@ class Stat:
     situation: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
 
-    def add(self, mask: int, count: int, situation: Mapping[str, Any], context: Mapping[str, Any] | None) -> None:
+    def add(
+        self, mask: int, count: int, situation: Mapping[str, Any], context: Mapping[str, Any] | None
+    ) -> None:
         if not mask or not count:
             return
         self.mask |= mask
@@ -132,7 +141,9 @@ class Probe:
 
     rule: Rule
     ref: Ref
-    kind: str  # device (a device fact) | context (an answer or fact) | external (computed elsewhere)
+    kind: (
+        str  # device (a device fact) | context (an answer or fact) | external (computed elsewhere)
+    )
     bit: int  # context bit gating it (the rule's own, or the placeholder's for context probes)
     stat: Stat = field(default_factory=Stat)
 
@@ -161,15 +172,22 @@ class Conflict:
 class ComponentRun:
     """Enumerates one component and keeps what the findings need."""
 
-    def __init__(self, rb: RuleBase, comp: Component, analysis: Mapping[str, RuleFacts],
-                 domains: Mapping[str, Domain]) -> None:
+    def __init__(
+        self,
+        rb: RuleBase,
+        comp: Component,
+        analysis: Mapping[str, RuleFacts],
+        domains: Mapping[str, Domain],
+    ) -> None:
         self.rb = rb
         self.comp = comp
         self.domains = domains
         self.context_rules = [r for r in comp.rules if r.scope == "context"]
         self.device_rules = [r for r in comp.rules if r.scope == "device"]
         self.joint_rules = [r for r in self.device_rules if r.exclude or r.prefer is not None]
-        self.when: dict[str, Predicate] = {r.id: compile_condition(r.when) for r in self.context_rules}
+        self.when: dict[str, Predicate] = {
+            r.id: compile_condition(r.when) for r in self.context_rules
+        }
         situation = set(comp.situation_questions)
         self.k_dependent: set[str] = set()
         dev_preds: list[Predicate] = []
@@ -190,8 +208,9 @@ class ComponentRun:
                 else:
                     ctx_keys.add(f"{ref.scope}.{ref.name}")
                     fact = rb.facts.get(ref.name) if ref.scope == "fact" else None
-                    if (ref.scope == "answer" and ref.name not in situation) or \
-                            (fact is not None and fact.kind != "computed"):
+                    if (ref.scope == "answer" and ref.name not in situation) or (
+                        fact is not None and fact.kind != "computed"
+                    ):
                         self.k_dependent.add(rule.id)
         self.dev_preds = dev_preds
         self.dev_ctx_preds = ctx_preds
@@ -202,9 +221,11 @@ class ComponentRun:
         next_bit = len(comp.rules)
         for rule in comp.rules:
             for ref in analysis[rule.id].template_refs:
-                computed = (ref.scope == "device" and computed_attribute(ref.name)) or \
-                    (ref.scope == "fact" and rb.facts.get(ref.name) is not None
-                     and rb.facts[ref.name].kind == "computed")
+                computed = (ref.scope == "device" and computed_attribute(ref.name)) or (
+                    ref.scope == "fact"
+                    and rb.facts.get(ref.name) is not None
+                    and rb.facts[ref.name].kind == "computed"
+                )
                 if computed and not comp.arithmetic:
                     self.probes.append(Probe(rule, ref, "external", self.bits[rule.id]))
                 elif ref.scope == "device":
@@ -215,12 +236,20 @@ class ComponentRun:
         self.by_stage: dict[int, list[Rule]] = {}
         for rule in self.context_rules:
             self.by_stage.setdefault(rule.stratum, []).append(rule)
-        self.k_fact_names = sorted({ref.name for rid in self.k_dependent
-                                    for ref in analysis[rid].split.device_refs  # type: ignore[union-attr]
-                                    if ref.scope == "fact"})
+        self.k_fact_names = sorted(
+            {
+                ref.name
+                for rid in self.k_dependent
+                for ref in analysis[rid].split.device_refs  # type: ignore[union-attr]
+                if ref.scope == "fact"
+            }
+        )
         self.class_keys = self._class_atoms(analysis)
-        self.fact_defaults = {name: fact.default for name, fact in rb.facts.items()
-                              if fact.kind != "computed" and fact.default is not None}
+        self.fact_defaults = {
+            name: fact.default
+            for name, fact in rb.facts.items()
+            if fact.kind != "computed" and fact.default is not None
+        }
         # results
         self.sc_index: dict[tuple[Any, ...], int] = {}
         self.ksets: list[dict[tuple[int, tuple[Any, ...]], list[Any]]] = []
@@ -238,11 +267,14 @@ class ComponentRun:
         self._dev_memo: dict[tuple[Any, ...], int] = {}
         self._class_memo: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._device_probes: list[tuple[int, int, Probe]] = [
-            (self.dev_index[p.rule.id], p.bit, p) for p in self.probes if p.rule.scope == "device"]
+            (self.dev_index[p.rule.id], p.bit, p) for p in self.probes if p.rule.scope == "device"
+        ]
 
     # -- context classes ----------------------------------------------------------------------
 
-    def _class_atoms(self, analysis: Mapping[str, RuleFacts]) -> list[tuple[str, str, list[Leaf] | None]]:
+    def _class_atoms(
+        self, analysis: Mapping[str, RuleFacts]
+    ) -> list[tuple[str, str, list[Leaf] | None]]:
         """For each situation answer or computed fact the context reads: the leaves that read it,
         or None when one compares it with something else than a literal (then its value itself
         is part of the class)."""
@@ -265,9 +297,14 @@ class ComponentRun:
         return keys
 
     def class_key(self, values: Mapping[str, Any], computed: Mapping[str, Any]) -> tuple[Any, ...]:
-        raw = tuple((values.get(name, MISSING) if scope == "answer" else
-                     (computed.get(name) if found is None or found else computed.get(name) is None))
-                    for scope, name, found in self.class_keys)
+        raw = tuple(
+            (
+                values.get(name, MISSING)
+                if scope == "answer"
+                else (computed.get(name) if found is None or found else computed.get(name) is None)
+            )
+            for scope, name, found in self.class_keys
+        )
         memo = self._class_memo.get(raw)
         if memo is None:
             memo = self._class_memo[raw] = self._class_key(values, computed)
@@ -314,8 +351,9 @@ class ComponentRun:
             self.sc_situation.append(dict(values))
         return index
 
-    def _context_combinations(self, values: Mapping[str, Any], computed: Mapping[str, Any]
-                              ) -> dict[tuple[int, tuple[Any, ...]], list[Any]]:
+    def _context_combinations(
+        self, values: Mapping[str, Any], computed: Mapping[str, Any]
+    ) -> dict[tuple[int, tuple[Any, ...]], list[Any]]:
         rb = self.rb
         kset: dict[tuple[int, tuple[Any, ...]], list[Any]] = {}
         fixed = {k: v for k, v in values.items() if k in self.comp.situation_questions}
@@ -338,8 +376,11 @@ class ComponentRun:
                 if pred(ctx, {}):
                     bits |= 1 << bit
             for probe in self.probes:
-                if probe.kind == "context" and bits >> self.bits[probe.rule.id] & 1 and \
-                        ctx.get(f"{probe.ref.scope}.{probe.ref.name}") is None:
+                if (
+                    probe.kind == "context"
+                    and bits >> self.bits[probe.rule.id] & 1
+                    and ctx.get(f"{probe.ref.scope}.{probe.ref.name}") is None
+                ):
                     bits |= 1 << probe.bit
             kfacts = tuple(facts.get(name) for name in self.k_fact_names)
             slot = kset.get((bits, kfacts))
@@ -349,8 +390,13 @@ class ComponentRun:
                 slot[0] += 1
         return kset
 
-    def _derive(self, rule: Rule, facts: dict[str, Any], derived_by: dict[str, list[tuple[str, Any]]],
-                combo: Mapping[str, Any]) -> None:
+    def _derive(
+        self,
+        rule: Rule,
+        facts: dict[str, Any],
+        derived_by: dict[str, list[tuple[str, Any]]],
+        combo: Mapping[str, Any],
+    ) -> None:
         """The engine's derivation step (consult._apply_derivations), recording conflicts where
         the engine would stop or silently override."""
         for name, value in rule.derive.items():
@@ -365,8 +411,16 @@ class ComponentRun:
             facts[name] = combine(fact.combine, previous, value)
             derived_by.setdefault(name, []).append((rule.id, value))
 
-    def _conflict(self, kind: str, fact: str, first: str, second: str, v1: Any, v2: Any,
-                  combo: Mapping[str, Any]) -> None:
+    def _conflict(
+        self,
+        kind: str,
+        fact: str,
+        first: str,
+        second: str,
+        v1: Any,
+        v2: Any,
+        combo: Mapping[str, Any],
+    ) -> None:
         key = (kind, fact, *sorted((first, second)))
         found = self.conflicts.get(key)
         if found is None:
@@ -376,8 +430,9 @@ class ComponentRun:
 
     # -- situations ---------------------------------------------------------------------------
 
-    def device_masks(self, values: Mapping[str, Any], computed: Mapping[str, Any],
-                     attrs: list[dict[str, Any]]) -> list[int]:
+    def device_masks(
+        self, values: Mapping[str, Any], computed: Mapping[str, Any], attrs: list[dict[str, Any]]
+    ) -> list[int]:
         """Per device rule (in order): the devices its device part holds for."""
         ctx = context_of(dict(values), dict(computed))
         ctx_key = tuple(ctx.get(k) for k in self.dev_ctx_keys)
@@ -400,8 +455,9 @@ class ComponentRun:
                 bits ^= low
         return masks
 
-    def add_situation(self, values: dict[str, Any], computed: Mapping[str, Any],
-                      attrs: list[dict[str, Any]]) -> tuple[int, list[int]]:
+    def add_situation(
+        self, values: dict[str, Any], computed: Mapping[str, Any], attrs: list[dict[str, Any]]
+    ) -> tuple[int, list[int]]:
         """Evaluate the device parts on one situation and pair it with its context class."""
         self.situations += 1
         sc = self.kset_for(values, computed)
@@ -427,8 +483,14 @@ class ComponentRun:
             slot[0] += 1
         return sc, masks
 
-    def _probe_stats(self, sc: int, values: dict[str, Any], attrs: list[dict[str, Any]],
-                     masks: list[int], only: tuple[int, dict[str, Any], int] | None) -> None:
+    def _probe_stats(
+        self,
+        sc: int,
+        values: dict[str, Any],
+        attrs: list[dict[str, Any]],
+        masks: list[int],
+        only: tuple[int, dict[str, Any], int] | None,
+    ) -> None:
         """Placeholders of explanations: device rules whose figures are unset where they fire."""
         kany = self.kany[sc] if only is None else only[0]
         unset_of: dict[str, int] = {}
@@ -449,12 +511,20 @@ class ComponentRun:
             if not mask:
                 continue
             if only is None:
-                probe.stat.add(mask, self.kbit_count[sc][probe.bit], values, self.kbit_combo[sc][probe.bit])
+                probe.stat.add(
+                    mask, self.kbit_count[sc][probe.bit], values, self.kbit_combo[sc][probe.bit]
+                )
             else:
                 probe.stat.add(mask, only[2], values, only[1])
 
-    def _add_k_dependent(self, sc: int, values: dict[str, Any], computed: Mapping[str, Any],
-                         attrs: list[dict[str, Any]], masks: list[int]) -> None:
+    def _add_k_dependent(
+        self,
+        sc: int,
+        values: dict[str, Any],
+        computed: Mapping[str, Any],
+        attrs: list[dict[str, Any]],
+        masks: list[int],
+    ) -> None:
         """Slow path: device parts that read derived facts or context answers, per combination."""
         for (bits, kfacts), (count, combo) in self.ksets[sc].items():
             facts = dict(self.fact_defaults)
@@ -470,11 +540,15 @@ class ComponentRun:
                 if full[j] and bits >> self.bits[rule.id] & 1:
                     self.stats[rule.id].add(full[j], count, values, combo)
             self._probe_stats(sc, values, attrs, full, (bits, combo, count))
-            joint = tuple(full[self.dev_index[r.id]] if bits >> self.bits[r.id] & 1 else 0
-                          for r in self.joint_rules)
+            joint = tuple(
+                full[self.dev_index[r.id]] if bits >> self.bits[r.id] & 1 else 0
+                for r in self.joint_rules
+            )
             self._record(joint, count, values, combo)
 
-    def _record(self, sig: tuple[int, ...], count: int, values: dict[str, Any], combo: dict[str, Any]) -> None:
+    def _record(
+        self, sig: tuple[int, ...], count: int, values: dict[str, Any], combo: dict[str, Any]
+    ) -> None:
         info = self.sigs.get(sig)
         if info is None:
             self.sigs[sig] = SigInfo(count, values, combo)
@@ -509,12 +583,21 @@ class ComponentRun:
             for rule in self.context_rules:
                 bit = self.bits[rule.id]
                 if self.kany[sc] >> bit & 1:
-                    self.stats[rule.id].add(1, times * self.kbit_count[sc][bit], situation,
-                                            self.kbit_combo[sc][bit])
+                    self.stats[rule.id].add(
+                        1, times * self.kbit_count[sc][bit], situation, self.kbit_combo[sc][bit]
+                    )
             for probe in self.probes:
-                if probe.rule.scope == "context" and probe.kind != "device" and self.kany[sc] >> probe.bit & 1:
-                    probe.stat.add(1, times * self.kbit_count[sc][probe.bit], situation,
-                                   self.kbit_combo[sc][probe.bit])
+                if (
+                    probe.rule.scope == "context"
+                    and probe.kind != "device"
+                    and self.kany[sc] >> probe.bit & 1
+                ):
+                    probe.stat.add(
+                        1,
+                        times * self.kbit_count[sc][probe.bit],
+                        situation,
+                        self.kbit_combo[sc][probe.bit],
+                    )
         self._dev_memo.clear()
 
     # -- reading results ----------------------------------------------------------------------

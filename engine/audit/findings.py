@@ -63,7 +63,8 @@ KIND_TITLE_PLURALS: dict[str, str] = {
     "conclusion with a hole in its explanation": "conclusions with a hole in their explanation",
     "fact the sources disagree on": "facts the sources disagree on",
     "seed claim checked by the sizing model": "seed claims checked by the sizing model",
-    "preference contradicted by the knowledge base": "preferences contradicted by the knowledge base",
+    "preference contradicted by the knowledge base": "preferences contradicted by the knowledge "
+    "base",
     "set of answers with no device recommended": "sets of answers with no device recommended",
 }
 """Plural titles where adding an 's' to the whole title would read wrong (counted summaries)."""
@@ -98,17 +99,32 @@ class Finding:
         return str(Location(path, self.location.line, self.location.column))
 
     def sort_key(self) -> tuple[Any, ...]:
-        place = (self.location.path, self.location.line, self.location.column) if self.location else ("", 0, 0)
-        return (SEVERITIES.index(self.severity), CATEGORIES.index(self.category), place, self.message)
+        place = (
+            (self.location.path, self.location.line, self.location.column)
+            if self.location
+            else ("", 0, 0)
+        )
+        return (
+            SEVERITIES.index(self.severity),
+            CATEGORIES.index(self.category),
+            place,
+            self.message,
+        )
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "category": self.category, "kind": self.kind, "severity": self.severity,
+            "category": self.category,
+            "kind": self.kind,
+            "severity": self.severity,
             "message": self.message,
         }
         if self.location is not None:
-            data["location"] = {"path": self.location.path, "line": self.location.line,
-                                "column": self.location.column, "text": str(self.location)}
+            data["location"] = {
+                "path": self.location.path,
+                "line": self.location.line,
+                "column": self.location.column,
+                "text": str(self.location),
+            }
         if self.rules:
             data["rules"] = list(self.rules)
         if self.devices:
@@ -185,8 +201,11 @@ class AuditReport:
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "kb": self.kb_dir, "rules": self.rules_dir, "loaded": self.loaded,
-            "rules_checked": self.rule_count, "devices": self.device_count,
+            "kb": self.kb_dir,
+            "rules": self.rules_dir,
+            "loaded": self.loaded,
+            "rules_checked": self.rule_count,
+            "devices": self.device_count,
             "summary": {s: self.count(s) for s in SEVERITIES},
             "exit_status": self.exit_code,
             "space": self.space.to_json(),

@@ -1,8 +1,10 @@
-"""Knowledge checks: where the sources disagree, and what the sizing model says of the seeds' claims.
+"""Knowledge checks: where the sources disagree, and what the sizing model says of the seeds'
+claims.
 
 Every fact with ``alternatives`` is listed with the preferred value, its source, the values it
 won over and why (``preferred_because``), so an expert can review each choice. Each quantitative
-claim of kb/claims.yaml is re-checked by the sizing model (gpu_advisor.arithmetic.claims): a claim that does
+claim of kb/claims.yaml is re-checked by the sizing model (gpu_advisor.arithmetic.claims): a claim
+that does
 not hold is a warning, the others are information. Preferences that rest on a claim about the
 numbers (``prefer.claim``) are checked against every device over the whole answer space by the
 logic enumeration (audit_logic, "contradicted-claim").
@@ -30,17 +32,34 @@ def disagreement_findings(rb: RuleBase) -> list[Finding]:
         for name, fact in device.sourced_facts().items():
             if not fact.alternatives:
                 continue
-            key: tuple[str | int, ...] = tuple(name.split(".", 1)) if name.startswith("throughput.") else (name,)
+            key: tuple[str | int, ...] = (
+                tuple(name.split(".", 1)) if name.startswith("throughput.") else (name,)
+            )
             where = doc.key_location(key) if doc is not None else Location(device.path)
             others = "; ".join(f"{_value(a.value)} ({a.source})" for a in fact.alternatives)
             because = (fact.preferred_because or "no reason given").strip()
-            out.append(Finding("knowledge", "source-disagreement", "info",
-                               f"{device.id} {name}: {_value(fact.value)} ({fact.source}) preferred over {others}. "
-                               f"Why: {because}", where, devices=(device.id,),
-                               details={"fact": name, "preferred": fact.value, "source": fact.source,
-                                        "alternatives": [{"value": a.value, "source": a.source, "note": a.note}
-                                                         for a in fact.alternatives],
-                                        "preferred_because": fact.preferred_because}))
+            out.append(
+                Finding(
+                    "knowledge",
+                    "source-disagreement",
+                    "info",
+                    f"{device.id} {name}: {_value(fact.value)} ({fact.source}) preferred over "
+                    f"{others}. "
+                    f"Why: {because}",
+                    where,
+                    devices=(device.id,),
+                    details={
+                        "fact": name,
+                        "preferred": fact.value,
+                        "source": fact.source,
+                        "alternatives": [
+                            {"value": a.value, "source": a.source, "note": a.note}
+                            for a in fact.alternatives
+                        ],
+                        "preferred_because": fact.preferred_because,
+                    },
+                )
+            )
     return out
 
 
@@ -55,7 +74,9 @@ def claim_findings(rb: RuleBase) -> list[Finding]:
         try:
             claims = load_claims(path)
         except FileErrors as exc:
-            return [Finding("lint", "load-error", "error", e.message, e.location) for e in exc.errors]
+            return [
+                Finding("lint", "load-error", "error", e.message, e.location) for e in exc.errors
+            ]
     if not claims:
         return []
     positions: dict[str, Location] = {}
@@ -71,16 +92,32 @@ def claim_findings(rb: RuleBase) -> list[Finding]:
         try:
             verdict = check_claim(claim)
         except AdvisorError as exc:
-            out.append(Finding("knowledge", "claim-verdict", "error",
-                               f"claim {claim.id} ({claim.source}) cannot be checked: {exc}",
-                               positions.get(claim.id, Location(str(path)))))
+            out.append(
+                Finding(
+                    "knowledge",
+                    "claim-verdict",
+                    "error",
+                    f"claim {claim.id} ({claim.source}) cannot be checked: {exc}",
+                    positions.get(claim.id, Location(str(path))),
+                )
+            )
             continue
         severity = "warning" if verdict.verdict == "does-not-hold" else "info"
-        out.append(Finding("knowledge", "claim-verdict", severity,
-                           f"{claim.source}: \u201c{claim.claim}\u201d \u2014 {verdict.verdict}: {verdict.explanation}",
-                           positions.get(claim.id, Location(str(path))),
-                           details={"claim": claim.id, "verdict": verdict.verdict,
-                                    "computed_gb": round(verdict.computed_gb, 1)}))
+        out.append(
+            Finding(
+                "knowledge",
+                "claim-verdict",
+                severity,
+                f"{claim.source}: \u201c{claim.claim}\u201d \u2014 {verdict.verdict}: "
+                f"{verdict.explanation}",
+                positions.get(claim.id, Location(str(path))),
+                details={
+                    "claim": claim.id,
+                    "verdict": verdict.verdict,
+                    "computed_gb": round(verdict.computed_gb, 1),
+                },
+            )
+        )
     return out
 
 

@@ -37,9 +37,15 @@ DEFAULT_CONSULTS = 100
 """Of those, how many also go through a full consultation."""
 
 
-def run_audit(kb_dir: Path | str | None = None, rules_dir: Path | str | None = None, *,
-              rule_id: str | None = None, progress: Progress | None = None,
-              agreement: int = DEFAULT_AGREEMENT, consults: int = DEFAULT_CONSULTS) -> AuditReport:
+def run_audit(
+    kb_dir: Path | str | None = None,
+    rules_dir: Path | str | None = None,
+    *,
+    rule_id: str | None = None,
+    progress: Progress | None = None,
+    agreement: int = DEFAULT_AGREEMENT,
+    consults: int = DEFAULT_CONSULTS,
+) -> AuditReport:
     """Audit a knowledge base and rule folder (the shipped ones by default)."""
     from gpu_advisor.audit.lint import load
     from gpu_advisor.knowledge.kb import shipped_kb_dir
@@ -66,14 +72,23 @@ def run_audit(kb_dir: Path | str | None = None, rules_dir: Path | str | None = N
         report.loaded = False
         return report
     if rule_id is not None and rule_id not in {r.id for r in rulebase.rules}:
-        raise UsageError(f"unknown rule {rule_id!r}{did_you_mean(rule_id, [r.id for r in rulebase.rules])}")
+        raise UsageError(
+            f"unknown rule {rule_id!r}{did_you_mean(rule_id, [r.id for r in rulebase.rules])}"
+        )
     report.rule_count = len(rulebase.rules)
     report.device_count = len(rulebase.knowledge.devices)
     return _audit_loaded(report, rulebase, rule_id, tick, agreement, consults, lap)
 
 
-def _audit_loaded(report: AuditReport, rulebase: Any, rule_id: str | None, tick: Progress, agreement: int,
-                  consults: int, lap: Callable[[str], None]) -> AuditReport:
+def _audit_loaded(
+    report: AuditReport,
+    rulebase: Any,
+    rule_id: str | None,
+    tick: Progress,
+    agreement: int,
+    consults: int,
+    lap: Callable[[str], None],
+) -> AuditReport:
     from gpu_advisor.audit.agreement import agreement_findings
     from gpu_advisor.audit.knowledge import claim_findings, disagreement_findings
     from gpu_advisor.audit.lint import example_findings, lint_knowledge, lint_rules
@@ -90,8 +105,9 @@ def _audit_loaded(report: AuditReport, rulebase: Any, rule_id: str | None, tick:
     report.findings += result.findings
     report.space = result.stats
     lap("logic")
-    found, replayed, consulted = agreement_findings(engine, result.runs, agreement, consults,
-                                                    logic.facts_engine, tick)
+    found, replayed, consulted = agreement_findings(
+        engine, result.runs, agreement, consults, logic.facts_engine, tick
+    )
     report.findings += found
     report.space.durable_checked = replayed
     report.space.engine_checked = consulted
@@ -108,7 +124,9 @@ def _audit_loaded(report: AuditReport, rulebase: Any, rule_id: str | None, tick:
 # One rule's story
 
 
-def rule_story(engine: Any, logic: Any, rule_id: str, findings: list[Finding], limit: int = 120) -> dict[str, Any]:
+def rule_story(
+    engine: Any, logic: Any, rule_id: str, findings: list[Finding], limit: int = 120
+) -> dict[str, Any]:
     """Everything about one rule: its text, sources, examples, where it fires, the answers for
     which it decides the outcome (the consultation differs without it), what it conflicts with."""
     from gpu_advisor.audit.lint import check_example
@@ -123,19 +141,44 @@ def rule_story(engine: Any, logic: Any, rule_id: str, findings: list[Finding], l
             problems = check_example(engine, rule, example)
         except AdvisorError as exc:
             problems = [f"the consultation failed: {exc}"]
-        examples.append({"name": example.name, "location": str(example.location), "answers": dict(example.answers),
-                         "holds": not problems, "problems": problems})
-    devices = [d for i, d in enumerate(logic.devices) if stat.mask >> i & 1] if rule.scope == "device" else []
+        examples.append(
+            {
+                "name": example.name,
+                "location": str(example.location),
+                "answers": dict(example.answers),
+                "holds": not problems,
+                "problems": problems,
+            }
+        )
+    devices = (
+        [d for i, d in enumerate(logic.devices) if stat.mask >> i & 1]
+        if rule.scope == "device"
+        else []
+    )
     story: dict[str, Any] = {
-        "id": rule.id, "topic": rule.topic, "description": rule.description, "location": str(rule.location),
-        "scope": rule.scope, "stratum": rule.stratum, "condition": rule.condition_text(),
-        "concludes": rule.conclusion, "because": rule.because, "warn": rule.warn, "severity": rule.severity,
-        "claim": ({"metric": rule.prefer.claim.metric, "best": rule.prefer.claim.best}
-                  if rule.prefer is not None and rule.prefer.claim is not None else None),
+        "id": rule.id,
+        "topic": rule.topic,
+        "description": rule.description,
+        "location": str(rule.location),
+        "scope": rule.scope,
+        "stratum": rule.stratum,
+        "condition": rule.condition_text(),
+        "concludes": rule.conclusion,
+        "because": rule.because,
+        "warn": rule.warn,
+        "severity": rule.severity,
+        "claim": (
+            {"metric": rule.prefer.claim.metric, "best": rule.prefer.claim.best}
+            if rule.prefer is not None and rule.prefer.claim is not None
+            else None
+        ),
         "sources": [{"citation": c, "title": rb.knowledge.cite(c)} for c in rule.sources],
         "examples": examples,
-        "fires": {"combinations": stat.count, "devices": devices,
-                  "example": logic.raw(stat.answers) if stat.answers is not None else None},
+        "fires": {
+            "combinations": stat.count,
+            "devices": devices,
+            "example": logic.raw(stat.answers) if stat.answers is not None else None,
+        },
         "decides": decides(engine, logic, rule_id, limit),
         "findings": [f.to_json() for f in findings if rule_id in f.rules],
     }
@@ -153,7 +196,11 @@ def _candidates(logic: Any, rule_id: str, limit: int) -> list[dict[str, Any]]:
         index = run.joint_index(rule_id)
         found += [info.answers for sig, info in run.sigs.items() if sig[index]]
     bit = run.bits[rule_id]
-    found += [{**situation, **combo} for bits, _, situation, combo in run.context_combinations() if bits >> bit & 1]
+    found += [
+        {**situation, **combo}
+        for bits, _, situation, combo in run.context_combinations()
+        if bits >> bit & 1
+    ]
     out: list[dict[str, Any]] = []
     seen: set[tuple[Any, ...]] = set()
     step = max(1, len(found) // limit)
@@ -193,9 +240,14 @@ def describe_change(with_rule: Any, without_rule: Any) -> list[str]:
     top_with = with_rule.recommendations[0].device if with_rule.recommendations else None
     top_without = without_rule.recommendations[0].device if without_rule.recommendations else None
     if top_with != top_without:
-        changes.append(f"the top recommendation is {top_with or 'nothing'} with the rule, "
-                       f"{top_without or 'nothing'} without it")
-    excluded_with, excluded_without = set(with_rule.all_exclusions), set(without_rule.all_exclusions)
+        changes.append(
+            f"the top recommendation is {top_with or 'nothing'} with the rule, "
+            f"{top_without or 'nothing'} without it"
+        )
+    excluded_with, excluded_without = (
+        set(with_rule.all_exclusions),
+        set(without_rule.all_exclusions),
+    )
     for device in sorted(excluded_with - excluded_without):
         changes.append(f"{device} is excluded with the rule, a candidate without it")
     for device in sorted(excluded_without - excluded_with):
@@ -207,15 +259,31 @@ def describe_change(with_rule: Any, without_rule: Any) -> list[str]:
     order_with = [r.device for r in with_rule.recommendations]
     order_without = [r.device for r in without_rule.recommendations]
     if not changes and order_with != order_without:
-        first = next(i for i, (a, b) in enumerate(zip(order_with + [""], order_without + [""])) if a != b)
-        changes.append(f"the ranking changes from place {first + 1}: "
-                       + " > ".join(order_with[first:first + 3]) + " with the rule, "
-                       + " > ".join(order_without[first:first + 3]) + " without it")
+        first = next(
+            i for i, (a, b) in enumerate(zip(order_with + [""], order_without + [""])) if a != b
+        )
+        changes.append(
+            f"the ranking changes from place {first + 1}: "
+            + " > ".join(order_with[first : first + 3])
+            + " with the rule, "
+            + " > ".join(order_without[first : first + 3])
+            + " without it"
+        )
     warns_with = {(w.rule, w.device) for w in with_rule.warnings}
     warns_without = {(w.rule, w.device) for w in without_rule.warnings}
     for rule, device in sorted(warns_with - warns_without, key=lambda w: (w[0], w[1] or "")):
-        changes.append(f"the warning of {rule}{' about ' + device if device else ''} appears only with the rule")
+        changes.append(
+            f"the warning of {rule}{' about ' + device if device else ''} appears only with the "
+            "rule"
+        )
     return changes
 
 
-__all__ = ["run_audit", "rule_story", "decides", "describe_change", "DEFAULT_AGREEMENT", "DEFAULT_CONSULTS"]
+__all__ = [
+    "run_audit",
+    "rule_story",
+    "decides",
+    "describe_change",
+    "DEFAULT_AGREEMENT",
+    "DEFAULT_CONSULTS",
+]

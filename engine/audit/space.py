@@ -161,7 +161,7 @@ def build_components(rb: RuleBase, analysis: Mapping[str, RuleFacts]) -> list[Co
             if target is not None:
                 uf.union(node, target)
         for ref in analysis[rule.id].template_refs:  # an explanation's computed figures do not
-            target = _node(ref, rb)                  # tie a rule to the arithmetic (see probes)
+            target = _node(ref, rb)  # tie a rule to the arithmetic (see probes)
             if target is not None and target != ARITH:
                 uf.union(node, target)
         for name in rule.derive:
@@ -192,8 +192,9 @@ def _first(group: tuple[list[str], list[Rule]], rb: RuleBase) -> int:
     return len(order) + (rb.rules.index(rules[0]) if rules else 0)
 
 
-def _situation_questions(rb: RuleBase, qs: list[str], rules: list[Rule],
-                         analysis: Mapping[str, RuleFacts]) -> list[str]:
+def _situation_questions(
+    rb: RuleBase, qs: list[str], rules: list[Rule], analysis: Mapping[str, RuleFacts]
+) -> list[str]:
     """Arithmetic answers, answers compared inside device parts, and the answers that decide
     whether those are asked (closed under ask_when)."""
     chosen = {k for k in qs if k in ARITHMETIC_ANSWERS}
@@ -267,7 +268,9 @@ def question_leaves(rb: RuleBase, key: str) -> list[Leaf]:
     return found
 
 
-def boundary_values(rb: RuleBase, q: Question, device_values: Mapping[str, list[float]]) -> list[Any]:
+def boundary_values(
+    rb: RuleBase, q: Question, device_values: Mapping[str, list[float]]
+) -> list[Any]:
     """A number's boundary values: both sides of every literal or knowledge-base value it is
     compared with, and its min, max and default, inside its range."""
     integer = q.type == "integer"
@@ -325,7 +328,9 @@ def literal_compared(rb: RuleBase, key: str) -> bool:
         if leaf.op in ("set", "not set"):
             continue
         other = leaf.right if leaf.left == ref else leaf.left
-        if not (isinstance(other, Ref) and other.scope == "device" and computed_attribute(other.name)):
+        if not (
+            isinstance(other, Ref) and other.scope == "device" and computed_attribute(other.name)
+        ):
             return True
     return False
 
@@ -337,8 +342,11 @@ def class_representatives(rb: RuleBase, q: Question, candidates: list[Any]) -> l
     found = question_leaves(rb, q.key)
     if any(not _unary(leaf, ref) for leaf in found):
         return candidates  # compared with another answer or a fact: keep every boundary
-    literals = {float(leaf.right) for leaf in found if isinstance(leaf.right, (int, float))
-                and not isinstance(leaf.right, bool)}
+    literals = {
+        float(leaf.right)
+        for leaf in found
+        if isinstance(leaf.right, (int, float)) and not isinstance(leaf.right, bool)
+    }
     classes: dict[tuple[bool, ...], list[Any]] = {}
     for value in candidates:
         key = tuple(eval_leaf(leaf, only_lookup(ref, value)) for leaf in found)
@@ -355,6 +363,7 @@ def class_representatives(rb: RuleBase, q: Question, candidates: list[Any]) -> l
 
 def only_lookup(ref: Ref, value: Any) -> Callable[[Ref], Any]:
     """A lookup that knows one reference's value (for evaluating leaves about one answer)."""
+
     def lookup(other: Ref) -> Any:
         return value if other == ref else MISSING
 
@@ -365,17 +374,27 @@ def _unary(leaf: Leaf, ref: Ref) -> bool:
     return leaf.left == ref and not isinstance(leaf.right, Ref)
 
 
-def static_device_values(rb: RuleBase, base_attrs: Mapping[str, Mapping[str, Any]]) -> dict[str, list[float]]:
+def static_device_values(
+    rb: RuleBase, base_attrs: Mapping[str, Mapping[str, Any]]
+) -> dict[str, list[float]]:
     values: dict[str, list[float]] = {}
     for attrs in base_attrs.values():
         for name, value in attrs.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and not computed_attribute(name):
+            if (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and not computed_attribute(name)
+            ):
                 values.setdefault(name, []).append(float(value))
     return {k: sorted(set(v)) for k, v in values.items()}
 
 
-def build_domains(rb: RuleBase, components: list[Component], base_attrs: Mapping[str, Mapping[str, Any]],
-                  flips: Mapping[str, list[float]]) -> dict[str, Domain]:
+def build_domains(
+    rb: RuleBase,
+    components: list[Component],
+    base_attrs: Mapping[str, Mapping[str, Any]],
+    flips: Mapping[str, list[float]],
+) -> dict[str, Domain]:
     """Each question's values (see the module docstring)."""
     device_values = static_device_values(rb, base_attrs)
     situation = {k for c in components if c.arithmetic for k in c.situation_questions}
@@ -383,10 +402,17 @@ def build_domains(rb: RuleBase, components: list[Component], base_attrs: Mapping
     for q in rb.questions.values():
         optional = [MISSING] if q.default is None else []
         if q.type == "devices":
-            domains[q.key] = Domain(q.key, [MISSING], "fixed", MISSING, "left unset: every device is a candidate")
+            domains[q.key] = Domain(
+                q.key, [MISSING], "fixed", MISSING, "left unset: every device is a candidate"
+            )
         elif q.type == "model":
-            domains[q.key] = Domain(q.key, [MISSING], "fixed", MISSING,
-                                    "left unset: the parameter count stands for the model")
+            domains[q.key] = Domain(
+                q.key,
+                [MISSING],
+                "fixed",
+                MISSING,
+                "left unset: the parameter count stands for the model",
+            )
         elif q.type == "choice":
             domains[q.key] = Domain(q.key, list(q.choices) + optional, "choice", _default(q))
         elif q.type == "boolean":
@@ -402,12 +428,22 @@ def build_domains(rb: RuleBase, components: list[Component], base_attrs: Mapping
                     role = "budget"
                 else:
                     role = "secondary"
-                domains[q.key] = Domain(q.key, values + optional, role, _default(q),
-                                        boundaries=list(candidates) + optional)
+                domains[q.key] = Domain(
+                    q.key,
+                    values + optional,
+                    role,
+                    _default(q),
+                    boundaries=list(candidates) + optional,
+                )
             else:
                 reps = class_representatives(rb, q, candidates + optional)
-                domains[q.key] = Domain(q.key, reps, "class", _default(q),
-                                        f"one value per class of {len(candidates + optional)} boundary values")
+                domains[q.key] = Domain(
+                    q.key,
+                    reps,
+                    "class",
+                    _default(q),
+                    f"one value per class of {len(candidates + optional)} boundary values",
+                )
     return {k: _default_first(d) for k, d in domains.items()}
 
 
@@ -419,9 +455,13 @@ def _default_first(domain: Domain) -> Domain:
     """Put the default first: the enumeration then meets default-heavy combinations first, and
     the first combination showing a finding (its counterexample) has few answers to type."""
     if domain.default in domain.values:
-        domain.values = [domain.default] + [v for v in domain.values if not _same(v, domain.default)]
+        domain.values = [domain.default] + [
+            v for v in domain.values if not _same(v, domain.default)
+        ]
     if domain.default in domain.boundaries:
-        domain.boundaries = [domain.default] + [v for v in domain.boundaries if not _same(v, domain.default)]
+        domain.boundaries = [domain.default] + [
+            v for v in domain.boundaries if not _same(v, domain.default)
+        ]
     return domain
 
 
@@ -437,9 +477,13 @@ def asked(q: Question, values: Mapping[str, Any]) -> bool:
     return evaluate(q.ask_when, lookup_from(answers=values))
 
 
-def assignments(rb: RuleBase, keys: list[str], domains: Mapping[str, Domain],
-                fixed: Mapping[str, Any] | None = None,
-                choose: Mapping[str, list[Any]] | None = None) -> Iterator[dict[str, Any]]:
+def assignments(
+    rb: RuleBase,
+    keys: list[str],
+    domains: Mapping[str, Domain],
+    fixed: Mapping[str, Any] | None = None,
+    choose: Mapping[str, list[Any]] | None = None,
+) -> Iterator[dict[str, Any]]:
     """Every assignment of ``keys`` (questionnaire order) honouring ask_when: a question that is
     not asked is not set. ``fixed`` answers are given; ``choose`` overrides a key's values."""
     base = dict(fixed or {})
@@ -465,7 +509,9 @@ def assignments(rb: RuleBase, keys: list[str], domains: Mapping[str, Domain],
     yield from walk(0, base)
 
 
-def raw_answers(values: Mapping[str, Any], rb: RuleBase, keep_defaults: bool = False) -> dict[str, Any]:
+def raw_answers(
+    values: Mapping[str, Any], rb: RuleBase, keep_defaults: bool = False
+) -> dict[str, Any]:
     """Answers as a user would type them: set values only, defaults left out (the engine fills
     them in), in questionnaire order."""
     out: dict[str, Any] = {}
@@ -473,13 +519,20 @@ def raw_answers(values: Mapping[str, Any], rb: RuleBase, keep_defaults: bool = F
         value = values.get(key, MISSING)
         if value is MISSING or value is None:
             continue
-        if not keep_defaults and q.default is not None and value == q.default and type(value) is type(q.default):
+        if (
+            not keep_defaults
+            and q.default is not None
+            and value == q.default
+            and type(value) is type(q.default)
+        ):
             continue
         out[key] = value
     return out
 
 
-def situation_plan(rb: RuleBase, comp: Component, domains: Mapping[str, Domain]) -> Iterator[tuple[str, dict[str, Any]]]:
+def situation_plan(
+    rb: RuleBase, comp: Component, domains: Mapping[str, Domain]
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """Situations of the arithmetic component, yielded as (how, answers):
 
     - ``product``: every choice and every boundary value of the numbers the rules compare, the
@@ -523,15 +576,25 @@ def _extremes(q: Question, dom: Domain) -> list[Any]:
     wanted = [v for v in (q.default, q.min, q.max) if v is not None]
     out: list[Any] = []
     for value in dom.boundaries or dom.values:
-        if value is not MISSING and any(float(value) == float(w) for w in wanted) and value not in out:
+        if (
+            value is not MISSING
+            and any(float(value) == float(w) for w in wanted)
+            and value not in out
+        ):
             out.append(value)
     if MISSING in dom.values:
         out.append(MISSING)
     return out or list(dom.values[:1])
 
 
-def budget_variants(rb: RuleBase, comp: Component, domains: Mapping[str, Domain], base: Mapping[str, Any],
-                    key: str, values: list[Any]) -> Iterator[dict[str, Any]]:
+def budget_variants(
+    rb: RuleBase,
+    comp: Component,
+    domains: Mapping[str, Domain],
+    base: Mapping[str, Any],
+    key: str,
+    values: list[Any],
+) -> Iterator[dict[str, Any]]:
     """``base`` with the budget-like answer ``key`` at each of ``values``; the questions that only
     become asked then (the purchase mode) take every value."""
     keys = comp.situation_questions

@@ -53,6 +53,7 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 import durable.engine as durable_engine
+
 from gpu_advisor.errors import EngineError
 from gpu_advisor.lang.conditions import MISSING, All, AnyOf, Condition, Leaf, Not, Ref, refs, to_nnf
 
@@ -285,8 +286,9 @@ def _split_device_condition(cond: Condition) -> tuple[list[Condition], list[Cond
     return context_parts, device_parts, cited
 
 
-def compile_rule(rule_id: str, cond: Condition, stage: int, device_scoped: bool,
-                 action: str | None = None) -> dict[str, Any]:
+def compile_rule(
+    rule_id: str, cond: Condition, stage: int, device_scoped: bool, action: str | None = None
+) -> dict[str, Any]:
     """One durable_rules rule: a context member (and a device member for device rules).
     ``action`` names the action to run (the rule's id unless the rule was split)."""
     if not device_scoped:
@@ -299,8 +301,10 @@ def compile_rule(rule_id: str, cond: Condition, stage: int, device_scoped: bool,
     ctx_member += [{"$ex": {context_field(r): 1}} for r in dict.fromkeys(cited)]
     dev_body = compile_member(All(tuple(device_parts), cond_location(cond)), "ctx")
     dev_member = [{"kind": "device"}] + ([dev_body] if dev_body is not None else [])
-    return {"all": [{"ctx": {"$and": ctx_member}}, {"dev": {"$and": dev_member}}],
-            "run": action or rule_id}
+    return {
+        "all": [{"ctx": {"$and": ctx_member}}, {"dev": {"$and": dev_member}}],
+        "run": action or rule_id,
+    }
 
 
 def cond_location(cond: Condition) -> Any:
@@ -313,8 +317,13 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def context_fact(sid: str, stage: int, answers: Mapping[str, Any], facts: Mapping[str, Any],
-                 fields: frozenset[str] | None = None) -> dict[str, Any]:
+def context_fact(
+    sid: str,
+    stage: int,
+    answers: Mapping[str, Any],
+    facts: Mapping[str, Any],
+    fields: frozenset[str] | None = None,
+) -> dict[str, Any]:
     """The context fact of one stage: every set answer and fact, flattened with prefixes (only
     the ``fields`` given, when the whole fact would be wider than durable_rules takes)."""
     fact: dict[str, Any] = {"sid": sid, "kind": "ctx", "stage": stage}
@@ -327,10 +336,13 @@ def context_fact(sid: str, stage: int, answers: Mapping[str, Any], facts: Mappin
     return _narrow(fact, fields)
 
 
-def device_fact(sid: str, attributes: Mapping[str, Any],
-                fields: frozenset[str] | None = None) -> dict[str, Any]:
+def device_fact(
+    sid: str, attributes: Mapping[str, Any], fields: frozenset[str] | None = None
+) -> dict[str, Any]:
     fact: dict[str, Any] = {"sid": sid, "kind": "device"}
-    fact.update({k: _json_value(v) for k, v in attributes.items() if v is not MISSING and v is not None})
+    fact.update(
+        {k: _json_value(v) for k, v in attributes.items() if v is not MISSING and v is not None}
+    )
     return _narrow(fact, fields)
 
 
@@ -342,8 +354,10 @@ def _narrow(fact: dict[str, Any], fields: frozenset[str] | None) -> dict[str, An
         return fact
     narrow = {k: v for k, v in fact.items() if k in fields or k in _ALWAYS_KEPT}
     if len(narrow) > DURABLE_MAX_FACT_FIELDS:  # pragma: no cover - the packing prevents it
-        raise DurableLimitError(f"a fact with {len(narrow)} fields: durable_rules takes at most "
-                                f"{DURABLE_MAX_FACT_FIELDS}")
+        raise DurableLimitError(
+            f"a fact with {len(narrow)} fields: durable_rules takes at most "
+            f"{DURABLE_MAX_FACT_FIELDS}"
+        )
     return narrow
 
 
@@ -355,7 +369,9 @@ def or_terms(cond: Condition) -> int:
     """The most alternatives any ``$or`` of the compiled condition holds (nested ones counted
     together, as durable_rules counts them); compare with :data:`DURABLE_MAX_OR_TERMS`."""
     if isinstance(cond, Leaf):
-        return len(cond.right) if cond.op in ("in", "not in") and isinstance(cond.right, tuple) else 0
+        return (
+            len(cond.right) if cond.op in ("in", "not in") and isinstance(cond.right, tuple) else 0
+        )
     if isinstance(cond, Not):
         return or_terms(cond.item)
     inner = max((or_terms(item) for item in cond.items), default=0)
@@ -381,7 +397,8 @@ def split_alternatives(rule_id: str, cond: Condition) -> list[Condition]:
         raise DurableLimitError(
             f"rule {rule_id}: its any: and in lists need {len(parts)} durable_rules rules (at "
             f"most {MAX_PARTS_PER_RULE}): split it into several rules, or move the list into a "
-            "derived fact")
+            "derived fact"
+        )
     return parts
 
 
@@ -392,8 +409,10 @@ def _split(cond: Condition) -> list[Condition]:
     if isinstance(cond, Leaf):
         assert isinstance(cond.right, tuple) and cond.op == "in"  # not in compiles to $and
         values = cond.right
-        return [Leaf(cond.left, "in", values[i:i + DURABLE_MAX_OR_TERMS], cond.location, cond.text)
-                for i in range(0, len(values), DURABLE_MAX_OR_TERMS)]
+        return [
+            Leaf(cond.left, "in", values[i : i + DURABLE_MAX_OR_TERMS], cond.location, cond.text)
+            for i in range(0, len(values), DURABLE_MAX_OR_TERMS)
+        ]
     if isinstance(cond, AnyOf):
         pieces = [piece for item in cond.items for piece in _split(item)]
         groups: list[list[Condition]] = [[]]
@@ -449,7 +468,7 @@ class _Part:
 
 def _json_terms(expression: Any) -> int:
     if isinstance(expression, dict) and len(expression) == 1:
-        (key, value), = expression.items()
+        ((key, value),) = expression.items()
         if key in ("$and", "$or") and isinstance(value, list):
             return sum(_json_terms(item) for item in value)
     return 1
@@ -463,7 +482,8 @@ def _fields(rule_id: str, cond: Condition) -> tuple[frozenset[str], frozenset[st
         raise DurableLimitError(
             f"rule {rule_id} reads {max(len(context), len(device))} different answers, facts or "
             f"device attributes; durable_rules takes at most {MAX_FIELDS_PER_RULE}: split the "
-            "rule, or derive an intermediate fact")
+            "rule, or derive an intermediate fact"
+        )
     return context, device
 
 
@@ -482,13 +502,15 @@ def _pack(parts: list[_Part]) -> list[list[_Part]]:
     for part in parts:
         context_load, device_load = part.branches
         stage_load = per_stage.get(part.stage, 0) + (0 if part.device else 1)
-        fits = (stage_load <= DURABLE_MAX_RULES_FIRED_PER_FACT
-                and devices + part.device <= DURABLE_MAX_RULES_FIRED_PER_FACT
-                and branches.get(part.stage, 0) + context_load <= DURABLE_MAX_BRANCHES_PER_NODE
-                and device_branches + device_load <= DURABLE_MAX_BRANCHES_PER_NODE
-                and len(context | part.context_fields) <= MAX_FIELDS_PER_RULE
-                and len(device | part.device_fields) <= MAX_FIELDS_PER_RULE
-                and len(current) + 1 < DURABLE_MAX_RULES_PER_RULESET)
+        fits = (
+            stage_load <= DURABLE_MAX_RULES_FIRED_PER_FACT
+            and devices + part.device <= DURABLE_MAX_RULES_FIRED_PER_FACT
+            and branches.get(part.stage, 0) + context_load <= DURABLE_MAX_BRANCHES_PER_NODE
+            and device_branches + device_load <= DURABLE_MAX_BRANCHES_PER_NODE
+            and len(context | part.context_fields) <= MAX_FIELDS_PER_RULE
+            and len(device | part.device_fields) <= MAX_FIELDS_PER_RULE
+            and len(current) + 1 < DURABLE_MAX_RULES_PER_RULESET
+        )
         if current and not fits:
             groups.append(current)
             current, per_stage, branches, devices, device_branches = [], {}, {}, 0, 0
@@ -540,8 +562,13 @@ class DurableSession:
                 self._opened.clear()
                 self._rules.recorder.forget(self.sid)
 
-    def run_stage(self, stage: int, answers: Mapping[str, Any], facts: Mapping[str, Any],
-                  devices: Iterable[Mapping[str, Any]] = ()) -> list[Firing]:
+    def run_stage(
+        self,
+        stage: int,
+        answers: Mapping[str, Any],
+        facts: Mapping[str, Any],
+        devices: Iterable[Mapping[str, Any]] = (),
+    ) -> list[Firing]:
         """Assert this stage's context (and device facts) and return the firings it caused."""
         recorder = self._rules.recorder
         device_list = list(devices)
@@ -551,8 +578,9 @@ class DurableSession:
                 if stage not in ruleset.stages and not (device_list and ruleset.has_device_rules):
                     continue
                 batch = [context_fact(self.sid, stage, answers, facts, ruleset.context_fields)]
-                batch += [device_fact(self.sid, attrs, ruleset.device_fields)
-                          for attrs in device_list]
+                batch += [
+                    device_fact(self.sid, attrs, ruleset.device_fields) for attrs in device_list
+                ]
                 self._assert(ruleset.name, stage, batch)
             if self.sid in recorder.errors:
                 raise EngineError(f"a rule action failed: {recorder.errors[self.sid]}")
@@ -564,7 +592,8 @@ class DurableSession:
             if len(fact) > DURABLE_MAX_FACT_FIELDS:
                 raise DurableLimitError(
                     f"a fact with {len(fact)} fields at stage {stage}: durable_rules takes at most "
-                    f"{DURABLE_MAX_FACT_FIELDS} (use --evaluator python, or fewer facts)")
+                    f"{DURABLE_MAX_FACT_FIELDS} (use --evaluator python, or fewer facts)"
+                )
             try:
                 self._rules.host.assert_fact(ruleset, fact)
             except durable_engine.MessageNotHandledException:
@@ -592,20 +621,32 @@ class CompiledRules:
             split = split or len(alternatives) > 1
             for index, alternative in enumerate(alternatives):
                 name = rule_id if index == 0 else f"{rule_id}~{index}"
-                parts.append(_Part(name, rule_id, stage, device,
-                                   compile_rule(rule_id, alternative, stage, device),
-                                   context, device_fields))
+                parts.append(
+                    _Part(
+                        name,
+                        rule_id,
+                        stage,
+                        device,
+                        compile_rule(rule_id, alternative, stage, device),
+                        context,
+                        device_fields,
+                    )
+                )
         groups = _pack(parts)
         self.rulesets: list[_Ruleset] = []
         for index, group in enumerate(groups):
             definition = {part.name: part.body for part in group}
             definition[ANCHOR_RULE] = ANCHOR
-            self.rulesets.append(_Ruleset(
-                base if index == 0 else f"{base}_{index}", definition,
-                {part.stage for part in group if not part.device},
-                any(part.device for part in group),
-                frozenset().union(*(part.context_fields for part in group)),
-                frozenset().union(*(part.device_fields for part in group))))
+            self.rulesets.append(
+                _Ruleset(
+                    base if index == 0 else f"{base}_{index}",
+                    definition,
+                    {part.stage for part in group if not part.device},
+                    any(part.device for part in group),
+                    frozenset().union(*(part.context_fields for part in group)),
+                    frozenset().union(*(part.device_fields for part in group)),
+                )
+            )
         self.name = self.rulesets[0].name
         #: every durable rule of every ruleset (for benchmarks and tests)
         self.definition = {k: v for ruleset in self.rulesets for k, v in ruleset.definition.items()}

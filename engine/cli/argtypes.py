@@ -24,7 +24,9 @@ def _int_at_least(minimum: int, text: str) -> int:
     try:
         value = int(text.replace("_", ""))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number >= {minimum}, got {text!r}"
+        ) from None
     if value < minimum:
         raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}")
     return value
@@ -50,7 +52,9 @@ def non_negative_int(text: str) -> int:
 
 def add_dirs(parser: argparse.ArgumentParser) -> None:
     """--kb and --rules: the folders a command loads instead of the shipped ones."""
-    parser.add_argument("--kb", metavar="DIR", help="knowledge-base folder (default: the shipped one)")
+    parser.add_argument(
+        "--kb", metavar="DIR", help="knowledge-base folder (default: the shipped one)"
+    )
     parser.add_argument("--rules", metavar="DIR", help="rules folder (default: the shipped one)")
 
 

@@ -29,18 +29,36 @@ path:line:col: message)."""
 def register(subparsers: Any) -> None:
     """Add the `audit` subcommand to an argparse subparsers object."""
     parser = subparsers.add_parser(
-        "audit", help="audit the rules: lint, examples, logic over all answers, engine agreement, knowledge",
-        description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "audit",
+        help="audit the rules: lint, examples, logic over all answers, engine agreement, knowledge",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--rules", metavar="DIR", help="rules folder (default: the shipped one)")
-    parser.add_argument("--kb", metavar="DIR", help="knowledge-base folder (default: the shipped one)")
-    parser.add_argument("--format", choices=FORMATS, default=None,
-                        help="text (terse, default on a terminal), markdown or html (a report to read and "
-                             "annotate), json (for tools); default: from the -o extension, else text")
+    parser.add_argument(
+        "--kb", metavar="DIR", help="knowledge-base folder (default: the shipped one)"
+    )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="text (terse, default on a terminal), markdown or html (a report to read and "
+        "annotate), json (for tools); default: from the -o extension, else text",
+    )
     parser.add_argument("--rule", metavar="ID", help="also tell one rule's full story")
-    parser.add_argument("-o", "--output", metavar="PATH", help="write the report here instead of standard output")
-    parser.add_argument("--agreement", metavar="N", type=non_negative_int, default=None,
-                        help="combinations to replay in durable_rules and Python (default 1000)")
-    parser.add_argument("--verbose", action="store_true", help="text format: list the information findings too")
+    parser.add_argument(
+        "-o", "--output", metavar="PATH", help="write the report here instead of standard output"
+    )
+    parser.add_argument(
+        "--agreement",
+        metavar="N",
+        type=non_negative_int,
+        default=None,
+        help="combinations to replay in durable_rules and Python (default 1000)",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="text format: list the information findings too"
+    )
     parser.set_defaults(func=run)
 
 
@@ -48,8 +66,14 @@ def format_for(path: str | None) -> str | None:
     if not path:
         return None
     suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
-    return {"md": "markdown", "markdown": "markdown", "html": "html", "htm": "html", "json": "json",
-            "txt": "text"}.get(suffix)
+    return {
+        "md": "markdown",
+        "markdown": "markdown",
+        "html": "html",
+        "htm": "html",
+        "json": "json",
+        "txt": "text",
+    }.get(suffix)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
     fmt = args.format or format_for(args.output) or "text"
     agreement = DEFAULT_AGREEMENT if args.agreement is None else args.agreement
     with _progress() as tick:
-        report = run_audit(args.kb, args.rules, rule_id=args.rule, progress=tick, agreement=agreement)
+        report = run_audit(
+            args.kb, args.rules, rule_id=args.rule, progress=tick, agreement=agreement
+        )
     if not report.loaded:
         for finding in report.sorted_findings():
             sys.stderr.write(f"{finding.where}: {finding.message}\n")
@@ -84,8 +110,12 @@ def _write(path: str | None, text: str) -> None:
 class _progress:
     """A rich progress bar on standard error, only when it is a terminal (else nothing)."""
 
-    LABELS: ClassVar[dict[str, str]] = {"load": "loading", "examples": "rule examples", "situations": "answer space",
-                                         "agreement": "durable_rules vs Python"}
+    LABELS: ClassVar[dict[str, str]] = {
+        "load": "loading",
+        "examples": "rule examples",
+        "situations": "answer space",
+        "agreement": "durable_rules vs Python",
+    }
 
     def __enter__(self) -> Any:
         if not sys.stderr.isatty():
@@ -100,8 +130,14 @@ class _progress:
             TimeElapsedColumn,
         )
 
-        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                             TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
         self._bar.start()
         self._tasks: dict[str, Any] = {}
         return self.tick
@@ -110,7 +146,9 @@ class _progress:
         assert self._bar is not None
         task = self._tasks.get(phase)
         if task is None:
-            task = self._tasks[phase] = self._bar.add_task(self.LABELS.get(phase, phase), total=total)
+            task = self._tasks[phase] = self._bar.add_task(
+                self.LABELS.get(phase, phase), total=total
+            )
         self._bar.update(task, completed=done, total=total)
 
     def __exit__(self, *exc: object) -> None:

@@ -49,29 +49,64 @@ def zero_stage(text: str) -> int:
 def register(subparsers: Any) -> None:
     """Add the `deploy` subcommand to an argparse subparsers object."""
     parser = subparsers.add_parser(
-        "deploy", help="DeepSpeed and FSDP settings for a training job, each explained",
-        description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "deploy",
+        help="DeepSpeed and FSDP settings for a training job, each explained",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--from", dest="from_files", action="append", default=[], metavar="FILE",
-                       help="saved `nvidia-smi -q -x` / `nvidia-smi topo -m` outputs (repeatable)")
+    where.add_argument(
+        "--from",
+        dest="from_files",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="saved `nvidia-smi -q -x` / `nvidia-smi topo -m` outputs (repeatable)",
+    )
     where.add_argument("--live", action="store_true", help="read the local GPUs through NVML")
     where.add_argument("--device", metavar="ID", help="a knowledge-base device, e.g. h100-pcie")
-    parser.add_argument("--gpus", type=positive_int, metavar="N",
-                        help="with --device: how many (default: the fewest that hold the job)")
-    parser.add_argument("--micro-batch", type=positive_int, metavar="N",
-                        help="micro-batch per GPU (default: batch_size if given, else the largest "
-                             "power of two that fits)")
-    parser.add_argument("--global-batch", type=positive_int, metavar="N",
-                        help="sequences per optimizer step; sets gradient accumulation")
-    parser.add_argument("--zero", type=zero_stage, metavar="STAGE",
-                        help="force a ZeRO stage (0-3) instead of the plan's")
+    parser.add_argument(
+        "--gpus",
+        type=positive_int,
+        metavar="N",
+        help="with --device: how many (default: the fewest that hold the job)",
+    )
+    parser.add_argument(
+        "--micro-batch",
+        type=positive_int,
+        metavar="N",
+        help="micro-batch per GPU (default: batch_size if given, else the largest "
+        "power of two that fits)",
+    )
+    parser.add_argument(
+        "--global-batch",
+        type=positive_int,
+        metavar="N",
+        help="sequences per optimizer step; sets gradient accumulation",
+    )
+    parser.add_argument(
+        "--zero",
+        type=zero_stage,
+        metavar="STAGE",
+        help="force a ZeRO stage (0-3) instead of the plan's",
+    )
     offload = parser.add_mutually_exclusive_group()
-    offload.add_argument("--offload", dest="offload", action="store_true", default=None,
-                         help="force optimizer offload to host RAM")
-    offload.add_argument("--no-offload", dest="offload", action="store_false",
-                         help="forbid optimizer offload")
-    parser.add_argument("--learning-rate", type=positive_float, metavar="LR",
-                        help="learning rate written into the optimizer block (offload only)")
+    offload.add_argument(
+        "--offload",
+        dest="offload",
+        action="store_true",
+        default=None,
+        help="force optimizer offload to host RAM",
+    )
+    offload.add_argument(
+        "--no-offload", dest="offload", action="store_false", help="forbid optimizer offload"
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=positive_float,
+        metavar="LR",
+        help="learning rate written into the optimizer block (offload only)",
+    )
     parser.add_argument("--format", choices=FORMATS, help="text (default), json, deepspeed or fsdp")
     parser.add_argument("-o", "--output", metavar="PATH", help="write to PATH (atomically)")
     add_job_arguments(parser)
@@ -91,8 +126,9 @@ def output_format(args: argparse.Namespace) -> str:
     return "text"
 
 
-def _hardware(args: argparse.Namespace, engine: Engine, knowledge: Knowledge,
-              raw: dict[str, Any]) -> tuple[Hardware, Job, list[str]]:
+def _hardware(
+    args: argparse.Namespace, engine: Engine, knowledge: Knowledge, raw: dict[str, Any]
+) -> tuple[Hardware, Job, list[str]]:
     """The hardware the flags name, the job on it, and warnings from the probe's checks."""
     from gpu_advisor.errors import UsageError, did_you_mean, one_of
     from gpu_advisor.hardware import probe
@@ -111,15 +147,21 @@ def _hardware(args: argparse.Namespace, engine: Engine, knowledge: Knowledge,
             machine.host_ram_gb = args.host_ram_gb
         probe.match_models(machine, knowledge, rules.names)
         job = resolve_job(engine, raw, args.model, len(machine.gpus), args.kb)
-        findings = probe.run_checks(machine, rules, knowledge, job.answers.values,
-                                    job.planned_parallelism, True)
-        warnings = [f"{f.check} ({'GPU ' + str(f.gpu) if f.gpu is not None else 'machine'}): "
-                    f"{f.message}" for f in findings if f.severity == "serious"]
+        findings = probe.run_checks(
+            machine, rules, knowledge, job.answers.values, job.planned_parallelism, True
+        )
+        warnings = [
+            f"{f.check} ({'GPU ' + str(f.gpu) if f.gpu is not None else 'machine'}): {f.message}"
+            for f in findings
+            if f.severity == "serious"
+        ]
         return hardware_from_machine(machine, knowledge, args.host_ram_gb), job, warnings
     if args.device:
         if args.device not in knowledge.devices:
-            raise UsageError(f"--device: unknown device {args.device!r}"
-                             f"{did_you_mean(args.device, knowledge.devices)}; {one_of(knowledge.devices)}")
+            raise UsageError(
+                f"--device: unknown device {args.device!r}"
+                f"{did_you_mean(args.device, knowledge.devices)}; {one_of(knowledge.devices)}"
+            )
         device = knowledge.devices[args.device]
         job = resolve_job(engine, raw, args.model, args.gpus, args.kb)
         count = args.gpus or _fewest(job, device)
@@ -141,8 +183,9 @@ def _fewest(job: Job, device: Any) -> int:
     return needed or per_node
 
 
-def _recommended(args: argparse.Namespace, engine: Engine, knowledge: Knowledge,
-                 raw: dict[str, Any]) -> tuple[Hardware, Job, list[str]]:
+def _recommended(
+    args: argparse.Namespace, engine: Engine, knowledge: Knowledge, raw: dict[str, Any]
+) -> tuple[Hardware, Job, list[str]]:
     """The recommendation engine's first choice for the job, as the hardware."""
     from gpu_advisor.errors import UsageError
     from gpu_advisor.hardware.planning import hardware_from_device, resolve_job
@@ -156,11 +199,15 @@ def _recommended(args: argparse.Namespace, engine: Engine, knowledge: Knowledge,
         consult_raw["parallelism"] = "tensor"
     consultation = engine.consult(consult_raw)
     if not consultation.recommendations:
-        raise UsageError("the recommendation engine found no device for this job "
-                         "(gpu-advisor recommend shows why); name one with --device")
+        raise UsageError(
+            "the recommendation engine found no device for this job "
+            "(gpu-advisor recommend shows why); name one with --device"
+        )
     top = consultation.recommendations[0]
     device = knowledge.devices[top.device]
-    origin = "recommended: the recommendation engine's first choice (gpu-advisor recommend explains it)"
+    origin = (
+        "recommended: the recommendation engine's first choice (gpu-advisor recommend explains it)"
+    )
     return hardware_from_device(device, top.count, origin, args.host_ram_gb), job, []
 
 
@@ -174,16 +221,19 @@ def build(args: argparse.Namespace) -> Deployment:
     from gpu_advisor.knowledge.rulebase import load_rulebase
 
     if not job_given(args):
-        raise UsageError("describe the job: e.g. --set workload=fine-tuning --set method=full "
-                         "--model llama-3.1-70b (see gpu-advisor questions)")
+        raise UsageError(
+            "describe the job: e.g. --set workload=fine-tuning --set method=full "
+            "--model llama-3.1-70b (see gpu-advisor questions)"
+        )
     knowledge = load_knowledge(args.kb)
     engine = Engine(load_rulebase(args.rules, knowledge))
     raw = raw_answers(args)
     hardware, job, warnings = _hardware(args, engine, knowledge, raw)
     plan = make_plan(hardware, job, knowledge, engine)
     option = pick_option(plan, args.zero, args.offload)
-    deployment = build_deployment(plan, option, args.micro_batch, args.global_batch,
-                                  args.learning_rate)
+    deployment = build_deployment(
+        plan, option, args.micro_batch, args.global_batch, args.learning_rate
+    )
     deployment.warnings = warnings + deployment.warnings
     return deployment
 
@@ -193,6 +243,7 @@ def render(deployment: Deployment, fmt: str) -> str:
     import json
 
     import yaml
+
     from gpu_advisor.hardware.deploy import deployment_lines
 
     if fmt == "deepspeed":
@@ -219,8 +270,12 @@ def run(args: argparse.Namespace) -> int:
 
             raise UsageError(f"-o {args.output}: folder {target.parent} does not exist")
         write_text_safely(target, text)
-        what = {"deepspeed": "DeepSpeed config", "fsdp": "Accelerate FSDP config",
-                "json": "deployment (JSON)", "text": "deployment"}[fmt]
+        what = {
+            "deepspeed": "DeepSpeed config",
+            "fsdp": "Accelerate FSDP config",
+            "json": "deployment (JSON)",
+            "text": "deployment",
+        }[fmt]
         sys.stdout.write(f"wrote {what} to {args.output}: {deployment.option.label}\n")
         for warning in deployment.warnings:
             sys.stderr.write(f"warning: {warning}\n")

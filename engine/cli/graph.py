@@ -37,17 +37,37 @@ examples:
 def register(subparsers: Any) -> None:
     """Add the `graph` subcommand to an argparse subparsers object."""
     parser = subparsers.add_parser(
-        "graph", help="export the decision tree (DOT, SVG, PNG, GraphML, Mermaid, JSON), with a "
-                      "consultation's path",
-        description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--answers", metavar="FILE", help="answers in YAML or JSON: draw their path")
-    parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="set_values",
-                        help="one answer; repeatable; wins over --answers")
-    parser.add_argument("--format", choices=FORMATS, default=None,
-                        help="output format (default: from the -o extension, else dot)")
-    parser.add_argument("-o", "--output", metavar="PATH", help="write here instead of standard output")
-    parser.add_argument("--focus", metavar="RULE_OR_DEVICE",
-                        help="keep one rule or device and what leads to it and follows from it")
+        "graph",
+        help="export the decision tree (DOT, SVG, PNG, GraphML, Mermaid, JSON), with a "
+        "consultation's path",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--answers", metavar="FILE", help="answers in YAML or JSON: draw their path"
+    )
+    parser.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        dest="set_values",
+        help="one answer; repeatable; wins over --answers",
+    )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="output format (default: from the -o extension, else dot)",
+    )
+    parser.add_argument(
+        "-o", "--output", metavar="PATH", help="write here instead of standard output"
+    )
+    parser.add_argument(
+        "--focus",
+        metavar="RULE_OR_DEVICE",
+        help="keep one rule or device and what leads to it and follows from it",
+    )
     add_dirs(parser)
     parser.set_defaults(func=run)
 

@@ -51,8 +51,10 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         if "invalid choice" in message and "argument COMMAND" in message:
             word = message.split("invalid choice: ", 1)[1].split("'")[1] if "'" in message else ""
-            message = (f"unknown command {word!r}{did_you_mean(word, COMMANDS)}; "
-                       f"one of: {', '.join(COMMANDS)}")
+            message = (
+                f"unknown command {word!r}{did_you_mean(word, COMMANDS)}; "
+                f"one of: {', '.join(COMMANDS)}"
+            )
         if _Parser.json_errors:
             self.exit(2, error_json(message, 2, kind="usage") + "\n")
         self.exit(2, f"{self.prog}: error: {message} (see {PROG} --help)\n")
@@ -61,8 +63,10 @@ class _Parser(argparse.ArgumentParser):
 def wants_json(argv: Sequence[str]) -> bool:
     """Whether the command line asks for JSON output (errors are then JSON too)."""
     args = list(argv)
-    return any(a == "--format=json" or (a == "--format" and i + 1 < len(args) and args[i + 1] == "json")
-               for i, a in enumerate(args))
+    return any(
+        a == "--format=json" or (a == "--format" and i + 1 < len(args) and args[i + 1] == "json")
+        for i, a in enumerate(args)
+    )
 
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
@@ -71,10 +75,16 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
     wanted = next((a for a in argv if not a.startswith("-")), None)
 
-    parser = _Parser(prog=PROG, description=(
-        "An explaining expert system: which GPU (or AI appliance) to buy for a workload, how many, "
-        "and why. Without a command it opens the terminal questionnaire."),
-        epilog=EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(
+        prog=PROG,
+        description=(
+            "An explaining expert system: which GPU (or AI appliance) to buy for a workload, how "
+            "many, "
+            "and why. Without a command it opens the terminal questionnaire."
+        ),
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument("--kb", metavar="DIR", help="knowledge-base folder for the questionnaire")
     parser.add_argument("--rules", metavar="DIR", help="rules folder for the questionnaire")
@@ -93,9 +103,11 @@ def run_tui(args: argparse.Namespace) -> int:
     Without a terminal on both ends (a pipe, a redirect, a CI job) the UI would wait for keys
     that never come and write escape codes into the output: say so and exit 2 instead."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        sys.stderr.write(f"{PROG}: the questionnaire needs a terminal (standard input and output "
-                         f"are not both one); for scripts use a command, e.g. "
-                         f"'{PROG} recommend --answers FILE' (see {PROG} --help)\n")
+        sys.stderr.write(
+            f"{PROG}: the questionnaire needs a terminal (standard input and output "
+            f"are not both one); for scripts use a command, e.g. "
+            f"'{PROG} recommend --answers FILE' (see {PROG} --help)\n"
+        )
         return 2
     from gpu_advisor.tui.app import run_app
 

@@ -33,49 +33,103 @@ scenarios: they add one scenario, 'custom', built from the chosen --scenario (fr
 def register(subparsers: Any) -> None:
     """Add the `plan` subcommand to an argparse subparsers object."""
     parser = subparsers.add_parser(
-        "plan", help="units, energy, batteries and CapEx for a budget",
-        description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--budget", metavar="USD", required=False,
-                        help="procurement budget in US dollars (required), e.g. 150000")
-    parser.add_argument("--device", metavar="ID", action="append", default=None,
-                        help="plan this knowledge-base device (or paper pathway id) instead of "
-                             "the paper's four pathways; repeatable")
-    parser.add_argument("--scenario", metavar="NAME", default="all",
-                        help="facility scenario: optimistic, engineering, legacy-room or all "
-                             "(default: all)")
-    parser.add_argument("--hours", metavar="H",
-                        help="length of the off-grid run in hours (default: 8, kb/energy.yaml)")
-    parser.add_argument("--price", metavar="ID=USD", action="append", default=None,
-                        help="override one device's unit price (device or pathway id); repeatable")
-    parser.add_argument("--powerwall-usd", metavar="N",
-                        help="installed price of one battery unit (default: 8200)")
-    parser.add_argument("--powerwall-kwh", metavar="N",
-                        help="nominal energy of one battery unit in kWh (default: 13.5)")
-    parser.add_argument("--powerwall-kw", metavar="N",
-                        help="continuous power of one battery unit in kW (default: 11.5)")
-    parser.add_argument("--pue", metavar="X",
-                        help="power usage effectiveness, >= 1 (adds a 'custom' scenario)")
-    parser.add_argument("--host-factor", metavar="X",
-                        help="multiplier for CPU/RAM/storage/network power, >= 1; appliances whose "
-                             "rating includes the host keep 1 (adds a 'custom' scenario)")
-    parser.add_argument("--efficiency", metavar="X",
-                        help="battery discharge-path efficiency in (0, 1] "
-                             "(adds a 'custom' scenario)")
-    parser.add_argument("--dod", metavar="X",
-                        help="planned depth of discharge in (0, 1] (adds a 'custom' scenario)")
-    parser.add_argument("--format", default="text", metavar="FORMAT",
-                        help="output format: text, json or markdown (default: text)")
-    parser.add_argument("--kb", metavar="DIR",
-                        help="knowledge-base folder; energy.yaml and pathways.yaml missing from it "
-                             "come from the shipped knowledge base")
+        "plan",
+        help="units, energy, batteries and CapEx for a budget",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--budget",
+        metavar="USD",
+        required=False,
+        help="procurement budget in US dollars (required), e.g. 150000",
+    )
+    parser.add_argument(
+        "--device",
+        metavar="ID",
+        action="append",
+        default=None,
+        help="plan this knowledge-base device (or paper pathway id) instead of "
+        "the paper's four pathways; repeatable",
+    )
+    parser.add_argument(
+        "--scenario",
+        metavar="NAME",
+        default="all",
+        help="facility scenario: optimistic, engineering, legacy-room or all (default: all)",
+    )
+    parser.add_argument(
+        "--hours",
+        metavar="H",
+        help="length of the off-grid run in hours (default: 8, kb/energy.yaml)",
+    )
+    parser.add_argument(
+        "--price",
+        metavar="ID=USD",
+        action="append",
+        default=None,
+        help="override one device's unit price (device or pathway id); repeatable",
+    )
+    parser.add_argument(
+        "--powerwall-usd", metavar="N", help="installed price of one battery unit (default: 8200)"
+    )
+    parser.add_argument(
+        "--powerwall-kwh",
+        metavar="N",
+        help="nominal energy of one battery unit in kWh (default: 13.5)",
+    )
+    parser.add_argument(
+        "--powerwall-kw",
+        metavar="N",
+        help="continuous power of one battery unit in kW (default: 11.5)",
+    )
+    parser.add_argument(
+        "--pue", metavar="X", help="power usage effectiveness, >= 1 (adds a 'custom' scenario)"
+    )
+    parser.add_argument(
+        "--host-factor",
+        metavar="X",
+        help="multiplier for CPU/RAM/storage/network power, >= 1; appliances whose "
+        "rating includes the host keep 1 (adds a 'custom' scenario)",
+    )
+    parser.add_argument(
+        "--efficiency",
+        metavar="X",
+        help="battery discharge-path efficiency in (0, 1] (adds a 'custom' scenario)",
+    )
+    parser.add_argument(
+        "--dod", metavar="X", help="planned depth of discharge in (0, 1] (adds a 'custom' scenario)"
+    )
+    parser.add_argument(
+        "--format",
+        default="text",
+        metavar="FORMAT",
+        help="output format: text, json or markdown (default: text)",
+    )
+    parser.add_argument(
+        "--kb",
+        metavar="DIR",
+        help="knowledge-base folder; energy.yaml and pathways.yaml missing from it "
+        "come from the shipped knowledge base",
+    )
     parser.set_defaults(func=run)
 
 
 FLAGS: dict[str, str] = {
-    "budget": "--budget", "device": "--device", "scenario": "--scenario", "hours": "--hours",
-    "price": "--price", "powerwall_usd": "--powerwall-usd", "powerwall_kwh": "--powerwall-kwh",
-    "powerwall_kw": "--powerwall-kw", "pue": "--pue", "host_factor": "--host-factor",
-    "efficiency": "--efficiency", "dod": "--dod", "format": "--format", "kb": "--kb",
+    "budget": "--budget",
+    "device": "--device",
+    "scenario": "--scenario",
+    "hours": "--hours",
+    "price": "--price",
+    "powerwall_usd": "--powerwall-usd",
+    "powerwall_kwh": "--powerwall-kwh",
+    "powerwall_kw": "--powerwall-kw",
+    "pue": "--pue",
+    "host_factor": "--host-factor",
+    "efficiency": "--efficiency",
+    "dod": "--dod",
+    "format": "--format",
+    "kb": "--kb",
 }
 """Each field of a plan (see present.plan_request) -> its flag, for the error messages."""
 
@@ -88,16 +142,30 @@ def read_request(args: argparse.Namespace) -> PlanRequest:
     from gpu_advisor.present.plan_tables import FORMATS
 
     if args.format not in FORMATS:
-        raise UsageError(f"unknown format {args.format!r}"
-                         f"{did_you_mean(args.format, FORMATS)}; {one_of(FORMATS)}", field="format")
+        raise UsageError(
+            f"unknown format {args.format!r}"
+            f"{did_you_mean(args.format, FORMATS)}; {one_of(FORMATS)}",
+            field="format",
+        )
     if args.budget is None:
-        raise UsageError("required (the procurement budget in USD, e.g. --budget 150000)",
-                         field="budget")
+        raise UsageError(
+            "required (the procurement budget in USD, e.g. --budget 150000)", field="budget"
+        )
     inputs = PlanInputs(
-        budget=args.budget, devices=tuple(args.device or ()), scenario=args.scenario,
-        hours=args.hours, prices=tuple(args.price or ()), powerwall_usd=args.powerwall_usd,
-        powerwall_kwh=args.powerwall_kwh, powerwall_kw=args.powerwall_kw, pue=args.pue,
-        host_factor=args.host_factor, efficiency=args.efficiency, dod=args.dod, kb=args.kb)
+        budget=args.budget,
+        devices=tuple(args.device or ()),
+        scenario=args.scenario,
+        hours=args.hours,
+        prices=tuple(args.price or ()),
+        powerwall_usd=args.powerwall_usd,
+        powerwall_kwh=args.powerwall_kwh,
+        powerwall_kw=args.powerwall_kw,
+        pue=args.pue,
+        host_factor=args.host_factor,
+        efficiency=args.efficiency,
+        dod=args.dod,
+        kb=args.kb,
+    )
     return read_inputs(inputs, FLAGS)
 
 

@@ -38,32 +38,63 @@ RAM that needs), and if not, the smallest purchase that makes it fit."""
 def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags that describe a job and where the rules live (shared with `deploy`)."""
     parser.add_argument("--answers", metavar="FILE", help="answers in YAML or JSON (key: value)")
-    parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="set_values",
-                        help="one answer, e.g. workload=fine-tuning, model_params_b=70, method=full, "
-                             "parallelism=tensor; repeatable (see gpu-advisor questions)")
-    parser.add_argument("--model", metavar="NAME",
-                        help="a catalog model (e.g. llama-3.1-70b) instead of model_params_b: its "
-                             "real shape sizes the KV cache, activations and DeepSpeed buckets")
-    parser.add_argument("--host-ram-gb", type=positive_float, metavar="GB",
-                        help="host RAM for the offload options (measured when probing live)")
-    parser.add_argument("--kb", metavar="DIR", help="knowledge-base folder (default: the shipped one)")
+    parser.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        dest="set_values",
+        help="one answer, e.g. workload=fine-tuning, model_params_b=70, method=full, "
+        "parallelism=tensor; repeatable (see gpu-advisor questions)",
+    )
+    parser.add_argument(
+        "--model",
+        metavar="NAME",
+        help="a catalog model (e.g. llama-3.1-70b) instead of model_params_b: its "
+        "real shape sizes the KV cache, activations and DeepSpeed buckets",
+    )
+    parser.add_argument(
+        "--host-ram-gb",
+        type=positive_float,
+        metavar="GB",
+        help="host RAM for the offload options (measured when probing live)",
+    )
+    parser.add_argument(
+        "--kb", metavar="DIR", help="knowledge-base folder (default: the shipped one)"
+    )
     parser.add_argument("--rules", metavar="DIR", help="rules folder (default: the shipped one)")
-    parser.add_argument("--checks", metavar="DIR",
-                        help="hardware checks folder (default: the shipped rules/hardware)")
+    parser.add_argument(
+        "--checks",
+        metavar="DIR",
+        help="hardware checks folder (default: the shipped rules/hardware)",
+    )
 
 
 def register(subparsers: Any) -> None:
     """Add the `probe` subcommand to an argparse subparsers object."""
     parser = subparsers.add_parser(
-        "probe", help="read the local GPUs (or saved nvidia-smi outputs), check them, plan a job on them",
-        description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--from", dest="from_files", action="append", default=[], metavar="FILE",
-                        help="a saved `nvidia-smi -q -x` or `nvidia-smi topo -m` output (repeatable; "
-                             "'-' reads standard input); without it, the local GPUs are read")
+        "probe",
+        help="read the local GPUs (or saved nvidia-smi outputs), check them, plan a job on them",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--from",
+        dest="from_files",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a saved `nvidia-smi -q -x` or `nvidia-smi topo -m` output (repeatable; "
+        "'-' reads standard input); without it, the local GPUs are read",
+    )
     parser.add_argument("--format", choices=FORMATS, default="text", help="text (default) or json")
-    parser.add_argument("--fail-on", choices=("info", "caution", "serious"), metavar="SEVERITY",
-                        help="exit with status 1 when a finding is at least this severe "
-                             "(info, caution, serious); for scripts and CI")
+    parser.add_argument(
+        "--fail-on",
+        choices=("info", "caution", "serious"),
+        metavar="SEVERITY",
+        help="exit with status 1 when a finding is at least this severe "
+        "(info, caution, serious); for scripts and CI",
+    )
     add_job_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -93,8 +124,11 @@ def raw_answers(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def job_given(args: argparse.Namespace) -> bool:
-    return bool(getattr(args, "set_values", None) or getattr(args, "answers", None)
-                or getattr(args, "model", None))
+    return bool(
+        getattr(args, "set_values", None)
+        or getattr(args, "answers", None)
+        or getattr(args, "model", None)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,29 +185,42 @@ def _status(findings: Sequence[Finding], fail_on: str | None) -> int:
     return 1 if any(SEVERITIES.index(f.severity) >= threshold for f in findings) else 0
 
 
-def to_json(machine: Machine, findings: Sequence[Finding], rules: HardwareRules,
-            plan: Plan | None) -> dict[str, Any]:
+def to_json(
+    machine: Machine, findings: Sequence[Finding], rules: HardwareRules, plan: Plan | None
+) -> dict[str, Any]:
     """The JSON contract: machine (every GPU with its raw facts), findings, plan (or null)."""
-    counts = {s: sum(1 for f in findings if f.severity == s) for s in ("serious", "caution", "info")}
-    return {"machine": machine.to_json(), "checks_run": len(rules.checks),
-            "findings": [f.to_json() for f in findings], "summary": counts,
-            "plan": plan.to_json() if plan is not None else None}
+    counts = {
+        s: sum(1 for f in findings if f.severity == s) for s in ("serious", "caution", "info")
+    }
+    return {
+        "machine": machine.to_json(),
+        "checks_run": len(rules.checks),
+        "findings": [f.to_json() for f in findings],
+        "summary": counts,
+        "plan": plan.to_json() if plan is not None else None,
+    }
 
 
 def _gpu_line(gpu: Any, knowledge: Knowledge) -> str:
     from gpu_advisor.hardware.probe import stated_memory_gb
 
     memory = stated_memory_gb(gpu, knowledge)
-    parts = [f"GPU {gpu.index}", gpu.bus_id or "-", gpu.name,
-             f"[{gpu.kb_id}]" if gpu.kb_id else "[unknown model]",
-             f"{memory:g} GiB" if memory is not None else "memory n/a"]
+    parts = [
+        f"GPU {gpu.index}",
+        gpu.bus_id or "-",
+        gpu.name,
+        f"[{gpu.kb_id}]" if gpu.kb_id else "[unknown model]",
+        f"{memory:g} GiB" if memory is not None else "memory n/a",
+    ]
     if gpu.ecc_current is None:
         parts.append("no ECC")
     else:
         parts.append("ECC on" if gpu.ecc_current else "ECC off")
     if gpu.pcie_gen_current is not None:
-        parts.append(f"PCIe Gen{gpu.pcie_gen_current} x{gpu.pcie_width_current} "
-                     f"(max Gen{gpu.pcie_gen_max} x{gpu.pcie_width_max})")
+        parts.append(
+            f"PCIe Gen{gpu.pcie_gen_current} x{gpu.pcie_width_current} "
+            f"(max Gen{gpu.pcie_gen_max} x{gpu.pcie_width_max})"
+        )
     if gpu.power_limit_w is not None:
         parts.append(f"{gpu.power_limit_w:g} W limit")
     if gpu.performance_state:
@@ -184,8 +231,10 @@ def _gpu_line(gpu: Any, knowledge: Knowledge) -> str:
 def _topology_lines(machine: Machine) -> list[str]:
     topology = machine.topology
     if topology is None:
-        return ["Topology: not read" + (" (pass nvidia-smi topo -m output with --from)"
-                                        if len(machine.gpus) > 1 else "")]
+        return [
+            "Topology: not read"
+            + (" (pass nvidia-smi topo -m output with --from)" if len(machine.gpus) > 1 else "")
+        ]
     if not topology.links:
         return ["Topology: one GPU"]
     paths = list(topology.links.values())
@@ -201,17 +250,26 @@ def _topology_lines(machine: Machine) -> list[str]:
     return lines
 
 
-def text_lines(machine: Machine, findings: Sequence[Finding], rules: HardwareRules,
-               knowledge: Knowledge, plan: Plan | None) -> list[str]:
+def text_lines(
+    machine: Machine,
+    findings: Sequence[Finding],
+    rules: HardwareRules,
+    knowledge: Knowledge,
+    plan: Plan | None,
+) -> list[str]:
     """The probe report for a terminal."""
     from gpu_advisor.hardware.planning import plan_lines
 
-    ram = (f"{machine.host_ram_gb:,.1f} GB" if machine.host_ram_gb is not None
-           else "not measured")
-    lines = [f"Read from: {', '.join(machine.origin)}",
-             (f"Driver {machine.driver_version or 'unknown'}, CUDA {machine.cuda_version or 'unknown'}; "
-             f"host RAM {ram}"),
-             f"GPUs ({len(machine.gpus)}):"]
+    ram = f"{machine.host_ram_gb:,.1f} GB" if machine.host_ram_gb is not None else "not measured"
+    lines = [
+        f"Read from: {', '.join(machine.origin)}",
+        (
+            f"Driver {machine.driver_version or 'unknown'}, CUDA "
+            f"{machine.cuda_version or 'unknown'}; "
+            f"host RAM {ram}"
+        ),
+        f"GPUs ({len(machine.gpus)}):",
+    ]
     for gpu in machine.gpus:
         lines.append(_gpu_line(gpu, knowledge))
         if gpu.kb_id is None:

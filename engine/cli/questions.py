@@ -12,7 +12,8 @@ from gpu_advisor.cli.argtypes import add_dirs
 def register(subparsers: Any) -> None:
     """Add the `questions` subcommand to an argparse subparsers object."""
     questions = subparsers.add_parser(
-        "questions", help="list the questionnaire (keys, types, choices, defaults)")
+        "questions", help="list the questionnaire (keys, types, choices, defaults)"
+    )
     questions.add_argument("--format", choices=("text", "json"), default="text")
     add_dirs(questions)
     questions.set_defaults(func=run)
@@ -28,9 +29,21 @@ def run(args: argparse.Namespace) -> int:
     engine = Engine.load(args.kb, args.rules)
     questions = engine.rulebase.questions.values()
     if args.format == "json":
-        rows = [{"key": q.key, "prompt": q.prompt, "type": q.type, "choices": list(q.choices),
-                 "min": q.min, "max": q.max, "unit": q.unit, "default": q.default, "help": q.help,
-                 "ask_when": show(q.ask_when)} for q in questions]
+        rows = [
+            {
+                "key": q.key,
+                "prompt": q.prompt,
+                "type": q.type,
+                "choices": list(q.choices),
+                "min": q.min,
+                "max": q.max,
+                "unit": q.unit,
+                "default": q.default,
+                "help": q.help,
+                "ask_when": show(q.ask_when),
+            }
+            for q in questions
+        ]
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return 0
     for q in questions:

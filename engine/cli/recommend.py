@@ -27,22 +27,42 @@ exit status: 0 at least one device is recommended; {NOTHING_FITS} no device meet
 def register(subparsers: Any) -> None:
     """Add the `recommend` subcommand to an argparse subparsers object."""
     rec = subparsers.add_parser(
-        "recommend", help="recommend devices for a set of answers",
+        "recommend",
+        help="recommend devices for a set of answers",
         description="Run one consultation and print the verdict with its reasons.",
-        epilog=EXIT_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter)
-    rec.add_argument("--answers", metavar="FILE",
-                     help="answers in YAML or JSON (key: value); - reads standard input")
-    rec.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="set_values",
-                     help="one answer; repeatable; wins over --answers (candidates: "
-                          "comma-separated ids)")
+        epilog=EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rec.add_argument(
+        "--answers",
+        metavar="FILE",
+        help="answers in YAML or JSON (key: value); - reads standard input",
+    )
+    rec.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        dest="set_values",
+        help="one answer; repeatable; wins over --answers (candidates: comma-separated ids)",
+    )
     rec.add_argument("--format", choices=tuple(REPORT_FORMATS), default="text")
-    rec.add_argument("--evaluator", choices=("durable", "python"), default="durable",
-                     help="evaluate conditions in durable_rules (default) or in Python")
-    rec.add_argument("--no-counterfactuals", action="store_true",
-                     help="skip the what-would-change search (faster)")
-    rec.add_argument("--trace", action="store_true",
-                     help="text format: also print every rule firing, in order, with the values "
-                          "it matched")
+    rec.add_argument(
+        "--evaluator",
+        choices=("durable", "python"),
+        default="durable",
+        help="evaluate conditions in durable_rules (default) or in Python",
+    )
+    rec.add_argument(
+        "--no-counterfactuals",
+        action="store_true",
+        help="skip the what-would-change search (faster)",
+    )
+    rec.add_argument(
+        "--trace",
+        action="store_true",
+        help="text format: also print every rule firing, in order, with the values it matched",
+    )
     add_dirs(rec)
     rec.set_defaults(func=run)
 
@@ -60,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
         today = datetime.date.today()  # the clock is read here, at the edge, never in the engine
         answers["consultation_month"] = today.year * 100 + today.month
     consultation = engine.consult(answers, evaluator=args.evaluator)
-    sys.stdout.write(render_report(consultation, args.format,
-                                   counterfactuals=not args.no_counterfactuals, trace=args.trace))
+    sys.stdout.write(
+        render_report(
+            consultation, args.format, counterfactuals=not args.no_counterfactuals, trace=args.trace
+        )
+    )
     return 0 if consultation.recommendations else NOTHING_FITS

@@ -21,11 +21,22 @@ from gpu_advisor.present.errors import fields_named
 FORMATS = ("text", "json")
 DEFAULT_MAX_GPUS = 8
 FLAGS: dict[str, str] = {
-    "params_b": "--params-b", "model": "--model", "workload": "--workload", "method": "--method",
-    "precision": "--precision", "context": "--context", "batch": "--batch", "gpus": "--gpus",
-    "zero": "--zero", "offload": "--offload", "kv_precision": "--kv-precision",
-    "optimizer": "--optimizer", "bytes_per_param": "--bytes-per-param",
-    "gradient_checkpointing": "--no-checkpointing", "max_gpus": "--max-gpus", "format": "--format",
+    "params_b": "--params-b",
+    "model": "--model",
+    "workload": "--workload",
+    "method": "--method",
+    "precision": "--precision",
+    "context": "--context",
+    "batch": "--batch",
+    "gpus": "--gpus",
+    "zero": "--zero",
+    "offload": "--offload",
+    "kv_precision": "--kv-precision",
+    "optimizer": "--optimizer",
+    "bytes_per_param": "--bytes-per-param",
+    "gradient_checkpointing": "--no-checkpointing",
+    "max_gpus": "--max-gpus",
+    "format": "--format",
     "kb": "--kb",
 }
 """Fields the sizing may name in an error -> their flags."""

@@ -11,7 +11,9 @@ from gpu_advisor.cli.argtypes import add_dirs
 
 def register(subparsers: Any) -> None:
     """Add the `why` subcommand to an argparse subparsers object."""
-    why = subparsers.add_parser("why", help="why is a question asked? the rules that need its answer")
+    why = subparsers.add_parser(
+        "why", help="why is a question asked? the rules that need its answer"
+    )
     why.add_argument("question", help="an answer key, e.g. budget_usd")
     add_dirs(why)
     why.set_defaults(func=run)

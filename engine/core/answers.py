@@ -17,5 +17,12 @@ from gpu_advisor.knowledge.answers import (
     walk_questionnaire,
 )
 
-__all__ = ["Answers", "Visit", "coerce", "load_answers_file", "normalize_answers", "parse_set",
-           "walk_questionnaire"]
+__all__ = [
+    "Answers",
+    "Visit",
+    "coerce",
+    "load_answers_file",
+    "normalize_answers",
+    "parse_set",
+    "walk_questionnaire",
+]

@@ -18,12 +18,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from gpu_advisor.arithmetic.context import scale_facts
 from gpu_advisor.arithmetic.context import (
     ARITHMETIC_ANSWERS,
     Arithmetic,
     context_arithmetic,
     device_attributes,
+    scale_facts,
 )
 from gpu_advisor.backends.durable import CompiledRules, Firing
 from gpu_advisor.core.answers import Answers, normalize_answers
@@ -50,11 +50,17 @@ class Engine:
         self.rulebase = rulebase
         self._compiled: CompiledRules | None = None
         self._rule_order = {rule.id: i for i, rule in enumerate(rulebase.rules)}
-        self._arithmetic_memo: dict[tuple[Any, ...], tuple[Arithmetic, dict[str, dict[str, Any]]]] = {}
+        self._arithmetic_memo: dict[
+            tuple[Any, ...], tuple[Arithmetic, dict[str, dict[str, Any]]]
+        ] = {}
 
     @classmethod
-    def load(cls, kb_dir: Path | str | None = None, rules_dir: Path | str | None = None,
-             cached: bool = True) -> Engine:
+    def load(
+        cls,
+        kb_dir: Path | str | None = None,
+        rules_dir: Path | str | None = None,
+        cached: bool = True,
+    ) -> Engine:
         """Load and validate the knowledge base and rules (FileErrors lists every problem)."""
         if cached:
             from gpu_advisor.knowledge.cache import load_rulebase_cached
@@ -68,18 +74,26 @@ class Engine:
     @property
     def compiled(self) -> CompiledRules:
         if self._compiled is None:
-            self._compiled = CompiledRules((r.id, r.when, r.stratum, r.scope == "device")
-                                           for r in self.rulebase.rules)
+            self._compiled = CompiledRules(
+                (r.id, r.when, r.stratum, r.scope == "device") for r in self.rulebase.rules
+            )
         return self._compiled
 
-    def consult(self, raw_answers: Mapping[str, Any], evaluator: str = "durable",
-                fact_overrides: Mapping[str, Any] | None = None) -> Consultation:
+    def consult(
+        self,
+        raw_answers: Mapping[str, Any],
+        evaluator: str = "durable",
+        fact_overrides: Mapping[str, Any] | None = None,
+    ) -> Consultation:
         """Run one consultation. ``fact_overrides`` pins derived facts (for counterfactuals)."""
         rb = self.rulebase
         answers = normalize_answers(rb.questions, raw_answers, rb.knowledge)
         arithmetic, devices = self._arithmetic(answers)
-        facts: dict[str, Any] = {name: fact.default for name, fact in rb.facts.items()
-                                 if fact.kind != "computed" and fact.default is not None}
+        facts: dict[str, Any] = {
+            name: fact.default
+            for name, fact in rb.facts.items()
+            if fact.kind != "computed" and fact.default is not None
+        }
         facts.update(arithmetic.facts)
         overrides = dict(fact_overrides or {})
         facts.update(overrides)
@@ -94,9 +108,15 @@ class Engine:
                 if session is not None:
                     fired = session.run_stage(stage, answers.values, facts, batch)
                 else:
-                    fired = self._python_stage(stage, answers, facts, devices if stage == final else {})
-                fired.sort(key=lambda f: (self._rule_order[f.rule_id], device_ids.index(f.device_id)
-                                          if f.device_id in device_ids else -1))
+                    fired = self._python_stage(
+                        stage, answers, facts, devices if stage == final else {}
+                    )
+                fired.sort(
+                    key=lambda f: (
+                        self._rule_order[f.rule_id],
+                        device_ids.index(f.device_id) if f.device_id in device_ids else -1,
+                    )
+                )
                 firings.extend(fired)
                 if stage != final:
                     self._apply_derivations(fired, facts, derived_by, overrides)
@@ -108,15 +128,21 @@ class Engine:
     def _arithmetic(self, answers: Answers) -> tuple[Arithmetic, dict[str, dict[str, Any]]]:
         """Sizing and device facts, memoized on the answers the arithmetic reads (counterfactuals
         and edits in the TUI mostly change answers it does not read)."""
-        key = tuple((k, repr(answers.get(k))) for k in ARITHMETIC_ANSWERS) + (repr(answers.get("candidates")),)
+        key = tuple((k, repr(answers.get(k))) for k in ARITHMETIC_ANSWERS) + (
+            repr(answers.get("candidates")),
+        )
         memo = self._arithmetic_memo.get(key)
         if memo is None:
             rb = self.rulebase
             arithmetic = context_arithmetic(answers, rb.knowledge.directory, rb.demand)
             candidates = answers.get("candidates")
             device_ids = list(rb.knowledge.devices) if candidates is MISSING else list(candidates)
-            devices = {d: device_attributes(rb.knowledge.devices[d], answers, arithmetic, rb.knowledge.directory)
-                       for d in device_ids}
+            devices = {
+                d: device_attributes(
+                    rb.knowledge.devices[d], answers, arithmetic, rb.knowledge.directory
+                )
+                for d in device_ids
+            }
             scale_facts(arithmetic, devices)
             if len(self._arithmetic_memo) >= 128:
                 self._arithmetic_memo.pop(next(iter(self._arithmetic_memo)))
@@ -124,12 +150,22 @@ class Engine:
         arithmetic, devices = memo
         return arithmetic, {d: dict(attrs) for d, attrs in devices.items()}
 
-    def _python_stage(self, stage: int, answers: Answers, facts: dict[str, Any],
-                      devices: dict[str, dict[str, Any]]) -> list[Firing]:
+    def _python_stage(
+        self,
+        stage: int,
+        answers: Answers,
+        facts: dict[str, Any],
+        devices: dict[str, dict[str, Any]],
+    ) -> list[Firing]:
         return python_stage(self.rulebase.rules, stage, answers.values, facts, devices)
 
-    def _apply_derivations(self, fired: list[Firing], facts: dict[str, Any],
-                           derived_by: dict[str, list[str]], overrides: Mapping[str, Any]) -> None:
+    def _apply_derivations(
+        self,
+        fired: list[Firing],
+        facts: dict[str, Any],
+        derived_by: dict[str, list[str]],
+        overrides: Mapping[str, Any],
+    ) -> None:
         rb = self.rulebase
         for firing in fired:
             rule = rb.rule(firing.rule_id)
@@ -139,43 +175,82 @@ class Engine:
                 fact = rb.facts[name]
                 previous = facts.get(name) if name in derived_by else None
                 if previous is not None and fact.combine == "agree" and previous != value:
-                    raise EngineError(f"rules disagree on fact {name}: {derived_by[name][0]} derived "
-                                      f"{previous!r}, {rule.id} derived {value!r}")
+                    raise EngineError(
+                        f"rules disagree on fact {name}: {derived_by[name][0]} derived "
+                        f"{previous!r}, {rule.id} derived {value!r}"
+                    )
                 facts[name] = combine(fact.combine, previous, value)
                 derived_by.setdefault(name, []).append(rule.id)
 
-    def _reconsult(self, raw_answers: Mapping[str, Any], fact_overrides: Mapping[str, Any]) -> Consultation:
+    def _reconsult(
+        self, raw_answers: Mapping[str, Any], fact_overrides: Mapping[str, Any]
+    ) -> Consultation:
         """A counterfactual consultation (the Python evaluator: no durable_rules session)."""
         return self.consult(raw_answers, evaluator="python", fact_overrides=fact_overrides)
 
-    def _conclude(self, answers: Answers, arithmetic: Arithmetic, facts: dict[str, Any],
-                  derived_by: dict[str, list[str]], devices: dict[str, dict[str, Any]],
-                  firings: list[Firing], evaluator: str) -> Consultation:
+    def _conclude(
+        self,
+        answers: Answers,
+        arithmetic: Arithmetic,
+        facts: dict[str, Any],
+        derived_by: dict[str, list[str]],
+        devices: dict[str, dict[str, Any]],
+        firings: list[Firing],
+        evaluator: str,
+    ) -> Consultation:
         rb = self.rulebase
-        consultation = Consultation(rulebase=rb, reconsult=self._reconsult, answers=answers, facts=facts,
-                                    derived_by=derived_by, devices=devices, arithmetic=arithmetic,
-                                    evaluator=evaluator)
+        consultation = Consultation(
+            rulebase=rb,
+            reconsult=self._reconsult,
+            answers=answers,
+            facts=facts,
+            derived_by=derived_by,
+            devices=devices,
+            arithmetic=arithmetic,
+            evaluator=evaluator,
+        )
         points: dict[str, list[tuple[Rule, float]]] = {d: [] for d in devices}
         for seq, firing in enumerate(firings, start=1):
             rule = rb.rule(firing.rule_id)
             lookup = consultation.lookup(firing.device_id)
             if evaluator == "durable" and not evaluate(rule.when, lookup):
-                raise EngineError(f"engine disagreement: {rule.id} fired for {firing.device_id or 'context'} "
-                                  "but its condition is false in Python")
-            consultation.trace.append(TraceEntry(seq=seq, stage=firing.stage, rule=rule.id,
-                                                 device=firing.device_id, concluded=rule.conclusion,
-                                                 condition=rule.when, lookup=lookup))
+                raise EngineError(
+                    f"engine disagreement: {rule.id} fired for {firing.device_id or 'context'} "
+                    "but its condition is false in Python"
+                )
+            consultation.trace.append(
+                TraceEntry(
+                    seq=seq,
+                    stage=firing.stage,
+                    rule=rule.id,
+                    device=firing.device_id,
+                    concluded=rule.conclusion,
+                    condition=rule.when,
+                    lookup=lookup,
+                )
+            )
             consultation.fired.add((rule.id, firing.device_id))
             if rule.warn:
-                consultation.warnings.append(RuleWarning(rule=rule.id, message=render(rule.warn, lookup),
-                                                         severity=rule.severity, sources=list(rule.sources),
-                                                         device=firing.device_id))
+                consultation.warnings.append(
+                    RuleWarning(
+                        rule=rule.id,
+                        message=render(rule.warn, lookup),
+                        severity=rule.severity,
+                        sources=list(rule.sources),
+                        device=firing.device_id,
+                    )
+                )
             if firing.device_id is None:
                 continue
             if rule.exclude:
                 consultation.all_exclusions.setdefault(firing.device_id, []).append(
-                    Exclusion(device=firing.device_id, rule=rule.id, because=render(rule.because, lookup),
-                              sources=list(rule.sources)))
+                    Exclusion(
+                        device=firing.device_id,
+                        rule=rule.id,
+                        because=render(rule.because, lookup),
+                        sources=list(rule.sources),
+                    )
+                )
             if rule.prefer:
                 points[firing.device_id].append((rule, rule.prefer.points))
         consultation.excluded = [ex[0] for ex in consultation.all_exclusions.values()]
@@ -199,9 +274,14 @@ def combine(how: str, previous: Any, value: Any) -> Any:
     return previous  # "agree": the first value stands (a disagreement is reported by the caller)
 
 
-def python_stage(rules: list[Rule], stage: int, answers: Mapping[str, Any], facts: Mapping[str, Any],
-                 devices: Mapping[str, Mapping[str, Any]],
-                 holds: Callable[[Any, Any], bool] = evaluate) -> list[Firing]:
+def python_stage(
+    rules: list[Rule],
+    stage: int,
+    answers: Mapping[str, Any],
+    facts: Mapping[str, Any],
+    devices: Mapping[str, Mapping[str, Any]],
+    holds: Callable[[Any, Any], bool] = evaluate,
+) -> list[Firing]:
     """The rules of one stage that fire, by the Python evaluation of their conditions (the same
     parsed conditions durable_rules runs; used by the python evaluator and the audit, which
     passes its own ``holds`` so that its tests can skew it)."""
@@ -221,6 +301,7 @@ def python_stage(rules: list[Rule], stage: int, answers: Mapping[str, Any], fact
                 fired.append(Firing(rule.id, stage, None))
             continue
         for device_id, attrs in devices.items():
+
             def lookup(ref: Ref, attrs: Mapping[str, Any] = attrs) -> Any:
                 if ref.scope == "device":
                     value = attrs.get(ref.name)
@@ -247,5 +328,15 @@ def _claim_notes(answers: Answers, claims: tuple[Any, ...]) -> list[Note]:
 
 
 # The result types live in core.results; they are named here too for callers that predate the move.
-__all__ = ["Consultation", "Engine", "Exclusion", "Note", "Reason", "Recommendation", "RuleWarning",
-           "TraceEntry", "combine", "python_stage"]
+__all__ = [
+    "Consultation",
+    "Engine",
+    "Exclusion",
+    "Note",
+    "Reason",
+    "Recommendation",
+    "RuleWarning",
+    "TraceEntry",
+    "combine",
+    "python_stage",
+]

@@ -3,7 +3,8 @@
 durable_rules reports nothing about why a rule fired; the engine records every firing and this
 module re-reads the same parsed conditions in Python to name the leaves (and their values) that
 decided each outcome. Counterfactuals search the changes a buyer controls (``core.levers``),
-re-running the consultation through its own ``reconsult``. Everything here is computed when asked, never as part of a
+re-running the consultation through its own ``reconsult``. Everything here is computed when asked,
+never as part of a
 consultation; the answers are the typed records of ``core.explanations``.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from gpu_advisor.arithmetic.context import ARITHMETIC_ANSWERS
 from gpu_advisor.core.explanations import (
     Changes,
     ExcludedBy,
@@ -27,7 +29,6 @@ from gpu_advisor.core.explanations import (
 )
 from gpu_advisor.core.levers import relevant_answers, search
 from gpu_advisor.errors import UsageError
-from gpu_advisor.arithmetic.context import ARITHMETIC_ANSWERS
 from gpu_advisor.lang.conditions import LeafResult, Ref, decisive_leaves, leaves, render
 
 if TYPE_CHECKING:
@@ -35,9 +36,9 @@ if TYPE_CHECKING:
     from gpu_advisor.knowledge.rulebase import Question, RuleBase
 
 
-
-def derivation_chain(consultation: Consultation, fact_name: str,
-                     seen: set[str] | None = None) -> list[FactStep]:
+def derivation_chain(
+    consultation: Consultation, fact_name: str, seen: set[str] | None = None
+) -> list[FactStep]:
     """The rules that derived a fact, each with what it matched and the chains of its own inputs."""
     seen = seen if seen is not None else set()
     if fact_name in seen:
@@ -52,15 +53,29 @@ def derivation_chain(consultation: Consultation, fact_name: str,
         below: list[FactStep] = []
         for ref in {ref for r in why for ref in r.leaf.refs() if ref.scope == "fact"}:
             below.extend(derivation_chain(consultation, ref.name, seen))
-        steps.append(FactStep(fact=fact_name, value=consultation.facts.get(fact_name), rule=rule.id,
-                              because=render(rule.because, lookup), matched=_described(why),
-                              sources=tuple(rule.sources), derived_from=tuple(below)))
+        steps.append(
+            FactStep(
+                fact=fact_name,
+                value=consultation.facts.get(fact_name),
+                rule=rule.id,
+                because=render(rule.because, lookup),
+                matched=_described(why),
+                sources=tuple(rule.sources),
+                derived_from=tuple(below),
+            )
+        )
     if not steps and fact_name in consultation.arithmetic.facts:
         estimate = consultation.arithmetic.estimate
-        steps.append(FactStep(fact=fact_name, value=consultation.facts.get(fact_name),
-                              rule="arithmetic:sizing", because="computed by the memory sizing model",
-                              matched=tuple(estimate.assumptions) if estimate is not None else (),
-                              sources=()))
+        steps.append(
+            FactStep(
+                fact=fact_name,
+                value=consultation.facts.get(fact_name),
+                rule="arithmetic:sizing",
+                because="computed by the memory sizing model",
+                matched=tuple(estimate.assumptions) if estimate is not None else (),
+                sources=(),
+            )
+        )
     return steps
 
 
@@ -81,20 +96,40 @@ def how(consultation: Consultation, device_id: str) -> How:
         lookup = consultation.lookup(device_id)
         _, why = decisive_leaves(rule.when, lookup)
         facts_used.update(ref.name for r in why for ref in r.leaf.refs() if ref.scope == "fact")
-        fired.append(FiredRule(rule=rule.id, concluded=rule.conclusion, because=render(rule.because, lookup),
-                               matched=_described(why), sources=tuple(rule.sources)))
+        fired.append(
+            FiredRule(
+                rule=rule.id,
+                concluded=rule.conclusion,
+                because=render(rule.because, lookup),
+                matched=_described(why),
+                sources=tuple(rule.sources),
+            )
+        )
     passed = []
     for rule in rb.rules:
-        if rule.scope == "device" and rule.exclude and (rule.id, device_id) not in consultation.fired:
+        if (
+            rule.scope == "device"
+            and rule.exclude
+            and (rule.id, device_id) not in consultation.fired
+        ):
             _, why = decisive_leaves(rule.when, consultation.lookup(device_id))
-            passed.append(PassedExclusion(rule=rule.id, not_met=_described([r for r in why if not r.holds])))
+            passed.append(
+                PassedExclusion(rule=rule.id, not_met=_described([r for r in why if not r.holds]))
+            )
     chains = [step for name in sorted(facts_used) for step in derivation_chain(consultation, name)]
     rec = consultation.recommendation(device_id)
-    return How(device=device_id, status=consultation.status(device_id),
-               rank=consultation.recommendations.index(rec) + 1 if rec else None,
-               count=attrs.get("count"), cost_usd=attrs.get("cost_usd"),
-               memory=_memory_line(consultation, device_id), rules=tuple(fired), facts=tuple(chains),
-               exclusions_passed=tuple(passed), score_parts=dict(rec.contributions) if rec else {})
+    return How(
+        device=device_id,
+        status=consultation.status(device_id),
+        rank=consultation.recommendations.index(rec) + 1 if rec else None,
+        count=attrs.get("count"),
+        cost_usd=attrs.get("cost_usd"),
+        memory=_memory_line(consultation, device_id),
+        rules=tuple(fired),
+        facts=tuple(chains),
+        exclusions_passed=tuple(passed),
+        score_parts=dict(rec.contributions) if rec else {},
+    )
 
 
 def _memory_line(consultation: Consultation, device_id: str) -> str | None:
@@ -103,10 +138,14 @@ def _memory_line(consultation: Consultation, device_id: str) -> str | None:
         return None
     needed = attrs.get("gpus_needed")
     if needed is None:
-        return (f"needs {attrs['memory_per_gpu_gb']} GB per GPU even split over the allowed GPUs; "
-                f"{device_id} has {attrs['memory_gb']} GB")
-    return (f"{needed} x {attrs['memory_gb']} GB: {attrs['memory_per_gpu_gb']} GB per GPU "
-            f"({attrs.get('memory_utilization', 0):.0%} of usable memory)")
+        return (
+            f"needs {attrs['memory_per_gpu_gb']} GB per GPU even split over the allowed GPUs; "
+            f"{device_id} has {attrs['memory_gb']} GB"
+        )
+    return (
+        f"{needed} x {attrs['memory_gb']} GB: {attrs['memory_per_gpu_gb']} GB per GPU "
+        f"({attrs.get('memory_utilization', 0):.0%} of usable memory)"
+    )
 
 
 def why_question(consultation: Consultation, key: str) -> WhyAsked:
@@ -120,14 +159,29 @@ def why_asked(rulebase: RuleBase, key: str) -> WhyAsked:
     """The rules that read the answer to ``key``, the questions it gates, and whether the
     arithmetic uses it (needs only the rule base: the question is asked before any verdict)."""
     ref = Ref("answer", key)
-    rules = tuple(RuleReadingAnswer(rule=r.id, description=r.description, condition=r.condition_text(),
-                                    sources=tuple(r.sources))
-                  for r in rulebase.rules if ref in r.reads())
-    gates = tuple(q.key for q in rulebase.questions.values()
-                  if any(leaf_ref == ref for leaf in leaves(q.ask_when) for leaf_ref in leaf.refs()))
+    rules = tuple(
+        RuleReadingAnswer(
+            rule=r.id,
+            description=r.description,
+            condition=r.condition_text(),
+            sources=tuple(r.sources),
+        )
+        for r in rulebase.rules
+        if ref in r.reads()
+    )
+    gates = tuple(
+        q.key
+        for q in rulebase.questions.values()
+        if any(leaf_ref == ref for leaf in leaves(q.ask_when) for leaf_ref in leaf.refs())
+    )
     question: Question = rulebase.questions[key]
-    return WhyAsked(question=key, prompt=question.prompt, rules=rules, decides_whether_to_ask=gates,
-                    used_by_arithmetic=key in ARITHMETIC_ANSWERS)
+    return WhyAsked(
+        question=key,
+        prompt=question.prompt,
+        rules=rules,
+        decides_whether_to_ask=gates,
+        used_by_arithmetic=key in ARITHMETIC_ANSWERS,
+    )
 
 
 def why_not(consultation: Consultation, device_id: str) -> WhyNot:
@@ -141,8 +195,15 @@ def why_not(consultation: Consultation, device_id: str) -> WhyNot:
         for ex in exclusions:
             rule = rb.rule(ex.rule)
             _, why = decisive_leaves(rule.when, consultation.lookup(device_id))
-            items.append(ExcludedBy(rule=ex.rule, because=ex.because, condition=rule.condition_text(),
-                                    decided_by=_described(why), sources=tuple(ex.sources)))
+            items.append(
+                ExcludedBy(
+                    rule=ex.rule,
+                    because=ex.because,
+                    condition=rule.condition_text(),
+                    decided_by=_described(why),
+                    sources=tuple(ex.sources),
+                )
+            )
         return WhyNot(device=device_id, status=status, excluded_by=tuple(items))
     rec = consultation.recommendation(device_id)
     if rec is None:
@@ -155,20 +216,38 @@ def why_not(consultation: Consultation, device_id: str) -> WhyNot:
     for name in sorted(set(top.contributions) | set(rec.contributions)):
         diff = top.contributions.get(name, 0.0) - rec.contributions.get(name, 0.0)
         if abs(diff) > 1e-9:
-            gaps.append(ScoreDifference(part=name, leader=round(top.contributions.get(name, 0.0), 3),
-                                        this=round(rec.contributions.get(name, 0.0), 3)))
+            gaps.append(
+                ScoreDifference(
+                    part=name,
+                    leader=round(top.contributions.get(name, 0.0), 3),
+                    this=round(rec.contributions.get(name, 0.0), 3),
+                )
+            )
     missed = []
     for rule in rb.rules:
         if rule.scope != "device" or not rule.prefer or rule.prefer.points <= 0:
             continue
-        if (rule.id, top.device) in consultation.fired and (rule.id, device_id) not in consultation.fired:
+        if (rule.id, top.device) in consultation.fired and (
+            rule.id,
+            device_id,
+        ) not in consultation.fired:
             _, why = decisive_leaves(rule.when, consultation.lookup(device_id))
-            missed.append(MissedPreference(rule=rule.id, points=rule.prefer.points,
-                                           failed=_described([r for r in why if not r.holds])))
-    return WhyNot(device=device_id, status=status, rank=rank, behind=top.device,
-                  score_gap=round(top.score - rec.score, 3),
-                  score_differences=tuple(sorted(gaps, key=lambda g: -(g.leader - g.this))),
-                  preferences_missed=tuple(missed))
+            missed.append(
+                MissedPreference(
+                    rule=rule.id,
+                    points=rule.prefer.points,
+                    failed=_described([r for r in why if not r.holds]),
+                )
+            )
+    return WhyNot(
+        device=device_id,
+        status=status,
+        rank=rank,
+        behind=top.device,
+        score_gap=round(top.score - rec.score, 3),
+        score_differences=tuple(sorted(gaps, key=lambda g: -(g.leader - g.this))),
+        preferences_missed=tuple(missed),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,10 +270,20 @@ def explain_consultation(consultation: Consultation, counterfactuals: bool = Tru
         how=tuple(how(consultation, r.device) for r in consultation.recommendations[:3]),
         why_not=tuple(why_not(consultation, d) for d in consultation.devices if d not in first),
         what_would_change=changes,
-        questions={key: tuple(r.rule for r in why_asked(consultation.rulebase, key).rules)
-                   for key in consultation.answers.values},
+        questions={
+            key: tuple(r.rule for r in why_asked(consultation.rulebase, key).rules)
+            for key in consultation.answers.values
+        },
     )
 
 
-__all__ = ["derivation_chain", "explain_consultation", "how", "relevant_answers", "what_would_change",
-           "why_asked", "why_not", "why_question"]
+__all__ = [
+    "derivation_chain",
+    "explain_consultation",
+    "how",
+    "relevant_answers",
+    "what_would_change",
+    "why_asked",
+    "why_not",
+    "why_question",
+]

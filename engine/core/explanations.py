@@ -29,9 +29,15 @@ class FactStep:
     derived_from: tuple[FactStep, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"fact": self.fact, "value": self.value, "rule": self.rule, "because": self.because,
-                "matched": list(self.matched), "sources": list(self.sources),
-                "from": [step.to_json() for step in self.derived_from]}
+        return {
+            "fact": self.fact,
+            "value": self.value,
+            "rule": self.rule,
+            "because": self.because,
+            "matched": list(self.matched),
+            "sources": list(self.sources),
+            "from": [step.to_json() for step in self.derived_from],
+        }
 
 
 @dataclass(frozen=True)
@@ -45,8 +51,13 @@ class FiredRule:
     sources: tuple[str, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return {"rule": self.rule, "concluded": self.concluded, "because": self.because,
-                "matched": list(self.matched), "sources": list(self.sources)}
+        return {
+            "rule": self.rule,
+            "concluded": self.concluded,
+            "because": self.because,
+            "matched": list(self.matched),
+            "sources": list(self.sources),
+        }
 
 
 @dataclass(frozen=True)
@@ -77,12 +88,18 @@ class How:
     score_parts: Mapping[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"device": self.device, "status": self.status, "rank": self.rank, "count": self.count,
-                "cost_usd": self.cost_usd, "memory": self.memory,
-                "rules": [rule.to_json() for rule in self.rules],
-                "facts": [step.to_json() for step in self.facts],
-                "exclusions_passed": [passed.to_json() for passed in self.exclusions_passed],
-                "score_parts": dict(self.score_parts)}
+        return {
+            "device": self.device,
+            "status": self.status,
+            "rank": self.rank,
+            "count": self.count,
+            "cost_usd": self.cost_usd,
+            "memory": self.memory,
+            "rules": [rule.to_json() for rule in self.rules],
+            "facts": [step.to_json() for step in self.facts],
+            "exclusions_passed": [passed.to_json() for passed in self.exclusions_passed],
+            "score_parts": dict(self.score_parts),
+        }
 
 
 @dataclass(frozen=True)
@@ -96,8 +113,13 @@ class ExcludedBy:
     sources: tuple[str, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return {"rule": self.rule, "because": self.because, "condition": self.condition,
-                "decided_by": list(self.decided_by), "sources": list(self.sources)}
+        return {
+            "rule": self.rule,
+            "because": self.because,
+            "condition": self.condition,
+            "decided_by": list(self.decided_by),
+            "sources": list(self.sources),
+        }
 
 
 @dataclass(frozen=True)
@@ -230,9 +252,16 @@ class Suggestion:
         return f"${self.cost_usd:,.0f} ({sign}${abs(self.cost_change_usd):,.0f} against the first)"
 
     def to_json(self) -> dict[str, Any]:
-        return {"device": self.device, "kind": self.kind, "changes": [c.to_json() for c in self.changes],
-                "cost_usd": self.cost_usd, "cost_change_usd": self.cost_change_usd, "rank": self.rank,
-                "of": self.of, "gives_up": [g.to_json() for g in self.gives_up]}
+        return {
+            "device": self.device,
+            "kind": self.kind,
+            "changes": [c.to_json() for c in self.changes],
+            "cost_usd": self.cost_usd,
+            "cost_change_usd": self.cost_change_usd,
+            "rank": self.rank,
+            "of": self.of,
+            "gives_up": [g.to_json() for g in self.gives_up],
+        }
 
 
 def _show(value: Any) -> str:
@@ -255,7 +284,8 @@ def suggestion_order(item: Suggestion) -> tuple[int, float]:
 
 Changes = dict[str, list[Suggestion]]
 """WHAT WOULD CHANGE IT: for each device, the suggestions found (possibly none), in the order
-they are shown: excluded devices first (cheapest first when nothing fits), then lower-ranked ones."""
+they are shown: excluded devices first (cheapest first when nothing fits), then lower-ranked
+ones."""
 
 
 @dataclass(frozen=True)
@@ -268,8 +298,12 @@ class RuleReadingAnswer:
     sources: tuple[str, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return {"rule": self.rule, "description": self.description, "condition": self.condition,
-                "sources": list(self.sources)}
+        return {
+            "rule": self.rule,
+            "description": self.description,
+            "condition": self.condition,
+            "sources": list(self.sources),
+        }
 
 
 @dataclass(frozen=True)
@@ -284,10 +318,13 @@ class WhyAsked:
     used_by_arithmetic: bool
 
     def to_json(self) -> dict[str, Any]:
-        return {"question": self.question, "prompt": self.prompt,
-                "rules": [rule.to_json() for rule in self.rules],
-                "decides_whether_to_ask": list(self.decides_whether_to_ask),
-                "used_by_arithmetic": self.used_by_arithmetic}
+        return {
+            "question": self.question,
+            "prompt": self.prompt,
+            "rules": [rule.to_json() for rule in self.rules],
+            "decides_whether_to_ask": list(self.decides_whether_to_ask),
+            "used_by_arithmetic": self.used_by_arithmetic,
+        }
 
 
 @dataclass(frozen=True)
@@ -307,10 +344,12 @@ class Explanation:
         return sorted(flat, key=suggestion_order)
 
     def to_json(self) -> dict[str, Any]:
-        return {"how": [item.to_json() for item in self.how],
-                "why_not": [item.to_json() for item in self.why_not],
-                "what_would_change": [item.to_json() for item in self.suggestions()],
-                "questions": {key: list(rules) for key, rules in self.questions.items()}}
+        return {
+            "how": [item.to_json() for item in self.how],
+            "why_not": [item.to_json() for item in self.why_not],
+            "what_would_change": [item.to_json() for item in self.suggestions()],
+            "questions": {key: list(rules) for key, rules in self.questions.items()},
+        }
 
 
 __all__ = [

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from gpu_advisor.arithmetic.context import ARITHMETIC_ANSWERS
 from gpu_advisor.core.explanations import AnswerChange, Changes, GivesUp, Suggestion, SuggestionKind
-from gpu_advisor.knowledge.tables import Lever, Step, load_levers
 from gpu_advisor.errors import UsageError
+from gpu_advisor.knowledge.tables import Lever, Step, load_levers
 from gpu_advisor.knowledge.vocabulary import DEVICE_ATTRIBUTES
 from gpu_advisor.lang.conditions import MISSING, leaves
 
@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from gpu_advisor.knowledge.rulebase import Question, Rule
 
 PUT_FIRST = 4
-"""Devices ranked 2..PUT_FIRST+1 are searched for what would put them first (the five a report shows)."""
+"""Devices ranked 2..PUT_FIRST+1 are searched for what would put them first (the five a report
+shows)."""
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,12 @@ class _Move:
     value: Any  # the value tried (for device steps: the most generous one)
 
     def change(self, before: Any, value: Any | None = None) -> AnswerChange:
-        return AnswerChange(self.lever.answer, _plain(before), _plain(self.value if value is None else value),
-                            self.lever.id)
+        return AnswerChange(
+            self.lever.answer,
+            _plain(before),
+            _plain(self.value if value is None else value),
+            self.lever.id,
+        )
 
     def gives_up(self) -> GivesUp:
         return GivesUp(self.lever.answer, self.step.gives_up.text, self.step.gives_up.source)
@@ -73,7 +78,9 @@ def search(consultation: Consultation) -> Changes:
     tries: list[_Try] = []
     cache: dict[tuple[Any, ...], _Try | None] = {}
 
-    def attempt(chosen: tuple[_Move, ...], values: tuple[Any, ...], only: list[str] | None = None) -> _Try | None:
+    def attempt(
+        chosen: tuple[_Move, ...], values: tuple[Any, ...], only: list[str] | None = None
+    ) -> _Try | None:
         """Consult with these changes; ``only`` restricts the candidates (a screening try: whether
         a device is excluded depends on it alone, but its rank needs every device)."""
         answers = dict(raw)
@@ -90,9 +97,14 @@ def search(consultation: Consultation) -> Changes:
             cache[key] = None
             return None
         attrs = {m.step.value for m in chosen if m.step.kind == "device"}
-        result = _Try(chosen, values, [(r.device, r.cost_usd) for r in other.recommendations],
-                      {d: {name: a.get(name) for name in attrs} for d, a in other.devices.items()},
-                      partial=only is not None, ranks_first=only is None)
+        result = _Try(
+            chosen,
+            values,
+            [(r.device, r.cost_usd) for r in other.recommendations],
+            {d: {name: a.get(name) for name in attrs} for d, a in other.devices.items()},
+            partial=only is not None,
+            ranks_first=only is None,
+        )
         cache[key] = result
         return result
 
@@ -103,7 +115,7 @@ def search(consultation: Consultation) -> Changes:
     # the excluded devices its milder steps did not bring back (the suggestion is re-tried in full)
     # the mildest steps are screened on the devices that can gain (the excluded ones) and those
     # they must beat to come first (the first few shown); every suggestion is re-tried in full
-    screen = excluded + ranked_now[:1 + PUT_FIRST]
+    screen = excluded + ranked_now[: 1 + PUT_FIRST]
     wide = None if len(screen) == len(consultation.devices) else screen
     back_by: dict[str, set[str]] = {}
     for move in moves:
@@ -120,13 +132,17 @@ def search(consultation: Consultation) -> Changes:
     # takes one change or none: a pair would be a different purchase, not a nudge), only of
     # levers that can touch the rules that exclude such a device, and screened on those devices
     pairs = 0
-    reach = {d: relevant_answers(consultation, [rb.rule(e.rule) for e in consultation.all_exclusions[d]])
-             for d in excluded}
-    for a, b in sorted(combinations(moves, 2), key=lambda pair: (pair[0].index + pair[1].index)):
+    reach = {
+        d: relevant_answers(consultation, [rb.rule(e.rule) for e in consultation.all_exclusions[d]])
+        for d in excluded
+    }
+    for a, b in sorted(combinations(moves, 2), key=lambda pair: pair[0].index + pair[1].index):
         waiting = set(excluded) - brought_back()
         if pairs >= table.max_pairs or not waiting:
             break
-        reached = [d for d in excluded if d in waiting and {a.lever.answer, b.lever.answer} <= reach[d]]
+        reached = [
+            d for d in excluded if d in waiting and {a.lever.answer, b.lever.answer} <= reach[d]
+        ]
         if a.lever.id == b.lever.id or not reached:
             continue
         pairs += 1
@@ -138,15 +154,19 @@ def search(consultation: Consultation) -> Changes:
     for device in excluded:
         best = _best_try(tries, device, first_only=False)
         if best is not None:
-            suggestion = _suggest(consultation, raw, best, device, attempt, first_cost, "brings back")
+            suggestion = _suggest(
+                consultation, raw, best, device, attempt, first_cost, "brings back"
+            )
             if suggestion is not None:
                 found[device] = [suggestion]
     if not consultation.recommendations:
         found = _cheapest_fits(consultation, raw, tries, attempt, found, table.max_suggestions)
-    for device in ranked_now[1:1 + PUT_FIRST]:
+    for device in ranked_now[1 : 1 + PUT_FIRST]:
         best = _best_try(tries, device, first_only=True)
         if best is not None:
-            suggestion = _suggest(consultation, raw, best, device, attempt, first_cost, "puts first")
+            suggestion = _suggest(
+                consultation, raw, best, device, attempt, first_cost, "puts first"
+            )
             if suggestion is not None and suggestion.rank == 1:
                 found.setdefault(device, []).append(suggestion)
     return found
@@ -173,10 +193,17 @@ def relevant_answers(consultation: Consultation, rules: list[Rule]) -> set[str]:
                 if fact is not None and fact.kind == "computed":
                     answers |= set(ARITHMETIC_ANSWERS)
                 pending.extend(rb.derivers(ref.name))
-            elif DEVICE_ATTRIBUTES.get(ref.name) and DEVICE_ATTRIBUTES[ref.name].origin == "computed":
+            elif (
+                DEVICE_ATTRIBUTES.get(ref.name) and DEVICE_ATTRIBUTES[ref.name].origin == "computed"
+            ):
                 answers |= set(ARITHMETIC_ANSWERS)
-    gates = {ref.name for key in answers for leaf in leaves(rb.questions[key].ask_when)
-             for ref in leaf.refs() if key in rb.questions}
+    gates = {
+        ref.name
+        for key in answers
+        for leaf in leaves(rb.questions[key].ask_when)
+        for ref in leaf.refs()
+        if key in rb.questions
+    }
     return answers | gates
 
 
@@ -197,10 +224,18 @@ def _best_try(tries: list[_Try], device: str, first_only: bool) -> _Try | None:
     return min(fits, key=lambda f: f[:3])[3]
 
 
-def _suggest(consultation: Consultation, raw: dict[str, Any], best: _Try, device: str,
-             attempt: Any, first_cost: float | None, kind: SuggestionKind) -> Suggestion | None:
+def _suggest(
+    consultation: Consultation,
+    raw: dict[str, Any],
+    best: _Try,
+    device: str,
+    attempt: Any,
+    first_cost: float | None,
+    kind: SuggestionKind,
+) -> Suggestion | None:
     """The suggestion for ``device`` from a try: device steps refined to the device's own need
-    and re-tried; the rank and cost reported are those of the consultation of exactly these answers."""
+    and re-tried; the rank and cost reported are those of the consultation of exactly these
+    answers."""
     values = list(best.values)
     refined = False
     for i, move in enumerate(best.moves):
@@ -223,29 +258,49 @@ def _suggest(consultation: Consultation, raw: dict[str, Any], best: _Try, device
         return None
     devices = [d for d, _ in result.ranked]
     cost = dict(result.ranked)[device]
-    changes = tuple(move.change(raw.get(move.lever.answer), value)
-                    for move, value in zip(result.moves, values, strict=True))
-    return Suggestion(device=device, kind=kind, changes=changes, cost_usd=cost,
-                      cost_change_usd=None if first_cost is None else round(cost - first_cost, 2),
-                      rank=devices.index(device) + 1, of=len(devices),
-                      gives_up=tuple(move.gives_up() for move in result.moves))
+    changes = tuple(
+        move.change(raw.get(move.lever.answer), value)
+        for move, value in zip(result.moves, values, strict=True)
+    )
+    return Suggestion(
+        device=device,
+        kind=kind,
+        changes=changes,
+        cost_usd=cost,
+        cost_change_usd=None if first_cost is None else round(cost - first_cost, 2),
+        rank=devices.index(device) + 1,
+        of=len(devices),
+        gives_up=tuple(move.gives_up() for move in result.moves),
+    )
 
 
-def _cheapest_fits(consultation: Consultation, raw: dict[str, Any], tries: list[_Try], attempt: Any,
-                   found: Changes, limit: int) -> Changes:
+def _cheapest_fits(
+    consultation: Consultation,
+    raw: dict[str, Any],
+    tries: list[_Try],
+    attempt: Any,
+    found: Changes,
+    limit: int,
+) -> Changes:
     """When nothing fits: the cheapest ways to make something fit (the first device of each try
     that recommends one, cheapest first, at most ``limit``), then, for each other excluded
     device, the smallest change that brings it back."""
     ways: list[Suggestion] = []
     seen: set[tuple[str, float, frozenset[str]]] = set()
-    firsts = sorted((t for t in tries if t.ranked),
-                    key=lambda t: (t.ranked[0][1], len(t.moves), sum(m.step_index for m in t.moves)))
+    firsts = sorted(
+        (t for t in tries if t.ranked),
+        key=lambda t: (t.ranked[0][1], len(t.moves), sum(m.step_index for m in t.moves)),
+    )
     for t in firsts:
         suggestion = _suggest(consultation, raw, t, t.ranked[0][0], attempt, None, "makes it fit")
         if suggestion is None:
             continue
         # the same purchase by a harsher step of the same levers (FP4 where FP8 does) is no new way
-        key = (suggestion.device, suggestion.cost_usd, frozenset(c.lever for c in suggestion.changes))
+        key = (
+            suggestion.device,
+            suggestion.cost_usd,
+            frozenset(c.lever for c in suggestion.changes),
+        )
         if key in seen:
             continue
         seen.add(key)
@@ -300,7 +355,9 @@ def _moves(consultation: Consultation, levers: tuple[Lever, ...]) -> Iterator[_M
             position += 1
 
 
-def _value(consultation: Consultation, question: Question, lever: Lever, step: Step, current: Any) -> Any:
+def _value(
+    consultation: Consultation, question: Question, lever: Lever, step: Step, current: Any
+) -> Any:
     if step.kind == "to":
         if current is MISSING:
             return None  # the question is not asked given the other answers
@@ -319,18 +376,28 @@ def _value(consultation: Consultation, question: Question, lever: Lever, step: S
     if step.kind == "device":
         if not isinstance(current, (int, float)) or isinstance(current, bool):
             return None  # no limit set: nothing to raise
-        needs = [a.get(step.value) for d, a in consultation.devices.items() if d in consultation.all_exclusions]
+        needs = [
+            a.get(step.value)
+            for d, a in consultation.devices.items()
+            if d in consultation.all_exclusions
+        ]
         numbers = [n for n in needs if isinstance(n, (int, float)) and not isinstance(n, bool)]
         if not numbers or max(numbers) <= current:
             return None
-        need = math.ceil(max(numbers)) if lever.answer == "budget_usd" else math.ceil(max(numbers) * 10) / 10
+        need = (
+            math.ceil(max(numbers))
+            if lever.answer == "budget_usd"
+            else math.ceil(max(numbers) * 10) / 10
+        )
         return _clamp(question, need)
     if step.kind == "other_editions":
         if not isinstance(current, list):
             return None
         kb = consultation.rulebase.knowledge
         families = {kb.devices[d].family for d in current}
-        extra = [d for d, device in kb.devices.items() if device.family in families and d not in current]
+        extra = [
+            d for d, device in kb.devices.items() if device.family in families and d not in current
+        ]
         return list(current) + extra if extra else None
     return None
 

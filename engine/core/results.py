@@ -30,8 +30,9 @@ ReasonKind = Literal["rule", "metric"]
 class Reconsult(Protocol):
     """Consult again with other answers or pinned derived facts (the counterfactual search)."""
 
-    def __call__(self, raw_answers: Mapping[str, Any],
-                 fact_overrides: Mapping[str, Any]) -> Consultation: ...
+    def __call__(
+        self, raw_answers: Mapping[str, Any], fact_overrides: Mapping[str, Any]
+    ) -> Consultation: ...
 
 
 @dataclass
@@ -55,8 +56,14 @@ class TraceEntry:
         return {name: value for result in why for name, value in result.values.items()}
 
     def to_json(self) -> dict[str, Any]:
-        return {"seq": self.seq, "stage": self.stage, "rule": self.rule, "device": self.device,
-                "concluded": self.concluded, "matched": _jsonable(self.matched)}
+        return {
+            "seq": self.seq,
+            "stage": self.stage,
+            "rule": self.rule,
+            "device": self.device,
+            "concluded": self.concluded,
+            "matched": _jsonable(self.matched),
+        }
 
 
 @dataclass
@@ -89,7 +96,12 @@ class Exclusion:
     sources: list[str]
 
     def to_json(self) -> dict[str, Any]:
-        return {"device": self.device, "rule": self.rule, "because": self.because, "sources": self.sources}
+        return {
+            "device": self.device,
+            "rule": self.rule,
+            "because": self.because,
+            "sources": self.sources,
+        }
 
 
 @dataclass
@@ -101,8 +113,12 @@ class RuleWarning:
     device: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"rule": self.rule, "message": self.message, "severity": self.severity,
-                                "sources": self.sources}
+        data: dict[str, Any] = {
+            "rule": self.rule,
+            "message": self.message,
+            "severity": self.severity,
+            "sources": self.sources,
+        }
         if self.device:
             data["device"] = self.device
         return data
@@ -118,7 +134,12 @@ class Note:
     sources: list[str]
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "message": self.message, "rule": self.rule, "sources": self.sources}
+        return {
+            "kind": self.kind,
+            "message": self.message,
+            "rule": self.rule,
+            "sources": self.sources,
+        }
 
 
 @dataclass(frozen=True)
@@ -156,9 +177,15 @@ class Recommendation:
     versus_first: Comparison | None = None
 
     def to_json(self) -> dict[str, Any]:
-        data = {"device": self.device, "name": self.name, "count": self.count, "cost_usd": self.cost_usd,
-                "score": round(self.score, 3), "reasons": [r.to_json() for r in self.reasons],
-                "score_parts": {k: round(v, 3) for k, v in self.contributions.items()}}
+        data = {
+            "device": self.device,
+            "name": self.name,
+            "count": self.count,
+            "cost_usd": self.cost_usd,
+            "score": round(self.score, 3),
+            "reasons": [r.to_json() for r in self.reasons],
+            "score_parts": {k: round(v, 3) for k, v in self.contributions.items()},
+        }
         data["tie_break"] = round(self.tie_break, 3)
         if self.versus_first is not None:
             data["versus_first"] = self.versus_first.to_json()
@@ -213,11 +240,13 @@ class Consultation:
 
     def outcome_key(self) -> tuple[Any, ...]:
         """What must agree between evaluators: recommendations, exclusions, warnings, facts."""
-        return (tuple((r.device, r.count, round(r.score, 6)) for r in self.recommendations),
-                tuple(sorted((e.device, e.rule) for ex in self.all_exclusions.values() for e in ex)),
-                tuple(sorted((w.rule, w.device or "") for w in self.warnings)),
-                tuple(sorted((k, repr(v)) for k, v in self.facts.items())),
-                tuple(sorted((t.rule, t.device or "") for t in self.trace)))
+        return (
+            tuple((r.device, r.count, round(r.score, 6)) for r in self.recommendations),
+            tuple(sorted((e.device, e.rule) for ex in self.all_exclusions.values() for e in ex)),
+            tuple(sorted((w.rule, w.device or "") for w in self.warnings)),
+            tuple(sorted((k, repr(v)) for k, v in self.facts.items())),
+            tuple(sorted((t.rule, t.device or "") for t in self.trace)),
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The consultation's JSON without its explanation block (``present.report`` adds that,
@@ -237,14 +266,15 @@ class Consultation:
             data["sizing"] = self.arithmetic.estimate.to_json()
         return data
 
-
     def _exclusion_json(self, first: Exclusion) -> dict[str, Any]:
         """The first rule that excluded a device (the existing keys), and in ``also`` every
         other rule that excluded it too, as the text report lists them."""
         data = first.to_json()
-        data["also"] = [{"rule": e.rule, "because": e.because, "sources": e.sources}
-                        for e in self.all_exclusions.get(first.device, []) if e is not first
-                        and (e.rule, e.because) != (first.rule, first.because)]
+        data["also"] = [
+            {"rule": e.rule, "because": e.because, "sources": e.sources}
+            for e in self.all_exclusions.get(first.device, [])
+            if e is not first and (e.rule, e.because) != (first.rule, first.because)
+        ]
         return data
 
 
@@ -258,5 +288,16 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-__all__ = ["Comparison", "Consultation", "Exclusion", "Note", "Reason", "ReasonKind", "Recommendation", "Reconsult",
-           "RuleWarning", "Status", "TraceEntry"]
+__all__ = [
+    "Comparison",
+    "Consultation",
+    "Exclusion",
+    "Note",
+    "Reason",
+    "ReasonKind",
+    "Recommendation",
+    "Reconsult",
+    "RuleWarning",
+    "Status",
+    "TraceEntry",
+]

@@ -17,6 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from gpu_advisor.errors import FileError, FileErrors, Location, did_you_mean
 from gpu_advisor.hardware.facts import VOCABULARY, gpu_facts, machine_facts, normalize_name
 from gpu_advisor.hardware.machine import Machine
@@ -33,7 +35,6 @@ from gpu_advisor.lang.conditions import (
     parse_condition,
 )
 from gpu_advisor.lang.conditions import render as fill_template
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 SEVERITIES = ("info", "caution", "serious")
 """Finding severities, mildest first (the same scale as the main rule base's warnings)."""
@@ -84,6 +85,7 @@ class HardwareFile(BaseModel):
 # ---------------------------------------------------------------------------------------------
 # Loaded checks
 
+
 @dataclass(frozen=True)
 class Check:
     """One hardware check: a condition over one GPU (scope gpu) or the machine, and its finding."""
@@ -123,8 +125,9 @@ class HardwareChecker(VocabularyChecker):
     conditions, the ``{placeholders}`` and the sources is the rule base's.
     """
 
-    def check_ref(self, ref: Ref, where: Location,
-                  allow_device: bool) -> tuple[str, tuple[str, ...]] | None:
+    def check_ref(
+        self, ref: Ref, where: Location, allow_device: bool
+    ) -> tuple[str, tuple[str, ...]] | None:
         if ref.scope == "device" and not allow_device:
             self.out.add(where, f"{ref}: a machine check has no device; use scope: gpu")
             return None
@@ -134,14 +137,17 @@ class HardwareChecker(VocabularyChecker):
             return None
         return super().check_ref(ref, where, allow_device)
 
-    def check_value(self, ref: Ref, kind: str, choices: tuple[str, ...], value: Any,
-                    where: Location) -> None:
+    def check_value(
+        self, ref: Ref, kind: str, choices: tuple[str, ...], value: Any, where: Location
+    ) -> None:
         given = _value_kind(value)
         if given != kind:
             self.out.add(where, f"{ref} is a {kind}, not {given} {value!r}")
         elif choices and value not in choices:
-            self.out.add(where, f"{value!r} is not one of {', '.join(choices)}"
-                                f"{did_you_mean(str(value), choices)}")
+            self.out.add(
+                where,
+                f"{value!r} is not one of {', '.join(choices)}{did_you_mean(str(value), choices)}",
+            )
 
 
 def _value_kind(value: Any) -> str:
@@ -184,9 +190,12 @@ def load_hardware_rules(knowledge: Knowledge, directory: Path | str | None = Non
                 continue
             check = _build_check(doc, ("checks", i), model, checker, errors)
             if check.id in seen:
-                errors.append(FileError(
-                    doc.location(("checks", i, "id")),
-                    f"duplicate check id {check.id!r} (also at {seen[check.id]})"))
+                errors.append(
+                    FileError(
+                        doc.location(("checks", i, "id")),
+                        f"duplicate check id {check.id!r} (also at {seen[check.id]})",
+                    )
+                )
             seen[check.id] = check.location
             checks.append(check)
         for i, raw in enumerate(parsed.models or []):
@@ -196,34 +205,58 @@ def load_hardware_rules(knowledge: Knowledge, directory: Path | str | None = Non
                 errors.extend(validation_errors(doc, ModelNames, exc, ("models", i)))
                 continue
             if entry.device not in knowledge.devices:
-                errors.append(FileError(doc.location(("models", i, "device")),
-                                        f"unknown device {entry.device!r}"
-                                        f"{did_you_mean(entry.device, knowledge.devices)}"))
+                errors.append(
+                    FileError(
+                        doc.location(("models", i, "device")),
+                        f"unknown device {entry.device!r}"
+                        f"{did_you_mean(entry.device, knowledge.devices)}",
+                    )
+                )
             for j, name in enumerate(entry.names):
                 key = normalize_name(name)
                 if key in names and names[key] != entry.device:
-                    errors.append(FileError(
-                        doc.location(("models", i, "names", j)),
-                        f"product name {name!r} already maps to {names[key]!r}"))
+                    errors.append(
+                        FileError(
+                            doc.location(("models", i, "names", j)),
+                            f"product name {name!r} already maps to {names[key]!r}",
+                        )
+                    )
                 names[key] = entry.device
     if errors:
         raise FileErrors(errors)
     return HardwareRules(tuple(checks), names)
 
 
-def _build_check(doc: Document, key: tuple[str | int, ...], model: CheckModel,
-                 checker: HardwareChecker, errors: list[FileError]) -> Check:
+def _build_check(
+    doc: Document,
+    key: tuple[str | int, ...],
+    model: CheckModel,
+    checker: HardwareChecker,
+    errors: list[FileError],
+) -> Check:
     """Parse one check's condition and check it, its messages and its sources."""
-    when = parse_condition(model.when, doc.location, key + ("when",), lambda k: k in doc.quoted,
-                           errors)
+    when = parse_condition(
+        model.when, doc.location, key + ("when",), lambda k: k in doc.quoted, errors
+    )
     has_device = model.scope == "gpu"
     checker.check_condition(when, allow_device=has_device)
     for field_name in ("finding", "fix"):
-        checker.check_template(getattr(model, field_name), doc.location(key + (field_name,)),
-                               has_device)
+        checker.check_template(
+            getattr(model, field_name), doc.location(key + (field_name,)), has_device
+        )
     checker.check_sources(model.sources, doc, key + ("sources",))
-    return Check(model.id, model.scope, model.description, when, model.severity, model.finding,
-                 model.fix, tuple(model.sources), tuple(model.see), doc.location(key))
+    return Check(
+        model.id,
+        model.scope,
+        model.description,
+        when,
+        model.severity,
+        model.finding,
+        model.fix,
+        tuple(model.sources),
+        tuple(model.see),
+        doc.location(key),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,9 +277,16 @@ class Finding:
     see: tuple[str, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return {"check": self.check, "severity": self.severity, "gpu": self.gpu,
-                "message": self.message, "fix": self.fix, "because": list(self.because),
-                "sources": list(self.sources), "see": list(self.see)}
+        return {
+            "check": self.check,
+            "severity": self.severity,
+            "gpu": self.gpu,
+            "message": self.message,
+            "fix": self.fix,
+            "because": list(self.because),
+            "sources": list(self.sources),
+            "see": list(self.see),
+        }
 
 
 def _one_line(template: str, lookup: Callable[[Ref], Any]) -> str:
@@ -255,8 +295,9 @@ def _one_line(template: str, lookup: Callable[[Ref], Any]) -> str:
     return " ".join(fill_template(template, lookup).split())
 
 
-def _lookup(answers: Mapping[str, Any], machine: Mapping[str, Any],
-            device: Mapping[str, Any] | None) -> Callable[[Ref], Any]:
+def _lookup(
+    answers: Mapping[str, Any], machine: Mapping[str, Any], device: Mapping[str, Any] | None
+) -> Callable[[Ref], Any]:
     def lookup(ref: Ref) -> Any:
         source = {"answer": answers, "fact": machine}.get(ref.scope, device or {})
         value = source.get(ref.name)
@@ -270,9 +311,14 @@ def _describe(result: LeafResult) -> str:
     return text if result.holds else f"not ({text})"
 
 
-def run_checks(machine: Machine, rules: HardwareRules, knowledge: Knowledge,
-               answers: Mapping[str, Any] | None = None, planned_parallelism: str | None = None,
-               plan_given: bool = False) -> list[Finding]:
+def run_checks(
+    machine: Machine,
+    rules: HardwareRules,
+    knowledge: Knowledge,
+    answers: Mapping[str, Any] | None = None,
+    planned_parallelism: str | None = None,
+    plan_given: bool = False,
+) -> list[Finding]:
     """Every check that holds, most serious first, then by GPU."""
     values = dict(answers or {})
     context = machine_facts(machine, knowledge, planned_parallelism, plan_given)
@@ -285,10 +331,18 @@ def run_checks(machine: Machine, rules: HardwareRules, knowledge: Knowledge,
             holds, why = decisive_leaves(check.when, lookup)
             if not holds:
                 continue
-            findings.append(Finding(
-                check.id, check.severity, None if device is None else int(device["index"]),
-                _one_line(check.finding, lookup), _one_line(check.fix, lookup),
-                tuple(dict.fromkeys(_describe(r) for r in why)), check.sources, check.see))
+            findings.append(
+                Finding(
+                    check.id,
+                    check.severity,
+                    None if device is None else int(device["index"]),
+                    _one_line(check.finding, lookup),
+                    _one_line(check.fix, lookup),
+                    tuple(dict.fromkeys(_describe(r) for r in why)),
+                    check.sources,
+                    check.see,
+                )
+            )
     order = {s: i for i, s in enumerate(reversed(SEVERITIES))}
     findings.sort(key=lambda f: (order[f.severity], -1 if f.gpu is None else f.gpu))
     return findings

@@ -70,20 +70,33 @@ class GPU:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "index": self.index, "name": self.name, "bus_id": self.bus_id, "device": self.kb_id,
-            "architecture": self.architecture, "memory_mib": self.memory_mib,
+            "index": self.index,
+            "name": self.name,
+            "bus_id": self.bus_id,
+            "device": self.kb_id,
+            "architecture": self.architecture,
+            "memory_mib": self.memory_mib,
             "memory_gb": self.memory_gb,
             "ecc": {"current": self.ecc_current, "pending": self.ecc_pending},
-            "pcie": {"gen_current": self.pcie_gen_current, "gen_max": self.pcie_gen_max,
-                     "gen_device_max": self.pcie_gen_device_max,
-                     "gen_host_max": self.pcie_gen_host_max,
-                     "width_current": self.pcie_width_current, "width_max": self.pcie_width_max},
-            "performance_state": self.performance_state, "utilization_pct": self.utilization_pct,
+            "pcie": {
+                "gen_current": self.pcie_gen_current,
+                "gen_max": self.pcie_gen_max,
+                "gen_device_max": self.pcie_gen_device_max,
+                "gen_host_max": self.pcie_gen_host_max,
+                "width_current": self.pcie_width_current,
+                "width_max": self.pcie_width_max,
+            },
+            "performance_state": self.performance_state,
+            "utilization_pct": self.utilization_pct,
             "temperature_c": self.temperature_c,
-            "power": {"draw_w": self.power_draw_w, "limit_w": self.power_limit_w,
-                      "default_limit_w": self.default_power_limit_w,
-                      "max_limit_w": self.max_power_limit_w},
-            "throttle_reasons": list(self.throttle_reasons), "mig_enabled": self.mig_enabled,
+            "power": {
+                "draw_w": self.power_draw_w,
+                "limit_w": self.power_limit_w,
+                "default_limit_w": self.default_power_limit_w,
+                "max_limit_w": self.max_power_limit_w,
+            },
+            "throttle_reasons": list(self.throttle_reasons),
+            "mig_enabled": self.mig_enabled,
             "remapped_rows": {"pending": self.remap_pending, "failure": self.remap_failure},
             "raw": dict(self.raw),
         }
@@ -110,9 +123,12 @@ class Topology:
         return sum(1 for j in range(self.gpus) if j != i and self.nvlinks(i, j) > 0)
 
     def to_json(self) -> dict[str, Any]:
-        return {"gpus": self.gpus,
-                "links": [{"a": i, "b": j, "path": path}
-                          for (i, j), path in sorted(self.links.items())]}
+        return {
+            "gpus": self.gpus,
+            "links": [
+                {"a": i, "b": j, "path": path} for (i, j), path in sorted(self.links.items())
+            ],
+        }
 
 
 @dataclass
@@ -135,8 +151,11 @@ class Machine:
         return ", ".join(f"{count} x {name}" for name, count in self.models().most_common())
 
     def to_json(self) -> dict[str, Any]:
-        return {"origin": list(self.origin), "driver_version": self.driver_version,
-                "cuda_version": self.cuda_version, "host_ram_gb": self.host_ram_gb,
-                "gpus": [gpu.to_json() for gpu in self.gpus],
-                "topology": self.topology.to_json() if self.topology else None}
-
+        return {
+            "origin": list(self.origin),
+            "driver_version": self.driver_version,
+            "cuda_version": self.cuda_version,
+            "host_ram_gb": self.host_ram_gb,
+            "gpus": [gpu.to_json() for gpu in self.gpus],
+            "topology": self.topology.to_json() if self.topology else None,
+        }

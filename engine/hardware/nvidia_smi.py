@@ -19,10 +19,20 @@ from gpu_advisor.hardware.machine import GPU, Machine, ProbeUnavailable, Topolog
 MAX_XML_BYTES = 64 * 2**20
 """A saved nvidia-smi -q -x of a full 8-GPU server is well under 1 MB; anything huge is refused."""
 
-_NOT_A_VALUE = {"", "n/a", "[n/a]", "not supported", "[not supported]", "unknown error",
-                "[unknown error]", "not available", "[not available]",
-                "insufficient permissions", "[insufficient permissions]",
-                "requested functionality has been deprecated"}
+_NOT_A_VALUE = {
+    "",
+    "n/a",
+    "[n/a]",
+    "not supported",
+    "[not supported]",
+    "unknown error",
+    "[unknown error]",
+    "not available",
+    "[not available]",
+    "insufficient permissions",
+    "[insufficient permissions]",
+    "requested functionality has been deprecated",
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,10 +143,14 @@ def _flag(text: str | None, yes: str, no: str) -> bool | None:
 
 
 _RAW_FIELDS = {
-    "product_name": "product_name", "product_brand": "product_brand",
-    "product_architecture": "product_architecture", "pci_device_id": "pci/pci_device_id",
-    "board_part_number": "board_part_number", "vbios_version": "vbios_version",
-    "memory_total": "fb_memory_usage/total", "ecc_mode": "ecc_mode/current_ecc",
+    "product_name": "product_name",
+    "product_brand": "product_brand",
+    "product_architecture": "product_architecture",
+    "pci_device_id": "pci/pci_device_id",
+    "board_part_number": "board_part_number",
+    "vbios_version": "vbios_version",
+    "memory_total": "fb_memory_usage/total",
+    "ecc_mode": "ecc_mode/current_ecc",
     "pcie_gen": "pci/pci_gpu_link_info/pcie_gen/current_link_gen",
     "pcie_gen_max": "pci/pci_gpu_link_info/pcie_gen/max_link_gen",
     "pcie_width": "pci/pci_gpu_link_info/link_widths/current_link_width",
@@ -167,10 +181,12 @@ def _gpu_from_xml(index: int, node: ET.Element) -> GPU:
     gpu.utilization_pct = _number(_text(node, "utilization/gpu_util"))
     gpu.temperature_c = _number(_text(node, "temperature/gpu_temp"))
     if power is not None:
-        gpu.power_draw_w = _number(_first(power, "power_draw", "instant_power_draw",
-                                          "average_power_draw"))
-        gpu.power_limit_w = _number(_first(power, "current_power_limit", "power_limit",
-                                           "enforced_power_limit"))
+        gpu.power_draw_w = _number(
+            _first(power, "power_draw", "instant_power_draw", "average_power_draw")
+        )
+        gpu.power_limit_w = _number(
+            _first(power, "current_power_limit", "power_limit", "enforced_power_limit")
+        )
         gpu.default_power_limit_w = _number(_text(power, "default_power_limit"))
         gpu.max_power_limit_w = _number(_text(power, "max_power_limit"))
     reasons = node.find("clocks_event_reasons")
@@ -199,15 +215,23 @@ def parse_smi_xml(text: str, display: str) -> Machine:
     """A machine from ``nvidia-smi -q -x``; ProbeUnavailable when it lists no GPU."""
     root = parse_xml(text, display)
     if root.tag != "nvidia_smi_log":
-        raise FileErrors([FileError(
-            Location(display, 1, 1),
-            f"expected <nvidia_smi_log> (nvidia-smi -q -x), found <{root.tag}>")])
+        raise FileErrors(
+            [
+                FileError(
+                    Location(display, 1, 1),
+                    f"expected <nvidia_smi_log> (nvidia-smi -q -x), found <{root.tag}>",
+                )
+            ]
+        )
     gpus = [_gpu_from_xml(i, node) for i, node in enumerate(root.findall("gpu"))]
     if not gpus:
-        raise ProbeUnavailable(f"{display}: nvidia-smi lists no GPU (attached_gpus "
-                               f"{_text(root, 'attached_gpus') or 0}): nothing to probe")
-    return Machine(gpus, _text(root, "driver_version"), _text(root, "cuda_version"),
-                   origin=(display,))
+        raise ProbeUnavailable(
+            f"{display}: nvidia-smi lists no GPU (attached_gpus "
+            f"{_text(root, 'attached_gpus') or 0}): nothing to probe"
+        )
+    return Machine(
+        gpus, _text(root, "driver_version"), _text(root, "cuda_version"), origin=(display,)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,8 +260,13 @@ def parse_topology(text: str, display: str) -> Topology:
     gpu_columns = [c for c in columns if c.startswith("GPU")]
     expected = [f"GPU{i}" for i in range(len(gpu_columns))]
     if not gpu_columns or columns[: len(gpu_columns)] != expected:
-        raise FileErrors([FileError(Location(display), "no GPU0 GPU1 ... header: not an "
-                                                       "nvidia-smi topo -m output")])
+        raise FileErrors(
+            [
+                FileError(
+                    Location(display), "no GPU0 GPU1 ... header: not an nvidia-smi topo -m output"
+                )
+            ]
+        )
     count = len(gpu_columns)
     rows: dict[int, list[str]] = {}
     errors: list[FileError] = []
@@ -252,28 +281,43 @@ def parse_topology(text: str, display: str) -> Topology:
             continue
         index = int(match.group(1))
         if index >= count:
-            errors.append(FileError(Location(display, number, 1),
-                                    f"GPU{index}: the header names only {count} GPUs"))
+            errors.append(
+                FileError(
+                    Location(display, number, 1), f"GPU{index}: the header names only {count} GPUs"
+                )
+            )
             continue
-        cells = tokens[1: 1 + count]
+        cells = tokens[1 : 1 + count]
         if len(cells) < count or not all(_CELL.match(c) for c in cells):
             bad = next((c for c in cells if not _CELL.match(c)), None)
             column = line.find(bad) + 1 if bad else 1
-            errors.append(FileError(Location(display, number, max(column, 1)),
-                                    f"GPU{index}: expected {count} entries of X, NV#, PIX, PXB, "
-                                    f"PHB, NODE or SYS" + (f", found {bad!r}" if bad else "")))
+            errors.append(
+                FileError(
+                    Location(display, number, max(column, 1)),
+                    f"GPU{index}: expected {count} entries of X, NV#, PIX, PXB, "
+                    f"PHB, NODE or SYS" + (f", found {bad!r}" if bad else ""),
+                )
+            )
             continue
         if cells[index] != "X":
-            errors.append(FileError(Location(display, number, 1),
-                                    f"GPU{index}: the entry for itself is not X"))
+            errors.append(
+                FileError(
+                    Location(display, number, 1), f"GPU{index}: the entry for itself is not X"
+                )
+            )
             continue
         rows[index] = ["SYS" if c == "SOC" else c for c in cells]
     if errors:
         raise FileErrors(errors)
     if sorted(rows) != list(range(count)):
-        raise FileErrors([FileError(
-            Location(display, header_line, 1),
-            f"the header names {count} GPUs but {len(rows)} GPU rows follow")])
+        raise FileErrors(
+            [
+                FileError(
+                    Location(display, header_line, 1),
+                    f"the header names {count} GPUs but {len(rows)} GPU rows follow",
+                )
+            ]
+        )
     links = {(i, j): rows[i][j] for i in range(count) for j in range(i + 1, count)}
     return Topology(count, links)
 
@@ -289,8 +333,10 @@ def _kind_of(text: str) -> str:
     lowered = stripped.lower()
     if "no devices were found" in lowered:
         return "no-devices"
-    if ("couldn't communicate with the nvidia driver" in lowered
-            or "nvidia-smi has failed" in lowered):
+    if (
+        "couldn't communicate with the nvidia driver" in lowered
+        or "nvidia-smi has failed" in lowered
+    ):
         return "no-driver"
     if re.search(r"^[ \t]*GPU0[ \t]", stripped, re.MULTILINE):
         return "topology"
@@ -312,27 +358,44 @@ def read_outputs(inputs: Sequence[tuple[str, str]]) -> Machine:
         elif kind == "topology":
             topo_inputs.append((display, text))
         elif kind == "no-devices":
-            raise ProbeUnavailable(f"{display}: nvidia-smi found no NVIDIA GPU (\"No devices were "
-                                   "found\"): nothing to probe")
+            raise ProbeUnavailable(
+                f'{display}: nvidia-smi found no NVIDIA GPU ("No devices were '
+                'found"): nothing to probe'
+            )
         elif kind == "no-driver":
-            raise ProbeUnavailable(f"{display}: nvidia-smi could not talk to the NVIDIA driver "
-                                   "(not installed or not loaded): nothing to probe")
+            raise ProbeUnavailable(
+                f"{display}: nvidia-smi could not talk to the NVIDIA driver "
+                "(not installed or not loaded): nothing to probe"
+            )
         else:
-            raise FileErrors([FileError(Location(display), "not an nvidia-smi -q -x or nvidia-smi "
-                                                           "topo -m output")])
+            raise FileErrors(
+                [
+                    FileError(
+                        Location(display), "not an nvidia-smi -q -x or nvidia-smi topo -m output"
+                    )
+                ]
+            )
     if len(xml_inputs) != 1 or len(topo_inputs) > 1:
         found = f"{len(xml_inputs)} nvidia-smi -q -x and {len(topo_inputs)} topo -m outputs"
-        raise UsageError(f"--from: give one nvidia-smi -q -x output and at most one nvidia-smi "
-                         f"topo -m output of the same machine ({found})")
+        raise UsageError(
+            f"--from: give one nvidia-smi -q -x output and at most one nvidia-smi "
+            f"topo -m output of the same machine ({found})"
+        )
     display, text = xml_inputs[0]
     machine = parse_smi_xml(text, display)
     if topo_inputs:
         topo_display, topo_text = topo_inputs[0]
         topology = parse_topology(topo_text, topo_display)
         if topology.gpus != len(machine.gpus):
-            raise FileErrors([FileError(Location(topo_display),
-                                        f"the topology has {topology.gpus} GPUs but {display} "
-                                        f"lists {len(machine.gpus)}: not the same machine?")])
+            raise FileErrors(
+                [
+                    FileError(
+                        Location(topo_display),
+                        f"the topology has {topology.gpus} GPUs but {display} "
+                        f"lists {len(machine.gpus)}: not the same machine?",
+                    )
+                ]
+            )
         machine.topology = topology
         machine.origin = (display, topo_display)
     return machine
@@ -363,4 +426,3 @@ def read_files(paths: Sequence[str], stdin_text: Callable[[], str] | None = None
             problem = FileError(Location(path), f"not UTF-8 text ({exc.reason})")
             raise FileErrors([problem]) from None
     return read_outputs(inputs)
-

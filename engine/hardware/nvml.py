@@ -13,13 +13,29 @@ from typing import Any
 
 from gpu_advisor.hardware.machine import GPU, Machine, ProbeUnavailable, Topology
 
-_NVML_ARCHITECTURES = {2: "Kepler", 3: "Maxwell", 4: "Pascal", 5: "Volta", 6: "Turing",
-                       7: "Ampere", 8: "Ada Lovelace", 9: "Hopper", 10: "Blackwell"}
+_NVML_ARCHITECTURES = {
+    2: "Kepler",
+    3: "Maxwell",
+    4: "Pascal",
+    5: "Volta",
+    6: "Turing",
+    7: "Ampere",
+    8: "Ada Lovelace",
+    9: "Hopper",
+    10: "Blackwell",
+}
 # NVML clock event (throttle) reason bits, stable across driver versions.
-_REASON_BITS = {0x1: "gpu_idle", 0x2: "applications_clocks_setting", 0x4: "sw_power_cap",
-                0x8: "hw_slowdown", 0x10: "sync_boost", 0x20: "sw_thermal_slowdown",
-                0x40: "hw_thermal_slowdown", 0x80: "hw_power_brake_slowdown",
-                0x100: "display_clocks_setting"}
+_REASON_BITS = {
+    0x1: "gpu_idle",
+    0x2: "applications_clocks_setting",
+    0x4: "sw_power_cap",
+    0x8: "hw_slowdown",
+    0x10: "sync_boost",
+    0x20: "sw_thermal_slowdown",
+    0x40: "hw_thermal_slowdown",
+    0x80: "hw_power_brake_slowdown",
+    0x100: "display_clocks_setting",
+}
 _NVML_TOPOLOGY = {0: "PIX", 10: "PIX", 20: "PXB", 30: "PHB", 40: "NODE", 50: "SYS"}
 
 
@@ -45,24 +61,29 @@ def probe_live() -> Machine:
     except ImportError:
         raise ProbeUnavailable(
             "reading the local GPUs needs the nvidia-ml-py package (pip install nvidia-ml-py); "
-            "or pass saved outputs: --from FILE (nvidia-smi -q -x, nvidia-smi topo -m)") from None
+            "or pass saved outputs: --from FILE (nvidia-smi -q -x, nvidia-smi topo -m)"
+        ) from None
     try:
         pynvml.nvmlInit()
     except pynvml.NVMLError as exc:
         raise ProbeUnavailable(
             f"no NVIDIA driver to talk to (NVML: {exc}); on a machine without NVIDIA GPUs, pass "
-            "saved outputs of another machine with --from FILE") from None
+            "saved outputs of another machine with --from FILE"
+        ) from None
     try:
         count = pynvml.nvmlDeviceGetCount()
         if not count:
-            raise ProbeUnavailable("the NVIDIA driver is loaded but reports no GPU: nothing to "
-                                   "probe")
+            raise ProbeUnavailable(
+                "the NVIDIA driver is loaded but reports no GPU: nothing to probe"
+            )
         handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
         gpus = [_gpu_from_nvml(pynvml, i, handle) for i, handle in enumerate(handles)]
         topology = _topology_from_nvml(pynvml, handles, [g.bus_id for g in gpus])
         driver = _call(pynvml.nvmlSystemGetDriverVersion)
-        cuda_raw = _call(getattr(pynvml, "nvmlSystemGetCudaDriverVersion_v2", None)
-                         or pynvml.nvmlSystemGetCudaDriverVersion)
+        cuda_raw = _call(
+            getattr(pynvml, "nvmlSystemGetCudaDriverVersion_v2", None)
+            or pynvml.nvmlSystemGetCudaDriverVersion
+        )
         cuda = f"{cuda_raw // 1000}.{cuda_raw % 1000 // 10}" if isinstance(cuda_raw, int) else None
         return Machine(gpus, _decode(driver), cuda, topology, host_ram_gb(), ("NVML",))
     except pynvml.NVMLError as exc:
@@ -104,16 +125,18 @@ def _gpu_from_nvml(nvml: Any, index: int, handle: Any) -> GPU:
         gpu.ecc_current, gpu.ecc_pending = bool(ecc[0]), bool(ecc[1])
     gpu.pcie_gen_current = _call(nvml.nvmlDeviceGetCurrPcieLinkGeneration, handle)
     gpu.pcie_gen_max = _call(nvml.nvmlDeviceGetMaxPcieLinkGeneration, handle)
-    gpu.pcie_gen_device_max = _call(getattr(nvml, "nvmlDeviceGetGpuMaxPcieLinkGeneration", None),
-                                    handle)
+    gpu.pcie_gen_device_max = _call(
+        getattr(nvml, "nvmlDeviceGetGpuMaxPcieLinkGeneration", None), handle
+    )
     gpu.pcie_width_current = _call(nvml.nvmlDeviceGetCurrPcieLinkWidth, handle)
     gpu.pcie_width_max = _call(nvml.nvmlDeviceGetMaxPcieLinkWidth, handle)
     state = _call(nvml.nvmlDeviceGetPerformanceState, handle)
     gpu.performance_state = f"P{state}" if isinstance(state, int) else None
     rates = _call(nvml.nvmlDeviceGetUtilizationRates, handle)
     gpu.utilization_pct = float(rates.gpu) if rates is not None else None
-    temperature = _call(nvml.nvmlDeviceGetTemperature, handle,
-                        getattr(nvml, "NVML_TEMPERATURE_GPU", 0))
+    temperature = _call(
+        nvml.nvmlDeviceGetTemperature, handle, getattr(nvml, "NVML_TEMPERATURE_GPU", 0)
+    )
     gpu.temperature_c = float(temperature) if temperature is not None else None
 
     def watts(value: Any) -> float | None:
@@ -124,8 +147,9 @@ def _gpu_from_nvml(nvml: Any, index: int, handle: Any) -> GPU:
     gpu.default_power_limit_w = watts(_call(nvml.nvmlDeviceGetPowerManagementDefaultLimit, handle))
     limits = _call(nvml.nvmlDeviceGetPowerManagementLimitConstraints, handle)
     gpu.max_power_limit_w = watts(limits[1]) if limits else None
-    reasons_call = (getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
-                    or getattr(nvml, "nvmlDeviceGetCurrentClocksThrottleReasons", None))
+    reasons_call = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or getattr(
+        nvml, "nvmlDeviceGetCurrentClocksThrottleReasons", None
+    )
     mask = _call(reasons_call, handle)
     if isinstance(mask, int):
         gpu.throttle_reasons = tuple(name for bit, name in _REASON_BITS.items() if mask & bit)
@@ -175,4 +199,3 @@ def _topology_from_nvml(nvml: Any, handles: list[Any], bus_ids: list[str]) -> To
                 known = isinstance(level, int)
                 links[(i, j)] = _NVML_TOPOLOGY.get(level, "SYS") if known else "SYS"
     return Topology(count, links)
-

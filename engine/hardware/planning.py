@@ -67,20 +67,30 @@ class Hardware:
         return usable_memory_gb(self.memory_gb)
 
     def to_json(self) -> dict[str, Any]:
-        return {"count": self.count, "name": self.name, "device": self.device_id,
-                "memory_gb": self.memory_gb, "usable_gb": round(self.usable_gb, 2),
-                "origin": self.origin, "host_ram_gb": self.host_ram_gb,
-                "nvlink_all": self.nvlink_all, "mixed_models": self.mixed}
+        return {
+            "count": self.count,
+            "name": self.name,
+            "device": self.device_id,
+            "memory_gb": self.memory_gb,
+            "usable_gb": round(self.usable_gb, 2),
+            "origin": self.origin,
+            "host_ram_gb": self.host_ram_gb,
+            "nvlink_all": self.nvlink_all,
+            "mixed_models": self.mixed,
+        }
 
 
-def hardware_from_machine(machine: Machine, knowledge: Knowledge,
-                          host_ram_gb: float | None = None) -> Hardware:
+def hardware_from_machine(
+    machine: Machine, knowledge: Knowledge, host_ram_gb: float | None = None
+) -> Hardware:
     """The probed GPUs as one pool: a mixed box is planned on its smallest card."""
     memories = [stated_memory_gb(g, knowledge) for g in machine.gpus]
     if any(m is None for m in memories):
         unknown = [g.name for g, m in zip(machine.gpus, memories, strict=True) if m is None]
-        raise UsageError(f"the memory of {', '.join(unknown)} is not reported and the knowledge "
-                         "base does not know the model: cannot plan on it")
+        raise UsageError(
+            f"the memory of {', '.join(unknown)} is not reported and the knowledge "
+            "base does not know the model: cannot plan on it"
+        )
     kb_ids = Counter(g.kb_id for g in machine.gpus if g.kb_id)
     capable = [bf16_capable(g) for g in machine.gpus]
     topology = machine.topology
@@ -88,25 +98,36 @@ def hardware_from_machine(machine: Machine, knowledge: Knowledge,
     if topology is not None and topology.links:
         nvlink_all = all(p.startswith("NV") for p in topology.links.values())
     return Hardware(
-        count=len(machine.gpus), memory_gb=min(m for m in memories if m is not None),
+        count=len(machine.gpus),
+        memory_gb=min(m for m in memories if m is not None),
         name=machine.describe_models(),
-        device_id=kb_ids.most_common(1)[0][0] if kb_ids else None, origin="probed",
+        device_id=kb_ids.most_common(1)[0][0] if kb_ids else None,
+        origin="probed",
         host_ram_gb=host_ram_gb if host_ram_gb is not None else machine.host_ram_gb,
         nvlink_all=nvlink_all,
         bf16=False if False in capable else (None if None in capable else True),
-        mixed=len(machine.models()) > 1)
+        mixed=len(machine.models()) > 1,
+    )
 
 
-def hardware_from_device(device: Device, count: int, origin: str,
-                         host_ram_gb: float | None = None) -> Hardware:
+def hardware_from_device(
+    device: Device, count: int, origin: str, host_ram_gb: float | None = None
+) -> Hardware:
     """``count`` x a knowledge-base device."""
     nvlink_all = None
     if count > 1:
         domain = int(device.value("nvlink_max_gpus") or 1)
         nvlink_all = bool(device.value("nvlink")) and count <= domain
-    return Hardware(count=count, memory_gb=float(device.value("memory_gb")),
-                    name=f"{count} x {device.name}", device_id=device.id, origin=origin,
-                    host_ram_gb=host_ram_gb, nvlink_all=nvlink_all, bf16=True)
+    return Hardware(
+        count=count,
+        memory_gb=float(device.value("memory_gb")),
+        name=f"{count} x {device.name}",
+        device_id=device.id,
+        origin=origin,
+        host_ram_gb=host_ram_gb,
+        nvlink_all=nvlink_all,
+        bf16=True,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,11 +157,16 @@ class Job:
         req = self.request
         model = req.model.name if req.model else f"a {req.params_b:g}B-parameter model"
         if req.workload == "inference":
-            return (f"{req.precision} inference of {model}, {req.batch_size} sequence(s) of "
-                    f"{req.context_tokens:,} tokens")
+            return (
+                f"{req.precision} inference of {model}, {req.batch_size} sequence(s) of "
+                f"{req.context_tokens:,} tokens"
+            )
         method = req.method or "full"
-        shape = (f"micro-batch {req.batch_size} x {req.context_tokens:,} tokens" if batch
-                 else f"sequences of {req.context_tokens:,} tokens")
+        shape = (
+            f"micro-batch {req.batch_size} x {req.context_tokens:,} tokens"
+            if batch
+            else f"sequences of {req.context_tokens:,} tokens"
+        )
         return f"{req.workload} ({method}, {req.precision}) of {model}, {shape}"
 
 
@@ -152,8 +178,13 @@ def catalog_path(kb_dir: str | Path | None) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def resolve_job(engine: Engine, raw: Mapping[str, Any], model_name: str | None = None,
-                gpu_count: int | None = None, kb_dir: str | Path | None = None) -> Job:
+def resolve_job(
+    engine: Engine,
+    raw: Mapping[str, Any],
+    model_name: str | None = None,
+    gpu_count: int | None = None,
+    kb_dir: str | Path | None = None,
+) -> Job:
     """Validate the answers against the questionnaire and build the base sizing request.
 
     The model size must be said (``model_params_b`` or a catalog ``--model``): the questionnaire's
@@ -168,21 +199,27 @@ def resolve_job(engine: Engine, raw: Mapping[str, Any], model_name: str | None =
     model = None
     if model_name is not None:
         if "model_params_b" in values:
-            raise UsageError("--model and --set model_params_b are exclusive: a catalog model "
-                             "carries its parameter count")
+            raise UsageError(
+                "--model and --set model_params_b are exclusive: a catalog model "
+                "carries its parameter count"
+            )
         model = resolve_model(model_name, load_model_catalog(catalog_path(kb_dir)))
         values["model_params_b"] = model.params_b
     elif "model_params_b" not in values:
-        raise UsageError("say how large the model is: --set model_params_b=70 (billions of "
-                         "parameters) or --model llama-3.1-70b")
+        raise UsageError(
+            "say how large the model is: --set model_params_b=70 (billions of "
+            "parameters) or --model llama-3.1-70b"
+        )
     if gpu_count is not None and "max_gpus" not in values:
         values["max_gpus"] = max(1, min(gpu_count, MAX_GPUS))
     rulebase = engine.rulebase
     answers = normalize_answers(rulebase.questions, values, rulebase.knowledge)
     request = sizing_request(answers)
     if request is None:
-        raise UsageError(f"workload {answers.get('workload')}: there is no memory model to plan "
-                         "it with (pretraining, fine-tuning and inference are sized)")
+        raise UsageError(
+            f"workload {answers.get('workload')}: there is no memory model to plan "
+            "it with (pretraining, fine-tuning and inference are sized)"
+        )
     if model is not None:
         request = replace(request, model=model)
     return Job(answers, values, request, model, explicit | ({"model_params_b"} if model else set()))
@@ -216,12 +253,20 @@ class Option:
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "key": self.key, "kind": self.kind, "label": self.label, "fits": self.fits,
-            "gpus": self.gpus, "zero_stage": self.zero_stage, "offload": self.offload,
+            "key": self.key,
+            "kind": self.kind,
+            "label": self.label,
+            "fits": self.fits,
+            "gpus": self.gpus,
+            "zero_stage": self.zero_stage,
+            "offload": self.offload,
             "per_gpu_gb": None if self.per_gpu_gb is None else round(self.per_gpu_gb, 2),
             "usable_gb": None if self.usable_gb is None else round(self.usable_gb, 2),
-            "host_ram_gb": round(self.host_ram_gb, 1), "host_ram_ok": self.host_ok,
-            "planned": self.planned, "notes": list(self.notes)}
+            "host_ram_gb": round(self.host_ram_gb, 1),
+            "host_ram_ok": self.host_ok,
+            "planned": self.planned,
+            "notes": list(self.notes),
+        }
         if self.kind == "purchase":
             data.update(device=self.device, buy=self.buy, cost_usd=self.cost_usd)
         return data
@@ -244,10 +289,15 @@ class Plan:
         return self.chosen is not None and self.chosen.planned
 
     def to_json(self) -> dict[str, Any]:
-        return {"hardware": self.hardware.to_json(), "job": self.job.request.to_json(),
-                "verdict": self.verdict, "fits_in_hand": self.chosen is not None,
-                "chosen": self.chosen.key if self.chosen else None,
-                "options": [o.to_json() for o in self.options], "notes": list(self.notes)}
+        return {
+            "hardware": self.hardware.to_json(),
+            "job": self.job.request.to_json(),
+            "verdict": self.verdict,
+            "fits_in_hand": self.chosen is not None,
+            "chosen": self.chosen.key if self.chosen else None,
+            "options": [o.to_json() for o in self.options],
+            "notes": list(self.notes),
+        }
 
 
 def format_gb(value: float) -> str:
@@ -255,8 +305,9 @@ def format_gb(value: float) -> str:
     return f"{value:,.1f}"
 
 
-def evaluate_option(option: Option, request: SizingRequest, usable: float,
-                    host_ram: float | None) -> Option:
+def evaluate_option(
+    option: Option, request: SizingRequest, usable: float, host_ram: float | None
+) -> Option:
     """Size the option's request and record whether it fits the GPUs and the host RAM."""
     result = estimate(request)
     option.request = request
@@ -310,22 +361,29 @@ def in_hand_options(hardware: Hardware, job: Job) -> list[Option]:
     for stage, offload in ladder:
         gpus = n
         if stage == 0:
-            label = ("one GPU, nothing sharded" if n == 1
-                     else f"data parallel over {n} GPUs, {STAGE_TEXT[0]}")
+            label = (
+                "one GPU, nothing sharded"
+                if n == 1
+                else f"data parallel over {n} GPUs, {STAGE_TEXT[0]}"
+            )
         else:
             shards = STAGE_TEXT[stage].split(": ", 1)[1]
             label = f"ZeRO-{stage} over {n} GPU{'s' if n > 1 else ''}: {shards}"
             if offload:
-                label = (f"ZeRO-{stage} over {n} GPU{'s' if n > 1 else ''} with the optimizer "
-                         "state offloaded to host RAM")
+                label = (
+                    f"ZeRO-{stage} over {n} GPU{'s' if n > 1 else ''} with the optimizer "
+                    "state offloaded to host RAM"
+                )
         key = f"zero-{stage}" + ("-offload" if offload else "")
         option = Option(key, "in-hand", label, gpus, stage, offload, None, None)
         if planned is not None and not offload:
             option.planned = stage == (3 if planned in POOLED and n > 1 else 0)
         if offload:
-            option.notes.append("every step moves gradients to the CPU and weights back over "
-                                "PCIe, and the optimizer steps on the CPU: expect it to run "
-                                "several times slower than without offload")
+            option.notes.append(
+                "every step moves gradients to the CPU and weights back over "
+                "PCIe, and the optimizer steps on the CPU: expect it to run "
+                "several times slower than without offload"
+            )
         request = replace(base, gpus=gpus, zero_stage=stage, offload=offload)
         options.append(evaluate_option(option, request, usable, host))
     return options
@@ -338,8 +396,9 @@ def _best_in_hand(base: SizingRequest, n: int) -> SizingRequest:
     return replace(base, gpus=n, zero_stage=3 if n > 1 else 0, offload=False)
 
 
-def _more_of_the_same(hardware: Hardware, job: Job, knowledge: Knowledge,
-                      allow_offload: bool = True) -> list[Option]:
+def _more_of_the_same(
+    hardware: Hardware, job: Job, knowledge: Knowledge, allow_offload: bool = True
+) -> list[Option]:
     """Add cards of the model in hand: the fewest that fit without offload and, when fewer
     fit with the optimizer offloaded (and the host RAM allows it), that purchase too."""
     if hardware.device_id is None or hardware.mixed:
@@ -360,20 +419,36 @@ def _more_of_the_same(hardware: Hardware, job: Job, knowledge: Knowledge,
                 request = replace(request, zero_stage=3, offload=True)
             buy = total - n
             nodes = math.ceil(total / per_node)
-            where = (f"{total} in one box" if nodes == 1
-                     else f"{total} over {nodes} boxes of {per_node}, joined by the network")
+            where = (
+                f"{total} in one box"
+                if nodes == 1
+                else f"{total} over {nodes} boxes of {per_node}, joined by the network"
+            )
             how = ", ZeRO-3 with optimizer offload" if offload else ""
-            option = Option("buy-more-offload" if offload else "buy-more", "purchase",
-                            f"buy {buy} more {device.short_name} ({where}{how})", total,
-                            request.zero_stage if training else None, offload, None, None,
-                            cost_usd=round(buy * price, 2), device=device.id, buy=buy)
+            option = Option(
+                "buy-more-offload" if offload else "buy-more",
+                "purchase",
+                f"buy {buy} more {device.short_name} ({where}{how})",
+                total,
+                request.zero_stage if training else None,
+                offload,
+                None,
+                None,
+                cost_usd=round(buy * price, 2),
+                device=device.id,
+                buy=buy,
+            )
             if not evaluate_option(option, request, usable, hardware.host_ram_gb).fits:
                 continue
-            option.notes.append(f"at the knowledge base's ${price:,.0f} per card; check the "
-                                "chassis has the slots, power and cooling for them")
+            option.notes.append(
+                f"at the knowledge base's ${price:,.0f} per card; check the "
+                "chassis has the slots, power and cooling for them"
+            )
             if nodes > 1:
-                option.notes.append("sharding one job across boxes needs a fast network "
-                                    "(InfiniBand or RoCE) between them")
+                option.notes.append(
+                    "sharding one job across boxes needs a fast network "
+                    "(InfiniBand or RoCE) between them"
+                )
             return option
         return None
 
@@ -399,18 +474,29 @@ def _engine_purchases(engine: Engine, job: Job, limit: int = 3) -> list[Option]:
         return []
     options = []
     for rec in consultation.recommendations[:limit]:
-        option = Option(f"buy-{rec.device}", "purchase",
-                        f"buy {rec.count} x {rec.name} (a new set, for this job alone)",
-                        rec.count, None, False, None, None, fits=True,
-                        cost_usd=rec.cost_usd, device=rec.device, buy=rec.count)
+        option = Option(
+            f"buy-{rec.device}",
+            "purchase",
+            f"buy {rec.count} x {rec.name} (a new set, for this job alone)",
+            rec.count,
+            None,
+            False,
+            None,
+            None,
+            fits=True,
+            cost_usd=rec.cost_usd,
+            device=rec.device,
+            buy=rec.count,
+        )
         device = engine.rulebase.knowledge.devices[rec.device]
         attrs = consultation.devices.get(rec.device, {})
         option.per_gpu_gb = attrs.get("memory_per_gpu_gb")
         option.usable_gb = usable_memory_gb(float(device.value("memory_gb")))
         because = next((r.because for r in rec.reasons if not r.rule.startswith("ranking")), "")
-        option.notes.append("the recommendation engine's lowest-cost choice (gpu-advisor "
-                            "recommend --set priority=lowest-cost)"
-                            + (f": {because}" if because else ""))
+        option.notes.append(
+            "the recommendation engine's lowest-cost choice (gpu-advisor "
+            "recommend --set priority=lowest-cost)" + (f": {because}" if because else "")
+        )
         options.append(option)
     return options
 
@@ -420,47 +506,90 @@ def _job_changes(hardware: Hardware, job: Job, knowledge: Knowledge | None) -> l
     base, n = job.request, hardware.count
     changes: list[tuple[str, str, SizingRequest]] = []
     if base.workload == "fine-tuning" and (base.method or "full") == "full":
-        changes.append(("lora", "LoRA instead of full fine-tuning (frozen base, small adapters)",
-                        replace(base, method="lora")))
-        changes.append(("qlora", "QLoRA instead of full fine-tuning (4-bit NF4 base, adapters)",
-                        replace(base, method="qlora", precision="nf4")))
+        changes.append(
+            (
+                "lora",
+                "LoRA instead of full fine-tuning (frozen base, small adapters)",
+                replace(base, method="lora"),
+            )
+        )
+        changes.append(
+            (
+                "qlora",
+                "QLoRA instead of full fine-tuning (4-bit NF4 base, adapters)",
+                replace(base, method="qlora", precision="nf4"),
+            )
+        )
     elif base.workload == "fine-tuning" and base.method == "lora":
-        changes.append(("qlora", "QLoRA instead of LoRA (4-bit NF4 base)",
-                        replace(base, method="qlora", precision="nf4")))
+        changes.append(
+            (
+                "qlora",
+                "QLoRA instead of LoRA (4-bit NF4 base)",
+                replace(base, method="qlora", precision="nf4"),
+            )
+        )
     elif base.workload == "inference":
         if base.precision not in ("fp8", "int8") and base.precision not in FOUR_BIT:
-            changes.append(("fp8", "FP8 weights instead of " + base.precision,
-                            replace(base, precision="fp8")))
+            changes.append(
+                ("fp8", "FP8 weights instead of " + base.precision, replace(base, precision="fp8"))
+            )
         if base.precision not in FOUR_BIT:
-            changes.append(("fp4", "4-bit weights (NVFP4) instead of " + base.precision,
-                            replace(base, precision="nvfp4")))
+            changes.append(
+                (
+                    "fp4",
+                    "4-bit weights (NVFP4) instead of " + base.precision,
+                    replace(base, precision="nvfp4"),
+                )
+            )
     device = knowledge.devices.get(hardware.device_id) if knowledge and hardware.device_id else None
     options = []
     for key, label, request in changes:
         request = _best_in_hand(request, n)
-        where = ("one GPU" if request.gpus == 1 else
-                 (f"ZeRO-3 over {request.gpus} GPUs" if base.workload != "inference"
-                  else f"tensor parallel over {request.gpus} GPUs"))
-        option = Option(f"change-{key}", "change-job", f"{label}, {where}", request.gpus,
-                        request.zero_stage if base.workload != "inference" else None, False,
-                        None, None)
+        where = (
+            "one GPU"
+            if request.gpus == 1
+            else (
+                f"ZeRO-3 over {request.gpus} GPUs"
+                if base.workload != "inference"
+                else f"tensor parallel over {request.gpus} GPUs"
+            )
+        )
+        option = Option(
+            f"change-{key}",
+            "change-job",
+            f"{label}, {where}",
+            request.gpus,
+            request.zero_stage if base.workload != "inference" else None,
+            False,
+            None,
+            None,
+        )
         evaluate_option(option, request, hardware.usable_gb, hardware.host_ram_gb)
-        if device is not None and key == "fp8" and device.throughput("fp8", sparse=True) is None \
-                and device.throughput("fp8", sparse=False) is None:
-            option.notes.append(f"{device.short_name} has no FP8 tensor cores: the weights are "
-                                "stored in FP8 and computed in 16 bit (weight-only), so memory "
-                                "drops but speed does not rise")
+        if (
+            device is not None
+            and key == "fp8"
+            and device.throughput("fp8", sparse=True) is None
+            and device.throughput("fp8", sparse=False) is None
+        ):
+            option.notes.append(
+                f"{device.short_name} has no FP8 tensor cores: the weights are "
+                "stored in FP8 and computed in 16 bit (weight-only), so memory "
+                "drops but speed does not rise"
+            )
         if device is not None and key == "fp4" and not device.value("fp4"):
-            option.notes.append(f"{device.short_name} has no FP4 tensor cores: 4-bit weights are "
-                                "unpacked to 16 bit for compute (weight-only)")
+            option.notes.append(
+                f"{device.short_name} has no FP4 tensor cores: 4-bit weights are "
+                "unpacked to 16 bit for compute (weight-only)"
+            )
         if key in ("lora", "qlora"):
             option.notes.append("changes what is trained: adapters, not every weight")
         options.append(option)
     return options
 
 
-def make_plan(hardware: Hardware, job: Job, knowledge: Knowledge | None = None,
-              engine: Engine | None = None) -> Plan:
+def make_plan(
+    hardware: Hardware, job: Job, knowledge: Knowledge | None = None, engine: Engine | None = None
+) -> Plan:
     """Options in hand (in ladder order), then purchases by cost, then changes to the job."""
     in_hand = in_hand_options(hardware, job)
     chosen = next((o for o in in_hand if o.fits), None)
@@ -475,19 +604,25 @@ def make_plan(hardware: Hardware, job: Job, knowledge: Knowledge | None = None,
         purchases.sort(key=lambda o: (o.cost_usd is None, o.cost_usd or 0.0))
         changes = _job_changes(hardware, job, knowledge)
     if hardware.mixed:
-        notes.append(f"the cards differ; the plan uses the smallest ({hardware.memory_gb:g} GiB) "
-                     "for every GPU, as an evenly sharded job must")
+        notes.append(
+            f"the cards differ; the plan uses the smallest ({hardware.memory_gb:g} GiB) "
+            "for every GPU, as an evenly sharded job must"
+        )
     if hardware.host_ram_gb is None and any(o.host_ram_gb for o in in_hand):
-        notes.append("host RAM was not measured (saved outputs do not include it): pass "
-                     "--host-ram-gb to check the offload options against it")
+        notes.append(
+            "host RAM was not measured (saved outputs do not include it): pass "
+            "--host-ram-gb to check the offload options against it"
+        )
     plan = Plan(hardware, job, in_hand + purchases + changes, chosen, "", notes)
     plan.verdict = _verdict(plan, purchases, changes)
     return plan
 
 
 def _need(option: Option) -> str:
-    return (f"{format_gb(option.per_gpu_gb or 0)} GB per GPU of "
-            f"{format_gb(option.usable_gb or 0)} usable")
+    return (
+        f"{format_gb(option.per_gpu_gb or 0)} GB per GPU of "
+        f"{format_gb(option.usable_gb or 0)} usable"
+    )
 
 
 def _verdict(plan: Plan, purchases: list[Option], changes: list[Option]) -> str:
@@ -495,8 +630,11 @@ def _verdict(plan: Plan, purchases: list[Option], changes: list[Option]) -> str:
     planned = next((o for o in plan.options if o.planned), None)
     host = ""
     if chosen is not None and chosen.host_ram_gb:
-        have = ("not measured: pass --host-ram-gb" if hardware.host_ram_gb is None
-                else f"this machine has {format_gb(hardware.host_ram_gb)} GB")
+        have = (
+            "not measured: pass --host-ram-gb"
+            if hardware.host_ram_gb is None
+            else f"this machine has {format_gb(hardware.host_ram_gb)} GB"
+        )
         host = f", and {format_gb(chosen.host_ram_gb)} GB of host RAM ({have})"
     if chosen is not None and chosen.planned:
         return f"Fits as planned on {hardware.name}: {chosen.label}, {_need(chosen)}{host}."
@@ -505,17 +643,24 @@ def _verdict(plan: Plan, purchases: list[Option], changes: list[Option]) -> str:
         if planned is not None:
             text += f" As planned ({planned.label}) it needs {_need(planned)}."
         if chosen.offload and purchases:
-            text += (f" To avoid offload, the smallest purchase: {purchases[0].label}, "
-                     f"${purchases[0].cost_usd:,.0f}.")
+            text += (
+                f" To avoid offload, the smallest purchase: {purchases[0].label}, "
+                f"${purchases[0].cost_usd:,.0f}."
+            )
         return text
-    best = min((o for o in plan.options if o.kind == "in-hand" and o.per_gpu_gb is not None),
-               key=lambda o: o.per_gpu_gb or 0.0, default=None)
+    best = min(
+        (o for o in plan.options if o.kind == "in-hand" and o.per_gpu_gb is not None),
+        key=lambda o: o.per_gpu_gb or 0.0,
+        default=None,
+    )
     text = f"Does not fit {hardware.name}"
     if best is not None:
         text += f" even with {best.label} ({_need(best)}"
         if best.host_ok is False:
-            text += (f"; its {format_gb(best.host_ram_gb)} GB of host RAM exceeds the "
-                     f"{format_gb(hardware.host_ram_gb or 0)} GB here")
+            text += (
+                f"; its {format_gb(best.host_ram_gb)} GB of host RAM exceeds the "
+                f"{format_gb(hardware.host_ram_gb or 0)} GB here"
+            )
         text += ")"
     text += "."
     if purchases:
@@ -532,8 +677,11 @@ def _verdict(plan: Plan, purchases: list[Option], changes: list[Option]) -> str:
 def plan_lines(plan: Plan) -> list[str]:
     """The plan as text: verdict, then every option with its numbers."""
     lines = [f"Job: {plan.job.describe()}", f"Verdict: {plan.verdict}"]
-    titles = {"in-hand": "On the cards in hand", "purchase": "Purchases, cheapest first",
-              "change-job": "Or change the job"}
+    titles = {
+        "in-hand": "On the cards in hand",
+        "purchase": "Purchases, cheapest first",
+        "change-job": "Or change the job",
+    }
     for kind, title in titles.items():
         group = [o for o in plan.options if o.kind == kind]
         if not group:

@@ -35,8 +35,23 @@ from gpu_advisor.hardware.nvidia_smi import parse_topology, parse_xml, read_file
 from gpu_advisor.hardware.nvml import probe_live
 
 __all__ = [
-    "GPU", "SEVERITIES", "VOCABULARY", "Finding", "HardwareRules", "Machine", "ProbeUnavailable",
-    "Topology", "gpu_facts", "load_hardware_rules", "machine_facts", "match_models",
-    "parse_topology", "parse_xml", "probe_live", "read_files", "read_outputs", "run_checks",
+    "GPU",
+    "SEVERITIES",
+    "VOCABULARY",
+    "Finding",
+    "HardwareRules",
+    "Machine",
+    "ProbeUnavailable",
+    "Topology",
+    "gpu_facts",
+    "load_hardware_rules",
+    "machine_facts",
+    "match_models",
+    "parse_topology",
+    "parse_xml",
+    "probe_live",
+    "read_files",
+    "read_outputs",
+    "run_checks",
     "stated_memory_gb",
 ]

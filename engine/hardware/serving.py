@@ -28,10 +28,25 @@ RUNTIME_RESERVE_GB = 1.0
 """Per GPU: CUDA context, cuBLAS workspaces, NCCL buffers and CUDA graphs, kept out of the pool."""
 PARALLEL_DEGREES = (1, 2, 4, 8)
 """Tensor-parallel sizes tried, smallest first: one node's GPUs, powers of two."""
-_VLLM_KV = {"auto": "auto", "bf16": "auto", "fp16": "auto", "fp8": "fp8", "fp8_e4m3": "fp8_e4m3",
-            "fp8_e5m2": "fp8_e5m2"}
-_LLAMA_CPP_KV = {"auto": "f16", "bf16": "bf16", "fp16": "f16", "f16": "f16", "q8_0": "q8_0",
-                 "q4_0": "q4_0", "q4_1": "q4_1", "q5_0": "q5_0", "q5_1": "q5_1"}
+_VLLM_KV = {
+    "auto": "auto",
+    "bf16": "auto",
+    "fp16": "auto",
+    "fp8": "fp8",
+    "fp8_e4m3": "fp8_e4m3",
+    "fp8_e5m2": "fp8_e5m2",
+}
+_LLAMA_CPP_KV = {
+    "auto": "f16",
+    "bf16": "bf16",
+    "fp16": "f16",
+    "f16": "f16",
+    "q8_0": "q8_0",
+    "q4_0": "q4_0",
+    "q4_1": "q4_1",
+    "q5_0": "q5_0",
+    "q5_1": "q5_1",
+}
 _VLLM_QUANT = {"fp8": "fp8", "nf4": "bitsandbytes"}
 """Quantizations vLLM applies at load time to a 16-bit checkpoint."""
 
@@ -68,22 +83,34 @@ class _Split:
     asked: int
 
 
-def plan_launch(spec: ModelSpec, *, engine: str, device_memory_gb: float, gpus: int,
-                context: int, kv_dtype: str = "auto",
-                quantization: str | None = None) -> LaunchPlan:
+def plan_launch(
+    spec: ModelSpec,
+    *,
+    engine: str,
+    device_memory_gb: float,
+    gpus: int,
+    context: int,
+    kv_dtype: str = "auto",
+    quantization: str | None = None,
+) -> LaunchPlan:
     """Settings for ``engine`` to serve ``spec`` on ``gpus`` cards of ``device_memory_gb`` each."""
     if engine not in ENGINES:
         raise UsageError(f"unknown serving engine {engine!r}; {one_of(ENGINES)}", field="engine")
     if gpus < 1 or device_memory_gb <= 0 or context < 1:
-        raise UsageError("need at least one GPU with memory and a context of at least 1 token",
-                         field="gpus")
-    quant = quantization or ("stored" if spec.stored_bytes else spec.quantization
-                             if spec.quantization in WEIGHT_BITS else "bf16")
+        raise UsageError(
+            "need at least one GPU with memory and a context of at least 1 token", field="gpus"
+        )
+    quant = quantization or (
+        "stored"
+        if spec.stored_bytes
+        else spec.quantization
+        if spec.quantization in WEIGHT_BITS
+        else "bf16"
+    )
     weights_gb = weight_bytes(spec, quant).value / 1e9
     kv_name = "bf16" if kv_dtype in ("auto", "f16") else kv_dtype
     if engine in ("llama.cpp", "ollama"):
-        return _plan_llama_cpp(spec, engine, device_memory_gb, gpus, context, kv_dtype,
-                               weights_gb)
+        return _plan_llama_cpp(spec, engine, device_memory_gb, gpus, context, kv_dtype, weights_gb)
     fraction = VLLM_MEMORY_UTILIZATION if engine == "vllm" else SGLANG_MEM_FRACTION
     usable = device_memory_gb * fraction - RUNTIME_RESERVE_GB
     split = _choose_split(spec, gpus, usable, context, kv_name, weights_gb)
@@ -92,8 +119,9 @@ def plan_launch(spec: ModelSpec, *, engine: str, device_memory_gb: float, gpus: 
     return _plan_sglang(spec, split, usable, fraction, kv_dtype, quant, gpus)
 
 
-def _choose_split(spec: ModelSpec, gpus: int, usable_gb: float, context: int, kv_dtype: str,
-                  weights_gb: float) -> _Split | None:
+def _choose_split(
+    spec: ModelSpec, gpus: int, usable_gb: float, context: int, kv_dtype: str, weights_gb: float
+) -> _Split | None:
     """Fewest GPUs (tensor parallel first, then pipeline stages) that hold the weights and one
     full-context sequence; the context shrinks only when nothing holds it whole."""
     wanted = min(context, spec.max_context or context)
@@ -113,20 +141,27 @@ def _choose_split(spec: ModelSpec, gpus: int, usable_gb: float, context: int, kv
         return None
     per_token = kv_gb / wanted
     shorter = int(room / per_token) // 256 * 256
-    return (_Split(tp, pp, shorter, weights_gb, per_token * shorter, context)
-            if shorter >= 256 else None)
+    return (
+        _Split(tp, pp, shorter, weights_gb, per_token * shorter, context)
+        if shorter >= 256
+        else None
+    )
 
 
 def _split_reasons(split: _Split, usable: float) -> tuple[str, str]:
     ranks = split.tensor * split.pipeline
     per_gpu = (split.weights_gb + split.kv_gb) / ranks
-    tp_reason = (f"{split.weights_gb:.1f} GB weights + {split.kv_gb:.1f} GB KV for one "
-                 f"{split.context:,}-token sequence over {ranks} GPU(s) = {per_gpu:.1f} GB each, "
-                 f"within {usable:.1f} GB usable"
-                 + ("" if ranks == 1 else "; fewer GPUs do not hold it"))
-    pp_reason = ("the widest tensor-parallel group was not enough: layers split into "
-                 f"{split.pipeline} stages" if split.pipeline > 1 else "the model fits without "
-                 "splitting layers into stages")
+    tp_reason = (
+        f"{split.weights_gb:.1f} GB weights + {split.kv_gb:.1f} GB KV for one "
+        f"{split.context:,}-token sequence over {ranks} GPU(s) = {per_gpu:.1f} GB each, "
+        f"within {usable:.1f} GB usable" + ("" if ranks == 1 else "; fewer GPUs do not hold it")
+    )
+    pp_reason = (
+        "the widest tensor-parallel group was not enough: layers split into "
+        f"{split.pipeline} stages"
+        if split.pipeline > 1
+        else "the model fits without splitting layers into stages"
+    )
     return tp_reason, pp_reason
 
 
@@ -135,13 +170,22 @@ def _context_reason(spec: ModelSpec, split: _Split) -> str:
     if split.context < asked and split.context == spec.max_context:
         return f"the model's own limit ({spec.provenance.get('max_context', 'config')})"
     if split.context < asked:
-        return (f"memory left after weights holds {split.context:,} tokens of KV for one "
-                f"sequence, not the {asked:,} asked")
+        return (
+            f"memory left after weights holds {split.context:,} tokens of KV for one "
+            f"sequence, not the {asked:,} asked"
+        )
     return "the context asked for"
 
 
-def _plan_vllm(spec: ModelSpec, split: _Split | None, usable: float, fraction: float,
-               kv_dtype: str, quant: str, gpus: int) -> LaunchPlan:
+def _plan_vllm(
+    spec: ModelSpec,
+    split: _Split | None,
+    usable: float,
+    fraction: float,
+    kv_dtype: str,
+    quant: str,
+    gpus: int,
+) -> LaunchPlan:
     if split is None:
         reason = f"the weights alone do not fit {gpus} GPU(s) at {usable:.1f} GB usable each"
         return LaunchPlan("vllm", False, (), (reason,))
@@ -150,29 +194,54 @@ def _plan_vllm(spec: ModelSpec, split: _Split | None, usable: float, fraction: f
         Setting("tensor_parallel_size", split.tensor, tp_reason),
         Setting("pipeline_parallel_size", split.pipeline, pp_reason),
         Setting("max_model_len", split.context, _context_reason(spec, split)),
-        Setting("gpu_memory_utilization", fraction, "vLLM's default share of each card; the "
-                f"rest and {RUNTIME_RESERVE_GB:g} GB runtime reserve stay free"),
+        Setting(
+            "gpu_memory_utilization",
+            fraction,
+            "vLLM's default share of each card; the "
+            f"rest and {RUNTIME_RESERVE_GB:g} GB runtime reserve stay free",
+        ),
     ]
     notes: list[str] = []
     vllm_kv = _VLLM_KV.get(kv_dtype)
     if vllm_kv is None:
         notes.append(f"vLLM has no {kv_dtype} KV cache (a llama.cpp type); using auto")
         vllm_kv = "auto"
-    settings.append(Setting("kv_cache_dtype", vllm_kv, "auto keeps the model's 16-bit dtype"
-                            if vllm_kv == "auto" else "1-byte KV halves the cache"))
+    settings.append(
+        Setting(
+            "kv_cache_dtype",
+            vllm_kv,
+            "auto keeps the model's 16-bit dtype"
+            if vllm_kv == "auto"
+            else "1-byte KV halves the cache",
+        )
+    )
     if spec.quantization and spec.quantization != "gguf":
-        notes.append(f"the checkpoint is already {spec.quantization}: vLLM reads its "
-                     "quantization_config, so no quantization setting")
+        notes.append(
+            f"the checkpoint is already {spec.quantization}: vLLM reads its "
+            "quantization_config, so no quantization setting"
+        )
     elif quant in _VLLM_QUANT:
-        settings.append(Setting("quantization", _VLLM_QUANT[quant], f"quantize the 16-bit "
-                                f"weights to {quant} at load time"))
+        settings.append(
+            Setting(
+                "quantization",
+                _VLLM_QUANT[quant],
+                f"quantize the 16-bit weights to {quant} at load time",
+            )
+        )
     elif quant in ("nvfp4", "mxfp4", "int4"):
         notes.append(f"{quant} needs a checkpoint quantized ahead of time; vLLM cannot make it")
     return LaunchPlan("vllm", True, tuple(settings), tuple(notes))
 
 
-def _plan_sglang(spec: ModelSpec, split: _Split | None, usable: float, fraction: float,
-                 kv_dtype: str, quant: str, gpus: int) -> LaunchPlan:
+def _plan_sglang(
+    spec: ModelSpec,
+    split: _Split | None,
+    usable: float,
+    fraction: float,
+    kv_dtype: str,
+    quant: str,
+    gpus: int,
+) -> LaunchPlan:
     if split is None:
         return LaunchPlan("sglang", False, (), (f"the weights alone do not fit {gpus} GPU(s)",))
     tp_reason, pp_reason = _split_reasons(split, usable)
@@ -184,16 +253,28 @@ def _plan_sglang(spec: ModelSpec, split: _Split | None, usable: float, fraction:
     settings += [
         Setting("context_length", split.context, _context_reason(spec, split)),
         Setting("mem_fraction_static", fraction, "share of each card for weights and KV pool"),
-        Setting("kv_cache_dtype", sglang_kv, "auto keeps the model's 16-bit dtype"
-                if sglang_kv == "auto" else "1-byte KV halves the cache"),
+        Setting(
+            "kv_cache_dtype",
+            sglang_kv,
+            "auto keeps the model's 16-bit dtype"
+            if sglang_kv == "auto"
+            else "1-byte KV halves the cache",
+        ),
     ]
     if not spec.quantization and quant == "fp8":
         settings.append(Setting("quantization", "fp8", "quantize 16-bit weights at load time"))
     return LaunchPlan("sglang", True, tuple(settings))
 
 
-def _plan_llama_cpp(spec: ModelSpec, engine: str, device_memory_gb: float, gpus: int,
-                    context: int, kv_dtype: str, weights_gb: float) -> LaunchPlan:
+def _plan_llama_cpp(
+    spec: ModelSpec,
+    engine: str,
+    device_memory_gb: float,
+    gpus: int,
+    context: int,
+    kv_dtype: str,
+    weights_gb: float,
+) -> LaunchPlan:
     """Layers offloaded to the GPUs (the rest run on the CPU), split evenly across cards."""
     cache_type = _LLAMA_CPP_KV.get(kv_dtype)
     notes: list[str] = []
@@ -209,21 +290,29 @@ def _plan_llama_cpp(spec: ModelSpec, engine: str, device_memory_gb: float, gpus:
     per_layer = (weights_gb + kv_gb) / spec.layers
     offloaded = min(spec.layers, int(room // per_layer)) if per_layer > 0 else spec.layers
     all_on_gpu = offloaded == spec.layers
-    layers_reason = (f"all {spec.layers} layers fit: {weights_gb:.1f} GB weights + {kv_gb:.1f} "
-                     f"GB KV within {room:.1f} GB" if all_on_gpu else
-                     f"{room:.1f} GB of GPU memory / {per_layer:.2f} GB per layer (weights and KV)"
-                     f" = {offloaded} of {spec.layers} layers; the rest run on the CPU")
+    layers_reason = (
+        f"all {spec.layers} layers fit: {weights_gb:.1f} GB weights + {kv_gb:.1f} "
+        f"GB KV within {room:.1f} GB"
+        if all_on_gpu
+        else f"{room:.1f} GB of GPU memory / {per_layer:.2f} GB per layer (weights and KV)"
+        f" = {offloaded} of {spec.layers} layers; the rest run on the CPU"
+    )
     quantized_v = cache_type not in ("f16", "bf16")
     if engine == "ollama":
         settings = [
             Setting("num_ctx", wanted, "Modelfile PARAMETER: the context asked for"),
             Setting("num_gpu", offloaded, "Modelfile PARAMETER: " + layers_reason),
-            Setting("OLLAMA_KV_CACHE_TYPE", cache_type, "server environment, not a Modelfile "
-                    "parameter: applies to every model the server loads"),
+            Setting(
+                "OLLAMA_KV_CACHE_TYPE",
+                cache_type,
+                "server environment, not a Modelfile "
+                "parameter: applies to every model the server loads",
+            ),
         ]
         if quantized_v:
-            settings.append(Setting("OLLAMA_FLASH_ATTENTION", 1, "a quantized KV cache needs "
-                                    "flash attention"))
+            settings.append(
+                Setting("OLLAMA_FLASH_ATTENTION", 1, "a quantized KV cache needs flash attention")
+            )
         return LaunchPlan("ollama", offloaded > 0, tuple(settings), tuple(notes))
     settings = [
         Setting("n_gpu_layers", offloaded, layers_reason),
@@ -232,8 +321,13 @@ def _plan_llama_cpp(spec: ModelSpec, engine: str, device_memory_gb: float, gpus:
         Setting("cache_type_v", cache_type, f"{cache_type} values"),
     ]
     if gpus > 1:
-        settings.append(Setting("tensor_split", ",".join(["1"] * gpus), "equal cards: an even "
-                                "share of layers on each (split mode layer)"))
+        settings.append(
+            Setting(
+                "tensor_split",
+                ",".join(["1"] * gpus),
+                "equal cards: an even share of layers on each (split mode layer)",
+            )
+        )
     if quantized_v:
         settings.append(Setting("flash_attn", "on", "a quantized V cache needs flash attention"))
     return LaunchPlan("llama.cpp", offloaded > 0, tuple(settings), tuple(notes))

@@ -56,7 +56,11 @@ def coerce(question: Question, raw: Any, knowledge: Knowledge) -> Any:
     """Check one answer and convert it to the question's type; UsageError says what is accepted."""
     key = question.key
     if question.type == "choice":
-        value = str(raw).strip() if isinstance(raw, (str, int, float)) and not isinstance(raw, bool) else raw
+        value = (
+            str(raw).strip()
+            if isinstance(raw, (str, int, float)) and not isinstance(raw, bool)
+            else raw
+        )
         if value not in question.choices:
             hint = did_you_mean(str(value), question.choices)
             raise UsageError(f"{key}: {raw!r} is not accepted{hint}; {one_of(question.choices)}")
@@ -79,7 +83,9 @@ def coerce(question: Question, raw: Any, knowledge: Knowledge) -> Any:
         low, high = question.min, question.max
         if (low is not None and number < low) or (high is not None and number > high):
             unit = f" {question.unit}" if question.unit else ""
-            raise UsageError(f"{key}: {_fmt(number)} is out of range; accepted {_fmt(low)}..{_fmt(high)}{unit}")
+            raise UsageError(
+                f"{key}: {_fmt(number)} is out of range; accepted {_fmt(low)}..{_fmt(high)}{unit}"
+            )
         return number
     if question.type == "devices":
         items = raw.split(",") if isinstance(raw, str) else raw
@@ -90,7 +96,9 @@ def coerce(question: Question, raw: Any, knowledge: Knowledge) -> Any:
             name = str(item).strip()
             if name not in knowledge.devices:
                 hint = did_you_mean(name, knowledge.devices)
-                raise UsageError(f"{key}: unknown device {name!r}{hint}; {one_of(knowledge.devices)}")
+                raise UsageError(
+                    f"{key}: unknown device {name!r}{hint}; {one_of(knowledge.devices)}"
+                )
             if name not in devices:
                 devices.append(name)
         return devices
@@ -148,7 +156,9 @@ def _number(key: str, raw: Any, unit: str | None = None) -> float:
         try:
             number = float(text) * factor
         except ValueError:
-            raise UsageError(f"{key}: {raw!r} is not a number; expected {_number_hint(unit)}") from None
+            raise UsageError(
+                f"{key}: {raw!r} is not a number; expected {_number_hint(unit)}"
+            ) from None
         number = float(f"{number:.12g}")  # 0.35, not 0.35000000000000003
     if not math.isfinite(number):
         raise UsageError(f"{key}: {raw!r} is not a finite number")
@@ -168,8 +178,9 @@ class Visit:
         return self.question.key
 
 
-def walk_questionnaire(questions: Mapping[str, Question],
-                       value_of: Callable[[Question], Any]) -> Iterator[Visit]:
+def walk_questionnaire(
+    questions: Mapping[str, Question], value_of: Callable[[Question], Any]
+) -> Iterator[Visit]:
     """The questionnaire walk: every question in order, asked or not given the answers so far.
 
     A question is asked when its ``ask_when`` holds for the values of the questions before it;
@@ -189,15 +200,22 @@ def walk_questionnaire(questions: Mapping[str, Question],
         yield Visit(question, True, value)
 
 
-def normalize_answers(questions: Mapping[str, Question], raw: Mapping[str, Any], knowledge: Knowledge,
-                      strict_unasked: bool = False) -> Answers:
+def normalize_answers(
+    questions: Mapping[str, Question],
+    raw: Mapping[str, Any],
+    knowledge: Knowledge,
+    strict_unasked: bool = False,
+) -> Answers:
     """Validate raw answers, fill defaults, and drop (and report) answers to unasked questions.
 
     Every mistake is collected before anything is raised (one :class:`AnswerErrors` holds them
     all); a wrong answer is walked on with its question's default, so the questions after it
     are checked as they would be asked."""
-    problems = [f"unknown answer {key!r}{did_you_mean(key, questions)}; {one_of(questions)}"
-                for key in raw if key not in questions]
+    problems = [
+        f"unknown answer {key!r}{did_you_mean(key, questions)}; {one_of(questions)}"
+        for key in raw
+        if key not in questions
+    ]
     result = Answers({})
 
     def value_of(question: Question) -> Any:
@@ -228,7 +246,9 @@ def normalize_answers(questions: Mapping[str, Question], raw: Mapping[str, Any],
     return result
 
 
-def _model_sets_the_parameter_count(answers: Answers, raw: Mapping[str, Any], knowledge: Knowledge) -> None:
+def _model_sets_the_parameter_count(
+    answers: Answers, raw: Mapping[str, Any], knowledge: Knowledge
+) -> None:
     """A named model's own parameter count replaces ``model_params_b`` (which rules read), and a
     different count the user gave is reported as overridden: the model's architecture wins."""
     name = answers.values.get("model")
@@ -236,10 +256,13 @@ def _model_sets_the_parameter_count(answers: Answers, raw: Mapping[str, Any], kn
         return
     from gpu_advisor.knowledge.catalogs import kb_file, load_model_catalog
 
-    params = round(load_model_catalog(kb_file("models.yaml", knowledge.directory))[name].params_b, 2)
+    params = round(
+        load_model_catalog(kb_file("models.yaml", knowledge.directory))[name].params_b, 2
+    )
     if raw.get("model_params_b") is not None and answers.values["model_params_b"] != params:
-        answers.ignored["model_params_b"] = (f"the model {name} has {params:g}B parameters, which "
-                                             "replace the count given")
+        answers.ignored["model_params_b"] = (
+            f"the model {name} has {params:g}B parameters, which replace the count given"
+        )
     answers.values["model_params_b"] = params
     answers.defaulted.discard("model_params_b")
 
@@ -276,7 +299,9 @@ def load_answers_file(path: str) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise UsageError(f"{path}: expected a mapping of answers (key: value), found {type(data).__name__}")
+        raise UsageError(
+            f"{path}: expected a mapping of answers (key: value), found {type(data).__name__}"
+        )
     if "answers" in data and isinstance(data["answers"], dict):
         data = data["answers"]  # a saved consultation or a JSON report
     return dict(data)

@@ -51,8 +51,13 @@ _KEY_FILE = "key"
 _KEY_BYTES = 32
 _ENTRY_GLOB = "rulebase-*.pickle"
 _TEMP_GLOB = ".rulebase-*.tmp"
-_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK | os.O_NOCTTY
-               | getattr(os, "O_CLOEXEC", 0))
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | os.O_NONBLOCK
+    | os.O_NOCTTY
+    | getattr(os, "O_CLOEXEC", 0)
+)
 
 
 def cache_dir() -> Path:
@@ -77,7 +82,9 @@ def _inputs(kb_dir: Path, rules_dir: Path) -> list[Path]:
 def fingerprint(kb_dir: Path, rules_dir: Path) -> str:
     """Everything the rule base is built from, as one string."""
     parts = [f"{FORMAT}|{__version__}|{sys.version}|{kb_dir.resolve()}|{rules_dir.resolve()}"]
-    for path in _inputs(kb_dir, rules_dir) + sorted(Path(__file__).resolve().parent.parent.rglob("*.py")):
+    for path in _inputs(kb_dir, rules_dir) + sorted(
+        Path(__file__).resolve().parent.parent.rglob("*.py")
+    ):
         stat_result = path.stat()
         parts.append(f"{path}:{stat_result.st_size}:{stat_result.st_mtime_ns}")
     return "\n".join(parts)
@@ -123,8 +130,12 @@ def _open_own_regular_file(path: Path, max_bytes: int, private: bool = False) ->
         return None
     try:
         info = os.fstat(fd)
-        if (not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid()
-                or info.st_size > max_bytes or (private and info.st_mode & 0o077)):
+        if (
+            not stat.S_ISREG(info.st_mode)
+            or info.st_uid != os.geteuid()
+            or info.st_size > max_bytes
+            or (private and info.st_mode & 0o077)
+        ):
             return None
         chunks: list[bytes] = []
         total = 0
@@ -181,7 +192,7 @@ def _load_entry(path: Path, key: str, secret: bytes) -> RuleBase | None:
     if data is None or not data.startswith(_MAGIC):
         return None
     start = len(_MAGIC) + hashlib.sha256().digest_size
-    mac, payload = data[len(_MAGIC):start], data[start:]
+    mac, payload = data[len(_MAGIC) : start], data[start:]
     if not hmac.compare_digest(mac, hmac.new(secret, payload, hashlib.sha256).digest()):
         return None
     try:

@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+
 from gpu_advisor.errors import FileError, FileErrors, UsageError, did_you_mean, one_of
 from gpu_advisor.knowledge.claims import (
     DEFAULT_TOLERANCE,
@@ -51,7 +53,6 @@ from gpu_advisor.knowledge.models import (
 )
 from gpu_advisor.knowledge.schema import StrictModel, file_check, validate_part
 from gpu_advisor.knowledge.yamlio import Document, load_yaml
-from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 Shape = TypeVar("Shape", bound=BaseModel)
 
@@ -95,8 +96,9 @@ class ModelEntry(StrictModel):
     def _grouped_query(cls, value: int, info: ValidationInfo) -> int:
         heads = info.data.get("attention_heads")
         if isinstance(heads, int) and heads % value:
-            raise file_check(f"kv_heads {value} must divide attention_heads {heads} "
-                             "(grouped-query attention)")
+            raise file_check(
+                f"kv_heads {value} must divide attention_heads {heads} (grouped-query attention)"
+            )
         return value
 
 
@@ -137,15 +139,17 @@ def _load_catalog_cached(path: str) -> tuple[tuple[str, ModelArch], ...]:
         )
         for label in dict.fromkeys((arch.name, *arch.aliases)):
             if label in names_seen:
-                errors.append(FileError(
-                    doc.location(where),
-                    f"model name {label!r} is already used by entry {names_seen[label] + 1}"))
+                errors.append(
+                    FileError(
+                        doc.location(where),
+                        f"model name {label!r} is already used by entry {names_seen[label] + 1}",
+                    )
+                )
             names_seen[label] = index
         catalog[arch.name] = arch
     if errors:
         raise FileErrors(errors)
     return tuple(catalog.items())
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,8 +159,12 @@ _SOURCE = re.compile(r"^seed-00[0-3](#[a-z0-9-]+)?$")
 
 
 def _positive(name: str, value: Any) -> Any:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise file_check(f"{name}: expected a positive number, got {value!r}")
     return value
 
@@ -194,7 +202,12 @@ class _Applies(StrictModel):
     @model_validator(mode="after")
     def _ordered(self) -> _Applies:
         span = self.params_b
-        if span is not None and span.min is not None and span.max is not None and span.min > span.max:
+        if (
+            span is not None
+            and span.min is not None
+            and span.max is not None
+            and span.min > span.max
+        ):
             raise file_check("params_b: min is above max")
         return self
 
@@ -229,19 +242,30 @@ class _Check(StrictModel):
     def _expect(cls, value: Any) -> Any:
         if value in ("fits", "does-not-fit"):
             return value
-        if isinstance(value, dict) and "needs_gb" in value and set(value) <= {"needs_gb", "tolerance"}:
+        if (
+            isinstance(value, dict)
+            and "needs_gb" in value
+            and set(value) <= {"needs_gb", "tolerance"}
+        ):
             _positive("needs_gb", value["needs_gb"])
             tolerance = value.get("tolerance", DEFAULT_TOLERANCE)
-            if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) \
-                    or not 0 < tolerance < 1:
-                raise file_check(f"tolerance: expected a fraction between 0 and 1, got {tolerance!r}")
+            if (
+                isinstance(tolerance, bool)
+                or not isinstance(tolerance, (int, float))
+                or not 0 < tolerance < 1
+            ):
+                raise file_check(
+                    f"tolerance: expected a fraction between 0 and 1, got {tolerance!r}"
+                )
             return value
         raise file_check("expect: use 'fits', 'does-not-fit' or {needs_gb: N, tolerance: 0.15}")
 
     @field_validator("fixed", mode="before")
     @classmethod
     def _fixed(cls, value: Any) -> Any:
-        if not isinstance(value, list) or not all(isinstance(f, str) and f in FIXABLE for f in value):
+        if not isinstance(value, list) or not all(
+            isinstance(f, str) and f in FIXABLE for f in value
+        ):
             raise file_check(f"fixed: expected a list of field names, each {one_of(FIXABLE)}")
         return value
 
@@ -266,8 +290,9 @@ class _Claim(StrictModel):
     @classmethod
     def _seed(cls, value: str) -> str:
         if not _SOURCE.match(value):
-            raise file_check(f"source {value!r} must be a seed id seed-000..seed-003, "
-                             "optionally with a #locator")
+            raise file_check(
+                f"source {value!r} must be a seed id seed-000..seed-003, optionally with a #locator"
+            )
         return value
 
 
@@ -295,34 +320,65 @@ def _load_cached(path: str) -> tuple[ClaimRecord, ...]:
         if parsed is None:
             continue
         check = parsed.check
-        sizing: dict[str, Any] = {field: getattr(check, key) for key, field in SIZING_FIELDS.items()
-                                  if key in check.model_fields_set}
+        sizing: dict[str, Any] = {
+            field: getattr(check, key)
+            for key, field in SIZING_FIELDS.items()
+            if key in check.model_fields_set
+        }
         sizing.setdefault("context_tokens", 4096 if sizing.get("workload") == "inference" else 2048)
         model: ModelArch | None = None
         if check.model is not None:
             try:
                 model = resolve_model(check.model, load_model_catalog())
             except UsageError as exc:
-                errors.append(FileError(doc.location((*where, "check", "model")),
-                                        f"{exc.field}: {exc.message}"))
+                errors.append(
+                    FileError(
+                        doc.location((*where, "check", "model")), f"{exc.field}: {exc.message}"
+                    )
+                )
                 continue
         sizing["params_b"] = model.params_b if model is not None else check.params_b
         sizing["model"] = model
         expect: Expectation = "needs" if isinstance(check.expect, dict) else check.expect
         needs = float(check.expect["needs_gb"]) if isinstance(check.expect, dict) else None
-        tolerance = (float(check.expect.get("tolerance", DEFAULT_TOLERANCE))
-                     if isinstance(check.expect, dict) else DEFAULT_TOLERANCE)
-        situation = Situation(tuple(sizing.items()), expect, check.device, check.device_memory_gb,
-                              needs, tolerance, frozenset(check.fixed),
-                              doc.location((*where, "check")))
+        tolerance = (
+            float(check.expect.get("tolerance", DEFAULT_TOLERANCE))
+            if isinstance(check.expect, dict)
+            else DEFAULT_TOLERANCE
+        )
+        situation = Situation(
+            tuple(sizing.items()),
+            expect,
+            check.device,
+            check.device_memory_gb,
+            needs,
+            tolerance,
+            frozenset(check.fixed),
+            doc.location((*where, "check")),
+        )
         applies = parsed.applies_to
         span = applies.params_b or _Span()
-        record = ClaimRecord(parsed.id, parsed.source, parsed.claim, situation, AppliesTo(
-            tuple(v.lower() for v in applies.workload), tuple(v.lower() for v in applies.method),
-            tuple(v.lower() for v in applies.precision), span.min, span.max), parsed.note)
+        record = ClaimRecord(
+            parsed.id,
+            parsed.source,
+            parsed.claim,
+            situation,
+            AppliesTo(
+                tuple(v.lower() for v in applies.workload),
+                tuple(v.lower() for v in applies.method),
+                tuple(v.lower() for v in applies.precision),
+                span.min,
+                span.max,
+            ),
+            parsed.note,
+        )
         if record.id in seen:
-            errors.append(FileError(doc.location((*where, "id")),
-                                    f"duplicate claim id {record.id!r} (first at entry {seen[record.id] + 1})"))
+            errors.append(
+                FileError(
+                    doc.location((*where, "id")),
+                    f"duplicate claim id {record.id!r} (first at entry {seen[record.id] + 1})",
+                )
+            )
         seen[record.id] = index
         records.append(record)
     if errors:
@@ -429,14 +485,23 @@ def _validated(doc: Document, model: type[Shape]) -> Shape:
     return parsed
 
 
-def _check_sources(doc: Document, declared: dict[str, str], data: Any,
-                   errors: list[FileError], key: tuple[str | int, ...] = ()) -> None:
+def _check_sources(
+    doc: Document,
+    declared: dict[str, str],
+    data: Any,
+    errors: list[FileError],
+    key: tuple[str | int, ...] = (),
+) -> None:
     """Every `source` must name an entry of the file's `sources` table (or be the command line)."""
     if isinstance(data, dict):
         for name, value in data.items():
             if name == "source" and isinstance(value, str) and value not in declared:
-                errors.append(FileError(doc.location((*key, name)),
-                                        f"unknown source {value!r}{did_you_mean(value, declared)}"))
+                errors.append(
+                    FileError(
+                        doc.location((*key, name)),
+                        f"unknown source {value!r}{did_you_mean(value, declared)}",
+                    )
+                )
             elif name != "sources":
                 _check_sources(doc, declared, value, errors, (*key, name))
     elif isinstance(data, list):
@@ -448,8 +513,11 @@ def _unique_ids(doc: Document, items: list[Any], section: str, errors: list[File
     seen: set[str] = set()
     for index, item in enumerate(items):
         if item.id in seen:
-            errors.append(FileError(doc.location((section, index, "id")),
-                                    f"duplicate id {item.id!r} in {section}"))
+            errors.append(
+                FileError(
+                    doc.location((section, index, "id")), f"duplicate id {item.id!r} in {section}"
+                )
+            )
         seen.add(item.id)
 
 
@@ -466,22 +534,40 @@ def load_energy(kb_dir: str | Path | None = None) -> EnergyKnobs:
     _check_sources(doc, parsed.sources, doc.data, errors)
     _unique_ids(doc, parsed.scenarios, "scenarios", errors)
     if any(s.id in (CUSTOM_SCENARIO, "all") for s in parsed.scenarios):
-        errors.append(FileError(doc.location(("scenarios",)),
-                                f"'{CUSTOM_SCENARIO}' and 'all' are reserved scenario ids"))
+        errors.append(
+            FileError(
+                doc.location(("scenarios",)),
+                f"'{CUSTOM_SCENARIO}' and 'all' are reserved scenario ids",
+            )
+        )
     if errors:
         raise FileErrors(errors)
     battery = parsed.battery
     return EnergyKnobs(
         hours=parsed.run_hours.value,
-        battery=Battery(battery.name, battery.energy_kwh.value, battery.continuous_kw.value,
-                        _money(battery.price_usd.value)),
-        scenarios=tuple(Scenario(s.id, s.label, s.host_factor, s.pue, s.efficiency, s.dod,
-                                 s.source, s.note or "") for s in parsed.scenarios),
+        battery=Battery(
+            battery.name,
+            battery.energy_kwh.value,
+            battery.continuous_kw.value,
+            _money(battery.price_usd.value),
+        ),
+        scenarios=tuple(
+            Scenario(
+                s.id, s.label, s.host_factor, s.pue, s.efficiency, s.dod, s.source, s.note or ""
+            )
+            for s in parsed.scenarios
+        ),
     )
 
 
-_FIELD_LABELS = {"price_usd": "price", "power_w": "power", "ai_peak": "AI peak",
-                 "fp32_tflops": "FP32", "memory_gb": "memory", "bandwidth_gbs": "bandwidth"}
+_FIELD_LABELS = {
+    "price_usd": "price",
+    "power_w": "power",
+    "ai_peak": "AI peak",
+    "fp32_tflops": "FP32",
+    "memory_gb": "memory",
+    "bandwidth_gbs": "bandwidth",
+}
 
 
 def load_pathways(kb_dir: str | Path | None = None) -> Pathways:
@@ -494,34 +580,44 @@ def load_pathways(kb_dir: str | Path | None = None) -> Pathways:
     ids = {p.id for p in parsed.pathways}
     for index, erratum in enumerate(parsed.errata):
         if erratum.pathway not in ids:
-            errors.append(FileError(doc.location(("errata", index, "pathway")),
-                                    f"unknown pathway {erratum.pathway!r}"
-                                    f"{did_you_mean(erratum.pathway, ids)}"))
+            errors.append(
+                FileError(
+                    doc.location(("errata", index, "pathway")),
+                    f"unknown pathway {erratum.pathway!r}{did_you_mean(erratum.pathway, ids)}",
+                )
+            )
     if errors:
         raise FileErrors(errors)
     devices: list[PlanDevice] = []
     for pathway in parsed.pathways:
         peak = pathway.ai_peak
         tflops = peak.value * (1000.0 if peak.unit == "PFLOP/s" else 1.0)
-        notes = [f"{_FIELD_LABELS[name]} ({getattr(pathway, name).source}): "
-                 f"{getattr(pathway, name).note}"
-                 for name in _FIELD_LABELS if getattr(pathway, name).note]
-        devices.append(PlanDevice(
-            id=pathway.device,
-            name=pathway.name,
-            price_usd=_money(pathway.price_usd.value),
-            power_w=pathway.power_w.value,
-            ai_peak=Peak(tflops, peak.precision, peak.sparse, peak.source),
-            fp32_tflops=pathway.fp32_tflops.value,
-            memory_gb=pathway.memory_gb.value,
-            bandwidth_gbs=pathway.bandwidth_gbs.value,
-            host_included=pathway.host_included,
-            memory_type=pathway.memory_type,
-            pathway=pathway.id,
-            notes=tuple(notes),
-        ))
-    errata = tuple(Erratum(e.id, e.pathway, e.scenario, e.field, e.table, e.printed, e.correct,
-                           e.note) for e in parsed.errata)
+        notes = [
+            f"{_FIELD_LABELS[name]} ({getattr(pathway, name).source}): "
+            f"{getattr(pathway, name).note}"
+            for name in _FIELD_LABELS
+            if getattr(pathway, name).note
+        ]
+        devices.append(
+            PlanDevice(
+                id=pathway.device,
+                name=pathway.name,
+                price_usd=_money(pathway.price_usd.value),
+                power_w=pathway.power_w.value,
+                ai_peak=Peak(tflops, peak.precision, peak.sparse, peak.source),
+                fp32_tflops=pathway.fp32_tflops.value,
+                memory_gb=pathway.memory_gb.value,
+                bandwidth_gbs=pathway.bandwidth_gbs.value,
+                host_included=pathway.host_included,
+                memory_type=pathway.memory_type,
+                pathway=pathway.id,
+                notes=tuple(notes),
+            )
+        )
+    errata = tuple(
+        Erratum(e.id, e.pathway, e.scenario, e.field, e.table, e.printed, e.correct, e.note)
+        for e in parsed.errata
+    )
     return Pathways(tuple(devices), errata)
 
 
@@ -586,9 +682,12 @@ def _load_demand_cached(path: str, sources_path: str) -> DemandDefaults:
         for name in names:
             item: _SourcedNumber = getattr(group, name)
             if registry and source_id(item.source) not in registry:
-                errors.append(FileError(doc.location((section, name, "source")),
-                                        f"unknown source {item.source!r}"
-                                        f"{did_you_mean(item.source, registry)}"))
+                errors.append(
+                    FileError(
+                        doc.location((section, name, "source")),
+                        f"unknown source {item.source!r}{did_you_mean(item.source, registry)}",
+                    )
+                )
             values[name] = Default(name, item.value, item.source, item.note)
     if errors:
         raise FileErrors(errors)

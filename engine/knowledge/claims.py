@@ -19,14 +19,24 @@ Expectation = Literal["fits", "does-not-fit", "needs"]
 
 DEFAULT_TOLERANCE = 0.15
 """How far a "needs about X GB" claim may be from our figure and still hold."""
-FIXABLE = frozenset({"method", "precision", "kv_precision", "optimizer", "bytes_per_param", "zero",
-                     "offload"})
+FIXABLE = frozenset(
+    {"method", "precision", "kv_precision", "optimizer", "bytes_per_param", "zero", "offload"}
+)
 """What a claim may state outright, so that no memory saver changing it is tried."""
-SIZING_FIELDS = {"workload": "workload", "method": "method", "precision": "precision",
-                 "context": "context_tokens", "batch": "batch_size", "gpus": "gpus",
-                 "zero": "zero_stage", "offload": "offload", "kv_precision": "kv_precision",
-                 "optimizer": "optimizer", "gradient_checkpointing": "gradient_checkpointing",
-                 "bytes_per_param": "bytes_per_param_convention"}
+SIZING_FIELDS = {
+    "workload": "workload",
+    "method": "method",
+    "precision": "precision",
+    "context": "context_tokens",
+    "batch": "batch_size",
+    "gpus": "gpus",
+    "zero": "zero_stage",
+    "offload": "offload",
+    "kv_precision": "kv_precision",
+    "optimizer": "optimizer",
+    "gradient_checkpointing": "gradient_checkpointing",
+    "bytes_per_param": "bytes_per_param_convention",
+}
 """Keys of a claim's ``check`` and the sizing request field each one sets."""
 
 

@@ -9,12 +9,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-INTERACTIVE_FIELDS = ("tokens_per_s_per_user", "decode_mbu", "decode_mbu_nvlink", "decode_mbu_pcie",
-                      "decode_mfu", "pcie_tensor_parallel_max")
-TRAINING_FIELDS = ("flops_per_param_token_full", "flops_per_param_token_lora", "qlora_time_factor",
-                   "tokens_per_param_pretraining", "finetune_tokens_b", "finetune_epochs",
-                   "deadline_days", "mfu_nvlink", "mfu_pcie_server", "mfu_single_gpu",
-                   "mfu_pcie_workstation", "mfu_no_p2p")
+INTERACTIVE_FIELDS = (
+    "tokens_per_s_per_user",
+    "decode_mbu",
+    "decode_mbu_nvlink",
+    "decode_mbu_pcie",
+    "decode_mfu",
+    "pcie_tensor_parallel_max",
+)
+TRAINING_FIELDS = (
+    "flops_per_param_token_full",
+    "flops_per_param_token_lora",
+    "qlora_time_factor",
+    "tokens_per_param_pretraining",
+    "finetune_tokens_b",
+    "finetune_epochs",
+    "deadline_days",
+    "mfu_nvlink",
+    "mfu_pcie_server",
+    "mfu_single_gpu",
+    "mfu_pcie_workstation",
+    "mfu_no_p2p",
+)
 
 
 @dataclass(frozen=True)

@@ -106,8 +106,11 @@ class EnergyKnobs:
                 return scenario
         ids = [s.id for s in self.scenarios]
         choices = [*ids, "all"]
-        raise UsageError(f"unknown scenario {scenario_id!r}{did_you_mean(scenario_id, choices)}; "
-                         "one of: " + ", ".join(choices), field="scenario")
+        raise UsageError(
+            f"unknown scenario {scenario_id!r}{did_you_mean(scenario_id, choices)}; "
+            "one of: " + ", ".join(choices),
+            field="scenario",
+        )
 
 
 @dataclass(frozen=True)

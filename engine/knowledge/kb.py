@@ -20,8 +20,16 @@ PRECISIONS = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "fp6", "fp4", "int8
 
 # Fallback order when a device has no figure at the precision a workload needs: the device runs
 # the workload at the next wider format it does support (an FP4 model on an H100 runs as FP8).
-_WIDER = {"fp4": "fp6", "fp6": "fp8", "int8": "fp8", "fp8": "bf16", "bf16": "fp16", "fp16": "tf32",
-          "tf32": "fp32", "fp32": "fp64"}
+_WIDER = {
+    "fp4": "fp6",
+    "fp6": "fp8",
+    "int8": "fp8",
+    "fp8": "bf16",
+    "bf16": "fp16",
+    "fp16": "tf32",
+    "tf32": "fp32",
+    "fp32": "fp64",
+}
 
 Scalar = str | int | float | bool | None
 
@@ -55,86 +63,234 @@ class KbFact:
 
 
 KB_FACTS: tuple[KbFact, ...] = (
-    KbFact("setting", "string", "intended setting",
-           choices=("desktop", "workstation", "server", "appliance")),
+    KbFact(
+        "setting",
+        "string",
+        "intended setting",
+        choices=("desktop", "workstation", "server", "appliance"),
+    ),
     KbFact("architecture", "string", "GPU architecture"),
     KbFact("chip", "string", "GPU die or system-on-chip", rule=False),
-    KbFact("memory_gb", "number",
-           "memory capacity usable for sizing: the card's memory, or for a unified-memory device "
-           "the share the GPU may use (usable_memory_gb)", unit="GB", range=(1, 2048)),
-    KbFact("usable_memory_gb", "number",
-           "unified-memory devices: memory the GPU can use by default, net of the operating system "
-           "and CPU work", unit="GB", required=False, nullable=True, range=(1, 2048)),
-    KbFact("memory_type", "string", "memory technology",
-           choices=("GDDR6", "GDDR6X", "GDDR7", "HBM2e", "HBM3", "HBM3e", "LPDDR5", "LPDDR5X")),
+    KbFact(
+        "memory_gb",
+        "number",
+        "memory capacity usable for sizing: the card's memory, or for a unified-memory device "
+        "the share the GPU may use (usable_memory_gb)",
+        unit="GB",
+        range=(1, 2048),
+    ),
+    KbFact(
+        "usable_memory_gb",
+        "number",
+        "unified-memory devices: memory the GPU can use by default, net of the operating system "
+        "and CPU work",
+        unit="GB",
+        required=False,
+        nullable=True,
+        range=(1, 2048),
+    ),
+    KbFact(
+        "memory_type",
+        "string",
+        "memory technology",
+        choices=("GDDR6", "GDDR6X", "GDDR7", "HBM2e", "HBM3", "HBM3e", "LPDDR5", "LPDDR5X"),
+    ),
     KbFact("ecc", "bool", "error-correcting memory"),
-    KbFact("unified_memory", "bool", "CPU and GPU share one coherent memory", required=False,
-           absent=False),
+    KbFact(
+        "unified_memory",
+        "bool",
+        "CPU and GPU share one coherent memory",
+        required=False,
+        absent=False,
+    ),
     KbFact("bandwidth_gbs", "number", "memory bandwidth", unit="GB/s", range=(10, 20000)),
-    KbFact("memory_bus_bits", "number", "memory bus width", unit="bit", required=False,
-           nullable=True, range=(64, 8192), rule=False),
-    KbFact("fp64_tflops", "number",
-           "FP64 (double precision) vector throughput; 0 where the vendor gives none (no FP64 "
-           "arithmetic worth the name)", unit="TFLOPS", required=False, nullable=True,
-           range=(0.01, 1000), absent=0),
-    KbFact("fp64_tensor_tflops", "number",
-           "FP64 throughput on tensor/matrix cores (0 without FP64 matrix units)", unit="TFLOPS",
-           required=False, nullable=True, range=(0.01, 1000), absent=0),
+    KbFact(
+        "memory_bus_bits",
+        "number",
+        "memory bus width",
+        unit="bit",
+        required=False,
+        nullable=True,
+        range=(64, 8192),
+        rule=False,
+    ),
+    KbFact(
+        "fp64_tflops",
+        "number",
+        "FP64 (double precision) vector throughput; 0 where the vendor gives none (no FP64 "
+        "arithmetic worth the name)",
+        unit="TFLOPS",
+        required=False,
+        nullable=True,
+        range=(0.01, 1000),
+        absent=0,
+    ),
+    KbFact(
+        "fp64_tensor_tflops",
+        "number",
+        "FP64 throughput on tensor/matrix cores (0 without FP64 matrix units)",
+        unit="TFLOPS",
+        required=False,
+        nullable=True,
+        range=(0.01, 1000),
+        absent=0,
+    ),
     KbFact("fp4", "bool", "native FP4 tensor cores"),
-    KbFact("fp8_support", "string",
-           "how FP8 runs: on tensor cores, or weight-only (stored in FP8, computed in BF16/FP16)",
-           choices=("tensor", "weight-only"), required=False),
-    KbFact("fp4_support", "string",
-           "how FP4 runs: on tensor cores, or weight-only (stored in 4 bits, computed wider)",
-           choices=("tensor", "weight-only"), required=False),
+    KbFact(
+        "fp8_support",
+        "string",
+        "how FP8 runs: on tensor cores, or weight-only (stored in FP8, computed in BF16/FP16)",
+        choices=("tensor", "weight-only"),
+        required=False,
+    ),
+    KbFact(
+        "fp4_support",
+        "string",
+        "how FP4 runs: on tensor cores, or weight-only (stored in 4 bits, computed wider)",
+        choices=("tensor", "weight-only"),
+        required=False,
+    ),
     KbFact("nvlink", "bool", "NVLink between GPUs"),
-    KbFact("nvlink_gbs", "number", "NVLink bandwidth (0 without NVLink)", unit="GB/s",
-           required=False, nullable=True, range=(10, 5000), absent=0),
-    KbFact("nvlink_max_gpus", "number", "GPUs one NVLink domain joins (1 without NVLink)",
-           required=False, nullable=True, range=(1, 576), absent=1),
+    KbFact(
+        "nvlink_gbs",
+        "number",
+        "NVLink bandwidth (0 without NVLink)",
+        unit="GB/s",
+        required=False,
+        nullable=True,
+        range=(10, 5000),
+        absent=0,
+    ),
+    KbFact(
+        "nvlink_max_gpus",
+        "number",
+        "GPUs one NVLink domain joins (1 without NVLink)",
+        required=False,
+        nullable=True,
+        range=(1, 576),
+        absent=1,
+    ),
     KbFact("pcie_gen", "number", "PCIe generation", nullable=True, range=(3, 6)),
     KbFact("pcie_lanes", "number", "PCIe lanes", nullable=True, range=(1, 16), rule=False),
-    KbFact("network", "string", "integrated network interface", required=False, nullable=True,
-           rule=False),
+    KbFact(
+        "network",
+        "string",
+        "integrated network interface",
+        required=False,
+        nullable=True,
+        rule=False,
+    ),
     KbFact("power_w", "number", "board power (TDP / max)", unit="W", range=(10, 3000)),
-    KbFact("system_power_w", "number", "maximum power of the vendor's whole multi-GPU system",
-           unit="W", required=False, nullable=True, range=(100, 100_000)),
-    KbFact("slots", "number", "PCIe slots the card occupies", required=False, nullable=True,
-           range=(1, 5), rule=False),
+    KbFact(
+        "system_power_w",
+        "number",
+        "maximum power of the vendor's whole multi-GPU system",
+        unit="W",
+        required=False,
+        nullable=True,
+        range=(100, 100_000),
+    ),
+    KbFact(
+        "slots",
+        "number",
+        "PCIe slots the card occupies",
+        required=False,
+        nullable=True,
+        range=(1, 5),
+        rule=False,
+    ),
     KbFact("cooling", "string", "cooling", choices=("active", "blower", "passive", "integrated")),
-    KbFact("driver_class", "string", "driver branch",
-           choices=("geforce", "professional", "datacenter", "macos")),
+    KbFact(
+        "driver_class",
+        "string",
+        "driver branch",
+        choices=("geforce", "professional", "datacenter", "macos"),
+    ),
     KbFact("mig_instances", "number", "Multi-Instance GPU partitions (0 = none)", range=(0, 7)),
-    KbFact("partitioning", "string",
-           "hardware partitioning into isolated GPUs for several tenants: NVIDIA MIG, AMD compute "
-           "partitions (CPX), or none", choices=("mig", "amd-cpx", "none"), required=False),
-    KbFact("partitions", "number", "isolated partitions one unit can be split into (1 = none)",
-           required=False, range=(1, 8), absent=1),
-    KbFact("partition_memory_gb", "number",
-           "memory of the smallest partition (0 without partitioning)", unit="GB",
-           required=False, nullable=True, range=(1, 2048), absent=0),
+    KbFact(
+        "partitioning",
+        "string",
+        "hardware partitioning into isolated GPUs for several tenants: NVIDIA MIG, AMD compute "
+        "partitions (CPX), or none",
+        choices=("mig", "amd-cpx", "none"),
+        required=False,
+    ),
+    KbFact(
+        "partitions",
+        "number",
+        "isolated partitions one unit can be split into (1 = none)",
+        required=False,
+        range=(1, 8),
+        absent=1,
+    ),
+    KbFact(
+        "partition_memory_gb",
+        "number",
+        "memory of the smallest partition (0 without partitioning)",
+        unit="GB",
+        required=False,
+        nullable=True,
+        range=(1, 2048),
+        absent=0,
+    ),
     KbFact("units_per_node", "number", "units one box commonly holds", range=(1, 16)),
-    KbFact("software_stack", "string",
-           "the GPU programming stack: CUDA (NVIDIA), ROCm (AMD) or Metal/MLX (Apple)",
-           choices=("cuda", "rocm", "metal"), required=False),
-    KbFact("stack_min_version", "number",
-           "oldest release of the stack that supports the device (CUDA toolkit, ROCm; for Metal "
-           "the macOS release MLX needs)", required=False, range=(1, 100)),
-    KbFact("cpu_arch", "string", "CPU architecture of the host the device comes with or in",
-           choices=("x86_64", "aarch64", "arm64"), required=False),
-    KbFact("lifecycle", "string", "whether the vendor still makes it",
-           choices=("current", "end-of-life"), required=False),
-    KbFact("market", "string",
-           "where it is bought at the price recorded: new, or only second-hand",
-           choices=("new", "used"), required=False),
-    KbFact("price_usd", "number", "reference unit price (one GPU)", unit="USD",
-           range=(50, 1_000_000)),
-    KbFact("purchase_unit", "string", "what is actually bought",
-           choices=("card", "board", "system", "appliance", "platform"), required=False),
-    KbFact("purchase_unit_gpus", "number", "GPUs in one purchase unit", required=False,
-           range=(1, 64)),
-    KbFact("purchase_unit_price_usd", "number", "price of one purchase unit", unit="USD",
-           required=False, range=(50, 10_000_000)),
+    KbFact(
+        "software_stack",
+        "string",
+        "the GPU programming stack: CUDA (NVIDIA), ROCm (AMD) or Metal/MLX (Apple)",
+        choices=("cuda", "rocm", "metal"),
+        required=False,
+    ),
+    KbFact(
+        "stack_min_version",
+        "number",
+        "oldest release of the stack that supports the device (CUDA toolkit, ROCm; for Metal "
+        "the macOS release MLX needs)",
+        required=False,
+        range=(1, 100),
+    ),
+    KbFact(
+        "cpu_arch",
+        "string",
+        "CPU architecture of the host the device comes with or in",
+        choices=("x86_64", "aarch64", "arm64"),
+        required=False,
+    ),
+    KbFact(
+        "lifecycle",
+        "string",
+        "whether the vendor still makes it",
+        choices=("current", "end-of-life"),
+        required=False,
+    ),
+    KbFact(
+        "market",
+        "string",
+        "where it is bought at the price recorded: new, or only second-hand",
+        choices=("new", "used"),
+        required=False,
+    ),
+    KbFact(
+        "price_usd", "number", "reference unit price (one GPU)", unit="USD", range=(50, 1_000_000)
+    ),
+    KbFact(
+        "purchase_unit",
+        "string",
+        "what is actually bought",
+        choices=("card", "board", "system", "appliance", "platform"),
+        required=False,
+    ),
+    KbFact(
+        "purchase_unit_gpus", "number", "GPUs in one purchase unit", required=False, range=(1, 64)
+    ),
+    KbFact(
+        "purchase_unit_price_usd",
+        "number",
+        "price of one purchase unit",
+        unit="USD",
+        required=False,
+        range=(50, 10_000_000),
+    ),
 )
 """Every top-level sourced fact of a device file, in file order."""
 
@@ -165,15 +321,20 @@ KB_DERIVED: tuple[DerivedFact, ...] = (
     DerivedFact("fp32_tflops", "number", "FP32 (non-tensor) dense throughput", unit="TFLOPS"),
     DerivedFact("price_kind", "string", "what the reference price is", choices=PRICE_KINDS),
     DerivedFact("price_as_of", "string", "when the reference price was seen (YYYY or YYYY-MM)"),
-    DerivedFact("price_year_old_month", "number",
-                "the month (YYYYMM) from which the reference price is a year old; compare with "
-                "answer.consultation_month"),
+    DerivedFact(
+        "price_year_old_month",
+        "number",
+        "the month (YYYYMM) from which the reference price is a year old; compare with "
+        "answer.consultation_month",
+    ),
 )
 """Attributes the knowledge base implies without stating them as facts."""
 
 KB_ATTRIBUTE_NAMES: tuple[str, ...] = (
-    tuple(d.name for d in KB_DERIVED[:2]) + tuple(f.name for f in KB_FACTS if f.rule)
-    + tuple(d.name for d in KB_DERIVED[2:]))
+    tuple(d.name for d in KB_DERIVED[:2])
+    + tuple(f.name for f in KB_FACTS if f.rule)
+    + tuple(d.name for d in KB_DERIVED[2:])
+)
 """The device attributes of knowledge-base origin, in the order rules and reports see them."""
 
 
@@ -266,8 +427,17 @@ class TypedThroughput:
 class Device:
     """A device as the engine sees it: preferred values, typed throughput, and provenance."""
 
-    def __init__(self, id: str, name: str, short_name: str, family: str, edition: str | None,
-                 facts: dict[str, Sourced], throughput: dict[str, Sourced], path: str) -> None:
+    def __init__(
+        self,
+        id: str,
+        name: str,
+        short_name: str,
+        family: str,
+        edition: str | None,
+        facts: dict[str, Sourced],
+        throughput: dict[str, Sourced],
+        path: str,
+    ) -> None:
         self.id = id
         self.name = name
         self.short_name = short_name
@@ -288,7 +458,8 @@ class Device:
         return None if fact is None else fact.value
 
     def attribute(self, name: str) -> Any:
-        """What rules see as ``device.<name>`` for a knowledge-base attribute (``KB_ATTRIBUTE_NAMES``).
+        """What rules see as ``device.<name>`` for a knowledge-base attribute
+        (``KB_ATTRIBUTE_NAMES``).
 
         A declared fact gives its preferred value, or the declaration's ``absent`` value when the
         file omits it or states null. For a unified-memory device ``memory_gb`` is the memory the
@@ -333,19 +504,26 @@ class Device:
         return facts
 
     def throughput(self, precision: str, sparse: bool) -> TypedThroughput | None:
-        """The figure for exactly this precision and kind; dense is derived from sparse if needed."""
+        """The figure for exactly this precision and kind; dense is derived from sparse if
+        needed."""
         figures = self.figures
         key = f"{precision}_{'sparse' if sparse else 'dense'}"
         fig = figures.get(key)
         if fig is not None and fig.value is not None:
-            return TypedThroughput(float(fig.value), precision, sparse, False, fig.source,
-                                   fig.note or "")
+            return TypedThroughput(
+                float(fig.value), precision, sparse, False, fig.source, fig.note or ""
+            )
         if not sparse:
             sparse_fig = figures.get(f"{precision}_sparse")
             if sparse_fig is not None and sparse_fig.value is not None:
-                return TypedThroughput(float(sparse_fig.value) / 2, precision, False, True,
-                                       sparse_fig.source,
-                                       "2:4 structured sparsity doubles the peak; dense is half")
+                return TypedThroughput(
+                    float(sparse_fig.value) / 2,
+                    precision,
+                    False,
+                    True,
+                    sparse_fig.source,
+                    "2:4 structured sparsity doubles the peak; dense is half",
+                )
         return None
 
     def dense_throughput_for(self, precision: str) -> TypedThroughput | None:
@@ -394,8 +572,10 @@ class Knowledge:
         try:
             return self.devices[device_id]
         except KeyError:
-            raise UsageError(f"unknown device {device_id!r}{did_you_mean(device_id, self.devices)}; "
-                             f"{one_of(self.devices)}") from None
+            raise UsageError(
+                f"unknown device {device_id!r}{did_you_mean(device_id, self.devices)}; "
+                f"{one_of(self.devices)}"
+            ) from None
 
     def cite(self, citation: str) -> str:
         """A human-readable form of a citation like ``seed-003#table-2``."""
@@ -408,4 +588,3 @@ class Knowledge:
 def shipped_kb_dir() -> Path:
     """The knowledge base that installs with the package."""
     return Path(str(resources.files("gpu_advisor.kb")))
-

@@ -31,8 +31,20 @@ ATTENTION_KINDS = ("multi-head", "grouped", "multi-query", "latent")
 """multi-head: one KV head per query head; grouped: KV heads shared by groups of query heads;
 multi-query: one KV head for all; latent: DeepSeek's compressed KV (kv_lora_rank + rope part)."""
 
-_UNGATED_MLP = frozenset({"gpt2", "opt", "gpt_neox", "falcon", "bloom", "gptj", "phi",
-                          "gpt_bigcode", "starcoder2", "mpt"})
+_UNGATED_MLP = frozenset(
+    {
+        "gpt2",
+        "opt",
+        "gpt_neox",
+        "falcon",
+        "bloom",
+        "gptj",
+        "phi",
+        "gpt_bigcode",
+        "starcoder2",
+        "mpt",
+    }
+)
 """Families whose MLP has two matrices (up, down) instead of the gated three (gate, up, down)."""
 _FOUR_NORMS = frozenset({"gemma2", "gemma3", "gemma3_text"})
 """Families with norms before and after both attention and MLP (four per layer, not two)."""
@@ -42,9 +54,11 @@ _QKV_BIAS = frozenset({"qwen2", "qwen2_moe"})
 """Families with biases on the q, k and v projections even without ``attention_bias``."""
 _TIED_BY_DEFAULT = frozenset({"gemma", "gemma2", "gemma3", "gemma3_text"})
 """Families whose config class ties the output head to the embedding when the field is absent."""
-_QUANT_METADATA = re.compile(r"(_scale_inv|weight_scale(_2)?|input_scale|[kv]_scale|_scales|"
-                             r"\.absmax|\.quant_map|\.nested_absmax|\.nested_quant_map|"
-                             r"\.quant_state\..*)$")
+_QUANT_METADATA = re.compile(
+    r"(_scale_inv|weight_scale(_2)?|input_scale|[kv]_scale|_scales|"
+    r"\.absmax|\.quant_map|\.nested_absmax|\.nested_quant_map|"
+    r"\.quant_state\..*)$"
+)
 """Safetensors entries that hold quantization scales, not parameters."""
 _MAX_HEADER_BYTES = 100_000_000
 """The safetensors format caps its JSON header at 100 MB; a larger length means a corrupt file."""
@@ -112,15 +126,19 @@ def read_model(path: str | Path) -> ModelSpec:
     target = Path(path)
     if not target.exists():
         siblings = [p.name for p in target.parent.iterdir()] if target.parent.is_dir() else []
-        raise FileError(Location(str(target)),
-                        "no such file or folder" + did_you_mean(target.name, siblings))
+        raise FileError(
+            Location(str(target)), "no such file or folder" + did_you_mean(target.name, siblings)
+        )
     if target.is_dir():
         return read_model_folder(target)
     if target.suffix == ".gguf":
         return read_gguf(target)
     if target.suffix == ".safetensors":
-        raise FileError(Location(str(target)), "give the model folder (config.json beside the "
-                        ".safetensors files), not one weights file")
+        raise FileError(
+            Location(str(target)),
+            "give the model folder (config.json beside the "
+            ".safetensors files), not one weights file",
+        )
     return read_config(target)
 
 
@@ -142,8 +160,10 @@ def read_model_folder(folder: str | Path) -> ModelSpec:
             first = [p for p in ggufs if re.search(r"-00001-of-\d{5}\.gguf$", p.name)]
             return read_gguf((first or ggufs)[0])
         names = [p.name for p in root.iterdir()]
-        raise FileError(Location(str(config_path)), "the folder has no config.json and no .gguf"
-                        + did_you_mean("config.json", names))
+        raise FileError(
+            Location(str(config_path)),
+            "the folder has no config.json and no .gguf" + did_you_mean("config.json", names),
+        )
     spec = read_config(config_path)
     shards = sorted(root.glob("*.safetensors"))
     if shards:
@@ -151,10 +171,15 @@ def read_model_folder(folder: str | Path) -> ModelSpec:
     index_path = root / "model.safetensors.index.json"
     if index_path.is_file():
         _, index = _load_json(index_path)
-        total = index.get("metadata", {}).get("total_size") if isinstance(
-            index.get("metadata"), dict) else None
+        total = (
+            index.get("metadata", {}).get("total_size")
+            if isinstance(index.get("metadata"), dict)
+            else None
+        )
         if isinstance(total, int) and total > 0:
-            provenance = dict(spec.provenance, stored_bytes=f"{index_path.name}: metadata.total_size")
+            provenance = dict(
+                spec.provenance, stored_bytes=f"{index_path.name}: metadata.total_size"
+            )
             return _replace(spec, stored_bytes=total, provenance=provenance)
     return spec
 
@@ -176,11 +201,14 @@ def _load_json(path: Path) -> tuple[str, dict[str, Any]]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise FileError(Location(str(path), err.lineno, err.colno),
-                        f"not valid JSON: {err.msg}") from None
+        raise FileError(
+            Location(str(path), err.lineno, err.colno), f"not valid JSON: {err.msg}"
+        ) from None
     if not isinstance(data, dict):
-        raise FileError(Location(str(path), 1, 1), "expected a JSON object at the top level, "
-                        f"found {type(data).__name__}")
+        raise FileError(
+            Location(str(path), 1, 1),
+            f"expected a JSON object at the top level, found {type(data).__name__}",
+        )
     return text, data
 
 
@@ -206,25 +234,38 @@ class _Fields:
     def present(self, keys: tuple[str, ...]) -> str | None:
         return next((k for k in keys if self.config.get(k) is not None), None)
 
-    def integer(self, term: str, keys: tuple[str, ...], *, default: int | None = None,
-                default_note: str = "", minimum: int = 1) -> int:
+    def integer(
+        self,
+        term: str,
+        keys: tuple[str, ...],
+        *,
+        default: int | None = None,
+        default_note: str = "",
+        minimum: int = 1,
+    ) -> int:
         key = self.present(keys)
         if key is None:
             if default is not None:
                 self.provenance[term] = default_note or f"default {default}"
                 return default
-            raise FileError(Location(self.source), f"missing {keys[0]!r} ({term.replace('_', ' ')})"
-                            + did_you_mean(keys[0], self.config))
+            raise FileError(
+                Location(self.source),
+                f"missing {keys[0]!r} ({term.replace('_', ' ')})"
+                + did_you_mean(keys[0], self.config),
+            )
         value = self.config[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise FileError(self.where(key), f"{key!r} must be a whole number of at least "
-                            f"{minimum}, got {value!r}")
+            raise FileError(
+                self.where(key),
+                f"{key!r} must be a whole number of at least {minimum}, got {value!r}",
+            )
         self.provenance[term] = self.prefix + key
         return value
 
 
-def spec_from_config(config: Mapping[str, Any], *, name: str, source: str = "<config>",
-                     text: str | None = None) -> ModelSpec:
+def spec_from_config(
+    config: Mapping[str, Any], *, name: str, source: str = "<config>", text: str | None = None
+) -> ModelSpec:
     """The spec from a parsed config; parameters are computed from the shape (formula kept)."""
     prefix = ""
     if config.get("num_hidden_layers") is None and isinstance(config.get("text_config"), dict):
@@ -239,32 +280,54 @@ def spec_from_config(config: Mapping[str, Any], *, name: str, source: str = "<co
         kv_heads = 1
         f.provenance["kv_heads"] = prefix + "multi_query"
     else:
-        kv_heads = f.integer("kv_heads", ("num_key_value_heads", "num_kv_heads", "n_head_kv",
-                                          "n_kv_heads"), default=heads,
-                             default_note=f"{prefix}num_attention_heads (no num_key_value_heads:"
-                                          " one KV head per query head)")
+        kv_heads = f.integer(
+            "kv_heads",
+            ("num_key_value_heads", "num_kv_heads", "n_head_kv", "n_kv_heads"),
+            default=heads,
+            default_note=f"{prefix}num_attention_heads (no num_key_value_heads:"
+            " one KV head per query head)",
+        )
     if kv_heads > heads or heads % kv_heads:
-        raise FileError(f.where(kv_key or "num_attention_heads"),
-                        f"inconsistent heads: {kv_heads} KV heads cannot serve {heads} attention "
-                        "heads in equal groups (KV heads must divide the attention heads)")
+        raise FileError(
+            f.where(kv_key or "num_attention_heads"),
+            f"inconsistent heads: {kv_heads} KV heads cannot serve {heads} attention "
+            "heads in equal groups (KV heads must divide the attention heads)",
+        )
     if f.present(("head_dim",)) is not None:
         head_dim = f.integer("head_dim", ("head_dim",))
     elif hidden % heads:
-        raise FileError(f.where("num_attention_heads"), f"inconsistent heads: hidden size "
-                        f"{hidden} is not a multiple of {heads} heads and there is no head_dim")
+        raise FileError(
+            f.where("num_attention_heads"),
+            f"inconsistent heads: hidden size "
+            f"{hidden} is not a multiple of {heads} heads and there is no head_dim",
+        )
     else:
         head_dim = hidden // heads
         f.provenance["head_dim"] = f"{prefix}hidden_size / {prefix}num_attention_heads"
     vocab = f.integer("vocab", ("vocab_size", "padded_vocab_size", "n_vocab"))
-    intermediate = f.integer("intermediate_size", ("intermediate_size", "ffn_hidden_size",
-                                                   "n_inner", "ffn_dim"), minimum=0,
-                             default=4 * hidden, default_note="4 x hidden (no intermediate_size)")
+    intermediate = f.integer(
+        "intermediate_size",
+        ("intermediate_size", "ffn_hidden_size", "n_inner", "ffn_dim"),
+        minimum=0,
+        default=4 * hidden,
+        default_note="4 x hidden (no intermediate_size)",
+    )
     tied_raw = config.get("tie_word_embeddings")
     tied = bool(tied_raw) if tied_raw is not None else model_type in _TIED_BY_DEFAULT
-    f.provenance["tied_embeddings"] = (prefix + "tie_word_embeddings" if tied_raw is not None
-                                       else f"default for model_type {model_type!r}")
-    max_context_key = f.present(("max_position_embeddings", "max_sequence_length", "n_positions",
-                                 "seq_length", "max_seq_len"))
+    f.provenance["tied_embeddings"] = (
+        prefix + "tie_word_embeddings"
+        if tied_raw is not None
+        else f"default for model_type {model_type!r}"
+    )
+    max_context_key = f.present(
+        (
+            "max_position_embeddings",
+            "max_sequence_length",
+            "n_positions",
+            "seq_length",
+            "max_seq_len",
+        )
+    )
     max_context = f.integer("max_context", (max_context_key,)) if max_context_key else None
 
     kv_lora_rank = qk_rope = 0
@@ -276,30 +339,46 @@ def spec_from_config(config: Mapping[str, Any], *, name: str, source: str = "<co
         head_dim = f.integer("head_dim", ("qk_nope_head_dim",), default=head_dim) + qk_rope
         f.provenance["head_dim"] = f"{prefix}qk_nope_head_dim + {prefix}qk_rope_head_dim"
     else:
-        attention = ("multi-head" if kv_heads == heads else
-                     "multi-query" if kv_heads == 1 else "grouped")
+        attention = (
+            "multi-head" if kv_heads == heads else "multi-query" if kv_heads == 1 else "grouped"
+        )
         f.provenance["attention"] = f"{f.provenance['kv_heads']} vs {prefix}num_attention_heads"
 
-    experts = f.integer("experts", ("num_local_experts", "n_routed_experts", "num_experts"),
-                        default=0, default_note="dense (no expert count)", minimum=0)
+    experts = f.integer(
+        "experts",
+        ("num_local_experts", "n_routed_experts", "num_experts"),
+        default=0,
+        default_note="dense (no expert count)",
+        minimum=0,
+    )
     per_token = shared = expert_inter = moe_layers = 0
     if experts:
-        per_token = f.integer("experts_per_token", ("num_experts_per_tok", "moe_topk",
-                                                    "num_activated_experts"))
-        expert_inter = f.integer("expert_intermediate_size", ("moe_intermediate_size",),
-                                 default=intermediate,
-                                 default_note=f"{f.provenance['intermediate_size']} (experts are "
-                                              "full-size MLPs)")
+        per_token = f.integer(
+            "experts_per_token", ("num_experts_per_tok", "moe_topk", "num_activated_experts")
+        )
+        expert_inter = f.integer(
+            "expert_intermediate_size",
+            ("moe_intermediate_size",),
+            default=intermediate,
+            default_note=f"{f.provenance['intermediate_size']} (experts are full-size MLPs)",
+        )
         if f.present(("shared_expert_intermediate_size",)):
             width = f.integer("shared_experts", ("shared_expert_intermediate_size",))
             shared = max(1, round(width / expert_inter))
         else:
-            shared = f.integer("shared_experts", ("n_shared_experts", "num_shared_experts"),
-                               default=0, default_note="none", minimum=0)
+            shared = f.integer(
+                "shared_experts",
+                ("n_shared_experts", "num_shared_experts"),
+                default=0,
+                default_note="none",
+                minimum=0,
+            )
         moe_layers = _moe_layer_count(config, layers, f)
         if per_token > experts:
-            raise FileError(f.where("num_experts_per_tok"), f"{per_token} experts per token "
-                            f"but only {experts} experts")
+            raise FileError(
+                f.where("num_experts_per_tok"),
+                f"{per_token} experts per token but only {experts} experts",
+            )
     windows = _layer_windows(config, layers, model_type, f)
     quant = config.get("quantization_config")
     quantization = None
@@ -307,53 +386,86 @@ def spec_from_config(config: Mapping[str, Any], *, name: str, source: str = "<co
         quantization = str(quant.get("quant_method") or quant.get("quant_type") or "unknown")
         f.provenance["quantization"] = prefix + "quantization_config.quant_method"
     spec = ModelSpec(
-        name=name, source=source, params=0, active_params=0, params_counted=False,
-        params_formula="", layers=layers, hidden=hidden, attention_heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, vocab=vocab, tied_embeddings=tied,
-        intermediate_size=intermediate, attention=attention,
-        gated_mlp=model_type not in _UNGATED_MLP, experts=experts, experts_per_token=per_token,
-        shared_experts=shared, expert_intermediate_size=expert_inter, moe_layers=moe_layers,
-        kv_lora_rank=kv_lora_rank, qk_rope_head_dim=qk_rope, layer_windows=windows,
-        max_context=max_context, quantization=quantization,
+        name=name,
+        source=source,
+        params=0,
+        active_params=0,
+        params_counted=False,
+        params_formula="",
+        layers=layers,
+        hidden=hidden,
+        attention_heads=heads,
+        kv_heads=kv_heads,
+        head_dim=head_dim,
+        vocab=vocab,
+        tied_embeddings=tied,
+        intermediate_size=intermediate,
+        attention=attention,
+        gated_mlp=model_type not in _UNGATED_MLP,
+        experts=experts,
+        experts_per_token=per_token,
+        shared_experts=shared,
+        expert_intermediate_size=expert_inter,
+        moe_layers=moe_layers,
+        kv_lora_rank=kv_lora_rank,
+        qk_rope_head_dim=qk_rope,
+        layer_windows=windows,
+        max_context=max_context,
+        quantization=quantization,
     )
     total, active, formula = _count_from_shape(spec, config, model_type)
     f.provenance["params"] = "computed from the shape: " + formula
-    return _replace(spec, params=total, active_params=active, params_formula=formula,
-                    provenance=f.provenance)
+    return _replace(
+        spec, params=total, active_params=active, params_formula=formula, provenance=f.provenance
+    )
 
 
 def _moe_layer_count(config: Mapping[str, Any], layers: int, f: _Fields) -> int:
     """How many layers carry experts: DeepSeek's first_k_dense_replace/moe_layer_freq, Qwen's
     decoder_sparse_step/mlp_only_layers, else every layer."""
-    dense_first = f.integer("dense_layers", ("first_k_dense_replace",), default=0,
-                            default_note="no leading dense layers", minimum=0)
+    dense_first = f.integer(
+        "dense_layers",
+        ("first_k_dense_replace",),
+        default=0,
+        default_note="no leading dense layers",
+        minimum=0,
+    )
     freq = f.integer("moe_layer_freq", ("moe_layer_freq",), default=1, default_note="every layer")
-    step = f.integer("decoder_sparse_step", ("decoder_sparse_step",), default=1,
-                     default_note="every layer")
+    step = f.integer(
+        "decoder_sparse_step", ("decoder_sparse_step",), default=1, default_note="every layer"
+    )
     listed = config.get("mlp_only_layers")
     dense_only = listed if isinstance(listed, list) else []
-    return sum(1 for i in range(layers)
-               if i >= dense_first and i % freq == 0 and (i + 1) % step == 0
-               and i not in dense_only)
+    return sum(
+        1
+        for i in range(layers)
+        if i >= dense_first and i % freq == 0 and (i + 1) % step == 0 and i not in dense_only
+    )
 
 
-def _layer_windows(config: Mapping[str, Any], layers: int, model_type: str,
-                   f: _Fields) -> tuple[int | None, ...]:
+def _layer_windows(
+    config: Mapping[str, Any], layers: int, model_type: str, f: _Fields
+) -> tuple[int | None, ...]:
     """Per layer, the sliding window (tokens of KV it keeps) or None for global attention."""
     window_key = f.present(("sliding_window", "sliding_window_size", "attention_chunk_size"))
     layer_types = config.get("layer_types")
     if isinstance(layer_types, list):
         if len(layer_types) != layers:
-            raise FileError(f.where("layer_types"), f"layer_types lists {len(layer_types)} layers "
-                            f"but the model has {layers}")
+            raise FileError(
+                f.where("layer_types"),
+                f"layer_types lists {len(layer_types)} layers but the model has {layers}",
+            )
         needs_window = any(t in ("sliding_attention", "chunked_attention") for t in layer_types)
         window = f.integer("sliding_window", (window_key,)) if needs_window and window_key else 0
         f.provenance["layer_windows"] = f"{f.prefix}layer_types"
-        return tuple(window if t in ("sliding_attention", "chunked_attention") and window
-                     else None for t in layer_types)
+        return tuple(
+            window if t in ("sliding_attention", "chunked_attention") and window else None
+            for t in layer_types
+        )
     if window_key is None or config.get("use_sliding_window") is False:
-        f.provenance["layer_windows"] = ("use_sliding_window is false" if window_key
-                                         else "no sliding_window: every layer global")
+        f.provenance["layer_windows"] = (
+            "use_sliding_window is false" if window_key else "no sliding_window: every layer global"
+        )
         return (None,) * layers
     window = f.integer("sliding_window", (window_key,))
     if model_type == "gemma2":
@@ -361,10 +473,16 @@ def _layer_windows(config: Mapping[str, Any], layers: int, model_type: str,
         return tuple(window if i % 2 == 0 else None for i in range(layers))
     pattern_key = f.present(("sliding_window_pattern",))
     if pattern_key or model_type in ("gemma3", "gemma3_text"):
-        pattern = f.integer("sliding_window_pattern", ("sliding_window_pattern",), default=6,
-                            default_note="gemma3 default: 5 local layers then 1 global")
-        f.provenance["layer_windows"] = (f"every {pattern}th layer global, the rest local "
-                                         f"({f.provenance['sliding_window_pattern']})")
+        pattern = f.integer(
+            "sliding_window_pattern",
+            ("sliding_window_pattern",),
+            default=6,
+            default_note="gemma3 default: 5 local layers then 1 global",
+        )
+        f.provenance["layer_windows"] = (
+            f"every {pattern}th layer global, the rest local "
+            f"({f.provenance['sliding_window_pattern']})"
+        )
         return tuple(None if (i + 1) % pattern == 0 else window for i in range(layers))
     if config.get("use_sliding_window") is True and config.get("max_window_layers") is not None:
         first = f.integer("max_window_layers", ("max_window_layers",), minimum=0)
@@ -374,8 +492,9 @@ def _layer_windows(config: Mapping[str, Any], layers: int, model_type: str,
     return (window,) * layers
 
 
-def _count_from_shape(spec: ModelSpec, config: Mapping[str, Any],
-                      model_type: str) -> tuple[int, int, str]:
+def _count_from_shape(
+    spec: ModelSpec, config: Mapping[str, Any], model_type: str
+) -> tuple[int, int, str]:
     """Total and active parameters from the shape, and the formula that gave them."""
     h, hd = spec.hidden, spec.head_dim
     if spec.attention == "latent":
@@ -384,9 +503,13 @@ def _count_from_shape(spec: ModelSpec, config: Mapping[str, Any],
         v_dim = int(config.get("v_head_dim") or hd)
         q_width = spec.attention_heads * (nope + spec.qk_rope_head_dim)
         q = h * q_rank + q_rank + q_rank * q_width if q_rank else h * q_width
-        attn = (q + h * (spec.kv_lora_rank + spec.qk_rope_head_dim) + spec.kv_lora_rank
-                + spec.kv_lora_rank * spec.attention_heads * (nope + v_dim)
-                + spec.attention_heads * v_dim * h)
+        attn = (
+            q
+            + h * (spec.kv_lora_rank + spec.qk_rope_head_dim)
+            + spec.kv_lora_rank
+            + spec.kv_lora_rank * spec.attention_heads * (nope + v_dim)
+            + spec.attention_heads * v_dim * h
+        )
     else:
         attn = 2 * h * spec.attention_heads * hd + 2 * h * spec.kv_heads * hd
         if config.get("attention_bias") is True or model_type in _QKV_BIAS:
@@ -399,8 +522,10 @@ def _count_from_shape(spec: ModelSpec, config: Mapping[str, Any],
     dense_layers = spec.layers - spec.moe_layers
     if not spec.is_moe:
         total = spec.layers * (attn + mlp + norms) + embeddings
-        formula = (f"{spec.layers} layers x ({attn:,} attention + {mlp:,} MLP + {norms:,} norms)"
-                   f" + {spec.embedding_params:,} embeddings + {h:,} final norm = {total:,}")
+        formula = (
+            f"{spec.layers} layers x ({attn:,} attention + {mlp:,} MLP + {norms:,} norms)"
+            f" + {spec.embedding_params:,} embeddings + {h:,} final norm = {total:,}"
+        )
         return total, total, formula
     expert = spec.expert_params
     shared = spec.shared_experts * expert
@@ -408,12 +533,14 @@ def _count_from_shape(spec: ModelSpec, config: Mapping[str, Any],
     moe_layer = attn + norms + router + shared + spec.experts * expert
     total = dense_layers * (attn + mlp + norms) + spec.moe_layers * moe_layer + embeddings
     inactive = spec.moe_layers * (spec.experts - spec.experts_per_token) * expert
-    formula = (f"{dense_layers} dense layers x {attn + mlp + norms:,} + {spec.moe_layers} MoE "
-               f"layers x ({attn:,} attention + {spec.experts} experts x {expert:,} + "
-               f"{shared:,} shared + {router:,} router + {norms:,} norms) + "
-               f"{spec.embedding_params + h:,} embeddings and final norm = {total:,}; active "
-               f"= total - {spec.moe_layers} x {spec.experts - spec.experts_per_token} idle "
-               f"experts x {expert:,} = {total - inactive:,}")
+    formula = (
+        f"{dense_layers} dense layers x {attn + mlp + norms:,} + {spec.moe_layers} MoE "
+        f"layers x ({attn:,} attention + {spec.experts} experts x {expert:,} + "
+        f"{shared:,} shared + {router:,} router + {norms:,} norms) + "
+        f"{spec.embedding_params + h:,} embeddings and final norm = {total:,}; active "
+        f"= total - {spec.moe_layers} x {spec.experts - spec.experts_per_token} idle "
+        f"experts x {expert:,} = {total - inactive:,}"
+    )
     return total, total - inactive, formula
 
 
@@ -454,18 +581,25 @@ def read_safetensors_header(path: str | Path) -> list[TensorEntry]:
         with target.open("rb") as handle:
             prefix = handle.read(8)
             if len(prefix) < 8:
-                raise FileError(Location(str(target)), "too short for a safetensors file "
-                                "(no 8-byte header length)")
+                raise FileError(
+                    Location(str(target)),
+                    "too short for a safetensors file (no 8-byte header length)",
+                )
             (length,) = struct.unpack("<Q", prefix)
             if length > _MAX_HEADER_BYTES:
-                raise FileError(Location(str(target)), f"header length {length:,} bytes is over "
-                                "the format's 100 MB cap: not a safetensors file")
+                raise FileError(
+                    Location(str(target)),
+                    f"header length {length:,} bytes is over "
+                    "the format's 100 MB cap: not a safetensors file",
+                )
             raw = handle.read(length)
     except OSError as err:
         raise FileError(Location(str(target)), f"cannot be read: {err.strerror}") from None
     if len(raw) < length:
-        raise FileError(Location(str(target)), f"header promises {length:,} bytes, file has "
-                        f"{len(raw):,}: truncated")
+        raise FileError(
+            Location(str(target)),
+            f"header promises {length:,} bytes, file has {len(raw):,}: truncated",
+        )
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -478,11 +612,15 @@ def read_safetensors_header(path: str | Path) -> list[TensorEntry]:
             continue
         try:
             start, end = info["data_offsets"]
-            entries.append(TensorEntry(name, str(info["dtype"]),
-                                       tuple(int(s) for s in info["shape"]), int(end - start)))
+            entries.append(
+                TensorEntry(
+                    name, str(info["dtype"]), tuple(int(s) for s in info["shape"]), int(end - start)
+                )
+            )
         except (KeyError, TypeError, ValueError):
-            raise FileError(Location(str(target)), f"header entry {name!r} lacks dtype, shape "
-                            "or data_offsets") from None
+            raise FileError(
+                Location(str(target)), f"header entry {name!r} lacks dtype, shape or data_offsets"
+            ) from None
     return entries
 
 
@@ -496,8 +634,9 @@ def _with_tensor_counts(spec: ModelSpec, shards: list[Path]) -> ModelSpec:
             if _QUANT_METADATA.search(entry.name):
                 continue
             count = entry.elements
-            if entry.dtype == "U8" and (entry.name.endswith("_blocks")
-                                        or spec.quantization == "bitsandbytes"):
+            if entry.dtype == "U8" and (
+                entry.name.endswith("_blocks") or spec.quantization == "bitsandbytes"
+            ):
                 count *= 2  # two 4-bit values packed in each byte (MXFP4 blocks, bnb NF4)
             params += count
             formats[entry.dtype] = formats.get(entry.dtype, 0) + count
@@ -506,11 +645,21 @@ def _with_tensor_counts(spec: ModelSpec, shards: list[Path]) -> ModelSpec:
     formula = f"counted from {len(shards)} safetensors header(s) ({shown}): {params:,}"
     if idle:
         formula += f"; active = {params:,} - {idle:,} idle experts = {params - idle:,}"
-    provenance = dict(spec.provenance, params=formula,
-                      stored_bytes="sum of data_offsets in the safetensors headers")
-    return _replace(spec, params=params, active_params=params - idle, params_counted=True,
-                    params_formula=formula, stored_bytes=stored, weight_formats=formats,
-                    provenance=provenance)
+    provenance = dict(
+        spec.provenance,
+        params=formula,
+        stored_bytes="sum of data_offsets in the safetensors headers",
+    )
+    return _replace(
+        spec,
+        params=params,
+        active_params=params - idle,
+        params_counted=True,
+        params_formula=formula,
+        stored_bytes=stored,
+        weight_formats=formats,
+        provenance=provenance,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -523,14 +672,17 @@ def read_gguf(path: str | Path) -> ModelSpec:
     try:
         from gguf import GGUFReader
     except ImportError:  # pragma: no cover - gguf is a declared dependency
-        raise FileError(Location(str(target)), "reading .gguf files needs the gguf package "
-                        "(pip install gguf)") from None
+        raise FileError(
+            Location(str(target)), "reading .gguf files needs the gguf package (pip install gguf)"
+        ) from None
     parts = [target]
     split = re.search(r"-(\d{5})-of-(\d{5})\.gguf$", target.name)
     if split:
         count = int(split.group(2))
-        parts = [target.with_name(target.name[:split.start()] + f"-{i:05d}-of-{count:05d}.gguf")
-                 for i in range(1, count + 1)]
+        parts = [
+            target.with_name(target.name[: split.start()] + f"-{i:05d}-of-{count:05d}.gguf")
+            for i in range(1, count + 1)
+        ]
         missing = [p.name for p in parts if not p.is_file()]
         if missing:
             raise FileError(Location(str(target)), f"split GGUF is missing {', '.join(missing)}")
@@ -547,8 +699,9 @@ def read_gguf(path: str | Path) -> ModelSpec:
         found = fields.get(key)
         if found is None:
             if default is None:
-                raise FileError(Location(source), f"GGUF metadata has no {key!r}"
-                                + did_you_mean(key, fields))
+                raise FileError(
+                    Location(source), f"GGUF metadata has no {key!r}" + did_you_mean(key, fields)
+                )
             return default
         return found.contents()
 
@@ -556,31 +709,40 @@ def read_gguf(path: str | Path) -> ModelSpec:
     arch = str(value("general.architecture"))
     terms: dict[str, int] = {}
     for term, suffix, default in (
-            ("layers", "block_count", None), ("hidden", "embedding_length", None),
-            ("attention_heads", "attention.head_count", None),
-            ("kv_heads", "attention.head_count_kv", 0), ("head_dim", "attention.key_length", 0),
-            ("intermediate_size", "feed_forward_length", 0), ("max_context", "context_length", 0),
-            ("experts", "expert_count", 0), ("experts_per_token", "expert_used_count", 0),
-            ("shared_experts", "expert_shared_count", 0),
-            ("expert_intermediate_size", "expert_feed_forward_length", 0),
-            ("dense_layers", "leading_dense_block_count", 0),
-            ("kv_lora_rank", "attention.kv_lora_rank", 0),
-            ("qk_rope_head_dim", "rope.dimension_count", 0),
-            ("sliding_window", "attention.sliding_window", 0)):
+        ("layers", "block_count", None),
+        ("hidden", "embedding_length", None),
+        ("attention_heads", "attention.head_count", None),
+        ("kv_heads", "attention.head_count_kv", 0),
+        ("head_dim", "attention.key_length", 0),
+        ("intermediate_size", "feed_forward_length", 0),
+        ("max_context", "context_length", 0),
+        ("experts", "expert_count", 0),
+        ("experts_per_token", "expert_used_count", 0),
+        ("shared_experts", "expert_shared_count", 0),
+        ("expert_intermediate_size", "expert_feed_forward_length", 0),
+        ("dense_layers", "leading_dense_block_count", 0),
+        ("kv_lora_rank", "attention.kv_lora_rank", 0),
+        ("qk_rope_head_dim", "rope.dimension_count", 0),
+        ("sliding_window", "attention.sliding_window", 0),
+    ):
         key = f"{arch}.{suffix}"
         raw = value(key, default)
         number = max(raw) if isinstance(raw, list) and raw else raw  # per-layer arrays: the widest
         if not isinstance(number, int) or isinstance(number, bool):
-            raise FileError(Location(source), f"GGUF metadata {key!r} is not a whole number: "
-                            f"{raw!r}")
+            raise FileError(
+                Location(source), f"GGUF metadata {key!r} is not a whole number: {raw!r}"
+            )
         terms[term] = int(number)
         if key in fields:
             provenance[term] = key
     heads = terms["attention_heads"]
     kv_heads = terms["kv_heads"] or heads
     if kv_heads > heads or heads % kv_heads:
-        raise FileError(Location(source), f"inconsistent heads: {kv_heads} KV heads cannot serve "
-                        f"{heads} attention heads in equal groups")
+        raise FileError(
+            Location(source),
+            f"inconsistent heads: {kv_heads} KV heads cannot serve "
+            f"{heads} attention heads in equal groups",
+        )
     head_dim = terms["head_dim"] or terms["hidden"] // heads
     tensors = [t for reader in readers for t in reader.tensors]
     names = {t.name for t in tensors}
@@ -596,8 +758,9 @@ def read_gguf(path: str | Path) -> ModelSpec:
     layers = terms["layers"]
     window = terms["sliding_window"]
     if window and arch == "gemma2":
-        windows: tuple[int | None, ...] = tuple(window if i % 2 == 0 else None
-                                                for i in range(layers))
+        windows: tuple[int | None, ...] = tuple(
+            window if i % 2 == 0 else None for i in range(layers)
+        )
     elif window and arch.startswith("gemma3"):
         windows = tuple(None if (i + 1) % 6 == 0 else window for i in range(layers))
     else:
@@ -612,8 +775,13 @@ def read_gguf(path: str | Path) -> ModelSpec:
     experts = terms["experts"]
     moe_layers = layers - terms["dense_layers"] if experts else 0
     expert_inter = terms["expert_intermediate_size"] or terms["intermediate_size"]
-    idle = moe_layers * max(0, experts - terms["experts_per_token"]) * 3 * terms["hidden"] \
+    idle = (
+        moe_layers
+        * max(0, experts - terms["experts_per_token"])
+        * 3
+        * terms["hidden"]
         * expert_inter
+    )
     formula = f"counted from {len(tensors)} GGUF tensors: {params:,}"
     if idle:
         formula += f"; active = {params:,} - {idle:,} idle experts = {params - idle:,}"
@@ -621,17 +789,40 @@ def read_gguf(path: str | Path) -> ModelSpec:
     latent = terms["kv_lora_rank"] > 0
     name = str(value("general.name", target.stem))
     return ModelSpec(
-        name=name, source=source, params=params, active_params=params - idle,
-        params_counted=True, params_formula=formula, layers=layers, hidden=terms["hidden"],
-        attention_heads=heads, kv_heads=kv_heads, head_dim=head_dim, vocab=vocab,
+        name=name,
+        source=source,
+        params=params,
+        active_params=params - idle,
+        params_counted=True,
+        params_formula=formula,
+        layers=layers,
+        hidden=terms["hidden"],
+        attention_heads=heads,
+        kv_heads=kv_heads,
+        head_dim=head_dim,
+        vocab=vocab,
         tied_embeddings="output.weight" not in names,
         intermediate_size=terms["intermediate_size"],
-        attention=("latent" if latent else "multi-head" if kv_heads == heads
-                   else "multi-query" if kv_heads == 1 else "grouped"),
-        experts=experts, experts_per_token=terms["experts_per_token"],
-        shared_experts=terms["shared_experts"], expert_intermediate_size=expert_inter,
-        moe_layers=moe_layers, kv_lora_rank=terms["kv_lora_rank"],
-        qk_rope_head_dim=terms["qk_rope_head_dim"] if latent else 0, layer_windows=windows,
-        max_context=terms["max_context"] or None, quantization="gguf", stored_bytes=stored,
-        weight_formats=MappingProxyType(formats), provenance=MappingProxyType(provenance),
+        attention=(
+            "latent"
+            if latent
+            else "multi-head"
+            if kv_heads == heads
+            else "multi-query"
+            if kv_heads == 1
+            else "grouped"
+        ),
+        experts=experts,
+        experts_per_token=terms["experts_per_token"],
+        shared_experts=terms["shared_experts"],
+        expert_intermediate_size=expert_inter,
+        moe_layers=moe_layers,
+        kv_lora_rank=terms["kv_lora_rank"],
+        qk_rope_head_dim=terms["qk_rope_head_dim"] if latent else 0,
+        layer_windows=windows,
+        max_context=terms["max_context"] or None,
+        quantization="gguf",
+        stored_bytes=stored,
+        weight_formats=MappingProxyType(formats),
+        provenance=MappingProxyType(provenance),
     )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from gpu_advisor.knowledge.schema import StrictModel
 from pydantic import Field
+
+from gpu_advisor.knowledge.schema import StrictModel
 
 _ID = r"^[a-z0-9][a-z0-9.-]*$"
 _NAME = r"^[a-z][a-z0-9_]*$"
@@ -121,4 +122,6 @@ class RankingFile(StrictModel):
     setting_ease: dict[str, float] = Field(default={})
     emphasis: dict[str, dict[str, float]] = Field(default={})
     sources: list[str] = Field(default=[])
-    order: dict[str, Any] = Field(default={})  # validated by knowledge.table_schema (the ranking's own table)
+    order: dict[str, Any] = Field(
+        default={}
+    )  # validated by knowledge.table_schema (the ranking's own table)

@@ -63,8 +63,13 @@ class Question:
 
     @property
     def value_type(self) -> str:
-        return {"choice": "string", "number": "number", "integer": "number", "boolean": "bool",
-                "devices": "list"}[self.type]
+        return {
+            "choice": "string",
+            "number": "number",
+            "integer": "number",
+            "boolean": "bool",
+            "devices": "list",
+        }[self.type]
 
 
 @dataclass(frozen=True)

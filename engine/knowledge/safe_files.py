@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 import yaml
+
 from gpu_advisor.errors import FileError, FileErrors, Location, UsageError
 
 #: Largest rule, knowledge-base or answers file read (the shipped ones are under 20 KB each).
@@ -110,11 +111,14 @@ def _write_through(shown: str, target: str, data: bytes) -> None:
     """Write into a device, FIFO or terminal in place. A FIFO nobody reads is an error, not a
     hang (O_NONBLOCK on open), then the writes block as usual."""
     try:
-        fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(
+            target, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+        )
     except OSError as exc:
         if exc.errno == errno.ENXIO:
-            raise UsageError(f"{shown}: nothing is reading from it (a FIFO or socket "
-                             "without a reader)") from None
+            raise UsageError(
+                f"{shown}: nothing is reading from it (a FIFO or socket without a reader)"
+            ) from None
         raise _write_error(shown, exc) from None
     try:
         info = os.fstat(fd)
@@ -178,8 +182,9 @@ def _umask() -> int:
     return mask
 
 
-def _write_error(shown: str, exc: OSError, what: str = "cannot write",
-                 unchanged: bool = False) -> UsageError:
+def _write_error(
+    shown: str, exc: OSError, what: str = "cannot write", unchanged: bool = False
+) -> UsageError:
     reason = exc.strerror or str(exc)
     if exc.errno == errno.EISDIR:
         return UsageError(f"{shown}: is a folder; give a file name")
@@ -193,8 +198,12 @@ def _write_error(shown: str, exc: OSError, what: str = "cannot write",
 # Reading
 
 
-def read_bytes_limited(path: str | os.PathLike[str], limit_bytes: int, display: str | None = None,
-                       stdin: IO[bytes] | None = None) -> bytes:
+def read_bytes_limited(
+    path: str | os.PathLike[str],
+    limit_bytes: int,
+    display: str | None = None,
+    stdin: IO[bytes] | None = None,
+) -> bytes:
     """The bytes of a regular file (or of standard input for ``-``), at most ``limit_bytes``.
 
     Refuses folders, FIFOs, devices and sockets (a FIFO would block, ``/dev/zero`` never ends)
@@ -221,8 +230,11 @@ def read_bytes_limited(path: str | os.PathLike[str], limit_bytes: int, display: 
         if not stat.S_ISREG(info.st_mode):
             raise _read_error(shown, f"is a {_kind(info.st_mode)}, not a regular file")
         if info.st_size > limit_bytes:
-            raise _read_error(shown, f"is {info.st_size:,} bytes, over the {limit_bytes:,}-byte "
-                                     "limit for this kind of file")
+            raise _read_error(
+                shown,
+                f"is {info.st_size:,} bytes, over the {limit_bytes:,}-byte "
+                "limit for this kind of file",
+            )
         os.set_blocking(fd, True)
         return _read_capped(lambda size: os.read(fd, size), shown, limit_bytes)
     except OSError as exc:
@@ -231,8 +243,12 @@ def read_bytes_limited(path: str | os.PathLike[str], limit_bytes: int, display: 
         os.close(fd)
 
 
-def read_text_limited(path: str | os.PathLike[str], limit_bytes: int, display: str | None = None,
-                      stdin: IO[bytes] | None = None) -> str:
+def read_text_limited(
+    path: str | os.PathLike[str],
+    limit_bytes: int,
+    display: str | None = None,
+    stdin: IO[bytes] | None = None,
+) -> str:
     """UTF-8 text of a file read as :func:`read_bytes_limited` does, with newlines translated
     as ``Path.read_text`` translates them (so line and column numbers do not change)."""
     name = os.fspath(path)
@@ -255,7 +271,9 @@ def _read_capped(read: Callable[[int], bytes | None], shown: str, limit_bytes: i
         chunks.append(chunk)
         total += len(chunk)
         if total > limit_bytes:
-            raise _read_error(shown, f"is over the {limit_bytes:,}-byte limit for this kind of file")
+            raise _read_error(
+                shown, f"is over the {limit_bytes:,}-byte limit for this kind of file"
+            )
 
 
 def _kind(mode: int) -> str:
@@ -282,8 +300,12 @@ def _at(display: str, node: yaml.Node) -> Location:
     return Location(display, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def check_yaml_tree(node: yaml.Node | None, display: str, max_depth: int = YAML_MAX_DEPTH,
-                    max_nodes: int = YAML_MAX_NODES) -> None:
+def check_yaml_tree(
+    node: yaml.Node | None,
+    display: str,
+    max_depth: int = YAML_MAX_DEPTH,
+    max_nodes: int = YAML_MAX_NODES,
+) -> None:
     """Refuse a composed document that nests deeper than ``max_depth`` or expands (every alias
     counted in full, as constructing it would) to more than ``max_nodes`` values.
 
@@ -300,13 +322,25 @@ def check_yaml_tree(node: yaml.Node | None, display: str, max_depth: int = YAML_
         current, depth = stack.pop()
         seen += 1
         if seen > max_nodes:
-            raise FileErrors([FileError(_at(display, current),
-                                        f"the document expands to more than {max_nodes:,} values "
-                                        "(aliases repeated too often?)")])
+            raise FileErrors(
+                [
+                    FileError(
+                        _at(display, current),
+                        f"the document expands to more than {max_nodes:,} values "
+                        "(aliases repeated too often?)",
+                    )
+                ]
+            )
         if depth > max_depth:
-            raise FileErrors([FileError(_at(display, current),
-                                        f"nested more than {max_depth} levels deep (or an alias "
-                                        "refers to its own anchor)")])
+            raise FileErrors(
+                [
+                    FileError(
+                        _at(display, current),
+                        f"nested more than {max_depth} levels deep (or an alias "
+                        "refers to its own anchor)",
+                    )
+                ]
+            )
         if isinstance(current, yaml.MappingNode):
             for key, value in current.value:
                 stack.append((value, depth + 1))
@@ -318,8 +352,9 @@ def check_yaml_tree(node: yaml.Node | None, display: str, max_depth: int = YAML_
 _INT_TAG = "tag:yaml.org,2002:int"
 
 
-def construct_scalar_checked(loader: yaml.BaseLoader, node: yaml.Node, display: str,
-                             finite: bool = True) -> Any:
+def construct_scalar_checked(
+    loader: yaml.BaseLoader, node: yaml.Node, display: str, finite: bool = True
+) -> Any:
     """``loader.construct_object(node, deep=True)`` with bounded numbers: an integer literal too
     long to convert, an integer past a float's range, and (with ``finite``) ``.inf``/``.nan``
     are FileErrors at the value's ``path:line:col`` instead of a ValueError or a silent
@@ -327,8 +362,9 @@ def construct_scalar_checked(loader: yaml.BaseLoader, node: yaml.Node, display: 
     if isinstance(node, yaml.ScalarNode) and node.tag == _INT_TAG:
         digits = node.value.lstrip("+-").replace("_", "")
         if len(digits) > YAML_MAX_INT_CHARS:
-            raise FileErrors([FileError(_at(display, node),
-                                        f"integer with {len(digits):,} digits: too large")])
+            raise FileErrors(
+                [FileError(_at(display, node), f"integer with {len(digits):,} digits: too large")]
+            )
     try:
         value = loader.construct_object(node, deep=True)
     except ValueError as exc:  # int() refusing a long literal, a bad base-60 number
@@ -337,11 +373,16 @@ def construct_scalar_checked(loader: yaml.BaseLoader, node: yaml.Node, display: 
         try:
             float(value)
         except OverflowError:
-            raise FileErrors([FileError(_at(display, node),
-                                        "integer too large (beyond the range of a float)")]) from None
+            raise FileErrors(
+                [FileError(_at(display, node), "integer too large (beyond the range of a float)")]
+            ) from None
     if finite and isinstance(value, float) and not math.isfinite(value):
-        raise FileErrors([FileError(_at(display, node),
-                                    f"{node.value!r} is not a finite number; data files hold "
-                                    "finite numbers only")])
+        raise FileErrors(
+            [
+                FileError(
+                    _at(display, node),
+                    f"{node.value!r} is not a finite number; data files hold finite numbers only",
+                )
+            ]
+        )
     return value
-

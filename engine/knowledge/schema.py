@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from gpu_advisor.errors import FileError, did_you_mean
-from gpu_advisor.knowledge.yamlio import Document, PathKey
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import PydanticCustomError
+
+from gpu_advisor.errors import FileError, did_you_mean
+from gpu_advisor.knowledge.yamlio import Document, PathKey
 
 
 class StrictModel(BaseModel):
@@ -32,8 +33,9 @@ def file_check(message: str) -> PydanticCustomError:
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def validate_part(doc: Document, model: type[Model], data: Any, errors: list[FileError],
-                  prefix: PathKey = ()) -> Model | None:
+def validate_part(
+    doc: Document, model: type[Model], data: Any, errors: list[FileError], prefix: PathKey = ()
+) -> Model | None:
     """``data`` (the part of ``doc`` at ``prefix``) as a ``model``; None after adding its errors."""
     try:
         return model.model_validate(data)
@@ -45,8 +47,11 @@ def validate_part(doc: Document, model: type[Model], data: Any, errors: list[Fil
 def validate_document(doc: Document, model: type[Model], errors: list[FileError]) -> Model | None:
     """The whole file as a ``model`` (its top must be a mapping); None after adding its errors."""
     if not isinstance(doc.data, dict):
-        errors.append(FileError(doc.location(),
-                                f"expected a mapping at the top of the file ({model.__name__})"))
+        errors.append(
+            FileError(
+                doc.location(), f"expected a mapping at the top of the file ({model.__name__})"
+            )
+        )
         return None
     return validate_part(doc, model, doc.data, errors)
 
@@ -67,7 +72,8 @@ def _field_names(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
-    """The pydantic model inside an annotation such as ``list[X]``, ``X | None`` or ``dict[str, X]``."""
+    """The pydantic model inside an annotation such as ``list[X]``, ``X | None`` or ``dict[str,
+    X]``."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in getattr(annotation, "__args__", ()) or ():
@@ -77,8 +83,9 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def validation_errors(doc: Document, model: type[BaseModel], exc: ValidationError,
-                      prefix: PathKey = ()) -> Iterable[FileError]:
+def validation_errors(
+    doc: Document, model: type[BaseModel], exc: ValidationError, prefix: PathKey = ()
+) -> Iterable[FileError]:
     """One FileError per pydantic error, located at the offending YAML node."""
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpu_advisor.knowledge.schema import StrictModel as _Strict
 from pydantic import Field, model_validator
+
+from gpu_advisor.knowledge.schema import StrictModel as _Strict
 
 
 class TieBreakModel(_Strict):
@@ -54,9 +55,14 @@ class StepModel(_Strict):
 
     @model_validator(mode="after")
     def _one_kind(self) -> StepModel:
-        given = [k for k in ("to", "times", "device", "other_editions") if getattr(self, k) is not None]
+        given = [
+            k for k in ("to", "times", "device", "other_editions") if getattr(self, k) is not None
+        ]
         if len(given) != 1:
-            raise ValueError(f"a step needs exactly one of to, times, device, other_editions (got {given or 'none'})")
+            raise ValueError(
+                "a step needs exactly one of to, times, device, other_editions (got "
+                f"{given or 'none'})"
+            )
         return self
 
 

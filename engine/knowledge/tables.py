@@ -45,7 +45,8 @@ class NearTie:
 
 @dataclass(frozen=True)
 class Order:
-    """How the priority decides and what breaks its near-ties (``rules/ranking.yaml`` ``order:``)."""
+    """How the priority decides and what breaks its near-ties (``rules/ranking.yaml``
+    ``order:``)."""
 
     near_tie: tuple[NearTie, ...] = ()
     tie_breaks: tuple[TieBreak, ...] = ()
@@ -92,7 +93,8 @@ class Lever:
     steps: tuple[Step, ...]
     workloads: tuple[str, ...] = ()
     only_after: tuple[Any, ...] = ()
-    """For ordered choices (precision, method): the order; only values after the current one are tried."""
+    """For ordered choices (precision, method): the order; only values after the current one are
+    tried."""
 
 
 @dataclass(frozen=True)
@@ -123,14 +125,17 @@ def load_levers(rules_dir: Path) -> Levers:
 def _validate(path: Path, kind: str) -> Any:
     if not path.is_file():
         return Order() if kind == "order" else Levers()
+    from pydantic import ValidationError
+
     from gpu_advisor.knowledge import table_schema
     from gpu_advisor.knowledge.schema import validation_errors
-    from pydantic import ValidationError
 
     doc = load_yaml(path)
     data = doc.data if isinstance(doc.data, dict) else None
     if data is None:
-        raise FileErrors([FileError(Location(str(path)), "expected a mapping at the top of the file")])
+        raise FileErrors(
+            [FileError(Location(str(path)), "expected a mapping at the top of the file")]
+        )
     if kind == "order":
         raw = data.get("order")
         if raw is None:
@@ -138,7 +143,9 @@ def _validate(path: Path, kind: str) -> Any:
         try:
             return _order(table_schema.OrderModel.model_validate(raw))
         except ValidationError as exc:
-            raise FileErrors(list(validation_errors(doc, table_schema.OrderModel, exc, ("order",)))) from None
+            raise FileErrors(
+                list(validation_errors(doc, table_schema.OrderModel, exc, ("order",)))
+            ) from None
     try:
         return _levers(table_schema.LeversFile.model_validate(data))
     except ValidationError as exc:
@@ -146,11 +153,14 @@ def _validate(path: Path, kind: str) -> Any:
 
 
 def _order(model: Any) -> Order:
-    return Order(near_tie=tuple(NearTie(n.within, n.reason, tuple(n.priorities)) for n in model.near_tie),
-                 tie_breaks=tuple(TieBreak(t.metric, t.weight, t.reason, tuple(t.priorities))
-                                  for t in model.tie_breaks),
-                 qualities=dict(model.qualities),
-                 measured_rules={rule: m.quality for rule, m in model.measured_rules.items()})
+    return Order(
+        near_tie=tuple(NearTie(n.within, n.reason, tuple(n.priorities)) for n in model.near_tie),
+        tie_breaks=tuple(
+            TieBreak(t.metric, t.weight, t.reason, tuple(t.priorities)) for t in model.tie_breaks
+        ),
+        qualities=dict(model.qualities),
+        measured_rules={rule: m.quality for rule, m in model.measured_rules.items()},
+    )
 
 
 def _step(model: Any) -> Step:
@@ -163,9 +173,19 @@ def _step(model: Any) -> Step:
 
 
 def _levers(model: Any) -> Levers:
-    levers = tuple(Lever(lever.id, lever.answer, tuple(_step(step) for step in lever.steps),
-                         tuple(lever.workloads), tuple(lever.only_after)) for lever in model.levers)
-    return Levers(levers, model.search.max_pairs, model.search.max_suggestions, tuple(model.sources))
+    levers = tuple(
+        Lever(
+            lever.id,
+            lever.answer,
+            tuple(_step(step) for step in lever.steps),
+            tuple(lever.workloads),
+            tuple(lever.only_after),
+        )
+        for lever in model.levers
+    )
+    return Levers(
+        levers, model.search.max_pairs, model.search.max_suggestions, tuple(model.sources)
+    )
 
 
 def table_problems(rulebase: RuleBase) -> list[str]:
@@ -177,30 +197,61 @@ def table_problems(rulebase: RuleBase) -> list[str]:
     for tie in order.tie_breaks:
         if tie.metric not in rulebase.metrics:
             problems.append(f"ranking.yaml order.tie_breaks: unknown metric {tie.metric!r}")
-        problems += [f"ranking.yaml order.tie_breaks: unknown priority {p!r}" for p in tie.priorities
-                     if p not in priorities]
+        problems += [
+            f"ranking.yaml order.tie_breaks: unknown priority {p!r}"
+            for p in tie.priorities
+            if p not in priorities
+        ]
     for near in order.near_tie:
-        problems += [f"ranking.yaml order.near_tie: unknown priority {p!r}" for p in near.priorities
-                     if p not in priorities]
-    problems += [f"ranking.yaml order.qualities: unknown metric {m!r}" for m in order.qualities
-                 if m not in rulebase.metrics]
+        problems += [
+            f"ranking.yaml order.near_tie: unknown priority {p!r}"
+            for p in near.priorities
+            if p not in priorities
+        ]
+    problems += [
+        f"ranking.yaml order.qualities: unknown metric {m!r}"
+        for m in order.qualities
+        if m not in rulebase.metrics
+    ]
     rule_ids = {rule.id for rule in rulebase.rules}
-    problems += [f"ranking.yaml order.measured_rules: unknown rule {r!r}" for r in order.measured_rules
-                 if r not in rule_ids]
+    problems += [
+        f"ranking.yaml order.measured_rules: unknown rule {r!r}"
+        for r in order.measured_rules
+        if r not in rule_ids
+    ]
     levers = rulebase.levers if rulebase.levers is not None else load_levers(rulebase.directory)
     sources = rulebase.knowledge.sources
-    workloads = set(rulebase.questions["workload"].choices) if "workload" in rulebase.questions else set()
+    workloads = (
+        set(rulebase.questions["workload"].choices) if "workload" in rulebase.questions else set()
+    )
     for lever in levers.levers:
-        problems += [f"levers.yaml {lever.id}: unknown workload {w!r}" for w in lever.workloads
-                     if w not in workloads]
+        problems += [
+            f"levers.yaml {lever.id}: unknown workload {w!r}"
+            for w in lever.workloads
+            if w not in workloads
+        ]
         for step in lever.steps:
             if step.gives_up.source.split("#", 1)[0] not in sources:
                 problems.append(f"levers.yaml {lever.id}: unknown source {step.gives_up.source!r}")
             if step.kind == "device" and step.value not in DEVICE_ATTRIBUTES:
                 problems.append(f"levers.yaml {lever.id}: unknown device attribute {step.value!r}")
-    problems += [f"levers.yaml: unknown source {s!r}" for s in levers.sources if s.split("#", 1)[0] not in sources]
+    problems += [
+        f"levers.yaml: unknown source {s!r}"
+        for s in levers.sources
+        if s.split("#", 1)[0] not in sources
+    ]
     return problems
 
 
-__all__ = ["GivesUp", "Lever", "Levers", "NearTie", "Order", "Step", "TieBreak", "load_levers", "load_order",
-           "table_problems"]
+__all__ = [
+    "GivesUp",
+    "Lever",
+    "Levers",
+    "NearTie",
+    "Order",
+    "Step",
+    "TieBreak",
+    "load_levers",
+    "load_order",
+    "table_problems",
+]

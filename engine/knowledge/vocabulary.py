@@ -46,71 +46,165 @@ def _kb_attributes() -> list[Attribute]:
 DEVICE_ATTRIBUTES: dict[str, Attribute] = _attrs(
     *_kb_attributes(),
     # computed per consultation
-    Attribute("gpus_needed", "number",
-              "fewest units whose memory holds one copy of the model (one user's KV cache or the "
-              "sharded training state); not set when no group the links carry does",
-              origin="computed"),
-    Attribute("fits", "bool", "one copy of the workload fits a group of units its links carry "
-              "(within max_gpus when set)", origin="computed"),
-    Attribute("meets_demand", "bool",
-              "some count of this device meets the demand (users at the speed asked, the token "
-              "rate, the deadline) within the cap and, for training, the budget", origin="computed"),
-    Attribute("demand_shortfall", "string",
-              "why no count of this device meets the demand, with the numbers (not set when it does)",
-              origin="computed"),
-    Attribute("count_set_by", "string", "what set the count",
-              ("memory", "kv_cache", "throughput", "deadline", "budget", "purchase_unit", "minimum"),
-              origin="computed"),
-    Attribute("tensor_parallel", "number", "GPUs one copy of the model is split over (serving)",
-              origin="computed"),
-    Attribute("replicas", "number", "copies of the model bought to serve the users", origin="computed"),
-    Attribute("tokens_per_s", "number", "total decode rate of the purchase at the demand",
-              origin="computed", unit="tokens/s"),
-    Attribute("tokens_per_s_per_user", "number", "decode speed each user gets at the demand",
-              origin="computed", unit="tokens/s"),
-    Attribute("users_served", "number", "concurrent users the purchase serves at the speed asked",
-              origin="computed"),
-    Attribute("train_days", "number", "days the training run takes on the count bought",
-              origin="computed", unit="days"),
-    Attribute("deadline_missed", "string",
-              "set when the budget buys fewer GPUs than the deadline needs: how long the run takes",
-              origin="computed"),
-    Attribute("memory_per_gpu_gb", "number", "memory the workload needs on each unit",
-              origin="computed", unit="GB"),
+    Attribute(
+        "gpus_needed",
+        "number",
+        "fewest units whose memory holds one copy of the model (one user's KV cache or the "
+        "sharded training state); not set when no group the links carry does",
+        origin="computed",
+    ),
+    Attribute(
+        "fits",
+        "bool",
+        "one copy of the workload fits a group of units its links carry (within max_gpus when set)",
+        origin="computed",
+    ),
+    Attribute(
+        "meets_demand",
+        "bool",
+        "some count of this device meets the demand (users at the speed asked, the token "
+        "rate, the deadline) within the cap and, for training, the budget",
+        origin="computed",
+    ),
+    Attribute(
+        "demand_shortfall",
+        "string",
+        "why no count of this device meets the demand, with the numbers (not set when it does)",
+        origin="computed",
+    ),
+    Attribute(
+        "count_set_by",
+        "string",
+        "what set the count",
+        ("memory", "kv_cache", "throughput", "deadline", "budget", "purchase_unit", "minimum"),
+        origin="computed",
+    ),
+    Attribute(
+        "tensor_parallel",
+        "number",
+        "GPUs one copy of the model is split over (serving)",
+        origin="computed",
+    ),
+    Attribute(
+        "replicas", "number", "copies of the model bought to serve the users", origin="computed"
+    ),
+    Attribute(
+        "tokens_per_s",
+        "number",
+        "total decode rate of the purchase at the demand",
+        origin="computed",
+        unit="tokens/s",
+    ),
+    Attribute(
+        "tokens_per_s_per_user",
+        "number",
+        "decode speed each user gets at the demand",
+        origin="computed",
+        unit="tokens/s",
+    ),
+    Attribute(
+        "users_served",
+        "number",
+        "concurrent users the purchase serves at the speed asked",
+        origin="computed",
+    ),
+    Attribute(
+        "train_days",
+        "number",
+        "days the training run takes on the count bought",
+        origin="computed",
+        unit="days",
+    ),
+    Attribute(
+        "deadline_missed",
+        "string",
+        "set when the budget buys fewer GPUs than the deadline needs: how long the run takes",
+        origin="computed",
+    ),
+    Attribute(
+        "memory_per_gpu_gb",
+        "number",
+        "memory the workload needs on each unit",
+        origin="computed",
+        unit="GB",
+    ),
     Attribute("count", "number", "units to buy", origin="computed"),
     Attribute("cost_usd", "number", "count x unit price", origin="computed", unit="USD"),
     Attribute("nodes", "number", "boxes the units need", origin="computed"),
     Attribute("total_power_w", "number", "count x board power", origin="computed", unit="W"),
-    Attribute("pool_scope", "string",
-              "what joins the units that share one model: none (one unit), nvlink, pcie (one box) "
-              "or network (several boxes)", ("none", "nvlink", "pcie", "network"), origin="computed"),
-    Attribute("dense_tflops", "number",
-              "dense tensor throughput at the workload's precision (or the next wider one)",
-              origin="computed", unit="TFLOPS"),
-    Attribute("aggregate_fp32_tflops", "number", "count x FP32 dense throughput",
-              origin="computed", unit="TFLOPS"),
-    Attribute("memory_utilization", "number",
-              "share of a unit's usable memory the workload fills (1.0 = full)", origin="computed"),
-    Attribute("box_units", "number", "units in one box (count, at most units_per_node)",
-              origin="computed"),
-    Attribute("psu_w", "number",
-              "PSU rating one box needs: GPUs at their limit, platform, transient headroom "
-              "(not set for appliances, which bring their own)", origin="computed", unit="W"),
-    Attribute("box_circuits_120v", "number", "15 A / 120 V circuits one box needs",
-              origin="computed"),
-    Attribute("facility_kw", "number",
-              "facility power of the purchase in the engineering scenario (IT x host x PUE); set "
-              "only for a power-limited or off-grid site",
-              origin="computed", unit="kW"),
-    Attribute("battery_kwh", "number",
-              "off-grid battery energy for the run (engineering scenario, after efficiency and "
-              "depth of discharge); set only when off_grid", origin="computed", unit="kWh"),
-    Attribute("batteries", "number", "battery units (Powerwall 3) for the off-grid run",
-              origin="computed"),
-    Attribute("total_cost_usd", "number",
-              "purchase cost plus off-grid batteries when the site is off-grid",
-              origin="computed", unit="USD"),
-    Attribute("decode_tokens_s", "number",
-              "upper bound on single-stream decode speed: bandwidth / bytes read per token",
-              origin="computed", unit="tokens/s"),
+    Attribute(
+        "pool_scope",
+        "string",
+        "what joins the units that share one model: none (one unit), nvlink, pcie (one box) "
+        "or network (several boxes)",
+        ("none", "nvlink", "pcie", "network"),
+        origin="computed",
+    ),
+    Attribute(
+        "dense_tflops",
+        "number",
+        "dense tensor throughput at the workload's precision (or the next wider one)",
+        origin="computed",
+        unit="TFLOPS",
+    ),
+    Attribute(
+        "aggregate_fp32_tflops",
+        "number",
+        "count x FP32 dense throughput",
+        origin="computed",
+        unit="TFLOPS",
+    ),
+    Attribute(
+        "memory_utilization",
+        "number",
+        "share of a unit's usable memory the workload fills (1.0 = full)",
+        origin="computed",
+    ),
+    Attribute(
+        "box_units", "number", "units in one box (count, at most units_per_node)", origin="computed"
+    ),
+    Attribute(
+        "psu_w",
+        "number",
+        "PSU rating one box needs: GPUs at their limit, platform, transient headroom "
+        "(not set for appliances, which bring their own)",
+        origin="computed",
+        unit="W",
+    ),
+    Attribute(
+        "box_circuits_120v", "number", "15 A / 120 V circuits one box needs", origin="computed"
+    ),
+    Attribute(
+        "facility_kw",
+        "number",
+        "facility power of the purchase in the engineering scenario (IT x host x PUE); set "
+        "only for a power-limited or off-grid site",
+        origin="computed",
+        unit="kW",
+    ),
+    Attribute(
+        "battery_kwh",
+        "number",
+        "off-grid battery energy for the run (engineering scenario, after efficiency and "
+        "depth of discharge); set only when off_grid",
+        origin="computed",
+        unit="kWh",
+    ),
+    Attribute(
+        "batteries", "number", "battery units (Powerwall 3) for the off-grid run", origin="computed"
+    ),
+    Attribute(
+        "total_cost_usd",
+        "number",
+        "purchase cost plus off-grid batteries when the site is off-grid",
+        origin="computed",
+        unit="USD",
+    ),
+    Attribute(
+        "decode_tokens_s",
+        "number",
+        "upper bound on single-stream decode speed: bandwidth / bytes read per token",
+        origin="computed",
+        unit="tokens/s",
+    ),
 )

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from gpu_advisor.errors import FileError, FileErrors, Location
 
 PathKey = tuple[str | int, ...]
@@ -64,8 +65,9 @@ class Document:
         return Location(self.path, *mark)
 
 
-def _construct(node: yaml.Node, loader: _Loader, doc: Document, key: PathKey,
-               errors: list[FileError]) -> Any:
+def _construct(
+    node: yaml.Node, loader: _Loader, doc: Document, key: PathKey, errors: list[FileError]
+) -> Any:
     doc.marks[key] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
@@ -73,23 +75,37 @@ def _construct(node: yaml.Node, loader: _Loader, doc: Document, key: PathKey,
         for key_node, value_node in node.value:
             name = loader.construct_object(key_node, deep=True)
             if not isinstance(name, (str, int, float, bool)):
-                errors.append(FileError(Location(doc.path, key_node.start_mark.line + 1,
-                                                 key_node.start_mark.column + 1),
-                                        "mapping keys must be plain names"))
+                errors.append(
+                    FileError(
+                        Location(
+                            doc.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                        ),
+                        "mapping keys must be plain names",
+                    )
+                )
                 continue
             name = str(name) if not isinstance(name, str) else name
             if name in result:
                 first = doc.marks.get(key + (name, "<key>"), (0, 0))
-                errors.append(FileError(
-                    Location(doc.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1),
-                    f"duplicate key {name!r} (first defined at line {first[0]})"))
+                errors.append(
+                    FileError(
+                        Location(
+                            doc.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                        ),
+                        f"duplicate key {name!r} (first defined at line {first[0]})",
+                    )
+                )
                 continue
-            doc.marks[key + (name, "<key>")] = (key_node.start_mark.line + 1,
-                                               key_node.start_mark.column + 1)
+            doc.marks[key + (name, "<key>")] = (
+                key_node.start_mark.line + 1,
+                key_node.start_mark.column + 1,
+            )
             result[name] = _construct(value_node, loader, doc, key + (name,), errors)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, loader, doc, key + (i,), errors) for i, item in enumerate(node.value)]
+        return [
+            _construct(item, loader, doc, key + (i,), errors) for i, item in enumerate(node.value)
+        ]
     if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
         doc.quoted.add(key)
     return loader.construct_object(node, deep=True)
@@ -136,7 +152,9 @@ def parse_yaml(text: str, display: str) -> Document:
 
 def iter_yaml_files(directory: Path) -> Iterator[Path]:
     """YAML files of a folder in a stable order (sorted by name)."""
-    yield from sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    yield from sorted(
+        p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()
+    )
 
 
 def write_atomically(path: str | os.PathLike[str], text: str) -> None:

@@ -24,8 +24,16 @@ from gpu_advisor.errors import FileError, Location
 
 SCOPES = ("answer", "fact", "device")
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
-NEGATED = {"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<", "in": "not in",
-           "not in": "in"}
+NEGATED = {
+    "==": "!=",
+    "!=": "==",
+    "<": ">=",
+    "<=": ">",
+    ">": "<=",
+    ">=": "<",
+    "in": "not in",
+    "not in": "in",
+}
 FLIPPED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 Value = str | int | float | bool
@@ -125,7 +133,8 @@ def show(cond: Condition) -> str:
 # Parsing
 
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<ws>\s+)
   | (?P<op>==|!=|<=|>=|<|>)
   | (?P<lbr>\[) | (?P<rbr>\]) | (?P<comma>,)
@@ -133,7 +142,9 @@ _TOKEN = re.compile(r"""
   | (?P<num>-?\d+(?:_\d{3})*(?:\.\d+)?(?:[eE][-+]?\d+)?(?![A-Za-z0-9_-]))
   | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
   | (?P<word>[A-Za-z_][A-Za-z0-9_.+-]*)
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 
 
 @dataclass(frozen=True)
@@ -190,7 +201,9 @@ def parse_leaf(text: str, location: Location) -> Leaf:
         hint = ""
         if first.kind == "word" and "." in first.text:
             hint = " (references start with answer., fact. or device.)"
-        raise ConditionSyntaxError(first.offset, f"a condition starts with a reference, found {first.text!r}{hint}")
+        raise ConditionSyntaxError(
+            first.offset, f"a condition starts with a reference, found {first.text!r}{hint}"
+        )
     scope, name = first.text.split(".", 1)
     left = Ref(scope, name)
     rest = tokens[1:]
@@ -199,7 +212,9 @@ def parse_leaf(text: str, location: Location) -> Leaf:
 
     def expect_end(index: int) -> None:
         if index < len(rest):
-            raise ConditionSyntaxError(rest[index].offset, f"unexpected {rest[index].text!r} after the condition")
+            raise ConditionSyntaxError(
+                rest[index].offset, f"unexpected {rest[index].text!r} after the condition"
+            )
 
     head = rest[0]
     if head.kind == "op":
@@ -219,7 +234,9 @@ def parse_leaf(text: str, location: Location) -> Leaf:
         op = "in"
         if head.text == "not":
             if len(rest) < 2 or rest[1].text != "in":
-                raise ConditionSyntaxError(head.offset, "expected 'not in' (negate a whole condition with not:)")
+                raise ConditionSyntaxError(
+                    head.offset, "expected 'not in' (negate a whole condition with not:)"
+                )
             op, index = "not in", 2
         items, index = _parse_list(rest, index, len(text))
         expect_end(index)
@@ -231,8 +248,10 @@ def parse_leaf(text: str, location: Location) -> Leaf:
         if words == ["not", "set"]:
             return Leaf(left, "not set", None, location, text)
         raise ConditionSyntaxError(head.offset, "expected 'is set' or 'is not set'")
-    raise ConditionSyntaxError(head.offset, f"expected a comparison (== != < <= > >=), 'in', 'not in' or "
-                                            f"'is set', found {head.text!r}")
+    raise ConditionSyntaxError(
+        head.offset,
+        f"expected a comparison (== != < <= > >=), 'in', 'not in' or 'is set', found {head.text!r}",
+    )
 
 
 def _parse_list(tokens: list[_Tok], index: int, end: int) -> tuple[list[Value], int]:
@@ -258,9 +277,13 @@ def _parse_list(tokens: list[_Tok], index: int, end: int) -> tuple[list[Value], 
         index += 1
 
 
-def parse_condition(raw: Any, doc_location: Callable[[tuple[str | int, ...]], Location],
-                    key: tuple[str | int, ...], quoted: Callable[[tuple[str | int, ...]], bool],
-                    errors: list[FileError]) -> Condition:
+def parse_condition(
+    raw: Any,
+    doc_location: Callable[[tuple[str | int, ...]], Location],
+    key: tuple[str | int, ...],
+    quoted: Callable[[tuple[str | int, ...]], bool],
+    errors: list[FileError],
+) -> Condition:
     """Parse a condition from loaded YAML; problems go to ``errors`` with exact positions."""
     where = doc_location(key)
     if isinstance(raw, str):
@@ -268,29 +291,53 @@ def parse_condition(raw: Any, doc_location: Callable[[tuple[str | int, ...]], Lo
             return parse_leaf(raw, where)
         except ConditionSyntaxError as exc:
             shift = 1 if quoted(key) else 0
-            errors.append(FileError(Location(where.path, where.line, where.column + exc.offset + shift),
-                                    f"in condition {raw!r}: {exc.message}"))
+            errors.append(
+                FileError(
+                    Location(where.path, where.line, where.column + exc.offset + shift),
+                    f"in condition {raw!r}: {exc.message}",
+                )
+            )
             return TRUE
     if isinstance(raw, list):
-        return All(tuple(parse_condition(item, doc_location, key + (i,), quoted, errors)
-                         for i, item in enumerate(raw)), where)
+        return All(
+            tuple(
+                parse_condition(item, doc_location, key + (i,), quoted, errors)
+                for i, item in enumerate(raw)
+            ),
+            where,
+        )
     if isinstance(raw, dict):
         if len(raw) != 1 or next(iter(raw)) not in ("all", "any", "not"):
             keys = ", ".join(map(str, raw)) or "nothing"
-            errors.append(FileError(where, f"a condition mapping has exactly one key: all, any or not "
-                                           f"(found {keys})"))
+            errors.append(
+                FileError(
+                    where,
+                    f"a condition mapping has exactly one key: all, any or not (found {keys})",
+                )
+            )
             return TRUE
-        (kind, body), = raw.items()
+        ((kind, body),) = raw.items()
         if kind == "not":
             return Not(parse_condition(body, doc_location, key + ("not",), quoted, errors), where)
         if not isinstance(body, list) or not body:
-            errors.append(FileError(doc_location(key + (kind,)), f"{kind}: expects a non-empty list of conditions"))
+            errors.append(
+                FileError(
+                    doc_location(key + (kind,)), f"{kind}: expects a non-empty list of conditions"
+                )
+            )
             return TRUE
-        items = tuple(parse_condition(item, doc_location, key + (kind, i), quoted, errors)
-                      for i, item in enumerate(body))
+        items = tuple(
+            parse_condition(item, doc_location, key + (kind, i), quoted, errors)
+            for i, item in enumerate(body)
+        )
         return All(items, where) if kind == "all" else AnyOf(items, where)
-    errors.append(FileError(where, f"a condition is a string, a list or a mapping (all/any/not), "
-                                   f"not {type(raw).__name__} {raw!r}"))
+    errors.append(
+        FileError(
+            where,
+            f"a condition is a string, a list or a mapping (all/any/not), "
+            f"not {type(raw).__name__} {raw!r}",
+        )
+    )
     return TRUE
 
 
@@ -332,8 +379,9 @@ def value_or_missing(value: Any) -> Any:
     return MISSING if value is None else value
 
 
-def lookup_from(answers: Values | None = None, facts: Values | None = None,
-                device: Values | None = None) -> Lookup:
+def lookup_from(
+    answers: Values | None = None, facts: Values | None = None, device: Values | None = None
+) -> Lookup:
     """The lookup of one situation: ``answer.x``, ``fact.x`` and ``device.x`` read from their
     sources; a scope without a source, an absent name and None are all MISSING."""
     sources = {"answer": answers, "fact": facts, "device": device}
@@ -401,8 +449,10 @@ class LeafResult:
     values: Mapping[str, Any]
 
     def describe(self) -> str:
-        seen = ", ".join(f"{name} = {_show(v) if v is not MISSING else 'not set'}"
-                         for name, v in self.values.items())
+        seen = ", ".join(
+            f"{name} = {_show(v) if v is not MISSING else 'not set'}"
+            for name, v in self.values.items()
+        )
         return f"{self.leaf} ({seen})"
 
 
@@ -491,8 +541,12 @@ def _template(template: str) -> tuple[tuple[str, Placeholder | None], ...]:
     for match in PLACEHOLDER.finditer(template):
         body, _, spec = match.group(1).partition(":")
         scope, dot, name = body.strip().partition(".")
-        parts.append((template[last:match.start()], Placeholder(match.group(1), scope, name, spec,
-                                                                bool(dot))))
+        parts.append(
+            (
+                template[last : match.start()],
+                Placeholder(match.group(1), scope, name, spec, bool(dot)),
+            )
+        )
         last = match.end()
     parts.append((template[last:], None))
     return tuple(parts)
@@ -506,7 +560,8 @@ def placeholders(template: str) -> Iterator[Placeholder]:
 
 
 def template_refs(template: str, scopes: tuple[str, ...] | None = None) -> Iterator[Ref]:
-    """The references a template fills in (those written ``scope.name``; only ``scopes`` if given)."""
+    """The references a template fills in (those written ``scope.name``; only ``scopes`` if
+    given)."""
     for placeholder in placeholders(template):
         if placeholder.dotted and (scopes is None or placeholder.scope in scopes):
             yield placeholder.ref

@@ -49,13 +49,19 @@ def architecture_dot(repo: Path) -> str:
     """DOT text of the layers: a row per layer (bottom up), the imports between packages."""
     font = "Helvetica,Arial,sans-serif"
     title = "gpu-advisor: layers and the imports between them (arrows point at what is imported)"
-    out = ['digraph "gpu-advisor layers" {',
-           (f'  graph [rankdir="BT", fontname={dot_quote(font)}, fontsize="16", labelloc="t", '
+    out = [
+        'digraph "gpu-advisor layers" {',
+        (
+            f'  graph [rankdir="BT", fontname={dot_quote(font)}, fontsize="16", labelloc="t", '
             f'label={dot_quote(title)}, nodesep="0.3", ranksep="0.55", bgcolor="white", '
-            'pad="0.3"];'),
-           (f'  node [shape="box", style="rounded,filled", fillcolor="#dbe9f6", color="#4a7ab5", '
-            f'fontname={dot_quote(font)}, fontsize="11"];'),
-           f'  edge [color="#777777", arrowsize="0.6", fontname={dot_quote(font)}];']
+            'pad="0.3"];'
+        ),
+        (
+            f'  node [shape="box", style="rounded,filled", fillcolor="#dbe9f6", color="#4a7ab5", '
+            f'fontname={dot_quote(font)}, fontsize="11"];'
+        ),
+        f'  edge [color="#777777", arrowsize="0.6", fontname={dot_quote(font)}];',
+    ]
     for rank, names in enumerate(LAYERS):
         members = " ".join(f"{dot_quote(name)};" for name in names)
         out.append(f"  {{ rank=same; {members} }}")
@@ -63,11 +69,15 @@ def architecture_dot(repo: Path) -> str:
             label = f"{name}\n{ROLES.get(name, '')}\nlayer {rank}"
             out.append(f"  {dot_quote(name)} [label={dot_quote(label)}];")
     for rank in range(len(LAYERS) - 1):  # keep the rows in order even where nothing imports
-        out.append(f"  {dot_quote(LAYERS[rank + 1][0])} -> {dot_quote(LAYERS[rank][0])} "
-                   '[style="invis"];')
+        out.append(
+            f'  {dot_quote(LAYERS[rank + 1][0])} -> {dot_quote(LAYERS[rank][0])} [style="invis"];'
+        )
     for source, target in sorted(package_edges(repo)):
-        style = ' [color="#b03a2e", penwidth="2", constraint="false"]' if _upward(
-            source, target) else ""
+        style = (
+            ' [color="#b03a2e", penwidth="2", constraint="false"]'
+            if _upward(source, target)
+            else ""
+        )
         out.append(f"  {dot_quote(source)} -> {dot_quote(target)}{style};")
     out.append("}")
     return "\n".join(out) + "\n"

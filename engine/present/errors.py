@@ -27,8 +27,11 @@ def worded(exc: AdvisorError, names: Mapping[str, str]) -> str:
     message = str(exc)
     field = getattr(exc, "field", None)
     name = names.get(field) if field else None
-    if name is None or message.startswith(f"{name}:") or (
-            name.startswith("-") and message.startswith(f"{name} ")):
+    if (
+        name is None
+        or message.startswith(f"{name}:")
+        or (name.startswith("-") and message.startswith(f"{name} "))
+    ):
         return message
     return f"{name}: {message}"
 
@@ -45,8 +48,14 @@ def fields_named(names: Mapping[str, str]) -> Iterator[None]:
         raise UsageError(worded(exc, names), field=exc.field) from None
 
 
-def error_json(message: str, status: int, *, kind: str, field: str | None = None,
-               errors: list[str] | None = None) -> str:
+def error_json(
+    message: str,
+    status: int,
+    *,
+    kind: str,
+    field: str | None = None,
+    errors: list[str] | None = None,
+) -> str:
     """One error as the JSON object scripts read from standard error with ``--format json``:
     ``{"error": ..., "status": 2, "kind": "usage"}``, plus ``field`` (the answer or setting that
     was wrong) and ``errors`` (every problem, one string each) when there are several."""
@@ -65,12 +74,28 @@ def report_error(exc: AdvisorError, *, as_json: bool = False) -> int:
     if as_json:
         status = 1 if isinstance(exc, EngineError) else 2
         kind = "engine" if status == 1 else ("file" if isinstance(exc, FileErrors) else "usage")
-        problems = ([str(e) for e in exc.errors] if isinstance(exc, FileErrors)
-                    else list(getattr(exc, "problems", ())))
-        message = (problems[0] if len(problems) == 1
-                   else f"{len(problems)} problems (see errors)" if problems else str(exc))
-        sys.stderr.write(error_json(message, status, kind=kind, field=getattr(exc, "field", None),
-                                    errors=problems or None) + "\n")
+        problems = (
+            [str(e) for e in exc.errors]
+            if isinstance(exc, FileErrors)
+            else list(getattr(exc, "problems", ()))
+        )
+        message = (
+            problems[0]
+            if len(problems) == 1
+            else f"{len(problems)} problems (see errors)"
+            if problems
+            else str(exc)
+        )
+        sys.stderr.write(
+            error_json(
+                message,
+                status,
+                kind=kind,
+                field=getattr(exc, "field", None),
+                errors=problems or None,
+            )
+            + "\n"
+        )
         return status
     if isinstance(exc, FileErrors):
         for error in exc.errors:

@@ -56,7 +56,8 @@ def _json(consultation: Consultation, counterfactuals: bool, _trace: bool) -> st
 
 
 REPORT_FORMATS: dict[str, ReportFormat] = {
-    fmt.name: fmt for fmt in (
+    fmt.name: fmt
+    for fmt in (
         ReportFormat("text", "Text", ".txt", _text, exported=False),
         ReportFormat("markdown", "Markdown", ".md", _markdown),
         ReportFormat("html", "HTML", ".html", _html),
@@ -65,8 +66,9 @@ REPORT_FORMATS: dict[str, ReportFormat] = {
 }
 
 
-def render_report(consultation: Consultation, fmt: str, *, counterfactuals: bool = True,
-                  trace: bool = False) -> str:
+def render_report(
+    consultation: Consultation, fmt: str, *, counterfactuals: bool = True, trace: bool = False
+) -> str:
     """The consultation in one of REPORT_FORMATS (``trace`` adds the firings to plain text)."""
     return REPORT_FORMATS[fmt].render(consultation, counterfactuals, trace)
 
@@ -91,6 +93,8 @@ def markdown_to_html(markdown: str, title: str) -> str:
 
     renderer = MarkdownIt("commonmark", {"html": False}).enable("table")
     body = renderer.render(markdown)
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
-            f"{body}</body>\n</html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+        f"{body}</body>\n</html>\n"
+    )

@@ -51,8 +51,13 @@ if TYPE_CHECKING:
     from gpu_advisor.core.consult import Consultation, Engine
 
 
-def export_graph(consultation: Consultation | None, engine: Engine, fmt: str, path: Path | str,
-                 focus: str | None = None) -> Path:
+def export_graph(
+    consultation: Consultation | None,
+    engine: Engine,
+    fmt: str,
+    path: Path | str,
+    focus: str | None = None,
+) -> Path:
     """Write the decision tree (with the consultation's path, when given) to ``path``; the TUI's
     export calls this. ``fmt`` is one of FORMATS; ``focus`` a rule or device id."""
     if fmt in RENDERED:

@@ -117,9 +117,9 @@ def _tests(cond: Condition, negate: bool = False) -> Iterator[tuple[Ref, str]]:
             truth = cond.right if op == "==" else not cond.right
             yield cond.left, f"is {'true' if truth else 'false'}"
             return
-        shown = str(cond)[len(str(cond.left)) + 1:]  # the rule language's own rendering
+        shown = str(cond)[len(str(cond.left)) + 1 :]  # the rule language's own rendering
         if negate:
-            shown = f"{op}{shown[len(cond.op):]}"
+            shown = f"{op}{shown[len(cond.op) :]}"
         yield cond.left, shown
     elif isinstance(cond, Not):
         yield from _tests(cond.item, not negate)
@@ -155,10 +155,24 @@ class _Builder:
         self.nodes: dict[str, dict[str, Any]] = {}
         self.edges: dict[tuple[str, str, str], dict[str, Any]] = {}
 
-    def node(self, node_id: str, kind: str, label: str, cluster: str, cluster_label: str,
-             detail: str = "", **extra: Any) -> None:
-        self.nodes[node_id] = {"kind": kind, "label": label, "cluster": cluster,
-                               "cluster_label": clean(cluster_label), "detail": detail, **extra}
+    def node(
+        self,
+        node_id: str,
+        kind: str,
+        label: str,
+        cluster: str,
+        cluster_label: str,
+        detail: str = "",
+        **extra: Any,
+    ) -> None:
+        self.nodes[node_id] = {
+            "kind": kind,
+            "label": label,
+            "cluster": cluster,
+            "cluster_label": clean(cluster_label),
+            "detail": detail,
+            **extra,
+        }
 
     def edge(self, source: str, target: str, kind: str, label: str) -> None:
         self.edges[(source, target, kind)] = {"kind": kind, "label": clean(label)}
@@ -209,10 +223,24 @@ def build_graph(engine: Engine, consultation: Consultation | None = None) -> Gra
     _add_questions(b, rb)
     facts_label = "Derived facts and arithmetic"
     for fact in rb.facts.values():
-        b.node(f"fact:{fact.name}", "fact", fact.name, "facts", facts_label, clean(fact.description),
-               fact_type=fact.type, fact_kind=fact.kind)
-    b.node(CALC, "calc", "sizing & budget\narithmetic", "facts", facts_label,
-           "memory need of the workload and, per device: GPUs needed, fit, count, cost, power")
+        b.node(
+            f"fact:{fact.name}",
+            "fact",
+            fact.name,
+            "facts",
+            facts_label,
+            clean(fact.description),
+            fact_type=fact.type,
+            fact_kind=fact.kind,
+        )
+    b.node(
+        CALC,
+        "calc",
+        "sizing & budget\narithmetic",
+        "facts",
+        facts_label,
+        "memory need of the workload and, per device: GPUs needed, fit, count, cost, power",
+    )
     for key in rb.questions:
         if why_asked(rb, key).used_by_arithmetic:
             b.edge(f"q:{key}", CALC, "needs", "")
@@ -232,9 +260,17 @@ def build_graph(engine: Engine, consultation: Consultation | None = None) -> Gra
 
 def _add_questions(b: _Builder, rb: RuleBase) -> None:
     for q in rb.questions.values():
-        b.node(f"q:{q.key}", "question", _lines(q.key, f"({_question_type(q)})"), "questions", "Questions",
-               clean(q.prompt), question_type=q.type, choices=clean(", ".join(q.choices)),
-               asked_when=clean(show(q.ask_when)))
+        b.node(
+            f"q:{q.key}",
+            "question",
+            _lines(q.key, f"({_question_type(q)})"),
+            "questions",
+            "Questions",
+            clean(q.prompt),
+            question_type=q.type,
+            choices=clean(", ".join(q.choices)),
+            asked_when=clean(show(q.ask_when)),
+        )
         for ref, tests in _tests_by_ref(q.ask_when).items():
             b.edge(f"q:{ref.name}", f"q:{q.key}", "gates", "asked if " + ", ".join(tests))
 
@@ -254,9 +290,19 @@ def _shown_path(rb: RuleBase, path: str) -> str:
 def _add_rule(b: _Builder, rb: RuleBase, rule: Rule) -> None:
     node = f"rule:{rule.id}"
     detail = _lines(rule.description, f"when: {show(rule.when)}", f"then: {rule.conclusion}")
-    b.node(node, "rule", _lines(rule.id, _rule_effect(rule)), f"topic:{rule.topic}",
-           rb.topics.get(rule.topic, rule.topic), detail, topic=rule.topic, scope=rule.scope,
-           stratum=rule.stratum, effect=_rule_colour_kind(rule), path=clean(_shown_path(rb, rule.path)))
+    b.node(
+        node,
+        "rule",
+        _lines(rule.id, _rule_effect(rule)),
+        f"topic:{rule.topic}",
+        rb.topics.get(rule.topic, rule.topic),
+        detail,
+        topic=rule.topic,
+        scope=rule.scope,
+        stratum=rule.stratum,
+        effect=_rule_colour_kind(rule),
+        path=clean(_shown_path(rb, rule.path)),
+    )
     tests = _tests_by_ref(rule.when)
     computed: list[str] = []
     reads_computed = False
@@ -272,7 +318,12 @@ def _add_rule(b: _Builder, rb: RuleBase, rule: Rule) -> None:
     if reads_computed:  # the per-device figures of the arithmetic (device.fits, device.cost_usd...)
         b.edge(CALC, node, "needs", ", ".join(dict.fromkeys(computed)) or "in reason")
     for name, value in sorted(rule.derive.items()):
-        b.edge(node, f"fact:{name}", "derives", "derives" if value is True else f"derives = {_value(value)}")
+        b.edge(
+            node,
+            f"fact:{name}",
+            "derives",
+            "derives" if value is True else f"derives = {_value(value)}",
+        )
 
 
 def _effects(rule: Rule, may: bool = False) -> list[tuple[str, str, str]]:
@@ -283,7 +334,9 @@ def _effects(rule: Rule, may: bool = False) -> list[tuple[str, str, str]]:
         effects.append(("exclude", "excludes", "may exclude" if may else "excludes"))
     if rule.prefer:
         points = f"{rule.prefer.points:+g}"
-        effects.append(("prefer", "prefers", f"may prefer {points}" if may else f"prefers {points}"))
+        effects.append(
+            ("prefer", "prefers", f"may prefer {points}" if may else f"prefers {points}")
+        )
     if rule.warn:
         effects.append(("warn", "warns", "may warn" if may else "warns"))
     return effects
@@ -295,8 +348,15 @@ def _add_conclusions(b: _Builder, rule: Rule, device_node: str | None = None) ->
     for kind, edge_kind, label in _effects(rule):
         target = device_node if device_node and rule.scope == "device" else f"conclusion:{kind}"
         if target not in b.nodes:
-            b.node(target, "conclusion", CONCLUSIONS[kind], "conclusions", "Conclusions",
-                   f"what rules conclude: {CONCLUSIONS[kind]}", conclusion=kind)
+            b.node(
+                target,
+                "conclusion",
+                CONCLUSIONS[kind],
+                "conclusions",
+                "Conclusions",
+                f"what rules conclude: {CONCLUSIONS[kind]}",
+                conclusion=kind,
+            )
         b.edge(f"rule:{rule.id}", target, edge_kind, label)
 
 
@@ -318,9 +378,17 @@ def _add_consultation(b: _Builder, rb: RuleBase, consultation: Consultation) -> 
             status = consultation.status(device_id)
         if device_id in warned:
             status += ", warned"
-        b.node(f"dev:{device_id}", "device", _lines(device.short_name, f"{device_id}: {status}"), "devices",
-               "Devices", clean(device.name), status=clean(status), rank=ranks.get(device_id, 0),
-               warned=device_id in warned)
+        b.node(
+            f"dev:{device_id}",
+            "device",
+            _lines(device.short_name, f"{device_id}: {status}"),
+            "devices",
+            "Devices",
+            clean(device.name),
+            status=clean(status),
+            rank=ranks.get(device_id, 0),
+            warned=device_id in warned,
+        )
     for rule in rb.rules:
         if rule.scope == "context":
             _add_conclusions(b, rule)
@@ -336,20 +404,24 @@ def _add_consultation(b: _Builder, rb: RuleBase, consultation: Consultation) -> 
             shown = f"= {_value(value)}" + (" (default)" if q.key in answers.defaulted else "")
         else:
             shown = "not asked (answer ignored)" if q.key in answers.ignored else "not asked"
-        node.update(label=_lines(q.key, shown), value=clean(_value(value)) if asked else "", on_path=asked)
+        node.update(
+            label=_lines(q.key, shown), value=clean(_value(value)) if asked else "", on_path=asked
+        )
     for name in rb.facts:
         node = b.nodes[f"fact:{name}"]
         value = consultation.facts.get(name)
-        derived = name in consultation.derived_by or (rb.facts[name].kind == "computed" and value is not None)
+        derived = name in consultation.derived_by or (
+            rb.facts[name].kind == "computed" and value is not None
+        )
         if value is not None:
             node["label"] = _lines(name, f"= {_value(value)}")
         node.update(value=clean(_value(value)) if value is not None else "", on_path=derived)
     b.nodes[CALC]["on_path"] = consultation.arithmetic.estimate is not None
     for node_id, data in b.nodes.items():
         if data["kind"] == "rule":
-            data["on_path"] = node_id[len("rule:"):] in fired_rules
+            data["on_path"] = node_id[len("rule:") :] in fired_rules
         elif data["kind"] == "device":
-            data["on_path"] = node_id[len("dev:"):] in touched_devices
+            data["on_path"] = node_id[len("dev:") :] in touched_devices
         elif data["kind"] == "conclusion":
             data["on_path"] = False
     for (source, target, kind), data in b.edges.items():
@@ -359,15 +431,18 @@ def _add_consultation(b: _Builder, rb: RuleBase, consultation: Consultation) -> 
             b.nodes[target]["on_path"] = True
 
 
-def _edge_on_path(b: _Builder, source: str, target: str, kind: str, consultation: Consultation) -> bool:
+def _edge_on_path(
+    b: _Builder, source: str, target: str, kind: str, consultation: Consultation
+) -> bool:
     src, dst = b.nodes[source], b.nodes[target]
     if kind in ("excludes", "prefers", "warns"):
         if dst["kind"] == "device":  # added only for firings
             return True
         return bool(src["on_path"])  # a context rule's warning
     if kind == "derives" and src["kind"] == "rule":
-        return bool(src["on_path"]) and source[len("rule:"):] in consultation.derived_by.get(
-            target[len("fact:"):], [])
+        return bool(src["on_path"]) and source[len("rule:") :] in consultation.derived_by.get(
+            target[len("fact:") :], []
+        )
     return bool(src["on_path"] and dst["on_path"])
 
 
@@ -392,9 +467,16 @@ def devices_rule_may_touch(engine: Engine, rule: Rule) -> list[str]:
         return []
     nnf = to_nnf(rule.when)
     parts = nnf.items if isinstance(nnf, All) else (nnf,)
-    static = [part for part in parts
-              if all(r.scope == "device" and r.name in DEVICE_ATTRIBUTES
-                     and DEVICE_ATTRIBUTES[r.name].origin == "kb" for r in refs(part))]
+    static = [
+        part
+        for part in parts
+        if all(
+            r.scope == "device"
+            and r.name in DEVICE_ATTRIBUTES
+            and DEVICE_ATTRIBUTES[r.name].origin == "kb"
+            for r in refs(part)
+        )
+    ]
     knowledge = engine.rulebase.knowledge
     nothing = Answers({})
     arithmetic = context_arithmetic(nothing, knowledge.directory)
@@ -420,12 +502,19 @@ def resolve_focus(graph: Graph, engine: Engine, name: str) -> str:
     text = name.strip()
     if text in graph:
         return text
-    for prefix, names in (("rule:", rule_ids), ("dev:", devices), ("fact:", rb.facts), ("q:", rb.questions)):
-        if text in names or (text.startswith(prefix) and text[len(prefix):] in names):
+    for prefix, names in (
+        ("rule:", rule_ids),
+        ("dev:", devices),
+        ("fact:", rb.facts),
+        ("q:", rb.questions),
+    ):
+        if text in names or (text.startswith(prefix) and text[len(prefix) :] in names):
             node = text if text.startswith(prefix) else prefix + text
             if prefix == "dev:" and node not in graph and graph.graph.get("consultation"):
-                raise UsageError(f"device {node[4:]!r} is not among this consultation's candidates",
-                                 field="focus")
+                raise UsageError(
+                    f"device {node[4:]!r} is not among this consultation's candidates",
+                    field="focus",
+                )
             return node
     hint = did_you_mean(text, rule_ids + devices)
     raise UsageError(f"unknown rule or device {name!r}{hint}", field="focus")
@@ -442,13 +531,21 @@ def focus_graph(graph: Graph, engine: Engine, name: str) -> Graph:
     node = resolve_focus(graph, engine, name)
     if node not in graph:  # a device, without a consultation
         graph = graph.copy()
-        device = engine.rulebase.knowledge.devices[node[len("dev:"):]]
-        graph.add_node(node, kind="device", label=_lines(device.short_name, device.id), cluster="devices",
-                       cluster_label="Devices", detail=clean(device.name))
+        device = engine.rulebase.knowledge.devices[node[len("dev:") :]]
+        graph.add_node(
+            node,
+            kind="device",
+            label=_lines(device.short_name, device.id),
+            cluster="devices",
+            cluster_label="Devices",
+            detail=clean(device.name),
+        )
         for rule in engine.rulebase.rules:
             if device.id in devices_rule_may_touch(engine, rule):
                 for _kind, edge_kind, label in _effects(rule, may=True):
-                    graph.add_edge(f"rule:{rule.id}", node, key=edge_kind, kind=edge_kind, label=label)
+                    graph.add_edge(
+                        f"rule:{rule.id}", node, key=edge_kind, kind=edge_kind, label=label
+                    )
     keep = nx.ancestors(graph, node) | nx.descendants(graph, node) | {node}
     sub = _ordered_subgraph(graph, keep)
     sub.nodes[node]["focus"] = True
@@ -459,7 +556,9 @@ def focus_graph(graph: Graph, engine: Engine, name: str) -> Graph:
 
 def topic_graph(graph: Graph, topic: str) -> Graph:
     """The rules of one topic with their direct inputs and outputs."""
-    rules = {n for n, d in graph.nodes(data=True) if d["kind"] == "rule" and d.get("topic") == topic}
+    rules = {
+        n for n, d in graph.nodes(data=True) if d["kind"] == "rule" and d.get("topic") == topic
+    }
     if not rules:
         raise UsageError(f"unknown topic {topic!r}")
     keep = set(rules)

@@ -49,15 +49,18 @@ def draw_svg(dot_text: str) -> str:
     that names the command that made it, the Graphviz version and the DOT's sha256."""
     svg = render_dot(dot_text, "svg").decode("utf-8")
     version = graphviz_version(svg) or "unknown"
-    stamp = (f"<!-- {SOURCE_NOTE.format(command=REGENERATE)} Graphviz {version};"
-             f" dot sha256 {dot_digest(dot_text)} -->")
+    stamp = (
+        f"<!-- {SOURCE_NOTE.format(command=REGENERATE)} Graphviz {version};"
+        f" dot sha256 {dot_digest(dot_text)} -->"
+    )
     return _VERSION_COMMENT.sub("", svg).replace("<svg ", f"{stamp}\n<svg ", 1)
 
 
 def write_svg(dot_text: str, svg_path: Path) -> Path:
     """Draw ``svg_path`` from the DOT unless it was already drawn from this very DOT."""
     if svg_path.is_file() and recorded_digest(svg_path.read_text(encoding="utf-8")) == dot_digest(
-            dot_text):
+        dot_text
+    ):
         return svg_path
     svg_path.write_text(draw_svg(dot_text), encoding="utf-8")
     return svg_path
@@ -77,7 +80,8 @@ def docs_sources(engine: Engine) -> dict[str, str]:
             f"# Decision tree: {clean(title)}\n\n<!-- {note} -->\n\n"
             f"Rules of the `{topic}` topic with their inputs and conclusions "
             f"([SVG](topic-{topic}.svg); legend and the whole tree in [../graph.md](../graph.md))."
-            f"\n\n```mermaid\n{to_mermaid(sub)}```\n")
+            f"\n\n```mermaid\n{to_mermaid(sub)}```\n"
+        )
     return files
 
 

@@ -20,8 +20,16 @@ from gpu_advisor.present.graph_build import Graph
 
 FORMATS = ("dot", "svg", "png", "graphml", "mermaid", "json")
 RENDERED = ("svg", "png")
-SUFFIXES = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png", ".graphml": "graphml",
-            ".mmd": "mermaid", ".mermaid": "mermaid", ".json": "json"}
+SUFFIXES = {
+    ".dot": "dot",
+    ".gv": "dot",
+    ".svg": "svg",
+    ".png": "png",
+    ".graphml": "graphml",
+    ".mmd": "mermaid",
+    ".mermaid": "mermaid",
+    ".json": "json",
+}
 GRAPHVIZ_PACKAGE = "graphviz"
 _CLUSTER_ORDER = {"questions": 0, "facts": 2, "conclusions": 3, "devices": 4}
 
@@ -31,22 +39,62 @@ _CLUSTER_ORDER = {"questions": 0, "facts": 2, "conclusions": 3, "devices": 4}
 
 
 _NODE_STYLE: dict[str, dict[str, str]] = {
-    "question": {"shape": "box", "style": "rounded,filled", "fillcolor": "#dbe9f6", "color": "#4a7ab5"},
+    "question": {
+        "shape": "box",
+        "style": "rounded,filled",
+        "fillcolor": "#dbe9f6",
+        "color": "#4a7ab5",
+    },
     "rule:derive": {"shape": "box", "style": "filled", "fillcolor": "#fff2b3", "color": "#a68a00"},
     "rule:exclude": {"shape": "box", "style": "filled", "fillcolor": "#f8cdc8", "color": "#b03a2e"},
     "rule:prefer": {"shape": "box", "style": "filled", "fillcolor": "#d5efcf", "color": "#2e7d32"},
     "rule:warn": {"shape": "box", "style": "filled", "fillcolor": "#fde3c0", "color": "#c76a00"},
     "fact": {"shape": "ellipse", "style": "filled", "fillcolor": "#e8e0f5", "color": "#6a4c9c"},
-    "fact:requirement": {"shape": "ellipse", "style": "filled", "fillcolor": "#e8e0f5", "color": "#6a4c9c",
-                         "peripheries": "2"},
-    "fact:computed": {"shape": "ellipse", "style": "filled,dashed", "fillcolor": "#f1edf7", "color": "#6a4c9c"},
+    "fact:requirement": {
+        "shape": "ellipse",
+        "style": "filled",
+        "fillcolor": "#e8e0f5",
+        "color": "#6a4c9c",
+        "peripheries": "2",
+    },
+    "fact:computed": {
+        "shape": "ellipse",
+        "style": "filled,dashed",
+        "fillcolor": "#f1edf7",
+        "color": "#6a4c9c",
+    },
     "calc": {"shape": "hexagon", "style": "filled", "fillcolor": "#eeeeee", "color": "#555555"},
-    "conclusion:exclude": {"shape": "octagon", "style": "filled", "fillcolor": "#e8a09a", "color": "#b03a2e"},
-    "conclusion:prefer": {"shape": "octagon", "style": "filled", "fillcolor": "#a8d8a0", "color": "#2e7d32"},
-    "conclusion:warn": {"shape": "octagon", "style": "filled", "fillcolor": "#f5c27a", "color": "#c76a00"},
+    "conclusion:exclude": {
+        "shape": "octagon",
+        "style": "filled",
+        "fillcolor": "#e8a09a",
+        "color": "#b03a2e",
+    },
+    "conclusion:prefer": {
+        "shape": "octagon",
+        "style": "filled",
+        "fillcolor": "#a8d8a0",
+        "color": "#2e7d32",
+    },
+    "conclusion:warn": {
+        "shape": "octagon",
+        "style": "filled",
+        "fillcolor": "#f5c27a",
+        "color": "#c76a00",
+    },
     "device": {"shape": "box3d", "style": "filled", "fillcolor": "#eeeeee", "color": "#555555"},
-    "device:recommended": {"shape": "box3d", "style": "filled", "fillcolor": "#a8d8a0", "color": "#2e7d32"},
-    "device:excluded": {"shape": "box3d", "style": "filled", "fillcolor": "#e8a09a", "color": "#b03a2e"},
+    "device:recommended": {
+        "shape": "box3d",
+        "style": "filled",
+        "fillcolor": "#a8d8a0",
+        "color": "#2e7d32",
+    },
+    "device:excluded": {
+        "shape": "box3d",
+        "style": "filled",
+        "fillcolor": "#e8a09a",
+        "color": "#b03a2e",
+    },
 }
 _EDGE_STYLE: dict[str, dict[str, str]] = {
     "needs": {"color": "#777777", "fontcolor": "#444444"},
@@ -83,8 +131,10 @@ def dot_quote(text: str) -> str:
     """A DOT double-quoted string. Backslashes and quotes are escaped; ``&`` becomes ``&amp;``
     because Graphviz decodes HTML entities in labels (a literal ``&lt;`` would otherwise print
     as ``<``); newlines become DOT's centred line break."""
-    escaped = [line.replace("\\", "\\\\").replace('"', '\\"').replace("&", "&amp;")
-               for line in str(text).split("\n")]
+    escaped = [
+        line.replace("\\", "\\\\").replace('"', '\\"').replace("&", "&amp;")
+        for line in str(text).split("\n")
+    ]
     return '"' + "\\n".join(escaped) + '"'
 
 
@@ -97,12 +147,15 @@ def _cluster_sort_key(cluster: str) -> tuple[int, str]:
 
 
 def _clusters(graph: Graph) -> list[tuple[str, str, list[str]]]:
-    """(cluster id, title, nodes) in a fixed order: questions, topics, facts, conclusions, devices."""
+    """(cluster id, title, nodes) in a fixed order: questions, topics, facts, conclusions,
+    devices."""
     found: dict[str, tuple[str, list[str]]] = {}
     for node, data in graph.nodes(data=True):
         found.setdefault(data["cluster"], (data["cluster_label"], []))[1].append(node)
-    return [(cluster, found[cluster][0], sorted(found[cluster][1]))
-            for cluster in sorted(found, key=_cluster_sort_key)]
+    return [
+        (cluster, found[cluster][0], sorted(found[cluster][1]))
+        for cluster in sorted(found, key=_cluster_sort_key)
+    ]
 
 
 def _dot_clusters(graph: Graph) -> list[tuple[str, str, list[str]]]:
@@ -119,7 +172,9 @@ def _dot_clusters(graph: Graph) -> list[tuple[str, str, list[str]]]:
         by_stratum: dict[int, list[str]] = {}
         for node in nodes:
             by_stratum.setdefault(int(graph.nodes[node].get("stratum", 0)), []).append(node)
-        drawn.extend((f"{cluster}:{stratum}", title, by_stratum[stratum]) for stratum in sorted(by_stratum))
+        drawn.extend(
+            (f"{cluster}:{stratum}", title, by_stratum[stratum]) for stratum in sorted(by_stratum)
+        )
     return drawn
 
 
@@ -140,22 +195,55 @@ def to_dot(graph: Graph) -> str:
     """Graphviz DOT text: clusters per topic, styled nodes and edges, the path highlighted."""
     consultation = bool(graph.graph.get("consultation"))
     out = [f"digraph {dot_quote(str(graph.graph.get('name', 'gpu-advisor')))} {{"]
-    out.append("  graph [" + _dot_attrs({
-        "charset": "UTF-8", "rankdir": "LR", "fontname": _FONT, "fontsize": "16", "labelloc": "t",
-        "label": graph.graph.get("title", ""), "nodesep": "0.12", "ranksep": "0.9", "newrank": "true",
-        "bgcolor": "white", "pad": "0.3"}) + "];")
-    out.append("  node [" + _dot_attrs({"fontname": _FONT, "fontsize": "11", "margin": "0.12,0.05",
-                                        "height": "0.3"}) + "];")
-    out.append("  edge [" + _dot_attrs({"fontname": _FONT, "fontsize": "9", "arrowsize": "0.6"}) + "];")
+    out.append(
+        "  graph ["
+        + _dot_attrs(
+            {
+                "charset": "UTF-8",
+                "rankdir": "LR",
+                "fontname": _FONT,
+                "fontsize": "16",
+                "labelloc": "t",
+                "label": graph.graph.get("title", ""),
+                "nodesep": "0.12",
+                "ranksep": "0.9",
+                "newrank": "true",
+                "bgcolor": "white",
+                "pad": "0.3",
+            }
+        )
+        + "];"
+    )
+    out.append(
+        "  node ["
+        + _dot_attrs({"fontname": _FONT, "fontsize": "11", "margin": "0.12,0.05", "height": "0.3"})
+        + "];"
+    )
+    out.append(
+        "  edge [" + _dot_attrs({"fontname": _FONT, "fontsize": "9", "arrowsize": "0.6"}) + "];"
+    )
     boxed = set()
     for cluster, title, nodes in _dot_clusters(graph):
         out.append(f"  subgraph {dot_quote('cluster_' + cluster)} {{")
-        out.append("    graph [" + _dot_attrs({"label": title, "style": "rounded,filled", "fillcolor": "#fafafa",
-                                                "color": "#bbbbbb", "fontsize": "13"}) + "];")
+        out.append(
+            "    graph ["
+            + _dot_attrs(
+                {
+                    "label": title,
+                    "style": "rounded,filled",
+                    "fillcolor": "#fafafa",
+                    "color": "#bbbbbb",
+                    "fontsize": "13",
+                }
+            )
+            + "];"
+        )
         out.extend(f"    {_dot_node(graph, node, consultation)}" for node in nodes)
         out.append("  }")
         boxed.update(nodes)
-    out.extend(f"  {_dot_node(graph, node, consultation)}" for node in graph.nodes if node not in boxed)
+    out.extend(
+        f"  {_dot_node(graph, node, consultation)}" for node in graph.nodes if node not in boxed
+    )
     for column in _columns(graph):
         out.append("  { rank=same; " + " ".join(f"{dot_quote(node)};" for node in column) + " }")
     for source, target, key, data in graph.edges(keys=True, data=True):
@@ -190,16 +278,36 @@ def _dot_node(graph: Graph, node: str, consultation: bool) -> str:
 # Mermaid
 
 
-_MERMAID_ESCAPES = {"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "&": "#amp;", "|": "#124;",
-                    "`": "#96;"}
-_MERMAID_RESERVED = {"end", "graph", "subgraph", "flowchart", "class", "classdef", "style", "linkstyle",
-                     "click", "direction", "default"}
+_MERMAID_ESCAPES = {
+    "#": "#35;",
+    '"': "#quot;",
+    "<": "#lt;",
+    ">": "#gt;",
+    "&": "#amp;",
+    "|": "#124;",
+    "`": "#96;",
+}
+_MERMAID_RESERVED = {
+    "end",
+    "graph",
+    "subgraph",
+    "flowchart",
+    "class",
+    "classdef",
+    "style",
+    "linkstyle",
+    "click",
+    "direction",
+    "default",
+}
 
 
 def mermaid_text(text: str) -> str:
     """Text for inside a quoted Mermaid label: characters the grammar or the HTML renderer would
     read are written as Mermaid entity codes (``#quot;``, ``#lt;``...), newlines as ``<br>``."""
-    return "<br>".join("".join(_MERMAID_ESCAPES.get(ch, ch) for ch in line) for line in str(text).split("\n"))
+    return "<br>".join(
+        "".join(_MERMAID_ESCAPES.get(ch, ch) for ch in line) for line in str(text).split("\n")
+    )
 
 
 def _mermaid_ids(names: Iterable[str], prefix: str = "") -> dict[str, str]:
@@ -219,8 +327,10 @@ def _mermaid_ids(names: Iterable[str], prefix: str = "") -> dict[str, str]:
     return ids
 
 
-_MERMAID_CLASSES = {key: f"fill:{s['fillcolor']},stroke:{s['color']},color:#111111"
-                    for key, s in _NODE_STYLE.items()}
+_MERMAID_CLASSES = {
+    key: f"fill:{s['fillcolor']},stroke:{s['color']},color:#111111"
+    for key, s in _NODE_STYLE.items()
+}
 _MERMAID_ARROWS = {"derives": "==>", "gates": "-.->"}
 
 
@@ -254,17 +364,30 @@ def to_mermaid(graph: Graph) -> str:
         if data.get("focus"):
             classes.setdefault("focus", []).append(ids[node])
     definitions = dict(_MERMAID_CLASSES)
-    definitions.update({"dim": "fill:#f6f6f6,stroke:#d3d3d3,color:#a9a9a9",
-                        "onpath": "stroke:#c2185b,stroke-width:3px", "focus": "stroke-width:4px"})
+    definitions.update(
+        {
+            "dim": "fill:#f6f6f6,stroke:#d3d3d3,color:#a9a9a9",
+            "onpath": "stroke:#c2185b,stroke-width:3px",
+            "focus": "stroke-width:4px",
+        }
+    )
     class_ids = _mermaid_ids(classes, "k_")
     for key in sorted(classes):
         out.append(f"  classDef {class_ids[key]} {definitions[key]}")
         out.append(f"  class {','.join(sorted(classes[key]))} {class_ids[key]}")
-    edge_styles = {kind: f"stroke:{s['color']},color:{s['fontcolor']}" for kind, s in _EDGE_STYLE.items()}
-    edge_styles.update({"on": "stroke:#c2185b,stroke-width:3px,color:#8e0f42",
-                        "off": "stroke:#dddddd,color:#c3c3c3"})
+    edge_styles = {
+        kind: f"stroke:{s['color']},color:{s['fontcolor']}" for kind, s in _EDGE_STYLE.items()
+    }
+    edge_styles.update(
+        {
+            "on": "stroke:#c2185b,stroke-width:3px,color:#8e0f42",
+            "off": "stroke:#dddddd,color:#c3c3c3",
+        }
+    )
     for style in sorted(link_styles):
-        out.append(f"  linkStyle {','.join(str(i) for i in link_styles[style])} {edge_styles[style]}")
+        out.append(
+            f"  linkStyle {','.join(str(i) for i in link_styles[style])} {edge_styles[style]}"
+        )
     return "\n".join(out) + "\n"
 
 
@@ -284,7 +407,8 @@ def to_graphml(graph: Graph) -> str:
 
 
 def to_json(graph: Graph) -> str:
-    """networkx node-link JSON (``nodes``, ``edges``, ``graph``); ``node_link_graph`` reads it back."""
+    """networkx node-link JSON (``nodes``, ``edges``, ``graph``); ``node_link_graph`` reads it
+    back."""
     import networkx as nx
 
     data = nx.node_link_data(graph, edges="edges")
@@ -301,10 +425,13 @@ def require_dot(fmt: str) -> str:
     dot = find_dot()
     if dot is None:
         raise UsageError(
-            f"{fmt.upper()} output is drawn by Graphviz's 'dot' program, which is not on PATH: install "
+            f"{fmt.upper()} output is drawn by Graphviz's 'dot' program, which is not on PATH: "
+            "install "
             f"the package '{GRAPHVIZ_PACKAGE}' (Debian/Ubuntu: apt-get install {GRAPHVIZ_PACKAGE}; "
-            f"macOS: brew install {GRAPHVIZ_PACKAGE}), or choose --format dot, graphml, mermaid or json, "
-            "which need nothing else")
+            f"macOS: brew install {GRAPHVIZ_PACKAGE}), or choose --format dot, graphml, mermaid or "
+            "json, "
+            "which need nothing else"
+        )
     return dot
 
 
@@ -328,7 +455,9 @@ def render_dot(dot_text: str, fmt: str) -> bytes:
 def render(graph: Graph, fmt: str) -> bytes:
     """The graph in one of FORMATS, as bytes (UTF-8 for the text formats)."""
     if fmt not in FORMATS:
-        raise UsageError(f"unknown graph format {fmt!r}{did_you_mean(fmt, FORMATS)}; {one_of(FORMATS)}")
+        raise UsageError(
+            f"unknown graph format {fmt!r}{did_you_mean(fmt, FORMATS)}; {one_of(FORMATS)}"
+        )
     if fmt in RENDERED:
         return render_dot(to_dot(graph), fmt)
     writer = {"dot": to_dot, "mermaid": to_mermaid, "graphml": to_graphml, "json": to_json}[fmt]

@@ -25,18 +25,26 @@ SET_BY_WORDS = {
 
 def capacity(attrs: dict[str, Any]) -> dict[str, Any]:
     """The JSON contract's ``capacity`` of a recommendation (null where it does not apply)."""
-    return {"tokens_per_s": attrs.get("tokens_per_s"),
-            "tokens_per_s_per_user": attrs.get("tokens_per_s_per_user"),
-            "users_served": attrs.get("users_served"), "train_days": attrs.get("train_days")}
+    return {
+        "tokens_per_s": attrs.get("tokens_per_s"),
+        "tokens_per_s_per_user": attrs.get("tokens_per_s_per_user"),
+        "users_served": attrs.get("users_served"),
+        "train_days": attrs.get("train_days"),
+    }
 
 
 def recommendation_json(consultation: Consultation, device_id: str) -> dict[str, Any]:
     """The count fields of one recommendation: GPUs, nodes, what set the count, capacity, steps."""
     attrs = consultation.devices[device_id]
     count = consultation.arithmetic.counts.get(device_id)
-    return {"nodes": attrs.get("nodes"), "count_set_by": attrs.get("count_set_by"),
-            "tensor_parallel": attrs.get("tensor_parallel"), "replicas": attrs.get("replicas"),
-            "capacity": capacity(attrs), "count_steps": list(count.steps) if count else []}
+    return {
+        "nodes": attrs.get("nodes"),
+        "count_set_by": attrs.get("count_set_by"),
+        "tensor_parallel": attrs.get("tensor_parallel"),
+        "replicas": attrs.get("replicas"),
+        "capacity": capacity(attrs),
+        "count_steps": list(count.steps) if count else [],
+    }
 
 
 def demand_json(consultation: Consultation) -> dict[str, Any] | None:
@@ -46,25 +54,47 @@ def demand_json(consultation: Consultation) -> dict[str, Any] | None:
     if demand is None or demand.kind == "none":
         return None
     defaults = arithmetic.defaults
-    used = [{"name": name, "value": defaults[name], "source": defaults.default(name).source}
-            for name in demand.defaults_used]
+    used = [
+        {"name": name, "value": defaults[name], "source": defaults.default(name).source}
+        for name in demand.defaults_used
+    ]
     for device_id, name in sorted(arithmetic.mfu_defaults.items()):
-        used.append({"name": name, "value": defaults[name], "source": defaults.default(name).source,
-                     "device": device_id})
-    data: dict[str, Any] = {"kind": demand.kind, "defaults_used": used,
-                            "kv_cache_all_users_gb": arithmetic.facts.get("kv_cache_all_users_gb"),
-                            "training_flops": arithmetic.facts.get("training_flops")}
+        used.append(
+            {
+                "name": name,
+                "value": defaults[name],
+                "source": defaults.default(name).source,
+                "device": device_id,
+            }
+        )
+    data: dict[str, Any] = {
+        "kind": demand.kind,
+        "defaults_used": used,
+        "kv_cache_all_users_gb": arithmetic.facts.get("kv_cache_all_users_gb"),
+        "training_flops": arithmetic.facts.get("training_flops"),
+    }
     if demand.interactive is not None:
-        data.update(users=demand.interactive.users, context_tokens=demand.interactive.context_tokens,
-                    context_is=("average" if consultation.answers.get("average_context_tokens") is not None
-                                and "average_context_tokens" in consultation.answers.values else "longest"),
-                    tokens_per_s_per_user=demand.interactive.tokens_per_s_per_user)
+        data.update(
+            users=demand.interactive.users,
+            context_tokens=demand.interactive.context_tokens,
+            context_is=(
+                "average"
+                if consultation.answers.get("average_context_tokens") is not None
+                and "average_context_tokens" in consultation.answers.values
+                else "longest"
+            ),
+            tokens_per_s_per_user=demand.interactive.tokens_per_s_per_user,
+        )
     if demand.tokens_per_day is not None:
         data["tokens_per_day"] = demand.tokens_per_day
     if demand.training is not None:
         run = demand.training
-        data.update(params_b=run.params_b, tokens_b=run.tokens_b,
-                    flops_per_param_token=run.flops_per_param_token, deadline_days=run.deadline_days)
+        data.update(
+            params_b=run.params_b,
+            tokens_b=run.tokens_b,
+            flops_per_param_token=run.flops_per_param_token,
+            deadline_days=run.deadline_days,
+        )
     return data
 
 
@@ -77,17 +107,28 @@ def how_many_lines(consultation: Consultation, device_id: str) -> list[str]:
     set_by = str(attrs.get("count_set_by"))
     lines = [f"How many: {attrs['count']} x {device_id}, {SET_BY_WORDS.get(set_by, set_by)}."]
     lines += [f"  - {step}" for step in count.steps]
-    labels = {"tokens_per_s": "tokens/s in all", "tokens_per_s_per_user": "tokens/s per user",
-              "users_served": "users served", "train_days": "days to train"}
-    served = [f"{value:,g} {labels[name]}" for name, value in capacity(attrs).items() if value is not None]
+    labels = {
+        "tokens_per_s": "tokens/s in all",
+        "tokens_per_s_per_user": "tokens/s per user",
+        "users_served": "users served",
+        "train_days": "days to train",
+    }
+    served = [
+        f"{value:,g} {labels[name]}" for name, value in capacity(attrs).items() if value is not None
+    ]
     if served:
         lines.append("  capacity: " + ", ".join(served))
     demand = demand_json(consultation)
     if demand and demand["defaults_used"]:
-        shown = [f"{d['name']} = {d['value']:g} [{d['source']}]" for d in demand["defaults_used"]
-                 if d.get("device") in (None, device_id)]
+        shown = [
+            f"{d['name']} = {d['value']:g} [{d['source']}]"
+            for d in demand["defaults_used"]
+            if d.get("device") in (None, device_id)
+        ]
         lines.append("  defaults (kb/demand.yaml): " + "; ".join(shown))
     if demand and demand.get("context_is"):
-        lines.append(f"  each user's KV cache is sized at the {demand['context_is']} context "
-                     f"({demand['context_tokens']:,} tokens)")
+        lines.append(
+            f"  each user's KV cache is sized at the {demand['context_is']} context "
+            f"({demand['context_tokens']:,} tokens)"
+        )
     return lines

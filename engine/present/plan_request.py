@@ -18,6 +18,7 @@ from gpu_advisor.errors import UsageError, did_you_mean
 if TYPE_CHECKING:
     from gpu_advisor.arithmetic.plan import EnergyKnobs, Erratum, Pathways, PlanDevice, Scenario
 
+
 @dataclass(frozen=True)
 class PlanInputs:
     """What a person gave, as typed: None keeps the knowledge base's (or the paper's) value."""
@@ -81,14 +82,18 @@ def check_knob(field: str, text: str) -> Decimal | float:
     from gpu_advisor.arithmetic import plan
 
     check = _KNOB_CHECKS[field]
-    value: Decimal | float = plan.to_money(text, field) if check.money else plan.to_number(text, field)
+    value: Decimal | float = (
+        plan.to_money(text, field) if check.money else plan.to_number(text, field)
+    )
     if check.rule == "not_negative":
         if value < 0:
             raise UsageError(f"{check.what} cannot be negative, got {value}", field=field)
         return value
     require: Callable[[Any, str, str], None] = {
-        "positive": plan.require_positive, "fraction": plan.require_fraction,
-        "at_least_one": plan.require_at_least_one}[check.rule]
+        "positive": plan.require_positive,
+        "fraction": plan.require_fraction,
+        "at_least_one": plan.require_at_least_one,
+    }[check.rule]
     require(value, field, check.what)
     return value
 
@@ -119,15 +124,19 @@ def apply_prices(devices: Sequence[PlanDevice], prices: Mapping[str, Decimal]) -
     known = {d.id for d in devices} | {d.pathway for d in devices if d.pathway}
     for name in prices:
         if name not in known:
-            raise UsageError(f"{name!r} is not a device of this plan"
-                             f"{did_you_mean(name, known)}; devices: {', '.join(sorted(known))}",
-                             field="price")
-    return [d.with_price(prices.get(d.pathway or "", prices.get(d.id, d.price_usd)))
-            for d in devices]
+            raise UsageError(
+                f"{name!r} is not a device of this plan"
+                f"{did_you_mean(name, known)}; devices: {', '.join(sorted(known))}",
+                field="price",
+            )
+    return [
+        d.with_price(prices.get(d.pathway or "", prices.get(d.id, d.price_usd))) for d in devices
+    ]
 
 
-def chosen_devices(wanted_ids: Sequence[str], pathways: Pathways, kb: str | None,
-                   prices: Mapping[str, Decimal]) -> tuple[list[PlanDevice], tuple[Erratum, ...]]:
+def chosen_devices(
+    wanted_ids: Sequence[str], pathways: Pathways, kb: str | None, prices: Mapping[str, Decimal]
+) -> tuple[list[PlanDevice], tuple[Erratum, ...]]:
     """The paper's pathways, or the wanted ids (pathway ids or knowledge-base devices)."""
     from gpu_advisor.arithmetic.plan import device_from_kb
 
@@ -146,9 +155,11 @@ def chosen_devices(wanted_ids: Sequence[str], pathways: Pathways, kb: str | None
             knowledge = load_knowledge(kb)
         if device_id not in knowledge.devices:
             choices = sorted(knowledge.devices) + sorted(by_pathway)
-            raise UsageError(f"unknown device {device_id!r}"
-                             f"{did_you_mean(device_id, choices)}; known: {', '.join(choices)}",
-                             field="device")
+            raise UsageError(
+                f"unknown device {device_id!r}"
+                f"{did_you_mean(device_id, choices)}; known: {', '.join(choices)}",
+                field="device",
+            )
         devices.append(device_from_kb(knowledge.devices[device_id], prices.get(device_id)))
     used = {d.pathway for d in devices}
     return devices, tuple(e for e in pathways.errata if e.pathway in used)
@@ -160,9 +171,14 @@ def _optional_number(value: str | float | None, field: str) -> float | None:
     return None if value is None else to_number(value, field)
 
 
-def read_request(inputs: PlanInputs, names: Mapping[str, str], *, energy: EnergyKnobs | None = None,
-                 pathways: Pathways | None = None,
-                 devices: Sequence[PlanDevice] | None = None) -> PlanRequest:
+def read_request(
+    inputs: PlanInputs,
+    names: Mapping[str, str],
+    *,
+    energy: EnergyKnobs | None = None,
+    pathways: Pathways | None = None,
+    devices: Sequence[PlanDevice] | None = None,
+) -> PlanRequest:
     """Check every input and load what the plan needs; bad input raises UsageError.
 
     ``names`` words the notes with the front end's name for each field (a flag or a label).
@@ -186,22 +202,29 @@ def read_request(inputs: PlanInputs, names: Mapping[str, str], *, energy: Energy
     if inputs.kb is not None and not Path(inputs.kb).is_dir():
         raise UsageError(f"{inputs.kb!r} is not a folder", field="kb")
     prices = parse_prices(inputs.prices)
-    powerwall_usd = (None if inputs.powerwall_usd is None
-                     else to_money(inputs.powerwall_usd, "powerwall_usd"))
-    knobs = with_battery(energy or load_energy(inputs.kb),
-                         hours=_optional_number(inputs.hours, "hours"),
-                         energy_kwh=_optional_number(inputs.powerwall_kwh, "powerwall_kwh"),
-                         continuous_kw=_optional_number(inputs.powerwall_kw, "powerwall_kw"),
-                         price_usd=powerwall_usd)
+    powerwall_usd = (
+        None if inputs.powerwall_usd is None else to_money(inputs.powerwall_usd, "powerwall_usd")
+    )
+    knobs = with_battery(
+        energy or load_energy(inputs.kb),
+        hours=_optional_number(inputs.hours, "hours"),
+        energy_kwh=_optional_number(inputs.powerwall_kwh, "powerwall_kwh"),
+        continuous_kw=_optional_number(inputs.powerwall_kw, "powerwall_kw"),
+        price_usd=powerwall_usd,
+    )
     host_factor = _optional_number(inputs.host_factor, "host_factor")
-    scenarios = choose_scenarios(knobs, inputs.scenario.strip(),
-                                 host_factor=host_factor,
-                                 pue=_optional_number(inputs.pue, "pue"),
-                                 efficiency=_optional_number(inputs.efficiency, "efficiency"),
-                                 dod=_optional_number(inputs.dod, "dod"))
+    scenarios = choose_scenarios(
+        knobs,
+        inputs.scenario.strip(),
+        host_factor=host_factor,
+        pue=_optional_number(inputs.pue, "pue"),
+        efficiency=_optional_number(inputs.efficiency, "efficiency"),
+        dod=_optional_number(inputs.dod, "dod"),
+    )
     if devices is None:
-        planned, errata = chosen_devices(inputs.devices, pathways or load_pathways(inputs.kb),
-                                         inputs.kb, prices)
+        planned, errata = chosen_devices(
+            inputs.devices, pathways or load_pathways(inputs.kb), inputs.kb, prices
+        )
     else:
         planned, errata = list(devices), ()
     planned = apply_prices(planned, prices)
@@ -209,6 +232,8 @@ def read_request(inputs: PlanInputs, names: Mapping[str, str], *, energy: Energy
     if host_factor is not None:
         for device in planned:
             if device.host_included:
-                notes.append(f"{names['host_factor']} does not apply to {device.name}: its power "
-                             "rating already covers the host, so its host factor stays 1.")
+                notes.append(
+                    f"{names['host_factor']} does not apply to {device.name}: its power "
+                    "rating already covers the host, so its host factor stays 1."
+                )
     return PlanRequest(budget, tuple(planned), scenarios, errata, knobs, tuple(notes))

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 from gpu_advisor.formatting import MISSING_FIGURE, sci, trimmed, usd_cents, usd_whole
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from gpu_advisor.arithmetic.plan import DevicePlan, Peak
     from gpu_advisor.present.plan_request import PlanRequest
-    from rich.console import Console
 
 
 def _kind(peak: Peak) -> str:
@@ -56,13 +57,17 @@ def heading(request: PlanRequest) -> list[str]:
     elif from_kb == len(request.devices):
         what = "knowledge-base devices with their preferred figures"
     else:
-        what = ("the paper's pathways (its own figures) and knowledge-base devices (their "
-                "preferred figures)")
+        what = (
+            "the paper's pathways (its own figures) and knowledge-base devices (their "
+            "preferred figures)"
+        )
     return [
         f"Budget {usd_cents(request.budget)}: {what}.",
-        (f"Off-grid run of {knobs.hours:g} h; battery unit: {battery.name}, "
-         f"{battery.energy_kwh:g} kWh, {battery.continuous_kw:g} kW continuous, "
-         f"{usd_whole(battery.price_usd)} each."),
+        (
+            f"Off-grid run of {knobs.hours:g} h; battery unit: {battery.name}, "
+            f"{battery.energy_kwh:g} kWh, {battery.continuous_kw:g} kW continuous, "
+            f"{usd_whole(battery.price_usd)} each."
+        ),
     ]
 
 
@@ -72,22 +77,39 @@ def buy_table(plans: Sequence[DevicePlan]) -> Table:
     for row in plans:
         peak = row.ai_peak
         dense = peak.dense() if peak else None
-        rows.append((
-            row.device.name,
-            str(row.units),
-            usd_cents(row.spent_usd),
-            usd_cents(row.leftover_usd),
-            MISSING_FIGURE if peak is None else f"{trimmed(peak.pflops, 4, keep=1)} {_kind(peak)}",
-            MISSING_FIGURE if dense is None else f"{trimmed(dense.pflops, 4, keep=1)} {_kind(dense)}",
-            _maybe(row.fp32_tflops, lambda v: trimmed(v, 1)),
-            f"{trimmed(row.memory_gb, 1)} {row.device.memory_type}".strip(),
-            f"{row.bandwidth_tbs:,.3f}",
-        ))
-    return Table("What the budget buys, totals over all units (cf. seed-003 table 3)",
-                  ("Device", "Units", "Spent", "Leftover", "AI peak\n(PFLOP/s)",
-                   "Dense AI peak\n(PFLOP/s)", "FP32\n(TFLOP/s)", "Memory\n(GB)",
-                   "Memory BW\n(TB/s)"),
-                  tuple(rows), frozenset({1, 2, 3, 4, 5, 6, 7, 8}))
+        rows.append(
+            (
+                row.device.name,
+                str(row.units),
+                usd_cents(row.spent_usd),
+                usd_cents(row.leftover_usd),
+                MISSING_FIGURE
+                if peak is None
+                else f"{trimmed(peak.pflops, 4, keep=1)} {_kind(peak)}",
+                MISSING_FIGURE
+                if dense is None
+                else f"{trimmed(dense.pflops, 4, keep=1)} {_kind(dense)}",
+                _maybe(row.fp32_tflops, lambda v: trimmed(v, 1)),
+                f"{trimmed(row.memory_gb, 1)} {row.device.memory_type}".strip(),
+                f"{row.bandwidth_tbs:,.3f}",
+            )
+        )
+    return Table(
+        "What the budget buys, totals over all units (cf. seed-003 table 3)",
+        (
+            "Device",
+            "Units",
+            "Spent",
+            "Leftover",
+            "AI peak\n(PFLOP/s)",
+            "Dense AI peak\n(PFLOP/s)",
+            "FP32\n(TFLOP/s)",
+            "Memory\n(GB)",
+            "Memory BW\n(TB/s)",
+        ),
+        tuple(rows),
+        frozenset({1, 2, 3, 4, 5, 6, 7, 8}),
+    )
 
 
 def per_unit_table(plans: Sequence[DevicePlan]) -> Table:
@@ -96,32 +118,63 @@ def per_unit_table(plans: Sequence[DevicePlan]) -> Table:
     for row in plans:
         unit = row.per_unit
         peak = row.device.ai_peak
-        rows.append((
-            row.device.name,
-            usd_cents(row.device.price_usd),
-            MISSING_FIGURE if peak is None else peak.label,
-            _maybe(unit.ai_pflops_per_usd, sci),
-            _maybe(unit.ai_pflops_per_kw, lambda v: f"{v:,.2f}"),
-            _maybe(unit.ai_dense_pflops_per_usd, sci),
-            _maybe(unit.fp32_tflops_per_kw, lambda v: f"{v:,.0f}"),
-            f"{unit.gb_per_usd:.4f}",
-            f"{unit.gbs_per_w:.2f}",
-        ))
-    return Table("Per unit (cf. seed-003 table 4)",
-                  ("Device", "Unit price", "AI peak type", "AI peak / $\n(PFLOP/s per USD)",
-                   "AI peak / kW\n(PFLOP/s per kW)", "Dense AI peak / $\n(PFLOP/s per USD)",
-                   "FP32 / kW\n(TFLOP/s per kW)", "GB / $", "GB/s per W"),
-                  tuple(rows), frozenset({1, 3, 4, 5, 6, 7, 8}))
+        rows.append(
+            (
+                row.device.name,
+                usd_cents(row.device.price_usd),
+                MISSING_FIGURE if peak is None else peak.label,
+                _maybe(unit.ai_pflops_per_usd, sci),
+                _maybe(unit.ai_pflops_per_kw, lambda v: f"{v:,.2f}"),
+                _maybe(unit.ai_dense_pflops_per_usd, sci),
+                _maybe(unit.fp32_tflops_per_kw, lambda v: f"{v:,.0f}"),
+                f"{unit.gb_per_usd:.4f}",
+                f"{unit.gbs_per_w:.2f}",
+            )
+        )
+    return Table(
+        "Per unit (cf. seed-003 table 4)",
+        (
+            "Device",
+            "Unit price",
+            "AI peak type",
+            "AI peak / $\n(PFLOP/s per USD)",
+            "AI peak / kW\n(PFLOP/s per kW)",
+            "Dense AI peak / $\n(PFLOP/s per USD)",
+            "FP32 / kW\n(TFLOP/s per kW)",
+            "GB / $",
+            "GB/s per W",
+        ),
+        tuple(rows),
+        frozenset({1, 3, 4, 5, 6, 7, 8}),
+    )
 
 
 def scenario_table(request: PlanRequest) -> Table:
     """The facility scenarios in force, with their sources."""
-    rows = tuple((s.label, f"{s.host_factor:g}", f"{s.pue:g}", f"{s.efficiency:.2f}",
-                  f"{s.dod:.2f}", s.source) for s in request.scenarios)
-    return Table("Facility scenarios (cf. seed-003 section 7.2 and table 6)",
-                  ("Scenario", "Host\nfactor", "PUE", "Discharge\nefficiency η",
-                   "Depth of\ndischarge", "Source"),
-                  rows, frozenset({1, 2, 3, 4}))
+    rows = tuple(
+        (
+            s.label,
+            f"{s.host_factor:g}",
+            f"{s.pue:g}",
+            f"{s.efficiency:.2f}",
+            f"{s.dod:.2f}",
+            s.source,
+        )
+        for s in request.scenarios
+    )
+    return Table(
+        "Facility scenarios (cf. seed-003 section 7.2 and table 6)",
+        (
+            "Scenario",
+            "Host\nfactor",
+            "PUE",
+            "Discharge\nefficiency η",
+            "Depth of\ndischarge",
+            "Source",
+        ),
+        rows,
+        frozenset({1, 2, 3, 4}),
+    )
 
 
 def energy_table(plans: Sequence[DevicePlan], hours: float) -> Table:
@@ -136,23 +189,37 @@ def energy_table(plans: Sequence[DevicePlan], hours: float) -> Table:
             label = "Custom" if custom else result.scenario.label
             if row.device.host_included:
                 label += " (host incl.)"
-            rows.append((
-                row.device.name if index == 0 else "",
-                label,
-                f"{result.it_kw:,.2f} kW",
-                f"{result.facility_kw:,.2f} kW",
-                f"{trimmed(result.energy_kwh, 2, keep=1)} kWh",
-                f"{trimmed(result.battery_kwh, 2, keep=1)} kWh",
-                str(result.powerwalls),
-                str(result.powerwalls_for_power) + (" (!)" if result.power_limited else ""),
-                usd_whole(result.capex_usd),
-                usd_whole(result.capex_spent_usd),
-            ))
-    return Table(f"Off-grid energy and CapEx, {hours:g} h run (cf. seed-003 tables 6 and 7)",
-                  ("Device", "Scenario", "IT power", "Facility\npower", f"{hours:g} h\nenergy",
-                   "Battery\nenergy", "Batteries\n(energy)", "Batteries\n(power)",
-                   "CapEx\n(paper)", "CapEx\n(spent)"),
-                  tuple(rows), frozenset({2, 3, 4, 5, 6, 7, 8, 9}))
+            rows.append(
+                (
+                    row.device.name if index == 0 else "",
+                    label,
+                    f"{result.it_kw:,.2f} kW",
+                    f"{result.facility_kw:,.2f} kW",
+                    f"{trimmed(result.energy_kwh, 2, keep=1)} kWh",
+                    f"{trimmed(result.battery_kwh, 2, keep=1)} kWh",
+                    str(result.powerwalls),
+                    str(result.powerwalls_for_power) + (" (!)" if result.power_limited else ""),
+                    usd_whole(result.capex_usd),
+                    usd_whole(result.capex_spent_usd),
+                )
+            )
+    return Table(
+        f"Off-grid energy and CapEx, {hours:g} h run (cf. seed-003 tables 6 and 7)",
+        (
+            "Device",
+            "Scenario",
+            "IT power",
+            "Facility\npower",
+            f"{hours:g} h\nenergy",
+            "Battery\nenergy",
+            "Batteries\n(energy)",
+            "Batteries\n(power)",
+            "CapEx\n(paper)",
+            "CapEx\n(spent)",
+        ),
+        tuple(rows),
+        frozenset({2, 3, 4, 5, 6, 7, 8, 9}),
+    )
 
 
 def plan_notes(request: PlanRequest, plans: Sequence[DevicePlan]) -> list[str]:
@@ -163,16 +230,22 @@ def plan_notes(request: PlanRequest, plans: Sequence[DevicePlan]) -> list[str]:
     for row in plans:
         notes.extend(f"{row.device.name}: {note}" for note in row.notes)
     if any(result.power_limited for row in plans for result in row.scenarios):
-        notes.append("(!) marks scenarios where the batteries sized for energy cannot deliver the "
-                     "facility power continuously: buy the 'Batteries (power)' count instead.")
+        notes.append(
+            "(!) marks scenarios where the batteries sized for energy cannot deliver the "
+            "facility power continuously: buy the 'Batteries (power)' count instead."
+        )
     notes += [POOL_NOTE, CAPEX_NOTE]
     return list(dict.fromkeys(notes))
 
 
 def plan_tables(request: PlanRequest, plans: Sequence[DevicePlan]) -> list[Table]:
     """The four tables in the order the command line prints them."""
-    return [buy_table(plans), per_unit_table(plans), scenario_table(request),
-            energy_table(plans, request.knobs.hours)]
+    return [
+        buy_table(plans),
+        per_unit_table(plans),
+        scenario_table(request),
+        energy_table(plans, request.knobs.hours),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,8 +253,9 @@ def plan_tables(request: PlanRequest, plans: Sequence[DevicePlan]) -> list[Table
 # ---------------------------------------------------------------------------------------------
 
 
-def print_text(request: PlanRequest, plans: Sequence[DevicePlan],
-               console: Console | None = None) -> None:
+def print_text(
+    request: PlanRequest, plans: Sequence[DevicePlan], console: Console | None = None
+) -> None:
     """The plan as rich tables on a console (standard output by default: 160 columns when it
     is not a terminal)."""
     from rich import box
@@ -197,14 +271,19 @@ def print_text(request: PlanRequest, plans: Sequence[DevicePlan],
     for line in heading(request):
         console.print(line, highlight=False)
     for spec in plan_tables(request, plans):
-        table = RichTable(title=spec.title, box=box.SIMPLE_HEAVY, title_justify="left",
-                          highlight=False)
+        table = RichTable(
+            title=spec.title, box=box.SIMPLE_HEAVY, title_justify="left", highlight=False
+        )
         for index, header in enumerate(spec.headers):
             # Numbers and short labels stay on one line; headers break where they say (\n).
             widest = max((len(cells[index]) for cells in spec.rows), default=0)
             keep_whole = roomy and (index in spec.right or widest <= 26)
-            table.add_column(header, justify="right" if index in spec.right else "left",
-                             overflow="fold", no_wrap=keep_whole)
+            table.add_column(
+                header,
+                justify="right" if index in spec.right else "left",
+                overflow="fold",
+                no_wrap=keep_whole,
+            )
         for cells in spec.rows:
             table.add_row(*cells)
         console.print()
@@ -227,8 +306,11 @@ def to_markdown(request: PlanRequest, plans: Sequence[DevicePlan]) -> str:
     for spec in plan_tables(request, plans):
         lines += ["", f"## {spec.title}", ""]
         lines.append("| " + " | ".join(_markdown_cell(h) for h in spec.headers) + " |")
-        lines.append("|" + "|".join("---:" if i in spec.right else "---"
-                                    for i in range(len(spec.headers))) + "|")
+        lines.append(
+            "|"
+            + "|".join("---:" if i in spec.right else "---" for i in range(len(spec.headers)))
+            + "|"
+        )
         lines += ["| " + " | ".join(_markdown_cell(c) for c in cells) + " |" for cells in spec.rows]
     lines += ["", "## Notes", ""]
     lines += [f"- {note}" for note in plan_notes(request, plans)]
@@ -258,6 +340,9 @@ def _write_json(request: PlanRequest, plans: Sequence[DevicePlan]) -> None:
 
 
 WRITERS: dict[str, Callable[[PlanRequest, Sequence[DevicePlan]], None]] = {
-    "text": print_text, "json": _write_json, "markdown": _write_markdown}
+    "text": print_text,
+    "json": _write_json,
+    "markdown": _write_markdown,
+}
 """The plan's output formats, each writing to standard output; adding one = one entry."""
 FORMATS = tuple(WRITERS)

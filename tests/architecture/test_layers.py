@@ -28,7 +28,10 @@ def test_no_import_cycles_counting_imports_inside_functions() -> None:
     graph = _graph()
     # A package's __init__ importing its own modules is not a cycle of logic; drop those edges.
     for source, target in list(graph.edges):
-        if target.startswith(source + ".") and Path(module_files(REPO)[source]).name == "__init__.py":
+        if (
+            target.startswith(source + ".")
+            and Path(module_files(REPO)[source]).name == "__init__.py"
+        ):
             graph.remove_edge(source, target)
     cycles = [sorted(c) for c in nx.strongly_connected_components(graph) if len(c) > 1]
     assert not cycles, f"import cycles: {cycles}"
@@ -41,7 +44,9 @@ def test_layers_import_only_downward() -> None:
         if src == "api" or src == dst:
             continue
         if dst == "api" or LAYER_OF[dst] >= LAYER_OF[src]:
-            upward.append(f"{edge.path.relative_to(REPO)}:{edge.line}: {src} imports {dst} ({edge.target})")
+            upward.append(
+                f"{edge.path.relative_to(REPO)}:{edge.line}: {src} imports {dst} ({edge.target})"
+            )
     assert not upward, "imports that go up or sideways:\n" + "\n".join(upward)
 
 

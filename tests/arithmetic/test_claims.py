@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
 from gpu_advisor.arithmetic.claims import (
     Claim,
     check_claim,
@@ -14,8 +15,8 @@ from gpu_advisor.arithmetic.claims import (
     load_claims,
     shipped_claims_path,
 )
-from gpu_advisor.errors import FileErrors, UsageError
 from gpu_advisor.arithmetic.sizing import estimate, usable_memory_gb
+from gpu_advisor.errors import FileErrors, UsageError
 from gpu_advisor.knowledge.yamlio import load_yaml
 
 CLAIMS = {claim.id: claim for claim in load_claims()}

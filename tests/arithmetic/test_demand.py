@@ -25,10 +25,17 @@ from gpu_advisor.arithmetic.demand import (
     training_count,
 )
 
-PRO_6000 = Hardware(usable_memory_gb=96 * 2**30 / 1e9 * 0.95, bandwidth_gbs=1792, dense_tflops=1000,
-                    tensor_parallel_degrees=(1, 2, 4), mbu=0.6, mbu_tensor_parallel=0.4)
-LLAMA_70B_FP8 = ServedModel(weights_gb=70.55, kv_gb_per_token=327_680 / 1e9, active_params_b=70.55,
-                            overhead_gb_per_gpu=2.0)
+PRO_6000 = Hardware(
+    usable_memory_gb=96 * 2**30 / 1e9 * 0.95,
+    bandwidth_gbs=1792,
+    dense_tflops=1000,
+    tensor_parallel_degrees=(1, 2, 4),
+    mbu=0.6,
+    mbu_tensor_parallel=0.4,
+)
+LLAMA_70B_FP8 = ServedModel(
+    weights_gb=70.55, kv_gb_per_token=327_680 / 1e9, active_params_b=70.55, overhead_gb_per_gpu=2.0
+)
 
 
 def test_200_users_of_a_70b_model_need_replicas_not_one_card() -> None:
@@ -64,10 +71,20 @@ def test_pairs_only_links_cap_the_group_at_two() -> None:
 def test_a_bandwidth_starved_box_cannot_reach_chat_speed_at_any_count() -> None:
     # DGX Spark: 273 GB/s, one box per model (no NVLink between boxes). A 32B model in bf16 has
     # 65.5 GB of weights: one user gets at most 273 x 0.6 / (65.5 + KV) < 2.6 tokens/s < 10.
-    spark = Hardware(usable_memory_gb=115, bandwidth_gbs=273, dense_tflops=None,
-                     tensor_parallel_degrees=(1,), mbu=0.6, mbu_tensor_parallel=0.6)
-    model = ServedModel(weights_gb=65.5, kv_gb_per_token=262_144 / 1e9, active_params_b=32.8,
-                        overhead_gb_per_gpu=2.0)
+    spark = Hardware(
+        usable_memory_gb=115,
+        bandwidth_gbs=273,
+        dense_tflops=None,
+        tensor_parallel_degrees=(1,),
+        mbu=0.6,
+        mbu_tensor_parallel=0.6,
+    )
+    model = ServedModel(
+        weights_gb=65.5,
+        kv_gb_per_token=262_144 / 1e9,
+        active_params_b=32.8,
+        overhead_gb_per_gpu=2.0,
+    )
     count = interactive_count(spark, model, Interactive(4, 4096, 10.0))
     assert not count.meets_demand
     assert count.gpus == 0
@@ -77,16 +94,30 @@ def test_a_bandwidth_starved_box_cannot_reach_chat_speed_at_any_count() -> None:
 
 
 def test_weights_that_fit_no_group_are_a_memory_shortfall() -> None:
-    small = Hardware(usable_memory_gb=24, bandwidth_gbs=768, dense_tflops=150,
-                     tensor_parallel_degrees=(1, 2), mbu=0.6, mbu_tensor_parallel=0.4)
+    small = Hardware(
+        usable_memory_gb=24,
+        bandwidth_gbs=768,
+        dense_tflops=150,
+        tensor_parallel_degrees=(1, 2),
+        mbu=0.6,
+        mbu_tensor_parallel=0.4,
+    )
     count = interactive_count(small, LLAMA_70B_FP8, Interactive(1, 4096, 10.0))
     assert not count.meets_demand and "do not fit on 2 GPU(s)" in (count.shortfall or "")
 
 
-H200 = Hardware(usable_memory_gb=141 * 2**30 / 1e9 * 0.95, bandwidth_gbs=4800, dense_tflops=989.5,
-                tensor_parallel_degrees=(1, 2, 4, 8), mbu=0.6, mbu_tensor_parallel=0.55,
-                gpus_per_unit=8)
-PRETRAIN_7B = Training(params_b=7, tokens_b=1000, flops_per_param_token=6, mfu=0.4, deadline_days=30)
+H200 = Hardware(
+    usable_memory_gb=141 * 2**30 / 1e9 * 0.95,
+    bandwidth_gbs=4800,
+    dense_tflops=989.5,
+    tensor_parallel_degrees=(1, 2, 4, 8),
+    mbu=0.6,
+    mbu_tensor_parallel=0.55,
+    gpus_per_unit=8,
+)
+PRETRAIN_7B = Training(
+    params_b=7, tokens_b=1000, flops_per_param_token=6, mfu=0.4, deadline_days=30
+)
 
 
 def test_pretraining_a_7b_model_on_1t_tokens_in_30_days() -> None:
@@ -116,7 +147,8 @@ def test_a_cap_short_of_the_deadline_excludes_with_the_numbers() -> None:
     count = training_count(PRETRAIN_7B, loose, memory_gpus=1, cap=16)
     assert not count.meets_demand and count.gpus == 0
     assert "needs 41 GPUs to finish in 30 days; the cap of 16 (max_gpus) would take 76.8 days" in (
-        count.shortfall or "")
+        count.shortfall or ""
+    )
 
 
 def test_memory_sets_the_floor_when_the_deadline_is_easy() -> None:
@@ -127,14 +159,22 @@ def test_memory_sets_the_floor_when_the_deadline_is_easy() -> None:
     assert count.flops == pytest.approx(8.4e19)
     assert (count.gpus, count.set_by) == (8, "purchase_unit")
     loose = Hardware(**{**H200.__dict__, "gpus_per_unit": 1})
-    assert (training_count(run, loose, memory_gpus=2).gpus,
-            training_count(run, loose, memory_gpus=2).set_by) == (2, "memory")
+    assert (
+        training_count(run, loose, memory_gpus=2).gpus,
+        training_count(run, loose, memory_gpus=2).set_by,
+    ) == (2, "memory")
 
 
 @settings(max_examples=200, deadline=None)
-@given(users=st.integers(1, 5000), more=st.integers(0, 5000),
-       context=st.sampled_from([1024, 4096, 8192, 32768]), speed=st.sampled_from([5.0, 10.0, 12.0]))
-def test_more_users_never_lower_the_count(users: int, more: int, context: int, speed: float) -> None:
+@given(
+    users=st.integers(1, 5000),
+    more=st.integers(0, 5000),
+    context=st.sampled_from([1024, 4096, 8192, 32768]),
+    speed=st.sampled_from([5.0, 10.0, 12.0]),
+)
+def test_more_users_never_lower_the_count(
+    users: int, more: int, context: int, speed: float
+) -> None:
     fewer = interactive_count(PRO_6000, LLAMA_70B_FP8, Interactive(users, context, speed))
     larger = interactive_count(PRO_6000, LLAMA_70B_FP8, Interactive(users + more, context, speed))
     if fewer.meets_demand and larger.meets_demand:
@@ -142,10 +182,15 @@ def test_more_users_never_lower_the_count(users: int, more: int, context: int, s
 
 
 @settings(max_examples=200, deadline=None)
-@given(days=st.floats(1, 3000), shorter=st.floats(0.1, 1.0), memory=st.integers(1, 64),
-       cap=st.one_of(st.none(), st.integers(1, 100_000)))
+@given(
+    days=st.floats(1, 3000),
+    shorter=st.floats(0.1, 1.0),
+    memory=st.integers(1, 64),
+    cap=st.one_of(st.none(), st.integers(1, 100_000)),
+)
 def test_a_shorter_deadline_never_lowers_the_count_and_a_cap_is_never_exceeded(
-        days: float, shorter: float, memory: int, cap: int | None) -> None:
+    days: float, shorter: float, memory: int, cap: int | None
+) -> None:
     loose = Hardware(**{**H200.__dict__, "gpus_per_unit": 1})
     slow = training_count(Training(7, 1000, 6, 0.4, days), loose, memory, cap=cap)
     fast = training_count(Training(7, 1000, 6, 0.4, days * shorter), loose, memory, cap=cap)

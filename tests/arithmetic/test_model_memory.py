@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from gpu_advisor.arithmetic.model_memory import (
     bits_per_weight,
     decode_bytes_per_token,
@@ -43,8 +44,10 @@ def test_llama_2_13b_kv_matches_the_vllm_papers_800_kb() -> None:
     per_token = kv_bytes_per_token(model("llama-2-13b"), "fp16")
     assert per_token.value == 2 * 40 * 5120 * 2 == 819_200
     assert per_token.value / 1024 == 800
-    assert per_token.formula == ("2 (K,V) x 40 KV heads x 128 head_dim x 40 layers x 2 B = "
-                                 "819,200 B per token (multi-head attention)")
+    assert per_token.formula == (
+        "2 (K,V) x 40 KV heads x 128 head_dim x 40 layers x 2 B = "
+        "819,200 B per token (multi-head attention)"
+    )
 
 
 def test_llama_3_1_70b_kv_per_token() -> None:
@@ -95,16 +98,19 @@ def test_weight_bits_of_the_block_formats() -> None:
     assert bits_per_weight("fp8").value == 8 + 32 / 16384
 
 
-@pytest.mark.parametrize(("kind", "bits"), [
-    ("Q8_0", 8.5),  # 34 bytes per 32
-    ("Q6_K", 6.5625),  # 210 bytes per 256
-    ("Q5_K", 5.5),  # 176 per 256
-    ("Q4_K", 4.5),  # 144 per 256
-    ("Q3_K", 3.4375),  # 110 per 256
-    ("Q2_K", 2.625),  # 84 per 256
-    ("IQ4_XS", 4.25),  # 136 per 256
-    ("IQ2_XXS", 2.0625),  # 66 per 256
-])
+@pytest.mark.parametrize(
+    ("kind", "bits"),
+    [
+        ("Q8_0", 8.5),  # 34 bytes per 32
+        ("Q6_K", 6.5625),  # 210 bytes per 256
+        ("Q5_K", 5.5),  # 176 per 256
+        ("Q4_K", 4.5),  # 144 per 256
+        ("Q3_K", 3.4375),  # 110 per 256
+        ("Q2_K", 2.625),  # 84 per 256
+        ("IQ4_XS", 4.25),  # 136 per 256
+        ("IQ2_XXS", 2.0625),  # 66 per 256
+    ],
+)
 def test_gguf_bits_come_from_the_packages_block_table(kind: str, bits: float) -> None:
     assert gguf_bits_per_weight(kind).value == bits
     assert bits_per_weight(kind.lower()).value == bits

@@ -15,8 +15,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpu_advisor.cli import plan as plan_command
-from gpu_advisor.errors import FileErrors, UsageError
 from gpu_advisor.arithmetic.plan import (
     CUSTOM_SCENARIO,
     DevicePlan,
@@ -36,6 +34,8 @@ from gpu_advisor.arithmetic.plan import (
     units_within_budget,
     with_battery,
 )
+from gpu_advisor.cli import plan as plan_command
+from gpu_advisor.errors import FileErrors, UsageError
 
 BUDGET = 150_000
 
@@ -65,18 +65,26 @@ TABLE_4: dict[str, tuple[str, str, str | None, str, str]] = {
 # device -> scenario -> IT kW, facility kW, 8 h energy kWh, battery kWh, Powerwalls
 # DGX Spark legacy-room energy: the paper prints 110.85, a typo for 110.82 (see test_paper_typo).
 TABLE_6: dict[str, dict[str, tuple[str, str, str, str, int]]] = {
-    PRO: {"optimistic": ("9.60", "9.60", "76.8", "76.8", 6),
-          "engineering": ("9.60", "14.40", "115.2", "142.22", 11),
-          "legacy-room": ("9.60", "18.72", "149.76", "184.89", 14)},
-    SPARK: {"optimistic": ("8.88", "8.88", "71.04", "71.04", 6),
-            "engineering": ("8.88", "10.66", "85.25", "105.24", 8),
-            "legacy-room": ("8.88", "13.85", "110.82", "136.82", 11)},
-    A6000: {"optimistic": ("9.60", "9.60", "76.8", "76.8", 6),
-            "engineering": ("9.60", "14.40", "115.2", "142.22", 11),
-            "legacy-room": ("9.60", "18.72", "149.76", "184.89", 14)},
-    A5000: {"optimistic": ("13.80", "13.80", "110.4", "110.4", 9),
-            "engineering": ("13.80", "20.70", "165.6", "204.44", 16),
-            "legacy-room": ("13.80", "26.91", "215.28", "265.78", 20)},
+    PRO: {
+        "optimistic": ("9.60", "9.60", "76.8", "76.8", 6),
+        "engineering": ("9.60", "14.40", "115.2", "142.22", 11),
+        "legacy-room": ("9.60", "18.72", "149.76", "184.89", 14),
+    },
+    SPARK: {
+        "optimistic": ("8.88", "8.88", "71.04", "71.04", 6),
+        "engineering": ("8.88", "10.66", "85.25", "105.24", 8),
+        "legacy-room": ("8.88", "13.85", "110.82", "136.82", 11),
+    },
+    A6000: {
+        "optimistic": ("9.60", "9.60", "76.8", "76.8", 6),
+        "engineering": ("9.60", "14.40", "115.2", "142.22", 11),
+        "legacy-room": ("9.60", "18.72", "149.76", "184.89", 14),
+    },
+    A5000: {
+        "optimistic": ("13.80", "13.80", "110.4", "110.4", 9),
+        "engineering": ("13.80", "20.70", "165.6", "204.44", 16),
+        "legacy-room": ("13.80", "26.91", "215.28", "265.78", 20),
+    },
 }
 
 # device -> scenario -> (Powerwalls, Total CapEx USD)
@@ -177,8 +185,9 @@ def test_table_4_through_api(paper_plans: dict[str, DevicePlan], device_id: str)
 
 
 @pytest.mark.parametrize("device_id,scenario", [(d, s) for d in TABLE_6 for s in TABLE_6[d]])
-def test_tables_6_and_7_through_api(paper_plans: dict[str, DevicePlan], device_id: str,
-                                    scenario: str) -> None:
+def test_tables_6_and_7_through_api(
+    paper_plans: dict[str, DevicePlan], device_id: str, scenario: str
+) -> None:
     it_kw, facility_kw, energy, battery, powerwalls = TABLE_6[device_id][scenario]
     result = paper_plans[device_id].scenario(scenario)
     assert printed_match(result.it_kw, it_kw)
@@ -190,7 +199,8 @@ def test_tables_6_and_7_through_api(paper_plans: dict[str, DevicePlan], device_i
 
 
 def test_capex_is_whole_budget_plus_batteries_and_spent_is_reported(
-        paper_plans: dict[str, DevicePlan]) -> None:
+    paper_plans: dict[str, DevicePlan],
+) -> None:
     row = paper_plans[PRO]
     engineering = row.scenario("engineering")
     assert engineering.capex_usd == Decimal(BUDGET) + 11 * Decimal(8200)
@@ -215,7 +225,8 @@ def test_paper_typo_spark_legacy_room_energy(paper_plans: dict[str, DevicePlan])
     assert round(110.85 / (0.9 * 0.9), 2) == 136.85  # ... which the misprint would not give
     errata = load_pathways().errata
     assert [(e.pathway, e.scenario, e.field, e.printed, e.correct) for e in errata] == [
-        ("paper-dgx-spark", "legacy-room", "energy_kwh", 110.85, 110.82)]
+        ("paper-dgx-spark", "legacy-room", "energy_kwh", 110.85, 110.82)
+    ]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -231,15 +242,33 @@ def paper_json(capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, Any]]:
 def test_json_contract_keys(paper_json: dict[str, dict[str, Any]]) -> None:
     assert list(paper_json) == [PRO, SPARK, A6000, A5000]
     for row in paper_json.values():
-        for key in ("device", "units", "leftover_usd", "ai_peak", "fp32_tflops", "memory_gb",
-                    "bandwidth_tbs", "scenarios", "spent_usd", "per_unit", "notes",
-                    "ai_peak_dense"):
+        for key in (
+            "device",
+            "units",
+            "leftover_usd",
+            "ai_peak",
+            "fp32_tflops",
+            "memory_gb",
+            "bandwidth_tbs",
+            "scenarios",
+            "spent_usd",
+            "per_unit",
+            "notes",
+            "ai_peak_dense",
+        ):
             assert key in row
         assert set(row["ai_peak"]) == {"value", "unit", "precision", "sparse"}
         assert list(row["scenarios"]) == ["optimistic", "engineering", "legacy-room"]
         for scenario in row["scenarios"].values():
-            for key in ("it_kw", "facility_kw", "energy_kwh", "battery_kwh", "powerwalls",
-                        "capex_usd", "powerwalls_for_power"):
+            for key in (
+                "it_kw",
+                "facility_kw",
+                "energy_kwh",
+                "battery_kwh",
+                "powerwalls",
+                "capex_usd",
+                "powerwalls_for_power",
+            ):
                 assert key in scenario
 
 
@@ -271,8 +300,9 @@ def test_table_4_through_json(paper_json: dict[str, dict[str, Any]], device_id: 
 
 
 @pytest.mark.parametrize("device_id,scenario", [(d, s) for d in TABLE_6 for s in TABLE_6[d]])
-def test_tables_6_and_7_through_json(paper_json: dict[str, dict[str, Any]], device_id: str,
-                                     scenario: str) -> None:
+def test_tables_6_and_7_through_json(
+    paper_json: dict[str, dict[str, Any]], device_id: str, scenario: str
+) -> None:
     it_kw, facility_kw, energy, battery, powerwalls = TABLE_6[device_id][scenario]
     result = paper_json[device_id]["scenarios"][scenario]
     assert printed_match(result["it_kw"], it_kw)
@@ -299,10 +329,27 @@ def test_json_notes_record_typo_and_peak_caveat(paper_json: dict[str, dict[str, 
 
 def test_text_output_prints_the_papers_cells(capsys: pytest.CaptureFixture[str]) -> None:
     out = run_plan(capsys, "--budget", "150000")
-    for cell in ("25.552", "$6,000.16", "$2,037.00", "9.9104 FP16 sparse", "64.0 FP4 sparse",
-                 "32.0 FP4 dense", "4.44e-4", "2.50e-4", "6.66e-5", "8.89e-5", "6.67", "0.0107",
-                 "0.0096", "142.22 kWh", "110.82 kWh", "136.82 kWh", "$240,200", "$314,000",
-                 "$143,999.84"):
+    for cell in (
+        "25.552",
+        "$6,000.16",
+        "$2,037.00",
+        "9.9104 FP16 sparse",
+        "64.0 FP4 sparse",
+        "32.0 FP4 dense",
+        "4.44e-4",
+        "2.50e-4",
+        "6.66e-5",
+        "8.89e-5",
+        "6.67",
+        "0.0107",
+        "0.0096",
+        "142.22 kWh",
+        "110.82 kWh",
+        "136.82 kWh",
+        "$240,200",
+        "$314,000",
+        "$143,999.84",
+    ):
         assert cell in out, cell
     assert "not comparable" in out
     assert "110.85" in out  # the erratum note
@@ -321,16 +368,21 @@ def test_markdown_output_has_tables_and_notes(capsys: pytest.CaptureFixture[str]
 
 def test_module_import_stays_light() -> None:
     """The CLI imports plan_command at start-up: no rich, pydantic or YAML until `plan` runs."""
-    code = ("import sys, gpu_advisor; heavy = ('rich', 'pydantic', 'yaml'); "
-            "before = {m for m in heavy if m in sys.modules}; import gpu_advisor.cli.plan; "
-            "print(sorted(m for m in heavy if m in sys.modules and m not in before))")
+    code = (
+        "import sys, gpu_advisor; heavy = ('rich', 'pydantic', 'yaml'); "
+        "before = {m for m in heavy if m in sys.modules}; import gpu_advisor.cli.plan; "
+        "print(sorted(m for m in heavy if m in sys.modules and m not in before))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 def test_main_prints_one_line_and_exits_2_on_bad_input() -> None:
-    result = subprocess.run([sys.executable, "-m", "gpu_advisor.cli.plan", "--budget", "abc"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "gpu_advisor.cli.plan", "--budget", "abc"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "--budget" in result.stderr
 
@@ -342,9 +394,21 @@ def test_register_sets_run_and_help() -> None:
     args = parser.parse_args(["plan", "--budget", "1"])
     assert args.func is plan_command.run
     help_text = subparsers.choices["plan"].format_help()
-    for flag in ("--budget", "--device", "--scenario", "--hours", "--price", "--powerwall-usd",
-                 "--powerwall-kwh", "--pue", "--host-factor", "--efficiency", "--dod", "--format",
-                 "--kb"):
+    for flag in (
+        "--budget",
+        "--device",
+        "--scenario",
+        "--hours",
+        "--price",
+        "--powerwall-usd",
+        "--powerwall-kwh",
+        "--pue",
+        "--host-factor",
+        "--efficiency",
+        "--dod",
+        "--format",
+        "--kb",
+    ):
         assert flag in help_text
 
 
@@ -364,7 +428,8 @@ def test_double_hours_doubles_energy(capsys: pytest.CaptureFixture[str]) -> None
             assert other["it_kw"] == result["it_kw"]
             assert other["powerwalls"] >= result["powerwalls"]
     assert double[PRO]["scenarios"]["engineering"]["powerwalls"] == math.ceil(
-        2 * 115.2 / 0.81 / 13.5)
+        2 * 115.2 / 0.81 / 13.5
+    )
 
 
 def test_powerwall_kwh_changes_battery_count(capsys: pytest.CaptureFixture[str]) -> None:
@@ -381,8 +446,9 @@ def test_powerwall_usd_changes_capex(capsys: pytest.CaptureFixture[str]) -> None
 
 
 @pytest.mark.parametrize("price_id", ["rtx-a6000", "paper-rtx-a6000"])
-def test_price_override_by_device_or_pathway_id(capsys: pytest.CaptureFixture[str],
-                                                price_id: str) -> None:
+def test_price_override_by_device_or_pathway_id(
+    capsys: pytest.CaptureFixture[str], price_id: str
+) -> None:
     rows = json_rows(capsys, "--budget", "150000", "--price", f"{price_id}=4000")
     assert rows[A6000]["units"] == 37
     assert rows[A6000]["leftover_usd"] == 2000.0
@@ -391,22 +457,37 @@ def test_price_override_by_device_or_pathway_id(capsys: pytest.CaptureFixture[st
 
 
 def test_pue_override_adds_custom_scenario_and_keeps_papers(
-        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     rows = json_rows(capsys, "--budget", "150000", "--pue", "1.4")
     scenarios = rows[PRO]["scenarios"]
     assert list(scenarios) == ["optimistic", "engineering", "legacy-room", CUSTOM_SCENARIO]
     assert scenarios["engineering"]["facility_kw"] == pytest.approx(14.4)  # the paper's, unchanged
     custom = scenarios[CUSTOM_SCENARIO]
     assert (custom["pue"], custom["host_factor"], custom["efficiency"], custom["dod"]) == (
-        1.4, 1.25, 0.9, 0.9)
+        1.4,
+        1.25,
+        0.9,
+        0.9,
+    )
     assert custom["facility_kw"] == pytest.approx(9.6 * 1.25 * 1.4)
     assert rows[SPARK]["scenarios"][CUSTOM_SCENARIO]["facility_kw"] == pytest.approx(8.88 * 1.4)
 
 
 def test_single_scenario_with_overrides_bases_custom_on_it(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    rows = json_rows(capsys, "--budget", "150000", "--scenario", "legacy-room", "--dod", "0.5",
-                     "--efficiency", "0.8")
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows = json_rows(
+        capsys,
+        "--budget",
+        "150000",
+        "--scenario",
+        "legacy-room",
+        "--dod",
+        "0.5",
+        "--efficiency",
+        "0.8",
+    )
     scenarios = rows[A5000]["scenarios"]
     assert list(scenarios) == ["legacy-room", CUSTOM_SCENARIO]
     custom = scenarios[CUSTOM_SCENARIO]
@@ -416,7 +497,8 @@ def test_single_scenario_with_overrides_bases_custom_on_it(
 
 
 def test_host_factor_override_spares_host_included_devices(
-        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     rows = json_rows(capsys, "--budget", "150000", "--host-factor", "1.5")
     assert rows[PRO]["scenarios"][CUSTOM_SCENARIO]["facility_kw"] == pytest.approx(9.6 * 1.5 * 1.2)
     spark = rows[SPARK]["scenarios"][CUSTOM_SCENARIO]
@@ -470,8 +552,9 @@ def test_budget_too_small_gives_zero_units_and_a_note(capsys: pytest.CaptureFixt
 
 
 def test_device_may_name_a_pathway(capsys: pytest.CaptureFixture[str]) -> None:
-    rows = json_rows(capsys, "--budget", "150000", "--device", "paper-rtx-a5000",
-                     "--device", "paper-rtx-a5000")
+    rows = json_rows(
+        capsys, "--budget", "150000", "--device", "paper-rtx-a5000", "--device", "paper-rtx-a5000"
+    )
     assert list(rows) == [A5000]
     assert rows[A5000]["units"] == 60
 
@@ -488,8 +571,9 @@ class FakeThroughput:
 
 
 class FakeDevice:
-    def __init__(self, device_id: str, facts: dict[str, Any],
-                 figures: dict[tuple[str, bool], float]) -> None:
+    def __init__(
+        self, device_id: str, facts: dict[str, Any], figures: dict[tuple[str, bool], float]
+    ) -> None:
         self.id, self.name, self.short_name = device_id, f"NVIDIA {device_id}", device_id
         self.facts, self.figures = facts, figures
 
@@ -514,31 +598,58 @@ class FakeKnowledge:
         self.devices = {d.id: d for d in devices}
 
 
-FAKE_5090 = FakeDevice("rtx-5090", {"price_usd": 1999, "power_w": 575, "memory_gb": 32,
-                                    "bandwidth_gbs": 1792, "setting": "desktop",
-                                    "memory_type": "GDDR7", "unified_memory": False},
-                       {("fp4", True): 3352.0, ("fp32", False): 104.8})
-FAKE_SPARK = FakeDevice("dgx-spark", {"price_usd": 3999, "power_w": 240, "memory_gb": 128,
-                                      "bandwidth_gbs": 273, "setting": "appliance",
-                                      "memory_type": "LPDDR5X", "unified_memory": True},
-                        {("fp4", True): 1000.0})
-FAKE_UNPRICED = FakeDevice("mystery-gpu", {"power_w": 300, "memory_gb": 48, "bandwidth_gbs": 900,
-                                           "setting": "server"}, {("fp8", True): 1000.0})
+FAKE_5090 = FakeDevice(
+    "rtx-5090",
+    {
+        "price_usd": 1999,
+        "power_w": 575,
+        "memory_gb": 32,
+        "bandwidth_gbs": 1792,
+        "setting": "desktop",
+        "memory_type": "GDDR7",
+        "unified_memory": False,
+    },
+    {("fp4", True): 3352.0, ("fp32", False): 104.8},
+)
+FAKE_SPARK = FakeDevice(
+    "dgx-spark",
+    {
+        "price_usd": 3999,
+        "power_w": 240,
+        "memory_gb": 128,
+        "bandwidth_gbs": 273,
+        "setting": "appliance",
+        "memory_type": "LPDDR5X",
+        "unified_memory": True,
+    },
+    {("fp4", True): 1000.0},
+)
+FAKE_UNPRICED = FakeDevice(
+    "mystery-gpu",
+    {"power_w": 300, "memory_gb": 48, "bandwidth_gbs": 900, "setting": "server"},
+    {("fp8", True): 1000.0},
+)
 
 
 @pytest.fixture
 def fake_kb(monkeypatch: pytest.MonkeyPatch) -> None:
     import gpu_advisor.knowledge.kb_schema as knowledge
 
-    monkeypatch.setattr(knowledge, "load_knowledge",
-                        lambda directory=None: FakeKnowledge([FAKE_5090, FAKE_SPARK,
-                                                              FAKE_UNPRICED]))
+    monkeypatch.setattr(
+        knowledge,
+        "load_knowledge",
+        lambda directory=None: FakeKnowledge([FAKE_5090, FAKE_SPARK, FAKE_UNPRICED]),
+    )
 
 
 def test_device_from_kb_uses_preferred_values() -> None:
     device = device_from_kb(FAKE_5090)
     assert (device.price_usd, device.power_w, device.memory_gb, device.bandwidth_gbs) == (
-        Decimal("1999"), 575.0, 32.0, 1792.0)
+        Decimal("1999"),
+        575.0,
+        32.0,
+        1792.0,
+    )
     assert device.ai_peak == Peak(3352.0, "fp4", True, "fake")
     assert device.fp32_tflops == 104.8 and not device.host_included
     spark = device_from_kb(FAKE_SPARK)
@@ -550,18 +661,24 @@ def test_device_mode_plans_kb_devices(capsys: pytest.CaptureFixture[str], fake_k
     rows = json_rows(capsys, "--budget", "10000", "--device", "rtx-5090", "--device", "dgx-spark")
     assert list(rows) == ["rtx-5090", "dgx-spark"]
     assert rows["rtx-5090"]["units"] == 5 and rows["rtx-5090"]["leftover_usd"] == 5.0
-    assert rows["rtx-5090"]["ai_peak"] == {"value": 16.76, "unit": "PFLOP/s", "precision": "fp4",
-                                           "sparse": True}
+    assert rows["rtx-5090"]["ai_peak"] == {
+        "value": 16.76,
+        "unit": "PFLOP/s",
+        "precision": "fp4",
+        "sparse": True,
+    }
     assert rows["dgx-spark"]["scenarios"]["engineering"]["host_factor"] == 1.0
     assert rows["rtx-5090"]["pathway"] is None
 
 
 def test_device_mode_price_override_supplies_missing_price(
-        capsys: pytest.CaptureFixture[str], fake_kb: None) -> None:
+    capsys: pytest.CaptureFixture[str], fake_kb: None
+) -> None:
     message = usage_error("--budget", "10000", "--device", "mystery-gpu")
     assert "--price mystery-gpu=USD" in message
-    rows = json_rows(capsys, "--budget", "10000", "--device", "mystery-gpu",
-                     "--price", "mystery-gpu=2500")
+    rows = json_rows(
+        capsys, "--budget", "10000", "--device", "mystery-gpu", "--price", "mystery-gpu=2500"
+    )
     assert rows["mystery-gpu"]["units"] == 4
 
 
@@ -575,39 +692,42 @@ def test_unknown_device_suggests(fake_kb: None) -> None:
 # ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("argv,flag", [
-    ((), "--budget"),
-    (("--budget", "0"), "--budget"),
-    (("--budget", "-5"), "--budget"),
-    (("--budget", "abc"), "--budget"),
-    (("--budget", "nan"), "--budget"),
-    (("--budget", "inf"), "--budget"),
-    (("--budget", "1e5", "--price", "rtx-a6000=0"), "--price"),
-    (("--budget", "1e5", "--price", "rtx-a6000=-3"), "--price"),
-    (("--budget", "1e5", "--price", "rtx-a6000=cheap"), "--price"),
-    (("--budget", "1e5", "--price", "rtx-a6000"), "--price"),
-    (("--budget", "1e5", "--price", "=4000"), "--price"),
-    (("--budget", "1e5", "--price", "rtx-a6000="), "--price"),
-    (("--budget", "1e5", "--price", "rtx-a6000=1", "--price", "rtx-a6000=2"), "--price"),
-    (("--budget", "1e5", "--efficiency", "0"), "--efficiency"),
-    (("--budget", "1e5", "--efficiency", "1.2"), "--efficiency"),
-    (("--budget", "1e5", "--efficiency", "x"), "--efficiency"),
-    (("--budget", "1e5", "--dod", "0"), "--dod"),
-    (("--budget", "1e5", "--dod", "1.01"), "--dod"),
-    (("--budget", "1e5", "--dod", "-0.5"), "--dod"),
-    (("--budget", "1e5", "--pue", "0.99"), "--pue"),
-    (("--budget", "1e5", "--pue", "fast"), "--pue"),
-    (("--budget", "1e5", "--host-factor", "0.5"), "--host-factor"),
-    (("--budget", "1e5", "--hours", "0"), "--hours"),
-    (("--budget", "1e5", "--hours", "-8"), "--hours"),
-    (("--budget", "1e5", "--powerwall-kwh", "0"), "--powerwall-kwh"),
-    (("--budget", "1e5", "--powerwall-kw", "-1"), "--powerwall-kw"),
-    (("--budget", "1e5", "--powerwall-usd", "-1"), "--powerwall-usd"),
-    (("--budget", "1e5", "--powerwall-usd", "lots"), "--powerwall-usd"),
-    (("--budget", "1e5", "--scenario", "legacy"), "--scenario"),
-    (("--budget", "1e5", "--format", "yaml"), "--format"),
-    (("--budget", "1e5", "--kb", "/nonexistent/kb"), "--kb"),
-])
+@pytest.mark.parametrize(
+    "argv,flag",
+    [
+        ((), "--budget"),
+        (("--budget", "0"), "--budget"),
+        (("--budget", "-5"), "--budget"),
+        (("--budget", "abc"), "--budget"),
+        (("--budget", "nan"), "--budget"),
+        (("--budget", "inf"), "--budget"),
+        (("--budget", "1e5", "--price", "rtx-a6000=0"), "--price"),
+        (("--budget", "1e5", "--price", "rtx-a6000=-3"), "--price"),
+        (("--budget", "1e5", "--price", "rtx-a6000=cheap"), "--price"),
+        (("--budget", "1e5", "--price", "rtx-a6000"), "--price"),
+        (("--budget", "1e5", "--price", "=4000"), "--price"),
+        (("--budget", "1e5", "--price", "rtx-a6000="), "--price"),
+        (("--budget", "1e5", "--price", "rtx-a6000=1", "--price", "rtx-a6000=2"), "--price"),
+        (("--budget", "1e5", "--efficiency", "0"), "--efficiency"),
+        (("--budget", "1e5", "--efficiency", "1.2"), "--efficiency"),
+        (("--budget", "1e5", "--efficiency", "x"), "--efficiency"),
+        (("--budget", "1e5", "--dod", "0"), "--dod"),
+        (("--budget", "1e5", "--dod", "1.01"), "--dod"),
+        (("--budget", "1e5", "--dod", "-0.5"), "--dod"),
+        (("--budget", "1e5", "--pue", "0.99"), "--pue"),
+        (("--budget", "1e5", "--pue", "fast"), "--pue"),
+        (("--budget", "1e5", "--host-factor", "0.5"), "--host-factor"),
+        (("--budget", "1e5", "--hours", "0"), "--hours"),
+        (("--budget", "1e5", "--hours", "-8"), "--hours"),
+        (("--budget", "1e5", "--powerwall-kwh", "0"), "--powerwall-kwh"),
+        (("--budget", "1e5", "--powerwall-kw", "-1"), "--powerwall-kw"),
+        (("--budget", "1e5", "--powerwall-usd", "-1"), "--powerwall-usd"),
+        (("--budget", "1e5", "--powerwall-usd", "lots"), "--powerwall-usd"),
+        (("--budget", "1e5", "--scenario", "legacy"), "--scenario"),
+        (("--budget", "1e5", "--format", "yaml"), "--format"),
+        (("--budget", "1e5", "--kb", "/nonexistent/kb"), "--kb"),
+    ],
+)
 def test_bad_input_names_the_flag(argv: tuple[str, ...], flag: str) -> None:
     assert usage_error(*argv).startswith(flag)
 
@@ -652,8 +772,9 @@ def test_units_times_price_plus_leftover_is_budget(budget: Decimal, price: Decim
 
 
 def _device(price: str = "1000", power_w: float = 450.0) -> PlanDevice:
-    return PlanDevice("test-gpu", "Test GPU", Decimal(price), power_w, Peak(500.0, "fp8", True),
-                      50.0, 48.0, 900.0)
+    return PlanDevice(
+        "test-gpu", "Test GPU", Decimal(price), power_w, Peak(500.0, "fp8", True), 50.0, 48.0, 900.0
+    )
 
 
 @settings(max_examples=60)
@@ -700,16 +821,26 @@ def test_choose_scenarios_defaults(knobs: EnergyKnobs) -> None:
 def test_energy_file_values(knobs: EnergyKnobs) -> None:
     assert knobs.hours == 8
     assert (knobs.battery.energy_kwh, knobs.battery.continuous_kw, knobs.battery.price_usd) == (
-        13.5, 11.5, Decimal("8200"))
+        13.5,
+        11.5,
+        Decimal("8200"),
+    )
     values = {s.id: (s.host_factor, s.pue, s.efficiency, s.dod) for s in knobs.scenarios}
-    assert values == {"optimistic": (1, 1, 1, 1), "engineering": (1.25, 1.2, 0.9, 0.9),
-                      "legacy-room": (1.25, 1.56, 0.9, 0.9)}
+    assert values == {
+        "optimistic": (1, 1, 1, 1),
+        "engineering": (1.25, 1.2, 0.9, 0.9),
+        "legacy-room": (1.25, 1.56, 0.9, 0.9),
+    }
 
 
 def test_pathways_cite_the_paper() -> None:
     pathways = load_pathways()
     assert [d.pathway for d in pathways.devices] == [
-        "paper-rtx-pro-6000", "paper-dgx-spark", "paper-rtx-a6000", "paper-rtx-a5000"]
+        "paper-rtx-pro-6000",
+        "paper-dgx-spark",
+        "paper-rtx-a6000",
+        "paper-rtx-a5000",
+    ]
     pro = pathways.devices[0]
     assert pro.bandwidth_gbs == 1597 and pro.price_usd == Decimal("8999.99")
     assert any("1,792" in note for note in pro.notes)
@@ -735,7 +866,8 @@ def test_bad_energy_file_points_at_the_line(tmp_path: Path) -> None:
 def test_unknown_source_and_duplicate_scenario_are_reported(tmp_path: Path) -> None:
     text = (shipped_kb_dir() / "energy.yaml").read_text(encoding="utf-8")
     text = text.replace("id: legacy-room", "id: engineering").replace(
-        "source: tesla-powerwall-3\n    note: \"Nominal", "source: tesla-pw3\n    note: \"Nominal")
+        'source: tesla-powerwall-3\n    note: "Nominal', 'source: tesla-pw3\n    note: "Nominal'
+    )
     with pytest.raises(FileErrors) as caught:
         load_energy(_kb_copy(tmp_path, "energy.yaml", text))
     message = str(caught.value)
@@ -777,7 +909,8 @@ def test_pathway_notes_cover_every_departure_from_the_kb() -> None:
             "memory": preferred.memory_gb != pathway.memory_gb,
             "bandwidth": preferred.bandwidth_gbs != pathway.bandwidth_gbs,
             "fp32": preferred.fp32_tflops != pathway.fp32_tflops,
-            "ai peak": preferred.ai_peak is None or pathway.ai_peak is None
+            "ai peak": preferred.ai_peak is None
+            or pathway.ai_peak is None
             or (preferred.ai_peak.tflops, preferred.ai_peak.precision, preferred.ai_peak.sparse)
             != (pathway.ai_peak.tflops, pathway.ai_peak.precision, pathway.ai_peak.sparse),
         }
@@ -788,8 +921,9 @@ def test_pathway_notes_cover_every_departure_from_the_kb() -> None:
 
 def test_device_mode_with_the_real_kb(capsys: pytest.CaptureFixture[str]) -> None:
     _real_kb()
-    rows = json_rows(capsys, "--budget", "150000", "--device", "rtx-pro-6000-blackwell",
-                     "--device", "dgx-spark")
+    rows = json_rows(
+        capsys, "--budget", "150000", "--device", "rtx-pro-6000-blackwell", "--device", "dgx-spark"
+    )
     pro = rows[PRO]
     assert pro["units"] == 16
     assert pro["bandwidth_tbs"] == pytest.approx(16 * 1.792)  # the Workstation Edition's own

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gpu_advisor.errors import UsageError
 from gpu_advisor.arithmetic.power import (
     CIRCUIT_120V_W,
     box_facts,
@@ -16,6 +15,7 @@ from gpu_advisor.arithmetic.power import (
     psu_plan,
     recommended_psu_size,
 )
+from gpu_advisor.errors import UsageError
 
 
 def has_warning(warnings: list[str], text: str) -> bool:
@@ -109,20 +109,29 @@ def test_overrides_are_used_and_stated() -> None:
 def test_box_facts_are_plain_values() -> None:
     facts = box_facts(575, 2)
     assert all(isinstance(value, (bool, int, float)) for value in facts.values())
-    for key in ("psu_w_needed", "exceeds_single_120v_circuit", "multi_gpu_blower_spacing",
-                "needs_dedicated_power_connectors", "liquid_cooling_advised", "circuits_120v"):
+    for key in (
+        "psu_w_needed",
+        "exceeds_single_120v_circuit",
+        "multi_gpu_blower_spacing",
+        "needs_dedicated_power_connectors",
+        "liquid_cooling_advised",
+        "circuits_120v",
+    ):
         assert key in facts
 
 
-@pytest.mark.parametrize("kwargs,name", [
-    ({"gpu_power_w": 0, "gpus": 1}, "gpu_power_w"),
-    ({"gpu_power_w": -300, "gpus": 1}, "gpu_power_w"),
-    ({"gpu_power_w": 300, "gpus": 0}, "gpus"),
-    ({"gpu_power_w": 300, "gpus": 1.5}, "gpus"),
-    ({"gpu_power_w": 300, "gpus": 1, "platform_w": -1}, "platform_w"),
-    ({"gpu_power_w": 300, "gpus": 1, "transient_factor": 0.9}, "transient_factor"),
-    ({"gpu_power_w": 300, "gpus": 1, "setting": "serverr"}, "setting"),
-])
+@pytest.mark.parametrize(
+    "kwargs,name",
+    [
+        ({"gpu_power_w": 0, "gpus": 1}, "gpu_power_w"),
+        ({"gpu_power_w": -300, "gpus": 1}, "gpu_power_w"),
+        ({"gpu_power_w": 300, "gpus": 0}, "gpus"),
+        ({"gpu_power_w": 300, "gpus": 1.5}, "gpus"),
+        ({"gpu_power_w": 300, "gpus": 1, "platform_w": -1}, "platform_w"),
+        ({"gpu_power_w": 300, "gpus": 1, "transient_factor": 0.9}, "transient_factor"),
+        ({"gpu_power_w": 300, "gpus": 1, "setting": "serverr"}, "setting"),
+    ],
+)
 def test_bad_input(kwargs: dict[str, Any], name: str) -> None:
     with pytest.raises(UsageError) as caught:
         psu_plan(**kwargs)
@@ -140,11 +149,14 @@ class FakeDevice:
 
 
 def test_box_facts_for_kb_devices() -> None:
-    max_q = FakeDevice("rtx-pro-6000-blackwell-max-q",
-                       {"power_w": 300, "setting": "workstation", "cooling": "blower", "slots": 2})
+    max_q = FakeDevice(
+        "rtx-pro-6000-blackwell-max-q",
+        {"power_w": 300, "setting": "workstation", "cooling": "blower", "slots": 2},
+    )
     assert box_facts_for_device(max_q, 4)["multi_gpu_blower_spacing"] is True
-    h100 = FakeDevice("h100-sxm", {"power_w": 700, "setting": "server", "cooling": "passive",
-                                   "slots": None})
+    h100 = FakeDevice(
+        "h100-sxm", {"power_w": 700, "setting": "server", "cooling": "passive", "slots": None}
+    )
     facts = box_facts_for_device(h100, 8)
     assert facts["needs_dedicated_power_connectors"] is False and facts["needs_multiple_psus"]
     spark = FakeDevice("dgx-spark", {"power_w": 240, "setting": "appliance"})

@@ -13,8 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from gpu_advisor.cli import size as size_command
-from gpu_advisor.errors import FileErrors, UsageError
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from gpu_advisor.arithmetic.sizing import (
     PRECISION_BYTES,
     Estimate,
@@ -27,8 +28,8 @@ from gpu_advisor.arithmetic.sizing import (
     resolve_model,
     usable_memory_gb,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from gpu_advisor.cli import size as size_command
+from gpu_advisor.errors import FileErrors, UsageError
 
 CATALOG = load_model_catalog()
 
@@ -657,7 +658,8 @@ def test_bad_requests_name_the_field(fields: dict[str, object], field: str, mess
 
 def test_sizing_imports_nothing_heavy() -> None:
     code = (
-        "import sys, gpu_advisor.arithmetic.sizing, gpu_advisor.cli.size, gpu_advisor.arithmetic.claims; "
+        "import sys, gpu_advisor.arithmetic.sizing, gpu_advisor.cli.size, "
+        "gpu_advisor.arithmetic.claims; "
         "heavy = {'rich', 'pydantic', 'networkx', 'durable', 'textual'} & "
         "{m.split('.')[0] for m in sys.modules}; print(sorted(heavy))"
     )

@@ -13,21 +13,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gpu_advisor.audit import agreement as audit_agreement; from gpu_advisor.cli import audit as audit_command
-from gpu_advisor.core.answers import normalize_answers
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from gpu_advisor.arithmetic.context import context_arithmetic, device_attributes
-from gpu_advisor.audit.run import run_audit
+from gpu_advisor.audit import agreement as audit_agreement
 from gpu_advisor.audit.enumeration import DeviceFacts
-from gpu_advisor.backends.python import compile_condition, context_of
 from gpu_advisor.audit.findings import AuditReport, Finding
 from gpu_advisor.audit.render import command_for, render, to_text
-from gpu_advisor.lang.conditions import MISSING, Leaf, Ref, evaluate
+from gpu_advisor.audit.run import run_audit
+from gpu_advisor.backends.python import compile_condition, context_of
+from gpu_advisor.cli import audit as audit_command
+from gpu_advisor.core.answers import normalize_answers
 from gpu_advisor.core.consult import Consultation, Engine
 from gpu_advisor.errors import EngineError, Location, UsageError
 from gpu_advisor.knowledge.kb_schema import load_knowledge
 from gpu_advisor.knowledge.rulebase import load_rulebase
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from gpu_advisor.lang.conditions import MISSING, Leaf, Ref, evaluate
 
 from ..conftest import ROOT
 
@@ -55,12 +57,16 @@ def engine_for(report: AuditReport) -> Engine:
 
 def findings(report: AuditReport, kind: str, rule: str | None = None) -> list[Finding]:
     """Findings of a kind, about a rule (the first rule a finding names is what it is about)."""
-    return [f for f in report.findings if f.kind == kind and (rule is None or f.rules[:1] == (rule,))]
+    return [
+        f for f in report.findings if f.kind == kind and (rule is None or f.rules[:1] == (rule,))
+    ]
 
 
 def one(report: AuditReport, kind: str, rule: str | None = None) -> Finding:
     found = findings(report, kind, rule)
-    assert len(found) == 1, f"expected one {kind} finding for {rule}, got {[f.message for f in found]}"
+    assert len(found) == 1, (
+        f"expected one {kind} finding for {rule}, got {[f.message for f in found]}"
+    )
     return found[0]
 
 
@@ -96,7 +102,9 @@ def test_shipped_rules_pass(shipped: AuditReport) -> None:
     assert shipped.space.combinations >= 100_000
     assert shipped.space.durable_checked >= 150
     assert shipped.space.engine_checked == 40
-    assert not findings(shipped, "engine-disagreement") and not findings(shipped, "audit-self-check")
+    assert not findings(shipped, "engine-disagreement") and not findings(
+        shipped, "audit-self-check"
+    )
 
 
 def test_shipped_counterexamples_reproduce(shipped: AuditReport, engine: Engine) -> None:
@@ -105,7 +113,11 @@ def test_shipped_counterexamples_reproduce(shipped: AuditReport, engine: Engine)
         if finding.counterexample is None or finding.category not in ("logic", "knowledge"):
             continue
         consultation = engine.consult(finding.counterexample)
-        if finding.kind in ("subsumed", "equivalent") and finding.rules and consultation.all_exclusions:
+        if (
+            finding.kind in ("subsumed", "equivalent")
+            and finding.rules
+            and consultation.all_exclusions
+        ):
             rule = finding.rules[0]
             devices = fired_for(consultation, rule)
             assert devices, finding.message
@@ -117,35 +129,55 @@ def test_shipped_counterexamples_reproduce(shipped: AuditReport, engine: Engine)
             assert fired_for(consultation, rule) & set(finding.devices), finding.message
         if finding.kind == "contradicted-claim":
             metric = finding.details["metric"]
-            preferred = [d for d in finding.details["devices"] if fired_for(consultation, finding.rules[0]) >= {d}]
+            preferred = [
+                d
+                for d in finding.details["devices"]
+                if fired_for(consultation, finding.rules[0]) >= {d}
+            ]
             assert preferred, finding.message
             for device in preferred:
                 entry = finding.details["devices"][device]
                 assert consultation.devices[device][metric] == entry["value"]
                 for leader in entry["leaders"]:
-                    assert consultation.devices[leader][metric] == entry["leader_value"] > entry["value"]
+                    assert (
+                        consultation.devices[leader][metric]
+                        == entry["leader_value"]
+                        > entry["value"]
+                    )
 
 
 def test_shipped_contradicted_claim(shipped: AuditReport, engine: Engine) -> None:
-    """The verdict the rule's own example calls contradicted by the numbers is reported, with them."""
+    """The verdict the rule's own example calls contradicted by the numbers is reported, with
+    them."""
     finding = one(shipped, "contradicted-claim", "verdicts.paper-conservative-a6000")
     entry = finding.details["devices"]["rtx-a6000"]
     consultation = engine.consult(finding.counterexample)
     assert consultation.devices["rtx-a6000"]["memory_gb"] == entry["value"] == 48
-    assert all(consultation.devices[d]["memory_gb"] == entry["leader_value"] for d in entry["leaders"])
-    assert any(note.kind == "contradiction" and note.rule == "verdicts.paper-conservative-a6000"
-               for note in consultation.notes)
+    assert all(
+        consultation.devices[d]["memory_gb"] == entry["leader_value"] for d in entry["leaders"]
+    )
+    assert any(
+        note.kind == "contradiction" and note.rule == "verdicts.paper-conservative-a6000"
+        for note in consultation.notes
+    )
 
 
 def test_shipped_source_disagreements_and_claims(shipped: AuditReport, engine: Engine) -> None:
-    b200 = [f for f in findings(shipped, "source-disagreement") if f.details["fact"] == "memory_gb"
-            and f.devices == ("b200",)]
+    b200 = [
+        f
+        for f in findings(shipped, "source-disagreement")
+        if f.details["fact"] == "memory_gb" and f.devices == ("b200",)
+    ]
     assert len(b200) == 1
     assert b200[0].location is not None
     assert b200[0].location.line == line_of(KB / "devices" / "b200.yaml", "memory_gb:")
     assert "180" in b200[0].message and "192" in b200[0].message and "Why:" in b200[0].message
-    expected = sum(1 for d in engine.rulebase.knowledge.devices.values()
-                   for fact in d.sourced_facts().values() if fact.alternatives)
+    expected = sum(
+        1
+        for d in engine.rulebase.knowledge.devices.values()
+        for fact in d.sourced_facts().values()
+        if fact.alternatives
+    )
     assert len(findings(shipped, "source-disagreement")) == expected
     verdicts = findings(shipped, "claim-verdict")
     assert verdicts and len(verdicts) == len(engine.rulebase.claims)
@@ -194,15 +226,29 @@ def test_every_load_error_with_its_place(tmp_path: Path) -> None:
     expected = [
         (shape, rule_line(shape, "shape.missing-because"), "missing required key 'because'"),
         (shape, line_of(shape, "becuase:"), "unknown key 'becuase' (did you mean 'because'?)"),
-        (names, line_of(names, "answer.deploymnt"), "unknown answer 'deploymnt' (did you mean 'deployment'?)"),
+        (
+            names,
+            line_of(names, "answer.deploymnt"),
+            "unknown answer 'deploymnt' (did you mean 'deployment'?)",
+        ),
         (names, line_of(names, "seed-099"), "unknown source 'seed-099'"),
-        (names, line_of(names, "rtx-a7000"), "'rtx-a7000' is not a value of device.id (did you mean 'rtx-a6000'?)"),
-        (names, line_of(names, "id: names.twice", after="Uses an id first"), "duplicate rule id 'names.twice'"),
+        (
+            names,
+            line_of(names, "rtx-a7000"),
+            "'rtx-a7000' is not a value of device.id (did you mean 'rtx-a6000'?)",
+        ),
+        (
+            names,
+            line_of(names, "id: names.twice", after="Uses an id first"),
+            "duplicate rule id 'names.twice'",
+        ),
     ]
     got = [(f.location, f.message) for f in findings(report, "load-error")]
     for path, line, text in expected:
-        assert any(loc is not None and Path(loc.path) == path and loc.line == line and text in message
-                   for loc, message in got), f"{path.name}:{line}: {text} not in {got}"
+        assert any(
+            loc is not None and Path(loc.path) == path and loc.line == line and text in message
+            for loc, message in got
+        ), f"{path.name}:{line}: {text} not in {got}"
 
 
 def test_broken_knowledge_base_and_rules_together(tmp_path: Path) -> None:
@@ -219,8 +265,10 @@ def test_broken_knowledge_base_and_rules_together(tmp_path: Path) -> None:
     messages = [(f.location, f.message) for f in findings(report, "load-error")]
     zero = [m for loc, m in messages if loc is not None and Path(loc.path) == gpu]
     assert any("memory_gb: 0 is outside the plausible range" in m for m in zero), messages
-    assert any(loc is not None and Path(loc.path) == gpu and loc.line == line_of(gpu, "memory_gb:")
-               for loc, _ in messages)
+    assert any(
+        loc is not None and Path(loc.path) == gpu and loc.line == line_of(gpu, "memory_gb:")
+        for loc, _ in messages
+    )
     assert any(loc is not None and Path(loc.path) == pcie and "10000" in m for loc, m in messages)
     # the rules are checked too, against what of the knowledge base loaded
     assert any("unknown answer 'deploymnt'" in m for _, m in messages)
@@ -230,9 +278,13 @@ def test_implausible_figures(tmp_path: Path) -> None:
     kb = tmp_path / "kb"
     shutil.copytree(KB, kb)
     b200 = kb / "devices" / "b200.yaml"
-    b200.write_text(b200.read_text().replace(
-        "  bf16_sparse: {value: 4500, source: nvidia-hgx}",
-        "  bf16_sparse: {value: 4500, source: nvidia-hgx}\n  bf16_dense: {value: 5000, source: nvidia-hgx}"))
+    b200.write_text(
+        b200.read_text().replace(
+            "  bf16_sparse: {value: 4500, source: nvidia-hgx}",
+            "  bf16_sparse: {value: 4500, source: nvidia-hgx}\n  bf16_dense: {value: 5000, source: "
+            "nvidia-hgx}",
+        )
+    )
     report = audit(tmp_path, None, kb=kb)
     finding = next(f for f in findings(report, "implausible-value") if f.severity == "error")
     assert report.exit_code == 1
@@ -244,16 +296,26 @@ def test_lint_and_examples(tmp_path: Path) -> None:
     report = audit(tmp_path, "examples")
     path = Path(report.rules_dir) / "lint.yaml"
     blank = one(report, "no-rationale", "lintme.no-rationale")
-    assert blank.severity == "error" and blank.location.line == rule_line(path, "lintme.no-rationale")
+    assert blank.severity == "error" and blank.location.line == rule_line(
+        path, "lintme.no-rationale"
+    )
     assert one(report, "no-examples", "lintme.no-examples").severity == "warning"
     empty = one(report, "empty-example")
     assert empty.location.line == line_of(path, "name: expects nothing")
     ignored = one(report, "ignored-answer")
     assert ignored.details["answer"] == "model_params_b"
-    assert "model_params_b" in normalize_answers(engine_for(report).rulebase.questions, ignored.counterexample,
-                                                 engine_for(report).rulebase.knowledge).ignored
+    assert (
+        "model_params_b"
+        in normalize_answers(
+            engine_for(report).rulebase.questions,
+            ignored.counterexample,
+            engine_for(report).rulebase.knowledge,
+        ).ignored
+    )
     failed = one(report, "example-failed", "lintme.wrong-example")
-    assert failed.severity == "error" and failed.location.line == line_of(path, "name: the 5090 is not passive")
+    assert failed.severity == "error" and failed.location.line == line_of(
+        path, "name: the 5090 is not passive"
+    )
     consultation = engine_for(report).consult(failed.counterexample)
     assert "rtx-5090" not in fired_for(consultation, "lintme.wrong-example")
     assert report.exit_code == 1
@@ -270,7 +332,9 @@ def test_fact_conflict(tmp_path: Path) -> None:
     assert finding.severity == "error"
     path = Path(report.rules_dir) / "conflict.yaml"
     assert finding.location is not None and finding.location.line in (
-        rule_line(path, "tier.basic-for-research"), rule_line(path, "tier.premium-for-long-runs"))
+        rule_line(path, "tier.basic-for-research"),
+        rule_line(path, "tier.premium-for-long-runs"),
+    )
     with pytest.raises(EngineError, match="rules disagree on fact tier"):
         engine_for(report).consult(finding.counterexample)
 
@@ -303,22 +367,34 @@ def test_subsumed_equivalent_and_idle_rules(tmp_path: Path) -> None:
     consultation = engine.consult(subsumed.counterexample)
     for device in fired_for(consultation, "extra.no-ecc-in-production"):
         assert {e.rule for e in consultation.all_exclusions[str(device)]} >= {
-            "extra.no-ecc-in-production", "base.ecc-missing"}
+            "extra.no-ecc-in-production",
+            "base.ecc-missing",
+        }
     equivalent = one(report, "equivalent")
     assert set(equivalent.rules) == {"base.passive-needs-airflow", "extra.passive-office-again"}
     consultation = engine.consult(equivalent.counterexample)
-    assert fired_for(consultation, "base.passive-needs-airflow") == \
-        fired_for(consultation, "extra.passive-office-again") != set()
+    assert (
+        fired_for(consultation, "base.passive-needs-airflow")
+        == fired_for(consultation, "extra.passive-office-again")
+        != set()
+    )
     derivation = one(report, "subsumed", "extra.ecc-for-long-production")
     consultation = engine.consult(derivation.counterexample)
-    assert set(consultation.derived_by["needs_ecc"]) >= {"extra.ecc-for-long-production", "base.ecc-for-production"}
+    assert set(consultation.derived_by["needs_ecc"]) >= {
+        "extra.ecc-for-long-production",
+        "base.ecc-for-production",
+    }
     idle = one(report, "preference-on-excluded", "extra.consumer-bonus-in-production")
     consultation = engine.consult(idle.counterexample)
     scored = fired_for(consultation, "extra.consumer-bonus-in-production")
     assert scored and all(device in consultation.all_exclusions for device in scored)
     # the rule story agrees: taking the subsumed rule out changes no outcome
-    story = run_audit(KB, report.rules_dir, rule_id="extra.no-ecc-in-production", agreement=20, consults=5).story
-    assert story is not None and story["decides"]["checked"] > 0 and story["decides"]["decided"] == 0
+    story = run_audit(
+        KB, report.rules_dir, rule_id="extra.no-ecc-in-production", agreement=20, consults=5
+    ).story
+    assert (
+        story is not None and story["decides"]["checked"] > 0 and story["decides"]["decided"] == 0
+    )
 
 
 def test_unreachable_rules(tmp_path: Path) -> None:
@@ -358,8 +434,11 @@ def test_dead_facts_and_questions(tmp_path: Path) -> None:
 
 
 def _outcome(c: Consultation) -> tuple[Any, ...]:
-    return (tuple((r.device, round(r.score, 6)) for r in c.recommendations), sorted(c.fired, key=str),
-            sorted(c.facts.items()))
+    return (
+        tuple((r.device, round(r.score, 6)) for r in c.recommendations),
+        sorted(c.fired, key=str),
+        sorted(c.facts.items()),
+    )
 
 
 def test_gaps_and_unexplained(tmp_path: Path) -> None:
@@ -373,15 +452,21 @@ def test_gaps_and_unexplained(tmp_path: Path) -> None:
     hole = one(report, "unexplained", "gap.desktop-in-production")
     assert hole.severity == "error" and hole.details["placeholder"] == "answer.budget_usd"
     consultation = engine.consult(hole.counterexample)
-    reasons = [e.because for ex in consultation.all_exclusions.values() for e in ex
-               if e.rule == "gap.desktop-in-production"]
+    reasons = [
+        e.because
+        for ex in consultation.all_exclusions.values()
+        for e in ex
+        if e.rule == "gap.desktop-in-production"
+    ]
     assert reasons and all("not set" in r for r in reasons)
 
 
 def test_engine_disagreement_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A Python evaluation that differs from durable_rules on one rule is caught, with answers."""
     real = audit_agreement.evaluate
-    target = load_rulebase(rules_dir(tmp_path, None), load_knowledge(KB)).rule("base.ecc-missing").when
+    target = (
+        load_rulebase(rules_dir(tmp_path, None), load_knowledge(KB)).rule("base.ecc-missing").when
+    )
 
     def skewed(cond: Any, lookup: Any) -> bool:
         result = real(cond, lookup)
@@ -398,14 +483,21 @@ def test_engine_disagreement_is_reported(tmp_path: Path, monkeypatch: pytest.Mon
 # The audit's own machinery
 
 
-_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from([0.5, 7.0, 48.0]),
-                    st.sampled_from(["a", "b", "tensor"]))
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.sampled_from([0.5, 7.0, 48.0]),
+    st.sampled_from(["a", "b", "tensor"]),
+)
 _OPS = st.sampled_from(["==", "!=", "<", "<=", ">", ">=", "in", "not in", "set", "not set"])
 
 
 @settings(max_examples=300, deadline=None)
 @given(left=_VALUES, right=_VALUES, other=_VALUES, op=_OPS, versus_ref=st.booleans())
-def test_compiled_leaf_matches_engine(left: Any, right: Any, other: Any, op: str, versus_ref: bool) -> None:
+def test_compiled_leaf_matches_engine(
+    left: Any, right: Any, other: Any, op: str, versus_ref: bool
+) -> None:
     """The audit's closures give exactly conditions.evaluate's answer, missing values included."""
     ref, ref2 = Ref("answer", "x"), Ref("device", "y")
     if op in ("in", "not in"):
@@ -425,9 +517,18 @@ def test_compiled_leaf_matches_engine(left: Any, right: Any, other: Any, op: str
 def test_device_facts_match_engine(engine: Engine) -> None:
     rb = engine.rulebase
     facts = DeviceFacts(rb)
-    for raw in ({}, {"workload": "inference", "model_params_b": 70, "max_gpus": 8, "parallelism": "tensor"},
-                {"workload": "scientific", "budget_usd": 150000, "purchase": "fill-budget", "off_grid": True,
-                 "off_grid_hours": 12}, {"workload": "fine-tuning", "method": "full", "max_gpus": 4}):
+    for raw in (
+        {},
+        {"workload": "inference", "model_params_b": 70, "max_gpus": 8, "parallelism": "tensor"},
+        {
+            "workload": "scientific",
+            "budget_usd": 150000,
+            "purchase": "fill-budget",
+            "off_grid": True,
+            "off_grid_hours": 12,
+        },
+        {"workload": "fine-tuning", "method": "full", "max_gpus": 4},
+    ):
         answers = normalize_answers(rb.questions, raw, rb.knowledge)
         computed, attrs = facts.compute(answers.values)
         arithmetic = context_arithmetic(answers, rb.knowledge.directory)
@@ -438,8 +539,10 @@ def test_device_facts_match_engine(engine: Engine) -> None:
 
 
 def test_command_for_counterexample() -> None:
-    assert command_for({"workload": "inference", "off_grid": True}) == \
-        "gpu-advisor recommend --set workload=inference --set off_grid=true"
+    assert (
+        command_for({"workload": "inference", "off_grid": True})
+        == "gpu-advisor recommend --set workload=inference --set off_grid=true"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -458,7 +561,9 @@ def _folder(tmp_path: Path, name: str, case: str | None) -> Path:
     return rules_dir(tmp_path / name, case)
 
 
-def test_command_exit_status_and_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_exit_status_and_outputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     clean = _folder(tmp_path, "clean", None)
     assert _run(["--kb", str(KB), "--rules", str(clean), "--agreement", "20"]) == 0
     out = capsys.readouterr().out
@@ -466,13 +571,34 @@ def test_command_exit_status_and_outputs(tmp_path: Path, capsys: pytest.CaptureF
 
     defective = _folder(tmp_path, "gap", "gap")
     target = tmp_path / "report.md"
-    assert _run(["--kb", str(KB), "--rules", str(defective), "-o", str(target), "--agreement", "20"]) == 1
+    assert (
+        _run(["--kb", str(KB), "--rules", str(defective), "-o", str(target), "--agreement", "20"])
+        == 1
+    )
     assert target.read_text().startswith("# Rule audit")
-    assert _run(["--kb", str(KB), "--rules", str(defective), "--format", "json", "--agreement", "20"]) == 1
+    assert (
+        _run(["--kb", str(KB), "--rules", str(defective), "--format", "json", "--agreement", "20"])
+        == 1
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["exit_status"] == 1 and any(f["kind"] == "unexplained" for f in data["findings"])
-    assert _run(["--kb", str(KB), "--rules", str(defective), "--format", "html", "--agreement", "20",
-                 "--rule", "gap.no-office"]) == 1
+    assert (
+        _run(
+            [
+                "--kb",
+                str(KB),
+                "--rules",
+                str(defective),
+                "--format",
+                "html",
+                "--agreement",
+                "20",
+                "--rule",
+                "gap.no-office",
+            ]
+        )
+        == 1
+    )
     page = capsys.readouterr().out
     assert "Rule gap.no-office" in page and page.rstrip().endswith("</html>")
 
@@ -487,9 +613,25 @@ def test_command_exit_status_and_outputs(tmp_path: Path, capsys: pytest.CaptureF
 
 def test_command_rule_story(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = rules_dir(tmp_path, None)
-    assert _run(["--kb", str(KB), "--rules", str(folder), "--rule", "base.ecc-missing", "--agreement", "20"]) == 0
+    assert (
+        _run(
+            [
+                "--kb",
+                str(KB),
+                "--rules",
+                str(folder),
+                "--rule",
+                "base.ecc-missing",
+                "--agreement",
+                "20",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    assert "rule base.ecc-missing" in out and "decides the outcome in" in out and "seed-000#ecc" in out
+    assert (
+        "rule base.ecc-missing" in out and "decides the outcome in" in out and "seed-000#ecc" in out
+    )
     report = run_audit(KB, folder, rule_id="base.ecc-missing", agreement=20, consults=5)
     story = report.story
     assert story is not None and story["decides"]["decided"] > 0
@@ -516,8 +658,22 @@ def test_format_from_output_name() -> None:
 
 
 def test_report_finding_json_is_plain() -> None:
-    finding = Finding("logic", "subsumed", "warning", "m", Location("rules/x.yaml", 3, 5), ("a",), ("d",),
-                      {"x": 1}, {"s": {1, 2}})
+    finding = Finding(
+        "logic",
+        "subsumed",
+        "warning",
+        "m",
+        Location("rules/x.yaml", 3, 5),
+        ("a",),
+        ("d",),
+        {"x": 1},
+        {"s": {1, 2}},
+    )
     data = finding.to_json()
-    assert data["location"] == {"path": "rules/x.yaml", "line": 3, "column": 5, "text": "rules/x.yaml:3:5"}
+    assert data["location"] == {
+        "path": "rules/x.yaml",
+        "line": 3,
+        "column": 5,
+        "text": "rules/x.yaml:3:5",
+    }
     assert data["details"]["s"] == [1, 2]

@@ -11,13 +11,27 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-DEPLOY = ("deploy", "--device", "h100-sxm", "--gpus", "8", "--set", "workload=fine-tuning",
-          "--set", "model_params_b=7")
+DEPLOY = (
+    "deploy",
+    "--device",
+    "h100-sxm",
+    "--gpus",
+    "8",
+    "--set",
+    "workload=fine-tuning",
+    "--set",
+    "model_params_b=7",
+)
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gpu_advisor", *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gpu_advisor", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
 
 
 def test_deploy_to_dev_null_keeps_it_a_device() -> None:
@@ -45,8 +59,11 @@ def test_graph_export_is_written_safely(tmp_path: Path, monkeypatch) -> None:
 
     calls: list[str] = []
     original = safe_files.write_bytes_safely
-    monkeypatch.setattr(safe_files, "write_bytes_safely",
-                        lambda path, data: (calls.append(str(path)), original(path, data)))
+    monkeypatch.setattr(
+        safe_files,
+        "write_bytes_safely",
+        lambda path, data: (calls.append(str(path)), original(path, data)),
+    )
     out = tmp_path / "tree.dot"
     out.write_text("old", encoding="utf-8")
     os.chmod(out, 0o600)

@@ -17,10 +17,21 @@ from tests.conftest import ROOT
 SCHEMAS = ROOT / "docs" / "schema"
 
 
-def run(*args: str, stdin: str | None = None, module: str = "gpu_advisor.cli.main",
-        ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, check=False,
-                          cwd=ROOT, timeout=120, input=stdin, env={**os.environ, "COLUMNS": "120"})
+def run(
+    *args: str,
+    stdin: str | None = None,
+    module: str = "gpu_advisor.cli.main",
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        timeout=120,
+        input=stdin,
+        env={**os.environ, "COLUMNS": "120"},
+    )
 
 
 def test_version_and_python_m() -> None:
@@ -43,9 +54,11 @@ def test_recommend_exits_3_when_nothing_fits_and_0_when_something_does() -> None
 def test_json_errors_are_json_on_stderr() -> None:
     jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads((SCHEMAS / "error.schema.json").read_text(encoding="utf-8"))
-    for args in (["recommend", "--format", "json", "--set", "workload=nope"],
-                 ["recommend", "--format=json", "--bogus-flag"],
-                 ["recommend", "--format", "json", "--answers", "missing.yaml"]):
+    for args in (
+        ["recommend", "--format", "json", "--set", "workload=nope"],
+        ["recommend", "--format=json", "--bogus-flag"],
+        ["recommend", "--format", "json", "--answers", "missing.yaml"],
+    ):
         result = run(*args)
         assert result.returncode == 2, result.stderr
         error = json.loads(result.stderr)
@@ -55,7 +68,9 @@ def test_json_errors_are_json_on_stderr() -> None:
 
 def test_every_answer_mistake_is_reported_at_once(tmp_path: Path) -> None:
     answers = tmp_path / "answers.yaml"
-    answers.write_text("wokload: inference\nmodel_params_b: big\nbudget_usd: cheap\n", encoding="utf-8")
+    answers.write_text(
+        "wokload: inference\nmodel_params_b: big\nbudget_usd: cheap\n", encoding="utf-8"
+    )
     result = run("recommend", "--answers", str(answers))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -66,17 +81,31 @@ def test_every_answer_mistake_is_reported_at_once(tmp_path: Path) -> None:
 
 
 def test_answers_from_standard_input() -> None:
-    result = run("recommend", "--answers", "-", "--format", "json", "--no-counterfactuals",
-                 stdin="workload: inference\nmodel_params_b: 13\n")
+    result = run(
+        "recommend",
+        "--answers",
+        "-",
+        "--format",
+        "json",
+        "--no-counterfactuals",
+        stdin="workload: inference\nmodel_params_b: 13\n",
+    )
     assert result.returncode in (0, 3), result.stderr
     assert json.loads(result.stdout)["answers"]["model_params_b"] == 13
 
 
-@pytest.mark.parametrize(("key", "text", "value"), [
-    ("model_params_b", "13B", 13), ("model_params_b", "70b", 70), ("model_params_b", "350M", 0.35),
-    ("budget_usd", "20k", 20000), ("budget_usd", "$1.5M", 1_500_000),
-    ("context_tokens", "32k", 32000), ("concurrent_users", "2K", 2000),
-])
+@pytest.mark.parametrize(
+    ("key", "text", "value"),
+    [
+        ("model_params_b", "13B", 13),
+        ("model_params_b", "70b", 70),
+        ("model_params_b", "350M", 0.35),
+        ("budget_usd", "20k", 20000),
+        ("budget_usd", "$1.5M", 1_500_000),
+        ("context_tokens", "32k", 32000),
+        ("concurrent_users", "2K", 2000),
+    ],
+)
 def test_numbers_with_suffixes(engine, key: str, text: str, value: float) -> None:
     from gpu_advisor.core.answers import coerce
 
@@ -117,13 +146,20 @@ def test_bash_completion_completes_commands_keys_and_devices(tmp_path: Path) -> 
     probe = tmp_path / "probe.sh"
     probe.write_text(
         f'source "{script}"\n'
-        't() { COMP_LINE="$1"; COMP_POINT=${#1}; COMPREPLY=(); _gpu_advisor; echo "${COMPREPLY[*]}"; }\n'
+        't() { COMP_LINE="$1"; COMP_POINT=${#1}; COMPREPLY=(); _gpu_advisor; echo '
+        '"${COMPREPLY[*]}"; }\n'
         't "gpu-advisor reco"\n'
         't "gpu-advisor recommend --set model_p"\n'
         't "gpu-advisor recommend --set workload=inf"\n'
-        't "gpu-advisor recommend --set candidates=rtx-50"\n', encoding="utf-8")
-    lines = subprocess.run(["bash", str(probe)], capture_output=True, text=True, timeout=30,
-                           ).stdout.splitlines()
+        't "gpu-advisor recommend --set candidates=rtx-50"\n',
+        encoding="utf-8",
+    )
+    lines = subprocess.run(
+        ["bash", str(probe)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout.splitlines()
     assert lines[0] == "recommend"
     assert lines[1] == "model_params_b="
     assert lines[2].endswith("inference")

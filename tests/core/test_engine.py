@@ -16,7 +16,10 @@ from gpu_advisor.errors import EngineError
 def test_same_fact_derived_by_two_rules_is_kept_once_with_both_derivations(engine: Engine) -> None:
     c = engine.consult({"deployment": "production", "longest_run_hours": 72})
     assert c.facts["needs_ecc"] is True
-    assert set(c.derived_by["needs_ecc"]) == {"reliability.ecc-for-production", "reliability.ecc-for-long-runs"}
+    assert set(c.derived_by["needs_ecc"]) == {
+        "reliability.ecc-for-production",
+        "reliability.ecc-for-long-runs",
+    }
     fired = [t.rule for t in c.trace]
     assert "reliability.ecc-for-production" in fired and "reliability.ecc-for-long-runs" in fired
 
@@ -25,15 +28,23 @@ def test_forward_chaining_runs_in_strata(engine: Engine) -> None:
     c = engine.consult({"longest_run_hours": 200})
     stages = {t.rule: t.stage for t in c.trace}
     # week-long runs -> continuous_service -> needs_datacenter_rated -> consumer excluded
-    assert stages["reliability.week-long-runs"] < stages["reliability.continuous-needs-rated-hardware"]
-    assert stages["reliability.continuous-needs-rated-hardware"] < stages["reliability.consumer-not-for-24x7"]
+    assert (
+        stages["reliability.week-long-runs"] < stages["reliability.continuous-needs-rated-hardware"]
+    )
+    assert (
+        stages["reliability.continuous-needs-rated-hardware"]
+        < stages["reliability.consumer-not-for-24x7"]
+    )
     assert "rtx-5090" in c.all_exclusions
 
 
 def test_thousands_of_consultations_in_one_process_leave_no_sessions(engine: Engine) -> None:
     compiled = engine.compiled
-    answers = [{"workload": "inference", "model_params_b": 8}, {"deployment": "production"},
-               {"workload": "pretraining", "model_params_b": 7, "max_gpus": 8}]
+    answers = [
+        {"workload": "inference", "model_params_b": 8},
+        {"deployment": "production"},
+        {"workload": "pretraining", "model_params_b": 7, "max_gpus": 8},
+    ]
     for i in range(2100):  # more than durable_rules' 1,024 open sessions
         engine.consult(answers[i % len(answers)])
     assert compiled.recorder.firings == {}
@@ -47,15 +58,20 @@ def test_consultations_share_no_state(engine: Engine) -> None:
 
 
 def test_concurrent_consultations_from_threads_agree(engine: Engine) -> None:
-    expected = engine.consult({"workload": "inference", "model_params_b": 70, "precision": "fp8"}).outcome_key()
+    expected = engine.consult(
+        {"workload": "inference", "model_params_b": 70, "precision": "fp8"}
+    ).outcome_key()
     results: list[Any] = []
     errors: list[BaseException] = []
 
     def work() -> None:
         try:
             for _ in range(30):
-                results.append(engine.consult({"workload": "inference", "model_params_b": 70,
-                                               "precision": "fp8"}).outcome_key())
+                results.append(
+                    engine.consult(
+                        {"workload": "inference", "model_params_b": 70, "precision": "fp8"}
+                    ).outcome_key()
+                )
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -94,7 +110,9 @@ def test_durable_and_python_evaluators_agree_on_random_answers(engine: Engine) -
         assert durable.outcome_key() == python.outcome_key(), answers
 
 
-def test_an_action_failure_surfaces_as_our_error(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_action_failure_surfaces_as_our_error(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(self: Any, sid: str, firing: Any) -> None:
         raise RuntimeError("boom")
 
@@ -106,24 +124,40 @@ def test_an_action_failure_surfaces_as_our_error(engine: Engine, monkeypatch: py
 
 
 def test_fact_overrides_pin_a_derived_fact(engine: Engine) -> None:
-    c = engine.consult({"deployment": "production"}, evaluator="python", fact_overrides={"needs_ecc": False})
+    c = engine.consult(
+        {"deployment": "production"}, evaluator="python", fact_overrides={"needs_ecc": False}
+    )
     assert c.facts["needs_ecc"] is False
-    assert not any(e.rule == "reliability.ecc-missing" for ex in c.all_exclusions.values() for e in ex)
+    assert not any(
+        e.rule == "reliability.ecc-missing" for ex in c.all_exclusions.values() for e in ex
+    )
 
 
 def test_every_excluded_device_gets_a_counterfactual_when_one_exists(engine: Engine) -> None:
     from gpu_advisor.core.explain import what_would_change
 
-    c = engine.consult({"workload": "fine-tuning", "model_params_b": 7, "budget_usd": 5000,
-                        "candidates": "rtx-5090,rtx-pro-6000-blackwell"})
+    c = engine.consult(
+        {
+            "workload": "fine-tuning",
+            "model_params_b": 7,
+            "budget_usd": 5000,
+            "candidates": "rtx-5090,rtx-pro-6000-blackwell",
+        }
+    )
     changes = what_would_change(c)
     (back,) = changes["rtx-pro-6000-blackwell"]
     # the budget raised to the card's price, $8,999.99, in whole dollars
     assert [(x.answer, x.before, x.after) for x in back.changes] == [("budget_usd", 5000, 9000)]
     assert back.kind == "brings back" and back.cost_usd == pytest.approx(8999.99)
     assert back.gives_up and all(g.source for g in back.gives_up)
-    prod = engine.consult({"deployment": "production", "workload": "fine-tuning", "model_params_b": 7,
-                           "candidates": "rtx-5090,rtx-pro-6000-blackwell"})
+    prod = engine.consult(
+        {
+            "deployment": "production",
+            "workload": "fine-tuning",
+            "model_params_b": 7,
+            "candidates": "rtx-5090,rtx-pro-6000-blackwell",
+        }
+    )
     # issue 13: who depends on the results is not a lever: nothing a buyer controls brings back
     # a GeForce card without ECC for production work (it was "if deployment were hobby")
     assert "rtx-5090" not in what_would_change(prod)
@@ -134,16 +168,26 @@ def test_result_types_import_nothing_from_the_engine_the_ranking_or_the_explaine
 
     from gpu_advisor.present.imports import import_edges
 
-    engine_modules = {"gpu_advisor.core.consult", "gpu_advisor.core.ranking", "gpu_advisor.core.explain"}
+    engine_modules = {
+        "gpu_advisor.core.consult",
+        "gpu_advisor.core.ranking",
+        "gpu_advisor.core.explain",
+    }
     readers = {"gpu_advisor.core.results", "gpu_advisor.core.explanations"}
     edges = import_edges(Path(__file__).resolve().parents[2])
     assert [e for e in edges if e.source in readers and e.target in engine_modules] == []
     # explain and ranking read a consultation, never the engine that made it
-    assert [e for e in edges if e.source in engine_modules - {"gpu_advisor.core.consult"}
-            and e.target == "gpu_advisor.core.consult"] == []
+    assert [
+        e
+        for e in edges
+        if e.source in engine_modules - {"gpu_advisor.core.consult"}
+        and e.target == "gpu_advisor.core.consult"
+    ] == []
 
 
-def test_a_consultation_holds_its_rule_base_and_a_way_to_consult_again_not_the_engine(engine: Engine) -> None:
+def test_a_consultation_holds_its_rule_base_and_a_way_to_consult_again_not_the_engine(
+    engine: Engine,
+) -> None:
     import dataclasses
 
     from gpu_advisor.core.results import Consultation
@@ -158,19 +202,32 @@ def test_a_consultation_holds_its_rule_base_and_a_way_to_consult_again_not_the_e
 
 def test_reasons_say_whether_their_sentence_states_their_points(engine: Engine) -> None:
     c = engine.consult({"workload": "inference", "model_params_b": 7})
-    kinds = {(reason.rule.startswith("ranking:"), reason.kind)
-             for r in c.recommendations for reason in r.reasons}
+    kinds = {
+        (reason.rule.startswith("ranking:"), reason.kind)
+        for r in c.recommendations
+        for reason in r.reasons
+    }
     assert kinds <= {(True, "metric"), (False, "rule")} and (True, "metric") in kinds
     preferences = {rule.id for rule in engine.rulebase.rules if rule.prefer}
-    assert all(reason.rule in preferences for r in c.recommendations for reason in r.reasons
-               if reason.kind == "rule")
+    assert all(
+        reason.rule in preferences
+        for r in c.recommendations
+        for reason in r.reasons
+        if reason.kind == "rule"
+    )
 
 
 def test_explanations_are_typed_and_keep_their_json(engine: Engine) -> None:
     from gpu_advisor.core.explain import explain_consultation, how, why_asked, why_not
 
-    c = engine.consult({"deployment": "production", "workload": "fine-tuning", "model_params_b": 7,
-                        "candidates": "rtx-5090,rtx-pro-6000-blackwell"})
+    c = engine.consult(
+        {
+            "deployment": "production",
+            "workload": "fine-tuning",
+            "model_params_b": 7,
+            "candidates": "rtx-5090,rtx-pro-6000-blackwell",
+        }
+    )
     first = how(c, "rtx-pro-6000-blackwell")
     assert first.status == "recommended" and first.rank == 1
     assert first.to_json()["rules"] == [rule.to_json() for rule in first.rules]
@@ -178,16 +235,39 @@ def test_explanations_are_typed_and_keep_their_json(engine: Engine) -> None:
     assert out.status == "excluded" and out.excluded_by
     assert list(out.to_json()) == ["device", "status", "excluded_by"]
     asked = why_asked(engine.rulebase, "deployment")
-    assert asked.to_json()["rules"] == [{"rule": r.rule, "description": r.description,
-                                         "condition": r.condition, "sources": list(r.sources)}
-                                        for r in asked.rules]
+    assert asked.to_json()["rules"] == [
+        {
+            "rule": r.rule,
+            "description": r.description,
+            "condition": r.condition,
+            "sources": list(r.sources),
+        }
+        for r in asked.rules
+    ]
     block = explain_consultation(c).to_json()
     assert list(block) == ["how", "why_not", "what_would_change", "questions"]
     # production needs ECC and validated drivers: no lever brings the RTX 5090 back (issue 13)
     assert block["what_would_change"] == []
-    budget = explain_consultation(engine.consult({"workload": "fine-tuning", "model_params_b": 7, "budget_usd": 5000,
-                                                  "candidates": "rtx-5090,rtx-pro-6000-blackwell"})).to_json()
+    budget = explain_consultation(
+        engine.consult(
+            {
+                "workload": "fine-tuning",
+                "model_params_b": 7,
+                "budget_usd": 5000,
+                "candidates": "rtx-5090,rtx-pro-6000-blackwell",
+            }
+        )
+    ).to_json()
     (item,) = budget["what_would_change"]
-    assert list(item) == ["device", "kind", "changes", "cost_usd", "cost_change_usd", "rank", "of", "gives_up"]
+    assert list(item) == [
+        "device",
+        "kind",
+        "changes",
+        "cost_usd",
+        "cost_change_usd",
+        "rank",
+        "of",
+        "gives_up",
+    ]
     assert item["device"] == "rtx-pro-6000-blackwell"
     assert item["changes"] == [{"answer": "budget_usd", "from": 5000, "to": 9000}]

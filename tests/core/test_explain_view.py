@@ -6,13 +6,20 @@ from textual.pilot import Pilot
 from textual.widgets import OptionList, Static
 
 from gpu_advisor.core.consult import Engine
-
 from tests.tui.test_tui import app_for, run, settle, shown
 
 
 def test_choosing_a_lever_applies_it_to_the_answers(engine: Engine) -> None:
-    app = app_for(engine, {"workload": "inference", "model_params_b": 70, "precision": "bf16",
-                           "candidates": "h100-pcie", "max_gpus": 1})
+    app = app_for(
+        engine,
+        {
+            "workload": "inference",
+            "model_params_b": 70,
+            "precision": "bf16",
+            "candidates": "h100-pcie",
+            "max_gpus": 1,
+        },
+    )
 
     async def script(pilot: Pilot[None]) -> None:
         assert app.consultation is not None and app.consultation.recommendations == []

@@ -29,7 +29,9 @@ LLAMA_70B_KV_PER_TOKEN = 2 * 80 * 8 * 128 * 2 / 1e9  # K and V x layers x KV hea
 LLAMA_8B_KV_PER_TOKEN = 2 * 32 * 8 * 128 * 2 / 1e9
 
 
-def _users(capacity_gb: float, overhead_gb: float, degree: int, weights_gb: float, kv_gb: float) -> int:
+def _users(
+    capacity_gb: float, overhead_gb: float, degree: int, weights_gb: float, kv_gb: float
+) -> int:
     return math.floor((degree * (capacity_gb - overhead_gb) - weights_gb) / kv_gb)
 
 
@@ -49,23 +51,44 @@ def test_200_users_of_70b_fp8_at_8k_on_rtx_pro_6000(engine: Engine) -> None:
     assert (tp1, tp2, tp4) == (7, 27, 80)  # memory holds 7, 40, 108; speed allows 13, 27, 80
     gpus = {1: 29 * 1, 2: 8 * 2, 4: 3 * 4}  # ceil(200/7) = 29, ceil(200/27) = 8, ceil(200/80) = 3
     assert min(gpus.values()) == 12
-    c = engine.consult({"workload": "inference", "model": "llama-3.1-70b", "precision": "fp8",
-                        "concurrent_users": 200, "context_tokens": 8192,
-                        "candidates": "rtx-pro-6000-blackwell"})
+    c = engine.consult(
+        {
+            "workload": "inference",
+            "model": "llama-3.1-70b",
+            "precision": "fp8",
+            "concurrent_users": 200,
+            "context_tokens": 8192,
+            "candidates": "rtx-pro-6000-blackwell",
+        }
+    )
     top = c.recommendations[0]
     attrs = c.devices[top.device]
-    assert (top.count, attrs["tensor_parallel"], attrs["replicas"], attrs["count_set_by"]) == (12, 4, 3, "throughput")
+    assert (top.count, attrs["tensor_parallel"], attrs["replicas"], attrs["count_set_by"]) == (
+        12,
+        4,
+        3,
+        "throughput",
+    )
     assert top.cost_usd == pytest.approx(12 * 8999.99)
     assert c.facts["kv_cache_all_users_gb"] == pytest.approx(200 * kv, abs=0.01)
     # 200 users over 3 replicas: 67 in each; (70.55 + 67 x 2.684) / (4 x 1792 x 0.4) = 0.0873 s.
-    assert attrs["tokens_per_s_per_user"] == pytest.approx(1 / ((70.55 + 67 * kv) / (4 * 1792 * 0.4)), abs=0.01)
+    assert attrs["tokens_per_s_per_user"] == pytest.approx(
+        1 / ((70.55 + 67 * kv) / (4 * 1792 * 0.4)), abs=0.01
+    )
 
 
 def test_the_answer_grows_with_the_users(engine: Engine) -> None:
-    base = {"workload": "inference", "model": "llama-3.1-70b", "precision": "fp8", "context_tokens": 8192,
-            "candidates": "rtx-pro-6000-blackwell"}
-    counts = [engine.consult({**base, "concurrent_users": users}).recommendations[0].count
-              for users in (1, 200, 999)]
+    base = {
+        "workload": "inference",
+        "model": "llama-3.1-70b",
+        "precision": "fp8",
+        "context_tokens": 8192,
+        "candidates": "rtx-pro-6000-blackwell",
+    }
+    counts = [
+        engine.consult({**base, "concurrent_users": users}).recommendations[0].count
+        for users in (1, 200, 999)
+    ]
     # 1 user: one card holds 7 and serves 13 at 10 tokens/s -> 1. 999 users: TP4 serves 80 per
     # replica -> ceil(999/80) = 13 replicas = 52 GPUs (TP2: 37 x 2 = 74; TP1: 143).
     assert counts == [1, 12, 52]
@@ -76,15 +99,32 @@ def test_200_users_of_70b_on_h100_sxm_use_nvlink_groups(engine: Engine) -> None:
     overhead = 8192 * 8192 * 24 / 1e9 + 128256 * 4 / 1e9 + 1.0
     capacity = 80 * GIB * 0.9
     # NVLink joins 8: groups 1, 2, 4, 8 at 55% within the domain.
-    by_degree = {d: min(_users(capacity, overhead, d, 70.55, kv),
-                        _speed_users(3350, 0.6 if d == 1 else 0.55, d, 70.55, kv)) for d in (1, 2, 4, 8)}
+    by_degree = {
+        d: min(
+            _users(capacity, overhead, d, 70.55, kv),
+            _speed_users(3350, 0.6 if d == 1 else 0.55, d, 70.55, kv),
+        )
+        for d in (1, 2, 4, 8)
+    }
     assert by_degree == {1: 1, 2: 29, 4: 85, 8: 196}  # memory binds everywhere
     gpus = {d: math.ceil(200 / users) * d for d, users in by_degree.items()}
     assert gpus == {1: 200, 2: 14, 4: 12, 8: 16}
-    c = engine.consult({"workload": "inference", "model": "llama-3.1-70b", "precision": "fp8",
-                        "concurrent_users": 200, "context_tokens": 8192, "candidates": "h100-sxm"})
+    c = engine.consult(
+        {
+            "workload": "inference",
+            "model": "llama-3.1-70b",
+            "precision": "fp8",
+            "concurrent_users": 200,
+            "context_tokens": 8192,
+            "candidates": "h100-sxm",
+        }
+    )
     attrs = c.devices["h100-sxm"]
-    assert (c.recommendations[0].count, attrs["tensor_parallel"], attrs["count_set_by"]) == (12, 4, "kv_cache")
+    assert (c.recommendations[0].count, attrs["tensor_parallel"], attrs["count_set_by"]) == (
+        12,
+        4,
+        "kv_cache",
+    )
 
 
 def test_200_users_of_an_8b_model_do_not_fit_one_24_gb_card(engine: Engine) -> None:
@@ -93,13 +133,21 @@ def test_200_users_of_an_8b_model_do_not_fit_one_24_gb_card(engine: Engine) -> N
     kv = LLAMA_8B_KV_PER_TOKEN * 4096
     overhead = 4096 * 4096 * 24 / 1e9 + 128256 * 4 / 1e9 + 1.0  # 1.403 GB
     capacity = 24 * GIB * 0.9
-    by_degree = {1: min(_users(capacity, overhead, 1, 16.06, kv), _speed_users(768, 0.6, 1, 16.06, kv)),
-                 2: min(_users(capacity, overhead, 2, 16.06, kv), _speed_users(768, 0.55, 2, 16.06, kv)),
-                 4: min(_users(capacity, overhead, 4, 16.06, kv), _speed_users(768, 0.4, 4, 16.06, kv))}
+    by_degree = {
+        1: min(_users(capacity, overhead, 1, 16.06, kv), _speed_users(768, 0.6, 1, 16.06, kv)),
+        2: min(_users(capacity, overhead, 2, 16.06, kv), _speed_users(768, 0.55, 2, 16.06, kv)),
+        4: min(_users(capacity, overhead, 4, 16.06, kv), _speed_users(768, 0.4, 4, 16.06, kv)),
+    }
     assert by_degree == {1: 10, 2: 51, 4: 132}
     assert {d: math.ceil(200 / u) * d for d, u in by_degree.items()} == {1: 20, 2: 8, 4: 8}
-    c = engine.consult({"workload": "inference", "model": "llama-3.1-8b", "concurrent_users": 200,
-                        "candidates": "rtx-a5000"})
+    c = engine.consult(
+        {
+            "workload": "inference",
+            "model": "llama-3.1-8b",
+            "concurrent_users": 200,
+            "candidates": "rtx-a5000",
+        }
+    )
     attrs = c.devices["rtx-a5000"]
     # A tie at 8 GPUs goes to the smaller group: 4 bridged pairs.
     assert (c.recommendations[0].count, attrs["tensor_parallel"], attrs["replicas"]) == (8, 2, 4)
@@ -116,8 +164,14 @@ def test_a_bandwidth_starved_box_is_excluded_for_chat_speed(engine: Engine) -> N
     assert f"{273 * 0.6 / (65.52 + 2 * 64 * 8 * 128 * 2 * 4096 / 1e9):.3g} tokens/s" in because
     assert "below the 10 tokens/s asked" in because
     # A reader content with 2 tokens/s is served by it.
-    slow = engine.consult({"workload": "inference", "model": "qwen2.5-32b", "concurrent_users": 4,
-                           "tokens_per_s_per_user": 2})
+    slow = engine.consult(
+        {
+            "workload": "inference",
+            "model": "qwen2.5-32b",
+            "concurrent_users": 4,
+            "tokens_per_s_per_user": 2,
+        }
+    )
     assert "dgx-spark" not in slow.all_exclusions
 
 
@@ -126,8 +180,14 @@ def test_pretraining_7b_on_1t_tokens_is_a_cluster_not_one_card(engine: Engine) -
     # 38-43%) = 3.958e14 FLOP/s: 1,228 days on one GPU; 30 days (the default) -> ceil(40.94) = 41.
     one_gpu_days = 4.2e22 / (989.5e12 * 0.4) / 86400
     assert one_gpu_days == pytest.approx(1228.2, abs=0.1)
-    c = engine.consult({"workload": "pretraining", "model_params_b": 7, "train_tokens_b": 1000,
-                        "candidates": "h200"})
+    c = engine.consult(
+        {
+            "workload": "pretraining",
+            "model_params_b": 7,
+            "train_tokens_b": 1000,
+            "candidates": "h200",
+        }
+    )
     attrs = c.devices["h200"]
     assert (c.recommendations[0].count, attrs["count_set_by"]) == (41, "deadline")
     assert attrs["train_days"] == pytest.approx(one_gpu_days / 41, abs=0.01)
@@ -136,13 +196,22 @@ def test_pretraining_7b_on_1t_tokens_is_a_cluster_not_one_card(engine: Engine) -
 
 def test_a_budget_short_of_the_deadline_buys_what_it_can_and_says_how_long(engine: Engine) -> None:
     # $500,000 / $35,000 per H200 = 14.3 -> 14 GPUs: 1,228.2 / 14 = 87.7 days, past 30.
-    c = engine.consult({"workload": "pretraining", "model_params_b": 7, "train_tokens_b": 1000,
-                        "budget_usd": 500000, "candidates": "h200"})
+    c = engine.consult(
+        {
+            "workload": "pretraining",
+            "model_params_b": 7,
+            "train_tokens_b": 1000,
+            "budget_usd": 500000,
+            "candidates": "h200",
+        }
+    )
     attrs = c.devices["h200"]
     assert (c.recommendations[0].count, attrs["count_set_by"]) == (14, "budget")
     assert attrs["train_days"] == pytest.approx(4.2e22 / (989.5e12 * 0.4) / 86400 / 14, abs=0.01)
-    assert any(w.rule == "throughput.budget-misses-deadline" and "87.7 days" in w.message
-               for w in c.warnings)
+    assert any(
+        w.rule == "throughput.budget-misses-deadline" and "87.7 days" in w.message
+        for w in c.warnings
+    )
 
 
 def test_pretraining_defaults_to_chinchilla_tokens(engine: Engine) -> None:
@@ -154,16 +223,31 @@ def test_pretraining_defaults_to_chinchilla_tokens(engine: Engine) -> None:
 
 
 def test_max_gpus_is_a_cap_not_a_target(engine: Engine) -> None:
-    base = {"workload": "inference", "model": "llama-3.1-8b", "candidates": "rtx-pro-6000-blackwell"}
+    base = {
+        "workload": "inference",
+        "model": "llama-3.1-8b",
+        "candidates": "rtx-pro-6000-blackwell",
+    }
     # One user of an 8B model: one card, whatever the cap (64 used to buy 64).
     assert engine.consult({**base, "max_gpus": 64}).recommendations[0].count == 1
     assert engine.consult({**base, "max_gpus": 1024}).recommendations[0].count == 1
     # 200 users of 70B fp8 need 12 PRO 6000 (above): a cap of 8 excludes it with the number.
-    capped = engine.consult({"workload": "inference", "model": "llama-3.1-70b", "precision": "fp8",
-                             "concurrent_users": 200, "context_tokens": 8192, "max_gpus": 8,
-                             "candidates": "rtx-pro-6000-blackwell"})
+    capped = engine.consult(
+        {
+            "workload": "inference",
+            "model": "llama-3.1-70b",
+            "precision": "fp8",
+            "concurrent_users": 200,
+            "context_tokens": 8192,
+            "max_gpus": 8,
+            "candidates": "rtx-pro-6000-blackwell",
+        }
+    )
     assert not capped.recommendations
-    assert "needs 12 GPUs, more than the cap of 8" in capped.all_exclusions["rtx-pro-6000-blackwell"][0].because
+    assert (
+        "needs 12 GPUs, more than the cap of 8"
+        in capped.all_exclusions["rtx-pro-6000-blackwell"][0].because
+    )
     with pytest.raises(UsageError):
         engine.consult({**base, "max_gpus": 0})
 
@@ -171,9 +255,14 @@ def test_max_gpus_is_a_cap_not_a_target(engine: Engine) -> None:
 def test_70b_bf16_without_a_cap_fits_two_80_gb_cards(engine: Engine) -> None:
     # 70B in bf16: 141.1 GB of weights. Two H100 SXM over NVLink: 2 x (77.31 - 1.81) - 141.1
     # = 9.9 GB left for KV (1.342 GB per user at 4k): one copy fits on 2 GPUs; nothing is refused.
-    c = engine.consult({"workload": "inference", "model": "llama-3.1-70b", "candidates": "h100-sxm,h200"})
+    c = engine.consult(
+        {"workload": "inference", "model": "llama-3.1-70b", "candidates": "h100-sxm,h200"}
+    )
     counts = {r.device: r.count for r in c.recommendations}
-    assert counts == {"h100-sxm": 2, "h200": 2}  # 141.1 GB > one H200's 136.2 GB of serving capacity
+    assert counts == {
+        "h100-sxm": 2,
+        "h200": 2,
+    }  # 141.1 GB > one H200's 136.2 GB of serving capacity
 
 
 def test_a_named_model_sets_the_parameter_count(engine: Engine) -> None:
@@ -183,9 +272,19 @@ def test_a_named_model_sets_the_parameter_count(engine: Engine) -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(users=st.integers(1, 3000), more=st.integers(0, 3000), cap=st.one_of(st.none(), st.integers(1, 64)))
-def test_more_users_never_lower_a_count_and_caps_hold(engine: Engine, users: int, more: int, cap: int | None) -> None:
-    base = {"workload": "inference", "model": "llama-3.1-8b", "candidates": "rtx-pro-6000-blackwell,h100-sxm,rtx-a6000"}
+@given(
+    users=st.integers(1, 3000),
+    more=st.integers(0, 3000),
+    cap=st.one_of(st.none(), st.integers(1, 64)),
+)
+def test_more_users_never_lower_a_count_and_caps_hold(
+    engine: Engine, users: int, more: int, cap: int | None
+) -> None:
+    base = {
+        "workload": "inference",
+        "model": "llama-3.1-8b",
+        "candidates": "rtx-pro-6000-blackwell,h100-sxm,rtx-a6000",
+    }
     if cap is not None:
         base["max_gpus"] = cap
     fewer = engine.consult({**base, "concurrent_users": users})
@@ -200,8 +299,15 @@ def test_more_users_never_lower_a_count_and_caps_hold(engine: Engine, users: int
 
 @settings(max_examples=15, deadline=None)
 @given(days=st.floats(5, 400), shorter=st.floats(0.2, 1.0))
-def test_a_shorter_deadline_never_lowers_a_count(engine: Engine, days: float, shorter: float) -> None:
-    base = {"workload": "pretraining", "model_params_b": 7, "train_tokens_b": 300, "candidates": "h100-sxm,b200"}
+def test_a_shorter_deadline_never_lowers_a_count(
+    engine: Engine, days: float, shorter: float
+) -> None:
+    base = {
+        "workload": "pretraining",
+        "model_params_b": 7,
+        "train_tokens_b": 300,
+        "candidates": "h100-sxm,b200",
+    }
     slow = engine.consult({**base, "deadline_days": days})
     fast = engine.consult({**base, "deadline_days": days * shorter})
     for device in ("h100-sxm", "b200"):

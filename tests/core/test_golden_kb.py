@@ -48,9 +48,21 @@ def kb_value(engine: Engine, device: str, name: str) -> Any:
 
 # --- FP64: production CFD -------------------------------------------------------------------
 
-def test_fp64_production_cfd_gets_an_h100_and_the_rtx_cards_are_out_with_their_fp64(engine: Engine) -> None:
-    fp64 = {"h100-sxm": 34, "h100-pcie": 26, "h100-nvl": 30, "h200": 34, "b200": 37,
-            "rtx-pro-6000-blackwell": 1.95, "rtx-6000-ada": 1.42, "rtx-a6000": 0.605, "l40s": 1.43}
+
+def test_fp64_production_cfd_gets_an_h100_and_the_rtx_cards_are_out_with_their_fp64(
+    engine: Engine,
+) -> None:
+    fp64 = {
+        "h100-sxm": 34,
+        "h100-pcie": 26,
+        "h100-nvl": 30,
+        "h200": 34,
+        "b200": 37,
+        "rtx-pro-6000-blackwell": 1.95,
+        "rtx-6000-ada": 1.42,
+        "rtx-a6000": 0.605,
+        "l40s": 1.43,
+    }
     for device, value in fp64.items():
         assert kb_value(engine, device, "fp64_tflops") == value
     c = consult(engine, workload="scientific", scientific_profile="fp64", deployment="production")
@@ -61,7 +73,8 @@ def test_fp64_production_cfd_gets_an_h100_and_the_rtx_cards_are_out_with_their_f
         assert "precision.fp64-rate-too-low" in excluded_by(c, device)
         assert f"{fp64[device]:g}"[:3] in because(c, device, "precision.fp64-rate-too-low")
     assert because(c, "rtx-pro-6000-blackwell", "precision.fp64-rate-too-low").startswith(
-        "rtx-pro-6000-blackwell does 1.95 TFLOPS of FP64")
+        "rtx-pro-6000-blackwell does 1.95 TFLOPS of FP64"
+    )
     for device in ("mac-studio-m3-ultra", "dgx-spark"):
         assert "precision.fp64-rate-too-low" in excluded_by(c, device)
     assert "purchase.used-only-with-consent" in excluded_by(c, "a100-80gb-sxm")
@@ -89,9 +102,17 @@ def test_fp64_production_cfd_gets_an_h100_and_the_rtx_cards_are_out_with_their_f
 
 # --- ROCm: inference without CUDA ------------------------------------------------------------
 
+
 def test_rocm_friendly_405b_batch_inference_lets_the_mi325x_win(engine: Engine) -> None:
-    answers = dict(workload="inference", model_params_b=405, precision="fp8", serving="batch",
-                   max_gpus=8, deployment="production", context_tokens=8192)
+    answers = dict(
+        workload="inference",
+        model_params_b=405,
+        precision="fp8",
+        serving="batch",
+        max_gpus=8,
+        deployment="production",
+        context_tokens=8192,
+    )
     assert kb_value(engine, "mi325x", "memory_gb") == 256
     assert kb_value(engine, "mi325x", "price_usd") == 20000
     assert kb_value(engine, "mi300x", "price_usd") == 15000
@@ -116,17 +137,28 @@ def test_rocm_friendly_405b_batch_inference_lets_the_mi325x_win(engine: Engine) 
     # 371 GB < 405: out. Four H200 (141 GB, NVLink) hold 4 x 136.3 = 545 GB for $140,000, the
     # cheapest CUDA purchase (four B200 $180,000; eight H100 SXM $240,000).
     assert 4 * 96 * 1.073741824 * 0.9 < 405 < 4 * 141 * 1.073741824 * 0.9
-    assert [(r.device, r.count) for r in cuda.recommendations][:3] == [("h200", 4), ("b200", 4), ("h100-sxm", 8)]
+    assert [(r.device, r.count) for r in cuda.recommendations][:3] == [
+        ("h200", 4),
+        ("b200", 4),
+        ("h100-sxm", 8),
+    ]
 
 
 # --- second-hand: a hobby budget ---------------------------------------------------------------
+
 
 def test_a_used_rtx_3090_for_a_hobby_budget(engine: Engine) -> None:
     assert kb_value(engine, "rtx-3090", "price_usd") == 750
     assert kb_value(engine, "rtx-3090", "market") == "used"
     assert kb_value(engine, "rtx-4090", "price_usd") == 1550
-    answers = dict(workload="inference", model_params_b=13, precision="fp4", deployment="hobby",
-                   budget_usd=1000, consultation_month=MONTH)
+    answers = dict(
+        workload="inference",
+        model_params_b=13,
+        precision="fp4",
+        deployment="hobby",
+        budget_usd=1000,
+        consultation_month=MONTH,
+    )
     c = consult(engine, buy_used=True, **answers)
     # Under $1,000 only the used RTX 3090 ($750) remains: the 4090 costs $1,550 used, every new
     # card more. A 13B model in FP4 needs 9.2 GB of its 24 GB.
@@ -145,13 +177,20 @@ def test_a_used_rtx_3090_for_a_hobby_budget(engine: Engine) -> None:
 
 # --- partitioned GPUs for many tenants -----------------------------------------------------------
 
+
 def test_a_multi_tenant_small_model_service_prefers_the_mig_card(engine: Engine) -> None:
     assert kb_value(engine, "rtx-pro-6000-blackwell-server", "partitions") == 4
     assert kb_value(engine, "rtx-pro-6000-blackwell-server", "partition_memory_gb") == 24
     assert kb_value(engine, "l40s", "partitioning") == "none"
-    c = consult(engine, workload="inference", model_params_b=3, concurrent_users=200,
-                deployment="production", context_tokens=2048,
-                candidates="l40s,rtx-pro-6000-blackwell-server")
+    c = consult(
+        engine,
+        workload="inference",
+        model_params_b=3,
+        concurrent_users=200,
+        deployment="production",
+        context_tokens=2048,
+        candidates="l40s,rtx-pro-6000-blackwell-server",
+    )
     assert c.facts["multi_tenant"] is True
     # A 3B model in BF16 with its KV cache needs 7.78 GB: it fits one 24 GB MIG slice.
     assert c.devices["rtx-pro-6000-blackwell-server"]["memory_per_gpu_gb"] == 7.78
@@ -169,6 +208,7 @@ def test_a_multi_tenant_small_model_service_prefers_the_mig_card(engine: Engine)
 
 # --- unified memory: a very large model, slowly ------------------------------------------------
 
+
 def test_a_mac_studio_runs_a_405b_model_slowly_in_its_usable_memory(engine: Engine) -> None:
     mac = "mac-studio-m3-ultra"
     assert kb_value(engine, mac, "memory_gb") == 512
@@ -176,8 +216,17 @@ def test_a_mac_studio_runs_a_405b_model_slowly_in_its_usable_memory(engine: Engi
     assert kb_value(engine, mac, "bandwidth_gbs") == 819
     # A single user content with 2 tokens/s (the Mac reads 819 GB/s x 0.6 over ~207 GB a token:
     # 2.4 tokens/s, under the 10 of chat, which would exclude it).
-    c = consult(engine, workload="inference", model_params_b=405, precision="fp4", needs_cuda=False,
-                buy_used=True, budget_usd=12000, consultation_month=MONTH, tokens_per_s_per_user=2)
+    c = consult(
+        engine,
+        workload="inference",
+        model_params_b=405,
+        precision="fp4",
+        needs_cuda=False,
+        buy_used=True,
+        budget_usd=12000,
+        consultation_month=MONTH,
+        tokens_per_s_per_user=2,
+    )
     # The GPU may use 384 of the 512 GB: that is the capacity rules see and the sizing uses.
     assert c.devices[mac]["memory_gb"] == 384
     # 405B in FP4 needs ~219 GB; under $12,000 only the Mac ($9,499) holds it: DGX Spark (109 GB
@@ -191,8 +240,12 @@ def test_a_mac_studio_runs_a_405b_model_slowly_in_its_usable_memory(engine: Engi
     assert c.devices[mac]["decode_tokens_s"] < 5
     # Its list price is from 2025-03, more than a year before this consultation; it is only sold
     # second-hand now and the configuration is end-of-life.
-    for rule in ("purchase.stale-price", "purchase.used-caution", "purchase.end-of-life",
-                 "software.metal-check-libraries"):
+    for rule in (
+        "purchase.stale-price",
+        "purchase.used-caution",
+        "purchase.end-of-life",
+        "software.metal-check-libraries",
+    ):
         assert warned(c, rule, mac)
 
 

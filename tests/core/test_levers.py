@@ -39,19 +39,32 @@ def check_promise(engine: Engine, c: Consultation, suggestion: Suggestion) -> No
         assert suggestion.rank == 1
 
 
-def test_70b_bf16_on_an_h100_pcie_is_offered_fp8_and_two_gpus_with_their_costs(engine: Engine) -> None:
+def test_70b_bf16_on_an_h100_pcie_is_offered_fp8_and_two_gpus_with_their_costs(
+    engine: Engine,
+) -> None:
     # One card at most (max_gpus 1; without a cap the demand buys two): 141 GB of bf16 weights
     # do not fit 80 GB.
-    c = engine.consult({"workload": "inference", "model_params_b": 70, "precision": "bf16",
-                        "candidates": "h100-pcie", "max_gpus": 1})
+    c = engine.consult(
+        {
+            "workload": "inference",
+            "model_params_b": 70,
+            "precision": "bf16",
+            "candidates": "h100-pcie",
+            "max_gpus": 1,
+        }
+    )
     assert c.recommendations == []
     found = suggestions(c)
     ways = [s for s in found if s.kind == "makes it fit"]
     # cheapest first: FP8 weights keep one $25,000 card; two cards cost $50,000. FP4 (the same
     # card at the same price, more quality given up) and 4 GPUs (the same two cards) add nothing.
-    assert [(s.change, s.cost_usd) for s in ways] == [("precision bf16 -> fp8", 25000.0),
-                                                      ("max_gpus 1 -> 2", 50000.0)]
-    assert "quality" in ways[0].gives_up[0].text and ways[0].gives_up[0].source.startswith("seed-001")
+    assert [(s.change, s.cost_usd) for s in ways] == [
+        ("precision bf16 -> fp8", 25000.0),
+        ("max_gpus 1 -> 2", 50000.0),
+    ]
+    assert "quality" in ways[0].gives_up[0].text and ways[0].gives_up[0].source.startswith(
+        "seed-001"
+    )
     # never the workload or the model the buyer has
     assert all(change.answer in lever_answers(engine) for s in found for change in s.changes)
     for s in found:
@@ -62,8 +75,12 @@ def test_70b_bf16_on_an_h100_pcie_is_offered_fp8_and_two_gpus_with_their_costs(e
     assert block[0]["gives_up"][0]["source"] == "seed-001#fp4"
 
 
-def test_a_pretraining_cluster_over_budget_is_told_what_budget_fits_not_to_use_one_gpu(engine: Engine) -> None:
-    c = engine.consult({"workload": "pretraining", "model_params_b": 70, "max_gpus": 8, "budget_usd": 250000})
+def test_a_pretraining_cluster_over_budget_is_told_what_budget_fits_not_to_use_one_gpu(
+    engine: Engine,
+) -> None:
+    c = engine.consult(
+        {"workload": "pretraining", "model_params_b": 70, "max_gpus": 8, "budget_usd": 250000}
+    )
     assert c.recommendations == []
     # The run is sized from its FLOPs now: 6 x 70e9 x 1.4e12 (Chinchilla) = 5.88e23 FLOPs, which in
     # 30 days need ceil(5.88e23 / (2,250e12 x 0.40 x 2.592e6)) = 253 B200, far past the cap of 8
@@ -72,17 +89,25 @@ def test_a_pretraining_cluster_over_budget_is_told_what_budget_fits_not_to_use_o
     assert math.ceil(5.88e23 / (2250e12 * 0.40 * 30 * 86400)) == 253
     assert "b200" in c.all_exclusions
     ways = [s for s in suggestions(c) if s.kind == "makes it fit"]
-    assert not any(change.answer == "max_gpus" and change.after == 1 for s in ways for change in s.changes)
+    assert not any(
+        change.answer == "max_gpus" and change.after == 1 for s in ways for change in s.changes
+    )
     for s in ways:
         check_promise(engine, c, s)
 
 
 def test_excluded_devices_come_back_and_a_lower_ranked_one_can_be_put_first(engine: Engine) -> None:
-    c = engine.consult({"workload": "inference", "model_params_b": 70, "max_gpus": 2, "site": "datacenter"})
+    c = engine.consult(
+        {"workload": "inference", "model_params_b": 70, "max_gpus": 2, "site": "datacenter"}
+    )
     found = what_would_change(c)
     # the RTX A6000 (48 GB) holds 70B in FP8 on two cards: 2 x $4,650
     (a6000,) = found["rtx-a6000"]
-    assert (a6000.kind, a6000.change, a6000.cost_usd) == ("brings back", "precision bf16 -> fp8", 9300.0)
+    assert (a6000.kind, a6000.change, a6000.cost_usd) == (
+        "brings back",
+        "precision bf16 -> fp8",
+        9300.0,
+    )
     # against the first: two RTX PRO 6000 (2 x $8,999.99) hold 70B in bf16 over PCIe
     assert [(r.device, r.count) for r in c.recommendations][0] == ("rtx-pro-6000-blackwell", 2)
     assert a6000.cost_change_usd == pytest.approx(9300.0 - 2 * 8999.99)
@@ -97,14 +122,22 @@ def test_excluded_devices_come_back_and_a_lower_ranked_one_can_be_put_first(engi
 def test_levers_for_questions_not_yet_asked_are_listed_and_skipped(engine: Engine) -> None:
     table = load_levers(engine.rulebase.directory)
     waiting = {lever.answer for lever in table.levers} - set(engine.rulebase.questions)
-    assert {"kv_precision", "deadline_days", "tokens_per_s_per_user"} <= waiting | set(engine.rulebase.questions)
-    c = engine.consult({"workload": "inference", "model_params_b": 70, "max_gpus": 2, "site": "datacenter"})
+    assert {"kv_precision", "deadline_days", "tokens_per_s_per_user"} <= waiting | set(
+        engine.rulebase.questions
+    )
+    c = engine.consult(
+        {"workload": "inference", "model_params_b": 70, "max_gpus": 2, "site": "datacenter"}
+    )
     assert not any(change.answer in waiting for s in suggestions(c) for change in s.changes)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.fixed_dictionaries({}, optional={k: st.sampled_from(v) for k, v in _CHOICES.items()}))
-def test_every_suggestion_applied_gives_what_it_promised(engine: Engine, answers: dict[str, Any]) -> None:
+def test_every_suggestion_applied_gives_what_it_promised(
+    engine: Engine, answers: dict[str, Any]
+) -> None:
     c = engine.consult(answers, evaluator="python")
     allowed = lever_answers(engine)
     for s in suggestions(c):

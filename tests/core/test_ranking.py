@@ -42,10 +42,19 @@ def test_lowest_cost_puts_two_pro_6000s_before_one_b200_for_70b(engine: Engine) 
     #   2 x H100 SXM        2 x 30,000    = 60,000
     #   2 x H200            2 x 35,000    = 70,000
     # (and, since the H100 NVL joined the knowledge base: 2 x $28,000 = $56,000)
-    assert order(c) == ["rtx-pro-6000-blackwell", "rtx-pro-6000-blackwell-max-q", "b200", "h100-pcie",
-                        "h100-nvl", "h100-sxm", "h200"]
+    assert order(c) == [
+        "rtx-pro-6000-blackwell",
+        "rtx-pro-6000-blackwell-max-q",
+        "b200",
+        "h100-pcie",
+        "h100-nvl",
+        "h100-sxm",
+        "h200",
+    ]
     assert "memory.vram-ceiling" in {e.rule for e in c.all_exclusions["dgx-spark"]}
-    assert "throughput.demand-not-met" in {e.rule for e in c.all_exclusions["rtx-pro-6000-blackwell-server"]}
+    assert "throughput.demand-not-met" in {
+        e.rule for e in c.all_exclusions["rtx-pro-6000-blackwell-server"]
+    }
     b200 = c.recommendation("b200")
     assert b200 is not None and b200.versus_first is not None
     line = b200.versus_first.line()
@@ -57,15 +66,23 @@ def test_every_device_after_the_first_says_what_it_gains_and_loses(engine: Engin
     c = consult(engine, workload="fine-tuning", model_params_b=7, deployment="production")
     assert c.recommendations[0].versus_first is None
     for rec in c.recommendations[1:]:
-        assert rec.versus_first is not None and rec.versus_first.against == c.recommendations[0].device
+        assert (
+            rec.versus_first is not None and rec.versus_first.against == c.recommendations[0].device
+        )
         assert rec.versus_first.gains or rec.versus_first.loses
         assert any(ch.isdigit() for ch in rec.versus_first.line())
         assert rec.to_json()["versus_first"]["against"] == c.recommendations[0].device
 
 
 def test_bandwidth_counts_once_hbm_bonuses_add_nothing_of_their_own(engine: Engine) -> None:
-    c = consult(engine, workload="inference", model_params_b=8, serving="interactive", priority="performance",
-                candidates="h100-pcie,rtx-pro-6000-blackwell")
+    c = consult(
+        engine,
+        workload="inference",
+        model_params_b=8,
+        serving="interactive",
+        priority="performance",
+        candidates="h100-pcie,rtx-pro-6000-blackwell",
+    )
     h100 = c.recommendation("h100-pcie")
     assert h100 is not None
     # workload.latency-prefers-hbm fired (the H100 has HBM) but bandwidth is measured by the
@@ -75,8 +92,13 @@ def test_bandwidth_counts_once_hbm_bonuses_add_nothing_of_their_own(engine: Engi
     # performance weighs throughput and decode (bandwidth is the same quality as decode)
     assert set(name for name in h100.contributions if ":" not in name) == {"throughput", "decode"}
     # and under the default lowest-cost the $8,999.99 PRO 6000 is first, the $25,000 H100 second
-    cheap = consult(engine, workload="inference", model_params_b=8, serving="interactive",
-                    candidates="h100-pcie,rtx-pro-6000-blackwell")
+    cheap = consult(
+        engine,
+        workload="inference",
+        model_params_b=8,
+        serving="interactive",
+        candidates="h100-pcie,rtx-pro-6000-blackwell",
+    )
     assert order(cheap) == ["rtx-pro-6000-blackwell", "h100-pcie"]
 
 
@@ -85,8 +107,13 @@ def test_a_tie_between_editions_is_broken_by_their_qualities_not_by_a_cent(engin
     # next qualities decide: the Workstation Edition's bandwidth (1,792 vs 1,597 GB/s) and its
     # easier setting (workstation 3 vs server 2). The cent it saves is not what decides: the
     # cost tie-break (weight 2) is 2 x 8,999.99 / 8,999.99 vs 2 x 8,999.99 / 9,000, a 0.0002 gap.
-    c = consult(engine, workload="fine-tuning", model_params_b=7, priority="fewest-nodes",
-                candidates="rtx-pro-6000-blackwell-server,rtx-pro-6000-blackwell")
+    c = consult(
+        engine,
+        workload="fine-tuning",
+        model_params_b=7,
+        priority="fewest-nodes",
+        candidates="rtx-pro-6000-blackwell-server,rtx-pro-6000-blackwell",
+    )
     ws, server = c.recommendations
     assert (ws.device, server.device) == ("rtx-pro-6000-blackwell", "rtx-pro-6000-blackwell-server")
     assert ws.score == server.score
@@ -99,8 +126,13 @@ def test_a_tie_between_editions_is_broken_by_their_qualities_not_by_a_cent(engin
     #   power    x0.5: Max-Q 300 W -> 0.5        Server 300/600 x 0.5 = 0.25
     #   ease     x0.5: Max-Q workstation -> 0.5  Server 2/3 x 0.5 = 0.33
     # Max-Q 7.61 against Server 7.47: the Max-Q, though the Server is faster per card
-    c = consult(engine, workload="fine-tuning", model_params_b=7, priority="fewest-nodes",
-                candidates="rtx-pro-6000-blackwell-max-q,rtx-pro-6000-blackwell-server")
+    c = consult(
+        engine,
+        workload="fine-tuning",
+        model_params_b=7,
+        priority="fewest-nodes",
+        candidates="rtx-pro-6000-blackwell-max-q,rtx-pro-6000-blackwell-server",
+    )
     assert order(c) == ["rtx-pro-6000-blackwell-max-q", "rtx-pro-6000-blackwell-server"]
     maxq, server = c.recommendations
     assert round(maxq.tie_break, 2) == 7.61 and round(server.tie_break, 2) == 7.47
@@ -131,11 +163,16 @@ _CHOICES = {
 }
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.fixed_dictionaries({}, optional={k: st.sampled_from(v) for k, v in _CHOICES.items()}))
-def test_under_lowest_cost_the_first_costs_no_more_than_any_other(engine: Engine, answers: dict[str, Any]) -> None:
+def test_under_lowest_cost_the_first_costs_no_more_than_any_other(
+    engine: Engine, answers: dict[str, Any]
+) -> None:
     c = engine.consult({**answers, "priority": "lowest-cost"}, evaluator="python")
     if c.recommendations:
         first = c.recommendations[0]
-        assert all(first.cost_usd <= other.cost_usd for other in c.recommendations[1:]), \
-            [(r.device, r.cost_usd) for r in c.recommendations]
+        assert all(first.cost_usd <= other.cost_usd for other in c.recommendations[1:]), [
+            (r.device, r.cost_usd) for r in c.recommendations
+        ]

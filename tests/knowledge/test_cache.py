@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from gpu_advisor.core.consult import Engine
 from gpu_advisor.errors import FileErrors
 from gpu_advisor.knowledge import cache
@@ -48,7 +49,9 @@ def test_cached_and_fresh_loads_give_the_same_consultation(tree: Path) -> None:
 def test_an_edit_invalidates_the_cache(tree: Path) -> None:
     Engine.load(tree / "kb", tree / "rules")
     ranking = tree / "rules" / "ranking.yaml"
-    ranking.write_text(ranking.read_text().replace("lowest-cost: {cost: 1}", "lowest-cost: {cost: 5}"))
+    ranking.write_text(
+        ranking.read_text().replace("lowest-cost: {cost: 1}", "lowest-cost: {cost: 5}")
+    )
     engine = Engine.load(tree / "kb", tree / "rules")
     assert engine.rulebase.priorities["lowest-cost"]["cost"] == 5
     assert len(list((tree / "cache").glob("rulebase-*.pickle"))) == 2
@@ -70,7 +73,9 @@ def test_a_damaged_cache_entry_is_ignored_and_replaced(tree: Path) -> None:
     assert entry.read_bytes() != b"not a pickle"
 
 
-def test_an_unwritable_cache_folder_is_not_an_error(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unwritable_cache_folder_is_not_an_error(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     blocker = tree / "file-not-folder"
     blocker.write_text("")
     monkeypatch.setenv("GPU_ADVISOR_CACHE_DIR", str(blocker / "cache"))
@@ -79,8 +84,11 @@ def test_an_unwritable_cache_folder_is_not_an_error(tree: Path, monkeypatch: pyt
 
 def test_the_key_covers_every_input(tree: Path) -> None:
     before = cache.fingerprint(tree / "kb", tree / "rules")
-    for path in [tree / "kb" / "devices" / "rtx-5090.yaml", tree / "kb" / "claims.yaml",
-                 tree / "rules" / "memory.yaml"]:
+    for path in [
+        tree / "kb" / "devices" / "rtx-5090.yaml",
+        tree / "kb" / "claims.yaml",
+        tree / "rules" / "memory.yaml",
+    ]:
         assert str(path) in before
     device = tree / "kb" / "devices" / "rtx-5090.yaml"
     device.write_text(device.read_text() + "\n")
@@ -147,9 +155,12 @@ def test_a_tampered_byte_makes_a_miss(tree: Path) -> None:
     assert entry.read_bytes() != bytes(data)
 
 
-@pytest.mark.parametrize("error", [MemoryError, OverflowError, RecursionError, ValueError, KeyError])
-def test_any_failure_to_unpickle_is_a_miss(tree: Path, monkeypatch: pytest.MonkeyPatch,
-                                           error: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    "error", [MemoryError, OverflowError, RecursionError, ValueError, KeyError]
+)
+def test_any_failure_to_unpickle_is_a_miss(
+    tree: Path, monkeypatch: pytest.MonkeyPatch, error: type[Exception]
+) -> None:
     Engine.load(tree / "kb", tree / "rules")
 
     def broken(data: bytes) -> Any:
@@ -239,8 +250,9 @@ def test_old_entries_and_stale_temporaries_are_pruned(tree: Path) -> None:
     assert not leftover.exists()
 
 
-def test_the_folder_comes_from_platformdirs_unless_overridden(monkeypatch: pytest.MonkeyPatch,
-                                                              tmp_path: Path) -> None:
+def test_the_folder_comes_from_platformdirs_unless_overridden(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import platformdirs
 
     monkeypatch.delenv("GPU_ADVISOR_CACHE_DIR", raising=False)
@@ -253,9 +265,24 @@ def test_the_folder_comes_from_platformdirs_unless_overridden(monkeypatch: pytes
 
 def _recommend(env: dict[str, str]) -> None:
     """One consultation from the command line, in its own process, which uses the cache."""
-    subprocess.run([sys.executable, "-m", "gpu_advisor.cli.main", "recommend", "--set", "workload=inference",
-                    "--set", "model_params_b=7"], env=env, cwd=ROOT, capture_output=True, text=True,
-                   check=True, timeout=120)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gpu_advisor.cli.main",
+            "recommend",
+            "--set",
+            "workload=inference",
+            "--set",
+            "model_params_b=7",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
 
 
 def _files_under(folder: Path) -> list[Path]:
@@ -265,14 +292,21 @@ def _files_under(folder: Path) -> list[Path]:
 def test_the_session_runs_in_a_private_home() -> None:
     assert Path.home() == PRIVATE_HOME
     assert PRIVATE_HOME.parent == Path(tempfile.gettempdir())
-    for variable in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME",
-                     "GPU_ADVISOR_CACHE_DIR"):
+    for variable in (
+        "XDG_CACHE_HOME",
+        "XDG_CONFIG_HOME",
+        "XDG_DATA_HOME",
+        "XDG_STATE_HOME",
+        "GPU_ADVISOR_CACHE_DIR",
+    ):
         assert Path(os.environ[variable]).is_relative_to(PRIVATE_HOME), variable
     assert cache.cache_dir().is_relative_to(PRIVATE_HOME)
     assert IMPORTED_TOO_EARLY == []  # nothing could read the real home before conftest replaced it
 
 
-def test_a_consultation_with_the_suites_environment_writes_nothing_under_home(tmp_path: Path) -> None:
+def test_a_consultation_with_the_suites_environment_writes_nothing_under_home(
+    tmp_path: Path,
+) -> None:
     home = tmp_path / "home"
     home.mkdir()
     _recommend({**os.environ, "HOME": str(home)})
@@ -280,16 +314,24 @@ def test_a_consultation_with_the_suites_environment_writes_nothing_under_home(tm
     assert list(cache.cache_dir().glob("rulebase-*.pickle")), "the run did not use the cache at all"
 
 
-def test_without_the_suites_environment_the_same_consultation_caches_under_home(tmp_path: Path) -> None:
+def test_without_the_suites_environment_the_same_consultation_caches_under_home(
+    tmp_path: Path,
+) -> None:
     """The check above can fail: the cache's last resort is the home folder (platformdirs)."""
     home = tmp_path / "home"
     home.mkdir()
-    env = {name: value for name, value in os.environ.items()
-           if name not in ("XDG_CACHE_HOME", "GPU_ADVISOR_CACHE_DIR")}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("XDG_CACHE_HOME", "GPU_ADVISOR_CACHE_DIR")
+    }
     _recommend({**env, "HOME": str(home)})
     folder = home / ".cache" / "gpu-advisor"
     entries = list(folder.glob("rulebase-*.pickle"))
     # The folder holds the entry and the key that authenticates it, nothing else.
-    assert entries and _files_under(home) == [Path(".cache"), Path(".cache/gpu-advisor"),
-                                              Path(".cache/gpu-advisor/key"),
-                                              entries[0].relative_to(home)]
+    assert entries and _files_under(home) == [
+        Path(".cache"),
+        Path(".cache/gpu-advisor"),
+        Path(".cache/gpu-advisor/key"),
+        entries[0].relative_to(home),
+    ]

@@ -11,8 +11,19 @@ from gpu_advisor.core.consult import Engine
 from gpu_advisor.knowledge.kb import KB_ATTRIBUTE_NAMES, KB_FACTS, PRICE_FACTS, PRICE_KINDS
 from gpu_advisor.knowledge.vocabulary import DEVICE_ATTRIBUTES
 
-NEW_DEVICES = ("a100-80gb-sxm", "a100-80gb-pcie", "h100-nvl", "l40s", "l4", "rtx-6000-ada",
-               "rtx-4090", "rtx-3090", "mi300x", "mi325x", "mac-studio-m3-ultra")
+NEW_DEVICES = (
+    "a100-80gb-sxm",
+    "a100-80gb-pcie",
+    "h100-nvl",
+    "l40s",
+    "l4",
+    "rtx-6000-ada",
+    "rtx-4090",
+    "rtx-3090",
+    "mi300x",
+    "mi325x",
+    "mac-studio-m3-ultra",
+)
 
 
 def test_the_vocabulary_and_the_schema_come_from_the_declaration() -> None:
@@ -40,9 +51,18 @@ def test_the_new_devices_are_there_with_every_fact(engine: Engine) -> None:
     assert len(devices) == 22
     for device in devices.values():
         for fact in KB_FACTS:
-            if fact.name in ("usable_memory_gb", "network", "system_power_w", "partition_memory_gb"):
+            if fact.name in (
+                "usable_memory_gb",
+                "network",
+                "system_power_w",
+                "partition_memory_gb",
+            ):
                 continue  # only where they apply
-            if fact.name == "memory_bus_bits" and device.id in ("b200", "h200", "rtx-pro-6000-blackwell-server"):
+            if fact.name == "memory_bus_bits" and device.id in (
+                "b200",
+                "h200",
+                "rtx-pro-6000-blackwell-server",
+            ):
                 continue  # no registered source gives their bus width (before this edition too)
             assert device.fact(fact.name) is not None, f"{device.id} lacks {fact.name}"
         if device.value("unified_memory"):
@@ -68,8 +88,9 @@ def test_a_weight_only_precision_computes_at_the_bf16_rate(engine: Engine) -> No
     assert fp8 is not None and (fp8.precision, fp8.tflops) == ("fp8", 1979)
 
 
-def test_the_memory_estimate_is_made_once_per_consultation(engine: Engine,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_memory_estimate_is_made_once_per_consultation(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from gpu_advisor.arithmetic import sizing
 
     calls = []
@@ -82,13 +103,19 @@ def test_the_memory_estimate_is_made_once_per_consultation(engine: Engine,
     # per device (22 of them).
     assert len(calls) == len(set(calls)) and len(calls) <= 3
     calls.clear()
-    Engine(engine.rulebase).consult({"workload": "inference", "model_params_b": 13,
-                                     "candidates": "h100-sxm,rtx-a6000"}, evaluator="python")
+    Engine(engine.rulebase).consult(
+        {"workload": "inference", "model_params_b": 13, "candidates": "h100-sxm,rtx-a6000"},
+        evaluator="python",
+    )
     assert len(calls) <= 3
 
 
 def test_the_runtime_knowledge_types_need_no_pydantic() -> None:
-    code = ("import sys; import gpu_advisor.knowledge.kb, gpu_advisor.knowledge.vocabulary; "
-            "print('pydantic' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    code = (
+        "import sys; import gpu_advisor.knowledge.kb, gpu_advisor.knowledge.vocabulary; "
+        "print('pydantic' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "False"

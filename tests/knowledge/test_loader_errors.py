@@ -52,7 +52,9 @@ def test_the_fixture_tree_loads_before_it_is_broken(tree: Path) -> None:
 
 
 def test_all_problems_of_a_file_are_reported_with_positions(tree: Path) -> None:
-    path = write_rule(tree, """\
+    path = write_rule(
+        tree,
+        """\
 topic: extra
 title: Broken on purpose
 rules:
@@ -73,12 +75,16 @@ rules:
       warn: hello
     because: x
     sources: [seed-000]
-""")
+""",
+    )
     errors = load_errors(tree)
     where = str(path)
     expected = [
         (f"{where}:8:11", "unknown answer 'deploymnt' (did you mean 'deployment'?)"),
-        (f"{where}:9:11", "'inferense' is not a value of answer.workload (did you mean 'inference'?)"),
+        (
+            f"{where}:9:11",
+            "'inferense' is not a value of answer.workload (did you mean 'inference'?)",
+        ),
         (f"{where}:12:14", "unknown device 'memory_gbb' (did you mean 'memory_gb'?)"),
         (f"{where}:13:15", "unknown source 'seed-009'"),
         (f"{where}:16:28", "in condition 'answer.max_gpus >> 2': expected a value, found '>'"),
@@ -90,28 +96,41 @@ rules:
 def test_duplicate_keys_and_duplicate_ids(tree: Path) -> None:
     path = write_rule(tree, GOOD_RULE + GOOD_RULE.split("rules:\n", 1)[1])
     assert any(str(path) in e and "duplicate rule id 'extra.ok'" in e for e in load_errors(tree))
-    write_rule(tree, GOOD_RULE.replace("    because: fine\n", "    because: fine\n    because: twice\n"))
-    assert any(re.search(r"extra\.yaml:10:5: duplicate key 'because' \(first defined at line 9\)", e)
-               for e in load_errors(tree))
+    write_rule(
+        tree, GOOD_RULE.replace("    because: fine\n", "    because: fine\n    because: twice\n")
+    )
+    assert any(
+        re.search(r"extra\.yaml:10:5: duplicate key 'because' \(first defined at line 9\)", e)
+        for e in load_errors(tree)
+    )
 
 
 def test_a_rule_id_used_by_two_files_is_reported_at_the_second(tree: Path) -> None:
     first = write_rule(tree, GOOD_RULE)
     second = tree / "rules" / "more.yaml"  # sorts after extra.yaml, so it is read second
-    second.write_text(GOOD_RULE.replace("topic: extra", "topic: more").replace("extra.ok", "more.first")
-                      + GOOD_RULE.split("rules:\n", 1)[1], encoding="utf-8")
-    assert load_errors(tree) == [f"{second}:11:5: duplicate rule id 'extra.ok' (first at {first}:4:5)"]
+    second.write_text(
+        GOOD_RULE.replace("topic: extra", "topic: more").replace("extra.ok", "more.first")
+        + GOOD_RULE.split("rules:\n", 1)[1],
+        encoding="utf-8",
+    )
+    assert load_errors(tree) == [
+        f"{second}:11:5: duplicate rule id 'extra.ok' (first at {first}:4:5)"
+    ]
 
 
 def test_schema_errors_name_the_key_and_suggest(tree: Path) -> None:
     write_rule(tree, GOOD_RULE.replace("    sources: [seed-000]\n", "    sorces: [seed-000]\n"))
     errors = load_errors(tree)
-    assert any("unknown key 'sorces' (did you mean 'sources'?)" in e and ":10:5:" in e for e in errors), errors
+    assert any(
+        "unknown key 'sorces' (did you mean 'sources'?)" in e and ":10:5:" in e for e in errors
+    ), errors
     assert any("missing required key 'sources'" in e for e in errors), errors
 
 
 def test_type_mismatches_and_mixed_joins_are_rejected(tree: Path) -> None:
-    write_rule(tree, """\
+    write_rule(
+        tree,
+        """\
 topic: extra
 title: Types
 rules:
@@ -126,7 +145,8 @@ rules:
       exclude: true
     because: x
     sources: [seed-000]
-""")
+""",
+    )
     errors = load_errors(tree)
     assert any("device.ecc is a bool; 3 is not" in e and ":7:9:" in e for e in errors), errors
     assert any("mixes device facts with answers" in e and ":10:13:" in e for e in errors), errors
@@ -134,9 +154,13 @@ rules:
 
 def test_rules_that_depend_on_each_other_in_a_cycle(tree: Path) -> None:
     facts = tree / "rules" / "facts.yaml"
-    facts.write_text(facts.read_text() + "  loop_a: {type: bool, kind: intermediate, description: a}\n"
-                     "  loop_b: {type: bool, kind: intermediate, description: b}\n")
-    write_rule(tree, """\
+    facts.write_text(
+        facts.read_text() + "  loop_a: {type: bool, kind: intermediate, description: a}\n"
+        "  loop_b: {type: bool, kind: intermediate, description: b}\n"
+    )
+    write_rule(
+        tree,
+        """\
 topic: extra
 title: Cycle
 rules:
@@ -152,20 +176,29 @@ rules:
     then: {derive: {loop_b: true}}
     because: x
     sources: [seed-000]
-""")
+""",
+    )
     assert any("cycle" in e and "extra.a" in e and "extra.b" in e for e in load_errors(tree))
 
 
 def test_knowledge_base_errors(tree: Path) -> None:
     device = tree / "kb" / "devices" / "rtx-5090.yaml"
     text = device.read_text()
-    text = text.replace("memory_gb: {value: 32, source: seed-000#specs}", "memory_gb: {value: 0, source: seed-00#specs}")
+    text = text.replace(
+        "memory_gb: {value: 32, source: seed-000#specs}",
+        "memory_gb: {value: 0, source: seed-00#specs}",
+    )
     text = text.replace("driver_class: {value: geforce,", "driver_class: {value: gefroce,")
     device.write_text(text)
     errors = load_errors(tree)
-    assert any("rtx-5090.yaml" in e and "memory_gb: 0 is outside the plausible range" in e for e in errors), errors
+    assert any(
+        "rtx-5090.yaml" in e and "memory_gb: 0 is outside the plausible range" in e for e in errors
+    ), errors
     assert any("unknown source 'seed-00'" in e for e in errors), errors
-    assert any("'gefroce' is not geforce, professional, datacenter, macos (did you mean 'geforce'?)" in e for e in errors)
+    assert any(
+        "'gefroce' is not geforce, professional, datacenter, macos (did you mean 'geforce'?)" in e
+        for e in errors
+    )
     assert all(re.match(r"^.+:\d+:\d+: ", e) for e in errors), errors
 
 
@@ -174,11 +207,18 @@ def test_disagreeing_values_must_say_why_one_is_preferred(tree: Path) -> None:
     text = device.read_text()
     old = "memory_gb: {value: 32, source: seed-000#specs}"
     assert old in text
-    device.write_text(text.replace(old, "memory_gb: {value: 32, source: seed-000#specs, "
-                                        "alternatives: [{value: 30, source: seed-001}]}"))
+    device.write_text(
+        text.replace(
+            old,
+            "memory_gb: {value: 32, source: seed-000#specs, "
+            "alternatives: [{value: 30, source: seed-001}]}",
+        )
+    )
     errors = load_errors(tree)
-    assert any("rtx-5090.yaml" in e and "sources disagree; say why the preferred value wins" in e
-               for e in errors), errors
+    assert any(
+        "rtx-5090.yaml" in e and "sources disagree; say why the preferred value wins" in e
+        for e in errors
+    ), errors
 
 
 def test_yaml_syntax_error_has_a_position(tree: Path) -> None:
@@ -187,8 +227,11 @@ def test_yaml_syntax_error_has_a_position(tree: Path) -> None:
 
 
 def test_a_schema_error_in_one_rule_hides_no_problem_in_another(tree: Path) -> None:
-    path = write_rule(tree, GOOD_RULE.replace("    sources: [seed-000]\n", "    sources: [seed-000]\n    colour: red\n")
-                      + GOOD_RULE.split("rules:\n", 1)[1].replace("answer.deployment", "answer.deploymnt"))
+    path = write_rule(
+        tree,
+        GOOD_RULE.replace("    sources: [seed-000]\n", "    sources: [seed-000]\n    colour: red\n")
+        + GOOD_RULE.split("rules:\n", 1)[1].replace("answer.deployment", "answer.deploymnt"),
+    )
     errors = load_errors(tree)
     assert any(str(path) in e and "unknown key 'colour'" in e for e in errors), errors
     assert any(str(path) in e and "unknown answer 'deploymnt'" in e for e in errors), errors

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from gpu_advisor.errors import FileError
 from gpu_advisor.knowledge.model_files import (
     ModelSpec,
@@ -39,7 +40,12 @@ def test_llama_3_1_8b_matches_its_published_parameter_count() -> None:
     spec = model("llama-3.1-8b")
     assert spec.params == 8_030_261_248
     assert (spec.layers, spec.hidden, spec.attention_heads, spec.kv_heads, spec.head_dim) == (
-        32, 4096, 32, 8, 128)
+        32,
+        4096,
+        32,
+        8,
+        128,
+    )
     assert spec.attention == "grouped"
     assert spec.provenance["kv_heads"] == "num_key_value_heads"
     assert spec.provenance["head_dim"] == "hidden_size / num_attention_heads"
@@ -114,25 +120,43 @@ def test_gemma_2_alternates_local_and_global_layers() -> None:
 
 def test_gemma_3_keeps_one_global_layer_in_six() -> None:
     # Gemma 3's text config: 5 local layers (window 1024), then 1 global, repeated.
-    config = {"model_type": "gemma3_text", "num_hidden_layers": 12, "hidden_size": 256,
-              "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64,
-              "intermediate_size": 512, "vocab_size": 1000, "sliding_window": 1024,
-              "sliding_window_pattern": 6}
+    config = {
+        "model_type": "gemma3_text",
+        "num_hidden_layers": 12,
+        "hidden_size": 256,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 64,
+        "intermediate_size": 512,
+        "vocab_size": 1000,
+        "sliding_window": 1024,
+        "sliding_window_pattern": 6,
+    }
     spec = spec_from_config({"text_config": config}, name="gemma3-mini")
     assert spec.layer_windows == (1024,) * 5 + (None,) + (1024,) * 5 + (None,)
     assert spec.provenance["layers"] == "text_config.num_hidden_layers"
 
 
 def test_layer_types_list_wins_over_patterns() -> None:
-    config = {"num_hidden_layers": 3, "hidden_size": 64, "num_attention_heads": 4,
-              "vocab_size": 10, "sliding_window": 128,
-              "layer_types": ["sliding_attention", "full_attention", "sliding_attention"]}
+    config = {
+        "num_hidden_layers": 3,
+        "hidden_size": 64,
+        "num_attention_heads": 4,
+        "vocab_size": 10,
+        "sliding_window": 128,
+        "layer_types": ["sliding_attention", "full_attention", "sliding_attention"],
+    }
     assert spec_from_config(config, name="x").layer_windows == (128, None, 128)
 
 
 def test_mistral_style_window_applies_to_every_layer_and_qwen_flag_switches_it_off() -> None:
-    base = {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4,
-            "vocab_size": 10, "sliding_window": 4096}
+    base = {
+        "num_hidden_layers": 2,
+        "hidden_size": 64,
+        "num_attention_heads": 4,
+        "vocab_size": 10,
+        "sliding_window": 4096,
+    }
     assert spec_from_config(base, name="m").layer_windows == (4096, 4096)
     qwen = model("qwen2.5-7b")  # sliding_window 131072 but use_sliding_window false
     assert qwen.sliding_layers == 0
@@ -168,8 +192,13 @@ def test_llama_2_13b_and_llama_65b_are_multi_head() -> None:
 
 
 def test_multi_query_attention_is_named() -> None:
-    config = {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 8,
-              "num_key_value_heads": 1, "vocab_size": 10}
+    config = {
+        "num_hidden_layers": 2,
+        "hidden_size": 64,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 1,
+        "vocab_size": 10,
+    }
     assert spec_from_config(config, name="mq").attention == "multi-query"
 
 
@@ -214,8 +243,10 @@ def test_missing_field_offers_the_misspelt_key(tmp_path: Path) -> None:
 
 
 def test_inconsistent_heads_point_at_the_kv_field(tmp_path: Path) -> None:
-    text = ('{\n  "num_hidden_layers": 2,\n  "hidden_size": 4096,\n  "num_attention_heads": 32,\n'
-            '  "num_key_value_heads": 7,\n  "vocab_size": 100\n}\n')
+    text = (
+        '{\n  "num_hidden_layers": 2,\n  "hidden_size": 4096,\n  "num_attention_heads": 32,\n'
+        '  "num_key_value_heads": 7,\n  "vocab_size": 100\n}\n'
+    )
     path = write(tmp_path, "config.json", text)
     with pytest.raises(FileError) as caught:
         read_model(path)
@@ -223,15 +254,23 @@ def test_inconsistent_heads_point_at_the_kv_field(tmp_path: Path) -> None:
 
 
 def test_hidden_not_divisible_by_heads_without_head_dim(tmp_path: Path) -> None:
-    config = {"num_hidden_layers": 2, "hidden_size": 100, "num_attention_heads": 3,
-              "vocab_size": 10}
+    config = {
+        "num_hidden_layers": 2,
+        "hidden_size": 100,
+        "num_attention_heads": 3,
+        "vocab_size": 10,
+    }
     with pytest.raises(FileError, match="not a multiple of 3 heads"):
         read_model(write(tmp_path, "config.json", json.dumps(config)))
 
 
 def test_wrong_type_names_the_field(tmp_path: Path) -> None:
-    config = {"num_hidden_layers": "32", "hidden_size": 64, "num_attention_heads": 4,
-              "vocab_size": 10}
+    config = {
+        "num_hidden_layers": "32",
+        "hidden_size": 64,
+        "num_attention_heads": 4,
+        "vocab_size": 10,
+    }
     with pytest.raises(FileError, match="'num_hidden_layers' must be a whole number"):
         read_model(write(tmp_path, "config.json", json.dumps(config)))
 
@@ -245,8 +284,9 @@ def test_folder_without_config_says_so(tmp_path: Path) -> None:
 # --- safetensors headers -------------------------------------------------------------------------
 
 
-def write_safetensors(path: Path, tensors: dict[str, tuple[str, list[int]]],
-                      with_data: bool = True) -> None:
+def write_safetensors(
+    path: Path, tensors: dict[str, tuple[str, list[int]]], with_data: bool = True
+) -> None:
     """A .safetensors file: 8-byte little-endian header length, JSON header, then data."""
     sizes = {"BF16": 2, "F32": 4, "F8_E4M3": 1, "U8": 1}
     header: dict[str, object] = {"__metadata__": {"format": "pt"}}
@@ -259,23 +299,38 @@ def write_safetensors(path: Path, tensors: dict[str, tuple[str, list[int]]],
     path.write_bytes(struct.pack("<Q", len(raw)) + raw + (b"\0" * offset if with_data else b""))
 
 
-TINY = {"num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 2,
-        "num_key_value_heads": 1, "intermediate_size": 16, "vocab_size": 32,
-        "tie_word_embeddings": False, "model_type": "llama"}
+TINY = {
+    "num_hidden_layers": 1,
+    "hidden_size": 8,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "intermediate_size": 16,
+    "vocab_size": 32,
+    "tie_word_embeddings": False,
+    "model_type": "llama",
+}
 
 
 def test_safetensors_headers_give_exact_counts_without_reading_data(tmp_path: Path) -> None:
     write(tmp_path, "config.json", json.dumps(TINY))
     # Shards written without their data: the reader must need only the headers.
-    write_safetensors(tmp_path / "model-00001-of-00002.safetensors", {
-        "model.embed_tokens.weight": ("BF16", [32, 8]),
-        "model.layers.0.self_attn.q_proj.weight": ("F8_E4M3", [8, 8]),
-        "model.layers.0.self_attn.q_proj.weight_scale_inv": ("F32", [1, 1]),
-    }, with_data=False)
-    write_safetensors(tmp_path / "model-00002-of-00002.safetensors", {
-        "lm_head.weight": ("BF16", [32, 8]),
-        "model.norm.weight": ("F32", [8]),
-    }, with_data=False)
+    write_safetensors(
+        tmp_path / "model-00001-of-00002.safetensors",
+        {
+            "model.embed_tokens.weight": ("BF16", [32, 8]),
+            "model.layers.0.self_attn.q_proj.weight": ("F8_E4M3", [8, 8]),
+            "model.layers.0.self_attn.q_proj.weight_scale_inv": ("F32", [1, 1]),
+        },
+        with_data=False,
+    )
+    write_safetensors(
+        tmp_path / "model-00002-of-00002.safetensors",
+        {
+            "lm_head.weight": ("BF16", [32, 8]),
+            "model.norm.weight": ("F32", [8]),
+        },
+        with_data=False,
+    )
     spec = read_model(tmp_path)
     # 32 x 8 + 8 x 8 + 32 x 8 + 8 = 584 parameters (the fp8 scale is not a parameter)
     assert spec.params == 584 and spec.params_counted
@@ -287,8 +342,11 @@ def test_safetensors_headers_give_exact_counts_without_reading_data(tmp_path: Pa
 
 def test_index_without_shards_gives_the_stored_size(tmp_path: Path) -> None:
     write(tmp_path, "config.json", json.dumps(TINY))
-    write(tmp_path, "model.safetensors.index.json",
-          json.dumps({"metadata": {"total_size": 123456}, "weight_map": {}}))
+    write(
+        tmp_path,
+        "model.safetensors.index.json",
+        json.dumps({"metadata": {"total_size": 123456}, "weight_map": {}}),
+    )
     spec = read_model(tmp_path)
     assert spec.stored_bytes == 123456 and not spec.params_counted
 
@@ -329,8 +387,9 @@ def write_gguf(path: Path, arch: str = "llama", sliding_window: int = 0) -> None
 
     def quantized(name: str, rows: int, cols: int, kind: Q) -> None:
         block, size = GGML_QUANT_SIZES[kind]
-        writer.add_tensor(name, np.zeros((rows, cols // block * size), dtype=np.uint8),
-                          raw_dtype=kind)
+        writer.add_tensor(
+            name, np.zeros((rows, cols // block * size), dtype=np.uint8), raw_dtype=kind
+        )
 
     writer.add_tensor("token_embd.weight", np.zeros((32, 256), dtype=np.float16))
     quantized("blk.0.attn_q.weight", 256, 256, Q.Q4_K)
@@ -349,12 +408,22 @@ def test_gguf_is_read_back_with_its_types(tmp_path: Path) -> None:
     spec = read_model(path)
     assert spec.name == "tiny-test"
     assert (spec.layers, spec.hidden, spec.attention_heads, spec.kv_heads, spec.head_dim) == (
-        2, 256, 4, 2, 64)
+        2,
+        256,
+        4,
+        2,
+        64,
+    )
     assert spec.vocab == 32 and spec.max_context == 4096 and spec.intermediate_size == 512
     assert spec.tied_embeddings  # no output.weight tensor
     # 32 x 256 = 8,192 F16; 256 x 256 = 65,536 each of Q4_K and Q8_0; 131,072 each of Q6_K, IQ4_XS
-    assert dict(spec.weight_formats) == {"F16": 8192, "Q4_K": 65536, "Q6_K": 131072,
-                                         "Q8_0": 65536, "IQ4_XS": 131072}
+    assert dict(spec.weight_formats) == {
+        "F16": 8192,
+        "Q4_K": 65536,
+        "Q6_K": 131072,
+        "Q8_0": 65536,
+        "IQ4_XS": 131072,
+    }
     assert spec.params == 8192 + 65536 * 2 + 131072 * 2 and spec.params_counted
     # bytes: 8,192 x 2 + 65,536 x 144/256 + 131,072 x 210/256 + 65,536 x 34/32 + 131,072 x 136/256
     #      = 16,384 + 36,864 + 107,520 + 69,632 + 69,632 = 300,032

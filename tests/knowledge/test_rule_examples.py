@@ -21,9 +21,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "example_index" not in metafunc.fixturenames:
         return
     rulebase = load_rulebase_cached(ROOT / "kb", ROOT / "rules")
-    metafunc.parametrize(("rule_id", "example_index"),
-                         [pytest.param(rule.id, index, id=f"{rule.id}:{example.name}")
-                          for rule in rulebase.rules for index, example in enumerate(rule.examples)])
+    metafunc.parametrize(
+        ("rule_id", "example_index"),
+        [
+            pytest.param(rule.id, index, id=f"{rule.id}:{example.name}")
+            for rule in rulebase.rules
+            for index, example in enumerate(rule.examples)
+        ],
+    )
 
 
 def test_rule_example(engine: Engine, rule_id: str, example_index: int) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from gpu_advisor.errors import FileErrors, UsageError
 from gpu_advisor.knowledge import safe_files
 from gpu_advisor.knowledge.safe_files import (
@@ -122,17 +123,22 @@ def test_dev_full_reports_the_full_disk_in_one_usage_error() -> None:
 
 
 def test_dev_stdout_is_written_through() -> None:
-    script = ("from gpu_advisor.knowledge.safe_files import write_text_safely; "
-              "write_text_safely('/dev/stdout', 'through stdout\\n')")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
-                            check=False)
+    script = (
+        "from gpu_advisor.knowledge.safe_files import write_text_safely; "
+        "write_text_safely('/dev/stdout', 'through stdout\\n')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "through stdout\n"
 
 
 def test_dev_stdout_redirected_to_a_file_overwrites_that_file(tmp_path: Path) -> None:
-    script = ("from gpu_advisor.knowledge.safe_files import write_text_safely; "
-              "write_text_safely('/dev/stdout', 'report\\n')")
+    script = (
+        "from gpu_advisor.knowledge.safe_files import write_text_safely; "
+        "write_text_safely('/dev/stdout', 'report\\n')"
+    )
     out = tmp_path / "out.txt"
     out.write_text("previous content that is longer\n")
     with out.open("r+") as handle:
@@ -181,8 +187,9 @@ def test_a_missing_folder_is_a_usage_error(tmp_path: Path) -> None:
         write_text_safely(tmp_path / "nope" / "out.txt", "x")
 
 
-def test_a_full_disk_leaves_the_old_file_and_no_temporary(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_full_disk_leaves_the_old_file_and_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = tmp_path / "out.txt"
     target.write_text("old")
 
@@ -190,14 +197,19 @@ def test_a_full_disk_leaves_the_old_file_and_no_temporary(tmp_path: Path,
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(UsageError, match=r"out.txt: cannot write \(No space left on device\); "
-                                         "the old file is unchanged"):
+    with pytest.raises(
+        UsageError,
+        match=r"out.txt: cannot write \(No space left on device\); "
+        "the old file is unchanged",
+    ):
         write_text_safely(target, "new")
     assert target.read_text() == "old"
     assert _leftovers(tmp_path) == []
 
 
-def test_an_interrupted_write_leaves_no_temporary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_interrupted_write_leaves_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = tmp_path / "out.txt"
     target.write_text("old")
 
@@ -210,12 +222,16 @@ def test_an_interrupted_write_leaves_no_temporary(tmp_path: Path, monkeypatch: p
     assert target.read_text() == "old" and _leftovers(tmp_path) == []
 
 
-def test_permission_denied_is_one_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_permission_denied_is_one_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def denied(**kwargs: object) -> tuple[int, str]:
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
 
     monkeypatch.setattr(safe_files.tempfile, "mkstemp", denied)
-    with pytest.raises(UsageError, match=r"out.txt: cannot create a temporary file in .*Permission denied"):
+    with pytest.raises(
+        UsageError, match=r"out.txt: cannot create a temporary file in .*Permission denied"
+    ):
         write_text_safely(tmp_path / "out.txt", "x")
 
 
@@ -231,8 +247,9 @@ def test_a_read_only_folder_is_one_usage_error(tmp_path: Path) -> None:
         folder.chmod(0o700)
 
 
-def test_the_temporary_name_is_unpredictable_and_exclusive(tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_temporary_name_is_unpredictable_and_exclusive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A planted link at the old predictable name is never followed."""
     victim = tmp_path / "victim"
     victim.write_text("precious")
@@ -321,7 +338,8 @@ def _load(text: str, finite: bool = True) -> object:
 
 
 LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
-    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8))
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+)
 
 
 def test_billion_laughs_is_refused_quickly_with_a_location() -> None:
@@ -349,4 +367,9 @@ def test_numbers_are_bounded() -> None:
         with pytest.raises(FileErrors, match=r"doc.yaml:1:4: .* is not a finite number"):
             _load(f"a: {literal}")
     assert _load("a: .inf", finite=False) == {"a": float("inf")}
-    assert _load("a: 12_345\nb: 0x1F\nc: 1.5e+3\nd: -7\n") == {"a": 12345, "b": 31, "c": 1500.0, "d": -7}
+    assert _load("a: 12_345\nb: 0x1F\nc: 1.5e+3\nd: -7\n") == {
+        "a": 12345,
+        "b": 31,
+        "c": 1500.0,
+        "d": -7,
+    }

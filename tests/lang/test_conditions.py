@@ -10,9 +10,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpu_advisor.backends import durable as durable_adapter
-from gpu_advisor.lang.conditions import (MISSING, All, AnyOf, ConditionSyntaxError, Leaf, Not, Ref,
-                                    evaluate, parse_condition, parse_leaf, show, to_nnf)
 from gpu_advisor.errors import FileError, Location
+from gpu_advisor.lang.conditions import (
+    MISSING,
+    All,
+    AnyOf,
+    ConditionSyntaxError,
+    Leaf,
+    Not,
+    Ref,
+    evaluate,
+    parse_condition,
+    parse_leaf,
+    show,
+    to_nnf,
+)
 
 HERE = Location("t.yaml", 3, 11)
 
@@ -25,21 +37,27 @@ def test_parses_comparisons_membership_and_presence() -> None:
     assert leaf("answer.workload == inference").right == "inference"
     assert leaf("answer.budget_usd >= 150_000").right == 150000
     assert leaf("device.memory_gb < fact.memory_need_gb").right == Ref("fact", "memory_need_gb")
-    assert leaf("answer.priority in [lowest-cost, 'fewest nodes']").right == ("lowest-cost", "fewest nodes")
+    assert leaf("answer.priority in [lowest-cost, 'fewest nodes']").right == (
+        "lowest-cost",
+        "fewest nodes",
+    )
     assert leaf("answer.x not in [a]").op == "not in"
     assert leaf("answer.budget_usd is not set").op == "not set"
     bare = leaf("fact.needs_ecc")
     assert (bare.op, bare.right) == ("==", True)
 
 
-@pytest.mark.parametrize(("text", "offset", "fragment"), [
-    ("answer.workload = inference", 16, "unexpected character"),
-    ("workload == inference", 0, "starts with a reference"),
-    ("answer.workload ==", 18, "missing a value"),
-    ("answer.x in [a, b", 17, "unclosed list"),
-    ("answer.x is maybe", 9, "is set"),
-    ("answer.x == 1 2", 14, "unexpected"),
-])
+@pytest.mark.parametrize(
+    ("text", "offset", "fragment"),
+    [
+        ("answer.workload = inference", 16, "unexpected character"),
+        ("workload == inference", 0, "starts with a reference"),
+        ("answer.workload ==", 18, "missing a value"),
+        ("answer.x in [a, b", 17, "unclosed list"),
+        ("answer.x is maybe", 9, "is set"),
+        ("answer.x == 1 2", 14, "unexpected"),
+    ],
+)
 def test_syntax_errors_point_at_the_column(text: str, offset: int, fragment: str) -> None:
     with pytest.raises(ConditionSyntaxError) as info:
         leaf(text)
@@ -54,14 +72,18 @@ def test_parse_condition_reports_file_positions() -> None:
     def where(key: tuple[Any, ...]) -> Location:
         return marks.get(key, Location("r.yaml", 1, 1))
 
-    parse_condition({"any": ["answer.a == 1", "answer.b === 2"]}, where, ("when",), lambda k: False, errors)
+    parse_condition(
+        {"any": ["answer.a == 1", "answer.b === 2"]}, where, ("when",), lambda k: False, errors
+    )
     assert [str(e.location) for e in errors] == ["r.yaml:9:24"]
     assert "unexpected character" in errors[0].message
 
 
 def test_quoted_scalars_shift_the_column_by_the_quote() -> None:
     errors: list[FileError] = []
-    parse_condition("answer.a == ", lambda k: Location("r.yaml", 2, 9), ("when",), lambda k: True, errors)
+    parse_condition(
+        "answer.a == ", lambda k: Location("r.yaml", 2, 9), ("when",), lambda k: True, errors
+    )
     assert str(errors[0].location) == "r.yaml:2:22"
 
 
@@ -74,7 +96,7 @@ def test_missing_values_make_comparisons_false_and_not_is_classical() -> None:
 
 
 def test_show_round_trips_through_the_parser() -> None:
-    text = "answer.priority in [lowest-cost, \"a b\"]"
+    text = 'answer.priority in [lowest-cost, "a b"]'
     assert show(leaf(show(leaf(text)))) == show(leaf(text))
 
 
@@ -89,7 +111,9 @@ VALUES = st.one_of(st.just(MISSING), st.integers(0, 3))
 def conditions(draw: Any, depth: int = 0) -> Any:
     if depth >= 3 or draw(st.booleans()):
         name = draw(st.sampled_from(NAMES))
-        op = draw(st.sampled_from(["==", "!=", "<", "<=", ">", ">=", "in", "not in", "set", "not set"]))
+        op = draw(
+            st.sampled_from(["==", "!=", "<", "<=", ">", ">=", "in", "not in", "set", "not set"])
+        )
         if op in ("set", "not set"):
             right: Any = None
         elif op in ("in", "not in"):

@@ -9,15 +9,20 @@ import pytest
 from tests.conftest import ROOT
 
 jsonschema = pytest.importorskip("jsonschema")
-SCHEMA = json.loads((ROOT / "docs" / "schema" / "consultation.schema.json").read_text(encoding="utf-8"))
+SCHEMA = json.loads(
+    (ROOT / "docs" / "schema" / "consultation.schema.json").read_text(encoding="utf-8")
+)
 
 
-@pytest.mark.parametrize("answers", [
-    {"workload": "inference", "model_params_b": 70, "budget_usd": 5000},
-    {"workload": "fine-tuning", "model_params_b": 13},
-    {"workload": "scientific"},
-    {"budget_usd": 100},
-])
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {"workload": "inference", "model_params_b": 70, "budget_usd": 5000},
+        {"workload": "fine-tuning", "model_params_b": 13},
+        {"workload": "scientific"},
+        {"budget_usd": 100},
+    ],
+)
 def test_real_output_matches_the_schema(engine, answers: dict[str, object]) -> None:
     from gpu_advisor.present.formats import render_report
     from gpu_advisor.present.report import SCHEMA_VERSION
@@ -30,7 +35,9 @@ def test_real_output_matches_the_schema(engine, answers: dict[str, object]) -> N
 def test_excluded_lists_every_rule_that_excluded_a_device(engine) -> None:
     from gpu_advisor.present.formats import render_report
 
-    consultation = engine.consult({"workload": "inference", "model_params_b": 70, "budget_usd": 5000})
+    consultation = engine.consult(
+        {"workload": "inference", "model_params_b": 70, "budget_usd": 5000}
+    )
     data = json.loads(render_report(consultation, "json", counterfactuals=False))
     for entry in data["excluded"]:
         every = consultation.all_exclusions[entry["device"]]

@@ -29,7 +29,6 @@ def test_question_ranges_and_values_read_as_numbers(engine) -> None:
 def test_a_large_gap_is_a_warning_and_the_summary_counts_right(tmp_path: Path) -> None:
     from gpu_advisor.audit.logic import GAP_WARNING_SHARE
     from gpu_advisor.audit.render import to_text
-
     from tests.audit.test_audit import audit, one
 
     report = audit(tmp_path, "gap")
@@ -37,5 +36,7 @@ def test_a_large_gap_is_a_warning_and_the_summary_counts_right(tmp_path: Path) -
     share = gap.details["combinations"] / gap.details["of"]
     assert gap.severity == ("warning" if share >= GAP_WARNING_SHARE else "info")
     text = to_text(report)
-    assert " 1 answers" not in text and "1 seed claim " not in text.replace("1 seed claim checked", "")
+    assert " 1 answers" not in text and "1 seed claim " not in text.replace(
+        "1 seed claim checked", ""
+    )
     assert report.exit_code in (0, 1)  # warnings never fail the audit; only errors do

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gpu_advisor.core.consult import Engine
-from gpu_advisor.tui.screens.dialogs import ExportDialog, PathDialog, WhyDialog
 from textual.pilot import Pilot
 from textual.widgets import Input, SelectionList, Static
 
+from gpu_advisor.core.consult import Engine
+from gpu_advisor.tui.screens.dialogs import ExportDialog, PathDialog, WhyDialog
 from tests.tui.test_tui import app_for, consult_screen, run, settle, shown
 
 
@@ -49,7 +49,10 @@ def test_ticked_and_unticked_boxes_differ_as_text(engine: Engine) -> None:
         top = round(devices.scroll_offset.y)
         lines = shown(devices).splitlines()
         ticked = lines[order.index("rtx-5090") - top]
-        unticked = lines[next(i for i, d in enumerate(order) if d != "rtx-5090" and top <= i < top + len(lines)) - top]
+        unticked = lines[
+            next(i for i, d in enumerate(order) if d != "rtx-5090" and top <= i < top + len(lines))
+            - top
+        ]
         assert "rtx-5090" in ticked or "RTX 5090" in ticked
         assert "X" in ticked[:4] and "X" not in unticked[:4]
 
@@ -148,8 +151,13 @@ def test_the_memory_chart_never_draws_an_excluded_device_as_fitting(engine: Engi
 def test_growth_is_not_asked_when_the_model_is_already_13b(engine: Engine) -> None:
     from gpu_advisor.tui.session import Session
 
-    assert "growth_expected" in Session(engine, {"workload": "inference", "model_params_b": 7}).asked_keys()
-    assert "growth_expected" not in Session(engine, {"workload": "inference",
-                                                     "model_params_b": 13}).asked_keys()
+    assert (
+        "growth_expected"
+        in Session(engine, {"workload": "inference", "model_params_b": 7}).asked_keys()
+    )
+    assert (
+        "growth_expected"
+        not in Session(engine, {"workload": "inference", "model_params_b": 13}).asked_keys()
+    )
     help_text = engine.rulebase.questions["batch_size"].help
     assert "fine-tuning" in help_text or "training" in help_text

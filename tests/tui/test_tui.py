@@ -30,19 +30,34 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SCENARIOS: dict[str, dict[str, Any]] = {
     "production fine-tuning of 7B": {
-        "workload": "fine-tuning", "model_params_b": "7", "deployment": "production",
-        "candidates": ["rtx-5090", "rtx-pro-6000-blackwell"]},
+        "workload": "fine-tuning",
+        "model_params_b": "7",
+        "deployment": "production",
+        "candidates": ["rtx-5090", "rtx-pro-6000-blackwell"],
+    },
     "70B inference in fp4": {
-        "workload": "inference", "model_params_b": "70", "precision": "fp4",
-        "candidates": ["h100-pcie", "rtx-pro-6000-blackwell"]},
+        "workload": "inference",
+        "model_params_b": "70",
+        "precision": "fp4",
+        "candidates": ["h100-pcie", "rtx-pro-6000-blackwell"],
+    },
     "pretraining 7B on 8 GPUs": {
-        "workload": "pretraining", "model_params_b": "7", "max_gpus": "8", "parallelism": "tensor"},
+        "workload": "pretraining",
+        "model_params_b": "7",
+        "max_gpus": "8",
+        "parallelism": "tensor",
+    },
 }
 
 
-def run(app: AdvisorApp, script: Callable[[Pilot[None]], Awaitable[None]],
-        size: tuple[int, int] = (120, 40)) -> None:
-    """Run `script` against a headless app of the given size; exceptions in the app fail the test."""
+def run(
+    app: AdvisorApp,
+    script: Callable[[Pilot[None]], Awaitable[None]],
+    size: tuple[int, int] = (120, 40),
+) -> None:
+    """Run `script` against a headless app of the given size; exceptions in the app fail the
+    test."""
+
     async def main() -> None:
         async with app.run_test(size=size) as pilot:
             await settle(pilot)
@@ -163,7 +178,9 @@ def test_production_fine_tuning_of_a_7b_model_recommends_the_rtx_pro_6000(engine
 
     async def script(pilot: Pilot[None]) -> None:
         visited = await walk(pilot, SCENARIOS["production fine-tuning of 7B"])
-        assert "method" in visited and "serving" not in visited and "scientific_profile" not in visited
+        assert (
+            "method" in visited and "serving" not in visited and "scientific_profile" not in visited
+        )
         assert visited == app.session.asked_keys()
         assert verdict(app).startswith("Buy 1 × NVIDIA RTX PRO 6000 Blackwell Workstation Edition")
         excluded = shown(app.screen.query_one("#excluded", OptionList))
@@ -187,7 +204,9 @@ def test_70b_inference_in_fp4_recommends_the_rtx_pro_6000_over_the_h100(engine: 
     run(app, script)
 
 
-def test_pretraining_on_8_gpus_with_tensor_parallelism_puts_the_cheapest_nvlink_part_on_top(engine: Engine) -> None:
+def test_pretraining_on_8_gpus_with_tensor_parallelism_puts_the_cheapest_nvlink_part_on_top(
+    engine: Engine,
+) -> None:
     app = app_for(engine)
 
     async def script(pilot: Pilot[None]) -> None:
@@ -210,11 +229,21 @@ def test_pretraining_on_8_gpus_with_tensor_parallelism_puts_the_cheapest_nvlink_
         #   more GPUs than one box holds. Only NVLink baseboards meet the deadline within 8 GPUs,
         #   and the cheapest is 3 x B200, whose NVSwitch joins all 3 (no partial-NVLink warning).
         assert [(r.device, r.count, r.cost_usd) for r in consultation.recommendations] == [
-            ("b200", 3, 135_000), ("h100-sxm", 6, 180_000), ("h200", 6, 210_000)]
+            ("b200", 3, 135_000),
+            ("h100-sxm", 6, 180_000),
+            ("h200", 6, 210_000),
+        ]
         assert top == "b200"
-        assert not any(w.rule == "interconnect.partial-nvlink" and w.device == top for w in consultation.warnings)
+        assert not any(
+            w.rule == "interconnect.partial-nvlink" and w.device == top
+            for w in consultation.warnings
+        )
         a6000 = [e for e in consultation.excluded if e.device == "rtx-a6000"]
-        assert a6000 and a6000[0].rule == "throughput.demand-not-met" and "needs 59 GPUs" in a6000[0].because
+        assert (
+            a6000
+            and a6000[0].rule == "throughput.demand-not-met"
+            and "needs 59 GPUs" in a6000[0].because
+        )
         assert app.knowledge.devices[top].name in verdict(app)
         assert verdict(app).startswith("Buy 3 × NVIDIA B200")
         excluded = app.screen.query_one("#excluded", OptionList)
@@ -247,8 +276,16 @@ def test_questions_that_do_not_matter_are_skipped_and_come_back(engine: Engine) 
 def test_editing_an_answer_changes_the_results(engine: Engine) -> None:
     # max_gpus is a cap with no default now (issue 11): without it the demand decides and 70B in
     # bf16 simply buys 2 GPUs, so the cap of one GPU is given to reach "nothing fits"
-    app = app_for(engine, {"workload": "inference", "model_params_b": 70, "precision": "fp4",
-                           "candidates": "h100-pcie,rtx-pro-6000-blackwell", "max_gpus": 1})
+    app = app_for(
+        engine,
+        {
+            "workload": "inference",
+            "model_params_b": 70,
+            "precision": "fp4",
+            "candidates": "h100-pcie,rtx-pro-6000-blackwell",
+            "max_gpus": 1,
+        },
+    )
 
     async def script(pilot: Pilot[None]) -> None:
         assert verdict(app).startswith("Buy 1 × NVIDIA RTX PRO 6000")
@@ -271,7 +308,9 @@ def test_editing_an_answer_changes_the_results(engine: Engine) -> None:
 
 
 def test_typing_a_number_updates_the_results_without_enter(engine: Engine) -> None:
-    app = app_for(engine, {"workload": "inference", "candidates": "rtx-5090,rtx-pro-6000-blackwell"})
+    app = app_for(
+        engine, {"workload": "inference", "candidates": "rtx-5090,rtx-pro-6000-blackwell"}
+    )
 
     async def script(pilot: Pilot[None]) -> None:
         screen = consult_screen(app)
@@ -400,8 +439,15 @@ def test_the_why_key_lists_the_rules_that_need_the_answer(engine: Engine) -> Non
 
 
 def test_explanation_shows_how_why_not_and_what_would_change(engine: Engine) -> None:
-    app = app_for(engine, {"workload": "fine-tuning", "model_params_b": 7, "deployment": "production",
-                           "candidates": "rtx-5090,rtx-pro-6000-blackwell"})
+    app = app_for(
+        engine,
+        {
+            "workload": "fine-tuning",
+            "model_params_b": 7,
+            "deployment": "production",
+            "candidates": "rtx-5090,rtx-pro-6000-blackwell",
+        },
+    )
 
     async def script(pilot: Pilot[None]) -> None:
         await pilot.press("f3")
@@ -428,8 +474,15 @@ def test_explanation_shows_how_why_not_and_what_would_change(engine: Engine) -> 
 
 
 def test_enter_on_an_excluded_device_opens_its_explanation(engine: Engine) -> None:
-    app = app_for(engine, {"workload": "inference", "model_params_b": 70, "precision": "fp4",
-                           "candidates": "rtx-5090,rtx-pro-6000-blackwell"})
+    app = app_for(
+        engine,
+        {
+            "workload": "inference",
+            "model_params_b": 70,
+            "precision": "fp4",
+            "candidates": "rtx-5090,rtx-pro-6000-blackwell",
+        },
+    )
 
     async def script(pilot: Pilot[None]) -> None:
         excluded = app.screen.query_one("#excluded", OptionList)
@@ -454,7 +507,9 @@ def test_knowledge_view_labels_throughput_and_shows_disagreements(engine: Engine
         screen.select_device("rtx-pro-6000-blackwell")  # type: ignore[attr-defined]
         await pilot.pause()
         table = screen.query_one("#kb-facts", DataTable)
-        text = "\n".join("  ".join(cell.plain for cell in table.get_row_at(i)) for i in range(table.row_count))
+        text = "\n".join(
+            "  ".join(cell.plain for cell in table.get_row_at(i)) for i in range(table.row_count)
+        )
         assert "(FP4 sparse)" in text and "FP4 dense" in text and "derived" in text
         for line in text.splitlines():
             if "TFLOPS" in line:
@@ -469,8 +524,15 @@ def test_knowledge_view_labels_throughput_and_shows_disagreements(engine: Engine
 
 
 def test_plan_view_follows_the_budget_knob_and_the_paper_pathways(engine: Engine) -> None:
-    app = app_for(engine, {"workload": "inference", "model_params_b": 70, "precision": "fp4",
-                           "candidates": "h100-pcie,rtx-pro-6000-blackwell"})
+    app = app_for(
+        engine,
+        {
+            "workload": "inference",
+            "model_params_b": 70,
+            "precision": "fp4",
+            "candidates": "h100-pcie,rtx-pro-6000-blackwell",
+        },
+    )
 
     async def script(pilot: Pilot[None]) -> None:
         await pilot.press("f5")
@@ -491,8 +553,15 @@ def test_plan_view_follows_the_budget_knob_and_the_paper_pathways(engine: Engine
 
 
 def test_pictures_show_memory_against_capacity_and_cost_per_need(engine: Engine) -> None:
-    app = app_for(engine, {"workload": "inference", "model_params_b": 70, "precision": "fp4",
-                           "candidates": "rtx-5090,rtx-pro-6000-blackwell"})
+    app = app_for(
+        engine,
+        {
+            "workload": "inference",
+            "model_params_b": 70,
+            "precision": "fp4",
+            "candidates": "rtx-5090,rtx-pro-6000-blackwell",
+        },
+    )
 
     async def script(pilot: Pilot[None]) -> None:
         memory = shown(app.screen.query_one("#memory-chart"))
@@ -536,7 +605,11 @@ def test_save_then_load_answers(engine: Engine, tmp_path: Path) -> None:
         await pilot.pause()
         await fill_path_dialog(pilot, target)
         await settle(pilot)
-        assert app.session.given == {"workload": "inference", "model_params_b": 70, "precision": "fp4"}
+        assert app.session.given == {
+            "workload": "inference",
+            "model_params_b": 70,
+            "precision": "fp4",
+        }
         assert app.consultation is not None and app.consultation.answers.get("precision") == "fp4"
 
     run(app, script)
@@ -559,8 +632,9 @@ def test_a_bad_answers_file_changes_nothing(engine: Engine, tmp_path: Path) -> N
     run(app, script)
 
 
-def test_a_failed_save_keeps_the_old_file(engine: Engine, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_save_keeps_the_old_file(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = tmp_path / "answers.yaml"
     target.write_text("workload: inference\n", encoding="utf-8")
     app = app_for(engine, {"workload": "scientific"})
@@ -598,15 +672,25 @@ def test_the_path_dialog_refuses_a_missing_folder(engine: Engine, tmp_path: Path
     run(app, script)
 
 
-@pytest.mark.parametrize("fmt, presses, suffix", [("Markdown", 0, ".md"), ("HTML", 1, ".html"),
-                                                  ("JSON", 2, ".json")])
-def test_export_the_report(engine: Engine, tmp_path: Path, fmt: str, presses: int, suffix: str) -> None:
+@pytest.mark.parametrize(
+    "fmt, presses, suffix", [("Markdown", 0, ".md"), ("HTML", 1, ".html"), ("JSON", 2, ".json")]
+)
+def test_export_the_report(
+    engine: Engine, tmp_path: Path, fmt: str, presses: int, suffix: str
+) -> None:
     # A 50B model in fp8 (50 GB of weights): 1 x RTX PRO 6000 ($8,999.99) holds it, the RTX 5090
     # (32 GB, no peer-to-peer to split it) is excluded, and 4-bit weights (25 GB) would bring it
     # back, so the report has something under "what would change". (70B in fp4 no longer has any:
     # 40 GB never fits one 5090, and with no cap there is no GPU count to raise.)
-    app = app_for(engine, {"workload": "inference", "model_params_b": 50, "precision": "fp8",
-                           "candidates": "rtx-5090,rtx-pro-6000-blackwell"})
+    app = app_for(
+        engine,
+        {
+            "workload": "inference",
+            "model_params_b": 50,
+            "precision": "fp8",
+            "candidates": "rtx-5090,rtx-pro-6000-blackwell",
+        },
+    )
     target = tmp_path / f"report{suffix}"
 
     async def script(pilot: Pilot[None]) -> None:
@@ -626,8 +710,11 @@ def test_export_the_report(engine: Engine, tmp_path: Path, fmt: str, presses: in
         data = json.loads(text)
         assert data["recommendations"][0]["device"] == "rtx-pro-6000-blackwell"
         assert data["explanation"]["what_would_change"]
-        assert any(s["device"] == "rtx-5090" and s["changes"] == [{"answer": "precision", "from": "fp8", "to": "fp4"}]
-                   for s in data["explanation"]["what_would_change"])
+        assert any(
+            s["device"] == "rtx-5090"
+            and s["changes"] == [{"answer": "precision", "from": "fp8", "to": "fp4"}]
+            for s in data["explanation"]["what_would_change"]
+        )
     elif fmt == "HTML":
         assert text.startswith("<!DOCTYPE html>") and "<table>" in text
         assert "RTX PRO 6000" in text and "<h2>Sources</h2>" in text
@@ -638,7 +725,9 @@ def test_export_the_report(engine: Engine, tmp_path: Path, fmt: str, presses: in
 def test_the_html_report_escapes_what_it_is_given() -> None:
     from gpu_advisor.present.formats import markdown_to_html
 
-    page = markdown_to_html("# <script>alert(1)</script>\n\n[x](javascript:alert(1))\n", "a <b> title")
+    page = markdown_to_html(
+        "# <script>alert(1)</script>\n\n[x](javascript:alert(1))\n", "a <b> title"
+    )
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert 'href="javascript:' not in page
     assert "<title>a &lt;b&gt; title</title>" in page
@@ -671,9 +760,21 @@ def test_every_action_is_in_the_command_palette(engine: Engine) -> None:
 
     async def script(pilot: Pilot[None]) -> None:
         titles = {command.title for command in app.get_system_commands(app.screen)}
-        for expected in ("Questionnaire", "Next question", "Previous question", "Why are you asking this?",
-                         "Explain", "Knowledge base", "Plan", "Save answers", "Load answers",
-                         "Export report", "Export graph", "Light or dark theme", "Start again"):
+        for expected in (
+            "Questionnaire",
+            "Next question",
+            "Previous question",
+            "Why are you asking this?",
+            "Explain",
+            "Knowledge base",
+            "Plan",
+            "Save answers",
+            "Load answers",
+            "Export report",
+            "Export graph",
+            "Light or dark theme",
+            "Start again",
+        ):
             assert expected in titles
         for binding in [*app.BINDINGS, *ConsultScreen.BINDINGS]:
             assert binding.id and binding.tooltip and binding.description  # type: ignore[union-attr]
@@ -725,8 +826,9 @@ def test_usable_at_small_and_large_sizes(engine: Engine, size: tuple[int, int]) 
 # The engine runs off the event loop, one consultation at a time
 
 
-def test_consultations_never_overlap_and_stale_results_are_dropped(engine: Engine,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_consultations_never_overlap_and_stale_results_are_dropped(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     running = 0
     most = 0
     lock = threading.Lock()
@@ -762,7 +864,9 @@ def test_consultations_never_overlap_and_stale_results_are_dropped(engine: Engin
     assert len(seen) < 7  # superseded requests were dropped before reaching the engine
 
 
-def test_typing_is_debounced_into_one_consultation(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_typing_is_debounced_into_one_consultation(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[Any] = []
     original = engine.consult
 
@@ -790,15 +894,20 @@ def test_typing_is_debounced_into_one_consultation(engine: Engine, monkeypatch: 
 # Start-up
 
 
-def test_run_app_prints_load_errors_and_returns_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_app_prints_load_errors_and_returns_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import shutil
 
     kb = tmp_path / "kb"
     shutil.copytree(ROOT / "kb", kb)
     device = kb / "devices" / "rtx-5090.yaml"
-    device.write_text(device.read_text(encoding="utf-8").replace("memory_gb: {value: 32,",
-                                                                 "memory_gb: {value: -32,"),
-                      encoding="utf-8")
+    device.write_text(
+        device.read_text(encoding="utf-8").replace(
+            "memory_gb: {value: 32,", "memory_gb: {value: -32,"
+        ),
+        encoding="utf-8",
+    )
     assert run_app(str(kb), str(ROOT / "rules")) == 2
     err = capsys.readouterr().err
     assert "rtx-5090.yaml:" in err and "memory_gb" in err
@@ -809,7 +918,12 @@ def test_textual_is_not_imported_by_the_engine() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; import gpu_advisor.core.consult, gpu_advisor.core.explain, gpu_advisor.present.report, "
-            "gpu_advisor.arithmetic.plan, gpu_advisor.cli.main; print('textual' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    code = (
+        "import sys; import gpu_advisor.core.consult, gpu_advisor.core.explain, "
+        "gpu_advisor.present.report, "
+        "gpu_advisor.arithmetic.plan, gpu_advisor.cli.main; print('textual' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "False"

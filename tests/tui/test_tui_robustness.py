@@ -16,13 +16,59 @@ import pytest
 from gpu_advisor.core.consult import Engine
 from gpu_advisor.tui.app import AdvisorApp
 
-NAVIGATION = ["up", "down", "left", "right", "enter", "tab", "shift+tab", "pageup", "pagedown",
-              "home", "end", "escape", "space", "backspace", "delete"]
-VIEWS = ["f1", "f2", "f3", "f4", "f5", "f6", "ctrl+t", "ctrl+s", "ctrl+o", "ctrl+e", "ctrl+g",
-         "ctrl+p"]
+NAVIGATION = [
+    "up",
+    "down",
+    "left",
+    "right",
+    "enter",
+    "tab",
+    "shift+tab",
+    "pageup",
+    "pagedown",
+    "home",
+    "end",
+    "escape",
+    "space",
+    "backspace",
+    "delete",
+]
+VIEWS = [
+    "f1",
+    "f2",
+    "f3",
+    "f4",
+    "f5",
+    "f6",
+    "ctrl+t",
+    "ctrl+s",
+    "ctrl+o",
+    "ctrl+e",
+    "ctrl+g",
+    "ctrl+p",
+]
 TYPED = list("0123456789.-,$e_ ") + list("abcdefghijklmnopqrstuvwxyz")
-VALUES = ["7", "70", "405", "0", "-1", "1e9", "nan", "inf", "2001", "0.05", "abc", "", "8",
-          "150000", "1,000", "$5", "rtx-5090", "h100", "1" * 40]
+VALUES = [
+    "7",
+    "70",
+    "405",
+    "0",
+    "-1",
+    "1e9",
+    "nan",
+    "inf",
+    "2001",
+    "0.05",
+    "abc",
+    "",
+    "8",
+    "150000",
+    "1,000",
+    "$5",
+    "rtx-5090",
+    "h100",
+    "1" * 40,
+]
 
 
 def random_keys(rng: random.Random, count: int) -> list[str]:
@@ -41,8 +87,13 @@ def random_keys(rng: random.Random, count: int) -> list[str]:
 
 
 @pytest.mark.parametrize("seed, size", [(1, (80, 24)), (2, (120, 40)), (3, (100, 30))])
-def test_random_keys_never_crash_the_app(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                         seed: int, size: tuple[int, int]) -> None:
+def test_random_keys_never_crash_the_app(
+    engine: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    seed: int,
+    size: tuple[int, int],
+) -> None:
     monkeypatch.chdir(tmp_path)
     rng = random.Random(seed)
     keys = random_keys(rng, 250)
@@ -51,7 +102,7 @@ def test_random_keys_never_crash_the_app(engine: Engine, tmp_path: Path, monkeyp
     async def main() -> None:
         async with app.run_test(size=size) as pilot:
             for start in range(0, len(keys), 20):
-                await pilot.press(*keys[start:start + 20])
+                await pilot.press(*keys[start : start + 20])
                 await pilot.pause()
             await app.wait_idle()
             await app.workers.wait_for_complete()

@@ -24,20 +24,31 @@ from gpu_advisor.tui.screenshots import steady
 
 from ..conftest import MINI_KB
 
-INFERENCE_70B_FP4 = {"workload": "inference", "model_params_b": 70, "precision": "fp4",
-                     "candidates": "h100-pcie,rtx-pro-6000-blackwell,rtx-5090"}
-FINE_TUNING_PRODUCTION = {"workload": "fine-tuning", "model_params_b": 7, "deployment": "production",
-                          "candidates": "rtx-5090,rtx-pro-6000-blackwell"}
+INFERENCE_70B_FP4 = {
+    "workload": "inference",
+    "model_params_b": 70,
+    "precision": "fp4",
+    "candidates": "h100-pcie,rtx-pro-6000-blackwell,rtx-5090",
+}
+FINE_TUNING_PRODUCTION = {
+    "workload": "fine-tuning",
+    "model_params_b": 7,
+    "deployment": "production",
+    "candidates": "rtx-5090,rtx-pro-6000-blackwell",
+}
 
 Snap = Callable[..., bool]
 
 
 def advisor(engine: Engine, answers: dict[str, Any]) -> AdvisorApp:
-    """The app on the fixture rule base, reading the plan's energy and pathways from the fixture too."""
+    """The app on the fixture rule base, reading the plan's energy and pathways from the fixture
+    too."""
     return AdvisorApp(engine, answers, kb_dir=str(MINI_KB))
 
 
-def prepare(*steps: Callable[[Pilot[None]], Awaitable[None]]) -> Callable[[Pilot[None]], Awaitable[None]]:
+def prepare(
+    *steps: Callable[[Pilot[None]], Awaitable[None]],
+) -> Callable[[Pilot[None]], Awaitable[None]]:
     async def run_before(pilot: Pilot[None]) -> None:
         await steady(pilot)
         for step in steps:
@@ -68,7 +79,9 @@ def test_questionnaire_at_80x24(snap_compare: Snap, mini_engine: Engine) -> None
 
 def test_questionnaire_at_120x40(snap_compare: Snap, mini_engine: Engine) -> None:
     app = advisor(mini_engine, INFERENCE_70B_FP4)
-    assert snap_compare(app, terminal_size=(120, 40), run_before=prepare(call(lambda a: a.screen.goto("precision"))))
+    assert snap_compare(
+        app, terminal_size=(120, 40), run_before=prepare(call(lambda a: a.screen.goto("precision")))
+    )
 
 
 def test_questionnaire_in_the_light_theme(snap_compare: Snap, mini_engine: Engine) -> None:
@@ -87,14 +100,23 @@ def test_questionnaire_done(snap_compare: Snap, mini_engine: Engine) -> None:
 
 def test_invalid_number_marked_beside_the_field(snap_compare: Snap, mini_engine: Engine) -> None:
     app = advisor(mini_engine, INFERENCE_70B_FP4)
-    assert snap_compare(app, terminal_size=(80, 24), run_before=prepare(
-        call(lambda a: a.screen.goto("model_params_b")), keys("end", "backspace", "backspace", "x")))
+    assert snap_compare(
+        app,
+        terminal_size=(80, 24),
+        run_before=prepare(
+            call(lambda a: a.screen.goto("model_params_b")),
+            keys("end", "backspace", "backspace", "x"),
+        ),
+    )
 
 
 def test_why_are_you_asking_this(snap_compare: Snap, mini_engine: Engine) -> None:
     app = advisor(mini_engine, INFERENCE_70B_FP4)
-    assert snap_compare(app, terminal_size=(80, 24), run_before=prepare(
-        call(lambda a: a.screen.goto("max_gpus")), keys("f1")))
+    assert snap_compare(
+        app,
+        terminal_size=(80, 24),
+        run_before=prepare(call(lambda a: a.screen.goto("max_gpus")), keys("f1")),
+    )
 
 
 def test_explanation_of_an_excluded_device(snap_compare: Snap, mini_engine: Engine) -> None:

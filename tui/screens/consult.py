@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from gpu_advisor.errors import UsageError
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -21,6 +20,8 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Label, OptionList
 from textual.widgets.option_list import Option
+
+from gpu_advisor.errors import UsageError
 
 from ..session import describe_value
 from ..widgets.question import QuestionPanel, without_key
@@ -40,12 +41,30 @@ class ConsultScreen(Screen[None]):
     """Questionnaire and results, side by side (stacked on narrow terminals)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f1", "why", "Why?", id="consult.why",
-                tooltip="Why are you asking this? The rules that need this answer"),
-        Binding("pageup", "back", "Back", id="consult.back", priority=True, show=False,
-                tooltip="Go back to the previous question that matters"),
-        Binding("pagedown", "next", "Next", id="consult.next", priority=True,
-                tooltip="Keep the answer in the field and go to the next question that matters"),
+        Binding(
+            "f1",
+            "why",
+            "Why?",
+            id="consult.why",
+            tooltip="Why are you asking this? The rules that need this answer",
+        ),
+        Binding(
+            "pageup",
+            "back",
+            "Back",
+            id="consult.back",
+            priority=True,
+            show=False,
+            tooltip="Go back to the previous question that matters",
+        ),
+        Binding(
+            "pagedown",
+            "next",
+            "Next",
+            id="consult.next",
+            priority=True,
+            tooltip="Keep the answer in the field and go to the next question that matters",
+        ),
     ]
 
     current_key: reactive[str | None] = reactive(None, init=False, always_update=True)
@@ -65,7 +84,9 @@ class ConsultScreen(Screen[None]):
         with Horizontal(id="consult-body"):
             with Vertical(id="questionnaire"):
                 yield QuestionPanel(self.advisor.knowledge, id="question")
-                yield Label("Your answers (Enter jumps to one)", classes="section", id="answer-list-title")
+                yield Label(
+                    "Your answers (Enter jumps to one)", classes="section", id="answer-list-title"
+                )
                 yield OptionList(id="answer-list")
             yield ResultsPanel(id="results")
         yield Footer(compact=True)
@@ -184,8 +205,14 @@ class ConsultScreen(Screen[None]):
             mark = "▶ " if step.key == self.current_key else "  "
             value = describe_value(step.question, step.value)
             style = "bold" if step.given else "$foreground-muted"
-            prompts.append(Content.assemble(mark, (step.key, "bold" if step.key == self.current_key else ""),
-                                            "  ", (value, style)))
+            prompts.append(
+                Content.assemble(
+                    mark,
+                    (step.key, "bold" if step.key == self.current_key else ""),
+                    "  ",
+                    (value, style),
+                )
+            )
         keys = [step.key for step in steps]
         shown = [path.get_option_at_index(i).id for i in range(path.option_count)]
         if shown == keys:

@@ -28,7 +28,9 @@ class WhyDialog(ModalScreen[None]):
     """WHY are you asking this? The rules whose conditions read the answer, and what it gates."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,enter,f1", "close", "Close", id="why.close", tooltip="Back to the question"),
+        Binding(
+            "escape,enter,f1", "close", "Close", id="why.close", tooltip="Back to the question"
+        ),
     ]
 
     def __init__(self, rulebase: RuleBase, key: str) -> None:
@@ -43,29 +45,48 @@ class WhyDialog(ModalScreen[None]):
         knowledge = self.rulebase.knowledge
         lines: list[Content] = []
         if info.used_by_arithmetic:
-            lines.append(Content.assemble(("• ", "$accent"),
-                                          "The memory, budget and energy arithmetic uses it."))
+            lines.append(
+                Content.assemble(
+                    ("• ", "$accent"), "The memory, budget and energy arithmetic uses it."
+                )
+            )
         for gate in info.decides_whether_to_ask:
             prompt = self.rulebase.questions[gate].prompt
-            lines.append(Content.assemble(("• ", "$accent"), "It decides whether ",
-                                          (gate, "bold"), f" is asked ({prompt})."))
+            lines.append(
+                Content.assemble(
+                    ("• ", "$accent"),
+                    "It decides whether ",
+                    (gate, "bold"),
+                    f" is asked ({prompt}).",
+                )
+            )
         for rule in info.rules:
             sources = "; ".join(knowledge.cite(s) for s in rule.sources)
-            lines.append(Content.assemble(("• ", "$accent"), (rule.rule, "bold"), ": ",
-                                          rule.description))
+            lines.append(
+                Content.assemble(("• ", "$accent"), (rule.rule, "bold"), ": ", rule.description)
+            )
             lines.append(Content.assemble(("    when ", "$foreground-muted"), rule.condition))
             if sources:
-                lines.append(Content.assemble(("    sources: ", "$foreground-muted"), (sources, "italic")))
+                lines.append(
+                    Content.assemble(("    sources: ", "$foreground-muted"), (sources, "italic"))
+                )
         if self.rulebase.questions[self.key].type == "devices":
-            lines.insert(0, Content.assemble(
-                ("• ", "$accent"), "The engine itself reads it: only the ticked devices are "
-                "considered, every other one is left out of the verdict as 'not considered' "
-                "(none ticked compares them all)."))
+            lines.insert(
+                0,
+                Content.assemble(
+                    ("• ", "$accent"),
+                    "The engine itself reads it: only the ticked devices are "
+                    "considered, every other one is left out of the verdict as 'not considered' "
+                    "(none ticked compares them all).",
+                ),
+            )
         if not lines:
             lines.append(Content("No rule uses this answer yet: it is kept for the report."))
         with Vertical(id="why-box", classes="dialog"):
-            yield Label(Content.assemble(("Why ask ", "bold"), (self.key, "bold $accent"), ("?", "bold")),
-                        classes="dialog-title")
+            yield Label(
+                Content.assemble(("Why ask ", "bold"), (self.key, "bold $accent"), ("?", "bold")),
+                classes="dialog-title",
+            )
             yield Static(Content(info.prompt), classes="dialog-subtitle")
             with VerticalScroll(id="why-rules"):
                 yield Static(Content("\n").join(lines))
@@ -131,10 +152,14 @@ class PathDialog(_FileNameDialog[Path | None]):
     """Ask for one file name; returns the path, or None when cancelled."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="path.cancel", tooltip="Close without doing anything"),
+        Binding(
+            "escape", "cancel", "Cancel", id="path.cancel", tooltip="Close without doing anything"
+        ),
     ]
 
-    def __init__(self, title: str, suggestion: str, *, action: str, must_exist: bool = False) -> None:
+    def __init__(
+        self, title: str, suggestion: str, *, action: str, must_exist: bool = False
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.suggestion = suggestion
@@ -145,8 +170,13 @@ class PathDialog(_FileNameDialog[Path | None]):
         with Vertical(classes="dialog"):
             yield Label(Content.styled(self.title_text, "bold"), classes="dialog-title")
             yield Label("File (YAML; .json files load too):", classes="field-label")
-            yield Input(self.suggestion, id="path", validators=[PathValidator(self.must_exist)],
-                        validate_on=["changed", "submitted"], compact=True)
+            yield Input(
+                self.suggestion,
+                id="path",
+                validators=[PathValidator(self.must_exist)],
+                validate_on=["changed", "submitted"],
+                compact=True,
+            )
             yield Label("", id="path-error", classes="field-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self.action_label, id="ok", variant="primary", compact=True)
@@ -168,7 +198,9 @@ class ExportDialog(_FileNameDialog[tuple[str, Path] | None]):
     """Pick a format and a file; the file's extension follows the format until it is edited."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="export.cancel", tooltip="Close without exporting"),
+        Binding(
+            "escape", "cancel", "Cancel", id="export.cancel", tooltip="Close without exporting"
+        ),
     ]
 
     def __init__(self, title: str, formats: dict[str, str], stem: str) -> None:
@@ -182,12 +214,19 @@ class ExportDialog(_FileNameDialog[tuple[str, Path] | None]):
         with Vertical(classes="dialog"):
             yield Label(Content.styled(self.title_text, "bold"), classes="dialog-title")
             yield Label("Format:", classes="field-label")
-            yield OptionList(*[Option(f"{name} ({ext})", id=name) for name, ext in self.formats.items()],
-                             id="formats", compact=True)
+            yield OptionList(
+                *[Option(f"{name} ({ext})", id=name) for name, ext in self.formats.items()],
+                id="formats",
+                compact=True,
+            )
             yield Label("File:", classes="field-label")
-            yield Input(self.stem + self.formats[self.chosen], id="path",
-                        validators=[PathValidator(must_exist=False)],
-                        validate_on=["changed", "submitted"], compact=True)
+            yield Input(
+                self.stem + self.formats[self.chosen],
+                id="path",
+                validators=[PathValidator(must_exist=False)],
+                validate_on=["changed", "submitted"],
+                compact=True,
+            )
             yield Label("", id="path-error", classes="field-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Export", id="ok", variant="primary", compact=True)

@@ -23,8 +23,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from ..charts import score_bars
 from gpu_advisor.formatting import money
+
+from ..charts import score_bars
 from ..widgets.bars import BarChart
 
 if TYPE_CHECKING:
@@ -58,7 +59,9 @@ class Doc:
         self.lines.append(Content.assemble(indent, (f"{mark} ", "$accent"), *parts))
 
     def detail(self, label: str, text: str, level: int = 1, style: str = "") -> None:
-        self.lines.append(Content.assemble("  " * level, (f"{label}: ", "$foreground-muted"), (text, style)))
+        self.lines.append(
+            Content.assemble("  " * level, (f"{label}: ", "$foreground-muted"), (text, style))
+        )
 
     def content(self) -> Content:
         return Content("\n").join(self.lines)
@@ -80,8 +83,10 @@ def explanation(consultation: Consultation, device_id: str) -> Content:
     details = how(consultation, device_id)
     ranked = len(consultation.recommendations)
     if status == "recommended":
-        doc.para((f"Recommended, rank {details.rank} of {ranked}", "bold $success"),
-                 f": {details.count} unit(s) for {money(details.cost_usd)}.")
+        doc.para(
+            (f"Recommended, rank {details.rank} of {ranked}", "bold $success"),
+            f": {details.count} unit(s) for {money(details.cost_usd)}.",
+        )
     elif status == "excluded":
         doc.para(("Excluded.", "bold $error"))
     else:
@@ -104,13 +109,17 @@ def explanation(consultation: Consultation, device_id: str) -> Content:
             doc.item((diff.part, RULE_STYLE), f": leader {diff.leader:+.2f}, this {diff.this:+.2f}")
         for missed in gap.preferences_missed:
             failed = "; ".join(missed.failed) or "its condition"
-            doc.item("misses ", (missed.rule, RULE_STYLE), f" ({missed.points:+g} points): {failed}")
+            doc.item(
+                "misses ", (missed.rule, RULE_STYLE), f" ({missed.points:+g} points): {failed}"
+            )
     rec = consultation.recommendation(device_id)
     if rec is not None and rec.reasons:
         doc.heading("How it was recommended")
         for reason in rec.reasons:
             # A metric's sentence states the points it adds; a preference rule's prose does not.
-            points = f" ({reason.points:+.2f} points)" if reason.points and reason.kind == "rule" else ""
+            points = (
+                f" ({reason.points:+.2f} points)" if reason.points and reason.kind == "rule" else ""
+            )
             doc.item((reason.because, "bold"), points)
             doc.detail("rule", reason.rule, style=RULE_STYLE)
             if reason.sources:
@@ -124,8 +133,9 @@ def explanation(consultation: Consultation, device_id: str) -> Content:
                 doc.detail("matched", "; ".join(rule.matched))
             if rule.sources:
                 doc.detail("sources", _sources(knowledge, rule.sources), style="italic")
-    chains = details.facts or [step for name in consultation.derived_by
-                               for step in derivation_chain(consultation, name)]
+    chains = details.facts or [
+        step for name in consultation.derived_by for step in derivation_chain(consultation, name)
+    ]
     if chains:
         doc.heading("Facts derived from the answers (the chain of rules)")
         _facts(doc, knowledge, chains, 0)
@@ -141,12 +151,20 @@ def _facts(doc: Doc, knowledge: Knowledge, steps: Sequence[FactStep], depth: int
     for step in steps:
         value = step.value
         shown = ("true" if value else "false") if isinstance(value, bool) else str(value)
-        doc.item(("fact ", "$foreground-muted"), (step.fact, RULE_STYLE), f" = {shown}, derived by ",
-                 (step.rule, RULE_STYLE), f": {step.because}", level=depth)
+        doc.item(
+            ("fact ", "$foreground-muted"),
+            (step.fact, RULE_STYLE),
+            f" = {shown}, derived by ",
+            (step.rule, RULE_STYLE),
+            f": {step.because}",
+            level=depth,
+        )
         if step.matched:
             doc.detail("from", "; ".join(str(m) for m in step.matched), level=depth + 1)
         if step.sources:
-            doc.detail("sources", _sources(knowledge, step.sources), level=depth + 1, style="italic")
+            doc.detail(
+                "sources", _sources(knowledge, step.sources), level=depth + 1, style="italic"
+            )
         _facts(doc, knowledge, step.derived_from, depth + 1)
 
 
@@ -157,31 +175,50 @@ def suggestions_for(consultation: Consultation, device_id: str, found: Changes) 
 
     own = list(found.get(device_id, []))
     if not consultation.recommendations:
-        own += [s for items in found.values() for s in items if s.kind == "makes it fit" and s not in own]
+        own += [
+            s
+            for items in found.values()
+            for s in items
+            if s.kind == "makes it fit" and s not in own
+        ]
     return sorted(own, key=suggestion_order)
 
 
 def changes_text(consultation: Consultation, device_id: str, found: Changes | None) -> Content:
     """What would change the verdict, from the lever search (or that it is running)."""
     if found is None:
-        return Content.styled("Searching the changes you control (runs extra consultations)…",
-                              "$foreground-muted italic")
+        return Content.styled(
+            "Searching the changes you control (runs extra consultations)…",
+            "$foreground-muted italic",
+        )
     items = suggestions_for(consultation, device_id, found)
     if items:
-        lines = [Content.assemble(("• ", "$accent"), _kind_phrase(item, device_id), f"if {item.change}",
-                                  (f"  ({item.cost_phrase()}, rank {item.rank} of {item.of})", "$foreground-muted"),
-                                  ("\n    gives up: ", "$foreground-muted"),
-                                  "; ".join(f"{g.text} [{g.source}]" for g in item.gives_up))
-                 for item in items]
-        lines.append(Content.styled("Choose one below to apply it to your answers.", "$foreground-muted italic"))
+        lines = [
+            Content.assemble(
+                ("• ", "$accent"),
+                _kind_phrase(item, device_id),
+                f"if {item.change}",
+                (f"  ({item.cost_phrase()}, rank {item.rank} of {item.of})", "$foreground-muted"),
+                ("\n    gives up: ", "$foreground-muted"),
+                "; ".join(f"{g.text} [{g.source}]" for g in item.gives_up),
+            )
+            for item in items
+        ]
+        lines.append(
+            Content.styled(
+                "Choose one below to apply it to your answers.", "$foreground-muted italic"
+            )
+        )
         return Content("\n").join(lines)
     rec = consultation.recommendation(device_id)
     if rec is not None and consultation.recommendations[0].device == device_id:
         return Content("Ranked first under your priority.")
     if rec is not None:
         return Content("No change you control puts this device first.")
-    return Content("No change you control (GPU count, precision, context, method, budget, site power) "
-                   "brings this device back.")
+    return Content(
+        "No change you control (GPU count, precision, context, method, budget, site power) "
+        "brings this device back."
+    )
 
 
 def _kind_phrase(item: Suggestion, device_id: str) -> str:
@@ -196,8 +233,13 @@ class ExplainScreen(Screen[None]):
     """A device list on the left, everything about the chosen device on the right."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f6", "facts", "Its facts", id="explain.facts",
-                tooltip="The knowledge base's facts about this device, with sources"),
+        Binding(
+            "f6",
+            "facts",
+            "Its facts",
+            id="explain.facts",
+            tooltip="The knowledge base's facts about this device, with sources",
+        ),
     ]
 
     device: reactive[str | None] = reactive(None, init=False, always_update=True)
@@ -237,8 +279,11 @@ class ExplainScreen(Screen[None]):
         elif self.device is None:
             consultation = self.advisor.consultation
             if consultation is not None:
-                first = (consultation.recommendations[0].device if consultation.recommendations
-                         else next(iter(consultation.devices), None))
+                first = (
+                    consultation.recommendations[0].device
+                    if consultation.recommendations
+                    else next(iter(consultation.devices), None)
+                )
                 self.device = first
         else:
             self.device = self.device
@@ -259,13 +304,24 @@ class ExplainScreen(Screen[None]):
         ranked = [r.device for r in consultation.recommendations]
         knowledge = self.advisor.knowledge
         for rank, device_id in enumerate(ranked, start=1):
-            options.append(Option(Content.assemble((f"{rank:>2}. ", "$success"),
-                                                   knowledge.devices[device_id].short_name), id=device_id))
+            options.append(
+                Option(
+                    Content.assemble(
+                        (f"{rank:>2}. ", "$success"), knowledge.devices[device_id].short_name
+                    ),
+                    id=device_id,
+                )
+            )
         for device_id in consultation.devices:
             if device_id not in ranked:
-                options.append(Option(Content.assemble((" ✗  ", "$error"),
-                                                       knowledge.devices[device_id].short_name),
-                                      id=device_id))
+                options.append(
+                    Option(
+                        Content.assemble(
+                            (" ✗  ", "$error"), knowledge.devices[device_id].short_name
+                        ),
+                        id=device_id,
+                    )
+                )
         widget.add_options(options)
 
     def watch_device(self, device_id: str | None) -> None:
@@ -300,10 +356,17 @@ class ExplainScreen(Screen[None]):
         changes = self.advisor.changes
         found = changes[1] if changes is not None and changes[0] is consultation else None
         self.query_one("#changes", Static).update(changes_text(consultation, self.device, found))
-        self._suggestions = suggestions_for(consultation, self.device, found) if found is not None else []
+        self._suggestions = (
+            suggestions_for(consultation, self.device, found) if found is not None else []
+        )
         options = self.query_one("#change-options", OptionList)
         options.clear_options()
-        options.add_options([Option(f"Apply: {item.change}", id=f"s{i}") for i, item in enumerate(self._suggestions)])
+        options.add_options(
+            [
+                Option(f"Apply: {item.change}", id=f"s{i}")
+                for i, item in enumerate(self._suggestions)
+            ]
+        )
         options.display = bool(self._suggestions)
 
     @on(OptionList.OptionSelected, "#change-options")

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from gpu_advisor.formatting import fact_label, number
-from gpu_advisor.knowledge.kb import PRECISIONS
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -22,6 +20,9 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, OptionList, Static
 from textual.widgets.option_list import Option
+
+from gpu_advisor.formatting import fact_label, number
+from gpu_advisor.knowledge.kb import PRECISIONS
 
 from ..widgets.tables import fill_table
 
@@ -42,14 +43,19 @@ def fact_value(name: str, fact: Sourced) -> str:
 
 
 def derived_rows(device: Device) -> list[tuple[str, str, str]]:
-    """Dense throughput derived as half a sparse peak, where the knowledge base has no dense figure."""
+    """Dense throughput derived as half a sparse peak, where the knowledge base has no dense
+    figure."""
     rows = []
     for precision in PRECISIONS:
         figure = device.throughput(precision, sparse=False)
         if figure is not None and figure.derived:
-            rows.append((f"{precision.upper()} dense throughput",
-                         f"{figure.tflops:,.1f} TFLOPS ({precision.upper()} dense = sparse/2)",
-                         figure.source))
+            rows.append(
+                (
+                    f"{precision.upper()} dense throughput",
+                    f"{figure.tflops:,.1f} TFLOPS ({precision.upper()} dense = sparse/2)",
+                    figure.source,
+                )
+            )
     return rows
 
 
@@ -62,15 +68,26 @@ def fact_detail(knowledge: Knowledge, device: Device, name: str) -> Content:
             figure = device.throughput(name.split(".", 1)[1], sparse=False)
         if figure is None:
             return Content("")
-        return Content.assemble((fact_label(f"throughput.{figure.precision}_dense"), "bold"), "\n",
-                                str(figure), "\n", ("derived: ", "$foreground-muted"), figure.note, "\n",
-                                ("source of the sparse figure: ", "$foreground-muted"),
-                                f"{figure.source} — {knowledge.cite(figure.source)}")
+        return Content.assemble(
+            (fact_label(f"throughput.{figure.precision}_dense"), "bold"),
+            "\n",
+            str(figure),
+            "\n",
+            ("derived: ", "$foreground-muted"),
+            figure.note,
+            "\n",
+            ("source of the sparse figure: ", "$foreground-muted"),
+            f"{figure.source} — {knowledge.cite(figure.source)}",
+        )
     fact = facts[name]
-    parts: list[str | tuple[str, str]] = [(fact_label(name), "bold"), "   ",
-                                          (fact_value(name, fact), "bold $accent"), "\n",
-                                          ("source: ", "$foreground-muted"),
-                                          f"{fact.source} — {knowledge.cite(fact.source)}"]
+    parts: list[str | tuple[str, str]] = [
+        (fact_label(name), "bold"),
+        "   ",
+        (fact_value(name, fact), "bold $accent"),
+        "\n",
+        ("source: ", "$foreground-muted"),
+        f"{fact.source} — {knowledge.cite(fact.source)}",
+    ]
     source = knowledge.sources.get(fact.source_id)
     if source is not None and source.url:
         parts += ["\n", ("link: ", "$foreground-muted"), source.url]
@@ -79,10 +96,18 @@ def fact_detail(knowledge: Knowledge, device: Device, name: str) -> Content:
     if fact.note:
         parts += ["\n", ("note: ", "$foreground-muted"), fact.note]
     if fact.alternatives:
-        parts += ["\n", (f"Sources disagree ({len(fact.alternatives)} other value(s)):", "bold $warning")]
+        parts += [
+            "\n",
+            (f"Sources disagree ({len(fact.alternatives)} other value(s)):", "bold $warning"),
+        ]
         for alt in fact.alternatives:
-            parts += ["\n", ("  • ", "$warning"), (number(alt.value), "bold"), "  from ",
-                      f"{alt.source} — {knowledge.cite(alt.source)}"]
+            parts += [
+                "\n",
+                ("  • ", "$warning"),
+                (number(alt.value), "bold"),
+                "  from ",
+                f"{alt.source} — {knowledge.cite(alt.source)}",
+            ]
             if alt.note:
                 parts += ["\n    ", (alt.note, "$foreground-muted")]
         if fact.preferred_because:
@@ -94,8 +119,13 @@ class KnowledgeScreen(Screen[None]):
     """Device list, its facts table, and the selected fact in full."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f6", "explain_this", "Explain it", id="knowledge.explain",
-                tooltip="How this device fares in the current consultation"),
+        Binding(
+            "f6",
+            "explain_this",
+            "Explain it",
+            id="knowledge.explain",
+            tooltip="How this device fares in the current consultation",
+        ),
     ]
 
     device: reactive[str | None] = reactive(None, init=False)
@@ -109,9 +139,14 @@ class KnowledgeScreen(Screen[None]):
         knowledge = self.advisor.knowledge
         yield Header(icon="⚙")
         with Horizontal(id="kb-body"):
-            yield OptionList(*[Option(device.short_name, id=device_id)
-                               for device_id, device in knowledge.devices.items()], id="kb-devices",
-                             compact=True)
+            yield OptionList(
+                *[
+                    Option(device.short_name, id=device_id)
+                    for device_id, device in knowledge.devices.items()
+                ],
+                id="kb-devices",
+                compact=True,
+            )
             with Vertical(id="kb-main"):
                 yield Label("", id="kb-title", classes="section")
                 yield DataTable(id="kb-facts", cursor_type="row", zebra_stripes=True)
@@ -139,21 +174,33 @@ class KnowledgeScreen(Screen[None]):
             with self.prevent(OptionList.OptionHighlighted):
                 devices.highlighted = index
         disagreements = sum(1 for f in device.sourced_facts().values() if f.alternatives)
-        self.query_one("#kb-title", Label).update(Content.assemble(
-            (device.name, "bold"), f"  ·  {device.family}",
-            (f"  ·  sources disagree on {disagreements} fact(s), marked !", "$warning")
-            if disagreements else ""))
+        self.query_one("#kb-title", Label).update(
+            Content.assemble(
+                (device.name, "bold"),
+                f"  ·  {device.family}",
+                (f"  ·  sources disagree on {disagreements} fact(s), marked !", "$warning")
+                if disagreements
+                else "",
+            )
+        )
         rows: list[list[str | Text]] = []
         keys: list[str] = []
         for name, fact in device.sourced_facts().items():
-            marker = Text(f"! {len(fact.alternatives)}", style="bold") if fact.alternatives else Text("")
+            marker = (
+                Text(f"! {len(fact.alternatives)}", style="bold") if fact.alternatives else Text("")
+            )
             rows.append([fact_label(name), fact_value(name, fact), marker, fact.source])
             keys.append(name)
         for label, value, source in derived_rows(device):
             rows.append([label, value, Text("derived", style="italic"), source])
             keys.append(f"derived.{label.split()[0].lower()}")
-        fill_table(self.query_one("#kb-facts", DataTable), ("fact", "value", "!", "source"), rows,
-                   keys=keys, max_width=40)
+        fill_table(
+            self.query_one("#kb-facts", DataTable),
+            ("fact", "value", "!", "source"),
+            rows,
+            keys=keys,
+            max_width=40,
+        )
         self._show_detail(next(iter(device.sourced_facts())))
 
     def _show_detail(self, name: str) -> None:

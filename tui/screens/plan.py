@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from gpu_advisor.errors import AdvisorError, UsageError
-from gpu_advisor.present.errors import worded
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -24,6 +22,9 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.validation import ValidationResult, Validator
 from textual.widgets import DataTable, Footer, Header, Input, Label, Select, Static
+
+from gpu_advisor.errors import AdvisorError, UsageError
+from gpu_advisor.present.errors import worded
 
 from ..charts import PLAN_METRICS, plan_bars
 from ..widgets.bars import BarChart
@@ -58,9 +59,14 @@ KNOBS: tuple[Knob, ...] = (
     Knob("powerwall_usd", "Battery price", "8,200"),
     Knob("powerwall_kwh", "Battery kWh", "13.5"),
 )
-LABELS: dict[str, str] = {"price": "Price", "device": "Device", "scenario": "Scenario",
-                          "powerwall_kw": "Battery kW", "kb": "Knowledge base",
-                          **{knob.field: knob.label for knob in KNOBS}}
+LABELS: dict[str, str] = {
+    "price": "Price",
+    "device": "Device",
+    "scenario": "Scenario",
+    "powerwall_kw": "Battery kW",
+    "kb": "Knowledge base",
+    **{knob.field: knob.label for knob in KNOBS},
+}
 """Each plan input -> its name on this screen: errors name the knob the way the screen does."""
 
 
@@ -83,18 +89,30 @@ class KnobValidator(Validator):
         return self.success()
 
 
-DEVICE_SETS = (("recommended devices", "recommended"), ("all candidates", "candidates"),
-               ("the paper's pathways", "pathways"))
-SCENARIO_CHOICES = (("all scenarios", "all"), ("optimistic", "optimistic"),
-                    ("engineering", "engineering"), ("legacy room", "legacy-room"))
+DEVICE_SETS = (
+    ("recommended devices", "recommended"),
+    ("all candidates", "candidates"),
+    ("the paper's pathways", "pathways"),
+)
+SCENARIO_CHOICES = (
+    ("all scenarios", "all"),
+    ("optimistic", "optimistic"),
+    ("engineering", "engineering"),
+    ("legacy room", "legacy-room"),
+)
 
 
 class PlanScreen(Screen[None]):
     """Knobs on top; the buy, per-unit and energy tables, the pictures and the notes below."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f6", "cycle_devices", "Devices", id="plan.devices",
-                tooltip="Plan the recommended devices, all candidates, or the paper's pathways"),
+        Binding(
+            "f6",
+            "cycle_devices",
+            "Devices",
+            id="plan.devices",
+            tooltip="Plan the recommended devices, all candidates, or the paper's pathways",
+        ),
     ]
 
     device_set: reactive[str] = reactive("recommended", init=False)
@@ -118,14 +136,31 @@ class PlanScreen(Screen[None]):
                 for knob in KNOBS:
                     with Vertical(classes="knob"):
                         yield Label(knob.label, classes="knob-label")
-                        yield Input(id=f"knob-{knob.field}", placeholder=knob.hint, compact=True,
-                                    validators=[KnobValidator(knob)], validate_on=["changed"],
-                                    tooltip=f"{knob.label}; empty = {knob.hint}")
+                        yield Input(
+                            id=f"knob-{knob.field}",
+                            placeholder=knob.hint,
+                            compact=True,
+                            validators=[KnobValidator(knob)],
+                            validate_on=["changed"],
+                            tooltip=f"{knob.label}; empty = {knob.hint}",
+                        )
             with Horizontal(id="plan-choices"):
-                yield Select(DEVICE_SETS, value="recommended", allow_blank=False, compact=True,
-                             id="plan-devices", tooltip="Which devices to plan")
-                yield Select(SCENARIO_CHOICES, value="all", allow_blank=False, compact=True,
-                             id="plan-scenario", tooltip="Facility scenarios to show")
+                yield Select(
+                    DEVICE_SETS,
+                    value="recommended",
+                    allow_blank=False,
+                    compact=True,
+                    id="plan-devices",
+                    tooltip="Which devices to plan",
+                )
+                yield Select(
+                    SCENARIO_CHOICES,
+                    value="all",
+                    allow_blank=False,
+                    compact=True,
+                    id="plan-scenario",
+                    tooltip="Facility scenarios to show",
+                )
             yield Label("", id="plan-error")
         with VerticalScroll(id="plan-tables"):
             yield Static("", id="plan-heading")
@@ -223,18 +258,26 @@ class PlanScreen(Screen[None]):
         if hours is None and session.value("off_grid") is True:
             hours = session.value("off_grid_hours")
         inputs = PlanInputs(
-            budget=budget, hours=hours, scenario=str(self.query_one("#plan-scenario", Select).value),
-            powerwall_usd=texts["powerwall_usd"], powerwall_kwh=texts["powerwall_kwh"],
-            pue=texts["pue"], host_factor=texts["host_factor"], efficiency=texts["efficiency"],
-            dod=texts["dod"], kb=self.advisor.kb_dir)
+            budget=budget,
+            hours=hours,
+            scenario=str(self.query_one("#plan-scenario", Select).value),
+            powerwall_usd=texts["powerwall_usd"],
+            powerwall_kwh=texts["powerwall_kwh"],
+            pue=texts["pue"],
+            host_factor=texts["host_factor"],
+            efficiency=texts["efficiency"],
+            dod=texts["dod"],
+            kb=self.advisor.kb_dir,
+        )
         try:
             if self._energy is None:
                 self._energy = load_energy(self.advisor.kb_dir)
             if self._pathways is None:
                 self._pathways = load_pathways(self.advisor.kb_dir)
             devices, skipped = self._devices()
-            request = read_request(inputs, LABELS, energy=self._energy, pathways=self._pathways,
-                                   devices=devices)
+            request = read_request(
+                inputs, LABELS, energy=self._energy, pathways=self._pathways, devices=devices
+            )
             rows = plan(request.devices, request.budget, request.knobs, request.scenarios)
         except AdvisorError as exc:
             self._problem(worded(exc, LABELS))
@@ -248,15 +291,23 @@ class PlanScreen(Screen[None]):
         heading = plan_tables.heading(request)  # the command line's own wording
         self.query_one("#plan-heading", Static).update("\n".join(heading))
         if not rows:
-            self._problem("No devices to plan: no device is recommended for these answers "
-                          "(F6 switches to all candidates or the paper's pathways).")
-        specs = {"buy": plan_tables.buy_table(rows), "per-unit": plan_tables.per_unit_table(rows),
-                 "energy": plan_tables.energy_table(rows, request.knobs.hours)}
+            self._problem(
+                "No devices to plan: no device is recommended for these answers "
+                "(F6 switches to all candidates or the paper's pathways)."
+            )
+        specs = {
+            "buy": plan_tables.buy_table(rows),
+            "per-unit": plan_tables.per_unit_table(rows),
+            "energy": plan_tables.energy_table(rows, request.knobs.hours),
+        }
         for table_id, spec in specs.items():
             self.query_one(f"#{table_id}-title", Label).update(spec.title)
-            fill_table(self.query_one(f"#plan-{table_id}", DataTable),
-                       [header.replace("\n", " ") for header in spec.headers], spec.rows,
-                       right=spec.right)
+            fill_table(
+                self.query_one(f"#plan-{table_id}", DataTable),
+                [header.replace("\n", " ") for header in spec.headers],
+                spec.rows,
+                right=spec.right,
+            )
         for metric in PLAN_METRICS:
             title, bars = plan_bars(rows, metric)
             self.query_one(f"#chart-{metric}-title", Label).update(title)

@@ -76,8 +76,13 @@ class BarChart(Widget):
                 over = ""
                 rest = "░" * max(0, round(limit_cells) - len(filled))
             drawn = len(filled) + len(over) + len(rest)
-            parts: list[tuple[str, str] | str] = [(label, "bold"), " ", (filled, style),
-                                                  (over, "$error"), (rest, "$foreground-muted")]
+            parts: list[tuple[str, str] | str] = [
+                (label, "bold"),
+                " ",
+                (filled, style),
+                (over, "$error"),
+                (rest, "$foreground-muted"),
+            ]
         else:
             filled = _blocks(value_cells) or ("▏" if bar.value > 0 else "")
             drawn = len(filled)

@@ -1,7 +1,8 @@
 """One question at a time: its prompt, the field that fits its type, help, range and default.
 
 The panel only shows and reads; the screen decides where the walk goes. A field never raises on
-bad input: the engine's own check (``gpu_advisor.core.answers.coerce``) runs as a Textual validator and
+bad input: the engine's own check (``gpu_advisor.core.answers.coerce``) runs as a Textual validator
+and
 its one-line message is shown beside the field, so the TUI accepts exactly what the command line
 accepts.
 """
@@ -11,9 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from gpu_advisor.core.answers import coerce
-from gpu_advisor.errors import UsageError
-from gpu_advisor.formatting import whole_or_general
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -26,6 +24,10 @@ from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label, OptionList, SelectionList, Static
 from textual.widgets._toggle_button import ToggleButton
 from textual.widgets.option_list import Option
+
+from gpu_advisor.core.answers import coerce
+from gpu_advisor.errors import UsageError
+from gpu_advisor.formatting import whole_or_general
 
 from ..session import Step, describe_value, iter_choice_help, text_value
 
@@ -136,8 +138,13 @@ class QuestionPanel(Vertical):
         yield OptionList(id="q-choices", compact=True)
         yield Input(id="q-number", compact=True, validate_on=["changed", "submitted"])
         yield DeviceTicks(
-            *[(device.short_name, device_id, False) for device_id, device in self.knowledge.devices.items()],
-            id="q-devices", compact=True)
+            *[
+                (device.short_name, device_id, False)
+                for device_id, device in self.knowledge.devices.items()
+            ],
+            id="q-devices",
+            compact=True,
+        )
         yield Label("", id="q-error")
         yield Static("", id="q-meta")
         yield Static("", id="q-help")
@@ -163,17 +170,24 @@ class QuestionPanel(Vertical):
         if step is None:
             self.query_one("#q-progress", Label).update(f"Done · {total} questions answered")
             self.query_one("#q-prompt", Static).update(
-                Content.styled("That is every question that matters for these answers.", "bold"))
+                Content.styled("That is every question that matters for these answers.", "bold")
+            )
             self.query_one("#q-meta", Static).update(getattr(self, "_verdict", ""))
             self.query_one("#q-help", Static).update(
                 "PgUp goes back to the last question; pick any answer in the list to change it. "
-                "F3 explains a device, F5 plans the budget and energy, Ctrl+E exports the report.")
+                "F3 explains a device, F5 plans the budget and energy, Ctrl+E exports the report."
+            )
             return
         question = step.question
         self.update_meta(step)
         self.query_one("#q-progress", Label).update(
-            Content.assemble((f"Question {index + 1} of {total}", "bold"), " · ",
-                             (question.group, "$foreground-muted"), (" · PgUp back, F1 why", "$foreground-muted")))
+            Content.assemble(
+                (f"Question {index + 1} of {total}", "bold"),
+                " · ",
+                (question.group, "$foreground-muted"),
+                (" · PgUp back, F1 why", "$foreground-muted"),
+            )
+        )
         self.query_one("#q-prompt", Static).update(Content.styled(question.prompt, "bold"))
         self.query_one("#q-help", Static).update(Content(question.help))
         if question.type in ("choice", "boolean"):
@@ -186,17 +200,26 @@ class QuestionPanel(Vertical):
     def update_meta(self, step: Step) -> None:
         """The answer in force, the default and what is accepted (refreshed as answers change)."""
         question = step.question
-        default = ("none" if question.default is None
-                   else describe_value(question, question.default))
+        default = "none" if question.default is None else describe_value(question, question.default)
         now = describe_value(question, step.value)
-        meta = Content.assemble(("answer: ", "$foreground-muted"), (now, "bold"),
-                                ("  (default: ", "$foreground-muted"), default, (")", "$foreground-muted"), "\n",
-                                ("accepted: ", "$foreground-muted"), range_text(question))
+        meta = Content.assemble(
+            ("answer: ", "$foreground-muted"),
+            (now, "bold"),
+            ("  (default: ", "$foreground-muted"),
+            default,
+            (")", "$foreground-muted"),
+            "\n",
+            ("accepted: ", "$foreground-muted"),
+            range_text(question),
+        )
         self.query_one("#q-meta", Static).update(meta)
 
     def _show_choices(self, widget: OptionList, question: Question, value: Any) -> None:
-        pairs = (list(iter_choice_help(question)) if question.type == "choice"
-                 else [("yes", ""), ("no", "")])
+        pairs = (
+            list(iter_choice_help(question))
+            if question.type == "choice"
+            else [("yes", ""), ("no", "")]
+        )
         current = text_value(question, value)
         widget.clear_options()
         options = []
@@ -215,8 +238,11 @@ class QuestionPanel(Vertical):
 
     def _show_number(self, widget: Input, question: Question, step: Step) -> None:
         widget.validators = [AnswerValidator(question, self.knowledge)]
-        widget.placeholder = ("empty = not set" if question.default is None
-                              else f"empty = default ({text_value(question, question.default)})")
+        widget.placeholder = (
+            "empty = not set"
+            if question.default is None
+            else f"empty = default ({text_value(question, question.default)})"
+        )
         with widget.prevent(Input.Changed):
             widget.value = text_value(question, step.value) if step.given else ""
             widget.cursor_position = len(widget.value)
@@ -308,11 +334,15 @@ class QuestionPanel(Vertical):
         event.stop()
         if self.step is not None:
             selected = self.query_one("#q-devices", SelectionList).selected
-            self.post_message(self.Answered(self.step.key, ",".join(selected) or None, advance=True))
+            self.post_message(
+                self.Answered(self.step.key, ",".join(selected) or None, advance=True)
+            )
 
     @on(SelectionList.SelectedChanged, "#q-devices")
     def _devices_ticked(self, event: SelectionList.SelectedChanged[str]) -> None:
         event.stop()
         if self.step is not None:
             selected = event.selection_list.selected
-            self.post_message(self.Answered(self.step.key, ",".join(selected) or None, advance=False))
+            self.post_message(
+                self.Answered(self.step.key, ",".join(selected) or None, advance=False)
+            )

@@ -19,8 +19,9 @@ from textual.reactive import reactive
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from ..charts import cost_bars, memory_bars
 from gpu_advisor.formatting import money, number
+
+from ..charts import cost_bars, count_bars, memory_bars
 from .bars import BarChart
 
 if TYPE_CHECKING:
@@ -36,12 +37,19 @@ SEVERITY_STYLE = {"serious": "$error", "caution": "$warning", "info": "$foregrou
 def verdict_text(consultation: Consultation) -> Content:
     """'Buy 2 x NVIDIA H100 SXM: 2 units for $60,000.' or why nothing qualifies."""
     if not consultation.recommendations:
-        return Content.assemble(("No device fits these answers", "bold $error"),
-                                ": each one's reason is under Excluded.")
+        return Content.assemble(
+            ("No device fits these answers", "bold $error"),
+            ": each one's reason is under Excluded.",
+        )
     top = consultation.recommendations[0]
     unit = "unit" if top.count == 1 else "units"
-    return Content.assemble(("Buy ", "bold"), (f"{top.count} × {top.name}", "bold $success"),
-                            f": {top.count} {unit} for ", (money(top.cost_usd), "bold"), ".")
+    return Content.assemble(
+        ("Buy ", "bold"),
+        (f"{top.count} × {top.name}", "bold $success"),
+        f": {top.count} {unit} for ",
+        (money(top.cost_usd), "bold"),
+        ".",
+    )
 
 
 class ResultsPanel(VerticalScroll):
@@ -62,6 +70,8 @@ class ResultsPanel(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static("Working out the first recommendation…", id="verdict")
         yield Label("", id="memory-line")
+        yield Label("", classes="section", id="count-title")
+        yield BarChart(id="count-chart")
         yield Label("Recommended (Enter explains)", classes="section")
         yield Label("", id="recommended-header")
         yield OptionList(id="recommended", compact=True)
@@ -83,10 +93,16 @@ class ResultsPanel(VerticalScroll):
         """Redraw everything from `consultation` (keeps the highlighted device when it remains)."""
         self.query_one("#verdict", Static).update(verdict_text(consultation))
         estimate = consultation.arithmetic.estimate
-        memory = ("" if estimate is None else
-                  f"Memory need: {estimate.total_gb:,.1f} GB on one GPU; "
-                  + ", ".join(f"{i.item} {i.gb:,.1f}" for i in estimate.breakdown if i.gb > 0.005))
+        memory = (
+            ""
+            if estimate is None
+            else f"Memory need: {estimate.total_gb:,.1f} GB on one GPU; "
+            + ", ".join(f"{i.item} {i.gb:,.1f}" for i in estimate.breakdown if i.gb > 0.005)
+        )
         self.query_one("#memory-line", Label).update(memory)
+        title, bars = count_bars(consultation)
+        self.query_one("#count-title", Label).update(title)
+        self.query_one("#count-chart", BarChart).bars = tuple(bars)
         self._fill_recommended(consultation)
         self._fill_excluded(consultation)
         title, bars = memory_bars(consultation)
@@ -99,8 +115,9 @@ class ResultsPanel(VerticalScroll):
         chart.bars = tuple(bars)
         self._fill_warnings(consultation)
         notes = [Content.assemble(("* ", "$accent"), note.message) for note in consultation.notes]
-        self.query_one("#notes", Static).update(Content("\n").join(notes) if notes else
-                                                Content.styled("none", "$foreground-muted"))
+        self.query_one("#notes", Static).update(
+            Content("\n").join(notes) if notes else Content.styled("none", "$foreground-muted")
+        )
         self.query_one("#notes-title").display = bool(notes)
         self.query_one("#notes").display = bool(notes)
 
@@ -112,26 +129,47 @@ class ResultsPanel(VerticalScroll):
         for rank, rec in enumerate(consultation.recommendations, start=1):
             attrs = consultation.devices[rec.device]
             per_gpu = attrs.get("memory_per_gpu_gb")
-            memory = "—" if per_gpu is None else f"{number(per_gpu, 1)}/{number(attrs.get('memory_gb'))}"
-            rows.append([str(rank), knowledge.devices[rec.device].short_name, str(rec.count),
-                         money(rec.cost_usd), f"{rec.score:.2f}", memory])
-        widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-                  for i, h in enumerate(RECOMMENDED_HEADERS)]
+            memory = (
+                "—" if per_gpu is None else f"{number(per_gpu, 1)}/{number(attrs.get('memory_gb'))}"
+            )
+            rows.append(
+                [
+                    str(rank),
+                    knowledge.devices[rec.device].short_name,
+                    str(rec.count),
+                    money(rec.cost_usd),
+                    f"{rec.score:.2f}",
+                    memory,
+                ]
+            )
+        widths = [
+            max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+            for i, h in enumerate(RECOMMENDED_HEADERS)
+        ]
 
         def line(cells: list[str] | tuple[str, ...]) -> str:
-            return "  ".join(cell.rjust(widths[i]) if i in RIGHT_ALIGNED else cell.ljust(widths[i])
-                             for i, cell in enumerate(cells)).rstrip()
+            return "  ".join(
+                cell.rjust(widths[i]) if i in RIGHT_ALIGNED else cell.ljust(widths[i])
+                for i, cell in enumerate(cells)
+            ).rstrip()
 
         self.query_one("#recommended-header", Label).update(
-            Content.styled(line(RECOMMENDED_HEADERS), "bold $foreground-muted"))
+            Content.styled(line(RECOMMENDED_HEADERS), "bold $foreground-muted")
+        )
         widget = self.query_one("#recommended", OptionList)
         keep = widget.highlighted_option.id if widget.highlighted_option is not None else None
         widget.clear_options()
         if not rows:
-            widget.add_option(Option(Content.styled("no device qualifies", "$foreground-muted"), id="-none"))
+            widget.add_option(
+                Option(Content.styled("no device qualifies", "$foreground-muted"), id="-none")
+            )
             return
-        widget.add_options([Option(line(row), id=rec.device)
-                            for row, rec in zip(rows, consultation.recommendations)])
+        widget.add_options(
+            [
+                Option(line(row), id=rec.device)
+                for row, rec in zip(rows, consultation.recommendations)
+            ]
+        )
         ids = [rec.device for rec in consultation.recommendations]
         widget.highlighted = ids.index(keep) if keep in ids else 0
 
@@ -142,10 +180,19 @@ class ResultsPanel(VerticalScroll):
         for device_id, exclusions in consultation.all_exclusions.items():
             first = exclusions[0]
             more = f" (+{len(exclusions) - 1} more)" if len(exclusions) > 1 else ""
-            widget.add_option(Option(Content.assemble(("✗ ", "$error"), (device_id, "bold"), ": ",
-                                                      first.because, more,
-                                                      (f"  [{first.rule}]", "$foreground-muted")),
-                                     id=device_id))
+            widget.add_option(
+                Option(
+                    Content.assemble(
+                        ("✗ ", "$error"),
+                        (device_id, "bold"),
+                        ": ",
+                        first.because,
+                        more,
+                        (f"  [{first.rule}]", "$foreground-muted"),
+                    ),
+                    id=device_id,
+                )
+            )
         shown = bool(consultation.all_exclusions)
         widget.display = shown
         self.query_one("#excluded-title").display = shown
@@ -159,11 +206,17 @@ class ResultsPanel(VerticalScroll):
             if warning.device is not None and warning.device not in shown:
                 continue
             where = f"{warning.device}: " if warning.device else ""
-            lines.append(Content.assemble(("! ", f"bold {SEVERITY_STYLE.get(warning.severity, '$warning')}"),
-                                          (where, "bold"), warning.message,
-                                          (f"  [{warning.rule}]", "$foreground-muted")))
-        self.query_one("#warnings", Static).update(Content("\n").join(lines) if lines else
-                                                   Content.styled("none", "$foreground-muted"))
+            lines.append(
+                Content.assemble(
+                    ("! ", f"bold {SEVERITY_STYLE.get(warning.severity, '$warning')}"),
+                    (where, "bold"),
+                    warning.message,
+                    (f"  [{warning.rule}]", "$foreground-muted"),
+                )
+            )
+        self.query_one("#warnings", Static).update(
+            Content("\n").join(lines) if lines else Content.styled("none", "$foreground-muted")
+        )
 
     @on(OptionList.OptionSelected, "#recommended")
     def _recommended_chosen(self, event: OptionList.OptionSelected) -> None:

@@ -21,10 +21,17 @@ def _cell(value: str | Text, right: bool) -> Text:
     return Text(value, justify="right" if right else "left")
 
 
-def fill_table(table: DataTable[Text], headers: Sequence[str], rows: Sequence[Sequence[str | Text]],
-               *, right: frozenset[int] | set[int] = frozenset(), keys: Sequence[str] | None = None,
-               max_width: int = 80) -> None:
-    """Replace the table's columns and rows; the highlighted row stays on its key when it remains."""
+def fill_table(
+    table: DataTable[Text],
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str | Text]],
+    *,
+    right: frozenset[int] | set[int] = frozenset(),
+    keys: Sequence[str] | None = None,
+    max_width: int = 80,
+) -> None:
+    """Replace the table's columns and rows; the highlighted row stays on its key when it
+    remains."""
     keep = cursor_key(table)
     widths = [len(h) for h in headers]
     for cells in rows:
@@ -33,11 +40,16 @@ def fill_table(table: DataTable[Text], headers: Sequence[str], rows: Sequence[Se
             widths[index] = max(widths[index], len(text))
     table.clear(columns=True)
     for index, header in enumerate(headers):
-        table.add_column(Text(header, justify="right" if index in right else "left"),
-                         width=min(widths[index], max_width), key=str(index))
+        table.add_column(
+            Text(header, justify="right" if index in right else "left"),
+            width=min(widths[index], max_width),
+            key=str(index),
+        )
     for number, cells in enumerate(rows):
-        table.add_row(*[_cell(cell, index in right) for index, cell in enumerate(cells)],
-                      key=keys[number] if keys is not None else None)
+        table.add_row(
+            *[_cell(cell, index in right) for index, cell in enumerate(cells)],
+            key=keys[number] if keys is not None else None,
+        )
     if keep is not None:
         try:
             table.move_cursor(row=table.get_row_index(keep), animate=False, scroll=False)
