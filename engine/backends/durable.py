@@ -55,7 +55,18 @@ from typing import Any, Self
 import durable.engine as durable_engine
 
 from gpu_advisor.errors import EngineError
-from gpu_advisor.lang.conditions import MISSING, All, AnyOf, Condition, Leaf, Not, Ref, refs, to_nnf
+from gpu_advisor.lang.conditions import (
+    FLIPPED,
+    MISSING,
+    All,
+    AnyOf,
+    Condition,
+    Leaf,
+    Not,
+    Ref,
+    refs,
+    to_nnf,
+)
 
 #: Branches below one node of durable's network: 512 never return. Each rule below the node is
 #: a branch, and each alternative of its ``$or`` (nested ones counted together) is one more:
@@ -138,7 +149,6 @@ _NEVER: dict[str, Any] = {"$nex": {"kind": 1}}
 ANCHOR_RULE = "__session__"
 ANCHOR: dict[str, Any] = {"all": [{"m": {"kind": "session"}}], "run": ANCHOR_RULE}
 _OPS = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte", "!=": "$neq"}
-_FLIP = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 
 def context_field(ref: Ref) -> str:
@@ -245,7 +255,7 @@ def _compile_leaf(leaf: Leaf, ref_member: str | None) -> dict[str, Any]:
         return {"$and": [{"$ex": {_field(left): 1}}, {"$ex": {_field(right): 1}}, compare]}
     if isinstance(right, Ref):
         if left.scope != "device":  # keep the device field on the left, as durable needs
-            left, right, op = right, left, _FLIP[op]
+            left, right, op = right, left, FLIPPED[op]
         assert isinstance(right, Ref)
         target: Any = {ref_member or "ctx": _field(right)}
         return {_field(left): target} if op == "==" else {_OPS[op]: {_field(left): target}}

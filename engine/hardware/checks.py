@@ -17,14 +17,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from gpu_advisor.errors import FileError, FileErrors, Location, did_you_mean
 from gpu_advisor.hardware.facts import VOCABULARY, gpu_facts, machine_facts, normalize_name
 from gpu_advisor.hardware.machine import Machine
 from gpu_advisor.knowledge.kb import Knowledge
 from gpu_advisor.knowledge.rulebase import VocabularyChecker
-from gpu_advisor.knowledge.schema import validation_errors
+from gpu_advisor.knowledge.schema import StrictModel, validation_errors
 from gpu_advisor.knowledge.yamlio import Document, iter_yaml_files, load_yaml
 from gpu_advisor.lang.conditions import (
     MISSING,
@@ -39,17 +39,12 @@ from gpu_advisor.lang.conditions import render as fill_template
 SEVERITIES = ("info", "caution", "serious")
 """Finding severities, mildest first (the same scale as the main rule base's warnings)."""
 
-_STRICT = ConfigDict(extra="forbid")
-
-
 # ---------------------------------------------------------------------------------------------
 # File shapes (pydantic); names, conditions and sources are checked after, by the rule checker
 
 
-class CheckModel(BaseModel):
+class CheckModel(StrictModel):
     """One entry of ``checks:`` as written in the file."""
-
-    model_config = _STRICT
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")
     scope: Literal["gpu", "machine"]
@@ -62,19 +57,15 @@ class CheckModel(BaseModel):
     see: list[str] = []
 
 
-class ModelNames(BaseModel):
+class ModelNames(StrictModel):
     """One entry of ``models:``: the names NVIDIA's tools print for one knowledge-base device."""
-
-    model_config = _STRICT
 
     device: str
     names: list[str] = Field(min_length=1)
 
 
-class HardwareFile(BaseModel):
+class HardwareFile(StrictModel):
     """A file's shape; each entry is validated on its own so one bad entry hides no other."""
-
-    model_config = _STRICT
 
     topic: str | None = None
     title: str | None = None

@@ -72,3 +72,36 @@ def test_the_tui_imports_nothing_from_the_command_line() -> None:
 def test_the_layer_table_lists_each_package_once() -> None:
     names = [name for names in LAYERS for name in names]
     assert len(names) == len(set(names))
+
+
+def test_no_module_reads_another_modules_private_attributes() -> None:
+    """``module._helper`` through an imported module counts as reaching into it, too."""
+    import ast
+
+    modules = module_files(REPO)
+    found = []
+    for module, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        aliases: dict[str, str] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name in modules and alias.name != module:
+                        aliases[alias.asname or alias.name.split(".")[0]] = alias.name
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for alias in node.names:
+                    target = f"{node.module}.{alias.name}"
+                    if target in modules and target != module:
+                        aliases[alias.asname or alias.name] = target
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in aliases
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+            ):
+                found.append(
+                    f"{path.relative_to(REPO)}:{node.lineno}: {aliases[node.value.id]}.{node.attr}"
+                )
+    assert not found, "\n".join(found)
