@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 SHOWN_RECOMMENDATIONS = 5
 
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 """The version of the JSON report's shape (``schema_version``;
 docs/schema/consultation.schema.json).
 The minor number grows when keys are added (1.1: ``excluded[].also``), the major one when a key
