@@ -104,7 +104,30 @@ class _DurableJson:
 
     @staticmethod
     def dumps(obj: Any, **kwargs: Any) -> str:
-        return durable_json_text(json.dumps(obj, **kwargs))
+        text = json.dumps(obj, **kwargs)
+        # Rewriting the text costs more than the rest of a consultation: do it only when a
+        # number in the object would be spelled in a way durable's parser rejects.
+        return durable_json_text(text) if _has_awkward_number(obj) else text
+
+
+def _has_awkward_number(obj: Any) -> bool:
+    """Whether a float Python prints in exponent notation (or not finite), or an integer past
+    64 bits, stands anywhere in ``obj`` (strings do not count: they stay as they are)."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, bool):
+            continue
+        elif isinstance(item, float):
+            if not math.isfinite(item) or (item != 0 and not 1e-4 <= abs(item) < 1e16):
+                return True
+        elif isinstance(item, int) and not -(2**63) <= item < 2**63:
+            return True
+    return False
 
 
 _SUSPECT = re.compile(r"\d[eE]|\d{19}|Infinity|NaN")
