@@ -1,6 +1,9 @@
 """The enumeration behind the audit's logic checks: every answer combination of the audited space,
 evaluated without running a consultation per combination.
 
+Why one module of this length: the device facts cache, the masks and the probes are one
+enumeration loop's state.
+
 For the component the arithmetic belongs to (audit_space), each *situation* (an assignment of
 the answers the arithmetic reads, and of those compared with device facts) gets its device facts
 computed once, and every device rule's *device part* is evaluated on them: one device mask per

@@ -1,6 +1,9 @@
 """Logic checks over the whole answer space: conflicts, redundancy, unreachable rules, dead facts
 and questions, gaps, holes in explanations, and preferences the knowledge base contradicts.
 
+Why one module of this length: every check walks the same enumeration state (situations,
+device masks, firings) built once per audit; split, each part would rebuild or pass it around.
+
 The enumeration is in audit_enum; what each finding means is in docs/audit.md. Every finding
 about behaviour carries a counterexample: answers (non-default ones) that reproduce it with
 ``gpu-advisor recommend``.

@@ -1,5 +1,8 @@
 """The answer space the audit covers: which values each question takes, and how it factorizes.
 
+Why one module of this length: the domains, their boundary values and the factorization into
+components are one computation over the same rule analysis.
+
 Values come from the questionnaire and the rules, never from a hand-written list:
 - choice and boolean questions take every value; a question that is not asked (its ``ask_when``
   is false given the earlier answers) takes none ("not set"); an optional question without a

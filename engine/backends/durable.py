@@ -1,5 +1,8 @@
 """The one place that touches durable_rules: compile parsed rules to its JSON and run sessions.
 
+Why one module of this length: it is the only importer of durable_rules, by design (one
+adapter to audit and replace); its compile step and its session step share the limits below.
+
 What the adapter guards against (see docs/engine.md):
 - the global ``with ruleset()`` DSL registers names process-wide; we build rulesets from data on
   a Host of our own, one per rule base, with a unique ruleset name;

@@ -1,5 +1,8 @@
 """Plan a job on given GPUs: does it fit the cards in hand, and if not, what makes it fit?
 
+Why one module of this length: the ladder of options is one algorithm over one Plan type; its
+steps (replicas, ZeRO stages, offload, purchases) are read in order and share their checks.
+
 A plan answers with the same memory arithmetic as the recommendations
 (:mod:`gpu_advisor.arithmetic.sizing`): a ladder of ways to run it on the cards in hand, cheapest
 in communication first (one full copy per GPU, ZeRO-2, ZeRO-3, then optimizer offload to host

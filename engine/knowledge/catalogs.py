@@ -1,5 +1,8 @@
 """Loading the catalogs of ``kb/``: models, claims, energy and pathways (pydantic; loaders only).
 
+Why one module of this length: each catalog's schema sits beside its loader, and they share
+the location-keeping validation helpers at the bottom.
+
 The records these files become are plain dataclasses in ``models``, ``claims`` and ``energy``,
 so that the arithmetic imports them without pydantic; every file is validated here against a
 :class:`~gpu_advisor.knowledge.schema.StrictModel` schema and loaded once per path.

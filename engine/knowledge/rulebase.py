@@ -1,5 +1,8 @@
 """Load, validate and type-check the rule files: questions, facts, ranking and rules.
 
+Why one module of this length: one loader collects every problem of every rule file in one
+pass, so its checks share the collector and the declared names.
+
 Every problem in every file is collected and reported at once as ``path:line:col: message``:
 unknown names get a did-you-mean, values are checked against the type and choices of what they
 are compared with, sources against the knowledge base's registry, and the fact dependency graph
