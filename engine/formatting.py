@@ -6,11 +6,40 @@ One home, so that a figure on screen matches the same figure in an exported repo
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
 MISSING_FIGURE = "—"
 """What a table shows where a figure is unknown."""
+
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC (titles, hyperlinks, clipboard)
+    r"|\x1b[P^_X][^\x1b\x9c]*(?:\x1b\\|\x9c)?"  # DCS, PM, APC, SOS strings
+    r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"  # CSI: colours, cursor moves, clearing the screen
+    r"|\x1b[ -/]*[0-~]?"  # any other escape
+    r"|[\x90\x9d\x9e\x9f][^\x07\x1b\x9c]*(?:\x07|\x9c)?"  # 8-bit DCS, OSC, PM, APC
+)
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """Text from a data file made safe to print: terminal escape sequences (colours, OSC
+    titles and hyperlinks) removed whole, other C0/C1 control characters and the bidi overrides
+    and isolates (U+202A-202E, U+2066-2069) dropped; newlines and tabs stay."""
+    if not _UNPRINTABLE.search(text):
+        return text
+    return _UNPRINTABLE.sub("", _ESCAPE_SEQUENCE.sub("", text))
+
+
+_MARKDOWN_SYNTAX = re.compile(r"([\\\[\]<>|`])")
+
+
+def markdown_literal(text: str) -> str:
+    """Data text for one line of Markdown, read as text only: :func:`printable`, on one line,
+    with backslashes, brackets, angle brackets, bars and backticks escaped, so a device name
+    such as ``![x](http://...)`` is never an image, a link or a table cell's end."""
+    return _MARKDOWN_SYNTAX.sub(r"\\\1", printable(text).replace("\n", " ").replace("\t", " "))
 
 
 def money(value: float | Decimal | None) -> str:

@@ -38,12 +38,14 @@ from gpu_advisor.knowledge.rules import (
 from gpu_advisor.knowledge.vocabulary import DEVICE_ATTRIBUTES, Attribute
 from gpu_advisor.knowledge.yamlio import Document, iter_yaml_files, load_yaml
 from gpu_advisor.lang.conditions import (
+    FORMAT_SPEC_HELP,
     SCOPES,
     TRUE,
     All,
     Condition,
     Leaf,
     Ref,
+    format_spec_ok,
     leaves,
     parse_condition,
     placeholders,
@@ -395,6 +397,13 @@ class _Checker:
                     where,
                     f"placeholder {{{placeholder.text}}}: unknown scope {placeholder.scope!r}"
                     f"{did_you_mean(placeholder.scope, SCOPES)}",
+                )
+                continue
+            if not format_spec_ok(placeholder.spec):
+                self.out.add(
+                    where,
+                    f"placeholder {{{placeholder.text}}}: format {placeholder.spec!r} is not "
+                    f"accepted; use {FORMAT_SPEC_HELP}",
                 )
                 continue
             self.check_ref(placeholder.ref, where, allow_device)

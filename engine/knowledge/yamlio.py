@@ -4,6 +4,11 @@ Plain ``yaml.safe_load`` silently keeps the last of two duplicate keys and reads
 booleans (YAML 1.1). Rule and knowledge files are edited by hand, so both are errors or plain
 strings here, and every value remembers its ``line:col`` so that schema errors can point at it.
 Nothing here constructs Python objects from tags: only mappings, lists and scalars.
+
+Every file goes through the limits of :mod:`gpu_advisor.knowledge.safe_files`: read capped from
+regular files only, a composed document bounded in depth and in expanded size before anything is
+constructed ("billion laughs"), and numbers finite and of a sane length, each error at
+``path:line:col``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,12 @@ from typing import Any
 import yaml
 
 from gpu_advisor.errors import FileError, FileErrors, Location
+from gpu_advisor.knowledge.safe_files import (
+    MAX_DATA_FILE_BYTES,
+    check_yaml_tree,
+    construct_scalar_checked,
+    read_text_limited,
+)
 
 PathKey = tuple[str | int, ...]
 
@@ -73,7 +84,7 @@ def _construct(
         loader.flatten_mapping(node)
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            name = loader.construct_object(key_node, deep=True)
+            name = construct_scalar_checked(loader, key_node, doc.path, finite=False)
             if not isinstance(name, (str, int, float, bool)):
                 errors.append(
                     FileError(
@@ -108,22 +119,17 @@ def _construct(
         ]
     if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
         doc.quoted.add(key)
-    return loader.construct_object(node, deep=True)
+    try:
+        return construct_scalar_checked(loader, node, doc.path)
+    except FileErrors as exc:  # a bad number: report it with the file's other problems
+        errors.extend(exc.errors)
+        return None
 
 
 def load_yaml(path: str | os.PathLike[str], display: str | None = None) -> Document:
     """Load one YAML file safely; raise FileErrors (all of them) for syntax or duplicate keys."""
     shown = display or str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FileErrors([FileError(Location(shown), "no such file")]) from None
-    except IsADirectoryError:
-        raise FileErrors([FileError(Location(shown), "is a directory, not a file")]) from None
-    except UnicodeDecodeError as exc:
-        raise FileErrors([FileError(Location(shown), f"not UTF-8 text ({exc.reason})")]) from None
-    except OSError as exc:
-        raise FileErrors([FileError(Location(shown), f"cannot read: {exc.strerror}")]) from None
+    text = read_text_limited(path, MAX_DATA_FILE_BYTES, shown)
     return parse_yaml(text, shown)
 
 
@@ -134,6 +140,7 @@ def parse_yaml(text: str, display: str) -> Document:
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
+        check_yaml_tree(node, display)
         if node is not None:
             doc.data = _construct(node, loader, doc, (), errors)
     except yaml.MarkedYAMLError as exc:
@@ -143,6 +150,8 @@ def parse_yaml(text: str, display: str) -> Document:
         raise FileErrors([FileError(where, f"YAML syntax error: {problem}")]) from None
     except yaml.YAMLError as exc:
         raise FileErrors([FileError(Location(display), f"YAML error: {exc}")]) from None
+    except RecursionError:  # nesting too deep even to compose (the tree check comes after)
+        raise FileErrors([FileError(Location(display), "YAML nested too deeply to read")]) from None
     finally:
         loader.dispose()
     if errors:

@@ -518,6 +518,18 @@ PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 """A ``{scope.name:spec}`` placeholder of a because/warn text; the one pattern every reader uses."""
 
 
+FORMAT_SPEC = re.compile(r",?(?:\.[0-9])?[dfg%]?")
+"""The format specs a placeholder may carry: a thousands comma, one precision digit and a type
+(``,``, ``,.0f``, ``.1f``, ``.0%``, ``g``). No fill, alignment or width: ``{device.x:>2000000000}``
+would build a 2 GB string."""
+FORMAT_SPEC_HELP = "a thousands comma, a precision of one digit and d, f, g or %, e.g. ,.0f or .0%"
+
+
+def format_spec_ok(spec: str) -> bool:
+    """Whether a placeholder's format spec is one :data:`FORMAT_SPEC` accepts."""
+    return FORMAT_SPEC.fullmatch(spec) is not None
+
+
 @dataclass(frozen=True)
 class Placeholder:
     """One placeholder of a template: its raw text, what it names and how to format it."""
@@ -582,7 +594,7 @@ def _show_value(value: Any, spec: str) -> str:
         return "not set"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if spec:
+    if spec and format_spec_ok(spec):  # a refused spec never reaches here from a loaded file
         try:
             return format(value, spec)
         except (ValueError, TypeError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from gpu_advisor.formatting import markdown_literal, printable
 from gpu_advisor.formatting import money as _money
 
 if TYPE_CHECKING:
@@ -168,7 +169,7 @@ def to_text(consultation: Consultation, counterfactuals: bool = True, trace: boo
                 f"  {entry.seq:3}. stage {entry.stage} {entry.rule}{target}: {entry.concluded}  "
                 f"({seen})"
             )
-    return "\n".join(lines) + "\n"
+    return printable("\n".join(lines) + "\n")  # no escape sequence of a data file reaches a tty
 
 
 def _suggestion_text(item: Suggestion) -> str:
@@ -186,7 +187,8 @@ def _plain(value: Any) -> str:
 
 
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Text from the data (names, rule texts, notes) for a Markdown line or table cell."""
+    return markdown_literal(text)
 
 
 def to_markdown(consultation: Consultation, counterfactuals: bool = True) -> str:
@@ -198,7 +200,7 @@ def to_markdown(consultation: Consultation, counterfactuals: bool = True) -> str
     out: list[str] = [
         "# GPU recommendation",
         "",
-        f"**Verdict.** {_verdict(consultation)}",
+        f"**Verdict.** {_md_escape(_verdict(consultation))}",
         "",
         "## Answers",
         "",
@@ -250,7 +252,7 @@ def to_markdown(consultation: Consultation, counterfactuals: bool = True) -> str
                 for line in how_many
             ]
         for rec in consultation.recommendations[:3]:
-            out += ["", f"### Why {rec.name}", ""]
+            out += ["", f"### Why {_md_escape(rec.name)}", ""]
             out += [
                 f"- {_md_escape(r.because)} (`{r.rule}`; {', '.join(r.sources)})"
                 for r in rec.reasons
@@ -299,7 +301,8 @@ def to_markdown(consultation: Consultation, counterfactuals: bool = True) -> str
     if consultation.warnings:
         out += ["", "## Warnings", ""]
         out += [
-            f"- {'**' + w.device + '**: ' if w.device else ''}{_md_escape(w.message)} (`{w.rule}`)"
+            f"- {'**' + _md_escape(w.device) + '**: ' if w.device else ''}"
+            f"{_md_escape(w.message)} (`{w.rule}`)"
             for w in consultation.warnings
         ]
     if consultation.notes:
@@ -337,4 +340,4 @@ def to_markdown(consultation: Consultation, counterfactuals: bool = True) -> str
         f"| {t.seq} | {t.stage} | `{t.rule}` | {t.device or '-'} | {_md_escape(t.concluded)} |"
         for t in consultation.trace
     ]
-    return "\n".join(out) + "\n"
+    return printable("\n".join(out) + "\n")
