@@ -430,7 +430,7 @@ def training_count(
                 )
     days = train_days(run, hw, gpus) if gpus and shortfall is None else None
     if days is not None:
-        steps.append(f"on {gpus:,} GPUs the run takes {_n(days)} days")
+        steps.append(f"on {gpus:,} GPU{'' if gpus == 1 else 's'} the run takes {_n(days)} days")
     return Count(
         gpus=gpus if shortfall is None else 0,
         set_by=set_by,
