@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.cold_start import cold_start, print_cold_start  # noqa: E402
 from gpu_advisor.backends import durable as durable_adapter  # noqa: E402
 from gpu_advisor.core.consult import Engine  # noqa: E402
 
@@ -74,44 +74,6 @@ def bench_consultations(runs: int) -> dict[str, list[float]]:
     return times
 
 
-def bench_cold_start(runs: int, python: str) -> dict[str, list[float]]:
-    commands = {
-        "python -c 'import durable.engine, yaml'": [python, "-c", "import durable.engine, yaml"],
-        "gpu-advisor recommend --format json": [
-            python,
-            "-m",
-            "gpu_advisor.cli.main",
-            "recommend",
-            "--format",
-            "json",
-            "--set",
-            "workload=fine-tuning",
-            "--set",
-            "deployment=production",
-        ],
-        "gpu-advisor recommend --format json --no-counterfactuals": [
-            python,
-            "-m",
-            "gpu_advisor.cli.main",
-            "recommend",
-            "--format",
-            "json",
-            "--no-counterfactuals",
-            "--set",
-            "workload=fine-tuning",
-            "--set",
-            "deployment=production",
-        ],
-    }
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(runs):
-        for name, command in commands.items():
-            start = time.perf_counter()
-            subprocess.run(command, check=True, capture_output=True, cwd="/")
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=500)
@@ -132,13 +94,10 @@ def main() -> None:
             f"| {name} | {p50 * 1000:.3f} | {percentile(values, 0.99) * 1000:.3f} | "
             f"{p50 / base:.1f}x |"
         )
-    cold = bench_cold_start(args.cold_runs, args.python)
-    base = statistics.median(cold["python -c 'import durable.engine, yaml'"])
-    print(f"\nCold process wall time ({args.cold_runs} runs each, interleaved; {args.python}):\n")
-    print("| command | median (ms) | vs import baseline |\n|---|---|---|")
-    for name, values in cold.items():
-        median = statistics.median(values)
-        print(f"| {name} | {median * 1000:.0f} | {median / base:.2f}x |")
+    cold = cold_start(
+        args.cold_runs, args.python, ["workload=fine-tuning", "deployment=production"]
+    )
+    print_cold_start(cold, args.cold_runs, args.python)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import argparse
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.cold_start import cold_start, print_cold_start  # noqa: E402
 from gpu_advisor.core.consult import Engine  # noqa: E402
 from gpu_advisor.core.explain import what_would_change  # noqa: E402
 
@@ -108,51 +108,6 @@ def bench_in_process(runs: int) -> list[tuple[str, str, float, float, float]]:
     return rows
 
 
-def bench_cold(runs: int, python: str) -> dict[str, list[float]]:
-    answers = [
-        "--set",
-        "workload=inference",
-        "--set",
-        "model_params_b=70",
-        "--set",
-        "max_gpus=2",
-        "--set",
-        "site=datacenter",
-    ]
-    commands = {
-        "python -c 'import durable.engine, yaml'": [python, "-c", "import durable.engine, yaml"],
-        "gpu-advisor recommend --format json": [
-            python,
-            "-m",
-            "gpu_advisor.cli.main",
-            "recommend",
-            "--format",
-            "json",
-            *answers,
-        ],
-        "gpu-advisor recommend --format json --no-counterfactuals": [
-            python,
-            "-m",
-            "gpu_advisor.cli.main",
-            "recommend",
-            "--format",
-            "json",
-            "--no-counterfactuals",
-            *answers,
-        ],
-    }
-    subprocess.run(
-        commands["gpu-advisor recommend --format json"], check=True, capture_output=True, cwd="/"
-    )
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(runs):
-        for name, command in commands.items():
-            start = time.perf_counter()
-            subprocess.run(command, check=True, capture_output=True, cwd="/")
-            times[name].append((time.perf_counter() - start) * 1000)
-    return times
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=30)
@@ -166,13 +121,9 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for label, name, consult, levers, slowest in bench_in_process(args.runs):
         print(f"| {label} | {name} | {consult:.1f} | {levers:.1f} | {slowest:.1f} |")
-    cold = bench_cold(args.cold_runs, args.python)
-    base = statistics.median(cold["python -c 'import durable.engine, yaml'"])
-    print(f"\nCold process wall time ({args.cold_runs} runs each, interleaved; {args.python}):\n")
-    print("| command | median (ms) | vs import baseline |\n|---|---|---|")
-    for name, values in cold.items():
-        median = statistics.median(values)
-        print(f"| {name} | {median:.0f} | {median / base:.2f}x |")
+    answers = ["workload=inference", "model_params_b=70", "max_gpus=2", "site=datacenter"]
+    cold = cold_start(args.cold_runs, args.python, answers)
+    print_cold_start(cold, args.cold_runs, args.python)
 
 
 if __name__ == "__main__":
