@@ -62,8 +62,23 @@ class Arithmetic:
     defaults: Any = None  # knowledge.demand.DemandDefaults in force
     counts: dict[str, Any] = field(default_factory=dict)  # device id -> demand.Count
     estimates: dict[Any, Any] = field(default_factory=dict, repr=False)
+    per_gpu: dict[int, float] = field(default_factory=dict, repr=False)
     """Sizing estimates by request: each distinct one is computed once per consultation, so
     the work per device is only what depends on the device."""
+
+    def per_gpu_gb(self, group: int) -> float:
+        """Memory per GPU of one copy of the workload split over ``group`` GPUs (for serving,
+        with one sequence: the users' KV cache is the demand's business)."""
+        found = self.per_gpu.get(group)
+        if found is None:
+            request = self.request
+            split = (
+                replace(request, gpus=group, batch_size=1)
+                if request.workload == "inference"
+                else replace(request, gpus=group)
+            )
+            found = self.per_gpu[group] = self.estimate_for(split).per_gpu_gb
+        return float(found)
 
     def estimate_for(self, request: Any) -> Any:
         from gpu_advisor.arithmetic import sizing
@@ -274,11 +289,7 @@ def _count(
         arithmetic.mfu_defaults[device.id] = mfu_name
     needed = result.memory_gpus
     group = needed or 1
-    per_gpu = arithmetic.estimate_for(
-        replace(request, gpus=group, batch_size=1)
-        if request.workload == "inference"
-        else replace(request, gpus=group)
-    ).per_gpu_gb
+    per_gpu = arithmetic.per_gpu_gb(group)
     attrs.update(
         gpus_needed=needed,
         fits=needed is not None,

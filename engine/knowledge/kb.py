@@ -494,8 +494,13 @@ class Device:
         raise KeyError(f"{name!r} is not a knowledge-base attribute")
 
     def attributes(self) -> dict[str, Any]:
-        """Every knowledge-base attribute rules may read, by name."""
-        return {name: self.attribute(name) for name in KB_ATTRIBUTE_NAMES}
+        """Every knowledge-base attribute rules may read, by name (a fresh dict each call, worked
+        out once per device: the values depend on the device's facts alone)."""
+        known: dict[str, Any] | None = self.__dict__.get("_attributes")
+        if known is None:
+            known = {name: self.attribute(name) for name in KB_ATTRIBUTE_NAMES}
+            self.__dict__["_attributes"] = known
+        return dict(known)
 
     def sourced_facts(self) -> dict[str, Sourced]:
         """Every sourced fact by name; throughput figures as ``throughput.<key>``."""
