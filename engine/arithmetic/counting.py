@@ -29,7 +29,6 @@ from gpu_advisor.knowledge.demand import DemandDefaults
 from gpu_advisor.knowledge.kb import Device
 from gpu_advisor.lang.conditions import MISSING
 
-POOLED = ("tensor", "pipeline")
 LARGEST_SEARCH = 1 << 20
 """The most GPUs a memory search tries when the user sets no cap."""
 

@@ -27,17 +27,6 @@ from dataclasses import dataclass, field
 
 SECONDS_PER_DAY = 86_400.0
 
-COUNT_SET_BY = (
-    "memory",
-    "kv_cache",
-    "throughput",
-    "deadline",
-    "budget",
-    "purchase_unit",
-    "minimum",
-)
-"""What can set a count; the JSON contract's ``count_set_by`` is one of these."""
-
 
 @dataclass(frozen=True)
 class Hardware:

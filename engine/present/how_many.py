@@ -78,10 +78,7 @@ def demand_json(consultation: Consultation) -> dict[str, Any] | None:
             users=demand.interactive.users,
             context_tokens=demand.interactive.context_tokens,
             context_is=(
-                "average"
-                if consultation.answers.get("average_context_tokens") is not None
-                and "average_context_tokens" in consultation.answers.values
-                else "longest"
+                "average" if "average_context_tokens" in consultation.answers.values else "longest"
             ),
             tokens_per_s_per_user=demand.interactive.tokens_per_s_per_user,
         )
