@@ -44,6 +44,7 @@ ARITHMETIC_ANSWERS = (
     "off_grid",
     "off_grid_hours",
     "site_power_kw",
+    "site",
 )
 """Every answer the arithmetic reads, the one list of them: device facts depend on these (and the
 candidates) only, so explanations (``why``), the consultation cache and the audit use it."""
@@ -89,6 +90,8 @@ class Arithmetic:
         return found
 
     mfu_defaults: dict[str, str] = field(default_factory=dict)  # device id -> MFU default used
+    systems: Any = None  # knowledge.systems.Systems: hosts, networks, site limits
+    purchases: dict[str, Any] = field(default_factory=dict)  # device id -> purchase.Purchase
 
 
 def sizing_request(answers: Answers, kb_dir: Path | None = None) -> Any:
@@ -144,14 +147,21 @@ def _given(answers: Answers, key: str, default: int) -> int:
 
 
 def context_arithmetic(
-    answers: Answers, kb_dir: Path | None = None, defaults: Any = None
+    answers: Answers, kb_dir: Path | None = None, defaults: Any = None, systems: Any = None
 ) -> Arithmetic:
     """Computed context facts: the memory need of the whole workload (every user's KV cache
     included) and the demand the count is sized for (users and speed, tokens, FLOPs)."""
     from gpu_advisor.arithmetic import sizing
     from gpu_advisor.arithmetic.counting import Demand, demand_of
 
-    result = Arithmetic(demand=Demand("none"))
+    if systems is None:
+        from gpu_advisor.knowledge.systems import load_systems
+
+        systems = load_systems(kb_dir)
+    result = Arithmetic(demand=Demand("none"), systems=systems)
+    site = answers.get("site")
+    if site is not MISSING and str(site) in systems.max_node_kw:
+        result.facts["site_max_node_kw"] = systems.max_node_kw[str(site)]
     request = sizing_request(answers, kb_dir)
     if request is None:
         return result
@@ -187,35 +197,60 @@ def device_attributes(
     device: Device, answers: Answers, arithmetic: Arithmetic, kb_dir: Path | None = None
 ) -> dict[str, Any]:
     """The flat facts rules see for one device in one consultation (see vocabulary.py)."""
+    from gpu_advisor.arithmetic.counting import peer_to_peer, tensor_parallel_degrees
+    from gpu_advisor.arithmetic.purchase import box_gpus, buy, most_affordable, purchase_unit
 
     # Every knowledge-base attribute (kb.KB_FACTS / KB_DERIVED), generically: a new fact in the
     # device files reaches the rules without a line here. memory_gb is the GPU-usable memory
     # (for unified-memory devices, usable_memory_gb: see Device.attribute).
     attrs: dict[str, Any] = device.attributes()
     fp32 = device.throughput("fp32", sparse=False)
-
     precision = workload_precision(answers)
-    count = _count(device, answers, arithmetic, precision, attrs)
-    price = float(device.value("price_usd"))
+    site = _site(answers)
+    systems = arithmetic.systems
+    unit, per_unit = purchase_unit(device)
+    box = box_gpus(device, site, systems)
+    attrs["housable"] = box > 0
+    need = _network_need(device, answers, arithmetic, precision)
     budget = answers.get("budget_usd")
-    if answers.get("purchase") == "fill-budget" and budget is not MISSING and price > 0:
-        affordable = math.floor(float(budget) / price + 1e-9)
-        if affordable > count:
-            count = affordable
-            attrs["count_set_by"] = "budget"
-    attrs["count"] = count
+    affordable = (
+        most_affordable(device, float(budget), site, systems, network_need=need)
+        if budget is not MISSING and box > 0
+        else None
+    )
+    count = _count(device, answers, arithmetic, precision, attrs, box or None, per_unit, affordable)
+    if answers.get("purchase") == "fill-budget" and affordable is not None and affordable > count:
+        count = affordable
+        attrs["count_set_by"] = "budget"
+    degrees = tensor_parallel_degrees(device, arithmetic.defaults or _NO_PCIE_DEFAULTS, box or None)
+    attrs["peer_to_peer"] = peer_to_peer(device)
+    attrs["tensor_parallel_max"] = degrees[-1]
     needed = attrs["gpus_needed"]
-    attrs["cost_usd"] = round(count * price, 2)
-    per_node = int(device.value("units_per_node") or 1)
-    attrs["nodes"] = max(1, math.ceil(count / per_node))
-    attrs["total_power_w"] = count * float(device.value("power_w"))
+    attrs["tensor_parallel_blocked"] = bool(
+        answers.get("parallelism") == "tensor"
+        and answers.get("workload") in ("pretraining", "fine-tuning")
+        and (needed or 1) > 1
+        and degrees[-1] == 1
+    )
+    bought = buy(
+        device,
+        count,
+        site,
+        systems,
+        group=int(attrs["tensor_parallel"] or 1),
+        network_need=need if answers.get("workload") in ("pretraining", "fine-tuning") else None,
+    )
+    if bought is not None:
+        arithmetic.purchases[device.id] = bought
+    _purchase_attributes(device, attrs, bought, count, unit, per_unit, arithmetic)
+    count = int(attrs["count"])
     attrs["aggregate_fp32_tflops"] = round(count * fp32.tflops, 1) if fp32 else None
     group = needed or 1
     if group <= 1:
         scope = "none"
     elif device.value("nvlink") and group <= int(device.value("nvlink_max_gpus") or 1):
         scope = "nvlink"
-    elif group <= per_node:
+    elif group <= int(attrs["gpus_per_node"]):
         scope = "pcie"
     else:
         scope = "network"
@@ -231,6 +266,142 @@ def device_attributes(
             group * float(device.value("bandwidth_gbs")) / float(weights), 1
         )
     return attrs
+
+
+class _NoPcieDefaults:
+    """Stands in for the demand defaults when none are loaded (a knowledge base without
+    kb/demand.yaml): no tensor parallelism over PCIe."""
+
+    def __getitem__(self, name: str) -> float:
+        return 1.0
+
+
+_NO_PCIE_DEFAULTS: Any = _NoPcieDefaults()
+
+
+def _site(answers: Answers) -> str:
+    site = answers.get("site")
+    return "server-room" if site is MISSING else str(site)
+
+
+def _purchase_attributes(
+    device: Device,
+    attrs: dict[str, Any],
+    bought: Any,
+    count: int,
+    unit: str,
+    per_unit: int,
+    arithmetic: Arithmetic,
+) -> None:
+    """What is bought, as rules see it: units, boxes, network, cost by part, power by box."""
+    price = float(device.value("price_usd"))
+    if bought is None:  # no box we know takes it at this site: priced as loose GPUs
+        per_node = int(device.value("units_per_node") or 1)
+        attrs.update(
+            count=count,
+            units=math.ceil(count / per_unit),
+            gpus_per_unit=per_unit,
+            host=None,
+            host_kind=None,
+            hosts=0,
+            gpus_per_node=per_node,
+            nodes=max(1, math.ceil(count / per_node)),
+            network="none",
+            network_gbs_per_gpu=None,
+            network_gbs_needed=None,
+            network_short=False,
+            gpu_cost_usd=round(count * price, 2),
+            host_cost_usd=0.0,
+            network_cost_usd=0.0,
+            node_power_kw=None,
+            total_power_w=count * float(device.value("power_w")),
+        )
+    else:
+        if bought.gpus > count and attrs.get("count_set_by") != "budget":
+            attrs["count_set_by"] = "purchase_unit"
+        attrs.update(
+            count=bought.gpus,
+            units=bought.units,
+            gpus_per_unit=bought.gpus_per_unit,
+            host=bought.host.id if bought.host else "included",
+            host_kind=bought.host.kind if bought.host else "appliance",
+            hosts=bought.hosts,
+            gpus_per_node=bought.gpus_per_node,
+            nodes=bought.nodes,
+            network=bought.network.id if bought.network else "none",
+            network_gbs_per_gpu=None
+            if bought.network_gbs_per_gpu is None
+            else round(bought.network_gbs_per_gpu, 3),
+            network_gbs_needed=None
+            if bought.network_gbs_needed is None
+            else round(bought.network_gbs_needed, 3),
+            network_short=bought.network_short,
+            gpu_cost_usd=bought.gpu_cost_usd,
+            host_cost_usd=bought.host_cost_usd,
+            network_cost_usd=bought.network_cost_usd,
+            node_power_kw=round(bought.node_power_w / 1000.0, 2),
+            total_power_w=round(bought.power_w, 1),
+        )
+    attrs["battery_cost_usd"] = 0.0
+    attrs["cost_usd"] = round(
+        attrs["gpu_cost_usd"] + attrs["host_cost_usd"] + attrs["network_cost_usd"], 2
+    )
+    attrs["total_cost_usd"] = attrs["cost_usd"]
+    limit = arithmetic.facts.get("site_max_node_kw")
+    attrs["node_over_site"] = bool(
+        limit is not None and attrs["node_power_kw"] is not None and attrs["node_power_kw"] > limit
+    )
+    attrs["box_units"] = min(int(attrs["count"]), int(attrs["gpus_per_node"]))
+
+
+def _network_need(
+    device: Device, answers: Answers, arithmetic: Arithmetic, precision: str
+) -> Any:
+    """For training: the network need of the job as a function of (GPUs, GPUs per box)."""
+    from gpu_advisor.arithmetic.counting import training_mfu
+    from gpu_advisor.arithmetic.purchase import NetworkNeed, training_network_need
+
+    demand = arithmetic.demand
+    defaults = arithmetic.defaults
+    if demand is None or demand.training is None or defaults is None:
+        return None
+    dense = device.dense_throughput_for(precision)
+    if dense is None:
+        return None
+    run = demand.training
+    mfu = run.mfu if demand.training_mfu_given else training_mfu(device, True, defaults)[0]
+    method = answers.get("method") if answers.get("workload") == "fine-tuning" else "full"
+    step_tokens = defaults[
+        "step_tokens_pretraining" if answers.get("workload") == "pretraining" else "step_tokens_finetune"
+    ]
+    micro_tokens = float(_given(answers, "batch_size", 1) * _given(answers, "context_tokens", 4096))
+
+    def need(gpus: int, per_node: int) -> NetworkNeed:
+        held = arithmetic.counts.get(device.id)
+        floor = held.memory_gpus if held is not None and held.memory_gpus else 1
+        frozen = method in ("lora", "qlora")
+        if floor > per_node:  # the state itself is sharded across boxes
+            k, tokens = (2.0 if frozen else 3.0), micro_tokens
+            exchange = "parameters all-gathered for every micro-batch (ZeRO-3 across boxes)"
+        elif frozen:
+            return NetworkNeed(
+                0.0, ("LoRA exchanges only the adapters' gradients between boxes: no bandwidth to size",)
+            )
+        else:
+            k, tokens = 2.0, step_tokens / max(1, gpus)
+            exchange = "gradients all-reduced once per optimizer step (data parallelism)"
+        return training_network_need(
+            k=k,
+            gradient_bytes=defaults["gradient_bytes"],
+            dense_tflops=float(dense.tflops),
+            mfu=mfu,
+            flops_per_param_token=run.flops_per_param_token,
+            tokens_per_exchange=tokens,
+            gpus_per_node=per_node,
+            exchange=exchange,
+        )
+
+    return need
 
 
 def scale_facts(arithmetic: Arithmetic, devices: dict[str, dict[str, Any]]) -> None:
@@ -251,7 +422,14 @@ def scale_facts(arithmetic: Arithmetic, devices: dict[str, dict[str, Any]]) -> N
 
 
 def _count(
-    device: Device, answers: Answers, arithmetic: Arithmetic, precision: str, attrs: dict[str, Any]
+    device: Device,
+    answers: Answers,
+    arithmetic: Arithmetic,
+    precision: str,
+    attrs: dict[str, Any],
+    box: int | None,
+    per_unit: int,
+    affordable: int | None,
 ) -> int:
     """The demand's count on this device, into the attributes rules read; returns the count."""
     from gpu_advisor.arithmetic import sizing
@@ -273,7 +451,7 @@ def _count(
     )
     if request is None or arithmetic.defaults is None:
         attrs.update(gpus_needed=1, fits=True, memory_per_gpu_gb=None, memory_utilization=None)
-        return 1
+        return per_unit
     result, mfu_name = count_on(
         device,
         answers,
@@ -283,6 +461,9 @@ def _count(
         arithmetic.defaults,
         memory,
         arithmetic.estimate_for,
+        box=box,
+        gpus_per_unit=per_unit,
+        affordable=affordable,
     )
     arithmetic.counts[device.id] = result
     if mfu_name:
@@ -306,7 +487,7 @@ def _count(
         train_days=result.train_days,
         deadline_missed=result.deadline_missed,
     )
-    return result.gpus if result.gpus > 0 else group
+    return result.gpus if result.gpus > 0 else max(group, per_unit)
 
 
 @lru_cache(maxsize=8)
@@ -321,17 +502,15 @@ ENERGY_SCENARIO = "engineering"
 
 
 def box_and_energy(device: Device, answers: Answers, attrs: dict[str, Any], kb_dir: Path) -> None:
-    """PSU and circuits for one box; off-grid: facility power and batteries for the purchase."""
+    """PSU and circuits for a tower (servers and systems come with rated supplies); for a
+    power-limited or off-grid site, facility power from the system power of every box, and
+    off-grid the batteries, which join the purchase cost."""
     from gpu_advisor.arithmetic.power import box_facts_for_device
 
-    count = int(attrs["count"])
-    box_units = min(count, int(attrs["units_per_node"] or 1))
-    attrs["box_units"] = box_units
-    if attrs["setting"] != "appliance":
-        box = box_facts_for_device(device, box_units)
+    if attrs.get("host_kind") == "workstation":
+        box = box_facts_for_device(device, int(attrs["box_units"]))
         attrs["psu_w"] = box["psu_w_needed"]
         attrs["box_circuits_120v"] = box["circuits_120v"]
-    attrs["total_cost_usd"] = attrs["cost_usd"]
     off_grid = answers.get("off_grid") is True
     if not off_grid and answers.get("site_power_kw") is MISSING:
         return  # facility power is only needed for a power-limited or off-grid site
@@ -341,7 +520,11 @@ def box_and_energy(device: Device, answers: Answers, attrs: dict[str, Any], kb_d
     hours = answers.get("off_grid_hours")
     if hours is not MISSING:
         knobs = replace(knobs, hours=float(hours))
-    plan_device = device_from_kb(device)
+    count = int(attrs["count"])
+    # The system power of the boxes (GPUs and hosts) is the IT load: no host factor on top.
+    plan_device = replace(
+        device_from_kb(device), power_w=float(attrs["total_power_w"]) / count, host_included=True
+    )
     spent = plan_device.price_usd * count
     result = scenario_energy(
         plan_device, count, knobs.scenario(ENERGY_SCENARIO), knobs, spent, spent
@@ -351,9 +534,9 @@ def box_and_energy(device: Device, answers: Answers, attrs: dict[str, Any], kb_d
         return
     attrs["battery_kwh"] = round(result.battery_kwh, 1)
     attrs["batteries"] = max(result.powerwalls, result.powerwalls_for_power)
-    attrs["total_cost_usd"] = round(
-        attrs["cost_usd"] + attrs["batteries"] * float(knobs.battery.price_usd), 2
-    )
+    attrs["battery_cost_usd"] = round(attrs["batteries"] * float(knobs.battery.price_usd), 2)
+    attrs["cost_usd"] = round(attrs["cost_usd"] + attrs["battery_cost_usd"], 2)
+    attrs["total_cost_usd"] = attrs["cost_usd"]
 
 
 def workload_precision(answers: Answers) -> str:

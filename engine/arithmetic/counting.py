@@ -155,12 +155,17 @@ def peer_to_peer(device: Device) -> bool:
     return device.value("driver_class") != "geforce" and device.value("setting") != "appliance"
 
 
-def tensor_parallel_degrees(device: Device, defaults: DemandDefaults) -> tuple[int, ...]:
+def tensor_parallel_degrees(
+    device: Device, defaults: DemandDefaults, box: int | None = None
+) -> tuple[int, ...]:
     """Group sizes a model can be split over: powers of two within the NVLink domain, and small
-    PCIe groups where the cards reach each other directly (heads must split evenly)."""
+    PCIe groups where the cards reach each other directly (heads must split evenly); never more
+    than one box holds (``box``), since a tensor-parallel group does not cross the network."""
     nvlink = int(device.value("nvlink_max_gpus") or 1) if device.value("nvlink") else 1
     pcie = int(defaults["pcie_tensor_parallel_max"]) if peer_to_peer(device) else 1
     largest = max(nvlink, pcie)
+    if box is not None:
+        largest = min(largest, max(1, box))
     degrees, degree = [], 1
     while degree <= largest:
         degrees.append(degree)
@@ -174,6 +179,8 @@ def hardware(
     defaults: DemandDefaults,
     serving: bool = False,
     memory_gb: float | None = None,
+    box: int | None = None,
+    gpus_per_unit: int = 1,
 ) -> Hardware:
     """The device's figures that a count depends on. A serving engine fills the card up to its
     memory-utilization setting (vLLM: 0.9 of the binary capacity); training, to the usable 95%."""
@@ -189,11 +196,12 @@ def hardware(
         usable_memory_gb=usable,
         bandwidth_gbs=float(device.value("bandwidth_gbs")),
         dense_tflops=dense.tflops if dense else None,
-        tensor_parallel_degrees=tensor_parallel_degrees(device, defaults),
+        tensor_parallel_degrees=tensor_parallel_degrees(device, defaults, box),
         mbu=defaults["decode_mbu"],
         mbu_tensor_parallel=defaults["decode_mbu_pcie"],
         mbu_nvlink=defaults["decode_mbu_nvlink"],
         nvlink_group=nvlink,
+        gpus_per_unit=gpus_per_unit,
     )
 
 
@@ -256,9 +264,15 @@ def count_on(
     defaults: DemandDefaults,
     memory_gb: float | None = None,
     estimate: Callable[[Any], Any] = sizing.estimate,
+    *,
+    box: int | None = None,
+    gpus_per_unit: int = 1,
+    affordable: int | None = None,
 ) -> tuple[Count, str | None]:
     """The count of this device the demand needs, and the MFU default it used (training).
-    ``memory_gb`` is the memory the GPU may use (less than stated on unified-memory devices)."""
+    ``memory_gb`` is the memory the GPU may use (less than stated on unified-memory devices);
+    ``box`` the most GPUs one box holds at the site; counts come in whole purchase units of
+    ``gpus_per_unit``; ``affordable`` is the most GPUs the budget buys, boxes and network included."""
     memory = float(device.value("memory_gb")) if memory_gb is None else memory_gb
     cap_answer = _answer(answers, "max_gpus")
     cap = int(cap_answer) if cap_answer is not None else None
@@ -268,6 +282,8 @@ def count_on(
         defaults,
         serving=demand.kind in ("interactive", "batch"),
         memory_gb=memory,
+        box=box,
+        gpus_per_unit=gpus_per_unit,
     )
     if demand.kind == "interactive" and demand.served and demand.interactive:
         return _capped(interactive_count(hw, demand.served, demand.interactive), cap), None
@@ -277,11 +293,16 @@ def count_on(
                 1, demand.context_tokens, 1e-9
             )  # memory only: the fewest that hold it
             count = interactive_count(hw, demand.served, one)
+            held = count.memory_gpus or 0
+            bought = _round_up(held, gpus_per_unit)
             return _capped(
                 replace(
                     count,
-                    gpus=count.memory_gpus or 0,
-                    set_by="memory" if (count.memory_gpus or 1) > 1 else "minimum",
+                    gpus=bought,
+                    set_by="purchase_unit"
+                    if bought > held
+                    else ("memory" if (count.memory_gpus or 1) > 1 else "minimum"),
+                    tensor_parallel=held or 1,
                     replicas=1,
                     tokens_per_s=None,
                     tokens_per_s_per_user=None,
@@ -309,13 +330,8 @@ def count_on(
                 shortfall="the training state does not fit"
                 + (f" on up to {cap:,} GPUs (the cap)" if cap else ""),
             ), None
-        price = float(device.value("price_usd") or 0)
-        budget = _answer(answers, "budget_usd")
-        affordable = (
-            int(math.floor(float(budget) / price + 1e-9))
-            if budget is not None and price > 0
-            else None
-        )
+        degree = training_tensor_parallel(answers, hw, floor)
+        hw = replace(hw, gpus_per_unit=max(gpus_per_unit, degree), unit_is_purchase=gpus_per_unit >= degree)
         run = demand.training
         mfu_name: str | None = None
         if not demand.training_mfu_given:
@@ -325,8 +341,24 @@ def count_on(
         if count.gpus == 1 and not demand.training_mfu_given:
             mfu, mfu_name = training_mfu(device, False, defaults)
             count = training_count(replace(run, mfu=mfu), hw, floor, cap=cap, affordable=affordable)
-        return replace(count, memory_gpus=floor), mfu_name
-    return Count(gpus=1, set_by="minimum", memory_gpus=1), None
+        return replace(count, memory_gpus=floor, tensor_parallel=degree), mfu_name
+    return Count(gpus=gpus_per_unit, set_by="minimum", memory_gpus=1), None
+
+
+def training_tensor_parallel(answers: Answers, hw: Hardware, memory_gpus: int) -> int:
+    """The tensor-parallel degree of a training job that asked for tensor parallelism: the
+    smallest group the links carry that holds the state, else the largest they carry (the rest
+    of the split is pipeline or ZeRO stages across groups). 1 when no split is needed."""
+    if _answer(answers, "parallelism") != "tensor" or memory_gpus <= 1:
+        return 1
+    degrees = hw.tensor_parallel_degrees
+    if hw.nvlink_group > 1:  # keep the all-reduces of every layer on NVLink
+        degrees = tuple(d for d in degrees if d <= hw.nvlink_group)
+    return next((d for d in degrees if d >= memory_gpus), degrees[-1])
+
+
+def _round_up(gpus: int, per_unit: int) -> int:
+    return per_unit * math.ceil(gpus / per_unit) if per_unit > 1 and gpus > 0 else gpus
 
 
 def _capped(count: Count, cap: int | None) -> Count:

@@ -47,6 +47,9 @@ class Hardware:
     nvlink_group: int = 1
     """GPUs one NVLink domain joins; larger groups cross PCIe."""
     gpus_per_unit: int = 1
+    """Counts come in multiples of this: the purchase unit, or a tensor-parallel group."""
+    unit_is_purchase: bool = True
+    """False when the multiple is a tensor-parallel group larger than the purchase unit."""
 
     def mbu_for(self, degree: int) -> float:
         """Bandwidth utilization of a decode step split over ``degree`` GPUs."""
@@ -392,8 +395,14 @@ def training_count(
             gpus, set_by = by_deadline, "deadline"
     rounded = _round_up(gpus, hw.gpus_per_unit)
     if rounded != gpus:
-        steps.append(f"rounded up to {rounded:,} ({hw.gpus_per_unit} GPUs per purchase unit)")
-        gpus, set_by = rounded, "purchase_unit"
+        if hw.unit_is_purchase:
+            steps.append(f"rounded up to {rounded:,} ({hw.gpus_per_unit} GPUs per purchase unit)")
+            gpus, set_by = rounded, "purchase_unit"
+        else:
+            steps.append(
+                f"rounded up to {rounded:,} (whole tensor-parallel groups of {hw.gpus_per_unit})"
+            )
+            gpus = rounded
     shortfall = None
     missed = None
     if cap is not None and gpus > cap:

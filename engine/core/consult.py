@@ -254,6 +254,12 @@ class Engine:
             if rule.prefer:
                 points[firing.device_id].append((rule, rule.prefer.points))
         consultation.excluded = [ex[0] for ex in consultation.all_exclusions.values()]
+        # A warning about a device that is not bought is noise (the trace keeps every firing).
+        consultation.warnings = [
+            w
+            for w in consultation.warnings
+            if w.device is None or w.device not in consultation.all_exclusions
+        ]
         remaining = [d for d in devices if d not in consultation.all_exclusions]
         consultation.recommendations, consultation.notes = rank(consultation, remaining, points)
         if arithmetic.estimate is not None:

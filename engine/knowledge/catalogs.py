@@ -656,6 +656,9 @@ class _TrainingDefaults(StrictModel):
     mfu_single_gpu: _SourcedNumber
     mfu_pcie_workstation: _SourcedNumber
     mfu_no_p2p: _SourcedNumber
+    step_tokens_pretraining: _SourcedNumber
+    step_tokens_finetune: _SourcedNumber
+    gradient_bytes: _SourcedNumber
 
 
 class _DemandFile(StrictModel):

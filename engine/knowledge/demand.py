@@ -30,6 +30,9 @@ TRAINING_FIELDS = (
     "mfu_single_gpu",
     "mfu_pcie_workstation",
     "mfu_no_p2p",
+    "step_tokens_pretraining",
+    "step_tokens_finetune",
+    "gradient_bytes",
 )
 
 

@@ -33,11 +33,100 @@ def capacity(attrs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def purchase_json(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The JSON contract's ``purchase`` of a recommendation: what is ordered and what holds it."""
+    return {
+        "unit": attrs.get("purchase_unit"),
+        "units": attrs.get("units"),
+        "gpus_per_unit": attrs.get("gpus_per_unit"),
+        "host": attrs.get("host"),
+        "hosts": attrs.get("hosts"),
+        "gpus_per_node": attrs.get("gpus_per_node"),
+        "network": attrs.get("network"),
+        "network_gbs_per_gpu": attrs.get("network_gbs_per_gpu"),
+        "network_gbs_needed": attrs.get("network_gbs_needed"),
+        "node_power_kw": attrs.get("node_power_kw"),
+        "total_power_kw": None
+        if attrs.get("total_power_w") is None
+        else round(float(attrs["total_power_w"]) / 1000.0, 2),
+    }
+
+
+def cost_breakdown(attrs: dict[str, Any]) -> dict[str, float]:
+    """The parts of ``cost_usd``, which is their sum."""
+    return {
+        "gpus": float(attrs.get("gpu_cost_usd") or 0.0),
+        "hosts": float(attrs.get("host_cost_usd") or 0.0),
+        "network": float(attrs.get("network_cost_usd") or 0.0),
+        "batteries": float(attrs.get("battery_cost_usd") or 0.0),
+    }
+
+
+def purchase_phrase(consultation: Consultation, device_id: str) -> str:
+    """'1 board of 8 GPUs in 1 x HGX 8-GPU server': the order, in a few words."""
+    attrs = consultation.devices[device_id]
+    bought = consultation.arithmetic.purchases.get(device_id)
+    unit = str(attrs.get("purchase_unit") or "card")
+    units = int(attrs.get("units") or attrs.get("count") or 0)
+    per_unit = int(attrs.get("gpus_per_unit") or 1)
+    phrase = f"{units:,} {unit}{'' if units == 1 else 's'}"
+    if per_unit > 1:
+        phrase += f" of {per_unit} GPUs"
+    if bought is not None and bought.host is not None:
+        phrase += f" in {bought.hosts:,} x {bought.host.name}"
+    if bought is not None and bought.network is not None:
+        phrase += f", joined by {bought.network.name}"
+    return phrase
+
+
+def purchase_lines(consultation: Consultation, device_id: str) -> list[str]:
+    """Text lines: the units, the boxes and the network bought, and the cost by part."""
+    attrs = consultation.devices[device_id]
+    bought = consultation.arithmetic.purchases.get(device_id)
+    unit = attrs.get("purchase_unit") or "card"
+    units = int(attrs.get("units") or 0)
+    lines = [
+        f"What to buy: {units:,} {unit}{'' if units == 1 else 's'} of "
+        f"{attrs.get('gpus_per_unit')} x {device_id} = {attrs['count']:,} GPUs"
+        + (
+            f" in {attrs['hosts']:,} x {bought.host.name}"
+            if bought is not None and bought.host is not None
+            else " (each its own box)"
+            if bought is not None
+            else ""
+        )
+        + (
+            f", joined by {bought.network.name}"
+            if bought is not None and bought.network is not None
+            else ""
+        )
+    ]
+    if bought is not None:
+        lines += [f"  - {step}" for step in bought.steps]
+    parts = cost_breakdown(attrs)
+    lines.append(
+        "  cost: "
+        + " + ".join(f"{name} ${value:,.0f}" for name, value in parts.items() if value)
+        + f" = ${float(attrs['cost_usd']):,.0f}"
+    )
+    if attrs.get("node_power_kw") is not None:
+        lines.append(
+            f"  power: {attrs['node_power_kw']:,g} kW per full box, "
+            f"{float(attrs['total_power_w']) / 1000:,.2f} kW in all (GPUs and hosts at full load)"
+        )
+    return lines
+
+
 def recommendation_json(consultation: Consultation, device_id: str) -> dict[str, Any]:
-    """The count fields of one recommendation: GPUs, nodes, what set the count, capacity, steps."""
+    """The count fields of one recommendation: GPUs, nodes, what set the count, capacity, steps,
+    and what is bought (units, boxes, network) with the cost by part."""
     attrs = consultation.devices[device_id]
     count = consultation.arithmetic.counts.get(device_id)
+    bought = consultation.arithmetic.purchases.get(device_id)
     return {
+        "purchase": purchase_json(attrs),
+        "cost_breakdown": cost_breakdown(attrs),
+        "purchase_steps": list(bought.steps) if bought is not None else [],
         "nodes": attrs.get("nodes"),
         "count_set_by": attrs.get("count_set_by"),
         "tensor_parallel": attrs.get("tensor_parallel"),
@@ -100,7 +189,7 @@ def how_many_lines(consultation: Consultation, device_id: str) -> list[str]:
     attrs = consultation.devices[device_id]
     count = consultation.arithmetic.counts.get(device_id)
     if count is None:
-        return []
+        return purchase_lines(consultation, device_id)
     set_by = str(attrs.get("count_set_by"))
     lines = [f"How many: {attrs['count']} x {device_id}, {SET_BY_WORDS.get(set_by, set_by)}."]
     lines += [f"  - {step}" for step in count.steps]
@@ -128,4 +217,4 @@ def how_many_lines(consultation: Consultation, device_id: str) -> list[str]:
             f"  each user's KV cache is sized at the {demand['context_is']} context "
             f"({demand['context_tokens']:,} tokens)"
         )
-    return lines
+    return lines + purchase_lines(consultation, device_id)

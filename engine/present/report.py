@@ -15,11 +15,13 @@ if TYPE_CHECKING:
 SHOWN_RECOMMENDATIONS = 5
 
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "2.0"
 """The version of the JSON report's shape (``schema_version``;
 docs/schema/consultation.schema.json).
 The minor number grows when keys are added (1.1: ``excluded[].also``), the major one when a key
-is removed or changes meaning: a script may accept any 1.x."""
+is removed or changes meaning (2.0: ``cost_usd`` is the whole purchase, GPUs + hosts + network
++ batteries, itemized in ``cost_breakdown``; ``purchase`` says what is ordered): a script may
+accept any 2.x."""
 
 
 def to_json_data(consultation: Consultation, counterfactuals: bool = True) -> dict[str, Any]:
@@ -61,11 +63,12 @@ def _device_name(consultation: Consultation, device_id: str) -> str:
 def _verdict(consultation: Consultation) -> str:
     if not consultation.recommendations:
         return "No device fits these answers; see why each is excluded below."
+    from gpu_advisor.present.how_many import purchase_phrase
+
     top = consultation.recommendations[0]
-    unit = "unit" if top.count == 1 else "units"
     return (
-        f"Buy {top.count} x {top.name} ({top.device}): {top.count} {unit} for "
-        f"{_money(top.cost_usd)}."
+        f"Buy {top.count} x {top.name} ({top.device}): "
+        f"{purchase_phrase(consultation, top.device)}, {_money(top.cost_usd)} in all."
     )
 
 

@@ -35,20 +35,22 @@ SEVERITY_STYLE = {"serious": "$error", "caution": "$warning", "info": "$foregrou
 
 
 def verdict_text(consultation: Consultation) -> Content:
-    """'Buy 2 x NVIDIA H100 SXM: 2 units for $60,000.' or why nothing qualifies."""
+    """'Buy 8 x NVIDIA H100 SXM: 1 board of 8 GPUs in 1 x HGX server, $300,000 in all.' or
+    why nothing qualifies."""
     if not consultation.recommendations:
         return Content.assemble(
             ("No device fits these answers", "bold $error"),
             ": each one's reason is under Excluded.",
         )
+    from gpu_advisor.present.how_many import purchase_phrase
+
     top = consultation.recommendations[0]
-    unit = "unit" if top.count == 1 else "units"
     return Content.assemble(
         ("Buy ", "bold"),
         (f"{top.count} × {top.name}", "bold $success"),
-        f": {top.count} {unit} for ",
+        f": {purchase_phrase(consultation, top.device)}, ",
         (money(top.cost_usd), "bold"),
-        ".",
+        " in all.",
     )
 
 

@@ -1,0 +1,331 @@
+"""From a count of GPUs to what a buyer orders: purchase units, the boxes that hold them, the
+network between the boxes, and what all of it costs and draws.
+
+Vendors do not sell loose SXM GPUs: they sell 8-GPU baseboards that go into a server, cards that
+go into a workstation or a PCIe server, and appliances that are their own box. The count the
+demand sets is rounded up to whole units, the boxes are chosen among the hosts of kb/systems.yaml
+that take the device at the user's site, and a network is added when there is more than one box:
+the cheapest whose bandwidth per GPU carries what the job exchanges between boxes.
+
+Network need of a training job across boxes, per GPU (every symbol shown in the steps):
+
+    need = k x b x F x MFU / (f x T x g)
+
+Between two exchanges each GPU computes ``f x N x T`` FLOPs (T tokens) at ``F`` dense FLOP/s x
+``MFU``; each box moves ``k x N x b`` bytes, of which each GPU's own port carries ``1/g`` (``g``
+GPUs per box, hierarchical collectives). Data parallelism exchanges gradients once per optimizer
+step (k = 2, an all-reduce; T = the step's tokens / GPUs); state sharded across boxes (ZeRO-3 /
+FSDP) all-gathers the parameters for every micro-batch (k = 3 with the gradients' reduce-scatter,
+2 when the weights are frozen, as in LoRA; T = the micro-batch's tokens). N cancels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpu_advisor.knowledge.kb import Device
+from gpu_advisor.knowledge.systems import Host, Network, Systems
+
+INCLUDED_HOST_UNITS = ("appliance", "system")
+"""Purchase units that are their own box: the price includes the host."""
+
+
+@dataclass(frozen=True)
+class HostFit:
+    """A host that takes this device at the site, and how many of the device's GPUs one holds."""
+
+    host: Host
+    gpus: int
+    limited_by: str  # slots | power | bays | board
+
+
+@dataclass(frozen=True)
+class NetworkNeed:
+    """What one training step exchanges between boxes, per GPU, with the numbers behind it."""
+
+    gbs_per_gpu: float
+    steps: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Purchase:
+    """What is bought for one device: units, boxes, network, cost and power, with the steps."""
+
+    unit: str
+    gpus_per_unit: int
+    units: int
+    gpus: int
+    host: Host | None
+    hosts: int
+    gpus_per_node: int
+    nodes: int
+    network: Network | None = None
+    network_gbs_per_gpu: float | None = None
+    network_gbs_needed: float | None = None
+    gpu_cost_usd: float = 0.0
+    host_cost_usd: float = 0.0
+    network_cost_usd: float = 0.0
+    node_power_w: float = 0.0
+    power_w: float = 0.0
+    steps: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def cost_usd(self) -> float:
+        return self.gpu_cost_usd + self.host_cost_usd + self.network_cost_usd
+
+    @property
+    def network_short(self) -> bool:
+        """Whether the network carries less than the job exchanges between boxes."""
+        return (
+            self.network_gbs_needed is not None
+            and self.network_gbs_per_gpu is not None
+            and self.network_gbs_needed > self.network_gbs_per_gpu + 1e-9
+        )
+
+
+def purchase_unit(device: Device) -> tuple[str, int]:
+    """How the device is sold (card, board, system, appliance) and how many GPUs one unit holds."""
+    unit = str(device.value("purchase_unit") or "card")
+    gpus = int(device.value("purchase_unit_gpus") or 1)
+    return unit, max(1, gpus)
+
+
+def host_fits(device: Device, site: str, systems: Systems) -> list[HostFit]:
+    """The hosts that take this device at the site, each with the GPUs it holds: a board goes into
+    the server built for it; a card into a box whose slots, GPU power budget and airflow take it."""
+    unit, per_unit = purchase_unit(device)
+    if unit in INCLUDED_HOST_UNITS:
+        return []
+    setting = str(device.value("setting") or "")
+    cooling = str(device.value("cooling") or "")
+    fits: list[HostFit] = []
+    for host in systems.hosts.values():
+        if site not in host.sites:
+            continue
+        if unit == "board":
+            if host.kind == "hgx" and host.max_gpus >= per_unit:
+                fits.append(HostFit(host, per_unit, "board"))
+            continue
+        if host.kind == "hgx" or setting not in host.settings or cooling not in host.coolers:
+            continue
+        gpus, limited_by = host.max_gpus, "bays"
+        slots = device.value("slots")
+        if host.slot_widths is not None and slots:
+            by_slots = host.slot_widths // int(slots)
+            if by_slots < gpus:
+                gpus, limited_by = by_slots, "slots"
+        power = device.value("power_w")
+        if host.gpu_power_w is not None and power:
+            by_power = int(host.gpu_power_w // float(power))
+            if by_power < gpus:
+                gpus, limited_by = by_power, "power"
+        if gpus >= 1:
+            fits.append(HostFit(host, gpus, limited_by))
+    return fits
+
+
+def box_gpus(device: Device, site: str, systems: Systems) -> int:
+    """The most GPUs of this device one box holds at the site (0: no box we know takes it)."""
+    unit, per_unit = purchase_unit(device)
+    if unit in INCLUDED_HOST_UNITS:
+        return per_unit
+    return max((fit.gpus for fit in host_fits(device, site, systems)), default=0)
+
+
+def choose_host(fits: list[HostFit], gpus: int, group: int) -> tuple[HostFit, int]:
+    """The host and box count for ``gpus`` GPUs in groups of ``group`` that must share a box: one
+    box when one holds them all (the cheapest such), else the fewest boxes (then the cheapest)."""
+
+    def boxes(fit: HostFit) -> int:
+        per_box = (fit.gpus // group) * group
+        return math.ceil(gpus / per_box) if per_box else 0
+
+    usable = [fit for fit in fits if boxes(fit) > 0]
+    one_box = [fit for fit in usable if boxes(fit) == 1]
+    if one_box:
+        best = min(one_box, key=lambda fit: (fit.host.price_usd, -fit.gpus, fit.host.id))
+        return best, 1
+    best = min(usable, key=lambda fit: (boxes(fit) * fit.host.price_usd, -fit.gpus, fit.host.id))
+    return best, boxes(best)
+
+
+def training_network_need(
+    *,
+    k: float,
+    gradient_bytes: float,
+    dense_tflops: float,
+    mfu: float,
+    flops_per_param_token: float,
+    tokens_per_exchange: float,
+    gpus_per_node: int,
+    exchange: str,
+) -> NetworkNeed:
+    """GB/s each GPU's network port must carry for the exchange to hide behind compute: each GPU
+    computes ``f x N x T`` FLOPs between exchanges of ``k x N x b`` bytes per box, of which its
+    own port carries ``1/g``."""
+    need = (
+        k * gradient_bytes * dense_tflops * 1e12 * mfu
+        / (flops_per_param_token * tokens_per_exchange * gpus_per_node)
+    ) / 1e9
+    steps = (
+        f"between exchanges each GPU computes {flops_per_param_token:g} x N x "
+        f"{tokens_per_exchange:,.0f} tokens at {dense_tflops:,.0f} TFLOPS x {mfu:g} MFU",
+        f"{exchange}: {k:g} x N x {gradient_bytes:g} bytes per box, 1/{gpus_per_node} of it on "
+        "each GPU's network port",
+        f"network need = {k:g} x {gradient_bytes:g} x {dense_tflops:,.0f}e12 x {mfu:g} / "
+        f"({flops_per_param_token:g} x {tokens_per_exchange:,.0f} x {gpus_per_node}) = "
+        f"{need:.2f} GB/s per GPU",
+    )
+    return NetworkNeed(need, steps)
+
+
+def network_options(systems: Systems, host: Host | None) -> list[Network]:
+    """Networks that fit the box: any listed for the host; for appliances, per-node Ethernet."""
+    if host is None:
+        return [n for n in systems.networks.values() if n.per == "node" and n.fabric == "ethernet"]
+    return [n for n in systems.networks.values() if host.id in n.hosts]
+
+
+def per_gpu_gbs(network: Network, gpus_per_node: int) -> float:
+    return network.gbs if network.per == "gpu" else network.gbs / max(1, gpus_per_node)
+
+
+def choose_network(
+    options: list[Network], need_gbs: float, gpus_per_node: int, nodes: int, gpus: int
+) -> Network | None:
+    """The cheapest network whose bandwidth per GPU meets the need; the fastest when none does."""
+    if not options:
+        return None
+
+    def cost(network: Network) -> float:
+        return network.usd_per_port * (gpus if network.per == "gpu" else nodes)
+
+    enough = [n for n in options if per_gpu_gbs(n, gpus_per_node) + 1e-9 >= need_gbs]
+    if enough:
+        return min(enough, key=lambda n: (cost(n), n.id))
+    return max(options, key=lambda n: (per_gpu_gbs(n, gpus_per_node), -cost(n), n.id))
+
+
+def buy(
+    device: Device,
+    gpus_needed: int,
+    site: str,
+    systems: Systems,
+    *,
+    group: int = 1,
+    network_need: Any = None,
+) -> Purchase | None:
+    """The purchase for ``gpus_needed`` GPUs of the device at the site, or None when no box we
+    know takes it there. ``group``: GPUs that must share a box (a tensor-parallel group).
+    ``network_need(gpus, gpus_per_node) -> NetworkNeed`` when the job spans boxes (training)."""
+    unit, per_unit = purchase_unit(device)
+    units = max(1, math.ceil(max(1, gpus_needed) / per_unit))
+    gpus = units * per_unit
+    price = float(device.value("price_usd") or 0.0)
+    gpu_power = float(device.value("power_w") or 0.0)
+    steps = []
+    if gpus != gpus_needed:
+        steps.append(
+            f"{device.id} is sold as a {unit} of {per_unit} GPUs: {gpus_needed:,} GPUs -> "
+            f"{units:,} {unit}{'s' if units != 1 else ''} = {gpus:,} GPUs"
+        )
+    if unit in INCLUDED_HOST_UNITS:
+        host, hosts, per_node, nodes = None, 0, per_unit, units
+        node_power = float(device.value("system_power_w") or gpu_power * per_unit)
+        power = node_power * nodes
+        host_cost = 0.0
+    else:
+        fits = host_fits(device, site, systems)
+        if not fits:
+            return None
+        if unit == "board":
+            fit, hosts = fits[0], units
+        else:
+            fit, hosts = choose_host(fits, gpus, min(group, max(f.gpus for f in fits)))
+        host, per_node, nodes = fit.host, fit.gpus, hosts
+        host_cost = hosts * host.price_usd
+        system = device.value("system_power_w")
+        if system:
+            node_power = float(system)
+            power = node_power * nodes
+        else:
+            node_power = min(gpus, per_node) * gpu_power + host.platform_power_w
+            power = gpus * gpu_power + hosts * host.platform_power_w
+        steps.append(
+            f"{hosts:,} x {host.name} (up to {per_node} x {device.id} each, "
+            f"${host.price_usd:,.0f} without GPUs)"
+        )
+    network = None
+    network_gbs = None
+    needed = None
+    network_cost = 0.0
+    if nodes > 1:
+        need = network_need(gpus, per_node) if network_need is not None else NetworkNeed(0.0)
+        needed = need.gbs_per_gpu if network_need is not None else None
+        steps.extend(need.steps)
+        network = choose_network(
+            network_options(systems, host), need.gbs_per_gpu, per_node, nodes, gpus
+        )
+        if network is not None:
+            ports = gpus if network.per == "gpu" else nodes
+            network_cost = ports * network.usd_per_port
+            network_gbs = per_gpu_gbs(network, per_node)
+            steps.append(
+                f"network: {network.name}, {ports:,} ports x ${network.usd_per_port:,.0f} = "
+                f"${network_cost:,.0f}; {network_gbs:.2f} GB/s per GPU"
+            )
+    return Purchase(
+        unit=unit,
+        gpus_per_unit=per_unit,
+        units=units,
+        gpus=gpus,
+        host=host,
+        hosts=hosts,
+        gpus_per_node=per_node,
+        nodes=nodes,
+        network=network,
+        network_gbs_per_gpu=network_gbs,
+        network_gbs_needed=needed,
+        gpu_cost_usd=round(gpus * price, 2),
+        host_cost_usd=round(host_cost, 2),
+        network_cost_usd=round(network_cost, 2),
+        node_power_w=node_power,
+        power_w=power,
+        steps=tuple(steps),
+    )
+
+
+def most_affordable(
+    device: Device,
+    budget_usd: float,
+    site: str,
+    systems: Systems,
+    *,
+    group: int = 1,
+    network_need: Any = None,
+) -> int:
+    """The most GPUs whose whole purchase (units, boxes, network) the budget covers (0: none)."""
+    _, per_unit = purchase_unit(device)
+
+    def cost(units: int) -> float:
+        bought = buy(
+            device, units * per_unit, site, systems, group=group, network_need=network_need
+        )
+        return math.inf if bought is None else bought.cost_usd
+
+    if cost(1) > budget_usd:
+        return 0
+    low, high = 1, 2
+    while cost(high) <= budget_usd:
+        low, high = high, high * 2
+        if high > 1 << 22:
+            return low * per_unit
+    while high - low > 1:
+        middle = (low + high) // 2
+        if cost(middle) <= budget_usd:
+            low = middle
+        else:
+            high = middle
+    return low * per_unit
