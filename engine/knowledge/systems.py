@@ -14,6 +14,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from gpu_advisor.knowledge.kb import shipped_kb_dir, source_id
 
 HOST_KINDS = ("workstation", "server", "hgx")
 """workstation: a tower at a desk; server: a rack server for PCIe cards; hgx: the server an
@@ -72,8 +75,6 @@ class Systems:
 
 def systems_path(kb_dir: str | Path | None = None) -> Path:
     """systems.yaml of `kb_dir` when that folder has one, else the shipped knowledge base's."""
-    from gpu_advisor.knowledge.kb import shipped_kb_dir
-
     if kb_dir is not None:
         candidate = Path(kb_dir) / "systems.yaml"
         if candidate.is_file():
@@ -92,4 +93,45 @@ def load_systems(kb_dir: Path | None = None) -> Systems:
 def _load_cached(path: str, sources_path: str) -> Systems:
     from gpu_advisor.knowledge.systems_schema import parse_systems  # pydantic: only when read
 
-    return parse_systems(Path(path), Path(sources_path))
+    parsed = parse_systems(Path(path), Path(sources_path), SITES)
+    return Systems(
+        hosts={host_id: _host(host_id, host) for host_id, host in parsed.hosts.items()},
+        networks={
+            network_id: Network(
+                network_id,
+                network.name,
+                network.fabric,
+                network.per,
+                network.gbs.value,
+                network.usd_per_port.value,
+                tuple(network.hosts),
+                _cited(network.gbs, network.usd_per_port),
+            )
+            for network_id, network in parsed.networks.items()
+        },
+        max_node_kw={site: parsed.sites[site].max_node_kw.value for site in SITES},
+        site_sources={site: _cited(parsed.sites[site].max_node_kw) for site in SITES},
+    )
+
+
+def _cited(*numbers: Any) -> tuple[str, ...]:
+    """The registry ids the sourced numbers cite, in order, each once (None: not applicable)."""
+    return tuple(dict.fromkeys(source_id(n.source) for n in numbers if n is not None))
+
+
+def _host(host_id: str, host: Any) -> Host:
+    return Host(
+        id=host_id,
+        name=host.name,
+        kind=host.kind,
+        sites=tuple(host.sites),
+        settings=tuple(host.settings),
+        coolers=tuple(host.coolers),
+        max_gpus=host.max_gpus,
+        slot_widths=host.slot_widths,
+        gpu_power_w=host.gpu_power_w.value if host.gpu_power_w is not None else None,
+        platform_power_w=host.platform_power_w.value,
+        price_usd=host.price_usd.value,
+        rack_units=host.rack_units,
+        sources=_cited(host.gpu_power_w, host.platform_power_w, host.price_usd),
+    )

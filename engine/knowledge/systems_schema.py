@@ -1,5 +1,7 @@
 """The schema of kb/systems.yaml and its checks (pydantic; imported only when the file is read).
 
+``knowledge.systems`` turns what :func:`parse_systems` returns into its plain records.
+
 Each host, network and site is validated on its own against a strict schema, so that an unknown
 key gets a did-you-mean and every error its ``path:line:col``; then the cross-references are
 checked: the sites, device settings and coolers a host names, the hosts a network names, and the
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,7 +22,6 @@ from gpu_advisor.errors import FileError, FileErrors, did_you_mean
 from gpu_advisor.knowledge.kb import DEVICE_ENUMS, source_id
 from gpu_advisor.knowledge.kb_schema import PriceKind, load_sources
 from gpu_advisor.knowledge.schema import StrictModel, file_check, validate_document, validate_part
-from gpu_advisor.knowledge.systems import SITES, Host, Network, Systems
 from gpu_advisor.knowledge.yamlio import Document, PathKey, load_yaml
 
 ESTIMATE = "maintainer-estimate"
@@ -116,8 +118,18 @@ class _SystemsFile(StrictModel):
         return value
 
 
-def parse_systems(path: Path, sources_path: Path) -> Systems:
-    """kb/systems.yaml read, validated and cross-checked; FileErrors listing every problem."""
+@dataclass(frozen=True)
+class ParsedSystems:
+    """The validated file: hosts, networks and sites by id, as their schemas."""
+
+    hosts: dict[str, _Host]
+    networks: dict[str, _Network]
+    sites: dict[str, _Site]
+
+
+def parse_systems(path: Path, sources_path: Path, sites_known: tuple[str, ...]) -> ParsedSystems:
+    """kb/systems.yaml read, validated and cross-checked against the sources registry and the
+    site names `sites_known`; FileErrors listing every problem."""
     doc = load_yaml(path)
     errors: list[FileError] = []
     top = validate_document(doc, _SystemsFile, errors)
@@ -136,23 +148,23 @@ def parse_systems(path: Path, sources_path: Path) -> Systems:
             networks[network_id] = network
     sites: dict[str, _Site] = {}
     for site, entry in top.sites.items():
-        if site not in SITES:
+        if site not in sites_known:
             errors.append(
                 FileError(
                     doc.key_location(("sites", site)),
-                    f"unknown site {site!r}{did_you_mean(site, SITES)}",
+                    f"unknown site {site!r}{did_you_mean(site, sites_known)}",
                 )
             )
             continue
         parsed = validate_part(doc, _Site, entry, errors, ("sites", site))
         if parsed is not None:
             sites[site] = parsed
-    for site in SITES:
+    for site in sites_known:
         if site not in top.sites:
             errors.append(FileError(doc.location(("sites",)), f"missing site {site!r}"))
     for host_id, host in hosts.items():
         where = ("hosts", host_id)
-        _names(doc, host.sites, SITES, (*where, "sites"), "site", errors)
+        _names(doc, host.sites, sites_known, (*where, "sites"), "site", errors)
         _names(doc, host.settings, DEVICE_ENUMS["setting"], (*where, "settings"), "setting", errors)
         _names(doc, host.coolers, DEVICE_ENUMS["cooling"], (*where, "coolers"), "cooling", errors)
     for network_id, network in networks.items():
@@ -161,24 +173,7 @@ def parse_systems(path: Path, sources_path: Path) -> Systems:
     _check_sources(doc, registry, errors)
     if errors:
         raise FileErrors(errors)
-    return Systems(
-        hosts={host_id: _host(host_id, host) for host_id, host in hosts.items()},
-        networks={
-            network_id: Network(
-                network_id,
-                network.name,
-                network.fabric,
-                network.per,
-                network.gbs.value,
-                network.usd_per_port.value,
-                tuple(network.hosts),
-                _cited(network.gbs, network.usd_per_port),
-            )
-            for network_id, network in networks.items()
-        },
-        max_node_kw={site: sites[site].max_node_kw.value for site in SITES},
-        site_sources={site: _cited(sites[site].max_node_kw) for site in SITES},
-    )
+    return ParsedSystems(hosts, networks, sites)
 
 
 def _part(
@@ -242,25 +237,3 @@ def _check_sources(
     elif isinstance(data, list):
         for index in range(len(data)):
             _check_sources(doc, registry, errors, (*key, index))
-
-
-def _cited(*numbers: _Number | None) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(source_id(n.source) for n in numbers if n is not None))
-
-
-def _host(host_id: str, host: _Host) -> Host:
-    return Host(
-        id=host_id,
-        name=host.name,
-        kind=host.kind,
-        sites=tuple(host.sites),
-        settings=tuple(host.settings),
-        coolers=tuple(host.coolers),
-        max_gpus=host.max_gpus,
-        slot_widths=host.slot_widths,
-        gpu_power_w=host.gpu_power_w.value if host.gpu_power_w is not None else None,
-        platform_power_w=host.platform_power_w.value,
-        price_usd=host.price_usd.value,
-        rack_units=host.rack_units,
-        sources=_cited(host.gpu_power_w, host.platform_power_w, host.price_usd),
-    )
