@@ -168,8 +168,7 @@ def parse_systems(path: Path, sources_path: Path, sites_known: tuple[str, ...]) 
         _names(doc, host.settings, DEVICE_ENUMS["setting"], (*where, "settings"), "setting", errors)
         _names(doc, host.coolers, DEVICE_ENUMS["cooling"], (*where, "coolers"), "cooling", errors)
     for network_id, network in networks.items():
-        where = ("networks", network_id, "hosts")
-        _names(doc, network.hosts, top.hosts, where, "host", errors)
+        _names(doc, network.hosts, top.hosts, ("networks", network_id, "hosts"), "host", errors)
     _check_sources(doc, registry, errors)
     if errors:
         raise FileErrors(errors)
