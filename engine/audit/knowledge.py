@@ -7,7 +7,8 @@ claim of kb/claims.yaml is re-checked by the sizing model (gpu_advisor.arithmeti
 that does
 not hold is a warning, the others are information. Preferences that rest on a claim about the
 numbers (``prefer.claim``) are checked against every device over the whole answer space by the
-logic enumeration (audit_logic, "contradicted-claim").
+logic enumeration (audit_logic, "contradicted-claim"). The systems catalog (kb/systems.yaml) must
+load with every source registered.
 """
 
 from __future__ import annotations
@@ -119,6 +120,18 @@ def claim_findings(rb: RuleBase) -> list[Finding]:
             )
         )
     return out
+
+
+def systems_findings(rb: RuleBase) -> list[Finding]:
+    """The systems catalog (kb/systems.yaml: hosts, networks, site limits) must load, its every
+    source registered; each problem is an error at its place (none when it loads)."""
+    from gpu_advisor.knowledge.systems import load_systems
+
+    try:
+        load_systems(Path(rb.knowledge.directory))
+    except FileErrors as exc:
+        return [Finding("lint", "load-error", "error", e.message, e.location) for e in exc.errors]
+    return []
 
 
 def _value(value: Any) -> str:

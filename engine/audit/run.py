@@ -90,7 +90,11 @@ def _audit_loaded(
     lap: Callable[[str], None],
 ) -> AuditReport:
     from gpu_advisor.audit.agreement import agreement_findings
-    from gpu_advisor.audit.knowledge import claim_findings, disagreement_findings
+    from gpu_advisor.audit.knowledge import (
+        claim_findings,
+        disagreement_findings,
+        systems_findings,
+    )
     from gpu_advisor.audit.lint import example_findings, lint_knowledge, lint_rules
     from gpu_advisor.audit.logic import LogicAudit
     from gpu_advisor.core.consult import Engine
@@ -112,7 +116,9 @@ def _audit_loaded(
     report.space.durable_checked = replayed
     report.space.engine_checked = consulted
     lap("agreement")
-    report.findings += disagreement_findings(rulebase) + claim_findings(rulebase)
+    report.findings += (
+        disagreement_findings(rulebase) + claim_findings(rulebase) + systems_findings(rulebase)
+    )
     lap("knowledge")
     if rule_id is not None:
         report.story = rule_story(engine, logic, rule_id, report.findings)

@@ -184,7 +184,7 @@ KB_FACTS: tuple[KbFact, ...] = (
     KbFact(
         "system_power_w",
         "number",
-        "maximum power of the vendor's whole multi-GPU system",
+        "maximum power of the whole system built around this device's purchase unit, host included",
         unit="W",
         required=False,
         nullable=True,

@@ -274,6 +274,25 @@ def test_broken_knowledge_base_and_rules_together(tmp_path: Path) -> None:
     assert any("unknown answer 'deploymnt'" in m for _, m in messages)
 
 
+def test_broken_systems_catalog_is_an_error_at_its_place(tmp_path: Path) -> None:
+    kb = tmp_path / "kb"
+    shutil.copytree(KB, kb)
+    systems = kb / "systems.yaml"
+    text = systems.read_text(encoding="utf-8")
+    old = "    hosts: [desktop-tower, workstation-4gpu,"
+    assert text.count(old) == 1
+    systems.write_text(text.replace(old, "    hosts: [desktop-towr, workstation-4gpu,"))
+    report = audit(tmp_path, None, kb=kb)
+    assert report.exit_code == 1  # the rules load; the catalog beside them does not
+    found = one(report, "load-error")
+    assert found.severity == "error" and found.location is not None
+    assert (Path(found.location.path), found.location.line) == (
+        systems,
+        line_of(systems, "desktop-towr"),
+    )
+    assert found.message == "unknown host 'desktop-towr' (did you mean 'desktop-tower'?)"
+
+
 def test_implausible_figures(tmp_path: Path) -> None:
     kb = tmp_path / "kb"
     shutil.copytree(KB, kb)
