@@ -223,7 +223,7 @@ def test_numbers_must_be_positive_and_finite(tmp_path: Path, bad: str, said: str
 def test_an_hgx_host_has_no_slots(tmp_path: Path) -> None:
     kb, text = _broken(tmp_path, "    slot_widths: null\n", "    slot_widths: 8\n")
     message = _errors(kb)
-    assert f"systems.yaml:{_line(text, 'name: 8-GPU baseboard server')}:" in message
+    assert f"systems.yaml:{_line(text, 'name: HGX 8-GPU server')}:" in message
     assert "slot_widths and gpu_power_w must be null" in message
 
 
