@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from gpu_advisor.core.consult import Engine
     from gpu_advisor.hardware.deploy import Deployment
     from gpu_advisor.hardware.planning import Hardware, Job
+    from gpu_advisor.hardware.serving import LaunchPlan
     from gpu_advisor.knowledge.kb import Knowledge
 
 SERVING_FORMATS = ("vllm", "sglang", "llama-cpp", "ollama")
@@ -336,7 +337,7 @@ def serving_launch(args: argparse.Namespace, fmt: str) -> tuple[str, str]:
     context = args.context or _answered_int(raw, "context_tokens") or spec.max_context or 4096
     engine = ENGINES[fmt]
 
-    def launch(cards: int) -> Any:
+    def launch(cards: int) -> LaunchPlan:
         return plan_launch(
             spec,
             engine=engine,
@@ -362,7 +363,7 @@ def serving_launch(args: argparse.Namespace, fmt: str) -> tuple[str, str]:
     return render_launch(plan, model_ref, heading), f"{engine} settings for {spec.name}"
 
 
-def _all_layers(plan: Any, layers: int) -> bool:
+def _all_layers(plan: LaunchPlan, layers: int) -> bool:
     """Whether a llama.cpp/Ollama plan puts every layer on the GPUs."""
     offloaded = plan.value("n_gpu_layers")
     offloaded = plan.value("num_gpu") if offloaded is None else offloaded
