@@ -82,12 +82,14 @@ def describe_spec(spec: ModelSpec) -> list[str]:
             f"{spec.kv_heads} KV heads, not {spec.attention_heads}."
         )
     if spec.is_moe:
+        shared = (
+            f", {spec.shared_experts} shared{of('shared_experts')}" if spec.shared_experts else ""
+        )
         sentences.append(
             f"Mixture of experts: {spec.experts} experts{of('experts')} in {spec.moe_layers} "
-            f"layers, {spec.experts_per_token} chosen per token{of('experts_per_token')}"
-            + (f", {spec.shared_experts} shared{of('shared_experts')}" * bool(spec.shared_experts))
-            + f". All experts are resident in memory ({spec.params:,} weights); FLOPs and "
-            f"decode reads follow the {spec.active_params:,} active ones."
+            f"layers, {spec.experts_per_token} chosen per token{of('experts_per_token')}{shared}. "
+            f"All experts are resident in memory ({spec.params:,} weights); the FLOPs per token "
+            f"follow the {spec.active_params:,} active ones."
         )
     windows = sorted({w for w in spec.layer_windows if w is not None})
     if windows:

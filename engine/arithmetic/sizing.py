@@ -9,7 +9,11 @@ Two entry points matter to the rest of the system: :func:`estimate` (one itemize
 frozen request, cached, and do no I/O once the model catalog is loaded, so the recommendation
 engine can call them per device without thinking about cost.
 
-Why one module of ~760 lines: the constants, the request checks and the itemized terms are one
+A model read from its own files (a :class:`~gpu_advisor.arithmetic.model_memory.FileModel`) is
+sized with what the files say: every expert resident, latent or windowed KV, the stored format of
+a GGUF or quantized checkpoint (``model_memory`` does that arithmetic, this module itemizes it).
+
+Why one module of ~900 lines: the constants, the request checks and the itemized terms are one
 derivation, read side by side with ``docs/sizing.md``; every term cites the constant it uses and
 states it as an assumption, so splitting them would scatter a single formula across files. (The
 model catalog it reads is knowledge and lives in ``knowledge.models``/``knowledge.catalogs``.)

@@ -8,6 +8,10 @@ user already has, offline: the config's own fields, the JSON header of each ``.s
 for an exact parameter count, or a GGUF's metadata and tensor table (read with the ``gguf``
 package, imported only when a ``.gguf`` is read; the file is memory-mapped, its data never read).
 
+:func:`is_file_reference` tells a path from a catalog name and :func:`read_model_cached` reads
+a file once per version (a consultation sizes it for every device). Nothing is fetched from the
+network: a Hub id must be downloaded first.
+
 Every derived term records the field it came from in :attr:`ModelSpec.provenance`, so a report
 can say *why* a model has 8 KV heads. Bad input raises :class:`FileError` with ``path:line:col``
 where the file has lines. The module runs over 600 lines because the three readers share one
