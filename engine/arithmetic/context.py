@@ -124,7 +124,15 @@ def sizing_request(answers: Answers, kb_dir: Path | None = None) -> Any:
     if model is not MISSING:
         from gpu_advisor.knowledge.catalogs import kb_file, load_model_catalog
 
-        arch = load_model_catalog(kb_file("models.yaml", kb_dir))[str(model)]
+        catalog = load_model_catalog(kb_file("models.yaml", kb_dir))
+        if str(model) in catalog:
+            arch = catalog[str(model)]
+        else:  # the model's own files (config.json, folder, .gguf): their shape and count win
+            from gpu_advisor.arithmetic.model_memory import file_model
+            from gpu_advisor.knowledge.model_files import read_model_cached
+
+            arch = file_model(read_model_cached(str(model)))
+            params = arch.params_b
     return sizing.SizingRequest(
         workload=str(workload),
         params_b=float(params),

@@ -85,7 +85,7 @@ def demand_of(answers: Answers, estimate: Any, arch: Any, defaults: DemandDefaul
         served = ServedModel(
             weights_gb=weights,
             kv_gb_per_token=kv_per_token,
-            active_params_b=float(arch.params_b),
+            active_params_b=float(arch.active_params_b),
             overhead_gb_per_gpu=overhead,
         )
         context = int(
@@ -136,7 +136,7 @@ def demand_of(answers: Answers, estimate: Any, arch: Any, defaults: DemandDefaul
         deadline = pick("deadline_days", "deadline_days")
         mfu = _answer(answers, "mfu")
         run = Training(
-            params_b=params,
+            params_b=float(arch.active_params_b),
             tokens_b=tokens,
             flops_per_param_token=defaults[factor_name],
             mfu=float(mfu) if mfu is not None else defaults["mfu_nvlink"],

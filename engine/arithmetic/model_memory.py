@@ -22,6 +22,102 @@ from dataclasses import dataclass
 
 from gpu_advisor.errors import UsageError, did_you_mean, one_of
 from gpu_advisor.knowledge.model_files import ModelSpec
+from gpu_advisor.knowledge.models import ModelArch
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileModel(ModelArch):
+    """A model read from its own files, where the sizing wants a :class:`ModelArch`: the
+    catalog-shaped fields for everything that reads a shape, and the full spec for the terms
+    a shape alone gets wrong (experts, latent or windowed KV, tied embeddings, GGUF types)."""
+
+    spec: ModelSpec
+
+    @property
+    def active_params_b(self) -> float:
+        """Parameters a token passes through: for a mixture, only its chosen experts."""
+        return self.spec.active_params / 1e9
+
+
+def file_model(spec: ModelSpec) -> FileModel:
+    """The sizing's view of a spec: params_b is every weight held (all experts resident)."""
+    return FileModel(
+        name=spec.name,
+        params_b=spec.params / 1e9,
+        layers=spec.layers,
+        hidden=spec.hidden,
+        attention_heads=spec.attention_heads,
+        kv_heads=spec.kv_heads,
+        head_dim=spec.head_dim,
+        source=spec.source,
+        vocab_size=spec.vocab or None,
+        spec=spec,
+    )
+
+
+def describe_spec(spec: ModelSpec) -> list[str]:
+    """Sentences that say what the files say, each term with the config field it came from."""
+    p = spec.provenance
+
+    def of(term: str) -> str:
+        return f" ({p[term]})" if term in p else ""
+
+    sentences = [
+        f"Model {spec.name} read from {spec.source}: {spec.layers} layers{of('layers')}, "
+        f"hidden {spec.hidden}{of('hidden')}, {spec.attention_heads} attention "
+        f"heads{of('attention_heads')}, {spec.kv_heads} KV heads{of('kv_heads')} of dimension "
+        f"{spec.head_dim}{of('head_dim')}, vocabulary {spec.vocab:,}{of('vocab')}.",
+        f"Parameters: {spec.params:,} ({spec.params_formula}).",
+    ]
+    if spec.attention == "latent":
+        sentences.append(
+            f"Multi-head latent attention{of('attention')}: each layer caches a "
+            f"{spec.kv_lora_rank}-wide latent{of('kv_lora_rank')} and a {spec.qk_rope_head_dim}"
+            f"-wide rope key{of('qk_rope_head_dim')} per token, not K and V per head; the "
+            "latent is not split by heads, so every tensor-parallel GPU holds all of it."
+        )
+    else:
+        sentences.append(
+            f"{spec.attention.capitalize()} attention{of('attention')}: the KV cache holds "
+            f"{spec.kv_heads} KV heads, not {spec.attention_heads}."
+        )
+    if spec.is_moe:
+        shared = (
+            f", {spec.shared_experts} shared{of('shared_experts')}" if spec.shared_experts else ""
+        )
+        sentences.append(
+            f"Mixture of experts: {spec.experts} experts{of('experts')} in {spec.moe_layers} "
+            f"layers, {spec.experts_per_token} chosen per token{of('experts_per_token')}{shared}. "
+            f"All experts are resident in memory ({spec.params:,} weights); the FLOPs per token "
+            f"follow the {spec.active_params:,} active ones."
+        )
+    windows = sorted({w for w in spec.layer_windows if w is not None})
+    if windows:
+        sentences.append(
+            f"Sliding-window attention{of('layer_windows')}: {spec.sliding_layers} of "
+            f"{spec.layers} layers keep only the last {', '.join(f'{w:,}' for w in windows)} "
+            "tokens of KV cache; the others keep the whole context."
+        )
+    sentences.append(
+        f"Embeddings {'tied' if spec.tied_embeddings else 'untied'}{of('tied_embeddings')}: "
+        + (
+            "one vocabulary x hidden matrix serves input and output."
+            if spec.tied_embeddings
+            else "the input embedding and the output head are two matrices."
+        )
+    )
+    if spec.quantization:
+        sentences.append(
+            f"Quantization: {spec.quantization}{of('quantization')}"
+            + (
+                "; weights are sized from the file's own tensor types."
+                if spec.quantization == "gguf"
+                else "; weights are sized as the checkpoint stores them."
+                if spec.stored_bytes
+                else "."
+            )
+        )
+    return sentences
 
 
 @dataclass(frozen=True)
@@ -57,10 +153,21 @@ WEIGHT_BITS: dict[str, tuple[float, str]] = {
         4 + 8 / 64 + 32 / (64 * 256),
         ("bitsandbytes NF4, double quantization (QLoRA §3): 4 + 8/64 + 32/(64x256) bits"),
     ),
+    "fp4": (4.0, "4 bits, no block scales counted"),
     "nvfp4": (4 + 8 / 16, "4 bits + one FP8 (E4M3) scale per 16-value block: 4 + 8/16 bits"),
     "mxfp4": (4 + 8 / 32, "4 bits + one 8-bit (E8M0) scale per 32-value block: 4 + 8/32 bits"),
 }
 """Bits per stored weight for each quantization name, with the block layout behind it."""
+
+CHECKPOINT_QUANTIZATION: dict[str, str] = {
+    "fp8": "fp8",
+    "mxfp4": "mxfp4",
+    "awq": "int4",
+    "gptq": "int4",
+    "bitsandbytes": "nf4",
+}
+"""A config's quantization_config.quant_method -> the weight format it stores (when the
+safetensors headers are not there to give the bytes themselves)."""
 
 SIXTEEN_BIT_WHOLE = frozenset({"fp32", "bf16", "fp16"})
 """Formats that store the whole model, embeddings included, at the same width."""

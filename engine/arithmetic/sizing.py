@@ -9,7 +9,11 @@ Two entry points matter to the rest of the system: :func:`estimate` (one itemize
 frozen request, cached, and do no I/O once the model catalog is loaded, so the recommendation
 engine can call them per device without thinking about cost.
 
-Why one module of ~760 lines: the constants, the request checks and the itemized terms are one
+A model read from its own files (a :class:`~gpu_advisor.arithmetic.model_memory.FileModel`) is
+sized with what the files say: every expert resident, latent or windowed KV, the stored format of
+a GGUF or quantized checkpoint (``model_memory`` does that arithmetic, this module itemizes it).
+
+Why one module of ~900 lines: the constants, the request checks and the itemized terms are one
 derivation, read side by side with ``docs/sizing.md``; every term cites the constant it uses and
 states it as an assumption, so splitting them would scatter a single formula across files. (The
 model catalog it reads is knowledge and lives in ``knowledge.models``/``knowledge.catalogs``.)
@@ -24,9 +28,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gpu_advisor.errors import UsageError, did_you_mean, one_of
+from gpu_advisor.arithmetic import model_memory
+from gpu_advisor.arithmetic.model_memory import FileModel
+from gpu_advisor.errors import FileError, UsageError, did_you_mean, one_of
 
 # The model catalog is knowledge (kb/models.yaml); sizing's callers also find it here.
+from gpu_advisor.knowledge.model_files import ModelSpec
 from gpu_advisor.knowledge.models import (  # noqa: F401
     ASSUMED_VOCAB,
     ModelArch,
@@ -41,6 +48,27 @@ def load_model_catalog(path: Path | None = None) -> dict[str, ModelArch]:
     from gpu_advisor.knowledge.catalogs import load_model_catalog as load
 
     return load(path)
+
+
+def resolve_model_reference(text: str, catalog_path: Path | None = None) -> ModelArch:
+    """A catalog model, or a model read from its own files (config.json, folder, .gguf) as a
+    :class:`FileModel`; UsageError (field ``model``) says what is wrong with either."""
+    from gpu_advisor.knowledge.model_files import is_file_reference, read_model_cached
+
+    catalog = load_model_catalog(catalog_path)
+    labels = {name for arch in catalog.values() for name in (arch.name, *arch.aliases)}
+    if is_file_reference(text, labels):
+        try:
+            return model_memory.file_model(read_model_cached(text))
+        except FileError as exc:
+            raise UsageError(str(exc), field="model") from None
+    try:
+        return resolve_model(text, catalog)
+    except UsageError as exc:
+        raise UsageError(
+            f"{exc.message}; or give a model's config.json, its folder or a .gguf file",
+            field="model",
+        ) from None
 
 
 GB = 1e9
@@ -161,6 +189,9 @@ class SizingRequest:
             "workload": self.workload,
             "params_b": self.params_b,
             "model": self.model.name if self.model else None,
+            **(
+                {"model_files": self.model.spec.source} if isinstance(self.model, FileModel) else {}
+            ),
             "method": self.method,
             "precision": self.precision,
             "context_tokens": self.context_tokens,
@@ -346,7 +377,10 @@ def _validate(req: SizingRequest) -> None:
     if req.precision != req.precision.strip().lower():
         raise UsageError(f"must be lower case here, got {req.precision!r}", field="precision")
     if req.kv_precision is not None:
-        check_precision("kv_precision", req.kv_precision)
+        if isinstance(req.model, FileModel) and req.kv_precision in model_memory.KV_CACHE_BYTES:
+            pass  # a model's own files are sized with the engines' KV types too (q8_0, q4_0)
+        else:
+            check_precision("kv_precision", req.kv_precision)
     _require_positive_int("context", req.context_tokens)
     _require_positive_int("batch", req.batch_size)
     _require_positive_int("gpus", req.gpus)
@@ -421,8 +455,14 @@ class _Sizing:
     host_bytes: float = 0.0
 
     @property
+    def spec(self) -> ModelSpec | None:
+        """The model's own files, when it was read from them."""
+        return self.arch.spec if isinstance(self.arch, FileModel) else None
+
+    @property
     def params(self) -> float:
-        return self.req.params_b * 1e9
+        """Parameters held: the files' own count wins over params_b (every expert included)."""
+        return float(self.spec.params) if self.spec else self.req.params_b * 1e9
 
     def add(self, name: str, per_gpu_bytes: float, formula: str) -> None:
         self.items.append((name, max(0.0, per_gpu_bytes), formula))
@@ -445,6 +485,19 @@ class _Sizing:
     # -- shared ------------------------------------------------------------------------------
     def describe_model(self) -> None:
         arch, req = self.arch, self.req
+        if self.spec is not None:
+            for sentence in model_memory.describe_spec(self.spec):
+                self.note(sentence)
+            if abs(self.spec.params - req.params_b * 1e9) > 0.01 * self.spec.params:
+                self.note(
+                    f"The files' {self.spec.params / 1e9:.4g}B parameters replace the "
+                    f"{req.params_b:g}B given (model_params_b)."
+                )
+            self.note(
+                "GB are decimal (10^9 bytes); each item is per GPU, and 'total' sums all GPUs, "
+                "counting replicated copies on each."
+            )
+            return
         shape = (
             f"{arch.layers} layers, hidden {arch.hidden}, {arch.attention_heads} attention heads, "
             f"{arch.kv_heads} KV heads of dimension {arch.head_dim}"
@@ -489,6 +542,9 @@ class _Sizing:
         req, arch = self.req, self.arch
         gpus = req.gpus
         self.describe_model()
+        if self.spec is not None:
+            self.inference_from_files(self.spec)
+            return
         weight_bytes = PRECISION_BYTES[req.precision]
         self.add(
             "weights",
@@ -502,13 +558,8 @@ class _Sizing:
                 "block scales included); embeddings kept in 16 bit would add a little."
             )
         self.note_plain_four_bit(req.precision)
-        kv_name = req.kv_precision or ("fp32" if req.precision == "fp32" else "bf16")
+        kv_name = self.kv_name()
         kv_bytes = PRECISION_BYTES[kv_name]
-        if req.kv_precision is None:
-            self.note(
-                f"KV cache in {kv_name}, the activation dtype (serving engines' default); "
-                "--kv-precision fp8 halves it."
-            )
         heads_per_gpu = math.ceil(arch.kv_heads / gpus)
         kv_total = arch.kv_elements_per_token * kv_bytes * req.context_tokens * req.batch_size
         kv_per_gpu = kv_total * heads_per_gpu / arch.kv_heads
@@ -532,6 +583,79 @@ class _Sizing:
             f"{req.batch_size} concurrent sequence(s); it uses the {arch.kv_heads} KV heads, "
             "not all attention heads (grouped-query attention)."
         )
+        self.inference_rest()
+
+    def kv_name(self) -> str:
+        """The KV-cache dtype asked for, else the activation dtype (said in a note)."""
+        req = self.req
+        kv_name = req.kv_precision or ("fp32" if req.precision == "fp32" else "bf16")
+        if req.kv_precision is None:
+            self.note(
+                f"KV cache in {kv_name}, the activation dtype (serving engines' default); "
+                "--kv-precision fp8 halves it."
+            )
+        return kv_name
+
+    def inference_from_files(self, spec: ModelSpec) -> None:
+        """Weights and KV cache with what the files say: the stored format of a GGUF or a
+        quantized checkpoint, every expert resident, latent or windowed KV."""
+        req, gpus = self.req, self.req.gpus
+        stored = spec.quantization == "gguf" or bool(spec.quantization and spec.stored_bytes)
+        declared = model_memory.CHECKPOINT_QUANTIZATION.get(spec.quantization or "")
+        held = "stored" if stored else declared or req.precision
+        weights = model_memory.weight_bytes(spec, held)
+        self.add(
+            "weights",
+            weights.value / gpus,
+            f"{weights.formula}{_share(True, gpus, 'tensor parallel')}",
+        )
+        if held != req.precision:
+            how = "as stored" if stored else f"as {declared}"
+            self.note(
+                f"The files say the weights are {spec.quantization}: they are sized {how} "
+                f"(the precision answer, {req.precision}, does not change them)."
+            )
+        else:
+            self.note_plain_four_bit(req.precision)
+        kv_name = self.kv_name()
+        if kv_name in model_memory.KV_CACHE_BYTES:
+            kv = model_memory.kv_bytes(spec, req.context_tokens, kv_name, req.batch_size)
+        else:
+            raise UsageError(
+                f"{kv_name} is not a KV-cache type the serving engines offer; "
+                f"{one_of(model_memory.KV_CACHE_BYTES)}",
+                field="kv_precision",
+            )
+        if spec.attention == "latent":
+            per_gpu, split = (
+                kv.value,
+                (
+                    f", whole on each of {gpus} GPUs (the latent is not split by heads)"
+                    if gpus > 1
+                    else ""
+                ),
+            )
+        else:
+            heads_per_gpu = math.ceil(spec.kv_heads / gpus)
+            per_gpu = kv.value * heads_per_gpu / spec.kv_heads
+            split = ""
+            if gpus > 1:
+                split = (
+                    f" / {gpus} GPUs"
+                    if heads_per_gpu * gpus == spec.kv_heads
+                    else f", {heads_per_gpu} of {spec.kv_heads} KV heads per GPU (heads "
+                    "replicate when GPUs outnumber them)"
+                )
+        self.add("kv_cache", per_gpu, f"{kv.formula} ({kv_name}){split}")
+        self.note(
+            f"The KV cache holds the full context ({req.context_tokens} tokens) for each of "
+            f"{req.batch_size} concurrent sequence(s)."
+        )
+        self.inference_rest()
+
+    def inference_rest(self) -> None:
+        """Activations, overhead and the serving engine's headroom (any model)."""
+        req, arch, gpus = self.req, self.arch, self.req.gpus
         chunk = min(req.context_tokens * req.batch_size, PREFILL_CHUNK_TOKENS)
         act = chunk * arch.hidden * INFERENCE_ACTIVATION_BYTES_PER_HIDDEN
         logits = req.batch_size * arch.vocab * INFERENCE_LOGIT_BYTES
@@ -699,12 +823,20 @@ class _Sizing:
             base = req.precision
         self.note_plain_four_bit(base)
         base_bytes = PRECISION_BYTES[base]
-        self.add(
-            "weights",
-            params * base_bytes / (gpus if stage == 3 else 1),
-            f"{_p(params)} frozen base params x {_b(round(base_bytes, 4))} B ({base})"
-            f"{_share(stage == 3, gpus, 'ZeRO-3')}",
-        )
+        if self.spec is not None:
+            held = model_memory.weight_bytes(self.spec, base)
+            self.add(
+                "weights",
+                held.value / (gpus if stage == 3 else 1),
+                f"frozen base: {held.formula}{_share(stage == 3, gpus, 'ZeRO-3')}",
+            )
+        else:
+            self.add(
+                "weights",
+                params * base_bytes / (gpus if stage == 3 else 1),
+                f"{_p(params)} frozen base params x {_b(round(base_bytes, 4))} B ({base})"
+                f"{_share(stage == 3, gpus, 'ZeRO-3')}",
+            )
         trainable = params * LORA_ADAPTER_FRACTION
         moments = 2.0 if req.optimizer == "adamw-8bit" else 8.0
         self.note(

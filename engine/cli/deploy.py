@@ -1,4 +1,5 @@
-"""`gpu-advisor deploy`: DeepSpeed and FSDP settings for a job on given or recommended GPUs.
+"""`gpu-advisor deploy`: DeepSpeed and FSDP settings for a job on given or recommended GPUs, and
+launch settings for the serving engines (vLLM, SGLang, llama.cpp, Ollama) on given GPUs.
 
 Only argparse and the standard library are imported at module level (the CLI registers every
 subcommand at start-up); the sizing, the engine and NVML are imported when `deploy` runs.
@@ -19,9 +20,13 @@ if TYPE_CHECKING:
     from gpu_advisor.core.consult import Engine
     from gpu_advisor.hardware.deploy import Deployment
     from gpu_advisor.hardware.planning import Hardware, Job
+    from gpu_advisor.hardware.serving import LaunchPlan
     from gpu_advisor.knowledge.kb import Knowledge
 
-FORMATS = ("text", "json", "deepspeed", "fsdp")
+SERVING_FORMATS = ("vllm", "sglang", "llama-cpp", "ollama")
+"""Formats that write a serving engine's launch file (hardware.serving) instead of a training
+configuration."""
+FORMATS = ("text", "json", "deepspeed", "fsdp", *SERVING_FORMATS)
 
 _DESCRIPTION = """\
 Write the DeepSpeed configuration (ZeRO stage, optimizer offload, precision, micro-batch,
@@ -36,7 +41,14 @@ ZeRO-2, ZeRO-3, then optimizer offload to host RAM. --zero and --offload force a
 Formats: text (both files with their reasons), json (everything, for tools), deepspeed (the
 ds_config.json alone), fsdp (the Accelerate YAML alone). With -o PATH the chosen format is
 written atomically; without --format, a .json path gets the DeepSpeed file and a .yaml path the
-FSDP file."""
+FSDP file.
+
+Serving: --format vllm or sglang (a YAML file for `--config`), llama-cpp (a llama-server shell
+script) or ollama (a Modelfile) writes the engine's launch settings for --model (a catalog model,
+a config.json, a model folder or a .gguf) on --device ID [--gpus N] or the probed GPUs (--from,
+--live): tensor and pipeline parallel sizes, context length, memory share, KV-cache type and
+quantization for vLLM and SGLang; GPU layers, tensor split, context and KV-cache type for
+llama.cpp and Ollama. Each setting is preceded by a comment that says why it has its value."""
 
 
 def zero_stage(text: str) -> int:
@@ -107,7 +119,29 @@ def register(subparsers: Any) -> None:
         metavar="LR",
         help="learning rate written into the optimizer block (offload only)",
     )
-    parser.add_argument("--format", choices=FORMATS, help="text (default), json, deepspeed or fsdp")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="text (default), json, deepspeed, fsdp; serving: vllm, sglang, llama-cpp, ollama",
+    )
+    parser.add_argument(
+        "--context",
+        type=positive_int,
+        metavar="TOKENS",
+        help="serving: context length to plan for (default: context_tokens if answered, else "
+        "the model's own limit; shortened when memory does not hold it)",
+    )
+    parser.add_argument(
+        "--kv-cache-dtype",
+        metavar="T",
+        default="auto",
+        help="serving: KV-cache type, auto (the model's 16-bit dtype, default), fp8, q8_0, q4_0...",
+    )
+    parser.add_argument(
+        "--quantization",
+        metavar="Q",
+        help="serving: weight format to load as, e.g. fp8 or nf4 (default: as the files store it)",
+    )
     parser.add_argument("-o", "--output", metavar="PATH", help="write to PATH (atomically)")
     add_job_arguments(parser)
     parser.set_defaults(func=run)
@@ -256,31 +290,156 @@ def render(deployment: Deployment, fmt: str) -> str:
     return "\n".join(deployment_lines(deployment)) + "\n"
 
 
-def run(args: argparse.Namespace) -> int:
-    """Build the deployment and print it, or write it with -o."""
-    from gpu_advisor.knowledge.safe_files import write_text_safely
+def serving_launch(args: argparse.Namespace, fmt: str) -> tuple[str, str]:
+    """The launch file of a serving engine for --model on the named or probed GPUs, and a
+    one-line summary of it."""
+    from gpu_advisor.errors import UsageError, did_you_mean, one_of
+    from gpu_advisor.hardware.serving import SERVING_FORMATS as ENGINES
+    from gpu_advisor.hardware.serving import plan_launch, render_launch
+    from gpu_advisor.knowledge.kb_schema import load_knowledge
 
+    if not args.model:
+        raise UsageError(
+            f"--format {fmt} needs --model: a catalog model, a config.json, a model folder or "
+            "a .gguf file"
+        )
+    if args.gpus is not None and not args.device:
+        raise UsageError("--gpus goes with --device (probed hardware has its own count)")
+    knowledge = load_knowledge(args.kb)
+    if args.device:
+        if args.device not in knowledge.devices:
+            raise UsageError(
+                f"--device: unknown device {args.device!r}"
+                f"{did_you_mean(args.device, knowledge.devices)}; {one_of(knowledge.devices)}"
+            )
+        device = knowledge.devices[args.device]
+        memory_gb = float(device.value("memory_gb"))
+        gpus = args.gpus or min(8, int(device.value("units_per_node") or 1))
+        where = str(device.short_name or device.name)
+        choose_count = args.gpus is None
+    elif args.from_files or args.live:
+        from gpu_advisor.hardware import probe
+        from gpu_advisor.hardware.planning import hardware_from_machine
+
+        machine = read_machine(args.from_files)
+        probe.match_models(
+            machine, knowledge, probe.load_hardware_rules(knowledge, args.checks).names
+        )
+        hardware = hardware_from_machine(machine, knowledge)
+        memory_gb, gpus, where = hardware.memory_gb, hardware.count, f"probed {hardware.name}"
+        choose_count = False
+    else:
+        raise UsageError(
+            f"--format {fmt}: name the GPUs with --device ID [--gpus N], --from FILE or --live"
+        )
+    spec, model_ref = _served_model(args.model, args.kb)
+    raw = raw_answers(args)
+    context = args.context or _answered_int(raw, "context_tokens") or spec.max_context or 4096
+    engine = ENGINES[fmt]
+
+    def launch(cards: int) -> LaunchPlan:
+        return plan_launch(
+            spec,
+            engine=engine,
+            device_memory_gb=memory_gb,
+            gpus=cards,
+            context=context,
+            kv_dtype=args.kv_cache_dtype.strip().lower(),
+            quantization=args.quantization.strip().lower() if args.quantization else None,
+        )
+
+    if engine in ("llama.cpp", "ollama") and spec.quantization != "gguf":
+        model_ref = Path(model_ref).name + ".gguf"  # the converted file (plan_launch notes it)
+    plan = launch(gpus)
+    if choose_count and engine in ("llama.cpp", "ollama"):
+        # llama.cpp spreads layers over every visible card: offer the fewest that hold them all
+        plan = next(
+            (p for n in range(1, gpus + 1) if _all_layers(p := launch(n), spec.layers)), plan
+        )
+    heading = (
+        f"{engine} launch settings for {spec.name} on {plan.gpus or gpus} x {where} "
+        f"({memory_gb:g} GB each), written by gpu-advisor deploy"
+    )
+    return render_launch(plan, model_ref, heading), f"{engine} settings for {spec.name}"
+
+
+def _all_layers(plan: LaunchPlan, layers: int) -> bool:
+    """Whether a llama.cpp/Ollama plan puts every layer on the GPUs."""
+    offloaded = plan.value("n_gpu_layers")
+    offloaded = plan.value("num_gpu") if offloaded is None else offloaded
+    return offloaded == layers
+
+
+def _answered_int(raw: dict[str, Any], key: str) -> int | None:
+    """A whole-number answer from --set/--answers, when given (checked like any number)."""
+    from gpu_advisor.errors import UsageError
+
+    if key not in raw:
+        return None
+    try:
+        value = int(str(raw[key]).replace("_", ""))
+    except ValueError:
+        raise UsageError(f"{key}: {raw[key]!r} is not a whole number") from None
+    if value < 1:
+        raise UsageError(f"{key}: must be at least 1, got {value}")
+    return value
+
+
+def _served_model(reference: str, kb: str | None) -> tuple[Any, str]:
+    """The spec of --model and what the engine is told to load: the folder (not its
+    config.json), the .gguf, or for a catalog model its Hugging Face repository."""
+    from gpu_advisor.arithmetic.model_memory import FileModel
+    from gpu_advisor.arithmetic.sizing import resolve_model_reference
+    from gpu_advisor.hardware.planning import catalog_path
+    from gpu_advisor.knowledge.model_files import spec_from_arch
+
+    model = resolve_model_reference(reference, catalog_path(kb))
+    if isinstance(model, FileModel):
+        path = Path(reference).expanduser()
+        return model.spec, str(path.parent if path.suffix == ".json" else path)
+    repository = model.source.split()[0] if "/" in model.source.split()[0] else model.name
+    return spec_from_arch(model), repository
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the deployment (or a serving engine's launch file) and print it, or write it
+    with -o."""
     fmt = output_format(args)
+    if fmt in SERVING_FORMATS:
+        text, summary = serving_launch(args, fmt)
+        return _emit(args, text, f"wrote {summary} to {args.output}", [])
     deployment = build(args)
     text = render(deployment, fmt)
-    if args.output:
-        target = Path(args.output)
-        if target.parent and not target.parent.is_dir():
-            from gpu_advisor.errors import UsageError
+    what = {
+        "deepspeed": "DeepSpeed config",
+        "fsdp": "Accelerate FSDP config",
+        "json": "deployment (JSON)",
+        "text": "deployment",
+    }[fmt]
+    return _emit(
+        args,
+        text,
+        f"wrote {what} to {args.output}: {deployment.option.label}",
+        deployment.warnings,
+    )
 
-            raise UsageError(f"-o {args.output}: folder {target.parent} does not exist")
-        write_text_safely(target, text)
-        what = {
-            "deepspeed": "DeepSpeed config",
-            "fsdp": "Accelerate FSDP config",
-            "json": "deployment (JSON)",
-            "text": "deployment",
-        }[fmt]
-        sys.stdout.write(f"wrote {what} to {args.output}: {deployment.option.label}\n")
-        for warning in deployment.warnings:
-            sys.stderr.write(f"warning: {warning}\n")
-    else:
+
+def _emit(args: argparse.Namespace, text: str, written: str, warnings: list[str]) -> int:
+    """Print the text, or write it atomically to -o and say so (warnings on stderr)."""
+    from gpu_advisor.knowledge.safe_files import write_text_safely
+
+    if not args.output:
         sys.stdout.write(text)
+        return 0
+    target = Path(args.output)
+    if target.parent and not target.parent.is_dir():
+        from gpu_advisor.errors import UsageError
+
+        raise UsageError(f"-o {args.output}: folder {target.parent} does not exist")
+    write_text_safely(target, text)
+    sys.stdout.write(written + "\n")
+    for warning in warnings:
+        sys.stderr.write(f"warning: {warning}\n")
     return 0
 
 

@@ -50,8 +50,9 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         metavar="NAME",
-        help="a catalog model (e.g. llama-3.1-70b) instead of model_params_b: its "
-        "real shape sizes the KV cache, activations and DeepSpeed buckets",
+        help="a catalog model (e.g. llama-3.1-70b), or a model's config.json, folder or .gguf, "
+        "instead of model_params_b: its real shape sizes the KV cache, activations and "
+        "DeepSpeed buckets",
     )
     parser.add_argument(
         "--host-ram-gb",

@@ -46,6 +46,12 @@ def register(subparsers: Any) -> None:
         dest="set_values",
         help="one answer; repeatable; wins over --answers (candidates: comma-separated ids)",
     )
+    rec.add_argument(
+        "--model",
+        metavar="NAME|PATH",
+        help="the answer model: a catalog model (e.g. llama-3.1-70b) or a model's config.json, "
+        "its folder or a .gguf file, read offline; wins over --answers and --set",
+    )
     rec.add_argument("--format", choices=tuple(REPORT_FORMATS), default="text")
     rec.add_argument(
         "--evaluator",
@@ -74,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
 
     engine = Engine.load(args.kb, args.rules)
     answers = gather_answers(args)
+    if args.model is not None:
+        answers["model"] = args.model
     if "consultation_month" in engine.rulebase.questions and "consultation_month" not in answers:
         import datetime
 

@@ -46,10 +46,13 @@ Estimate the GPU memory a training or inference workload needs: an itemized brea
 KV cache, gradients, optimizer state, activations, adapters, overhead) with every assumption
 spelled out, and the fewest GPUs of each knowledge-base device that hold it.
 
-Name a model from the catalog (--model llama-3.1-70b) for its real architecture, or give only a
-parameter count (--params-b 70) and a Llama-like shape is fitted and printed. GB are decimal
-(10^9 bytes). Training over several GPUs uses the DeepSpeed ZeRO stage given by --zero
-(0 = plain data parallel, nothing sharded); inference over several GPUs is tensor parallel."""
+Name a model from the catalog (--model llama-3.1-70b) or by its own files (--model
+path/to/config.json, a model folder, or a .gguf; read offline) for its real architecture, or give
+only a parameter count (--params-b 70) and a Llama-like shape is fitted and printed. A model's
+files also give its experts, latent or sliding-window attention, tied embeddings and, for a GGUF
+or a quantized checkpoint, the bytes its weights are stored in. GB are decimal (10^9 bytes).
+Training over several GPUs uses the DeepSpeed ZeRO stage given by --zero (0 = plain data
+parallel, nothing sharded); inference over several GPUs is tensor parallel."""
 
 
 def register(subparsers: Any) -> None:
@@ -68,9 +71,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--model",
-        metavar="NAME",
+        metavar="NAME|PATH",
         help="a catalog model, e.g. llama-3.1-70b, qwen2.5-32b, mistral-7b "
-        "(case-insensitive; kb/models.yaml lists them)",
+        "(case-insensitive; kb/models.yaml lists them), or a model's config.json, its folder "
+        "or a .gguf file",
     )
     parser.add_argument(
         "--workload", metavar="W", help="pretraining, fine-tuning or inference (required)"
@@ -121,7 +125,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--kv-precision",
         metavar="P",
-        help="KV-cache precision for inference, e.g. fp8 (default: bf16, the activation dtype)",
+        help="KV-cache precision for inference, e.g. fp8 (default: bf16, the activation dtype); "
+        "with a model's files also q8_0, q4_0 (llama.cpp)",
     )
     parser.add_argument(
         "--optimizer", metavar="O", default="adamw", help="adamw (default) or adamw-8bit"
@@ -173,13 +178,13 @@ class DeviceFit:
 
 def build_request(args: argparse.Namespace) -> SizingRequest:
     """The command line as a sizing request; UsageError names the flag of any bad value."""
+    from gpu_advisor.arithmetic.model_memory import KV_CACHE_BYTES, FileModel
     from gpu_advisor.arithmetic.sizing import (
         METHODS,
         SizingRequest,
         check_precision,
         check_workload,
-        load_model_catalog,
-        resolve_model,
+        resolve_model_reference,
     )
     from gpu_advisor.errors import UsageError, did_you_mean, one_of
 
@@ -205,13 +210,15 @@ def build_request(args: argparse.Namespace) -> SizingRequest:
         precision = check_precision("precision", args.precision)
     else:
         precision = "nf4" if method == "qlora" and workload != "inference" else "bf16"
-    kv_precision = (
-        None if args.kv_precision is None else check_precision("kv_precision", args.kv_precision)
-    )
     optimizer = args.optimizer.strip().lower()
     model = None
     if args.model is not None:
-        model = resolve_model(args.model, load_model_catalog(_catalog_path(args.kb)))
+        model = resolve_model_reference(args.model, _catalog_path(args.kb))
+    kv_precision = None
+    if args.kv_precision is not None:
+        kv_precision = args.kv_precision.strip().lower()
+        if not (isinstance(model, FileModel) and kv_precision in KV_CACHE_BYTES):
+            kv_precision = check_precision("kv_precision", args.kv_precision)
     params_b = model.params_b if model else args.params_b
     return SizingRequest(
         workload=workload,

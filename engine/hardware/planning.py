@@ -26,8 +26,7 @@ from gpu_advisor.arithmetic.sizing import (
     ModelArch,
     SizingRequest,
     estimate,
-    load_model_catalog,
-    resolve_model,
+    resolve_model_reference,
     usable_memory_gb,
 )
 from gpu_advisor.errors import UsageError
@@ -206,7 +205,7 @@ def resolve_job(
                 "--model and --set model_params_b are exclusive: a catalog model "
                 "carries its parameter count"
             )
-        model = resolve_model(model_name, load_model_catalog(catalog_path(kb_dir)))
+        model = resolve_model_reference(model_name, catalog_path(kb_dir))
         values["model_params_b"] = model.params_b
     elif "model_params_b" not in values:
         raise UsageError(

@@ -68,6 +68,8 @@ class LaunchPlan:
     fits: bool
     settings: tuple[Setting, ...]
     notes: tuple[str, ...] = ()
+    gpus: int = 0
+    """GPUs it runs on: tensor x pipeline ranks (vLLM, SGLang), every card given (llama.cpp)."""
 
     def value(self, name: str) -> str | int | float | None:
         return next((s.value for s in self.settings if s.name == name), None)
@@ -230,7 +232,7 @@ def _plan_vllm(
         )
     elif quant in ("nvfp4", "mxfp4", "int4"):
         notes.append(f"{quant} needs a checkpoint quantized ahead of time; vLLM cannot make it")
-    return LaunchPlan("vllm", True, tuple(settings), tuple(notes))
+    return LaunchPlan("vllm", True, tuple(settings), tuple(notes), split.tensor * split.pipeline)
 
 
 def _plan_sglang(
@@ -263,7 +265,7 @@ def _plan_sglang(
     ]
     if not spec.quantization and quant == "fp8":
         settings.append(Setting("quantization", "fp8", "quantize 16-bit weights at load time"))
-    return LaunchPlan("sglang", True, tuple(settings))
+    return LaunchPlan("sglang", True, tuple(settings), (), split.tensor * split.pipeline)
 
 
 def _plan_llama_cpp(
@@ -283,7 +285,10 @@ def _plan_llama_cpp(
         cache_type = "f16"
     kv_dtype = "fp16" if cache_type == "f16" else cache_type
     if spec.quantization != "gguf":
-        notes.append("llama.cpp and Ollama run GGUF files: convert the checkpoint first")
+        notes.append(
+            "llama.cpp and Ollama run GGUF files: convert the checkpoint first "
+            "(llama.cpp's convert_hf_to_gguf.py, then llama-quantize) and name that file"
+        )
     wanted = min(context, spec.max_context or context)
     kv_gb = kv_bytes(spec, wanted, kv_dtype).value / 1e9
     room = gpus * (device_memory_gb - RUNTIME_RESERVE_GB)
@@ -305,15 +310,14 @@ def _plan_llama_cpp(
             Setting(
                 "OLLAMA_KV_CACHE_TYPE",
                 cache_type,
-                "server environment, not a Modelfile "
-                "parameter: applies to every model the server loads",
+                f"{cache_type} keys and values (the type asked for)",
             ),
         ]
         if quantized_v:
             settings.append(
                 Setting("OLLAMA_FLASH_ATTENTION", 1, "a quantized KV cache needs flash attention")
             )
-        return LaunchPlan("ollama", offloaded > 0, tuple(settings), tuple(notes))
+        return LaunchPlan("ollama", offloaded > 0, tuple(settings), tuple(notes), gpus)
     settings = [
         Setting("n_gpu_layers", offloaded, layers_reason),
         Setting("ctx_size", wanted, "the context asked for"),
@@ -330,4 +334,84 @@ def _plan_llama_cpp(
         )
     if quantized_v:
         settings.append(Setting("flash_attn", "on", "a quantized V cache needs flash attention"))
-    return LaunchPlan("llama.cpp", offloaded > 0, tuple(settings), tuple(notes))
+    return LaunchPlan("llama.cpp", offloaded > 0, tuple(settings), tuple(notes), gpus)
+
+
+# ---------------------------------------------------------------------------------------------
+# The files the engines read
+
+SERVING_FORMATS = {"vllm": "vllm", "sglang": "sglang", "llama-cpp": "llama.cpp", "ollama": "ollama"}
+"""``deploy --format`` name -> engine name in :data:`ENGINES`."""
+_LLAMA_SERVER_FLAGS = {
+    "n_gpu_layers": "--n-gpu-layers",
+    "ctx_size": "--ctx-size",
+    "cache_type_k": "--cache-type-k",
+    "cache_type_v": "--cache-type-v",
+    "tensor_split": "--tensor-split",
+    "flash_attn": "--flash-attn",
+}
+"""llama-server's long flags for the settings (tools/server/README.md of llama.cpp)."""
+
+
+def _comment(text: str, indent: str = "") -> list[str]:
+    """A reason as comment lines (one line each; the engines' parsers ignore them)."""
+    return [f"{indent}# {line}" for line in text.splitlines() or [""]]
+
+
+def _yaml_scalar(value: str | int | float) -> str:
+    """A value as YAML reads it back unchanged: numbers bare, strings JSON-quoted (valid YAML)."""
+    import json
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return json.dumps(str(value))
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def render_launch(plan: LaunchPlan, model_ref: str, heading: str) -> str:
+    """The launch file for ``plan.engine``: vLLM and SGLang YAML configs (``--config``), a
+    llama-server shell script, an Ollama Modelfile; each setting preceded by its reason."""
+    if not plan.fits:
+        raise UsageError(
+            f"nothing to write for {plan.engine}: " + "; ".join(plan.notes or ("it does not fit",)),
+            field="engine",
+        )
+    head = _comment(heading) + [f"# note: {note}" for note in plan.notes]
+    if plan.engine in ("vllm", "sglang"):
+        run = (
+            "vllm serve --config vllm.yaml"
+            if plan.engine == "vllm"
+            else "python -m sglang.launch_server --config sglang.yaml"
+        )
+        model_key = "model" if plan.engine == "vllm" else "model-path"
+        lines = [*head, f"# run: {run}", f"{model_key}: {_yaml_scalar(model_ref)}"]
+        for setting in plan.settings:
+            lines += _comment(setting.reason)
+            lines.append(f"{setting.name.replace('_', '-')}: {_yaml_scalar(setting.value)}")
+        return "\n".join(lines) + "\n"
+    if plan.engine == "llama.cpp":
+        import shlex
+
+        lines = ["#!/bin/sh", *head]
+        args = [f"  --model {shlex.quote(model_ref)}"]
+        for setting in plan.settings:
+            lines += _comment(f"{_LLAMA_SERVER_FLAGS[setting.name]}: {setting.reason}")
+            args.append(f"  {_LLAMA_SERVER_FLAGS[setting.name]} {shlex.quote(str(setting.value))}")
+        lines.append("exec llama-server \\")
+        lines.append(" \\\n".join(args) + ' "$@"')
+        return "\n".join(lines) + "\n"
+    lines = [*head, "# run: ollama create NAME -f Modelfile", f"FROM {model_ref}"]
+    environment = []
+    for setting in plan.settings:
+        if setting.name.startswith("OLLAMA_"):
+            environment.append(setting)
+            continue
+        lines += _comment(setting.reason)
+        lines.append(f"PARAMETER {setting.name} {setting.value}")
+    if environment:
+        lines.append(
+            "# Set in the Ollama server's environment before `ollama serve` (these are not"
+        )
+        lines.append("# Modelfile parameters: they apply to every model the server loads):")
+        for setting in environment:
+            lines.append(f"#   {setting.name}={setting.value}: {setting.reason}")
+    return "\n".join(lines) + "\n"

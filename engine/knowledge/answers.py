@@ -103,15 +103,33 @@ def coerce(question: Question, raw: Any, knowledge: Knowledge) -> Any:
                 devices.append(name)
         return devices
     if question.type == "model":
-        from gpu_advisor.knowledge.catalogs import kb_file, load_model_catalog
-        from gpu_advisor.knowledge.models import resolve_model
-
-        catalog = load_model_catalog(kb_file("models.yaml", knowledge.directory))
-        try:
-            return resolve_model(str(raw).strip(), catalog).name
-        except UsageError as exc:
-            raise UsageError(f"{key}: {exc.message}") from None
+        return _model_answer(key, raw, knowledge)
     raise UsageError(f"{key}: unsupported question type {question.type}")
+
+
+def _model_answer(key: str, raw: Any, knowledge: Knowledge) -> str:
+    """A catalog model's name, or the path of a model's own files (config.json, a model folder
+    or a .gguf), read here so that a wrong file is reported with the other answers."""
+    from gpu_advisor.errors import FileError
+    from gpu_advisor.knowledge.catalogs import kb_file, load_model_catalog
+    from gpu_advisor.knowledge.model_files import is_file_reference, read_model_cached
+    from gpu_advisor.knowledge.models import resolve_model
+
+    text = str(raw).strip()
+    catalog = load_model_catalog(kb_file("models.yaml", knowledge.directory))
+    labels = {name for arch in catalog.values() for name in (arch.name, *arch.aliases)}
+    if is_file_reference(text, labels):
+        try:
+            read_model_cached(text)
+        except FileError as exc:
+            raise UsageError(f"{key}: {exc}") from None
+        return text
+    try:
+        return resolve_model(text, catalog).name
+    except UsageError as exc:
+        raise UsageError(
+            f"{key}: {exc.message}; or give a model's config.json, its folder or a .gguf file"
+        ) from None
 
 
 def _fmt(value: float | None) -> str:
@@ -256,12 +274,20 @@ def _model_sets_the_parameter_count(
         return
     from gpu_advisor.knowledge.catalogs import kb_file, load_model_catalog
 
-    params = round(
-        load_model_catalog(kb_file("models.yaml", knowledge.directory))[name].params_b, 2
-    )
+    catalog = load_model_catalog(kb_file("models.yaml", knowledge.directory))
+    if name in catalog:
+        params = round(catalog[name].params_b, 2)
+        owner = f"the model {name}"
+    else:  # the model's own files (checked when the answer was read)
+        from gpu_advisor.knowledge.model_files import read_model_cached
+
+        spec = read_model_cached(name)
+        params = round(spec.params / 1e9, 2)
+        how = "counted from its weights" if spec.params_counted else "computed from its config"
+        owner = f"the model file {name} ({spec.params:,} parameters, {how})"
     if raw.get("model_params_b") is not None and answers.values["model_params_b"] != params:
         answers.ignored["model_params_b"] = (
-            f"the model {name} has {params:g}B parameters, which replace the count given"
+            f"{owner} has {params:g}B parameters, which replace the count given"
         )
     answers.values["model_params_b"] = params
     answers.defaulted.discard("model_params_b")

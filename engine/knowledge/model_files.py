@@ -8,6 +8,10 @@ user already has, offline: the config's own fields, the JSON header of each ``.s
 for an exact parameter count, or a GGUF's metadata and tensor table (read with the ``gguf``
 package, imported only when a ``.gguf`` is read; the file is memory-mapped, its data never read).
 
+:func:`is_file_reference` tells a path from a catalog name and :func:`read_model_cached` reads
+a file once per version (a consultation sizes it for every device). Nothing is fetched from the
+network: a Hub id must be downloaded first.
+
 Every derived term records the field it came from in :attr:`ModelSpec.provenance`, so a report
 can say *why* a model has 8 KV heads. Bad input raises :class:`FileError` with ``path:line:col``
 where the file has lines. The module runs over 600 lines because the three readers share one
@@ -16,16 +20,18 @@ spec and one set of error conventions; splitting them would scatter the provenan
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from gpu_advisor.errors import FileError, Location, did_you_mean
+from gpu_advisor.knowledge.models import MLP_RATIO, ModelArch
 
 ATTENTION_KINDS = ("multi-head", "grouped", "multi-query", "latent")
 """multi-head: one KV head per query head; grouped: KV heads shared by groups of query heads;
@@ -182,6 +188,88 @@ def read_model_folder(folder: str | Path) -> ModelSpec:
             )
             return _replace(spec, stored_bytes=total, provenance=provenance)
     return spec
+
+
+# ---------------------------------------------------------------------------------------------
+# A model named by the user: a catalog id or one of these files
+
+
+MODEL_FILE_SUFFIXES = (".json", ".gguf", ".safetensors")
+"""Suffixes that make a model reference a file even when no such file exists (to say so)."""
+
+
+def is_file_reference(text: str, catalog_names: Collection[str] = ()) -> bool:
+    """Whether a ``--model``/``model`` value names files rather than a catalog model.
+
+    A path separator or a file suffix always means a file; otherwise a catalog name wins (a
+    stray folder named ``mistral-7b`` does not hide the catalog's), and an existing file or
+    folder of that name is read only when the catalog has no such model.
+    """
+    text = text.strip()
+    if "/" in text or "\\" in text or text.lower().endswith(MODEL_FILE_SUFFIXES):
+        return True
+    if text.startswith("~"):
+        return True
+    from gpu_advisor.knowledge.models import normalize_model_name
+
+    if normalize_model_name(text) in catalog_names:
+        return False
+    return Path(text).exists()
+
+
+def read_model_cached(path: str | Path) -> ModelSpec:
+    """:func:`read_model`, read once per file version (path, size and modification time): a
+    consultation sizes the same model for every device and every lever."""
+    target = Path(path).expanduser()
+    files = [target]
+    if target.is_dir():  # a folder changes when its config, index, shards or GGUFs do
+        files = sorted(
+            p for p in target.iterdir() if p.suffix in (".json", ".safetensors", ".gguf")
+        )
+    stamp = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.exists())
+    return _read_model_stamped(str(target.resolve()), stamp, str(target))
+
+
+@functools.lru_cache(maxsize=32)
+def _read_model_stamped(
+    resolved: str, stamp: tuple[tuple[str, int, int], ...], shown: str
+) -> ModelSpec:
+    """Read once per (file, stamp), errors naming the path as given; a FileError is not cached."""
+    return read_model(shown)
+
+
+def spec_from_arch(arch: ModelArch) -> ModelSpec:
+    """A spec for a catalog model (kb/models.yaml gives the shape, not the MLP or vocabulary
+    details), so the serving settings can be written for catalog models too."""
+    intermediate = round(MLP_RATIO * arch.hidden)
+    params = round(arch.params_b * 1e9)
+    where = f"the model catalog (kb/models.yaml: {arch.source})"
+    provenance = {
+        term: where
+        for term in ("layers", "hidden", "attention_heads", "kv_heads", "head_dim", "params")
+    }
+    provenance["vocab"] = where if arch.vocab_size else f"assumed {arch.vocab:,} (catalog silent)"
+    provenance["intermediate_size"] = f"assumed {MLP_RATIO:g} x hidden (catalog silent)"
+    heads, kv = arch.attention_heads, arch.kv_heads
+    return ModelSpec(
+        name=arch.name,
+        source=where,
+        params=params,
+        active_params=params,
+        params_counted=False,
+        params_formula=f"{arch.params_b:g}B from the catalog",
+        layers=arch.layers,
+        hidden=arch.hidden,
+        attention_heads=heads,
+        kv_heads=kv,
+        head_dim=arch.head_dim,
+        vocab=arch.vocab,
+        tied_embeddings=False,
+        intermediate_size=intermediate,
+        attention="multi-head" if kv == heads else "multi-query" if kv == 1 else "grouped",
+        layer_windows=(None,) * arch.layers,
+        provenance=MappingProxyType(provenance),
+    )
 
 
 # ---------------------------------------------------------------------------------------------

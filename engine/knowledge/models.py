@@ -43,6 +43,11 @@ class ModelArch:
         return 2 * self.layers * self.kv_heads * self.head_dim
 
     @property
+    def active_params_b(self) -> float:
+        """Parameters a token passes through (FLOPs, decode): all of them in a dense model."""
+        return self.params_b
+
+    @property
     def vocab(self) -> int:
         return self.vocab_size if self.vocab_size else ASSUMED_VOCAB
 
