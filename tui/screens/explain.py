@@ -83,10 +83,16 @@ def explanation(consultation: Consultation, device_id: str) -> Content:
     details = how(consultation, device_id)
     ranked = len(consultation.recommendations)
     if status == "recommended":
+        from gpu_advisor.present.how_many import purchase_lines, purchase_phrase
+
         doc.para(
             (f"Recommended, rank {details.rank} of {ranked}", "bold $success"),
-            f": {details.count} unit(s) for {money(details.cost_usd)}.",
+            f": {details.count} GPUs, {purchase_phrase(consultation, device_id)}, "
+            f"{money(details.cost_usd)} in all.",
         )
+        doc.heading("What to buy")
+        for line in purchase_lines(consultation, device_id)[1:]:
+            doc.item(line.strip().removeprefix("- "))
     elif status == "excluded":
         doc.para(("Excluded.", "bold $error"))
     else:
