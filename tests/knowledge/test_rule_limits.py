@@ -114,3 +114,29 @@ def test_what_the_adapter_compiles_around_loads_and_runs(tmp_path: Path) -> None
     # model_params_b = 7: the any: has 7; rules r0..r6 have 7 > i; 1e-5 < 7 < 1e16
     assert {"zz.wide-any", "zz.literals", "zz.attr-attr"} <= fired
     assert {f"zz.r{i}" for i in range(600)} & fired == {f"zz.r{i}" for i in range(7)}
+
+
+@pytest.mark.parametrize(
+    ("literal", "message"),
+    [
+        ("1e999", "1e999 is beyond the range of a float: write a finite number"),
+        ("9" * 400, "999999999999999999 is beyond the range of a float"),  # 10**400 > 1.8e308
+        ("9" * 5000, "a number of 5,000 characters: too long"),  # int() refuses past 4,300
+    ],
+)
+def test_a_literal_past_a_float_is_refused_where_it_stands(
+    tmp_path: Path, literal: str, message: str
+) -> None:
+    """durable_rules' parser cannot hold it and Python compares it as infinity (or refuses to
+    read it). ``    when: `` is 10 characters and ``answer.model_params_b > `` 24 more, so
+    the literal is at line 6, column 35."""
+    folder = _folder(tmp_path, _rule("zz.big", [f"      answer.model_params_b > {literal}"]))
+    text = (
+        (folder / "zz.yaml")
+        .read_text(encoding="utf-8")
+        .replace("    when:\n      answer", "    when: answer")
+    )
+    (folder / "zz.yaml").write_text(text, encoding="utf-8")
+    errors = _load_errors(folder)
+    assert len(errors) == 1 and errors[0].startswith(f"{folder / 'zz.yaml'}:6:35: ")
+    assert message in errors[0]
