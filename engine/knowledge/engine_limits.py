@@ -80,7 +80,6 @@ def split_alternatives(cond: Condition) -> list[Condition]:
 def _split(cond: Condition) -> list[Condition]:
     if or_terms(cond) <= DURABLE_MAX_OR_TERMS:
         return [cond]
-    location = getattr(cond, "location", None)
     if isinstance(cond, Leaf):
         assert isinstance(cond.right, tuple) and cond.op == "in"  # not in compiles to $and
         values = cond.right
@@ -99,14 +98,16 @@ def _split(cond: Condition) -> list[Condition]:
                 load = 0
             groups[-1].append(piece)
             load += terms
-        return [group[0] if len(group) == 1 else AnyOf(tuple(group), location) for group in groups]
+        return [
+            group[0] if len(group) == 1 else AnyOf(tuple(group), cond.location) for group in groups
+        ]
     assert isinstance(cond, All)
     combined: list[tuple[Condition, ...]] = [()]
     for item in cond.items:
         combined = [done + (piece,) for done in combined for piece in _split(item)]
         if len(combined) > MAX_PARTS_PER_RULE:
             break
-    return [All(items, location) for items in combined]
+    return [All(items, cond.location) for items in combined]
 
 
 def fields_read(cond: Condition) -> tuple[int, int]:
