@@ -464,6 +464,21 @@ class AdvisorApp(App[None]):
 
     # -- command palette ------------------------------------------------------------------
 
+    def action_command_palette(self) -> None:
+        """Open the command palette, unless one is open already, even under a dialog.
+
+        Textual looks only at the top screen: Ctrl+P, Ctrl+S (a dialog over the palette),
+        Ctrl+P pushed a second palette with the same id and the app died with DuplicateIds,
+        losing the answers not saved (issue 17). A palette under the dialog returns when the
+        dialog closes; until then Ctrl+P only rings the bell."""
+        from textual.command import CommandPalette
+
+        if any(isinstance(screen, CommandPalette) for screen in self.screen_stack):
+            if not CommandPalette.is_open(self):
+                self.bell()
+            return
+        super().action_command_palette()
+
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand(

@@ -19,6 +19,7 @@ from typing import Any
 
 from gpu_advisor.audit.enumeration import ComponentRun, Conflict, DeviceFacts, Progress, Stat
 from gpu_advisor.audit.findings import Finding, SpaceStats
+from gpu_advisor.audit.limits import bounded_plan
 from gpu_advisor.audit.space import (
     ARITHMETIC_ANSWERS,
     RANKING_ANSWERS,
@@ -207,7 +208,9 @@ class LogicAudit:
     def _enumerate_arithmetic(self, run: ComponentRun) -> None:
         comp = run.comp
         budget_keys = [k for k in comp.situation_questions if self.domains[k].role == "budget"]
-        plan = list(situation_plan(self.rb, comp, self.domains))
+        plan = bounded_plan(
+            situation_plan(self.rb, comp, self.domains), self.rb, comp, self.domains
+        )
         total = len(plan)
         self.progress("situations", 0, total)
         for done, (how, values) in enumerate(plan, start=1):

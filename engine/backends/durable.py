@@ -20,7 +20,8 @@ What the adapter guards against (see docs/engine.md):
   (segfault), so every ruleset has an anchor rule and every session starts with its fact.
 
 Limits of durable_rules 2.0.28, measured on this machine (tests/backends/test_durable_limits.py
-keeps the measurement), and how the adapter stays inside them (issue 17):
+keeps the measurement; the constants live in ``knowledge/engine_limits.py``, where the loader
+checks rule files against them), and how the adapter stays inside them (issue 17):
 - a node of its network with 512 branches below it never returns, and ignores Ctrl+C: 512
   rules of one stage, one ``$or`` of 512 alternatives (nested ones count together), or two
   rules of one stage with 256 alternatives each. A wide ``any:`` or ``in`` list is split into
@@ -58,11 +59,34 @@ from typing import Any, Self
 import durable.engine as durable_engine
 
 from gpu_advisor.errors import EngineError
+
+# The limits live in the knowledge layer, where the loader checks rule files against them; the
+# adapter re-exports them (``as`` marks a re-export) for the code and tests that read them here.
+from gpu_advisor.knowledge.engine_limits import (
+    DURABLE_MAX_BRANCHES_PER_NODE as DURABLE_MAX_BRANCHES_PER_NODE,
+)
+from gpu_advisor.knowledge.engine_limits import DURABLE_MAX_FACT_FIELDS as DURABLE_MAX_FACT_FIELDS
+from gpu_advisor.knowledge.engine_limits import DURABLE_MAX_OR_TERMS as DURABLE_MAX_OR_TERMS
+from gpu_advisor.knowledge.engine_limits import (
+    DURABLE_MAX_RULES_FIRED_PER_FACT as DURABLE_MAX_RULES_FIRED_PER_FACT,
+)
+from gpu_advisor.knowledge.engine_limits import (
+    DURABLE_MAX_RULES_PER_NODE as DURABLE_MAX_RULES_PER_NODE,
+)
+from gpu_advisor.knowledge.engine_limits import (
+    DURABLE_MAX_RULES_PER_RULESET as DURABLE_MAX_RULES_PER_RULESET,
+)
+from gpu_advisor.knowledge.engine_limits import (
+    MAX_ALTERNATIVES_PER_RULE as MAX_ALTERNATIVES_PER_RULE,
+)
+from gpu_advisor.knowledge.engine_limits import MAX_FIELDS_PER_RULE as MAX_FIELDS_PER_RULE
+from gpu_advisor.knowledge.engine_limits import MAX_PARTS_PER_RULE as MAX_PARTS_PER_RULE
+from gpu_advisor.knowledge.engine_limits import or_terms as or_terms
+from gpu_advisor.knowledge.engine_limits import split_alternatives as _split_alternatives
 from gpu_advisor.lang.conditions import (
     FLIPPED,
     MISSING,
     All,
-    AnyOf,
     Condition,
     Leaf,
     Not,
@@ -70,27 +94,6 @@ from gpu_advisor.lang.conditions import (
     refs,
     to_nnf,
 )
-
-#: Branches below one node of durable's network: 512 never return. Each rule below the node is
-#: a branch, and each alternative of its ``$or`` (nested ones counted together) is one more:
-#: for us, the rules of one stage and the alternatives of their ``any:``/``in`` lists.
-DURABLE_MAX_BRANCHES_PER_NODE = 511
-#: Alternatives in one rule's ``$or``s (the same limit, seen from one rule).
-DURABLE_MAX_OR_TERMS = DURABLE_MAX_BRANCHES_PER_NODE
-#: Rules of one stage in one ruleset (the same limit, seen from a stage of one-branch rules).
-DURABLE_MAX_RULES_PER_NODE = DURABLE_MAX_BRANCHES_PER_NODE
-#: Rules one fact may fire at once: 65 fail with error 303.
-DURABLE_MAX_RULES_FIRED_PER_FACT = 64
-#: Fields in one fact (``sid`` and ``kind`` included): 254 fail with error 302.
-DURABLE_MAX_FACT_FIELDS = 253
-#: Rules in one ruleset (the session anchor included): 4,097 fail with error 106.
-DURABLE_MAX_RULES_PER_RULESET = 4096
-#: Answers and facts one rule may read (a context fact also carries sid, kind and stage).
-MAX_FIELDS_PER_RULE = DURABLE_MAX_FACT_FIELDS - 3
-#: Durable rules one rule may be split into to stay under :data:`DURABLE_MAX_OR_TERMS`.
-MAX_PARTS_PER_RULE = 256
-#: So ``any:`` and ``in`` lists up to this many alternatives compile (a loader may refuse more).
-MAX_ALTERNATIVES_PER_RULE = MAX_PARTS_PER_RULE * DURABLE_MAX_OR_TERMS
 
 
 class DurableLimitError(EngineError):
@@ -401,34 +404,11 @@ def _narrow(fact: dict[str, Any], fields: frozenset[str] | None) -> dict[str, An
 # Staying inside durable_rules' limits
 
 
-def or_terms(cond: Condition) -> int:
-    """The most alternatives any ``$or`` of the compiled condition holds (nested ones counted
-    together, as durable_rules counts them); compare with :data:`DURABLE_MAX_OR_TERMS`."""
-    if isinstance(cond, Leaf):
-        return (
-            len(cond.right) if cond.op in ("in", "not in") and isinstance(cond.right, tuple) else 0
-        )
-    if isinstance(cond, Not):
-        return or_terms(cond.item)
-    inner = max((or_terms(item) for item in cond.items), default=0)
-    return max(inner, _leaf_terms(cond)) if isinstance(cond, AnyOf) else inner
-
-
-def _leaf_terms(cond: Condition) -> int:
-    if isinstance(cond, Leaf):
-        return len(cond.right) if isinstance(cond.right, tuple) else 1
-    if isinstance(cond, Not):
-        return _leaf_terms(cond.item)
-    return sum(_leaf_terms(item) for item in cond.items)
-
-
 def split_alternatives(rule_id: str, cond: Condition) -> list[Condition]:
     """``cond`` as a disjunction of parts whose ``$or``s stay within DURABLE_MAX_OR_TERMS (one
-    part, the condition itself, when it already does)."""
-    nnf = to_nnf(cond)
-    if or_terms(nnf) <= DURABLE_MAX_OR_TERMS:
-        return [cond]
-    parts = _split(nnf)
+    part, the condition itself, when it already does); DurableLimitError past
+    MAX_PARTS_PER_RULE parts (the loader refuses such a rule first)."""
+    parts = _split_alternatives(cond)
     if len(parts) > MAX_PARTS_PER_RULE:
         raise DurableLimitError(
             f"rule {rule_id}: its any: and in lists need {len(parts)} durable_rules rules (at "
@@ -436,38 +416,6 @@ def split_alternatives(rule_id: str, cond: Condition) -> list[Condition]:
             "derived fact"
         )
     return parts
-
-
-def _split(cond: Condition) -> list[Condition]:
-    if or_terms(cond) <= DURABLE_MAX_OR_TERMS:
-        return [cond]
-    location = getattr(cond, "location", None)
-    if isinstance(cond, Leaf):
-        assert isinstance(cond.right, tuple) and cond.op == "in"  # not in compiles to $and
-        values = cond.right
-        return [
-            Leaf(cond.left, "in", values[i : i + DURABLE_MAX_OR_TERMS], cond.location, cond.text)
-            for i in range(0, len(values), DURABLE_MAX_OR_TERMS)
-        ]
-    if isinstance(cond, AnyOf):
-        pieces = [piece for item in cond.items for piece in _split(item)]
-        groups: list[list[Condition]] = [[]]
-        load = 0
-        for piece in pieces:
-            terms = _leaf_terms(piece)
-            if groups[-1] and load + terms > DURABLE_MAX_OR_TERMS:
-                groups.append([])
-                load = 0
-            groups[-1].append(piece)
-            load += terms
-        return [group[0] if len(group) == 1 else AnyOf(tuple(group), location) for group in groups]
-    assert isinstance(cond, All)
-    combined: list[tuple[Condition, ...]] = [()]
-    for item in cond.items:
-        combined = [done + (piece,) for done in combined for piece in _split(item)]
-        if len(combined) > MAX_PARTS_PER_RULE:
-            break
-    return [All(items, location) for items in combined]
 
 
 @dataclass

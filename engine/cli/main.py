@@ -12,11 +12,13 @@ bug.
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from gpu_advisor.errors import AdvisorError, did_you_mean
+from gpu_advisor.errors import AdvisorError, UsageError, did_you_mean
 from gpu_advisor.present.errors import PROG, error_json, report_error
 from gpu_advisor.version import __version__
 
@@ -114,22 +116,99 @@ def run_tui(args: argparse.Namespace) -> int:
     return run_app(getattr(args, "kb", None), getattr(args, "rules", None))
 
 
+class StdoutFailed(Exception):
+    """Writing to standard output failed (a full disk, a closed descriptor, a reader gone)."""
+
+    def __init__(self, errno_: int, reason: str) -> None:
+        super().__init__(reason)
+        self.errno = errno_
+        self.reason = reason
+
+
+class _GuardedStream:
+    """Standard output (or its binary buffer) whose write failures surface as one
+    :class:`StdoutFailed`, told apart from every other ``OSError``; ``None`` (a closed
+    descriptor: Python sets ``sys.stdout`` to None) fails on the first write, not at start-up,
+    so a command that writes only to ``-o`` still runs."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def _call(self, name: str, *args: Any) -> Any:
+        if self._inner is None:
+            raise StdoutFailed(errno.EBADF, "standard output is closed")
+        try:
+            return getattr(self._inner, name)(*args)
+        except OSError as exc:
+            raise StdoutFailed(exc.errno or 0, exc.strerror or str(exc)) from None
+        except ValueError as exc:  # "I/O operation on closed file"
+            if "closed file" not in str(exc):
+                raise
+            raise StdoutFailed(errno.EBADF, "standard output is closed") from None
+
+    def write(self, data: Any) -> Any:
+        return self._call("write", data)
+
+    def writelines(self, lines: Any) -> Any:
+        return self._call("writelines", lines)
+
+    def flush(self) -> None:
+        if self._inner is not None:
+            self._call("flush")
+
+    def isatty(self) -> bool:
+        return self._inner is not None and bool(self._inner.isatty())
+
+    @property
+    def buffer(self) -> _GuardedStream:
+        return _GuardedStream(getattr(self._inner, "buffer", None))
+
+    def __getattr__(self, name: str) -> Any:
+        if self._inner is None:
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+
+def _silence_stdout() -> None:
+    """Point file descriptor 1 at /dev/null, so that the interpreter's last flush of what is
+    still buffered does not fail a second time, with a message of its own, at exit."""
+    try:
+        fd = sys.__stdout__.fileno() if sys.__stdout__ is not None else 1
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, fd)
+        os.close(null)
+    except (OSError, ValueError, AttributeError):  # pragma: no cover - no descriptor to fix
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     as_json = _Parser.json_errors = wants_json(args_list)
+    real_stdout = sys.stdout
+    sys.stdout = _GuardedStream(real_stdout)  # type: ignore[assignment]
     try:
         parser = build_parser(args_list)
         args = parser.parse_args(args_list)
         func = getattr(args, "func", None)
-        if func is None:
-            return run_tui(args)
-        return int(func(args) or 0)
+        status = run_tui(args) if func is None else int(func(args) or 0)
+        sys.stdout.flush()  # what is still buffered fails here, inside the guard, not at exit
+        return status
     except AdvisorError as exc:
         return report_error(exc, as_json=as_json)
+    except StdoutFailed as exc:
+        if real_stdout is sys.__stdout__:
+            _silence_stdout()
+        if exc.errno == errno.EPIPE:  # the reader stopped (``| head``): not an error
+            return 0
+        problem = UsageError(f"cannot write to standard output: {exc.reason}")
+        return report_error(problem, as_json=as_json)
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:
         return 130
+    finally:
+        if isinstance(sys.stdout, _GuardedStream):
+            sys.stdout = real_stdout
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,23 +1,27 @@
 """Saved ``nvidia-smi`` outputs read into a :class:`Machine`: ``-q -x`` (XML) and ``topo -m``.
 
-Saved XML is parsed with expat directly and any DOCTYPE internal subset or entity declaration is
-refused; nothing from a file is evaluated. A value nvidia-smi prints as ``N/A`` (or "Not
-Supported", ...) is left unset, so no check fires on a value nobody measured.
+Saved XML is parsed with defusedxml (no entity declarations, no external entities), a DOCTYPE
+internal subset is refused, and the file's size and element count are bounded; nothing from a
+file is evaluated. Files and standard input are read through the knowledge layer's capped reader
+(a FIFO or ``/dev/zero`` is refused, never read forever). A value nvidia-smi prints as ``N/A``
+(or "Not Supported", ...) is left unset, so no check fires on a value nobody measured.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from gpu_advisor.errors import FileError, FileErrors, Location, UsageError
 from gpu_advisor.hardware.machine import GPU, Machine, ProbeUnavailable, Topology
+from gpu_advisor.knowledge.safe_files import MAX_PROBE_FILE_BYTES, read_bytes_limited
 
-MAX_XML_BYTES = 64 * 2**20
-"""A saved nvidia-smi -q -x of a full 8-GPU server is well under 1 MB; anything huge is refused."""
+MAX_XML_ELEMENTS = 200_000
+"""A saved nvidia-smi -q -x has about 300 elements per GPU (2,200 for an 8-GPU server): a file
+with more is not one, and its tree would take memory in proportion (about 1 KB per element)."""
 
 _NOT_A_VALUE = {
     "",
@@ -40,52 +44,79 @@ _NOT_A_VALUE = {
 
 
 class _Refused(Exception):
-    """Raised inside expat handlers for constructs we do not accept."""
+    """Raised inside the parser's handlers for constructs we do not accept."""
+
+
+class _BoundedTreeBuilder(ET.TreeBuilder):
+    """A TreeBuilder that refuses more than :data:`MAX_XML_ELEMENTS` elements, so that a file of
+    millions of tiny elements is stopped before its tree takes gigabytes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.elements = 0
+
+    def start(self, tag: Any, attrs: Any) -> ET.Element:
+        self.elements += 1
+        if self.elements > MAX_XML_ELEMENTS:
+            raise _Refused(
+                f"more than {MAX_XML_ELEMENTS:,} elements: too many for an nvidia-smi output"
+            )
+        return super().start(tag, attrs)
 
 
 def parse_xml(text: str, display: str) -> ET.Element:
-    """Parse XML with expat into an ElementTree; refuse DTD internal subsets and entities.
+    """Parse XML with defusedxml into an ElementTree, within a size and an element budget.
 
     nvidia-smi's own output starts with ``<!DOCTYPE nvidia_smi_log SYSTEM "nvsmi_device_v12.dtd">``,
-    which is accepted: expat does not fetch external DTDs. Entity declarations (the billion-laughs
-    and external-entity attacks) and internal subsets are refused with the file's position.
+    which is accepted: expat does not fetch external DTDs. defusedxml refuses entity declarations
+    (the billion-laughs attack) and external entities; a DOCTYPE with an internal subset is
+    refused too, and so is a file over :data:`MAX_PROBE_FILE_BYTES` or with more than
+    :data:`MAX_XML_ELEMENTS` elements; each error at the file's position.
     """
-    from xml.parsers import expat
+    from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden
+    from defusedxml.ElementTree import DefusedXMLParser
 
-    if len(text) > MAX_XML_BYTES:
+    if len(text) > MAX_PROBE_FILE_BYTES:
         raise FileErrors([FileError(Location(display), "file too large for an nvidia-smi output")])
-    builder = ET.TreeBuilder()
-    parser = expat.ParserCreate()
+    builder = _BoundedTreeBuilder()
+    parser = DefusedXMLParser(
+        target=builder, forbid_dtd=False, forbid_entities=True, forbid_external=True
+    )
+    expat_parser = parser.parser
 
     def doctype(name: str, system_id: str | None, public_id: str | None, internal: int) -> None:
         if internal:
             raise _Refused("a DOCTYPE with an internal subset is not accepted")
 
-    def entity(*_args: Any) -> None:
-        raise _Refused("entity declarations are not accepted")
+    expat_parser.StartDoctypeDeclHandler = doctype
 
-    def external(*_args: Any) -> int:
-        raise _Refused("external entities are not accepted")
+    def here() -> Location:
+        return Location(
+            display, expat_parser.CurrentLineNumber, expat_parser.CurrentColumnNumber + 1
+        )
 
-    parser.StartDoctypeDeclHandler = doctype
-    parser.EntityDeclHandler = entity
-    parser.UnparsedEntityDeclHandler = entity
-    parser.ExternalEntityRefHandler = external
-    parser.StartElementHandler = builder.start
-    parser.EndElementHandler = builder.end
-    parser.CharacterDataHandler = builder.data
     try:
-        parser.Parse(text, True)
-        return builder.close()
+        parser.feed(text)
+        root = parser.close()
     except _Refused as exc:
-        where = Location(display, parser.CurrentLineNumber, parser.CurrentColumnNumber + 1)
-        raise FileErrors([FileError(where, str(exc))]) from None
-    except expat.ExpatError as exc:
-        where = Location(display, exc.lineno, exc.offset + 1)
-        message = expat.ErrorString(exc.code) if exc.code else str(exc)
+        raise FileErrors([FileError(here(), str(exc))]) from None
+    except (EntitiesForbidden, DTDForbidden):
+        raise FileErrors([FileError(here(), "entity declarations are not accepted")]) from None
+    except DefusedXmlException:  # ExternalReferenceForbidden, NotSupportedError
+        raise FileErrors([FileError(here(), "external entities are not accepted")]) from None
+    except ET.ParseError as exc:
+        line, column = exc.position
+        message = str(exc).split(":", 1)[0]
+        where = Location(display, line, column + 1)
         raise FileErrors([FileError(where, f"not well-formed XML: {message}")]) from None
-    except AssertionError:  # TreeBuilder: unbalanced tags cannot pass expat, but stay safe
+    except UnicodeEncodeError as exc:  # a lone surrogate, e.g. standard input undecodable
+        problem = FileError(Location(display), f"not UTF-8 text ({exc.reason})")
+        raise FileErrors([problem]) from None
+    except (AssertionError, IndexError):  # TreeBuilder: unbalanced tags cannot pass expat
         raise FileErrors([FileError(Location(display), "not well-formed XML")]) from None
+    if not isinstance(root, ET.Element):  # pragma: no cover - close() returns the root
+        raise FileErrors([FileError(Location(display), "not well-formed XML")])
+    return root
 
 
 def _text(node: ET.Element, path: str) -> str | None:
@@ -107,11 +138,24 @@ def _first(node: ET.Element, *paths: str) -> str | None:
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
+class _NotFinite(Exception):
+    """A number too large for a float (``999...9 MiB``): refused, never read as infinity."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__(token)
+        self.token = token
+
+
 def _number(text: str | None) -> float | None:
     if text is None:
         return None
     match = _NUMBER.search(text)
-    return float(match.group()) if match else None
+    if not match:
+        return None
+    value = float(match.group())
+    if not math.isfinite(value):
+        raise _NotFinite(match.group())
+    return value
 
 
 def _integer(text: str | None) -> int | None:
@@ -223,7 +267,19 @@ def parse_smi_xml(text: str, display: str) -> Machine:
                 )
             ]
         )
-    gpus = [_gpu_from_xml(i, node) for i, node in enumerate(root.findall("gpu"))]
+    try:
+        gpus = [_gpu_from_xml(i, node) for i, node in enumerate(root.findall("gpu"))]
+    except _NotFinite as exc:
+        offset = text.find(exc.token)
+        line = text.count("\n", 0, offset) + 1
+        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        shown = (
+            exc.token
+            if len(exc.token) <= 20
+            else f"{exc.token[:12]}... ({len(exc.token):,} digits)"
+        )
+        problem = FileError(Location(display, line, column), f"{shown} is not a finite number")
+        raise FileErrors([problem]) from None
     if not gpus:
         raise ProbeUnavailable(
             f"{display}: nvidia-smi lists no GPU (attached_gpus "
@@ -401,25 +457,22 @@ def read_outputs(inputs: Sequence[tuple[str, str]]) -> Machine:
     return machine
 
 
-def read_files(paths: Sequence[str], stdin_text: Callable[[], str] | None = None) -> Machine:
-    """:func:`read_outputs` over files (``-`` reads standard input once)."""
+def read_files(paths: Sequence[str], stdin_text: Callable[[int], str] | None = None) -> Machine:
+    """:func:`read_outputs` over files (``-`` reads standard input once, ``stdin_text(n)``
+    reading at most ``n`` characters), each capped at :data:`MAX_PROBE_FILE_BYTES` and read
+    from regular files only."""
     inputs: list[tuple[str, str]] = []
     for path in paths:
         if path == "-":
             if stdin_text is None:
                 raise UsageError("--from -: standard input is not available here")
-            inputs.append(("<stdin>", stdin_text()))
+            text = stdin_text(MAX_PROBE_FILE_BYTES + 1)
+            if len(text) > MAX_PROBE_FILE_BYTES:
+                problem = FileError(Location("<stdin>"), "too large for an nvidia-smi output")
+                raise FileErrors([problem])
+            inputs.append(("<stdin>", text))
             continue
-        try:
-            data = Path(path).read_bytes()
-        except FileNotFoundError:
-            raise FileErrors([FileError(Location(path), "no such file")]) from None
-        except IsADirectoryError:
-            raise FileErrors([FileError(Location(path), "is a directory, not a file")]) from None
-        except OSError as exc:
-            raise FileErrors([FileError(Location(path), f"cannot read: {exc.strerror}")]) from None
-        if len(data) > MAX_XML_BYTES:
-            raise FileErrors([FileError(Location(path), "file too large for an nvidia-smi output")])
+        data = read_bytes_limited(path, MAX_PROBE_FILE_BYTES)
         try:
             inputs.append((path, data.decode("utf-8")))
         except UnicodeDecodeError as exc:

@@ -9,7 +9,6 @@ the answers of every rule example with it).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -19,7 +18,11 @@ from typing import Any
 from gpu_advisor.errors import FileErrors, UsageError, did_you_mean, one_of
 from gpu_advisor.knowledge.kb import Knowledge
 from gpu_advisor.knowledge.rules import Question
-from gpu_advisor.knowledge.safe_files import MAX_DATA_FILE_BYTES, read_text_limited
+from gpu_advisor.knowledge.safe_files import (
+    MAX_DATA_FILE_BYTES,
+    load_json_bounded,
+    read_text_limited,
+)
 from gpu_advisor.knowledge.yamlio import parse_yaml
 from gpu_advisor.lang.conditions import MISSING, evaluate, lookup_from
 
@@ -314,9 +317,9 @@ def load_answers_file(path: str) -> dict[str, Any]:
         raise UsageError(str(exc)) from None
     if Path(path).suffix.lower() == ".json":
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{shown}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+            data = load_json_bounded(text, shown)
+        except FileErrors as exc:
+            raise UsageError(str(exc)) from None
     else:
         try:
             data = parse_yaml(text, shown).data

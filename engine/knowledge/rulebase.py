@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from gpu_advisor.errors import FileError, FileErrors, Location, UsageError, did_you_mean
 from gpu_advisor.knowledge.answers import normalize_answers
 from gpu_advisor.knowledge.claims import ClaimRecord
+from gpu_advisor.knowledge.engine_limits import rule_limit_problems
 from gpu_advisor.knowledge.kb import Knowledge, source_id
 from gpu_advisor.knowledge.rules import (
     NOT_RULE_FILES,
@@ -551,6 +552,8 @@ def _build_rule(
             doc.location(key + ("then", "exclude")), "exclude: false concludes nothing; remove it"
         )
     checker.check_condition(when, allow_device=device_scoped)
+    for problem in rule_limit_problems(when):  # durable_rules could not run it (issue 17)
+        out.add(doc.location(key + ("when",)), f"too large for the rule engine: {problem}")
     if device_scoped:
         _check_join_shape(when, out)
     checker.check_template(model.because, doc.location(key + ("because",)), device_scoped)

@@ -18,8 +18,10 @@ checks below bound all three, each error at ``path:line:col``; yamlio's loader c
 from __future__ import annotations
 
 import errno
+import json
 import math
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -386,3 +388,71 @@ def construct_scalar_checked(
             ]
         )
     return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Bounded JSON
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+class _BadNumber(Exception):
+    def __init__(self, token: str, message: str) -> None:
+        super().__init__(message)
+        self.token = token
+        self.message = message
+
+
+def _json_int(token: str) -> int:
+    if len(token.lstrip("-")) > YAML_MAX_INT_CHARS:
+        raise _BadNumber(token, f"integer with {len(token.lstrip('-')):,} digits: too large")
+    value = int(token)
+    try:
+        float(value)
+    except OverflowError:
+        raise _BadNumber(token, "integer too large (beyond the range of a float)") from None
+    return value
+
+
+def _json_float(token: str) -> float:
+    value = float(token)
+    if not math.isfinite(value):
+        raise _BadNumber(token, f"{token} is not a finite number (beyond the range of a float)")
+    return value
+
+
+def _json_constant(token: str) -> Any:
+    raise _BadNumber(token, f"{token} is not a finite number; data files hold finite numbers only")
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def load_json_bounded(text: str, display: str, max_depth: int = YAML_MAX_DEPTH) -> Any:
+    """``json.loads`` bounded as the YAML reader is: nesting deeper than ``max_depth``, an
+    integer too long or past a float's range, and ``NaN``/``Infinity`` are FileErrors at their
+    ``path:line:col`` (instead of a RecursionError, a ValueError or a silent infinity)."""
+    depth = 0
+    blanked = _JSON_STRING.sub(lambda m: " " * len(m.group(0)), text)  # brackets in strings
+    for bracket in _JSON_BRACKET.finditer(blanked):
+        depth += 1 if bracket.group(0) in "[{" else -1
+        if depth > max_depth:
+            line, column = _position(text, bracket.start())
+            raise FileErrors(
+                [FileError(Location(display, line, column), f"nested more than {max_depth} levels")]
+            )
+    try:
+        return json.loads(
+            text, parse_int=_json_int, parse_float=_json_float, parse_constant=_json_constant
+        )
+    except json.JSONDecodeError as exc:
+        where = Location(display, exc.lineno, exc.colno)
+        raise FileErrors([FileError(where, f"invalid JSON: {exc.msg}")]) from None
+    except _BadNumber as exc:
+        line, column = _position(text, max(text.find(exc.token), 0))
+        raise FileErrors([FileError(Location(display, line, column), exc.message)]) from None
+    except RecursionError:  # pragma: no cover - the depth check above comes first
+        raise FileErrors([FileError(Location(display), "nested too deeply")]) from None

@@ -148,8 +148,16 @@ def parse_yaml(text: str, display: str) -> Document:
         where = Location(display, mark.line + 1, mark.column + 1) if mark else Location(display)
         problem = exc.problem or exc.context or "invalid YAML"
         raise FileErrors([FileError(where, f"YAML syntax error: {problem}")]) from None
+    except yaml.reader.ReaderError as exc:  # a control character: point at it, on one line
+        offset = exc.position
+        line = text.count("\n", 0, offset) + 1
+        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        character = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        problem = f"character U+{character:04X} is not allowed in YAML ({exc.reason})"
+        raise FileErrors([FileError(Location(display, line, column), problem)]) from None
     except yaml.YAMLError as exc:
-        raise FileErrors([FileError(Location(display), f"YAML error: {exc}")]) from None
+        message = " ".join(str(exc).split())
+        raise FileErrors([FileError(Location(display), f"YAML error: {message}")]) from None
     except RecursionError:  # nesting too deep even to compose (the tree check comes after)
         raise FileErrors([FileError(Location(display), "YAML nested too deeply to read")]) from None
     finally:

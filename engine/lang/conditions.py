@@ -14,6 +14,7 @@ is classical negation; the compiler keeps that meaning when it pushes negation t
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -177,10 +178,28 @@ def _tokenize(text: str) -> list[_Tok]:
     return tokens
 
 
+_MAX_NUMBER_CHARS = 400
+"""Longest number literal read: longer ones are past a float's range or pad it with digits no
+rule needs (and past 4,300 digits ``int()`` itself refuses them)."""
+
+
 def _literal(tok: _Tok) -> Value:
     if tok.kind == "num":
         number = tok.text.replace("_", "")
-        return float(number) if any(c in number for c in ".eE") else int(number)
+        if len(number) > _MAX_NUMBER_CHARS:
+            raise ConditionSyntaxError(
+                tok.offset, f"a number of {len(number):,} characters: too long"
+            )
+        value: float | int = float(number) if any(c in number for c in ".eE") else int(number)
+        try:
+            finite = math.isfinite(float(value))
+        except OverflowError:
+            finite = False
+        if not finite:
+            raise ConditionSyntaxError(
+                tok.offset, f"{tok.text[:20]} is beyond the range of a float: write a finite number"
+            )
+        return value
     if tok.kind == "str":
         body = tok.text[1:-1]
         return re.sub(r"\\(.)", r"\1", body)

@@ -32,6 +32,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from gpu_advisor.errors import UsageError, did_you_mean
+from gpu_advisor.formatting import printable
 from gpu_advisor.lang.conditions import (
     FLIPPED,
     MISSING,
@@ -64,12 +65,15 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def clean(text: Any) -> str:
-    """One line of plain text: control characters dropped, whitespace runs made one space.
+    """One line of plain text: terminal escape sequences, control characters and bidi
+    overrides dropped (:func:`~gpu_advisor.formatting.printable`), whitespace runs made one
+    space.
 
     Every label and attribute goes through here, so that no output format (XML above all) meets
     a character it cannot carry; escaping for each format happens when it is written.
     """
-    value = _CONTROL.sub("", unicodedata.normalize("NFC", str(text)))
+    # escape sequences whole and bidi overrides too (issue 17), then any control left
+    value = _CONTROL.sub("", printable(unicodedata.normalize("NFC", str(text))))
     return " ".join(value.split())
 
 

@@ -84,3 +84,17 @@ def test_html_export_has_no_image_or_link_from_the_data(consultation: Consultati
     assert 'href="http://e/' not in page and 'evil.example/x.png"' not in page
     assert "![x](http://evil.example/x.png)" in page  # shown as the text it is
     assert not UNSAFE.search(page.replace("\n", "").replace("\t", ""))
+
+
+@pytest.mark.parametrize("fmt", ["dot", "mermaid", "json", "graphml"])
+def test_graph_labels_carry_no_escape_or_bidi_override(
+    consultation: Consultation, fmt: str
+) -> None:
+    """The rule's because/warn and the device's name reach the graph's labels and tooltips as
+    text: the OSC title is gone whole (no ``]0;pwned`` left over) and so are the overrides."""
+    from gpu_advisor.present.graph import build_graph, render
+
+    engine = Engine(consultation.rulebase)
+    data = render(build_graph(engine, consultation), fmt).decode("utf-8")
+    assert "pwned" not in data and (fmt == "mermaid" or "Evil" in data)  # mermaid: no tooltips
+    assert not UNSAFE.search(data.replace("\n", "").replace("\t", "").replace("\r", ""))
