@@ -220,16 +220,24 @@ def device_attributes(
     box = box_gpus(device, site, systems)
     attrs["housable"] = box > 0
     need = _network_need(device, answers, arithmetic, precision)
+    training = answers.get("workload") in ("pretraining", "fine-tuning")
+    count = _count(device, answers, arithmetic, precision, attrs, box or None, per_unit, None)
     budget = answers.get("budget_usd")
-    affordable = (
-        most_affordable(device, float(budget), site, systems, network_need=need)
-        if budget is not MISSING and box > 0
-        else None
-    )
-    count = _count(device, answers, arithmetic, precision, attrs, box or None, per_unit, affordable)
-    if answers.get("purchase") == "fill-budget" and affordable is not None and affordable > count:
-        count = affordable
-        attrs["count_set_by"] = "budget"
+    if budget is not MISSING and box > 0:
+        # What the budget buys (boxes and network included) matters when the budget is to be
+        # filled, or when a training run's count costs more than the budget: then the run gets
+        # what the budget buys, and takes longer.
+        fill = answers.get("purchase") == "fill-budget"
+        over = training and _purchase_cost(device, count, site, systems, attrs, need) > float(budget)
+        if fill or over:
+            affordable = most_affordable(device, float(budget), site, systems, network_need=need)
+            if over:
+                count = _count(
+                    device, answers, arithmetic, precision, attrs, box or None, per_unit, affordable
+                )
+            if fill and affordable > count:
+                count = affordable
+                attrs["count_set_by"] = "budget"
     degrees = tensor_parallel_degrees(device, arithmetic.defaults or _NO_PCIE_DEFAULTS, box or None)
     attrs["peer_to_peer"] = peer_to_peer(device)
     attrs["tensor_parallel_max"] = degrees[-1]
@@ -246,7 +254,7 @@ def device_attributes(
         site,
         systems,
         group=int(attrs["tensor_parallel"] or 1),
-        network_need=need if answers.get("workload") in ("pretraining", "fine-tuning") else None,
+        network_need=need if training else None,
     )
     if bought is not None:
         arithmetic.purchases[device.id] = bought
@@ -274,6 +282,17 @@ def device_attributes(
             group * float(device.value("bandwidth_gbs")) / float(weights), 1
         )
     return attrs
+
+
+def _purchase_cost(
+    device: Device, count: int, site: str, systems: Any, attrs: dict[str, Any], need: Any
+) -> float:
+    from gpu_advisor.arithmetic.purchase import buy
+
+    bought = buy(
+        device, count, site, systems, group=int(attrs["tensor_parallel"] or 1), network_need=need
+    )
+    return 0.0 if bought is None else bought.cost_usd
 
 
 class _NoPcieDefaults:
@@ -351,9 +370,10 @@ def _purchase_attributes(
             total_power_w=round(bought.power_w, 1),
         )
     attrs["battery_cost_usd"] = 0.0
-    attrs["cost_usd"] = round(
+    attrs["hardware_cost_usd"] = round(
         attrs["gpu_cost_usd"] + attrs["host_cost_usd"] + attrs["network_cost_usd"], 2
     )
+    attrs["cost_usd"] = attrs["hardware_cost_usd"]
     attrs["total_cost_usd"] = attrs["cost_usd"]
     limit = arithmetic.facts.get("site_max_node_kw")
     attrs["node_over_site"] = bool(

@@ -134,21 +134,11 @@ def box_gpus(device: Device, site: str, systems: Systems) -> int:
     return max((fit.gpus for fit in host_fits(device, site, systems)), default=0)
 
 
-def choose_host(fits: list[HostFit], gpus: int, group: int) -> tuple[HostFit, int]:
-    """The host and box count for ``gpus`` GPUs in groups of ``group`` that must share a box: one
-    box when one holds them all (the cheapest such), else the fewest boxes (then the cheapest)."""
-
-    def boxes(fit: HostFit) -> int:
-        per_box = (fit.gpus // group) * group
-        return math.ceil(gpus / per_box) if per_box else 0
-
-    usable = [fit for fit in fits if boxes(fit) > 0]
-    one_box = [fit for fit in usable if boxes(fit) == 1]
-    if one_box:
-        best = min(one_box, key=lambda fit: (fit.host.price_usd, -fit.gpus, fit.host.id))
-        return best, 1
-    best = min(usable, key=lambda fit: (boxes(fit) * fit.host.price_usd, -fit.gpus, fit.host.id))
-    return best, boxes(best)
+def boxes_for(fit: HostFit, gpus: int, group: int) -> int:
+    """Boxes of this host for ``gpus`` GPUs in groups of ``group`` that must share a box (0: a
+    group does not fit one box)."""
+    per_box = (fit.gpus // group) * group
+    return math.ceil(gpus / per_box) if per_box else 0
 
 
 def training_network_need(
@@ -166,7 +156,11 @@ def training_network_need(
     computes ``f x N x T`` FLOPs between exchanges of ``k x N x b`` bytes per box, of which its
     own port carries ``1/g``."""
     need = (
-        k * gradient_bytes * dense_tflops * 1e12 * mfu
+        k
+        * gradient_bytes
+        * dense_tflops
+        * 1e12
+        * mfu
         / (flops_per_param_token * tokens_per_exchange * gpus_per_node)
     ) / 1e9
     steps = (
@@ -219,12 +213,13 @@ def buy(
 ) -> Purchase | None:
     """The purchase for ``gpus_needed`` GPUs of the device at the site, or None when no box we
     know takes it there. ``group``: GPUs that must share a box (a tensor-parallel group).
-    ``network_need(gpus, gpus_per_node) -> NetworkNeed`` when the job spans boxes (training)."""
+    ``network_need(gpus, gpus_per_node) -> NetworkNeed`` when the job spans boxes (training).
+
+    Every host that takes the device is priced with the network its boxes need; the cheapest
+    purchase whose network carries the job wins (then the fewest boxes)."""
     unit, per_unit = purchase_unit(device)
     units = max(1, math.ceil(max(1, gpus_needed) / per_unit))
     gpus = units * per_unit
-    price = float(device.value("price_usd") or 0.0)
-    gpu_power = float(device.value("power_w") or 0.0)
     steps = []
     if gpus != gpus_needed:
         steps.append(
@@ -232,29 +227,70 @@ def buy(
             f"{units:,} {unit}{'s' if units != 1 else ''} = {gpus:,} GPUs"
         )
     if unit in INCLUDED_HOST_UNITS:
-        host, hosts, per_node, nodes = None, 0, per_unit, units
-        node_power = float(device.value("system_power_w") or gpu_power * per_unit)
+        return _priced(
+            device, systems, unit, per_unit, units, gpus, None, units, per_unit, network_need, steps
+        )
+    fits = host_fits(device, site, systems)
+    if not fits:
+        return None
+    largest = max(f.gpus for f in fits)
+    options = []
+    for fit in fits:
+        boxes = units if unit == "board" else boxes_for(fit, gpus, min(group, largest))
+        if boxes:
+            options.append(
+                _priced(
+                    device,
+                    systems,
+                    unit,
+                    per_unit,
+                    units,
+                    gpus,
+                    fit,
+                    boxes,
+                    fit.gpus,
+                    network_need,
+                    steps,
+                )
+            )
+    return min(
+        options, key=lambda p: (p.network_short, p.cost_usd, p.nodes, p.host.id if p.host else "")
+    )
+
+
+def _priced(
+    device: Device,
+    systems: Systems,
+    unit: str,
+    per_unit: int,
+    units: int,
+    gpus: int,
+    fit: HostFit | None,
+    nodes: int,
+    per_node: int,
+    network_need: Any,
+    steps: list[str],
+) -> Purchase:
+    """One way to buy: ``nodes`` boxes of ``fit`` (None: the unit is its own box), priced."""
+    price = float(device.value("price_usd") or 0.0)
+    gpu_power = float(device.value("power_w") or 0.0)
+    system = device.value("system_power_w")
+    host = fit.host if fit is not None else None
+    steps = list(steps)
+    if host is None:
+        node_power = float(system or gpu_power * per_unit)
         power = node_power * nodes
         host_cost = 0.0
     else:
-        fits = host_fits(device, site, systems)
-        if not fits:
-            return None
-        if unit == "board":
-            fit, hosts = fits[0], units
-        else:
-            fit, hosts = choose_host(fits, gpus, min(group, max(f.gpus for f in fits)))
-        host, per_node, nodes = fit.host, fit.gpus, hosts
-        host_cost = hosts * host.price_usd
-        system = device.value("system_power_w")
+        host_cost = nodes * host.price_usd
         if system:
             node_power = float(system)
             power = node_power * nodes
         else:
             node_power = min(gpus, per_node) * gpu_power + host.platform_power_w
-            power = gpus * gpu_power + hosts * host.platform_power_w
+            power = gpus * gpu_power + nodes * host.platform_power_w
         steps.append(
-            f"{hosts:,} x {host.name} (up to {per_node} x {device.id} each, "
+            f"{nodes:,} x {host.name} (up to {per_node} x {device.id} each, "
             f"${host.price_usd:,.0f} without GPUs)"
         )
     network = None
@@ -282,7 +318,7 @@ def buy(
         units=units,
         gpus=gpus,
         host=host,
-        hosts=hosts,
+        hosts=0 if host is None else nodes,
         gpus_per_node=per_node,
         nodes=nodes,
         network=network,

@@ -223,6 +223,9 @@ def load_rulebase(rules_dir: Path | str | None, knowledge: Knowledge) -> RuleBas
         from gpu_advisor.knowledge.catalogs import load_demand_defaults
 
         rulebase.demand = load_demand_defaults(knowledge.directory)
+        from gpu_advisor.knowledge.systems import load_systems
+
+        rulebase.systems = load_systems(knowledge.directory)
     problems = table_problems(rulebase)
     if problems:
         raise FileErrors([FileError(Location(str(base)), problem) for problem in problems])

@@ -170,6 +170,9 @@ class RuleBase:
     demand: Any = None
     """The demand arithmetic's defaults (knowledge.demand.DemandDefaults) of the knowledge
     base's demand.yaml, loaded with the rules so that a cached rule base brings them along."""
+    systems: Any = None
+    """The systems catalog (knowledge.systems.Systems: hosts, networks, site limits) of the
+    knowledge base's systems.yaml, loaded with the rules for the same reason."""
 
     def rule(self, rule_id: str) -> Rule:
         index: dict[str, Rule] | None = self.__dict__.get("_index")

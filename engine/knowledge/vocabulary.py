@@ -136,6 +136,14 @@ DEVICE_ATTRIBUTES: dict[str, Attribute] = _attrs(
         origin="computed",
         unit="USD",
     ),
+    Attribute(
+        "hardware_cost_usd",
+        "number",
+        "GPUs + hosts + network: what the budget pays for (off-grid batteries come on top, as "
+        "in the procurement paper's CapEx)",
+        origin="computed",
+        unit="USD",
+    ),
     Attribute("gpu_cost_usd", "number", "count x GPU price", origin="computed", unit="USD"),
     Attribute(
         "host_cost_usd",

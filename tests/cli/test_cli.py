@@ -167,7 +167,8 @@ def test_json_contract() -> None:
     )
     items = json.loads(budget.stdout)["explanation"]["what_would_change"]
     assert items and {"device", "changes", "cost_usd", "rank", "gives_up"} <= set(items[0])
-    assert items[0]["changes"] == [{"answer": "budget_usd", "from": 5000, "to": 9000}]
+    # card $8,999.99 + its workstation $7,000 = $15,999.99
+    assert items[0]["changes"] == [{"answer": "budget_usd", "from": 5000, "to": 16000}]
 
 
 def test_nothing_fits_is_exit_3_with_explanations() -> None:

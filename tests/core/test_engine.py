@@ -146,9 +146,10 @@ def test_every_excluded_device_gets_a_counterfactual_when_one_exists(engine: Eng
     )
     changes = what_would_change(c)
     (back,) = changes["rtx-pro-6000-blackwell"]
-    # the budget raised to the card's price, $8,999.99, in whole dollars
-    assert [(x.answer, x.before, x.after) for x in back.changes] == [("budget_usd", 5000, 9000)]
-    assert back.kind == "brings back" and back.cost_usd == pytest.approx(8999.99)
+    # the budget raised to the card ($8,999.99) with the 4-GPU workstation it goes into ($7,000,
+    # kb/systems.yaml): $15,999.99, in whole dollars
+    assert [(x.answer, x.before, x.after) for x in back.changes] == [("budget_usd", 5000, 16000)]
+    assert back.kind == "brings back" and back.cost_usd == pytest.approx(8999.99 + 7000)
     assert back.gives_up and all(g.source for g in back.gives_up)
     prod = engine.consult(
         {
@@ -270,4 +271,6 @@ def test_explanations_are_typed_and_keep_their_json(engine: Engine) -> None:
         "gives_up",
     ]
     assert item["device"] == "rtx-pro-6000-blackwell"
-    assert item["changes"] == [{"answer": "budget_usd", "from": 5000, "to": 9000}]
+    # one Workstation Edition ($8,999.99) in the 4-GPU workstation it needs ($7,000, kb/systems.yaml):
+    # $15,999.99, so the budget must rise to $16,000
+    assert item["changes"] == [{"answer": "budget_usd", "from": 5000, "to": 16000}]

@@ -106,12 +106,15 @@ def test_000_llm_serving_gets_the_pro_6000(engine: Engine) -> None:
 
 
 def test_000_budget_workstation_gets_the_5090(engine: Engine) -> None:
+    # The budget pays for the whole machine: the RTX 5090 ($1,999) in a desktop tower ($2,500,
+    # kb/systems.yaml) is $4,499; the PRO 6000 ($8,999.99) in the 4-GPU workstation its 600 W
+    # need ($7,000) is $15,999.99.
     c = consult(
         engine,
         workload="fine-tuning",
         model_params_b=7,
         method="qlora",
-        budget_usd=3000,
+        budget_usd=5000,
         candidates=PAIR_000,
     )
     assert top(c) == "rtx-5090"
@@ -198,15 +201,21 @@ def test_001_70b_full_fine_tune_does_not_fit_eight_80gb_or_96gb_cards(engine: En
 
 
 def test_002_training_from_scratch_gets_the_h100(engine: Engine) -> None:
+    # H100 SXM come 8 to an HGX board, in a 10.2 kW server that a datacenter hosts (a server
+    # room's rack gives 8 kW). 7B on Chinchilla's 140B tokens: 6 x 7e9 x 140e9 = 5.88e21 FLOPs;
+    # 989.4e12 x 0.4 = 3.96e14 FLOP/s per GPU -> ceil(5.88e21 / (3.96e14 x 2.592e6)) = 6 GPUs,
+    # one board of 8: $240,000 + the $45,000 server.
     c = consult(
         engine,
         workload="pretraining",
         model_params_b=7,
         max_gpus=8,
         parallelism="tensor",
+        site="datacenter",
         candidates=PAIR_002,
     )
     assert top(c) == "h100-sxm"
+    assert (c.recommendations[0].count, c.recommendations[0].cost_usd) == (8, 285_000)
     assert "workload.consumer-not-for-pretraining" in excluded_by(c, "rtx-5090")
 
 
@@ -217,6 +226,7 @@ def test_002_thousands_of_users_get_the_h100(engine: Engine) -> None:
         model_params_b=8,
         concurrent_users=5000,
         deployment="production",
+        site="datacenter",
         candidates=PAIR_002,
     )
     assert top(c) == "h100-sxm"
@@ -227,6 +237,12 @@ def test_002_thousands_of_users_get_the_h100(engine: Engine) -> None:
 
 
 def test_003_multi_gpu_llm_training_gets_the_pro_6000(engine: Engine) -> None:
+    # The paper's 4-GPU workstation of PRO 6000s: three 96 GB cards hold a 13B full fine-tune,
+    # tensor parallelism over PCIe takes a group of 4. A tower carries 1,600 W of GPUs
+    # (kb/systems.yaml): two 600 W Workstation Editions, or four 300 W Max-Q. The Workstation
+    # Edition then needs two towers, and ZeRO-3 across them exchanges 3 x 2 x 505e12 x 0.25 /
+    # (6 x 4,096 x 2) = 15.4 GB/s per GPU where 100 GbE gives 12.5 / 2 = 6.25: out. The Max-Q is
+    # the part for that workstation: 4 x $9,000 + $7,000 = $43,000.
     c = consult(
         engine,
         workload="fine-tuning",
@@ -234,11 +250,14 @@ def test_003_multi_gpu_llm_training_gets_the_pro_6000(engine: Engine) -> None:
         model_params_b=13,
         max_gpus=4,
         parallelism="tensor",
-        candidates=PAPER,
+        candidates=PAPER + ",rtx-pro-6000-blackwell-max-q",
     )
-    assert top(c) == "rtx-pro-6000-blackwell"
+    assert top(c) == "rtx-pro-6000-blackwell-max-q"
+    assert (c.recommendations[0].count, c.recommendations[0].cost_usd) == (4, 43_000)
+    assert c.devices["rtx-pro-6000-blackwell-max-q"]["hosts"] == 1
     assert "verdicts.paper-multi-gpu-llm-training" not in contradictions(c)
-    assert "interconnect.no-training-across-boxes" in excluded_by(c, "dgx-spark")
+    assert "interconnect.network-too-slow-for-training" in excluded_by(c, "rtx-pro-6000-blackwell")
+    assert "interconnect.no-training-across-appliances" in excluded_by(c, "dgx-spark")
 
 
 def test_003_and_001_disagree_on_8_gpu_pretraining_and_the_nvlink_rule_decides(
@@ -258,11 +277,23 @@ def test_003_and_001_disagree_on_8_gpu_pretraining_and_the_nvlink_rule_decides(
         candidates=PAPER,
     )
     assert "interconnect.no-nvlink" in excluded_by(c, "rtx-pro-6000-blackwell")
-    # The A5000 would be cheaper (59 x $2,500 = $147,500 < 42 x $4,650 = $195,300), but its 24 GB
-    # hold the sharded state of a 7B run (16 B/param = 112 GB plus activations) only on 8 cards,
-    # two 4-card boxes, which interconnect.no-training-across-boxes refuses.
-    assert "interconnect.no-training-across-boxes" in excluded_by(c, "rtx-a5000")
-    assert [(r.device, r.count) for r in c.recommendations] == [("rtx-a6000", 42)]
+    # Both bridged-pair cards run it across boxes: tensor parallelism within each NVLink pair
+    # (59 A5000 -> 60, whole pairs), data or ZeRO parallelism between 4-card towers:
+    # - A6000: 3 cards hold the state, one tower does, so towers exchange gradients once per
+    #   4M-token step: 2 x 2 x 154.85e12 x 0.25 / (6 x (4e6 / 42) x 4) = 0.07 GB/s per GPU;
+    #   25 GbE gives 3.125 / 4 = 0.78. 42 x $4,650 + 11 towers x ($7,000 + $700) = $280,000.
+    # - A5000: its 24 GB hold the state only on 8 cards, two towers, so the parameters cross
+    #   the network every micro-batch: 3 x 2 x 111.1e12 x 0.25 / (6 x 4,096 x 4) = 1.7 GB/s per
+    #   GPU, which takes 100 GbE (3.125). 60 x $2,500 + 15 x ($7,000 + $2,500) = $292,500.
+    # (Eight-GPU servers, $25,000 each, would cost more for both.)
+    assert [(r.device, r.count, r.cost_usd) for r in c.recommendations] == [
+        ("rtx-a6000", 42, 280_000),
+        ("rtx-a5000", 60, 292_500),
+    ]
+    assert (c.devices["rtx-a6000"]["network"], c.devices["rtx-a5000"]["network"]) == (
+        "ethernet-25g",
+        "ethernet-100g",
+    )
     assert any(
         w.rule == "interconnect.partial-nvlink" and w.device == "rtx-a6000" for w in c.warnings
     )
@@ -287,8 +318,13 @@ def test_003_memory_bound_science_follows_the_numbers_not_the_a6000_verdict(engi
 
 
 def test_003_fp32_simulations_follow_the_papers_own_table_3(engine: Engine) -> None:
-    # Table 3: 16 PRO 6000 give 1,920 TFLOPS FP32 (2,000 at the Workstation Edition's 125),
-    # 60 A5000 give 1,668: the paper's conclusion picks the A5000 anyway.
+    # Table 3 prices the GPUs alone: 16 PRO 6000 (1,920 TFLOPS FP32; 2,000 at the Workstation
+    # Edition's 125), 60 A5000 (1,668); the paper's conclusion picks the A5000 anyway. Bought
+    # whole (kb/systems.yaml), $150,000 takes boxes and a 25 GbE port per box ($700):
+    # - PRO 6000 WS: two 600 W cards per $7,000 tower: 11 cards = 99,000 + 6 x 7,700 = 145,200
+    #   (12 would be 154,200): 11 x 125 = 1,375 TFLOPS;
+    # - A5000: four per tower: 32 = 80,000 + 8 x 7,700 = 141,600 (33: 151,800): 32 x 27.8 = 890.
+    # The PRO 6000 leads by more than before, and the verdict's contradiction stands.
     c = consult(
         engine,
         workload="scientific",
@@ -301,7 +337,7 @@ def test_003_fp32_simulations_follow_the_papers_own_table_3(engine: Engine) -> N
     assert top(c) == "rtx-pro-6000-blackwell"
     assert {"verdicts.paper-fp32-a5000", "verdicts.paper-aggregate-fp32-a5000"} <= contradictions(c)
     counts = {r.device: r.count for r in c.recommendations}
-    assert counts["rtx-pro-6000-blackwell"] == 16 and counts["rtx-a5000"] == 60
+    assert counts["rtx-pro-6000-blackwell"] == 11 and counts["rtx-a5000"] == 32
 
 
 def test_003_fewest_nodes_gets_the_pro_6000(engine: Engine) -> None:
@@ -374,8 +410,14 @@ def test_off_grid_batteries_enter_the_cost(engine: Engine) -> None:
         candidates="rtx-pro-6000-blackwell",
     )
     attrs = c.devices["rtx-pro-6000-blackwell"]
-    # paper, engineering scenario: 16 x 600 W -> 14.4 kW facility, 142.22 kWh, 11 Powerwalls
-    assert attrs["count"] == 16
-    assert attrs["battery_kwh"] == pytest.approx(142.2, abs=0.1)
-    assert attrs["batteries"] == 11
-    assert attrs["total_cost_usd"] == pytest.approx(16 * 8999.99 + 11 * 8200)
+    # The budget buys the hardware (11 cards in 6 towers with 25 GbE: $145,199.89, see above);
+    # the batteries come on top, as in the paper's CapEx. Engineering scenario with the boxes'
+    # system power (host factor 1: the towers' 450 W platforms are counted): 11 x 600 + 6 x 450
+    # = 9.3 kW x PUE 1.2 = 11.16 kW; 8 h -> 89.28 kWh / (0.9 x 0.9) = 110.2 kWh; ceil(110.2 /
+    # 13.5) = 9 Powerwalls (9 x 11.5 kW carry the load).
+    assert attrs["count"] == 11
+    assert attrs["facility_kw"] == pytest.approx(11.16)
+    assert attrs["battery_kwh"] == pytest.approx(110.2, abs=0.1)
+    assert attrs["batteries"] == 9
+    assert attrs["hardware_cost_usd"] == pytest.approx(11 * 8999.99 + 6 * 7000 + 6 * 700)
+    assert attrs["cost_usd"] == pytest.approx(11 * 8999.99 + 6 * 7000 + 6 * 700 + 9 * 8200)

@@ -56,11 +56,12 @@ def test_70b_bf16_on_an_h100_pcie_is_offered_fp8_and_two_gpus_with_their_costs(
     assert c.recommendations == []
     found = suggestions(c)
     ways = [s for s in found if s.kind == "makes it fit"]
-    # cheapest first: FP8 weights keep one $25,000 card; two cards cost $50,000. FP4 (the same
-    # card at the same price, more quality given up) and 4 GPUs (the same two cards) add nothing.
+    # cheapest first: FP8 weights keep one $25,000 card in a $15,000 2U 4-GPU server
+    # (kb/systems.yaml): $40,000; two cards in the same server: $65,000. FP4 (the same card at
+    # the same price, more quality given up) and 4 GPUs (the same two cards) add nothing.
     assert [(s.change, s.cost_usd) for s in ways] == [
-        ("precision bf16 -> fp8", 25000.0),
-        ("max_gpus 1 -> 2", 50000.0),
+        ("precision bf16 -> fp8", 40000.0),
+        ("max_gpus 1 -> 2", 65000.0),
     ]
     assert "quality" in ways[0].gives_up[0].text and ways[0].gives_up[0].source.startswith(
         "seed-001"
@@ -71,7 +72,7 @@ def test_70b_bf16_on_an_h100_pcie_is_offered_fp8_and_two_gpus_with_their_costs(
         check_promise(engine, c, s)
     block = explain_consultation(c).to_json()["what_would_change"]
     assert block[0]["changes"] == [{"answer": "precision", "from": "bf16", "to": "fp8"}]
-    assert block[0]["cost_usd"] == 25000.0 and block[0]["rank"] == 1
+    assert block[0]["cost_usd"] == 40000.0 and block[0]["rank"] == 1
     assert block[0]["gives_up"][0]["source"] == "seed-001#fp4"
 
 
@@ -84,7 +85,8 @@ def test_a_pretraining_cluster_over_budget_is_told_what_budget_fits_not_to_use_o
     assert c.recommendations == []
     # The run is sized from its FLOPs now: 6 x 70e9 x 1.4e12 (Chinchilla) = 5.88e23 FLOPs, which in
     # 30 days need ceil(5.88e23 / (2,250e12 x 0.40 x 2.592e6)) = 253 B200, far past the cap of 8
-    # and the $250,000; the state alone (1,136 GB) needs 7 B200 ($315,000). No one or two levers
+    # and the $250,000; the state alone (1,136 GB) needs 7 B200, one board ($405,000 with its
+    # server). No one or two levers
     # reach that, and the search must not invent a cap of one GPU.
     assert math.ceil(5.88e23 / (2250e12 * 0.40 * 30 * 86400)) == 253
     assert "b200" in c.all_exclusions
@@ -101,19 +103,27 @@ def test_excluded_devices_come_back_and_a_lower_ranked_one_can_be_put_first(engi
         {"workload": "inference", "model_params_b": 70, "max_gpus": 2, "site": "datacenter"}
     )
     found = what_would_change(c)
-    # the RTX A6000 (48 GB) holds 70B in FP8 on two cards: 2 x $4,650
+    # the RTX A6000 (48 GB) holds 70B in FP8 on two cards: 2 x $4,650 in a $15,000 2U 4-GPU server
     (a6000,) = found["rtx-a6000"]
     assert (a6000.kind, a6000.change, a6000.cost_usd) == (
         "brings back",
         "precision bf16 -> fp8",
-        9300.0,
+        2 * 4650 + 15000,
     )
-    # against the first: two RTX PRO 6000 (2 x $8,999.99) hold 70B in bf16 over PCIe
-    assert [(r.device, r.count) for r in c.recommendations][0] == ("rtx-pro-6000-blackwell", 2)
-    assert a6000.cost_change_usd == pytest.approx(9300.0 - 2 * 8999.99)
-    # a cap of one GPU per job leaves the one card that holds 151 GB: the B200, first
+    # against the first: two RTX PRO 6000 Max-Q (2 x $9,000 + the same server) hold 70B in bf16
+    assert [(r.device, r.count) for r in c.recommendations][0] == (
+        "rtx-pro-6000-blackwell-max-q",
+        2,
+    )
+    assert a6000.cost_change_usd == pytest.approx(24_300 - 33_000)
+    # the B200 comes 8 to a board: a cap of 8 brings it back, one board in its HGX server,
+    # 8 x $45,000 + $45,000
     (b200,) = found["b200"]
-    assert (b200.kind, b200.change, b200.rank) == ("puts first", "max_gpus 2 -> 1", 1)
+    assert (b200.kind, b200.change, b200.cost_usd) == (
+        "brings back",
+        "max_gpus 2 -> 8",
+        8 * 45000 + 45000,
+    )
     for items in found.values():
         for s in items:
             check_promise(engine, c, s)

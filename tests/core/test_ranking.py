@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,40 +27,34 @@ def order(c: Consultation) -> list[str]:
     return [r.device for r in c.recommendations]
 
 
-def test_lowest_cost_puts_two_pro_6000s_before_one_b200_for_70b(engine: Engine) -> None:
+def test_lowest_cost_puts_two_pro_6000s_first_and_a_b200_board_is_over_the_cap(
+    engine: Engine,
+) -> None:
     c = consult(engine, workload="inference", model_params_b=70, max_gpus=2, site="datacenter")
-    # 70B bf16 needs 151 GB: two of anything up to 96 GB, one of the 180 GB B200. Lowest cost
-    # (the DGX Spark is out: one box holds 128 GB and boxes on Ethernet do not split a model; the
-    # PRO 6000 Server Edition too: two of them over PCIe read 2 x 1,597 x 0.4 = 1,278 GB/s, so one
-    # user gets 1,278 / 142.4 GB = 9.0 tokens/s < 10, and four exceed the cap of 2):
-    #   2 x PRO 6000 WS     2 x  8,999.99 = 17,999.98
-    #   2 x PRO 6000 Max-Q  2 x  9,000    = 18,000  } exactly equal: the tie-breaks decide; the
-    #   2 x PRO 6000 Server 2 x  9,000    = 18,000  } Max-Q draws 300 W not 600 W, decodes at
-    #                                                   25.6 not 22.8 tokens/s (1,792 vs 1,597 GB/s)
-    #                                                   and is a workstation card: Max-Q first
-    #   1 x B200                            45,000  (its HBM, NVLink and one-card bonuses no longer
-    #   2 x H100 PCIe       2 x 25,000    = 50,000   outweigh $27,000 of cost)
-    #   2 x H100 SXM        2 x 30,000    = 60,000
-    #   2 x H200            2 x 35,000    = 70,000
-    # (and, since the H100 NVL joined the knowledge base: 2 x $28,000 = $56,000)
-    assert order(c) == [
-        "rtx-pro-6000-blackwell",
-        "rtx-pro-6000-blackwell-max-q",
-        "b200",
-        "h100-pcie",
-        "h100-nvl",
-        "h100-sxm",
-        "h200",
-    ]
+    # 70B bf16 needs 151 GB: two of anything up to 96 GB. What is bought, whole (kb/systems.yaml:
+    # a 2U 4-GPU PCIe server is $15,000 and carries 1,600 W of GPUs):
+    #   2 x PRO 6000 Max-Q   2 x  9,000 + 15,000 = 33,000
+    #   2 x H100 PCIe        2 x 25,000 + 15,000 = 65,000
+    #   2 x H100 NVL         2 x 28,000 + 15,000 = 71,000
+    # Out: the B200, H100 SXM and H200 come 8 to a board, over the cap of 2; the Workstation
+    # Edition's flow-through cooler is for towers, not a datacenter's servers; the Server
+    # Edition over PCIe reads 2 x 1,597 x 0.4 = 1,278 GB/s, so one user gets 1,278 / 142.4 GB =
+    # 9.0 tokens/s < 10, and four exceed the cap; the DGX Spark's 128 GB holds no copy.
+    assert order(c) == ["rtx-pro-6000-blackwell-max-q", "h100-pcie", "h100-nvl"]
+    assert [r.cost_usd for r in c.recommendations] == pytest.approx([33_000, 65_000, 71_000])
     assert "memory.vram-ceiling" in {e.rule for e in c.all_exclusions["dgx-spark"]}
+    for board in ("b200", "h100-sxm", "h200"):
+        assert "throughput.demand-not-met" in {e.rule for e in c.all_exclusions[board]}
+    assert "site.no-box-at-site" in {e.rule for e in c.all_exclusions["rtx-pro-6000-blackwell"]}
     assert "throughput.demand-not-met" in {
         e.rule for e in c.all_exclusions["rtx-pro-6000-blackwell-server"]
     }
-    b200 = c.recommendation("b200")
-    assert b200 is not None and b200.versus_first is not None
-    line = b200.versus_first.line()
-    # $45,000 - $17,999.98 = $27,000; single-stream decode 8,000 / 140 GB = 57.1 vs 2 x 1,792 / 140
-    assert "$27,000 dearer" in line and "decode 57.10 vs 25.60 tokens/s" in line
+    h100 = c.recommendation("h100-pcie")
+    assert h100 is not None and h100.versus_first is not None
+    line = h100.versus_first.line()
+    # $65,000 - $33,000 = $32,000; single-stream decode 2 x 2,000 / 140 GB = 28.6 vs
+    # 2 x 1,792 / 140 = 25.6 tokens/s
+    assert "$32,000 dearer" in line and "decode 28.60 vs 25.60 tokens/s" in line
 
 
 def test_every_device_after_the_first_says_what_it_gains_and_loses(engine: Engine) -> None:
@@ -103,39 +98,35 @@ def test_bandwidth_counts_once_hbm_bonuses_add_nothing_of_their_own(engine: Engi
 
 
 def test_a_tie_between_editions_is_broken_by_their_qualities_not_by_a_cent(engine: Engine) -> None:
-    # fewest-nodes: one node each, a tie. Dense throughput is the same (505 TFLOPS bf16), so the
-    # next qualities decide: the Workstation Edition's bandwidth (1,792 vs 1,597 GB/s) and its
-    # easier setting (workstation 3 vs server 2). The cent it saves is not what decides: the
-    # cost tie-break (weight 2) is 2 x 8,999.99 / 8,999.99 vs 2 x 8,999.99 / 9,000, a 0.0002 gap.
+    # At a desk (site=office) both the Workstation Edition and the Max-Q go into the same
+    # 4-GPU workstation ($7,000): one card and one node each, a tie under fewest-nodes. The
+    # purchases differ by a cent ($15,999.99 vs $16,000). The tie-breaks, each a ratio to the
+    # better of the two times its weight (rules/ranking.yaml), differ only in:
+    #   throughput x3: WS 505 TFLOPS bf16 -> 3      Max-Q 439/505 x 3 = 2.608
+    #   power    x0.5: the whole tower at full load, 450 W of platform each (kb/systems.yaml):
+    #                  WS 750/1,050 x 0.5 = 0.357   Max-Q 300 + 450 = 750 W -> 0.5
+    #   cost       x2: WS 2                         Max-Q 2 x 15,999.99/16,000 = 1.9999988
+    # (memory 96 GB, bandwidth 1,792 GB/s and the workstation setting are equal): the
+    # Workstation Edition leads by 0.392 - 0.143 + 0.0000012 = 0.249, and the cent is 1.2e-6 of it.
     c = consult(
         engine,
         workload="fine-tuning",
         model_params_b=7,
         priority="fewest-nodes",
-        candidates="rtx-pro-6000-blackwell-server,rtx-pro-6000-blackwell",
+        site="office",
+        candidates="rtx-pro-6000-blackwell-max-q,rtx-pro-6000-blackwell",
     )
-    ws, server = c.recommendations
-    assert (ws.device, server.device) == ("rtx-pro-6000-blackwell", "rtx-pro-6000-blackwell-server")
-    assert ws.score == server.score
-    cost_gap = ws.contributions["tie:cost"] - server.contributions["tie:cost"]
-    assert ws.tie_break - server.tie_break > 100 * cost_gap
-    # the Max-Q against the Server under fewest-nodes, one node each: the tie-breaks, each a
-    # ratio to the better of the two times its weight (cost and memory equal: 2 + 1 each):
-    #   throughput x3: Max-Q 439/505 x 3 = 2.61   Server 3
-    #   bandwidth  x1: Max-Q 1,792 -> 1          Server 1,597/1,792 = 0.89
-    #   power    x0.5: Max-Q 300 W -> 0.5        Server 300/600 x 0.5 = 0.25
-    #   ease     x0.5: Max-Q workstation -> 0.5  Server 2/3 x 0.5 = 0.33
-    # Max-Q 7.61 against Server 7.47: the Max-Q, though the Server is faster per card
-    c = consult(
-        engine,
-        workload="fine-tuning",
-        model_params_b=7,
-        priority="fewest-nodes",
-        candidates="rtx-pro-6000-blackwell-max-q,rtx-pro-6000-blackwell-server",
+    ws, maxq = c.recommendations
+    assert (ws.device, maxq.device) == ("rtx-pro-6000-blackwell", "rtx-pro-6000-blackwell-max-q")
+    assert ws.score == maxq.score
+    assert (ws.cost_usd, maxq.cost_usd) == pytest.approx((15_999.99, 16_000))
+    cost_gap = ws.contributions["tie:cost"] - maxq.contributions["tie:cost"]
+    assert cost_gap == pytest.approx(2 * (1 - 15_999.99 / 16_000))
+    power_gap = 0.5 - 0.5 * 750 / 1050
+    assert ws.tie_break - maxq.tie_break == pytest.approx(
+        3 - 3 * 439 / 505 - power_gap + cost_gap
     )
-    assert order(c) == ["rtx-pro-6000-blackwell-max-q", "rtx-pro-6000-blackwell-server"]
-    maxq, server = c.recommendations
-    assert round(maxq.tie_break, 2) == 7.61 and round(server.tie_break, 2) == 7.47
+    assert ws.tie_break - maxq.tie_break > 100_000 * cost_gap
 
 
 def test_the_order_table_names_only_what_the_rule_base_knows(engine: Engine) -> None:
