@@ -196,6 +196,7 @@ def interactive_count(hw: Hardware, model: ServedModel, demand: Interactive) -> 
         replicas = math.ceil(demand.users / replica.users)
         units = _round_up(replicas * degree, hw.gpus_per_unit)
         options.append((units, replica, replicas))
+        # GPUs bought in whole units serve as many replicas as they hold.
     if not options:
         return _interactive_shortfall(hw, model, demand, replicas_seen, kv_total, steps)
     if not any(
@@ -203,9 +204,12 @@ def interactive_count(hw: Hardware, model: ServedModel, demand: Interactive) -> 
     ):  # pragma: no cover - options imply it
         raise AssertionError("a replica serves users it cannot hold")
     memory_gpus = min(r.degree for r in replicas_seen if r.users_by_memory >= 1)
-    gpus, best, replicas = min(options, key=lambda o: (o[0], o[1].degree))
+    # The fewest GPUs bought (whole purchase units); among equal counts, the split that needs
+    # the fewest for the demand, then the smaller group. The bought GPUs all serve.
+    gpus, best, replicas = min(options, key=lambda o: (o[0], o[2] * o[1].degree, o[1].degree))
     raw = replicas * best.degree
-    batch = math.ceil(demand.users / replicas)
+    bought_replicas = gpus // best.degree
+    batch = math.ceil(demand.users / bought_replicas)
     speed = 1.0 / decode_step_s(hw, model, best.degree, batch, kv_per_user, demand.decode_mfu)
     steps += [
         f"one replica = {best.degree} GPU(s): memory holds {best.users_by_memory:,} users "
@@ -217,7 +221,12 @@ def interactive_count(hw: Hardware, model: ServedModel, demand: Interactive) -> 
         f"per GPU)",
         f"replicas = ceil({demand.users:,} / {best.users:,}) = {replicas:,}; GPUs = {replicas:,} x "
         f"{best.degree} = {raw:,}"
-        + (f", rounded up to {gpus:,} ({hw.gpus_per_unit} per unit)" if gpus != raw else ""),
+        + (
+            f", rounded up to {gpus:,} ({hw.gpus_per_unit} per unit): {bought_replicas:,} "
+            f"replicas serving up to {bought_replicas * best.users:,} users"
+            if gpus != raw
+            else ""
+        ),
     ]
     if gpus != raw:
         set_by = "purchase_unit"
@@ -231,10 +240,10 @@ def interactive_count(hw: Hardware, model: ServedModel, demand: Interactive) -> 
         gpus=gpus,
         set_by=set_by,
         tensor_parallel=best.degree,
-        replicas=replicas,
+        replicas=bought_replicas,
         tokens_per_s=round(speed * demand.users, 1),
         tokens_per_s_per_user=round(speed, 2),
-        users_served=replicas * best.users,
+        users_served=bought_replicas * best.users,
         kv_cache_gb=round(kv_total, 2),
         memory_gpus=memory_gpus,
         steps=tuple(steps),

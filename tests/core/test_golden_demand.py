@@ -39,7 +39,7 @@ def _speed_users(bandwidth: float, mbu: float, degree: int, weights_gb: float, k
     return math.floor((0.1 * degree * bandwidth * mbu - weights_gb) / kv_gb)
 
 
-def test_200_users_of_70b_fp8_at_8k_on_rtx_pro_6000(engine: Engine) -> None:
+def test_200_users_of_70b_fp8_at_8k_on_rtx_pro_6000_max_q(engine: Engine) -> None:
     # Weights 70.55 GB (fp8), KV per user 0.00032768 x 8192 = 2.684 GB: 536.9 GB for 200 users.
     kv = LLAMA_70B_KV_PER_TOKEN * 8192
     overhead = 8192 * 8192 * 24 / 1e9 + 128256 * 4 / 1e9 + 1.0  # 2.611 GB
@@ -58,18 +58,27 @@ def test_200_users_of_70b_fp8_at_8k_on_rtx_pro_6000(engine: Engine) -> None:
             "precision": "fp8",
             "concurrent_users": 200,
             "context_tokens": 8192,
-            "candidates": "rtx-pro-6000-blackwell",
+            "candidates": "rtx-pro-6000-blackwell-max-q,rtx-pro-6000-blackwell",
         }
     )
+    # The Max-Q (300 W, same 96 GB and 1,792 GB/s) goes four to a tower (1,600 W of GPUs,
+    # kb/systems.yaml), so a group of 4 shares a box: 3 towers, 3 replicas of 4. Its 439 dense
+    # TFLOPS never bind: 0.1 s x 4 x 439e12 x 0.5 / (2 x 70.6e9) = 622 users per replica.
     top = c.recommendations[0]
     attrs = c.devices[top.device]
+    assert top.device == "rtx-pro-6000-blackwell-max-q"
     assert (top.count, attrs["tensor_parallel"], attrs["replicas"], attrs["count_set_by"]) == (
         12,
         4,
         3,
         "throughput",
     )
-    assert top.cost_usd == pytest.approx(12 * 8999.99)
+    # 12 x $9,000 + 3 towers x $7,000 + a 25 GbE port per tower ($700) between the replicas
+    assert top.cost_usd == pytest.approx(12 * 9000 + 3 * 7000 + 3 * 700)
+    # The 600 W Workstation Edition fits two to a tower: groups of 2, 27 users each ->
+    # ceil(200 / 27) = 8 replicas = 16 cards in 8 towers.
+    ws = c.devices["rtx-pro-6000-blackwell"]
+    assert (ws["count"], ws["tensor_parallel"], ws["hosts"]) == (16, 2, 8)
     assert c.facts["kv_cache_all_users_gb"] == pytest.approx(200 * kv, abs=0.01)
     # 200 users over 3 replicas: 67 in each; (70.55 + 67 x 2.684) / (4 x 1792 x 0.4) = 0.0873 s.
     assert attrs["tokens_per_s_per_user"] == pytest.approx(
@@ -83,7 +92,7 @@ def test_the_answer_grows_with_the_users(engine: Engine) -> None:
         "model": "llama-3.1-70b",
         "precision": "fp8",
         "context_tokens": 8192,
-        "candidates": "rtx-pro-6000-blackwell",
+        "candidates": "rtx-pro-6000-blackwell-max-q",
     }
     counts = [
         engine.consult({**base, "concurrent_users": users}).recommendations[0].count
@@ -109,6 +118,9 @@ def test_200_users_of_70b_on_h100_sxm_use_nvlink_groups(engine: Engine) -> None:
     assert by_degree == {1: 1, 2: 29, 4: 85, 8: 196}  # memory binds everywhere
     gpus = {d: math.ceil(200 / users) * d for d, users in by_degree.items()}
     assert gpus == {1: 200, 2: 14, 4: 12, 8: 16}
+    # H100 SXM come 8 to a board: the 12 GPUs of groups of 4 are bought as 2 boards = 16 (groups
+    # of 2 would need 14, of 8 16: all 16 after rounding; the split needing fewest stays). The
+    # 16 GPUs all serve: 4 replicas of 4, 4 x 85 = 340 users.
     c = engine.consult(
         {
             "workload": "inference",
@@ -116,15 +128,17 @@ def test_200_users_of_70b_on_h100_sxm_use_nvlink_groups(engine: Engine) -> None:
             "precision": "fp8",
             "concurrent_users": 200,
             "context_tokens": 8192,
+            "site": "datacenter",
             "candidates": "h100-sxm",
         }
     )
     attrs = c.devices["h100-sxm"]
     assert (c.recommendations[0].count, attrs["tensor_parallel"], attrs["count_set_by"]) == (
-        12,
+        16,
         4,
-        "kv_cache",
+        "purchase_unit",
     )
+    assert (attrs["replicas"], attrs["users_served"], attrs["units"]) == (4, 340, 2)
 
 
 def test_200_users_of_an_8b_model_do_not_fit_one_24_gb_card(engine: Engine) -> None:
@@ -180,53 +194,70 @@ def test_pretraining_7b_on_1t_tokens_is_a_cluster_not_one_card(engine: Engine) -
     # 38-43%) = 3.958e14 FLOP/s: 1,228 days on one GPU; 30 days (the default) -> ceil(40.94) = 41.
     one_gpu_days = 4.2e22 / (989.5e12 * 0.4) / 86400
     assert one_gpu_days == pytest.approx(1228.2, abs=0.1)
+    # H200s come 8 to a board: 41 -> 6 boards = 48 GPUs in 6 HGX servers (a datacenter's: each
+    # draws 10.2 kW). The model fits one box (2 GPUs hold 7B's 112 GB of state), so the boxes
+    # exchange gradients once per 4M-token step: 2 x 2 x 989.5e12 x 0.4 / (6 x (4e6 / 48) x 8)
+    # = 0.396 GB/s per GPU; 25 GbE gives 3.125 / 8 = 0.391, just short: 100 GbE (1.56).
+    need = 2 * 2 * 989.5e12 * 0.4 / (6 * (4e6 / 48) * 8) / 1e9
+    assert 3.125 / 8 < need < 12.5 / 8
     c = engine.consult(
         {
             "workload": "pretraining",
             "model_params_b": 7,
             "train_tokens_b": 1000,
+            "site": "datacenter",
             "candidates": "h200",
         }
     )
     attrs = c.devices["h200"]
-    assert (c.recommendations[0].count, attrs["count_set_by"]) == (41, "deadline")
-    assert attrs["train_days"] == pytest.approx(one_gpu_days / 41, abs=0.01)
+    assert (c.recommendations[0].count, attrs["count_set_by"]) == (48, "purchase_unit")
+    assert attrs["train_days"] == pytest.approx(one_gpu_days / 48, abs=0.01)
     assert c.facts["training_flops"] == pytest.approx(4.2e22)
+    assert (attrs["nodes"], attrs["network"]) == (6, "ethernet-100g")
+    assert attrs["network_gbs_needed"] == pytest.approx(need, abs=0.001)
+    # 48 x $35,000 + 6 x $45,000 + 6 x $2,500
+    assert attrs["cost_usd"] == pytest.approx(48 * 35_000 + 6 * 45_000 + 6 * 2_500)
 
 
 def test_a_budget_short_of_the_deadline_buys_what_it_can_and_says_how_long(engine: Engine) -> None:
-    # $500,000 / $35,000 per H200 = 14.3 -> 14 GPUs: 1,228.2 / 14 = 87.7 days, past 30.
+    # One H200 board with its server: 8 x $35,000 + $45,000 = $325,000; two cost $650,000 and
+    # more: $500,000 buys 8 GPUs, 1,228.2 / 8 = 153.5 days, past 30 (said as "154 days").
     c = engine.consult(
         {
             "workload": "pretraining",
             "model_params_b": 7,
             "train_tokens_b": 1000,
             "budget_usd": 500000,
+            "site": "datacenter",
             "candidates": "h200",
         }
     )
     attrs = c.devices["h200"]
-    assert (c.recommendations[0].count, attrs["count_set_by"]) == (14, "budget")
-    assert attrs["train_days"] == pytest.approx(4.2e22 / (989.5e12 * 0.4) / 86400 / 14, abs=0.01)
+    assert (c.recommendations[0].count, attrs["count_set_by"]) == (8, "budget")
+    assert attrs["cost_usd"] == pytest.approx(8 * 35_000 + 45_000)
+    assert attrs["train_days"] == pytest.approx(4.2e22 / (989.5e12 * 0.4) / 86400 / 8, abs=0.01)
     assert any(
-        w.rule == "throughput.budget-misses-deadline" and "87.7 days" in w.message
+        w.rule == "throughput.budget-misses-deadline" and "154 days" in w.message
         for w in c.warnings
     )
 
 
 def test_pretraining_defaults_to_chinchilla_tokens(engine: Engine) -> None:
     # No token count: 20 tokens per parameter (Chinchilla) -> 1.4e11 tokens; FLOPs 6 x 7e9 x 1.4e11.
-    c = engine.consult({"workload": "pretraining", "model_params_b": 7, "candidates": "h200"})
+    c = engine.consult(
+        {"workload": "pretraining", "model_params_b": 7, "site": "datacenter", "candidates": "h200"}
+    )
     assert c.facts["training_flops"] == pytest.approx(6 * 7e9 * 1.4e11)
-    # 5.88e21 / (3.958e14 x 30 x 86400) = 5.73 -> 6 GPUs.
-    assert c.recommendations[0].count == 6
+    # 5.88e21 / (3.958e14 x 30 x 86400) = 5.73 -> 6 GPUs, bought as one board of 8.
+    assert c.devices["h200"]["count_set_by"] == "purchase_unit"
+    assert c.recommendations[0].count == 8
 
 
 def test_max_gpus_is_a_cap_not_a_target(engine: Engine) -> None:
     base = {
         "workload": "inference",
         "model": "llama-3.1-8b",
-        "candidates": "rtx-pro-6000-blackwell",
+        "candidates": "rtx-pro-6000-blackwell-max-q",
     }
     # One user of an 8B model: one card, whatever the cap (64 used to buy 64).
     assert engine.consult({**base, "max_gpus": 64}).recommendations[0].count == 1
@@ -240,13 +271,13 @@ def test_max_gpus_is_a_cap_not_a_target(engine: Engine) -> None:
             "concurrent_users": 200,
             "context_tokens": 8192,
             "max_gpus": 8,
-            "candidates": "rtx-pro-6000-blackwell",
+            "candidates": "rtx-pro-6000-blackwell-max-q",
         }
     )
     assert not capped.recommendations
     assert (
         "needs 12 GPUs, more than the cap of 8"
-        in capped.all_exclusions["rtx-pro-6000-blackwell"][0].because
+        in capped.all_exclusions["rtx-pro-6000-blackwell-max-q"][0].because
     )
     with pytest.raises(UsageError):
         engine.consult({**base, "max_gpus": 0})
@@ -255,14 +286,20 @@ def test_max_gpus_is_a_cap_not_a_target(engine: Engine) -> None:
 def test_70b_bf16_without_a_cap_fits_two_80_gb_cards(engine: Engine) -> None:
     # 70B in bf16: 141.1 GB of weights. Two H100 SXM over NVLink: 2 x (77.31 - 1.81) - 141.1
     # = 9.9 GB left for KV (1.342 GB per user at 4k): one copy fits on 2 GPUs; nothing is refused.
+    # 141.1 GB > one H200's 136.2 GB of serving capacity: two H200 too. Both come 8 to a board.
     c = engine.consult(
-        {"workload": "inference", "model": "llama-3.1-70b", "candidates": "h100-sxm,h200"}
+        {
+            "workload": "inference",
+            "model": "llama-3.1-70b",
+            "site": "datacenter",
+            "candidates": "h100-sxm,h200",
+        }
     )
-    counts = {r.device: r.count for r in c.recommendations}
-    assert counts == {
+    assert {r.device: c.devices[r.device]["gpus_needed"] for r in c.recommendations} == {
         "h100-sxm": 2,
         "h200": 2,
-    }  # 141.1 GB > one H200's 136.2 GB of serving capacity
+    }
+    assert {r.device: r.count for r in c.recommendations} == {"h100-sxm": 8, "h200": 8}
 
 
 def test_a_named_model_sets_the_parameter_count(engine: Engine) -> None:
