@@ -63,6 +63,7 @@ class AdvisorApp(App[None]):
     }
     DEFAULT_MODE = "consult"
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (20, "-tall")]
     COMMANDS = App.COMMANDS | {AdvisorCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
