@@ -38,8 +38,9 @@ def _blocks(length: float) -> str:
 class BarChart(Widget):
     """Rows of `label ████░░░ annotation`, scaled to the widest value or limit."""
 
-    bars: reactive[tuple[Bar, ...]] = reactive((), layout=True)
-    """The rows to draw; setting it redraws the chart and resizes it to one line per bar."""
+    bars: reactive[tuple[Bar, ...]] = reactive(())
+    """The rows to draw; setting it redraws the chart, and lays the screen out again only when
+    the chart's height changes."""
 
     empty_text: reactive[str] = reactive("nothing to show")
     """What the chart says when there are no bars."""
@@ -47,11 +48,34 @@ class BarChart(Widget):
     label_width: reactive[int] = reactive(22)
     """Cells kept for labels at most (labels are cut with an ellipsis beyond it)."""
 
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._drawn: tuple[tuple[object, ...], Content] | None = None
+
+    def watch_bars(self, old: tuple[Bar, ...], new: tuple[Bar, ...]) -> None:
+        # A line longer than the chart wraps: the height is the drawn one, not the bar count.
+        width = self.size.width
+        if not width:
+            self.refresh(layout=True)
+            return
+        before = self._drawn_at(old, width).get_height(self.styles, width)
+        if self._drawn_at(new, width).get_height(self.styles, width) != before:
+            self.refresh(layout=True)
+
+    def _drawn_at(self, bars: tuple[Bar, ...], width: int) -> Content:
+        """The chart of `bars` at `width` cells, drawn once for the layout pass and the frame."""
+        key = (bars, width, self.empty_text, self.label_width)
+        if self._drawn is None or self._drawn[0] != key:
+            self._drawn = (key, self._draw(bars, width))
+        return self._drawn[1]
+
     def render(self) -> Content:
-        bars = self.bars
+        return self._drawn_at(self.bars, self.size.width)
+
+    def _draw(self, bars: tuple[Bar, ...], width: int) -> Content:
         if not bars:
             return Content.styled(self.empty_text, "$foreground-muted italic")
-        width = max(self.size.width, 20)
+        width = max(width, 20)
         label_w = min(self.label_width, max(len(b.label) for b in bars))
         text_w = max(len(b.text) for b in bars)
         track = max(6, width - label_w - text_w - 3)

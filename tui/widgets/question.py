@@ -30,6 +30,7 @@ from gpu_advisor.errors import UsageError
 from gpu_advisor.formatting import answer_number
 
 from ..session import Step, describe_value, iter_choice_help, text_value
+from .redraw import set_text
 
 if TYPE_CHECKING:
     from gpu_advisor.knowledge.kb import Knowledge
@@ -212,7 +213,7 @@ class QuestionPanel(Vertical):
             ("accepted: ", "$foreground-muted"),
             range_text(question),
         )
-        self.query_one("#q-meta", Static).update(meta)
+        set_text(self.query_one("#q-meta", Static), meta)
 
     def _show_choices(self, widget: OptionList, question: Question, value: Any) -> None:
         pairs = (
