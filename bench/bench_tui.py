@@ -34,6 +34,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,6 +83,24 @@ import gpu_advisor
 assert not %(source)r or gpu_advisor.__file__.startswith(%(source)r), gpu_advisor.__file__
 from gpu_advisor.core.consult import Engine
 from gpu_advisor.tui.app import AdvisorApp
+from textual._compositor import Compositor
+from textual.widget import Widget
+
+# The work behind the time, counted (not timed, so machine noise does not blur it): layout
+# passes, and widget lines rendered, during the timed updates.
+counting = [False]
+work = {"layouts": 0, "lines": 0}
+reflow, render_lines = Compositor.reflow, Widget.render_lines
+
+def counted_reflow(self, *args, **kwargs):
+    work["layouts"] += counting[0]
+    return reflow(self, *args, **kwargs)
+
+def counted_render_lines(self, crop):
+    work["lines"] += crop.height * counting[0]
+    return render_lines(self, crop)
+
+Compositor.reflow, Widget.render_lines = counted_reflow, counted_render_lines
 
 engine = Engine.load(%(kb)r, %(rules)r)
 answers = {"workload": "inference", "model_params_b": 70, "precision": "fp4", "max_gpus": 2}
@@ -95,13 +114,15 @@ async def main():
         await pilot.pause()
         for i in range(%(runs)d):
             app.last_update_seconds = None
+            counting[0] = True
             app.set_answer("model_params_b", sizes[i %% len(sizes)] + (i // len(sizes)) * 0.5)
             while app.last_update_seconds is None:
                 await asyncio.sleep(0.001)
+            counting[0] = False
             found.append(app.last_update_seconds * 1000)
             await pilot.pause(0.05)  # let the screen go idle, as between two key presses
 asyncio.run(main())
-print(json.dumps(found))
+print(json.dumps({"ms": found, "layouts": work["layouts"], "lines": work["lines"]}))
 """
 
 
@@ -121,9 +142,9 @@ def unpack_revision(rev: str, into: Path) -> Path:
     return into / "path"
 
 
-def update_times_in_process(source: str, runs: int) -> list[float]:
+def update_times_in_process(source: str, runs: int) -> dict[str, Any]:
     """`runs` answer changes in a new process, with the package from `source` ('' = this
-    checkout's install)."""
+    checkout's install): their times in ms, and the layout passes and lines rendered."""
     script = CHILD_UPDATES % {
         "source": source,
         "kb": str(ROOT / "kb"),
@@ -133,8 +154,8 @@ def update_times_in_process(source: str, runs: int) -> list[float]:
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
     )
-    values: list[float] = json.loads(out.stdout.strip().splitlines()[-1])
-    return values
+    found: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return found
 
 
 def compare(rev: str, rounds: int, runs: int) -> None:
@@ -143,19 +164,32 @@ def compare(rev: str, rounds: int, runs: int) -> None:
         source = str(unpack_revision(rev, Path(tmp)))
         update_times_in_process(source, 2)  # warm the rule-base cache and the OS file cache
         update_times_in_process("", 2)
-        before: list[float] = []
-        after: list[float] = []
+        sides: dict[str, dict[str, Any]] = {
+            rev: {"ms": [], "layouts": 0, "lines": 0},
+            "this checkout": {"ms": [], "layouts": 0, "lines": 0},
+        }
         for _ in range(rounds):
-            before += update_times_in_process(source, runs)
-            after += update_times_in_process("", runs)
+            for label, path in ((rev, source), ("this checkout", "")):
+                found = update_times_in_process(path, runs)
+                side = sides[label]
+                side["ms"] += found["ms"]
+                side["layouts"] += found["layouts"]
+                side["lines"] += found["lines"]
     print(
         f"Answer change -> results drawn, {rev} against this checkout, {rounds} alternating "
-        f"processes x {runs} changes each (ms):\n"
+        f"processes x {runs} changes each (ms; layout passes and widget lines rendered per "
+        "change):\n"
     )
-    print("| code | p50 | p95 | max |")
-    print("|---|---:|---:|---:|")
-    for label, values in ((rev, before), ("this checkout", after)):
-        print(f"| {label} | {pct(values, 0.5):.1f} | {pct(values, 0.95):.1f} | {max(values):.1f} |")
+    print("| code | p50 | p95 | max | layout passes | lines rendered |")
+    print("|---|---:|---:|---:|---:|---:|")
+    changes = rounds * runs
+    for label, side in sides.items():
+        values = side["ms"]
+        print(
+            f"| {label} | {pct(values, 0.5):.1f} | {pct(values, 0.95):.1f} | {max(values):.1f} "
+            f"| {side['layouts'] / changes:.2f} | {side['lines'] / changes:.0f} |"
+        )
+    before, after = sides[rev]["ms"], sides["this checkout"]["ms"]
     print(
         f"\np95 ratio: {pct(after, 0.95) / pct(before, 0.95):.2f}x; "
         f"p50 ratio: {pct(after, 0.5) / pct(before, 0.5):.2f}x"
