@@ -138,3 +138,29 @@ def test_showing_the_same_consultation_again_changes_nothing(
             assert all(excluded.get_option_at_index(i) is option for i, option in enumerate(out))
 
     asyncio.run(main())
+
+
+def test_the_long_lived_heap_is_frozen_once_the_first_results_are_drawn(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full garbage collection over the engine's and Textual's objects fell inside an answer
+    change now and then (the p95 of issue 16): the heap is frozen after the first results."""
+    import gpu_advisor.tui.app as app_module
+
+    frozen: list[str] = []
+    monkeypatch.setattr(app_module, "heap_frozen", lambda: bool(frozen))
+    monkeypatch.setattr(app_module, "freeze_long_lived_heap", lambda: frozen.append("frozen"))
+    app = AdvisorApp(engine, {"workload": "inference", "model_params_b": 70})
+
+    async def main() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            await app.wait_idle()
+            await pilot.pause()
+            assert frozen == ["frozen"]
+            app.set_answer("model_params_b", 13)
+            await app.wait_idle()
+            await pilot.pause()
+            assert frozen == ["frozen"]  # once per process, not per change
+
+    asyncio.run(main())
