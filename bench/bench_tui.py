@@ -15,6 +15,11 @@ its results are drawn: the worker thread hop, the consultation in durable_rules,
 results panel and the next screen refresh. Typing in a number field adds the 150 ms debounce on
 top by design (one consultation per pause in typing, not per key); the counterfactual search runs
 only when the explanation view opens, so it is timed separately.
+
+Before and after: ``--compare REV`` times the same answer changes with the TUI and engine of
+git revision REV too (its ``engine/`` and ``tui/`` unpacked to a temporary folder), in new
+processes that alternate with this checkout's, so machine noise hits both alike; the knowledge
+base and rules are this checkout's for both.
 """
 
 from __future__ import annotations
@@ -25,8 +30,11 @@ import json
 import statistics
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,6 +73,132 @@ async def main():
     print(json.dumps({"interpreter": started - spawned, "first": first - spawned}))
 asyncio.run(main())
 """
+
+
+CHILD_UPDATES = r"""
+import sys, time, json, asyncio
+if %(source)r:
+    sys.path.insert(0, %(source)r)
+import gpu_advisor
+assert not %(source)r or gpu_advisor.__file__.startswith(%(source)r), gpu_advisor.__file__
+from gpu_advisor.core.consult import Engine
+from gpu_advisor.tui.app import AdvisorApp
+from textual._compositor import Compositor
+from textual.widget import Widget
+
+# The work behind the time, counted (not timed, so machine noise does not blur it): layout
+# passes, and widget lines rendered, during the timed updates.
+counting = [False]
+work = {"layouts": 0, "lines": 0}
+reflow, render_lines = Compositor.reflow, Widget.render_lines
+
+def counted_reflow(self, *args, **kwargs):
+    work["layouts"] += counting[0]
+    return reflow(self, *args, **kwargs)
+
+def counted_render_lines(self, crop):
+    work["lines"] += crop.height * counting[0]
+    return render_lines(self, crop)
+
+Compositor.reflow, Widget.render_lines = counted_reflow, counted_render_lines
+
+engine = Engine.load(%(kb)r, %(rules)r)
+answers = {"workload": "inference", "model_params_b": 70, "precision": "fp4", "max_gpus": 2}
+app = AdvisorApp(engine, answers)
+sizes = [8, 70, 13, 405, 30, 70]
+found = []
+cpu = []  # CPU time of the process (all threads) per change: less hit by other jobs than wall time
+
+async def main():
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.wait_idle()
+        await pilot.pause()
+        for i in range(%(runs)d):
+            app.last_update_seconds = None
+            counting[0] = True
+            cpu_start = time.process_time()
+            app.set_answer("model_params_b", sizes[i %% len(sizes)] + (i // len(sizes)) * 0.5)
+            while app.last_update_seconds is None:
+                await asyncio.sleep(0.001)
+            cpu.append((time.process_time() - cpu_start) * 1000)
+            counting[0] = False
+            found.append(app.last_update_seconds * 1000)
+            await pilot.pause(0.05)  # let the screen go idle, as between two key presses
+asyncio.run(main())
+print(json.dumps({"ms": found, "cpu": cpu, "layouts": work["layouts"], "lines": work["lines"]}))
+"""
+
+
+def unpack_revision(rev: str, into: Path) -> Path:
+    """REV's ``engine/`` and ``tui/`` laid out as the package ``gpu_advisor`` under `into`
+    (what the editable install maps them to); returns the folder to put on ``sys.path``."""
+    archive = into / "src.tar"
+    with archive.open("wb") as out:
+        subprocess.run(["git", "archive", rev, "engine", "tui"], cwd=ROOT, stdout=out, check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(into / "src", filter="data")
+    package = into / "path" / "gpu_advisor"
+    package.mkdir(parents=True)
+    for entry in (into / "src" / "engine").iterdir():
+        (package / entry.name).symlink_to(entry)
+    (package / "tui").symlink_to(into / "src" / "tui")
+    return into / "path"
+
+
+def update_times_in_process(source: str, runs: int) -> dict[str, Any]:
+    """`runs` answer changes in a new process, with the package from `source` ('' = this
+    checkout's install): their times in ms, and the layout passes and lines rendered."""
+    script = CHILD_UPDATES % {
+        "source": source,
+        "kb": str(ROOT / "kb"),
+        "rules": str(ROOT / "rules"),
+        "runs": runs,
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    found: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return found
+
+
+def compare(rev: str, rounds: int, runs: int) -> None:
+    """This checkout against revision `rev`: answer change to results drawn, interleaved."""
+    with tempfile.TemporaryDirectory() as tmp:
+        source = str(unpack_revision(rev, Path(tmp)))
+        update_times_in_process(source, 2)  # warm the rule-base cache and the OS file cache
+        update_times_in_process("", 2)
+        sides: dict[str, dict[str, Any]] = {
+            rev: {"ms": [], "cpu": [], "layouts": 0, "lines": 0},
+            "this checkout": {"ms": [], "cpu": [], "layouts": 0, "lines": 0},
+        }
+        for _ in range(rounds):
+            for label, path in ((rev, source), ("this checkout", "")):
+                found = update_times_in_process(path, runs)
+                side = sides[label]
+                side["ms"] += found["ms"]
+                side["cpu"] += found["cpu"]
+                side["layouts"] += found["layouts"]
+                side["lines"] += found["lines"]
+    print(
+        f"Answer change -> results drawn, {rev} against this checkout, {rounds} alternating "
+        f"processes x {runs} changes each (wall and CPU ms; layout passes and widget lines "
+        "rendered per change):\n"
+    )
+    print("| code | p50 | p95 | max | CPU p50 | CPU p95 | layout passes | lines rendered |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    changes = rounds * runs
+    for label, side in sides.items():
+        values = side["ms"]
+        print(
+            f"| {label} | {pct(values, 0.5):.1f} | {pct(values, 0.95):.1f} | {max(values):.1f} "
+            f"| {pct(side['cpu'], 0.5):.1f} | {pct(side['cpu'], 0.95):.1f} "
+            f"| {side['layouts'] / changes:.2f} | {side['lines'] / changes:.0f} |"
+        )
+    before, after = sides[rev]["ms"], sides["this checkout"]["ms"]
+    print(
+        f"\np95 ratio: {pct(after, 0.95) / pct(before, 0.95):.2f}x; "
+        f"p50 ratio: {pct(after, 0.5) / pct(before, 0.5):.2f}x"
+    )
 
 
 def start_times(script: str, runs: int) -> list[dict[str, float]]:
@@ -145,7 +279,18 @@ def main() -> int:
     parser.add_argument(
         "--updates", type=int, default=100, help="answer changes timed (default 100)"
     )
+    parser.add_argument(
+        "--compare",
+        metavar="REV",
+        help="also time answer changes with git revision REV's code, side by side, and stop",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="--compare: alternating processes each (default 5)"
+    )
     args = parser.parse_args()
+    if args.compare:
+        compare(args.compare, args.rounds, max(1, args.updates // args.rounds))
+        return 0
 
     advisor_script = CHILD_ADVISOR % {"kb": str(ROOT / "kb"), "rules": str(ROOT / "rules")}
     start_times(advisor_script, 1)  # warm the rule-base cache and the OS file cache

@@ -92,15 +92,35 @@ def trimmed(value: float, decimals: int, keep: int = 0) -> str:
     return f"{whole}.{frac}" if frac else whole
 
 
-def sci(value: float, digits: int = 3) -> str:
-    """Scientific notation with `digits` significant digits and a bare exponent: 4.44e-4."""
-    mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
-    return f"{mantissa}e{int(exponent)}"
+def significant(value: float, digits: int = 3) -> str:
+    """`digits` significant digits in plain decimals, never an exponent: 444, 66.6, 0.0123,
+    1,230 (thousands separated). For ratios whose unit is chosen so they read plainly."""
+    if value == 0:
+        return "0"
+    rounded = Decimal(f"{value:.{digits - 1}e}")
+    decimals = max(0, digits - 1 - rounded.adjusted())
+    return f"{rounded:,.{decimals}f}"
 
 
-def whole_or_general(value: float) -> str:
-    """12,000 for whole numbers, else the shortest general form (0.5, 1e-05): ranges in docs."""
-    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+def plain_number(value: float) -> str:
+    """12,000 for whole numbers, else plain decimals without an exponent (0.5, 0.000001):
+    ranges in help texts, the questionnaire and the docs."""
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{Decimal(repr(float(value))):,f}"
+
+
+MONTH_ANSWERS = frozenset({"consultation_month"})
+"""Integer answers that are months written YYYYMM: shown as their digits (202612), never as an
+amount (202,612)."""
+
+
+def answer_number(key: str, value: float) -> str:
+    """A number of answer `key` as written in ranges and values: a month as YYYYMM, anything
+    else by :func:`plain_number`."""
+    if key in MONTH_ANSWERS:
+        return str(int(value))
+    return plain_number(value)
 
 
 _UNIT_SUFFIXES = {

@@ -29,6 +29,7 @@ from textual.worker import get_current_worker
 from gpu_advisor.errors import AdvisorError, UsageError
 
 from .commands import AdvisorCommands
+from .heap import freeze_long_lived_heap, heap_frozen
 from .screens.consult import ConsultScreen
 from .screens.dialogs import ExportDialog, PathDialog, WhyDialog
 from .screens.explain import ExplainScreen
@@ -63,6 +64,7 @@ class AdvisorApp(App[None]):
     }
     DEFAULT_MODE = "consult"
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (20, "-tall")]
     COMMANDS = App.COMMANDS | {AdvisorCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
@@ -249,6 +251,8 @@ class AdvisorApp(App[None]):
         self.busy = False
         if self.update_started is not None:
             self.call_after_refresh(self._note_update_time)
+        if not heap_frozen():  # the first results are drawn: what lives now lives long
+            self.call_after_refresh(freeze_long_lived_heap)
 
     def _note_update_time(self) -> None:
         if self.update_started is not None:

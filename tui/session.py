@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpu_advisor.core.answers import coerce, load_answers_file, walk_questionnaire
 from gpu_advisor.errors import UsageError, did_you_mean
-from gpu_advisor.formatting import number
+from gpu_advisor.formatting import MONTH_ANSWERS, number
 from gpu_advisor.lang.conditions import MISSING
 
 if TYPE_CHECKING:
@@ -164,7 +164,7 @@ def describe_value(question: Question, value: Any) -> str:
         return ", ".join(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if question.key == "consultation_month":
+    if question.key in MONTH_ANSWERS:
         return str(value)  # a month as YYYYMM (202612), not an amount (202,612)
     if isinstance(value, (int, float)):
         text = number(value, 3)  # 1,000,000,000 and 0.35, never 1e+09

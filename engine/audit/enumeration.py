@@ -17,7 +17,9 @@ combination) pair is decided without re-running anything.
 What is kept: per rule and per explanation placeholder, the devices it ever fires for (or fires
 for with the placeholder unset), how many combinations that is, and the first combination that
 shows it; for exclusion and preference rules, the distinct *joint signatures* (the device mask of
-each such rule, together) with their counts, which is what conflicts, redundancy and gaps need.
+each such rule, together) with their counts, which is what conflicts, redundancy and gaps need,
+and for each signature how many of its combinations give each question each value (the gap
+finding's "largest empty regions": which answers recommend nothing).
 """
 
 from __future__ import annotations
@@ -42,6 +44,20 @@ from gpu_advisor.knowledge.rulebase import Rule, RuleBase
 from gpu_advisor.lang.conditions import MISSING, Leaf, Ref, eval_leaf, leaves
 
 Progress = Callable[[str, int, int | None], None]
+
+Tally = dict[tuple[str, Any], int]
+"""(question, value) -> how many combinations give the question that value."""
+
+
+def tally_key(key: str, value: Any) -> tuple[str, Any]:
+    """A hashable (question, value) pair: a list of devices becomes a tuple."""
+    return (key, tuple(value) if isinstance(value, list) else value)
+
+
+def add_tally(into: Tally, tally: Tally, times: int = 1) -> None:
+    """`into` += `tally` x `times`."""
+    for key, count in tally.items():
+        into[key] = into.get(key, 0) + count * times
 
 
 class DeviceFacts:
@@ -156,6 +172,7 @@ class SigInfo:
     count: int
     situation: dict[str, Any]
     context: dict[str, Any]
+    values: Tally = field(default_factory=dict)
 
     @property
     def answers(self) -> dict[str, Any]:
@@ -338,7 +355,7 @@ class ComponentRun:
             any_bits = 0
             counts: dict[int, int] = {}
             combos: dict[int, dict[str, Any]] = {}
-            for (bits, _), (count, combo) in kset.items():
+            for (bits, _), (count, combo, _) in kset.items():
                 any_bits |= bits
                 rest = bits
                 while rest:
@@ -388,9 +405,16 @@ class ComponentRun:
             kfacts = tuple(facts.get(name) for name in self.k_fact_names)
             slot = kset.get((bits, kfacts))
             if slot is None:
-                kset[(bits, kfacts)] = [1, {k: v for k, v in combo.items() if k in class_questions}]
-            else:
-                slot[0] += 1
+                slot = kset[(bits, kfacts)] = [
+                    0,
+                    {k: v for k, v in combo.items() if k in class_questions},
+                    {},
+                ]
+            slot[0] += 1
+            tally: Tally = slot[2]
+            for key in self.comp.class_questions:
+                pair = tally_key(key, combo.get(key, MISSING))
+                tally[pair] = tally.get(pair, 0) + 1
         return kset
 
     def _derive(
@@ -481,9 +505,12 @@ class ComponentRun:
         joint = tuple(masks[self.dev_index[r.id]] for r in self.joint_rules)
         slot = self.pairs.get((sc, joint))
         if slot is None:
-            self.pairs[(sc, joint)] = [1, values]
-        else:
-            slot[0] += 1
+            slot = self.pairs[(sc, joint)] = [0, values, {}]
+        slot[0] += 1
+        tally: Tally = slot[2]
+        for key in self.comp.situation_questions:
+            pair = tally_key(key, values.get(key, MISSING))
+            tally[pair] = tally.get(pair, 0) + 1
         return sc, masks
 
     def _probe_stats(
@@ -529,7 +556,10 @@ class ComponentRun:
         masks: list[int],
     ) -> None:
         """Slow path: device parts that read derived facts or context answers, per combination."""
-        for (bits, kfacts), (count, combo) in self.ksets[sc].items():
+        situation: Tally = {
+            tally_key(key, values.get(key, MISSING)): 1 for key in self.comp.situation_questions
+        }
+        for (bits, kfacts), (count, combo, context) in self.ksets[sc].items():
             facts = dict(self.fact_defaults)
             facts.update(computed)
             facts.update(dict(zip(self.k_fact_names, kfacts)))
@@ -547,36 +577,51 @@ class ComponentRun:
                 full[self.dev_index[r.id]] if bits >> self.bits[r.id] & 1 else 0
                 for r in self.joint_rules
             )
-            self._record(joint, count, values, combo)
+            tally = dict(context)
+            add_tally(tally, situation, count)
+            self._record(joint, count, values, combo, tally)
 
     def _record(
-        self, sig: tuple[int, ...], count: int, values: dict[str, Any], combo: dict[str, Any]
+        self,
+        sig: tuple[int, ...],
+        count: int,
+        values: dict[str, Any],
+        combo: dict[str, Any],
+        tally: Tally,
     ) -> None:
         info = self.sigs.get(sig)
         if info is None:
-            self.sigs[sig] = SigInfo(count, values, combo)
+            self.sigs[sig] = SigInfo(count, values, combo, tally)
         else:
             info.count += count
+            add_tally(info.values, tally)
 
     def finish(self) -> None:
         """Pair every situation with its context class's combinations; context rules' stats."""
         bits_of = [self.bits[r.id] for r in self.joint_rules]
-        for (sc, joint), (count, values) in self.pairs.items():
+        for (sc, joint), (count, values, situations) in self.pairs.items():
             relevant = 0
             for bit, mask in zip(bits_of, joint):
                 if mask:
                     relevant |= 1 << bit
             groups: dict[int, list[Any]] = {}
-            for (bits, _), (kcount, combo) in self.ksets[sc].items():
+            for (bits, _), (kcount, combo, context) in self.ksets[sc].items():
                 key = bits & relevant
                 slot = groups.get(key)
                 if slot is None:
-                    groups[key] = [kcount, combo]
+                    groups[key] = [kcount, combo, dict(context)]
                 else:
                     slot[0] += kcount
-            for bits, (kcount, combo) in groups.items():
+                    add_tally(slot[2], context)
+            for bits, (kcount, combo, context) in groups.items():
                 sig = tuple(mask if bits >> bit & 1 else 0 for bit, mask in zip(bits_of, joint))
-                self._record(sig, count * kcount, values, combo)
+                # This cell is every situation of the pair with every context combination of the
+                # group: a situation value is counted once per context combination, and the
+                # other way round.
+                tally: Tally = {}
+                add_tally(tally, situations, kcount)
+                add_tally(tally, context, count)
+                self._record(sig, count * kcount, values, combo, tally)
         self.pairs.clear()
         for sc in range(len(self.ksets)):
             times = self.sc_situations[sc]
@@ -611,7 +656,7 @@ class ComponentRun:
     def total(self) -> int:
         total = 0
         for sc, kset in enumerate(self.ksets):
-            total += self.sc_situations[sc] * sum(count for count, _ in kset.values())
+            total += self.sc_situations[sc] * sum(slot[0] for slot in kset.values())
         return total
 
     def context_combinations(self) -> list[tuple[int, int, dict[str, Any], dict[str, Any]]]:
@@ -621,6 +666,6 @@ class ComponentRun:
             times = self.sc_situations[sc]
             if not times:
                 continue
-            for (bits, _), (count, combo) in kset.items():
+            for (bits, _), (count, combo, _) in kset.items():
                 out.append((bits, times * count, self.sc_situation[sc], combo))
         return out

@@ -17,7 +17,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpu_advisor.audit.enumeration import ComponentRun, Conflict, DeviceFacts, Progress, Stat
+from gpu_advisor.audit.enumeration import (
+    ComponentRun,
+    Conflict,
+    DeviceFacts,
+    Progress,
+    Stat,
+    add_tally,
+)
 from gpu_advisor.audit.findings import Finding, SpaceStats
 from gpu_advisor.audit.limits import bounded_plan
 from gpu_advisor.audit.space import (
@@ -451,7 +458,7 @@ class LogicAudit:
     def _complete(self, run: ComponentRun, conflict: Conflict) -> dict[str, Any]:
         """A conflict's context answers with a situation of a class where they occur."""
         for sc, kset in enumerate(run.ksets):
-            for _, (_, combo) in kset.items():
+            for _, (_, combo, _) in kset.items():
                 if combo == {k: v for k, v in conflict.answers.items() if k in combo}:
                     return {**run.sc_situation[sc], **conflict.answers}
         return dict(conflict.answers)
@@ -1004,8 +1011,10 @@ class LogicAudit:
 
     def _gap_findings(self, runs: list[ComponentRun]) -> list[Finding]:
         """Answers for which every device is excluded (each with its reason): combined across the
-        independent components from each one's distinct exclusion masks."""
-        combined: dict[int, list[Any]] = {0: [1, {}, ()]}
+        independent components from each one's distinct exclusion masks, with how many of those
+        combinations give each question each value (to name the largest empty regions)."""
+        # mask -> [combinations, example answers, rules in the example, per-value tally]
+        combined: dict[int, list[Any]] = {0: [1, {}, (), {}]}
         for run in runs:
             excl = self._exclusions(run)
             local: dict[int, list[Any]] = {}
@@ -1018,37 +1027,60 @@ class LogicAudit:
                         names.append(run.joint_rules[i].id)
                 slot = local.get(mask)
                 if slot is None:
-                    local[mask] = [info.count, info.answers, tuple(names)]
+                    local[mask] = [info.count, info.answers, tuple(names), dict(info.values)]
                 else:
                     slot[0] += info.count
+                    add_tally(slot[3], info.values)
             merged: dict[int, list[Any]] = {}
-            for m1, (c1, a1, n1) in combined.items():
-                for m2, (c2, a2, n2) in local.items():
+            for m1, (c1, a1, n1, t1) in combined.items():
+                for m2, (c2, a2, n2, t2) in local.items():
+                    # The components ask different questions: a value of one is counted once per
+                    # combination of the other.
                     slot = merged.get(m1 | m2)
                     if slot is None:
-                        merged[m1 | m2] = [c1 * c2, {**a1, **a2}, tuple(dict.fromkeys(n1 + n2))]
-                    else:
-                        slot[0] += c1 * c2
+                        slot = merged[m1 | m2] = [
+                            0,
+                            {**a1, **a2},
+                            tuple(dict.fromkeys(n1 + n2)),
+                            {},
+                        ]
+                    slot[0] += c1 * c2
+                    add_tally(slot[3], t1, c2)
+                    add_tally(slot[3], t2, c1)
             combined = merged
         gap = combined.get(self.all_devices)
         if gap is None:
             return []
-        count, answers, names = gap
+        count, answers, names, empty = gap
         total = sum(slot[0] for slot in combined.values())
+        everywhere: dict[tuple[str, Any], int] = {}
+        for slot in combined.values():
+            add_tally(everywhere, slot[3])
+        regions = empty_regions(empty, everywhere, count, total)
         # A small gap is expected (a tiny budget buys nothing); a large one means many users
         # would be told "nothing fits": a warning (warnings never fail `audit`: only errors do).
         severity = "warning" if count / total >= GAP_WARNING_SHARE else "info"
+        largest = (
+            "; largest empty regions: " + "; ".join(region_text(r) for r in regions[:3])
+            if regions
+            else ""
+        )
         return [
             Finding(
                 "logic",
                 "no-recommendation",
                 severity,
                 f"no device is recommended for {count:,} of {total:,} answer combinations "
-                f"({count / total:.1%}); every device is then excluded with its reason "
+                f"({count / total:.1%}){largest}; every device is then excluded with its reason "
                 f"(here by {', '.join(names)})",
                 rules=tuple(names),
                 counterexample=self.raw(answers),
-                details={"combinations": count, "of": total, "rules_in_example": list(names)},
+                details={
+                    "combinations": count,
+                    "of": total,
+                    "rules_in_example": list(names),
+                    "empty_regions": regions,
+                },
             )
         ]
 
@@ -1160,6 +1192,50 @@ def _num(value: Any) -> str:
 
 def _shown(value: Any) -> Any:
     return "not set" if value is MISSING else value
+
+
+EMPTY_REGIONS_LISTED = 5
+"""At most this many answer values are listed as the largest empty regions."""
+
+
+def empty_regions(
+    empty: Mapping[tuple[str, Any], int],
+    everywhere: Mapping[tuple[str, Any], int],
+    count: int,
+    total: int,
+) -> list[dict[str, Any]]:
+    """The answer values under which nothing is recommended far more often than overall (for
+    at least half of the way from the overall share to all of their combinations), the largest
+    first: each with the share of its own combinations that are empty and the share of all
+    combinations it stands for (``q = v`` holds in ``of`` combinations, ``empty`` of them
+    recommend nothing)."""
+    overall = count / total if total else 0.0
+    threshold = (1 + overall) / 2
+    found = []
+    for (key, value), hit in empty.items():
+        of = everywhere.get((key, value), 0)
+        if not hit or not of or hit / of < threshold:
+            continue
+        found.append(
+            {
+                "question": key,
+                "value": _shown(list(value) if isinstance(value, tuple) else value),
+                "empty": hit,
+                "of": of,
+                "share_of_value": hit / of,
+                "share_of_all": hit / total,
+            }
+        )
+    found.sort(key=lambda r: (-r["empty"], -r["share_of_value"], r["question"], str(r["value"])))
+    return found[:EMPTY_REGIONS_LISTED]
+
+
+def region_text(region: Mapping[str, Any]) -> str:
+    """'site = office: 100% of its combinations recommend nothing (50.0% of all)'."""
+    return (
+        f"{region['question']} = {region['value']}: {region['share_of_value']:.0%} of its "
+        f"combinations recommend nothing ({region['share_of_all']:.1%} of all)"
+    )
 
 
 __all__ = ["LogicAudit", "LogicResult", "ClaimCheck", "Stat"]

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from gpu_advisor.cli.argtypes import add_dirs
+from gpu_advisor.formatting import answer_number
 
 
 def register(subparsers: Any) -> None:
@@ -49,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
     for q in questions:
         kind = ", ".join(q.choices) if q.choices else q.type
         if q.type in ("number", "integer"):
-            kind = f"{q.type} {q.min:g}..{q.max:g}{' ' + q.unit if q.unit else ''}"
+            low = "any" if q.min is None else answer_number(q.key, q.min)
+            high = "any" if q.max is None else answer_number(q.key, q.max)
+            kind = f"{q.type} {low}..{high}{' ' + q.unit if q.unit else ''}"
         default = "" if q.default is None else f" [default {q.default}]"
         when = show(q.ask_when)
         sys.stdout.write(f"{q.key}: {q.prompt}\n    {kind}{default}\n")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gpu_advisor.core.consult import Engine
-from gpu_advisor.formatting import whole_or_general
+from gpu_advisor.formatting import answer_number
 from gpu_advisor.knowledge.rulebase import Rule, RuleBase
 from gpu_advisor.knowledge.vocabulary import DEVICE_ATTRIBUTES
 from gpu_advisor.lang.conditions import show
@@ -67,7 +67,7 @@ def rules_reference(rb: RuleBase) -> str:
             domain = ", ".join(q.choices)
         elif q.type in ("number", "integer"):
             domain = (
-                f"{whole_or_general(q.min or 0)} .. {whole_or_general(q.max or 0)}"
+                f"{answer_number(q.key, q.min or 0)} .. {answer_number(q.key, q.max or 0)}"
                 f"{' ' + q.unit if q.unit else ''}"
             )
         else:

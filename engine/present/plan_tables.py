@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from gpu_advisor.formatting import MISSING_FIGURE, sci, trimmed, usd_cents, usd_whole
+from gpu_advisor.formatting import MISSING_FIGURE, significant, trimmed, usd_cents, usd_whole
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -29,6 +29,16 @@ def _kind(peak: Peak) -> str:
 
 def _maybe(value: float | None, show: Callable[[float], str]) -> str:
     return MISSING_FIGURE if value is None else show(value)
+
+
+TFLOPS_PER_KUSD_PER_PFLOPS_PER_USD = 1_000 * 1_000
+"""PFLOP/s per USD -> TFLOP/s per $1,000: x 1,000 TFLOP per PFLOP, x 1,000 dollars. The paper
+prints 4.44e-4 PFLOP/s per USD; the same figure reads 444 TFLOP/s per $1,000."""
+
+
+def _per_kusd(pflops_per_usd: float) -> str:
+    """A peak per dollar as TFLOP/s per $1,000, three significant digits (the paper's)."""
+    return significant(pflops_per_usd * TFLOPS_PER_KUSD_PER_PFLOPS_PER_USD, 3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,9 +133,9 @@ def per_unit_table(plans: Sequence[DevicePlan]) -> Table:
                 row.device.name,
                 usd_cents(row.device.price_usd),
                 MISSING_FIGURE if peak is None else peak.label,
-                _maybe(unit.ai_pflops_per_usd, sci),
+                _maybe(unit.ai_pflops_per_usd, _per_kusd),
                 _maybe(unit.ai_pflops_per_kw, lambda v: f"{v:,.2f}"),
-                _maybe(unit.ai_dense_pflops_per_usd, sci),
+                _maybe(unit.ai_dense_pflops_per_usd, _per_kusd),
                 _maybe(unit.fp32_tflops_per_kw, lambda v: f"{v:,.0f}"),
                 f"{unit.gb_per_usd:.4f}",
                 f"{unit.gbs_per_w:.2f}",
@@ -137,9 +147,9 @@ def per_unit_table(plans: Sequence[DevicePlan]) -> Table:
             "Device",
             "Unit price",
             "AI peak type",
-            "AI peak / $\n(PFLOP/s per USD)",
+            "AI peak per $1,000\n(TFLOP/s)",
             "AI peak / kW\n(PFLOP/s per kW)",
-            "Dense AI peak / $\n(PFLOP/s per USD)",
+            "Dense AI peak per\n$1,000 (TFLOP/s)",
             "FP32 / kW\n(TFLOP/s per kW)",
             "GB / $",
             "GB/s per W",

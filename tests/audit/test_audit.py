@@ -696,3 +696,29 @@ def test_report_finding_json_is_plain() -> None:
         "text": "rules/x.yaml:3:5",
     }
     assert data["details"]["s"] == [1, 2]
+
+
+def test_a_gap_lists_its_largest_empty_regions(tmp_path: Path) -> None:
+    """Issue 16: "31.8% of answer combinations recommend nothing" must say where.
+
+    Worked by hand: the fixture's ``site`` question has two choices (office, datacenter) and is
+    always asked, so half of all audited combinations set it to office; ``gap.no-office``
+    excludes every device there. So ``site = office`` is empty in 100% of its combinations and
+    stands for 50% of all of them.
+    """
+    report = audit(tmp_path, "gap")
+    gap = one(report, "no-recommendation")
+    total = gap.details["of"]
+    regions = gap.details["empty_regions"]
+    first = regions[0]
+    assert (first["question"], first["value"]) == ("site", "office")
+    assert first["of"] * 2 == total and first["empty"] == first["of"]
+    assert first["share_of_value"] == 1.0 and first["share_of_all"] == 0.5
+    assert "site = office: 100% of its combinations recommend nothing (50.0% of all)" in gap.message
+    # A region is listed when at least half-way from the overall share to 100% of its
+    # combinations are empty, the largest (most empty combinations) first.
+    overall = gap.details["combinations"] / total
+    assert all(r["share_of_value"] >= (1 + overall) / 2 for r in regions)
+    sizes = [r["empty"] for r in regions]
+    assert sizes == sorted(sizes, reverse=True)
+    assert gap.severity == "warning"  # the office half alone is over the 25% warning share

@@ -927,3 +927,39 @@ def test_textual_is_not_imported_by_the_engine() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("size", [(40, 12), (120, 12), (60, 16)])
+def test_the_verdict_and_the_question_show_on_a_tiny_terminal(
+    engine: Engine, size: tuple[int, int]
+) -> None:
+    """At 40x12 (issue 16) the verdict was pushed below the questionnaire, off the screen, and the
+    footer's command-palette key was drawn over the key bindings."""
+    from textual.widgets._footer import FooterKey
+
+    app = app_for(engine, {"workload": "inference", "model_params_b": 70, "precision": "fp4"})
+
+    async def script(pilot: Pilot[None]) -> None:
+        screen = consult_screen(app)
+        width, height = size
+        for widget_id in ("#q-prompt", "#q-choices", "#verdict"):
+            region = screen.query_one(widget_id).region
+            assert region.width > 0 and region.height > 0, widget_id
+            assert region.right <= width and region.bottom <= height - 1, widget_id  # footer row
+        assert verdict(app).startswith("Buy ")
+        shown_verdict = screen.query_one("#verdict")
+        assert shown_verdict.region.height >= shown_verdict.virtual_region.height  # not cut off
+        keys = [
+            key.region
+            for key in screen.query(FooterKey)
+            if key.display and key.region.width and key.region.x < width
+        ]
+        assert keys, "the footer shows some keys"
+        for i, first in enumerate(keys):
+            for second in keys[i + 1 :]:
+                assert not first.overlaps(second), (first, second)
+        for key in ("f3", "f4", "f5", "f2"):
+            await pilot.press(key)
+            await settle(pilot)
+
+    run(app, script, size=size)

@@ -77,6 +77,12 @@ def test_questionnaire_at_80x24(snap_compare: Snap, mini_engine: Engine) -> None
     assert snap_compare(app, terminal_size=(80, 24), run_before=prepare())
 
 
+def test_questionnaire_at_40x12(snap_compare: Snap, mini_engine: Engine) -> None:
+    """The smallest size a person may run it at: the question and the verdict both show."""
+    app = advisor(mini_engine, INFERENCE_70B_FP4)
+    assert snap_compare(app, terminal_size=(40, 12), run_before=prepare())
+
+
 def test_questionnaire_at_120x40(snap_compare: Snap, mini_engine: Engine) -> None:
     app = advisor(mini_engine, INFERENCE_70B_FP4)
     assert snap_compare(

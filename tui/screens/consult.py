@@ -221,8 +221,7 @@ class ConsultScreen(Screen[None]):
                     path.replace_option_prompt_at_index(index, prompt)
             return
         highlighted = path.highlighted
-        path.clear_options()
-        path.add_options([Option(prompt, id=key) for prompt, key in zip(prompts, keys)])
+        path.set_options([Option(prompt, id=key) for prompt, key in zip(prompts, keys)])
         if highlighted is not None and highlighted < len(keys):
             path.highlighted = highlighted
 

@@ -27,9 +27,10 @@ from textual.widgets.option_list import Option
 
 from gpu_advisor.core.answers import coerce
 from gpu_advisor.errors import UsageError
-from gpu_advisor.formatting import whole_or_general
+from gpu_advisor.formatting import answer_number
 
 from ..session import Step, describe_value, iter_choice_help, text_value
+from .redraw import set_text
 
 if TYPE_CHECKING:
     from gpu_advisor.knowledge.kb import Knowledge
@@ -63,8 +64,8 @@ def range_text(question: Question) -> str:
     """'0.1 .. 2,000 B params' for numbers; the choices' count for choices."""
     unit = f" {question.unit}" if question.unit else ""
     if question.type in ("number", "integer"):
-        low = "any" if question.min is None else whole_or_general(question.min)
-        high = "any" if question.max is None else whole_or_general(question.max)
+        low = "any" if question.min is None else answer_number(question.key, question.min)
+        high = "any" if question.max is None else answer_number(question.key, question.max)
         kind = "whole number" if question.type == "integer" else "number"
         return f"{kind}, {low} .. {high}{unit}"
     if question.type == "boolean":
@@ -212,7 +213,7 @@ class QuestionPanel(Vertical):
             ("accepted: ", "$foreground-muted"),
             range_text(question),
         )
-        self.query_one("#q-meta", Static).update(meta)
+        set_text(self.query_one("#q-meta", Static), meta)
 
     def _show_choices(self, widget: OptionList, question: Question, value: Any) -> None:
         pairs = (

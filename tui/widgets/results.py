@@ -23,6 +23,7 @@ from gpu_advisor.formatting import money, number
 
 from ..charts import cost_bars, count_bars, memory_bars
 from .bars import BarChart
+from .redraw import set_options, set_text
 
 if TYPE_CHECKING:
     from gpu_advisor.core.results import Consultation
@@ -92,8 +93,9 @@ class ResultsPanel(VerticalScroll):
         self.query_one("#verdict").set_class(busy, "-busy")
 
     def show(self, consultation: Consultation) -> None:
-        """Redraw everything from `consultation` (keeps the highlighted device when it remains)."""
-        self.query_one("#verdict", Static).update(verdict_text(consultation))
+        """Show `consultation`, redrawing only the parts that changed (keeps the highlighted
+        device when it remains)."""
+        set_text(self.query_one("#verdict", Static), verdict_text(consultation))
         estimate = consultation.arithmetic.estimate
         memory = (
             ""
@@ -101,24 +103,25 @@ class ResultsPanel(VerticalScroll):
             else f"Memory need: {estimate.total_gb:,.1f} GB on one GPU; "
             + ", ".join(f"{i.item} {i.gb:,.1f}" for i in estimate.breakdown if i.gb > 0.005)
         )
-        self.query_one("#memory-line", Label).update(memory)
+        set_text(self.query_one("#memory-line", Label), Content(memory))
         title, bars = count_bars(consultation)
-        self.query_one("#count-title", Label).update(title)
+        set_text(self.query_one("#count-title", Label), Content(title))
         self.query_one("#count-chart", BarChart).bars = tuple(bars)
         self._fill_recommended(consultation)
         self._fill_excluded(consultation)
         title, bars = memory_bars(consultation)
-        self.query_one("#memory-title", Label).update(title)
+        set_text(self.query_one("#memory-title", Label), Content(title))
         self.query_one("#memory-chart", BarChart).bars = tuple(bars)
         title, bars = cost_bars(consultation)
-        self.query_one("#cost-title", Label).update(title)
+        set_text(self.query_one("#cost-title", Label), Content(title))
         chart = self.query_one("#cost-chart", BarChart)
         chart.empty_text = "no recommended device to compare"
         chart.bars = tuple(bars)
         self._fill_warnings(consultation)
         notes = [Content.assemble(("* ", "$accent"), note.message) for note in consultation.notes]
-        self.query_one("#notes", Static).update(
-            Content("\n").join(notes) if notes else Content.styled("none", "$foreground-muted")
+        set_text(
+            self.query_one("#notes", Static),
+            Content("\n").join(notes) if notes else Content.styled("none", "$foreground-muted"),
         )
         self.query_one("#notes-title").display = bool(notes)
         self.query_one("#notes").display = bool(notes)
@@ -155,34 +158,37 @@ class ResultsPanel(VerticalScroll):
                 for i, cell in enumerate(cells)
             ).rstrip()
 
-        self.query_one("#recommended-header", Label).update(
-            Content.styled(line(RECOMMENDED_HEADERS), "bold $foreground-muted")
+        set_text(
+            self.query_one("#recommended-header", Label),
+            Content.styled(line(RECOMMENDED_HEADERS), "bold $foreground-muted"),
         )
         widget = self.query_one("#recommended", OptionList)
         keep = widget.highlighted_option.id if widget.highlighted_option is not None else None
-        widget.clear_options()
         if not rows:
-            widget.add_option(
-                Option(Content.styled("no device qualifies", "$foreground-muted"), id="-none")
+            set_options(
+                widget,
+                [Option(Content.styled("no device qualifies", "$foreground-muted"), id="-none")],
             )
             return
-        widget.add_options(
+        set_options(
+            widget,
             [
                 Option(line(row), id=rec.device)
                 for row, rec in zip(rows, consultation.recommendations)
-            ]
+            ],
         )
         ids = [rec.device for rec in consultation.recommendations]
-        widget.highlighted = ids.index(keep) if keep in ids else 0
+        highlighted = ids.index(keep) if keep in ids else 0
+        if widget.highlighted != highlighted:
+            widget.highlighted = highlighted
 
     def _fill_excluded(self, consultation: Consultation) -> None:
         widget = self.query_one("#excluded", OptionList)
-        keep = widget.highlighted
-        widget.clear_options()
+        options = []
         for device_id, exclusions in consultation.all_exclusions.items():
             first = exclusions[0]
             more = f" (+{len(exclusions) - 1} more)" if len(exclusions) > 1 else ""
-            widget.add_option(
+            options.append(
                 Option(
                     Content.assemble(
                         ("✗ ", "$error"),
@@ -195,11 +201,10 @@ class ResultsPanel(VerticalScroll):
                     id=device_id,
                 )
             )
+        set_options(widget, options)
         shown = bool(consultation.all_exclusions)
         widget.display = shown
         self.query_one("#excluded-title").display = shown
-        if keep is not None and keep < widget.option_count:
-            widget.highlighted = keep
 
     def _fill_warnings(self, consultation: Consultation) -> None:
         shown = {r.device for r in consultation.recommendations[:5]}
@@ -216,8 +221,9 @@ class ResultsPanel(VerticalScroll):
                     (f"  [{warning.rule}]", "$foreground-muted"),
                 )
             )
-        self.query_one("#warnings", Static).update(
-            Content("\n").join(lines) if lines else Content.styled("none", "$foreground-muted")
+        set_text(
+            self.query_one("#warnings", Static),
+            Content("\n").join(lines) if lines else Content.styled("none", "$foreground-muted"),
         )
 
     @on(OptionList.OptionSelected, "#recommended")

@@ -1,0 +1,166 @@
+"""An answer change redraws only what changed (issue 16: p95 76 ms against a 50 ms target).
+
+Layout passes are what an update costs most: each one re-arranges and repaints the screen. These
+tests count the layout passes widgets ask for, and check that what did not change is left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.content import Content
+from textual.pilot import Pilot
+from textual.widget import Widget
+from textual.widgets import Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from gpu_advisor.core.consult import Engine
+from gpu_advisor.tui.app import AdvisorApp
+from gpu_advisor.tui.charts import Bar
+from gpu_advisor.tui.widgets.bars import BarChart
+from gpu_advisor.tui.widgets.redraw import set_options, set_text
+from gpu_advisor.tui.widgets.results import ResultsPanel
+
+
+def layout_requests(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ids of the widgets that ask for a layout pass from now on."""
+    asked: list[str] = []
+    refresh = Widget.refresh
+
+    def recording(self: Widget, *regions: Any, **kwargs: Any) -> Any:
+        if kwargs.get("layout"):
+            asked.append(self.id or type(self).__name__)
+        return refresh(self, *regions, **kwargs)
+
+    monkeypatch.setattr(Widget, "refresh", recording)
+    return asked
+
+
+class Parts(App[None]):
+    """One line of text, a list and a chart, 40 cells wide."""
+
+    CSS = "Label { width: 1fr; } OptionList { height: auto; }"
+
+    def compose(self) -> ComposeResult:
+        yield Label("Memory need: 23.5 GB", id="line")
+        yield Static("", id="text")
+        yield OptionList(Option("a: 1 GB", id="a"), Option("b: 2 GB", id="b"), id="list")
+        yield BarChart(id="chart")
+
+
+def run(app: App[None], script: Callable[[Pilot[None]], Awaitable[None]]) -> None:
+    async def main() -> None:
+        async with app.run_test(size=(40, 20)) as pilot:
+            await pilot.pause()
+            await script(pilot)
+            await pilot.pause()
+
+    asyncio.run(main())
+
+
+def test_text_of_the_same_height_is_redrawn_without_a_layout_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = Parts()
+
+    async def script(pilot: Pilot[None]) -> None:
+        line = app.query_one("#line", Label)
+        asked = layout_requests(monkeypatch)
+        assert set_text(line, Content("Memory need: 40.2 GB")) is True  # same height: 1 line
+        assert asked == []
+        assert set_text(line, Content("Memory need: 40.2 GB")) is False  # unchanged: nothing
+        text = app.query_one("#text", Static)
+        set_text(text, Content("one\ntwo"))  # 0 -> 2 lines: the screen must be laid out again
+        assert asked == ["text"]
+        # Same characters, another colour: still a change to draw.
+        assert set_text(line, Content.styled("Memory need: 40.2 GB", "bold")) is True
+
+    run(app, script)
+
+
+def test_a_list_with_the_same_ids_is_updated_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = Parts()
+
+    async def script(pilot: Pilot[None]) -> None:
+        options = app.query_one("#list", OptionList)
+        first = options.get_option_at_index(0)
+        asked = layout_requests(monkeypatch)
+        set_options(options, [Option("a: 1 GB", id="a"), Option("b: 3 GB", id="b")])
+        assert options.get_option_at_index(0) is first  # kept, not rebuilt
+        assert str(options.get_option_at_index(1).prompt) == "b: 3 GB"
+        assert asked == []  # two one-line rows stay two one-line rows
+        set_options(options, [Option("c: 1 GB", id="c")])  # other devices: rebuilt
+        assert [options.get_option_at_index(i).id for i in range(options.option_count)] == ["c"]
+
+    run(app, script)
+
+
+def test_a_chart_with_as_many_lines_needs_no_layout_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = Parts()
+
+    async def script(pilot: Pilot[None]) -> None:
+        chart = app.query_one("#chart", BarChart)
+        chart.bars = (Bar("A", 1.0, "1 GB"), Bar("B", 2.0, "2 GB"))
+        await pilot.pause()
+        asked = layout_requests(monkeypatch)
+        chart.bars = (Bar("A", 3.0, "3 GB"), Bar("B", 2.0, "2 GB"))  # 2 lines -> 2 lines
+        assert "chart" not in asked
+        chart.bars = (Bar("A", 3.0, "3 GB"),)  # 2 lines -> 1 line
+        assert "chart" in asked
+
+    run(app, script)
+
+
+def test_showing_the_same_consultation_again_changes_nothing(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = AdvisorApp(engine, {"workload": "inference", "model_params_b": 70, "precision": "fp4"})
+
+    async def main() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            await app.wait_idle()
+            await pilot.pause()
+            panel = app.screen.query_one(ResultsPanel)
+            ranking = panel.query_one("#recommended", OptionList)
+            excluded = panel.query_one("#excluded", OptionList)
+            rows = [ranking.get_option_at_index(i) for i in range(ranking.option_count)]
+            out = [excluded.get_option_at_index(i) for i in range(excluded.option_count)]
+            asked = layout_requests(monkeypatch)
+            assert app.consultation is not None
+            panel.show(app.consultation)
+            assert asked == []
+            assert [ranking.get_option_at_index(i) for i in range(ranking.option_count)] == rows
+            assert all(excluded.get_option_at_index(i) is option for i, option in enumerate(out))
+
+    asyncio.run(main())
+
+
+def test_the_long_lived_heap_is_frozen_once_the_first_results_are_drawn(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full garbage collection over the engine's and Textual's objects fell inside an answer
+    change now and then (the p95 of issue 16): the heap is frozen after the first results."""
+    import gpu_advisor.tui.app as app_module
+
+    frozen: list[str] = []
+    monkeypatch.setattr(app_module, "heap_frozen", lambda: bool(frozen))
+    monkeypatch.setattr(app_module, "freeze_long_lived_heap", lambda: frozen.append("frozen"))
+    app = AdvisorApp(engine, {"workload": "inference", "model_params_b": 70})
+
+    async def main() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            await app.wait_idle()
+            await pilot.pause()
+            assert frozen == ["frozen"]
+            app.set_answer("model_params_b", 13)
+            await app.wait_idle()
+            await pilot.pause()
+            assert frozen == ["frozen"]  # once per process, not per change
+
+    asyncio.run(main())
