@@ -201,10 +201,10 @@ def scenario_energy(
     spent) plus the batteries; ``capex_spent_usd`` counts only the hardware actually bought.
     ``system_power_w``: the IT load is the boxes' own power (GPUs and hosts), host factor 1.
     """
-    host_factor = 1.0 if device.host_included or system_power_w is not None else scenario.host_factor
-    it_kw = (
-        units * device.power_w / 1000.0 if system_power_w is None else system_power_w / 1000.0
+    host_factor = (
+        1.0 if device.host_included or system_power_w is not None else scenario.host_factor
     )
+    it_kw = units * device.power_w / 1000.0 if system_power_w is None else system_power_w / 1000.0
     facility_kw = it_kw * host_factor * scenario.pue
     energy_kwh = facility_kw * knobs.hours
     battery_kwh = energy_kwh / (scenario.efficiency * scenario.dod)

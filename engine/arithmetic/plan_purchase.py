@@ -91,8 +91,10 @@ def purchase_spent(device: PlanDevice, bought: Purchase | None) -> Money:
     """GPUs at the row's price + hosts + network, exactly: ``spent + leftover == budget``."""
     if bought is None:
         return Decimal(0)
-    return device.price_usd * bought.gpus + money(bought.host_cost_usd) + money(
-        bought.network_cost_usd
+    return (
+        device.price_usd * bought.gpus
+        + money(bought.host_cost_usd)
+        + money(bought.network_cost_usd)
     )
 
 
@@ -177,8 +179,7 @@ def purchase_notes(
             "so every figure is zero."
         ]
     notes = [
-        f"Bought whole at a {site} site: {order_phrase(bought)}; "
-        f"{cost_phrase(device, bought)}."
+        f"Bought whole at a {site} site: {order_phrase(bought)}; {cost_phrase(device, bought)}."
     ]
     if bought.network is not None:
         notes.append(

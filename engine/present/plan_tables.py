@@ -61,9 +61,9 @@ def heading(request: PlanRequest) -> list[str]:
             "the paper's pathways (its own figures) and knowledge-base devices (their "
             "preferred figures)"
         )
-    whole = {row_site for row_site in _whole_sites(request)}
-    if whole:
-        what += f", bought whole for a {', '.join(sorted(whole))} site"
+    site = _whole_site(request)
+    if site is not None:
+        what += f", bought whole for a {site} site"
     return [
         f"Budget {usd_cents(request.budget)}: {what}.",
         (
@@ -74,11 +74,11 @@ def heading(request: PlanRequest) -> list[str]:
     ]
 
 
-def _whole_sites(request: PlanRequest) -> list[str]:
-    """The site the request's knowledge-base devices are bought whole for (none: per unit)."""
+def _whole_site(request: PlanRequest) -> str | None:
+    """The site the request's knowledge-base devices are bought whole for (None: per unit)."""
     if request.site is None or not any(d.sold_whole for d in request.devices):
-        return []
-    return [request.site]
+        return None
+    return request.site
 
 
 def buy_table(plans: Sequence[DevicePlan]) -> Table:
@@ -252,7 +252,7 @@ def energy_table(plans: Sequence[DevicePlan], hours: float) -> Table:
     """Off-grid energy, batteries and CapEx per device and scenario (tables 6 and 7)."""
     from gpu_advisor.arithmetic.plan import CUSTOM_SCENARIO
 
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for row in plans:
         for index, result in enumerate(row.scenarios):
             # The scenario table above spells out a custom scenario; here its name suffices.
@@ -274,7 +274,7 @@ def energy_table(plans: Sequence[DevicePlan], hours: float) -> Table:
                     usd_whole(result.capex_spent_usd),
                 )
             )
-    headers = (
+    headers: tuple[str, ...] = (
         "Device",
         "Scenario",
         "IT power",
