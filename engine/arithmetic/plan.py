@@ -12,6 +12,9 @@ power and energy are floats.
 Knowledge-base devices planned at a site are bought whole instead (see ``plan_purchase``):
 purchase units with their hosts and network, whose cost is what is spent, and the boxes' system
 power as the IT load with host factor 1. The paper's pathways keep the paper's arithmetic.
+
+Longer than the house's ~600 lines because a row's arithmetic, its notes and its JSON fields are
+one contract and change together; what buying whole involves lives in ``plan_purchase``.
 """
 
 from __future__ import annotations
