@@ -8,6 +8,13 @@ the knowledge base; :func:`device_from_kb` adapts a knowledge-base device.
 
 Money is :class:`~decimal.Decimal` so that ``units x price + leftover == budget`` holds exactly;
 power and energy are floats.
+
+Knowledge-base devices planned at a site are bought whole instead (see ``plan_purchase``):
+purchase units with their hosts and network, whose cost is what is spent, and the boxes' system
+power as the IT load with host factor 1. The paper's pathways keep the paper's arithmetic.
+
+Longer than the house's ~600 lines because a row's arithmetic, its notes and its JSON fields are
+one contract and change together; what buying whole involves lives in ``plan_purchase``.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpu_advisor.errors import UsageError
 
@@ -39,6 +46,10 @@ from gpu_advisor.knowledge.energy import (  # noqa: F401
     to_number,
 )
 from gpu_advisor.knowledge.kb import shipped_kb_dir  # noqa: F401
+
+if TYPE_CHECKING:
+    from gpu_advisor.arithmetic.purchase import Purchase
+    from gpu_advisor.knowledge.systems import Systems
 
 #: Counts such as Powerwalls are ceilings of ratios; float noise must not turn 6.0 into 7.
 _COUNT_TOLERANCE_DIGITS = 9
@@ -63,6 +74,7 @@ class ScenarioResult:
     powerwalls_for_power: int
     capex_usd: Money
     capex_spent_usd: Money
+    battery_cost_usd: Money = Decimal(0)
 
     @property
     def power_limited(self) -> bool:
@@ -95,6 +107,21 @@ class DevicePlan:
     per_unit: PerUnit
     scenarios: tuple[ScenarioResult, ...]
     notes: tuple[str, ...] = field(default=())
+    site: str | None = None
+    """The site the device was bought whole for (None: counted per unit, as the paper does)."""
+    purchase: Purchase | None = None
+    """What was bought whole: units, hosts, network (None when no box takes it at the site)."""
+
+    @property
+    def bought_whole(self) -> bool:
+        """Whether the row is a whole purchase at a site (units are then GPUs in whole purchase
+        units, spent is GPUs + hosts + network, and power the boxes' system power)."""
+        return self.site is not None
+
+    @property
+    def host_in_power(self) -> bool:
+        """Whether the row's power already covers the host, so its host factor is 1."""
+        return self.device.host_included or self.purchase is not None
 
     @property
     def ai_peak(self) -> Peak | None:
@@ -167,15 +194,20 @@ def scenario_energy(
     knobs: EnergyKnobs,
     budget_usd: Money,
     spent_usd: Money,
+    *,
+    system_power_w: float | None = None,
 ) -> ScenarioResult:
     """Section 7.2's equations for one row and one scenario, plus the battery's power limit.
 
     facility = IT x host x PUE; energy = facility x hours; battery = energy / (efficiency x DoD);
     Powerwalls = ceil(battery / unit energy). CapEx is the paper's: the whole budget (not what was
     spent) plus the batteries; ``capex_spent_usd`` counts only the hardware actually bought.
+    ``system_power_w``: the IT load is the boxes' own power (GPUs and hosts), host factor 1.
     """
-    host_factor = 1.0 if device.host_included else scenario.host_factor
-    it_kw = units * device.power_w / 1000.0
+    host_factor = (
+        1.0 if device.host_included or system_power_w is not None else scenario.host_factor
+    )
+    it_kw = units * device.power_w / 1000.0 if system_power_w is None else system_power_w / 1000.0
     facility_kw = it_kw * host_factor * scenario.pue
     energy_kwh = facility_kw * knobs.hours
     battery_kwh = energy_kwh / (scenario.efficiency * scenario.dod)
@@ -193,6 +225,7 @@ def scenario_energy(
         powerwalls_for_power=powerwalls_for_power,
         capex_usd=budget_usd + battery.price_usd * powerwalls,
         capex_spent_usd=spent_usd + battery.price_usd * powerwalls,
+        battery_cost_usd=battery.price_usd * powerwalls,
     )
 
 
@@ -201,26 +234,53 @@ def plan_device(
     budget_usd: Money | float | str,
     knobs: EnergyKnobs,
     scenarios: Sequence[Scenario] | None = None,
+    *,
+    site: str | None = None,
+    systems: Systems | None = None,
 ) -> DevicePlan:
-    """One row: units, leftover, aggregates, per-unit ratios and every scenario's energy."""
+    """One row: units, leftover, aggregates, per-unit ratios and every scenario's energy.
+
+    With a ``site``, a knowledge-base device that says how it is sold is bought whole there
+    (``plan_purchase``); ``systems`` is the catalog of hosts and networks (the shipped one when
+    None)."""
     budget = to_money(budget_usd, "budget")
     require_positive(budget, "budget", "the budget")
     require_positive(device.power_w, "device", f"{device.id}: power")
+    chosen = tuple(scenarios) if scenarios is not None else knobs.scenarios
+    if site is not None and device.sold_whole:
+        return _plan_whole(device, budget, knobs, chosen, site, systems)
     units, leftover = units_within_budget(budget, device.price_usd)
     spent = device.price_usd * units
-    chosen = tuple(scenarios) if scenarios is not None else knobs.scenarios
     results = tuple(scenario_energy(device, units, s, knobs, budget, spent) for s in chosen)
     notes: list[str] = []
+    if site is not None and device.kb_device is not None:
+        notes.append(
+            f"The knowledge base does not say how {device.id} is sold (purchase_unit): it is "
+            "counted in loose units without hosts or network, with each scenario's host factor."
+        )
     if units == 0:
         notes.append(
             f"The budget (${budget:,.2f}) is below one unit's price "
             f"(${device.price_usd:,.2f}): no unit fits, so every figure is zero."
         )
     if device.host_included:
-        notes.append(
-            "Power is the appliance's PSU rating, which already covers CPU, memory and "
-            "NIC: host factor 1 in every scenario."
-        )
+        notes.append(APPLIANCE_NOTE)
+    notes += power_limit_notes(results, knobs)
+    notes.extend(device.notes)
+    return DevicePlan(
+        device, budget, units, spent, leftover, per_unit_metrics(device), results, tuple(notes)
+    )
+
+
+APPLIANCE_NOTE = (
+    "Power is the appliance's PSU rating, which already covers CPU, memory and "
+    "NIC: host factor 1 in every scenario."
+)
+
+
+def power_limit_notes(results: Sequence[ScenarioResult], knobs: EnergyKnobs) -> list[str]:
+    """A note for each scenario whose batteries, sized for energy, cannot deliver the power."""
+    notes: list[str] = []
     for result in results:
         if result.power_limited:
             bank_kw = result.powerwalls * knobs.battery.continuous_kw
@@ -230,9 +290,51 @@ def plan_device(
                 f"{result.facility_kw:,.2f} kW of facility load: "
                 f"{result.powerwalls_for_power} are needed for power."
             )
+    return notes
+
+
+def _plan_whole(
+    device: PlanDevice,
+    budget: Money,
+    knobs: EnergyKnobs,
+    scenarios: Sequence[Scenario],
+    site: str,
+    systems: Systems | None,
+) -> DevicePlan:
+    """One row bought whole at the site: GPUs in whole purchase units with their boxes and
+    network; the boxes' system power is the IT load (host factor 1)."""
+    from gpu_advisor.arithmetic.plan_purchase import (
+        buy_within_budget,
+        purchase_notes,
+        purchase_spent,
+    )
+    from gpu_advisor.knowledge.systems import load_systems
+
+    catalog = systems if systems is not None else load_systems()
+    bought = buy_within_budget(device, budget, site, catalog)
+    units = 0 if bought is None else bought.gpus
+    spent = purchase_spent(device, bought)
+    power = 0.0 if bought is None else bought.power_w
+    results = tuple(
+        scenario_energy(device, units, s, knobs, budget, spent, system_power_w=power)
+        for s in scenarios
+    )
+    notes = purchase_notes(device, budget, site, bought, catalog)
+    if device.host_included and units:
+        notes.append(APPLIANCE_NOTE)
+    notes += power_limit_notes(results, knobs)
     notes.extend(device.notes)
     return DevicePlan(
-        device, budget, units, spent, leftover, per_unit_metrics(device), results, tuple(notes)
+        device,
+        budget,
+        units,
+        spent,
+        budget - spent,
+        per_unit_metrics(device),
+        results,
+        tuple(notes),
+        site=site,
+        purchase=bought,
     )
 
 
@@ -241,9 +343,16 @@ def plan(
     budget_usd: Money | float | str,
     knobs: EnergyKnobs,
     scenarios: Sequence[Scenario] | None = None,
+    *,
+    site: str | None = None,
+    systems: Systems | None = None,
 ) -> list[DevicePlan]:
-    """Every device's row under the same budget and energy knobs."""
-    return [plan_device(device, budget_usd, knobs, scenarios) for device in devices]
+    """Every device's row under the same budget and energy knobs (knowledge-base devices bought
+    whole when a ``site`` is given)."""
+    return [
+        plan_device(device, budget_usd, knobs, scenarios, site=site, systems=systems)
+        for device in devices
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -490,7 +599,60 @@ def plan_rows(plans: Sequence[DevicePlan], errata: Iterable[Erratum] = ()) -> li
                 "notes": list(row.notes) + own_errata + caveats + [POOL_NOTE, CAPEX_NOTE],
             }
         )
+        if row.bought_whole:
+            _add_purchase_json(rows[-1], row)
     return rows
+
+
+def cost_parts(row: DevicePlan) -> dict[str, Money]:
+    """What a whole purchase spent, by part: GPUs, hosts, network (their sum is ``spent``)."""
+    from gpu_advisor.arithmetic.plan_purchase import money
+
+    bought = row.purchase
+    if bought is None:
+        return {"gpus": Decimal(0), "hosts": Decimal(0), "network": Decimal(0)}
+    return {
+        "gpus": row.device.price_usd * bought.gpus,
+        "hosts": money(bought.host_cost_usd),
+        "network": money(bought.network_cost_usd),
+    }
+
+
+def _purchase_json(bought: Purchase | None) -> dict[str, Any] | None:
+    """The row's ``purchase``, with the names of a recommendation's in the JSON contract."""
+    if bought is None:
+        return None
+    return {
+        "unit": bought.unit,
+        "units": bought.units,
+        "gpus_per_unit": bought.gpus_per_unit,
+        "gpus": bought.gpus,
+        "host": bought.host.id if bought.host else "included",
+        "host_name": bought.host.name if bought.host else None,
+        "hosts": bought.hosts,
+        "gpus_per_node": bought.gpus_per_node,
+        "nodes": bought.nodes,
+        "network": bought.network.id if bought.network else "none",
+        "network_name": bought.network.name if bought.network else None,
+        "network_gbs_per_gpu": _num(bought.network_gbs_per_gpu),
+        "node_power_kw": _num(bought.node_power_w / 1000.0),
+        "total_power_kw": _num(bought.power_w / 1000.0),
+    }
+
+
+def _add_purchase_json(entry: dict[str, Any], row: DevicePlan) -> None:
+    """A whole purchase's fields: the site, what is bought, and the cost by part (per scenario
+    with its batteries: their sum is ``capex_spent_usd``)."""
+    parts = {name: _usd(value) for name, value in cost_parts(row).items()}
+    entry["site"] = row.site
+    entry["purchase"] = _purchase_json(row.purchase)
+    entry["purchase_steps"] = list(row.purchase.steps) if row.purchase else []
+    entry["cost_breakdown"] = parts
+    for result in row.scenarios:
+        entry["scenarios"][result.scenario.id]["cost_breakdown"] = {
+            **parts,
+            "batteries": _usd(result.battery_cost_usd),
+        }
 
 
 def load_energy(kb_dir: str | Path | None = None) -> EnergyKnobs:
@@ -577,4 +739,5 @@ def device_from_kb(device: Any, price_usd: Money | None = None) -> PlanDevice:
         host_included=setting in HOST_INCLUDED_SETTINGS,
         memory_type=memory_type,
         notes=tuple(notes),
+        kb_device=device,
     )

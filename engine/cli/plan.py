@@ -23,11 +23,14 @@ How many units of each device a budget buys, their aggregate and per-unit figure
 batteries and CapEx needed to run them off-grid under facility scenarios. Without --device it
 plans the four pathways of the procurement paper (seed-003) with the paper's own figures, so
 `--budget 150000` reproduces its tables 3, 4, 6 and 7; --device plans knowledge-base devices
-with their preferred figures instead.
+with their preferred figures instead, bought whole at the --site: purchase units (a card, an
+8-GPU board, an appliance) with the hosts that hold them and, for several boxes, the network
+between them, with the boxes' system power as the load (host factor 1).
 
 Scenario overrides (--pue, --host-factor, --efficiency, --dod) never edit the paper's named
 scenarios: they add one scenario, 'custom', built from the chosen --scenario (from
-'engineering' when all are shown) with the given values replaced."""
+'engineering' when all are shown) with the given values replaced. --host-factor applies to the
+paper's pathways only: a device bought whole is planned on its boxes' own power."""
 
 
 def register(subparsers: Any) -> None:
@@ -51,6 +54,13 @@ def register(subparsers: Any) -> None:
         default=None,
         help="plan this knowledge-base device (or paper pathway id) instead of "
         "the paper's four pathways; repeatable",
+    )
+    parser.add_argument(
+        "--site",
+        metavar="SITE",
+        default="server-room",
+        help="where knowledge-base devices are bought whole for: office, server-room or "
+        "datacenter (default: server-room); it decides the hosts that take them",
     )
     parser.add_argument(
         "--scenario",
@@ -89,8 +99,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--host-factor",
         metavar="X",
-        help="multiplier for CPU/RAM/storage/network power, >= 1; appliances whose "
-        "rating includes the host keep 1 (adds a 'custom' scenario)",
+        help="multiplier for CPU/RAM/storage/network power, >= 1, for the paper's pathways; "
+        "devices bought whole (their boxes' system power) and appliances keep 1 (adds a "
+        "'custom' scenario)",
     )
     parser.add_argument(
         "--efficiency",
@@ -118,6 +129,7 @@ def register(subparsers: Any) -> None:
 FLAGS: dict[str, str] = {
     "budget": "--budget",
     "device": "--device",
+    "site": "--site",
     "scenario": "--scenario",
     "hours": "--hours",
     "price": "--price",
@@ -165,6 +177,7 @@ def read_request(args: argparse.Namespace) -> PlanRequest:
         efficiency=args.efficiency,
         dod=args.dod,
         kb=args.kb,
+        site=args.site,
     )
     return read_inputs(inputs, FLAGS)
 
@@ -176,7 +189,14 @@ def run(args: argparse.Namespace) -> int:
     from gpu_advisor.present.plan_tables import WRITERS
 
     request = read_request(args)
-    plans = plan(request.devices, request.budget, request.knobs, request.scenarios)
+    plans = plan(
+        request.devices,
+        request.budget,
+        request.knobs,
+        request.scenarios,
+        site=request.site,
+        systems=request.systems,
+    )
     WRITERS[args.format](request, plans)
     return 0
 

@@ -8,10 +8,14 @@ money and numbers from user input. A value that cannot be read raises a UsageErr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 from gpu_advisor.errors import UsageError, did_you_mean
+
+if TYPE_CHECKING:
+    from gpu_advisor.knowledge.kb import Device
 
 Money = Decimal
 
@@ -63,6 +67,15 @@ class PlanDevice:
     memory_type: str = ""
     pathway: str | None = None
     notes: tuple[str, ...] = ()
+    kb_device: Device | None = field(default=None, compare=False, repr=False)
+    """The knowledge-base device it was read from (None for the paper's pathways): what the plan
+    needs to buy it whole, in its purchase units with their hosts and network."""
+
+    @property
+    def sold_whole(self) -> bool:
+        """Whether the knowledge base says how the device is sold (``purchase_unit``), so that a
+        plan at a site can buy it in whole units with the boxes that hold them."""
+        return self.kb_device is not None and self.kb_device.value("purchase_unit") is not None
 
     def with_price(self, price_usd: Money) -> PlanDevice:
         return replace(self, price_usd=price_usd)

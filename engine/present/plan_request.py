@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from gpu_advisor.errors import UsageError, did_you_mean
+from gpu_advisor.errors import UsageError, did_you_mean, one_of
 
 if TYPE_CHECKING:
     from gpu_advisor.arithmetic.plan import EnergyKnobs, Erratum, Pathways, PlanDevice, Scenario
+    from gpu_advisor.knowledge.systems import Systems
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class PlanInputs:
     efficiency: str | float | None = None
     dod: str | float | None = None
     kb: str | None = None
+    site: str | None = None
+    """office, server-room or datacenter: knowledge-base devices are bought whole there, in
+    purchase units with their hosts and network; None counts them per unit, as the paper does."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,9 @@ class PlanRequest:
     errata: tuple[Erratum, ...]
     knobs: EnergyKnobs
     notes: tuple[str, ...]
+    site: str | None = None
+    systems: Systems | None = None
+    """The hosts and networks the devices are bought with (kb/systems.yaml), with a site."""
 
 
 # The plan arithmetic's checks (to_money, to_number, require_*) name the field that was wrong;
@@ -165,6 +172,18 @@ def chosen_devices(
     return devices, tuple(e for e in pathways.errata if e.pathway in used)
 
 
+def check_site(site: str) -> str:
+    """The site as given, when it is one the systems catalog knows (UsageError if not)."""
+    from gpu_advisor.knowledge.systems import SITES
+
+    site = site.strip()
+    if site not in SITES:
+        raise UsageError(
+            f"unknown site {site!r}{did_you_mean(site, SITES)}; {one_of(SITES)}", field="site"
+        )
+    return site
+
+
 def _optional_number(value: str | float | None, field: str) -> float | None:
     from gpu_advisor.arithmetic.plan import to_number
 
@@ -228,6 +247,12 @@ def read_request(
     else:
         planned, errata = list(devices), ()
     planned = apply_prices(planned, prices)
+    site = None if inputs.site is None else check_site(inputs.site)
+    systems = None
+    if site is not None and any(device.sold_whole for device in planned):
+        from gpu_advisor.knowledge.systems import load_systems
+
+        systems = load_systems(None if inputs.kb is None else Path(inputs.kb))
     notes: list[str] = [f"{s.label}: {s.note}" for s in scenarios if s.id == "custom"]
     if host_factor is not None:
         for device in planned:
@@ -236,4 +261,12 @@ def read_request(
                     f"{names['host_factor']} does not apply to {device.name}: its power "
                     "rating already covers the host, so its host factor stays 1."
                 )
-    return PlanRequest(budget, tuple(planned), scenarios, errata, knobs, tuple(notes))
+            elif systems is not None and site is not None and device.sold_whole:
+                notes.append(
+                    f"{names['host_factor']} does not apply to {device.name}: it is bought "
+                    "whole, and the system power of its boxes already covers the hosts, so its "
+                    "host factor stays 1."
+                )
+    return PlanRequest(
+        budget, tuple(planned), scenarios, errata, knobs, tuple(notes), site, systems
+    )

@@ -71,6 +71,9 @@ def heading(request: PlanRequest) -> list[str]:
             "the paper's pathways (its own figures) and knowledge-base devices (their "
             "preferred figures)"
         )
+    site = _whole_site(request)
+    if site is not None:
+        what += f", bought whole for a {site} site"
     return [
         f"Budget {usd_cents(request.budget)}: {what}.",
         (
@@ -79,6 +82,13 @@ def heading(request: PlanRequest) -> list[str]:
             f"{usd_whole(battery.price_usd)} each."
         ),
     ]
+
+
+def _whole_site(request: PlanRequest) -> str | None:
+    """The site the request's knowledge-base devices are bought whole for (None: per unit)."""
+    if request.site is None or not any(d.sold_whole for d in request.devices):
+        return None
+    return request.site
 
 
 def buy_table(plans: Sequence[DevicePlan]) -> Table:
@@ -108,7 +118,7 @@ def buy_table(plans: Sequence[DevicePlan]) -> Table:
         "What the budget buys, totals over all units (cf. seed-003 table 3)",
         (
             "Device",
-            "Units",
+            "GPUs" if any(row.bought_whole for row in plans) else "Units",
             "Spent",
             "Leftover",
             "AI peak\n(PFLOP/s)",
@@ -119,6 +129,67 @@ def buy_table(plans: Sequence[DevicePlan]) -> Table:
         ),
         tuple(rows),
         frozenset({1, 2, 3, 4, 5, 6, 7, 8}),
+    )
+
+
+def purchase_table(plans: Sequence[DevicePlan]) -> Table:
+    """What the rows bought whole: purchase units, the boxes that hold them, the network between
+    the boxes, and what each part cost (their sum is the buy table's Spent)."""
+    from gpu_advisor.arithmetic.plan import cost_parts
+
+    rows = []
+    for row in plans:
+        if not row.bought_whole:
+            continue
+        bought = row.purchase
+        parts = cost_parts(row)
+        if bought is None:
+            units, hosts, network = "no box at this site", MISSING_FIGURE, MISSING_FIGURE
+        else:
+            units = f"{bought.units:,} {bought.unit}{'' if bought.units == 1 else 's'}"
+            if bought.gpus_per_unit > 1:
+                units += f" of {bought.gpus_per_unit}"
+            hosts = (
+                f"{bought.hosts:,} x {bought.host.name}"
+                if bought.host is not None
+                else "in the unit"
+            )
+            network = (
+                MISSING_FIGURE
+                if bought.network is None
+                else f"{bought.network.name} x {bought.nodes:,}"
+                if bought.network.per == "node"
+                else f"{bought.network.name} x {bought.gpus:,}"
+            )
+        rows.append(
+            (
+                row.device.name,
+                str(row.units),
+                units,
+                hosts,
+                network,
+                usd_cents(parts["gpus"]),
+                usd_cents(parts["hosts"]),
+                usd_cents(parts["network"]),
+                usd_cents(row.spent_usd),
+            )
+        )
+    site = next((row.site for row in plans if row.site), "")
+    return Table(
+        f"What is bought whole at a {site} site: units, hosts and network",
+        (
+            "Device",
+            "GPUs",
+            "Units",
+            "Hosts",
+            "Network\n(ports)",
+            "GPUs\ncost",
+            "Hosts\ncost",
+            "Network\ncost",
+            "Spent",
+        ),
+        tuple(rows),
+        frozenset({1, 5, 6, 7, 8}),
     )
 
 
@@ -191,13 +262,13 @@ def energy_table(plans: Sequence[DevicePlan], hours: float) -> Table:
     """Off-grid energy, batteries and CapEx per device and scenario (tables 6 and 7)."""
     from gpu_advisor.arithmetic.plan import CUSTOM_SCENARIO
 
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for row in plans:
         for index, result in enumerate(row.scenarios):
             # The scenario table above spells out a custom scenario; here its name suffices.
             custom = result.scenario.id == CUSTOM_SCENARIO
             label = "Custom" if custom else result.scenario.label
-            if row.device.host_included:
+            if row.host_in_power:
                 label += " (host incl.)"
             rows.append(
                 (
@@ -213,22 +284,30 @@ def energy_table(plans: Sequence[DevicePlan], hours: float) -> Table:
                     usd_whole(result.capex_spent_usd),
                 )
             )
+    headers: tuple[str, ...] = (
+        "Device",
+        "Scenario",
+        "IT power",
+        "Facility\npower",
+        f"{hours:g} h\nenergy",
+        "Battery\nenergy",
+        "Batteries\n(energy)",
+        "Batteries\n(power)",
+        "CapEx\n(paper)",
+        "CapEx\n(spent)",
+    )
+    right = frozenset({2, 3, 4, 5, 6, 7, 8, 9})
+    if any(row.bought_whole for row in plans):
+        # Whole purchases show the batteries' cost, the last part of CapEx (spent).
+        costs = [usd_whole(r.battery_cost_usd) for row in plans for r in row.scenarios]
+        rows = [cells + (cost,) for cells, cost in zip(rows, costs, strict=True)]
+        headers += ("Batteries\ncost",)
+        right |= {len(headers) - 1}
     return Table(
         f"Off-grid energy and CapEx, {hours:g} h run (cf. seed-003 tables 6 and 7)",
-        (
-            "Device",
-            "Scenario",
-            "IT power",
-            "Facility\npower",
-            f"{hours:g} h\nenergy",
-            "Battery\nenergy",
-            "Batteries\n(energy)",
-            "Batteries\n(power)",
-            "CapEx\n(paper)",
-            "CapEx\n(spent)",
-        ),
+        headers,
         tuple(rows),
-        frozenset({2, 3, 4, 5, 6, 7, 8, 9}),
+        right,
     )
 
 
@@ -250,12 +329,15 @@ def plan_notes(request: PlanRequest, plans: Sequence[DevicePlan]) -> list[str]:
 
 def plan_tables(request: PlanRequest, plans: Sequence[DevicePlan]) -> list[Table]:
     """The four tables in the order the command line prints them."""
-    return [
+    tables = [
         buy_table(plans),
         per_unit_table(plans),
         scenario_table(request),
         energy_table(plans, request.knobs.hours),
     ]
+    if any(row.bought_whole for row in plans):
+        tables.insert(1, purchase_table(plans))
+    return tables
 
 
 # ---------------------------------------------------------------------------------------------

@@ -305,3 +305,11 @@ def test_plan_errors_name_the_flag_as_before() -> None:
     result = run("plan", "--budget", "1e5", "--pue", "0.9")
     assert_usage_error(result, "gpu-advisor: error: --pue: PUE must be at least 1, got 0.9")
     assert_usage_error(run("plan", "--budget", "1e5", "--price", "x"), "--price: expected ID=USD")
+
+
+def test_plan_site_is_checked_with_a_suggestion() -> None:
+    assert_usage_error(
+        run("plan", "--budget", "1e6", "--device", "b200", "--site", "data-center"),
+        "gpu-advisor: error: --site: unknown site 'data-center' (did you mean 'datacenter'?)",
+        "one of: datacenter, office, server-room",
+    )
