@@ -65,7 +65,14 @@ def test_fp64_production_cfd_gets_an_h100_and_the_rtx_cards_are_out_with_their_f
     }
     for device, value in fp64.items():
         assert kb_value(engine, device, "fp64_tflops") == value
-    c = consult(engine, workload="scientific", scientific_profile="fp64", deployment="production")
+    # A production CFD cluster stands in a datacenter (HGX servers draw 10-14 kW a box).
+    c = consult(
+        engine,
+        workload="scientific",
+        scientific_profile="fp64",
+        deployment="production",
+        site="datacenter",
+    )
     assert c.facts["fp64_bound"] is True and c.facts["min_fp64_tflops"] == 5
     # Out: every card under 5 TFLOPS FP64, with its number in the reason; GeForce cards already
     # by production drivers; A100s (second-hand only) without buy_used; AMD without CUDA.
@@ -79,9 +86,11 @@ def test_fp64_production_cfd_gets_an_h100_and_the_rtx_cards_are_out_with_their_f
         assert "precision.fp64-rate-too-low" in excluded_by(c, device)
     assert "purchase.used-only-with-consent" in excluded_by(c, "a100-80gb-sxm")
     assert "software.needs-cuda" in excluded_by(c, "mi300x")
-    # In: the five NVIDIA HBM parts, one unit each (nothing to size: one card is the minimum).
+    # In: the five NVIDIA HBM parts, one purchase unit each (nothing to size): a PCIe card in a
+    # $15,000 2U server, an SXM board of 8 in a $45,000 HGX server (kb/systems.yaml).
     # lowest-cost orders by cost alone (issue 13): score = cheapest / own cost.
     #   price   30000 25000 28000 35000 45000   (sxm, pcie, nvl, h200, b200)
+    #   bought 285000 40000 43000 325000 405000
     #   memory     80    80    94   141   180
     #   fp32       67    51    60    67    75
     #   fp64       34    26    30    34    37
@@ -92,7 +101,17 @@ def test_fp64_production_cfd_gets_an_h100_and_the_rtx_cards_are_out_with_their_f
         assert c.devices[device]["price_usd"] == price[device]
         assert c.devices[device]["memory_gb"] == memory[device]
         assert c.devices[device]["fp32_tflops"] == fp32[device]
-    score = {d: 25000 / price[d] for d in price}
+    bought = {"h100-sxm": 8, "h100-pcie": 1, "h100-nvl": 1, "h200": 8, "b200": 8}
+    host = {"h100-sxm": 45000, "h100-pcie": 15000, "h100-nvl": 15000, "h200": 45000, "b200": 45000}
+    cost = {d: bought[d] * price[d] + host[d] for d in price}
+    assert cost == {
+        "h100-sxm": 285000,
+        "h100-pcie": 40000,
+        "h100-nvl": 43000,
+        "h200": 325000,
+        "b200": 405000,
+    }
+    score = {d: 40000 / cost[d] for d in price}
     # the H100 PCIe ($25,000, 26 TFLOPS FP64) where the RTX A5000 gave 0.4
     assert recommended(c) == sorted(score, key=lambda d: -score[d])
     assert recommended(c) == ["h100-pcie", "h100-nvl", "h100-sxm", "h200", "b200"]
@@ -103,7 +122,7 @@ def test_fp64_production_cfd_gets_an_h100_and_the_rtx_cards_are_out_with_their_f
 # --- ROCm: inference without CUDA ------------------------------------------------------------
 
 
-def test_rocm_friendly_405b_batch_inference_lets_the_mi325x_win(engine: Engine) -> None:
+def test_rocm_friendly_405b_batch_inference_runs_on_an_amd_board(engine: Engine) -> None:
     answers = dict(
         workload="inference",
         model_params_b=405,
@@ -112,21 +131,24 @@ def test_rocm_friendly_405b_batch_inference_lets_the_mi325x_win(engine: Engine) 
         max_gpus=8,
         deployment="production",
         context_tokens=8192,
+        site="datacenter",
     )
     assert kb_value(engine, "mi325x", "memory_gb") == 256
     assert kb_value(engine, "mi325x", "price_usd") == 20000
     assert kb_value(engine, "mi300x", "price_usd") == 15000
     c = consult(engine, needs_cuda=False, **answers)
     # 405B in FP8: 405 GB of weights, held by a serving engine at 0.9 of each card's binary GB:
-    # MI325X 256 x 1.0737 x 0.9 = 247.4 GB, so two hold it (494.8 GB less the per-GPU context and
-    # prefill activations) = $40,000, the cheapest purchase; MI300X 185.6 GB each: two (371 GB)
-    # do not, four do = $60,000. lowest-cost orders by cost alone: 40,000 / 60,000 = 0.667.
+    # MI325X 256 x 1.0737 x 0.9 = 247.4 GB, so two hold it; MI300X 185.6 GB each: two (371 GB)
+    # do not, four do. Both come 8 to an OAM board in a $45,000 server (kb/systems.yaml): the
+    # MI300X board costs 8 x $15,000 + $45,000 = $165,000, the MI325X 8 x $20,000 + $45,000 =
+    # $205,000. Bought whole, the MI300X is the cheaper: 165,000 / 205,000 = 0.805.
     assert 2 * 256 * 1.073741824 * 0.9 > 405 > 2 * 192 * 1.073741824 * 0.9
-    assert recommended(c)[:2] == ["mi325x", "mi300x"]
+    assert recommended(c)[:2] == ["mi300x", "mi325x"]
     top = c.recommendations[0]
-    assert (top.count, top.cost_usd) == (2, 40000)
-    assert c.recommendation("mi300x").count == 4
-    assert c.recommendation("mi300x").score == pytest.approx(40000 / 60000, abs=1e-3)
+    assert (top.count, top.cost_usd) == (8, 165000)
+    assert (c.devices["mi300x"]["gpus_needed"], c.devices["mi325x"]["gpus_needed"]) == (4, 2)
+    assert c.recommendation("mi325x").count == 8
+    assert c.recommendation("mi325x").score == pytest.approx(165000 / 205000, abs=1e-3)
     assert c.devices["mi325x"]["dense_tflops"] == 2614.9
     assert warned(c, "software.rocm-check-libraries", "mi325x")
     # The same job with CUDA code: AMD is out, with the reason.
@@ -134,13 +156,14 @@ def test_rocm_friendly_405b_batch_inference_lets_the_mi325x_win(engine: Engine) 
     assert "software.needs-cuda" in excluded_by(cuda, "mi325x")
     assert "rocm, not CUDA" in because(cuda, "mi325x", "software.needs-cuda")
     # Four 96 GB PRO 6000 over PCIe (the largest PCIe group, kb/demand.yaml) hold 4 x 92.8 =
-    # 371 GB < 405: out. Four H200 (141 GB, NVLink) hold 4 x 136.3 = 545 GB for $140,000, the
-    # cheapest CUDA purchase (four B200 $180,000; eight H100 SXM $240,000).
+    # 371 GB < 405: out. Four H200 (141 GB, NVLink) or B200 hold it, eight H100 SXM too; each is
+    # one board of 8 in its server: H100 SXM 8 x $30,000 + $45,000 = $285,000, H200 $325,000,
+    # B200 $405,000.
     assert 4 * 96 * 1.073741824 * 0.9 < 405 < 4 * 141 * 1.073741824 * 0.9
-    assert [(r.device, r.count) for r in cuda.recommendations][:3] == [
-        ("h200", 4),
-        ("b200", 4),
-        ("h100-sxm", 8),
+    assert [(r.device, r.count, r.cost_usd) for r in cuda.recommendations][:3] == [
+        ("h100-sxm", 8, 285000),
+        ("h200", 8, 325000),
+        ("b200", 8, 405000),
     ]
 
 
@@ -156,12 +179,14 @@ def test_a_used_rtx_3090_for_a_hobby_budget(engine: Engine) -> None:
         model_params_b=13,
         precision="fp4",
         deployment="hobby",
-        budget_usd=1000,
+        budget_usd=3500,
         consultation_month=MONTH,
     )
     c = consult(engine, buy_used=True, **answers)
-    # Under $1,000 only the used RTX 3090 ($750) remains: the 4090 costs $1,550 used, every new
-    # card more. A 13B model in FP4 needs 9.2 GB of its 24 GB.
+    # The budget buys the machine: a desktop tower is $2,500 (kb/systems.yaml). Under $3,500 only
+    # the used RTX 3090 remains ($750 + $2,500 = $3,250): the used 4090 comes to $4,050, the DGX
+    # Spark to $3,999, every new card in its box to more. A 13B model in FP4 needs 9.2 GB of its
+    # 24 GB.
     assert recommended(c) == ["rtx-3090"]
     assert c.devices["rtx-3090"]["memory_per_gpu_gb"] == 9.18
     assert "budget.over-budget" in excluded_by(c, "rtx-4090")
@@ -200,10 +225,12 @@ def test_a_multi_tenant_small_model_service_prefers_the_mig_card(engine: Engine)
     l40s = next(r for r in c.recommendations if r.device == "l40s")
     assert "rule:tenancy.model-fits-a-partition" not in l40s.contributions
     # 200 users at 2,048 tokens: one 96 GB card holds them all, the 48 GB L40S needs two
-    # (its KV cache binds), so one PRO ($9,000) beats two L40S ($17,000) on cost:
+    # (its KV cache binds); either goes into one $15,000 2U server (kb/systems.yaml), so one PRO
+    # ($9,000 + $15,000) beats two L40S ($17,000 + $15,000) on cost:
     assert (pro.count, l40s.count) == (1, 2)
     assert c.devices["l40s"]["count_set_by"] == "kv_cache"
-    assert l40s.score == pytest.approx(9000 / 17000, abs=1e-3)
+    assert (pro.cost_usd, l40s.cost_usd) == (24000, 32000)
+    assert l40s.score == pytest.approx(24000 / 32000, abs=1e-3)
 
 
 # --- unified memory: a very large model, slowly ------------------------------------------------
@@ -252,7 +279,11 @@ def test_a_mac_studio_runs_a_405b_model_slowly_in_its_usable_memory(engine: Engi
 def test_dgx_spark_sizes_against_its_usable_memory_not_the_whole_pool(engine: Engine) -> None:
     assert kb_value(engine, "dgx-spark", "memory_gb") == 128
     assert kb_value(engine, "dgx-spark", "usable_memory_gb") == 109
-    c = consult(engine, workload="inference", model_params_b=8, candidates="dgx-spark")
-    assert c.devices["dgx-spark"]["memory_gb"] == 109
+    # In FP4 (its native format) an 8B model is served at chat speed, so the Spark is bought and
+    # its warnings stand (warnings are given only for what is recommended).
+    c = consult(
+        engine, workload="inference", model_params_b=8, precision="fp4", candidates="dgx-spark"
+    )
+    assert c.recommendations and c.devices["dgx-spark"]["memory_gb"] == 109
     assert warned(c, "software.arm-host", "dgx-spark")
     assert warned(c, "software.recent-cuda", "dgx-spark")
