@@ -442,7 +442,10 @@ def scale_facts(arithmetic: Arithmetic, devices: dict[str, dict[str, Any]]) -> N
     arithmetic.facts.pop("fewest_tensor_parallel", None)
     if arithmetic.request is None or not meeting:
         return
-    arithmetic.facts["fewest_gpus"] = min(int(attrs["count"]) for attrs in meeting)
+    # The scale of the job is what the demand needs, before whole purchase units round it up.
+    arithmetic.facts["fewest_gpus"] = min(
+        int(attrs.get("gpus_demanded") or attrs["count"]) for attrs in meeting
+    )
     if arithmetic.request.workload == "inference":
         arithmetic.facts["fewest_tensor_parallel"] = min(
             int(attrs["tensor_parallel"]) for attrs in meeting
@@ -476,6 +479,7 @@ def _count(
         users_served=None,
         train_days=None,
         deadline_missed=None,
+        gpus_demanded=None,
     )
     if request is None or arithmetic.defaults is None:
         attrs.update(gpus_needed=1, fits=True, memory_per_gpu_gb=None, memory_utilization=None)
@@ -514,6 +518,7 @@ def _count(
         users_served=result.users_served,
         train_days=result.train_days,
         deadline_missed=result.deadline_missed,
+        gpus_demanded=result.demanded,
     )
     return result.gpus if result.gpus > 0 else max(group, per_unit)
 

@@ -303,6 +303,7 @@ def count_on(
                     if bought > held
                     else ("memory" if (count.memory_gpus or 1) > 1 else "minimum"),
                     tensor_parallel=held or 1,
+                    demanded=held,
                     replicas=1,
                     tokens_per_s=None,
                     tokens_per_s_per_user=None,

@@ -100,6 +100,8 @@ class Count:
     """The fewest GPUs whose memory holds one copy of the model (and one user's KV cache);
     None when no group the links carry does."""
     steps: tuple[str, ...] = ()
+    demanded: int | None = None
+    """GPUs the demand needs before rounding up to whole purchase units (the scale of the job)."""
     shortfall: str | None = None
     """Set when no count of this device meets the demand; the reason, with the numbers."""
     deadline_missed: str | None = None
@@ -244,6 +246,7 @@ def interactive_count(hw: Hardware, model: ServedModel, demand: Interactive) -> 
         tokens_per_s=round(speed * demand.users, 1),
         tokens_per_s_per_user=round(speed, 2),
         users_served=bought_replicas * best.users,
+        demanded=min(o[2] * o[1].degree for o in options),
         kv_cache_gb=round(kv_total, 2),
         memory_gpus=memory_gpus,
         steps=tuple(steps),
@@ -316,6 +319,7 @@ def batch_count(
             f"fit on no group of {max(hw.tensor_parallel_degrees)} GPU(s)",
         )
     gpus, degree, replicas, batch, rate = min(options)
+    demanded = min(o[1] * o[2] for o in options)
     memory_gpus = min(o[1] for o in options)
     steps.append(
         f"one replica = {degree} GPU(s) decodes {batch:,} sequences at once (what its "
@@ -330,6 +334,7 @@ def batch_count(
         replicas=replicas,
         tokens_per_s=round(rate * replicas, 1),
         memory_gpus=memory_gpus,
+        demanded=demanded,
         steps=tuple(steps),
     )
 
@@ -402,6 +407,7 @@ def training_count(
         )
         if by_deadline > gpus:
             gpus, set_by = by_deadline, "deadline"
+    demanded = gpus
     rounded = _round_up(gpus, hw.gpus_per_unit)
     if rounded != gpus:
         if hw.unit_is_purchase:
@@ -446,6 +452,7 @@ def training_count(
         steps=tuple(steps),
         shortfall=shortfall,
         deadline_missed=missed,
+        demanded=demanded,
     )
 
 

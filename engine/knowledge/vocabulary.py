@@ -130,6 +130,12 @@ DEVICE_ATTRIBUTES: dict[str, Attribute] = _attrs(
     ),
     Attribute("count", "number", "GPUs to buy (whole purchase units)", origin="computed"),
     Attribute(
+        "gpus_demanded",
+        "number",
+        "GPUs the demand needs before rounding up to whole purchase units",
+        origin="computed",
+    ),
+    Attribute(
         "cost_usd",
         "number",
         "the whole purchase: GPUs + hosts + network (+ batteries off-grid)",
