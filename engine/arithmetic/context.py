@@ -228,7 +228,8 @@ def device_attributes(
         # filled, or when a training run's count costs more than the budget: then the run gets
         # what the budget buys, and takes longer.
         fill = answers.get("purchase") == "fill-budget"
-        over = training and _purchase_cost(device, count, site, systems, attrs, need) > float(budget)
+        cost = _purchase_cost(device, count, site, systems, attrs, need) if training else 0.0
+        over = cost > float(budget)
         if fill or over:
             affordable = most_affordable(device, float(budget), site, systems, network_need=need)
             if over:
@@ -382,9 +383,7 @@ def _purchase_attributes(
     attrs["box_units"] = min(int(attrs["count"]), int(attrs["gpus_per_node"]))
 
 
-def _network_need(
-    device: Device, answers: Answers, arithmetic: Arithmetic, precision: str
-) -> Any:
+def _network_need(device: Device, answers: Answers, arithmetic: Arithmetic, precision: str) -> Any:
     """For training: the network need of the job as a function of (GPUs, GPUs per box)."""
     from gpu_advisor.arithmetic.counting import training_mfu
     from gpu_advisor.arithmetic.purchase import NetworkNeed, training_network_need
@@ -400,7 +399,9 @@ def _network_need(
     mfu = run.mfu if demand.training_mfu_given else training_mfu(device, True, defaults)[0]
     method = answers.get("method") if answers.get("workload") == "fine-tuning" else "full"
     step_tokens = defaults[
-        "step_tokens_pretraining" if answers.get("workload") == "pretraining" else "step_tokens_finetune"
+        "step_tokens_pretraining"
+        if answers.get("workload") == "pretraining"
+        else "step_tokens_finetune"
     ]
     micro_tokens = float(_given(answers, "batch_size", 1) * _given(answers, "context_tokens", 4096))
 
@@ -412,9 +413,8 @@ def _network_need(
             k, tokens = (2.0 if frozen else 3.0), micro_tokens
             exchange = "parameters all-gathered for every micro-batch (ZeRO-3 across boxes)"
         elif frozen:
-            return NetworkNeed(
-                0.0, ("LoRA exchanges only the adapters' gradients between boxes: no bandwidth to size",)
-            )
+            lora = "LoRA exchanges only the adapters' gradients between boxes: nothing to size"
+            return NetworkNeed(0.0, (lora,))
         else:
             k, tokens = 2.0, step_tokens / max(1, gpus)
             exchange = "gradients all-reduced once per optimizer step (data parallelism)"

@@ -272,7 +272,8 @@ def count_on(
     """The count of this device the demand needs, and the MFU default it used (training).
     ``memory_gb`` is the memory the GPU may use (less than stated on unified-memory devices);
     ``box`` the most GPUs one box holds at the site; counts come in whole purchase units of
-    ``gpus_per_unit``; ``affordable`` is the most GPUs the budget buys, boxes and network included."""
+    ``gpus_per_unit``; ``affordable`` is the most GPUs the budget buys, boxes and network
+    included."""
     memory = float(device.value("memory_gb")) if memory_gb is None else memory_gb
     cap_answer = _answer(answers, "max_gpus")
     cap = int(cap_answer) if cap_answer is not None else None
@@ -332,7 +333,9 @@ def count_on(
                 + (f" on up to {cap:,} GPUs (the cap)" if cap else ""),
             ), None
         degree = training_tensor_parallel(answers, hw, floor)
-        hw = replace(hw, gpus_per_unit=max(gpus_per_unit, degree), unit_is_purchase=gpus_per_unit >= degree)
+        hw = replace(
+            hw, gpus_per_unit=max(gpus_per_unit, degree), unit_is_purchase=gpus_per_unit >= degree
+        )
         run = demand.training
         mfu_name: str | None = None
         if not demand.training_mfu_given:

@@ -134,9 +134,7 @@ class Engine:
         memo = self._arithmetic_memo.get(key)
         if memo is None:
             rb = self.rulebase
-            arithmetic = context_arithmetic(
-                answers, rb.knowledge.directory, rb.demand, rb.systems
-            )
+            arithmetic = context_arithmetic(answers, rb.knowledge.directory, rb.demand, rb.systems)
             candidates = answers.get("candidates")
             device_ids = list(rb.knowledge.devices) if candidates is MISSING else list(candidates)
             devices = {

@@ -166,10 +166,15 @@ DEVICE_ATTRIBUTES: dict[str, Attribute] = _attrs(
         unit="USD",
     ),
     Attribute(
-        "battery_cost_usd", "number", "off-grid batteries; 0 on the grid", origin="computed",
+        "battery_cost_usd",
+        "number",
+        "off-grid batteries; 0 on the grid",
+        origin="computed",
         unit="USD",
     ),
-    Attribute("units", "number", "purchase units to buy (cards, boards, systems)", origin="computed"),
+    Attribute(
+        "units", "number", "purchase units to buy (cards, boards, systems)", origin="computed"
+    ),
     Attribute("gpus_per_unit", "number", "GPUs in one purchase unit", origin="computed"),
     Attribute(
         "housable",
@@ -177,8 +182,12 @@ DEVICE_ATTRIBUTES: dict[str, Attribute] = _attrs(
         "some box of kb/systems.yaml takes this device at the site",
         origin="computed",
     ),
-    Attribute("host", "string", "the box the GPUs go into (kb/systems.yaml id; included: the "
-              "unit is its own box)", origin="computed"),
+    Attribute(
+        "host",
+        "string",
+        "the box the GPUs go into (kb/systems.yaml id; included: the unit is its own box)",
+        origin="computed",
+    ),
     Attribute(
         "host_kind",
         "string",
@@ -189,8 +198,9 @@ DEVICE_ATTRIBUTES: dict[str, Attribute] = _attrs(
     Attribute("hosts", "number", "boxes bought to hold the GPUs", origin="computed"),
     Attribute("gpus_per_node", "number", "the most GPUs one box holds", origin="computed"),
     Attribute("nodes", "number", "boxes the purchase needs", origin="computed"),
-    Attribute("network", "string", "the network between the boxes (none for one box)",
-              origin="computed"),
+    Attribute(
+        "network", "string", "the network between the boxes (none for one box)", origin="computed"
+    ),
     Attribute(
         "network_gbs_per_gpu",
         "number",
@@ -278,8 +288,10 @@ DEVICE_ATTRIBUTES: dict[str, Attribute] = _attrs(
         origin="computed",
     ),
     Attribute(
-        "box_units", "number", "GPUs in the fullest box (count, at most gpus_per_node)",
-        origin="computed"
+        "box_units",
+        "number",
+        "GPUs in the fullest box (count, at most gpus_per_node)",
+        origin="computed",
     ),
     Attribute(
         "psu_w",

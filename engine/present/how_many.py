@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gpu_advisor.formatting import money, plural
+
 if TYPE_CHECKING:
     from gpu_advisor.core.results import Consultation
 
@@ -69,7 +71,7 @@ def purchase_phrase(consultation: Consultation, device_id: str) -> str:
     unit = str(attrs.get("purchase_unit") or "card")
     units = int(attrs.get("units") or attrs.get("count") or 0)
     per_unit = int(attrs.get("gpus_per_unit") or 1)
-    phrase = f"{units:,} {unit}{'' if units == 1 else 's'}"
+    phrase = plural(units, unit)
     if per_unit > 1:
         phrase += f" of {per_unit} GPUs"
     if bought is not None and bought.host is not None:
@@ -86,7 +88,7 @@ def purchase_lines(consultation: Consultation, device_id: str) -> list[str]:
     unit = attrs.get("purchase_unit") or "card"
     units = int(attrs.get("units") or 0)
     lines = [
-        f"What to buy: {units:,} {unit}{'' if units == 1 else 's'} of "
+        f"What to buy: {plural(units, unit)} of "
         f"{attrs.get('gpus_per_unit')} x {device_id} = {attrs['count']:,} GPUs"
         + (
             f" in {attrs['hosts']:,} x {bought.host.name}"
@@ -106,8 +108,8 @@ def purchase_lines(consultation: Consultation, device_id: str) -> list[str]:
     parts = cost_breakdown(attrs)
     lines.append(
         "  cost: "
-        + " + ".join(f"{name} ${value:,.0f}" for name, value in parts.items() if value)
-        + f" = ${float(attrs['cost_usd']):,.0f}"
+        + " + ".join(f"{name} {money(value)}" for name, value in parts.items() if value)
+        + f" = {money(float(attrs['cost_usd']))}"
     )
     if attrs.get("node_power_kw") is not None:
         lines.append(

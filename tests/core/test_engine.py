@@ -271,6 +271,6 @@ def test_explanations_are_typed_and_keep_their_json(engine: Engine) -> None:
         "gives_up",
     ]
     assert item["device"] == "rtx-pro-6000-blackwell"
-    # one Workstation Edition ($8,999.99) in the 4-GPU workstation it needs ($7,000, kb/systems.yaml):
-    # $15,999.99, so the budget must rise to $16,000
+    # one Workstation Edition ($8,999.99) in the 4-GPU workstation it needs ($7,000,
+    # kb/systems.yaml): $15,999.99, so the budget must rise to $16,000
     assert item["changes"] == [{"answer": "budget_usd", "from": 5000, "to": 16000}]

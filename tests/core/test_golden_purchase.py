@@ -234,7 +234,12 @@ def test_geforce_tensor_parallel_training_is_refused_with_the_reason(engine: Eng
 
 def test_geforce_is_not_licensed_for_a_datacenter(engine: Engine) -> None:
     c = engine.consult(
-        {"workload": "inference", "model_params_b": 8, "site": "datacenter", "candidates": "rtx-5090"}
+        {
+            "workload": "inference",
+            "model_params_b": 8,
+            "site": "datacenter",
+            "candidates": "rtx-5090",
+        }
     )
     assert "site.geforce-not-licensed-for-datacenter" in _excluded_by(c, "rtx-5090")
     because = next(
@@ -289,9 +294,7 @@ def test_a_tower_takes_two_600_w_cards_or_four_300_w_max_q(engine: Engine) -> No
             "candidates": "rtx-pro-6000-blackwell,rtx-pro-6000-blackwell-max-q",
         }
     )
-    assert "interconnect.network-too-slow-for-training" in _excluded_by(
-        c, "rtx-pro-6000-blackwell"
-    )
+    assert "interconnect.network-too-slow-for-training" in _excluded_by(c, "rtx-pro-6000-blackwell")
     top = c.recommendations[0]
     assert (top.device, top.count) == ("rtx-pro-6000-blackwell-max-q", 4)
     assert c.devices[top.device]["hosts"] == 1
@@ -309,7 +312,12 @@ def test_no_warnings_about_devices_that_are_not_bought(engine: Engine) -> None:
     "answers",
     [
         {"workload": "inference", "model_params_b": 8, "concurrent_users": 300},
-        {"workload": "pretraining", "model_params_b": 7, "train_tokens_b": 1000, "site": "datacenter"},
+        {
+            "workload": "pretraining",
+            "model_params_b": 7,
+            "train_tokens_b": 1000,
+            "site": "datacenter",
+        },
         {"workload": "scientific", "off_grid": True},
         {"workload": "fine-tuning", "model_params_b": 13, "method": "qlora", "site": "office"},
     ],

@@ -123,9 +123,7 @@ def test_a_tie_between_editions_is_broken_by_their_qualities_not_by_a_cent(engin
     cost_gap = ws.contributions["tie:cost"] - maxq.contributions["tie:cost"]
     assert cost_gap == pytest.approx(2 * (1 - 15_999.99 / 16_000))
     power_gap = 0.5 - 0.5 * 750 / 1050
-    assert ws.tie_break - maxq.tie_break == pytest.approx(
-        3 - 3 * 439 / 505 - power_gap + cost_gap
-    )
+    assert ws.tie_break - maxq.tie_break == pytest.approx(3 - 3 * 439 / 505 - power_gap + cost_gap)
     assert ws.tie_break - maxq.tie_break > 100_000 * cost_gap
 
 

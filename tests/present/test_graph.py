@@ -158,10 +158,11 @@ def test_edge_labels_show_the_branch_a_rule_tests(whole: Any) -> None:
         whole.edges["q:workload", "q:scientific_profile", "gates"]["label"]
         == "asked if == scientific"
     )
-    # seen from the right-hand side, a comparison is flipped
+    # seen from the right-hand side, a comparison is flipped (the rule reads
+    # device.hardware_cost_usd > answer.budget_usd)
     assert (
         whole.edges["q:budget_usd", "rule:budget.over-budget", "needs"]["label"]
-        == "< device.cost_usd"
+        == "< device.hardware_cost_usd"
     )
     assert (
         whole.edges["fact:needs_ecc", "rule:reliability.ecc-missing", "needs"]["label"] == "is true"

@@ -47,7 +47,12 @@ def consultation(tmp_path_factory: pytest.TempPathFactory) -> Consultation:
     assert "\x1b" in engine.rulebase.knowledge.devices["h100-sxm"].name
     # An HGX H100 server draws 10.2 kW, more than a server room's rack: it stands in a datacenter.
     result = engine.consult(
-        {"workload": "inference", "model_params_b": 8, "site": "datacenter", "candidates": "h100-sxm"}
+        {
+            "workload": "inference",
+            "model_params_b": 8,
+            "site": "datacenter",
+            "candidates": "h100-sxm",
+        }
     )
     assert result.recommendations and result.recommendations[0].device == "h100-sxm"
     return result

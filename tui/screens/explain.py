@@ -23,7 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from gpu_advisor.formatting import money
+from gpu_advisor.formatting import money, plural
 
 from ..charts import score_bars
 from ..widgets.bars import BarChart
@@ -87,7 +87,7 @@ def explanation(consultation: Consultation, device_id: str) -> Content:
 
         doc.para(
             (f"Recommended, rank {details.rank} of {ranked}", "bold $success"),
-            f": {details.count} GPUs, {purchase_phrase(consultation, device_id)}, "
+            f": {plural(details.count, 'GPU')}, {purchase_phrase(consultation, device_id)}, "
             f"{money(details.cost_usd)} in all.",
         )
         doc.heading("What to buy")
