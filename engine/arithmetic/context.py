@@ -291,7 +291,13 @@ def _purchase_cost(
     from gpu_advisor.arithmetic.purchase import buy
 
     bought = buy(
-        device, count, site, systems, group=int(attrs["tensor_parallel"] or 1), network_need=need
+        device,
+        count,
+        site,
+        systems,
+        group=int(attrs["tensor_parallel"] or 1),
+        network_need=need,
+        explain=False,
     )
     return 0.0 if bought is None else bought.cost_usd
 

@@ -92,9 +92,23 @@ def purchase_unit(device: Device) -> tuple[str, int]:
     return unit, max(1, gpus)
 
 
+_FITS: dict[tuple[int, str, str], list[HostFit]] = {}
+
+
 def host_fits(device: Device, site: str, systems: Systems) -> list[HostFit]:
     """The hosts that take this device at the site, each with the GPUs it holds: a board goes into
-    the server built for it; a card into a box whose slots, GPU power budget and airflow take it."""
+    the server built for it; a card into a box whose slots, GPU power budget and airflow take it.
+    Worked out once per catalog, device and site (both are immutable once loaded)."""
+    key = (id(systems), device.id, site)
+    found = _FITS.get(key)
+    if found is None:
+        if len(_FITS) > 4096:
+            _FITS.clear()
+        found = _FITS[key] = _host_fits(device, site, systems)
+    return found
+
+
+def _host_fits(device: Device, site: str, systems: Systems) -> list[HostFit]:
     unit, per_unit = purchase_unit(device)
     if unit in INCLUDED_HOST_UNITS:
         return []
@@ -210,25 +224,37 @@ def buy(
     *,
     group: int = 1,
     network_need: Any = None,
+    explain: bool = True,
 ) -> Purchase | None:
     """The purchase for ``gpus_needed`` GPUs of the device at the site, or None when no box we
     know takes it there. ``group``: GPUs that must share a box (a tensor-parallel group).
     ``network_need(gpus, gpus_per_node) -> NetworkNeed`` when the job spans boxes (training).
+    ``explain=False`` skips the steps' wording (searches price many purchases).
 
     Every host that takes the device is priced with the network its boxes need; the cheapest
     purchase whose network carries the job wins (then the fewest boxes)."""
     unit, per_unit = purchase_unit(device)
     units = max(1, math.ceil(max(1, gpus_needed) / per_unit))
     gpus = units * per_unit
-    steps = []
-    if gpus != gpus_needed:
+    steps: list[str] = []
+    if explain and gpus != gpus_needed:
         steps.append(
             f"{device.id} is sold as a {unit} of {per_unit} GPUs: {gpus_needed:,} GPUs -> "
             f"{units:,} {unit}{'s' if units != 1 else ''} = {gpus:,} GPUs"
         )
     if unit in INCLUDED_HOST_UNITS:
         return _priced(
-            device, systems, unit, per_unit, units, gpus, None, units, per_unit, network_need, steps
+            device,
+            systems,
+            unit,
+            per_unit,
+            units,
+            gpus,
+            None,
+            units,
+            per_unit,
+            network_need,
+            steps if explain else None,
         )
     fits = host_fits(device, site, systems)
     if not fits:
@@ -250,7 +276,7 @@ def buy(
                     boxes,
                     fit.gpus,
                     network_need,
-                    steps,
+                    steps if explain else None,
                 )
             )
     return min(
@@ -269,14 +295,16 @@ def _priced(
     nodes: int,
     per_node: int,
     network_need: Any,
-    steps: list[str],
+    steps: list[str] | None,
 ) -> Purchase:
-    """One way to buy: ``nodes`` boxes of ``fit`` (None: the unit is its own box), priced."""
+    """One way to buy: ``nodes`` boxes of ``fit`` (None: the unit is its own box), priced;
+    ``steps`` None: no wording of the steps (a search's trial purchase)."""
+    explain = steps is not None
     price = float(device.value("price_usd") or 0.0)
     gpu_power = float(device.value("power_w") or 0.0)
     system = device.value("system_power_w")
     host = fit.host if fit is not None else None
-    steps = list(steps)
+    steps = list(steps or ())
     if host is None:
         node_power = float(system or gpu_power * per_unit)
         power = node_power * nodes
@@ -289,10 +317,11 @@ def _priced(
         else:
             node_power = min(gpus, per_node) * gpu_power + host.platform_power_w
             power = gpus * gpu_power + nodes * host.platform_power_w
-        steps.append(
-            f"{nodes:,} x {host.name} (up to {per_node} x {device.id} each, "
-            f"${host.price_usd:,.0f} without GPUs)"
-        )
+        if explain:
+            steps.append(
+                f"{nodes:,} x {host.name} (up to {per_node} x {device.id} each, "
+                f"${host.price_usd:,.0f} without GPUs)"
+            )
     network = None
     network_gbs = None
     needed = None
@@ -300,7 +329,8 @@ def _priced(
     if nodes > 1:
         need = network_need(gpus, per_node) if network_need is not None else NetworkNeed(0.0)
         needed = need.gbs_per_gpu if network_need is not None else None
-        steps.extend(need.steps)
+        if explain:
+            steps.extend(need.steps)
         network = choose_network(
             network_options(systems, host), need.gbs_per_gpu, per_node, nodes, gpus
         )
@@ -308,10 +338,12 @@ def _priced(
             ports = gpus if network.per == "gpu" else nodes
             network_cost = ports * network.usd_per_port
             network_gbs = per_gpu_gbs(network, per_node)
-            steps.append(
-                f"network: {network.name}, {ports:,} ports x ${network.usd_per_port:,.0f} = "
-                f"${network_cost:,.0f}; {network_gbs:.2f} GB/s per GPU"
-            )
+            if explain:
+                steps.append(
+                    f"network: {network.name}, {ports:,} ports x "
+                    f"${network.usd_per_port:,.0f} = ${network_cost:,.0f}; "
+                    f"{network_gbs:.2f} GB/s per GPU"
+                )
     return Purchase(
         unit=unit,
         gpus_per_unit=per_unit,
@@ -347,13 +379,25 @@ def most_affordable(
 
     def cost(units: int) -> float:
         bought = buy(
-            device, units * per_unit, site, systems, group=group, network_need=network_need
+            device,
+            units * per_unit,
+            site,
+            systems,
+            group=group,
+            network_need=network_need,
+            explain=False,
         )
         return math.inf if bought is None else bought.cost_usd
 
-    if cost(1) > budget_usd:
+    first = cost(1)
+    if first > budget_usd:
         return 0
-    low, high = 1, 2
+    # A unit with its share of a box costs less than the first unit with a whole box: starting
+    # from budget / first, the answer is at or above it.
+    low = max(1, int(budget_usd // first))
+    while low > 1 and cost(low) > budget_usd:
+        low //= 2
+    high = low * 2
     while cost(high) <= budget_usd:
         low, high = high, high * 2
         if high > 1 << 22:

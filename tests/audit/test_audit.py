@@ -283,7 +283,9 @@ def test_broken_systems_catalog_is_an_error_at_its_place(tmp_path: Path) -> None
     assert text.count(old) == 1
     systems.write_text(text.replace(old, "    hosts: [desktop-towr, workstation-4gpu,"))
     report = audit(tmp_path, None, kb=kb)
-    assert report.exit_code == 1  # the rules load; the catalog beside them does not
+    # the rule base loads the catalog with the demand defaults (a cached rule base carries it),
+    # so a broken catalog is a broken input: exit 2, as for any file that does not load
+    assert report.exit_code == 2
     found = one(report, "load-error")
     assert found.severity == "error" and found.location is not None
     assert (Path(found.location.path), found.location.line) == (

@@ -268,6 +268,8 @@ class PlanScreen(Screen[None]):
             efficiency=texts["efficiency"],
             dod=texts["dod"],
             kb=self.advisor.kb_dir,
+            # knowledge-base devices are bought whole (units, boxes, network) at the answered site
+            site=str(session.value("site") or "server-room"),
         )
         try:
             if self._energy is None:
@@ -278,7 +280,14 @@ class PlanScreen(Screen[None]):
             request = read_request(
                 inputs, LABELS, energy=self._energy, pathways=self._pathways, devices=devices
             )
-            rows = plan(request.devices, request.budget, request.knobs, request.scenarios)
+            rows = plan(
+                request.devices,
+                request.budget,
+                request.knobs,
+                request.scenarios,
+                site=request.site,
+                systems=request.systems,
+            )
         except AdvisorError as exc:
             self._problem(worded(exc, LABELS))
             return
