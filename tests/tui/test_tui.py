@@ -545,10 +545,14 @@ def test_plan_view_follows_the_budget_knob_and_the_paper_pathways(engine: Engine
         screen = app.screen
         rows = screen.rows  # type: ignore[attr-defined]
         assert [r.device.id for r in rows] == ["rtx-pro-6000-blackwell", "h100-pcie"]
-        assert rows[0].units == 16  # $150,000 by default, the paper's budget
+        # $150,000 by default, the paper's budget, buys the cards whole at the answered site (a
+        # server room): two 600 W cards per $7,000 tower, a $700 25 GbE port per tower
+        # (kb/systems.yaml). 11 cards: 11 x 8,999.99 + 6 x 7,700 = 145,199.89 (12: 154,199.88).
+        assert rows[0].units == 11
         await clear_and_type(pilot, screen.query_one("#knob-budget", Input), "300000")
         await pilot.pause()
-        assert screen.rows[0].units == 33  # type: ignore[attr-defined]
+        # 23 cards: 206,999.77 + 12 x 7,700 = 299,399.77 (24: 308,399.76)
+        assert screen.rows[0].units == 23  # type: ignore[attr-defined]
         await pilot.press("f6", "f6")  # recommended -> candidates -> the paper's pathways
         await pilot.pause()
         assert len(screen.rows) == 4 and screen.rows[0].device.pathway  # type: ignore[attr-defined]
