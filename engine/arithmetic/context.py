@@ -219,9 +219,10 @@ def device_attributes(
     unit, per_unit = purchase_unit(device)
     box = box_gpus(device, site, systems)
     attrs["housable"] = box > 0
-    need = _network_need(device, answers, arithmetic, precision)
     training = answers.get("workload") in ("pretraining", "fine-tuning")
     count = _count(device, answers, arithmetic, precision, attrs, box or None, per_unit, None)
+    # after the count: what crosses the network depends on how many GPUs hold the state
+    need = _network_need(device, answers, arithmetic, precision)
     budget = answers.get("budget_usd")
     if budget is not MISSING and box > 0:
         # What the budget buys (boxes and network included) matters when the budget is to be
@@ -392,7 +393,7 @@ def _purchase_attributes(
 def _network_need(device: Device, answers: Answers, arithmetic: Arithmetic, precision: str) -> Any:
     """For training: the network need of the job as a function of (GPUs, GPUs per box)."""
     from gpu_advisor.arithmetic.counting import training_mfu
-    from gpu_advisor.arithmetic.purchase import NetworkNeed, training_network_need
+    from gpu_advisor.arithmetic.purchase import TrainingExchange
 
     demand = arithmetic.demand
     defaults = arithmetic.defaults
@@ -411,31 +412,17 @@ def _network_need(device: Device, answers: Answers, arithmetic: Arithmetic, prec
     ]
     micro_tokens = float(_given(answers, "batch_size", 1) * _given(answers, "context_tokens", 4096))
 
-    def need(gpus: int, per_node: int) -> NetworkNeed:
-        held = arithmetic.counts.get(device.id)
-        floor = held.memory_gpus if held is not None and held.memory_gpus else 1
-        frozen = method in ("lora", "qlora")
-        if floor > per_node:  # the state itself is sharded across boxes
-            k, tokens = (2.0 if frozen else 3.0), micro_tokens
-            exchange = "parameters all-gathered for every micro-batch (ZeRO-3 across boxes)"
-        elif frozen:
-            lora = "LoRA exchanges only the adapters' gradients between boxes: nothing to size"
-            return NetworkNeed(0.0, (lora,))
-        else:
-            k, tokens = 2.0, step_tokens / max(1, gpus)
-            exchange = "gradients all-reduced once per optimizer step (data parallelism)"
-        return training_network_need(
-            k=k,
-            gradient_bytes=defaults["gradient_bytes"],
-            dense_tflops=float(dense.tflops),
-            mfu=mfu,
-            flops_per_param_token=run.flops_per_param_token,
-            tokens_per_exchange=tokens,
-            gpus_per_node=per_node,
-            exchange=exchange,
-        )
-
-    return need
+    held = arithmetic.counts.get(device.id)
+    return TrainingExchange(
+        dense_tflops=float(dense.tflops),
+        mfu=mfu,
+        flops_per_param_token=run.flops_per_param_token,
+        gradient_bytes=defaults["gradient_bytes"],
+        step_tokens=step_tokens,
+        micro_tokens=micro_tokens,
+        memory_gpus=held.memory_gpus if held is not None and held.memory_gpus else 1,
+        frozen=method in ("lora", "qlora"),
+    )
 
 
 def scale_facts(arithmetic: Arithmetic, devices: dict[str, dict[str, Any]]) -> None:
