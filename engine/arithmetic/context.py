@@ -206,7 +206,7 @@ def device_attributes(
 ) -> dict[str, Any]:
     """The flat facts rules see for one device in one consultation (see vocabulary.py)."""
     from gpu_advisor.arithmetic.counting import peer_to_peer, tensor_parallel_degrees
-    from gpu_advisor.arithmetic.purchase import box_gpus, buy, most_affordable, purchase_unit
+    from gpu_advisor.arithmetic.purchase import box_gpus, most_affordable, purchase_unit
 
     # Every knowledge-base attribute (kb.KB_FACTS / KB_DERIVED), generically: a new fact in the
     # device files reaches the rules without a line here. memory_gb is the GPU-usable memory
@@ -250,14 +250,7 @@ def device_attributes(
         and (needed or 1) > 1
         and degrees[-1] == 1
     )
-    bought = buy(
-        device,
-        count,
-        site,
-        systems,
-        group=int(attrs["tensor_parallel"] or 1),
-        network_need=need if training else None,
-    )
+    bought = _bought(device, count, site, systems, attrs, need if training else None)
     if bought is not None:
         arithmetic.purchases[device.id] = bought
     _purchase_attributes(device, attrs, bought, count, unit, per_unit, arithmetic)
@@ -286,21 +279,27 @@ def device_attributes(
     return attrs
 
 
+def _bought(
+    device: Device,
+    count: int,
+    site: str,
+    systems: Any,
+    attrs: dict[str, Any],
+    need: Any,
+    explain: bool = True,
+) -> Any:
+    """The purchase of ``count`` GPUs, tensor-parallel groups kept within a box."""
+    from gpu_advisor.arithmetic.purchase import buy
+
+    group = int(attrs["tensor_parallel"] or 1)
+    return buy(device, count, site, systems, group=group, network_need=need, explain=explain)
+
+
 def _purchase_cost(
     device: Device, count: int, site: str, systems: Any, attrs: dict[str, Any], need: Any
 ) -> float:
-    from gpu_advisor.arithmetic.purchase import buy
-
-    bought = buy(
-        device,
-        count,
-        site,
-        systems,
-        group=int(attrs["tensor_parallel"] or 1),
-        network_need=need,
-        explain=False,
-    )
-    return 0.0 if bought is None else bought.cost_usd
+    bought = _bought(device, count, site, systems, attrs, need, explain=False)
+    return 0.0 if bought is None else float(bought.cost_usd)
 
 
 class _NoPcieDefaults:

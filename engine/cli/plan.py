@@ -185,18 +185,10 @@ def read_request(args: argparse.Namespace) -> PlanRequest:
 @fields_named(FLAGS)
 def run(args: argparse.Namespace) -> int:
     """Compute the plan and print it in the chosen format."""
-    from gpu_advisor.arithmetic.plan import plan
     from gpu_advisor.present.plan_tables import WRITERS
 
     request = read_request(args)
-    plans = plan(
-        request.devices,
-        request.budget,
-        request.knobs,
-        request.scenarios,
-        site=request.site,
-        systems=request.systems,
-    )
+    plans = request.plans()
     WRITERS[args.format](request, plans)
     return 0
 

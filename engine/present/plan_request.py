@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 from gpu_advisor.errors import UsageError, did_you_mean, one_of
 
 if TYPE_CHECKING:
-    from gpu_advisor.arithmetic.plan import EnergyKnobs, Erratum, Pathways, PlanDevice, Scenario
+    from gpu_advisor.arithmetic.plan import (
+        DevicePlan,
+        EnergyKnobs,
+        Erratum,
+        Pathways,
+        PlanDevice,
+        Scenario,
+    )
     from gpu_advisor.knowledge.systems import Systems
 
 
@@ -57,6 +64,19 @@ class PlanRequest:
     site: str | None = None
     systems: Systems | None = None
     """The hosts and networks the devices are bought with (kb/systems.yaml), with a site."""
+
+    def plans(self) -> list[DevicePlan]:
+        """Every device's row, as both front ends compute it."""
+        from gpu_advisor.arithmetic.plan import plan
+
+        return plan(
+            self.devices,
+            self.budget,
+            self.knobs,
+            self.scenarios,
+            site=self.site,
+            systems=self.systems,
+        )
 
 
 # The plan arithmetic's checks (to_money, to_number, require_*) name the field that was wrong;

@@ -243,7 +243,7 @@ class PlanScreen(Screen[None]):
 
     def recompute(self) -> None:
         """Run the plan arithmetic with the knobs as they are and redraw the tables."""
-        from gpu_advisor.arithmetic.plan import load_energy, load_pathways, plan
+        from gpu_advisor.arithmetic.plan import load_energy, load_pathways
         from gpu_advisor.present.plan_request import PlanInputs, read_request
 
         texts = self._knob_texts()
@@ -280,14 +280,7 @@ class PlanScreen(Screen[None]):
             request = read_request(
                 inputs, LABELS, energy=self._energy, pathways=self._pathways, devices=devices
             )
-            rows = plan(
-                request.devices,
-                request.budget,
-                request.knobs,
-                request.scenarios,
-                site=request.site,
-                systems=request.systems,
-            )
+            rows = request.plans()
         except AdvisorError as exc:
             self._problem(worded(exc, LABELS))
             return
