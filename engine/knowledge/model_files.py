@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import stat
 import struct
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from typing import Any
 
 from gpu_advisor.errors import FileError, Location, did_you_mean
 from gpu_advisor.knowledge.models import MLP_RATIO, ModelArch
+from gpu_advisor.knowledge.safe_files import MAX_DATA_FILE_BYTES
 
 ATTENTION_KINDS = ("multi-head", "grouped", "multi-query", "latent")
 """multi-head: one KV head per query head; grouped: KV heads shared by groups of query heads;
@@ -279,6 +281,18 @@ def spec_from_arch(arch: ModelArch) -> ModelSpec:
 def _load_json(path: Path) -> tuple[str, dict[str, Any]]:
     """The text and the top-level object of a JSON file, or a FileError that points at the fault."""
     try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise FileError(Location(str(path)), "no such file") from None
+    except OSError as err:
+        raise FileError(Location(str(path)), f"cannot be read: {err.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):  # a FIFO or a device would block or never end
+        raise FileError(Location(str(path)), "not a regular file")
+    if info.st_size > MAX_DATA_FILE_BYTES:
+        raise FileError(
+            Location(str(path)), f"larger than {MAX_DATA_FILE_BYTES:,} bytes: not a model config"
+        )
+    try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise FileError(Location(str(path)), "no such file") from None
@@ -292,6 +306,10 @@ def _load_json(path: Path) -> tuple[str, dict[str, Any]]:
         raise FileError(
             Location(str(path), err.lineno, err.colno), f"not valid JSON: {err.msg}"
         ) from None
+    except RecursionError:
+        raise FileError(Location(str(path)), "not valid JSON: nested too deeply") from None
+    except ValueError as err:  # an integer of more digits than Python converts
+        raise FileError(Location(str(path)), f"not valid JSON: {err}") from None
     if not isinstance(data, dict):
         raise FileError(
             Location(str(path), 1, 1),

@@ -9,6 +9,7 @@ Fixtures and their sources: tests/fixtures/models/README.md.
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -457,3 +458,28 @@ def test_split_gguf_needs_every_part(tmp_path: Path) -> None:
 
 def test_config_json_file_reads_as_well_as_its_folder() -> None:
     assert read_config(MODELS / "mixtral-8x7b" / "config.json") == model("mixtral-8x7b")
+
+
+def test_a_hostile_config_is_one_located_error_not_a_traceback(tmp_path: Path) -> None:
+    # issue 17's hardening for the files --model reads: 50,000 nested brackets, an integer of
+    # 5,000 digits (past Python's conversion limit) and a FIFO each give one FileError
+    from gpu_advisor.errors import FileError
+    from gpu_advisor.knowledge.model_files import read_model
+
+    deep = tmp_path / "deep" / "config.json"
+    deep.parent.mkdir()
+    deep.write_text('{"a": ' + "[" * 50_000 + "]" * 50_000 + "}", encoding="utf-8")
+    huge = tmp_path / "huge" / "config.json"
+    huge.parent.mkdir()
+    huge.write_text('{"hidden_size": ' + "9" * 5000 + "}", encoding="utf-8")
+    fifo = tmp_path / "fifo" / "config.json"
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)
+    for path, words in (
+        (deep, "nested too deeply"),
+        (huge, "not valid JSON"),
+        (fifo, "not a regular file"),
+    ):
+        with pytest.raises(FileError) as caught:
+            read_model(str(path))
+        assert str(caught.value).startswith(str(path)) and words in str(caught.value)
