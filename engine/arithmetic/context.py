@@ -166,7 +166,11 @@ def context_arithmetic(
         from gpu_advisor.knowledge.systems import load_systems
 
         systems = load_systems(kb_dir)
-    result = Arithmetic(demand=Demand("none"), systems=systems)
+    if defaults is None:
+        from gpu_advisor.knowledge.catalogs import load_demand_defaults  # pydantic: not when cached
+
+        defaults = load_demand_defaults(kb_dir)
+    result = Arithmetic(demand=Demand("none"), systems=systems, defaults=defaults)
     site = answers.get("site")
     if site is not MISSING and str(site) in systems.max_node_kw:
         result.facts["site_max_node_kw"] = systems.max_node_kw[str(site)]
@@ -183,11 +187,6 @@ def context_arithmetic(
     kv_cache = estimate.item("kv_cache")
     if request.workload == "inference" and kv_cache is not None:
         result.facts["kv_cache_all_users_gb"] = round(kv_cache.gb, 2)
-    if defaults is None:
-        from gpu_advisor.knowledge.catalogs import load_demand_defaults  # pydantic: not when cached
-
-        defaults = load_demand_defaults(kb_dir)
-    result.defaults = defaults
     arch = request.model or sizing.architecture_from_params(request.params_b)
     one = (
         result.estimate_for(replace(request, batch_size=1))
@@ -240,7 +239,7 @@ def device_attributes(
             if fill and affordable > count:
                 count = affordable
                 attrs["count_set_by"] = "budget"
-    degrees = tensor_parallel_degrees(device, arithmetic.defaults or _NO_PCIE_DEFAULTS, box or None)
+    degrees = tensor_parallel_degrees(device, arithmetic.defaults, box or None)
     attrs["peer_to_peer"] = peer_to_peer(device)
     attrs["tensor_parallel_max"] = degrees[-1]
     needed = attrs["gpus_needed"]
@@ -300,17 +299,6 @@ def _purchase_cost(
 ) -> float:
     bought = _bought(device, count, site, systems, attrs, need, explain=False)
     return 0.0 if bought is None else float(bought.cost_usd)
-
-
-class _NoPcieDefaults:
-    """Stands in for the demand defaults when none are loaded (a knowledge base without
-    kb/demand.yaml): no tensor parallelism over PCIe."""
-
-    def __getitem__(self, name: str) -> float:
-        return 1.0
-
-
-_NO_PCIE_DEFAULTS: Any = _NoPcieDefaults()
 
 
 def _site(answers: Answers) -> str:

@@ -85,23 +85,9 @@ def purchase_lines(consultation: Consultation, device_id: str) -> list[str]:
     """Text lines: the units, the boxes and the network bought, and the cost by part."""
     attrs = consultation.devices[device_id]
     bought = consultation.arithmetic.purchases.get(device_id)
-    unit = attrs.get("purchase_unit") or "card"
-    units = int(attrs.get("units") or 0)
     lines = [
-        f"What to buy: {plural(units, unit)} of "
-        f"{attrs.get('gpus_per_unit')} x {device_id} = {attrs['count']:,} GPUs"
-        + (
-            f" in {attrs['hosts']:,} x {bought.host.name}"
-            if bought is not None and bought.host is not None
-            else " (each its own box)"
-            if bought is not None
-            else ""
-        )
-        + (
-            f", joined by {bought.network.name}"
-            if bought is not None and bought.network is not None
-            else ""
-        )
+        f"What to buy: {purchase_phrase(consultation, device_id)} "
+        f"= {attrs['count']:,} x {device_id}"
     ]
     if bought is not None:
         lines += [f"  - {step}" for step in bought.steps]
