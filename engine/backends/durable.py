@@ -53,10 +53,11 @@ import math
 import re
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Self
 
 import durable.engine as durable_engine
+import durable_rules_engine as _engine
 
 from gpu_advisor.errors import EngineError
 
@@ -122,17 +123,25 @@ def _has_awkward_number(obj: Any) -> bool:
     stack = [obj]
     while stack:
         item = stack.pop()
-        if isinstance(item, dict):
+        kind = type(item)  # exact types first: this runs on every fact of every consultation
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is dict:
             stack.extend(item.values())
-        elif isinstance(item, (list, tuple)):
+        elif kind is list or kind is tuple:
             stack.extend(item)
         elif isinstance(item, bool):
             continue
         elif isinstance(item, float):
             if not math.isfinite(item) or (item != 0 and not 1e-4 <= abs(item) < 1e16):
                 return True
-        elif isinstance(item, int) and not -(2**63) <= item < 2**63:
-            return True
+        elif isinstance(item, int):
+            if not -(2**63) <= item < 2**63:
+                return True
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
     return False
 
 
@@ -174,6 +183,7 @@ durable_engine.json = _DurableJson  # type: ignore[assignment]
 _ENGINE_LOCK = threading.RLock()
 _ruleset_counter = itertools.count(1)
 _session_counter = itertools.count(1)
+_NOT_HANDLED, _OBSERVED = 1, 2  # assert_fact's status: no rule looks at it; asserted before
 _NEVER: dict[str, Any] = {"$nex": {"kind": 1}}
 ANCHOR_RULE = "__session__"
 ANCHOR: dict[str, Any] = {"all": [{"m": {"kind": "session"}}], "run": ANCHOR_RULE}
@@ -194,61 +204,25 @@ class Firing:
     device_id: str | None
 
 
-class _Host(durable_engine.Host):
-    """A Host that starts no background threads and hands every action to a recorder."""
-
-    def __init__(self, recorder: _Recorder) -> None:
-        self._recorder = recorder
-        super().__init__()
-
-    def _run(self) -> None:  # the base class starts timer threads that call into C concurrently
-        return None
-
-    def get_action(self, action_name: str) -> Any:
-        recorder = self._recorder
-        if action_name == ANCHOR_RULE:
-            return lambda closure: None
-
-        def action(closure: Any) -> None:
-            try:
-                sid = str(closure.s.sid)
-                device = getattr(closure, "dev", None)
-                device_id = device._d.get("id") if device is not None else None
-                context = getattr(closure, "ctx", None) or getattr(closure, "m", None)
-                stage = int(context._d.get("stage", -1)) if context is not None else -1
-                recorder.record(sid, Firing(action_name, stage, device_id))
-            except Exception as exc:  # noqa: BLE001 - never let durable swallow it: keep it for the caller
-                recorder.fail(str(closure.s.sid), exc)
-
-        return action
+_DEVICE_ID = re.compile(r'"id"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
-class _Recorder:
-    def __init__(self, deduplicate: bool = False) -> None:
-        self.firings: dict[str, list[Firing]] = {}
-        self.errors: dict[str, Exception] = {}
-        self.deduplicate = deduplicate  # a rule split into parts fires once per matching part
-        self._seen: dict[str, set[Firing]] = {}
+def _read_action(text: str, actions: Mapping[str, str]) -> tuple[str, str | None]:
+    """The rule and device of one action message, read without parsing the whole message.
 
-    def record(self, sid: str, firing: Firing) -> None:
-        if self.deduplicate:
-            seen = self._seen.setdefault(sid, set())
-            if firing in seen:
-                return
-            seen.add(firing)
-        self.firings.setdefault(sid, []).append(firing)
-
-    def forget(self, sid: str) -> None:
-        self.firings.pop(sid, None)
-        self.errors.pop(sid, None)
-        self._seen.pop(sid, None)
-
-    def start(self, sid: str) -> None:
-        self.firings[sid] = []
-        self._seen.pop(sid, None)
-
-    def fail(self, sid: str, exc: Exception) -> None:
-        self.errors.setdefault(sid, exc)
+    A message is ``{"<rule>": {"ctx": {...}, "dev": {...}}}`` holding every field of the facts
+    that matched; parsing it took most of a consultation's time. The rule is its first key, and
+    the device is the ``id`` of the device fact: the only key spelled ``"id"`` (context fields
+    carry prefixes), and a ``"`` inside a JSON string is always escaped, so ``"id":`` cannot
+    be read out of a value. Anything unusual falls back to ``json.loads``."""
+    name = text[2 : text.find('"', 2)]
+    found = _DEVICE_ID.search(text)
+    device = found.group(1) if found else None
+    if name not in actions or (device is not None and "\\" in device):
+        ((name, message),) = json.loads(text).items()
+        member = message.get("dev") if isinstance(message, dict) else None
+        device = member.get("id") if isinstance(member, dict) else None
+    return actions[name], device
 
 
 def compile_member(cond: Condition, ref_member: str | None = None) -> dict[str, Any] | None:
@@ -350,12 +324,6 @@ def cond_location(cond: Condition) -> Any:
     return getattr(cond, "location", None)
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer():
-        return value
-    return value
-
-
 def context_fact(
     sid: str,
     stage: int,
@@ -364,24 +332,28 @@ def context_fact(
     fields: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     """The context fact of one stage: every set answer and fact, flattened with prefixes (only
-    the ``fields`` given, when the whole fact would be wider than durable_rules takes)."""
+    the ``fields`` given, when given: the ruleset's rules read no others, and a smaller fact
+    is parsed and matched faster)."""
     fact: dict[str, Any] = {"sid": sid, "kind": "ctx", "stage": stage}
     for key, value in answers.items():
         if value is not MISSING and value is not None and not isinstance(value, (list, dict)):
-            fact["a__" + key] = _json_value(value)
+            fact["a__" + key] = value
     for key, value in facts.items():
         if value is not MISSING and value is not None:
-            fact["f__" + key] = _json_value(value)
+            fact["f__" + key] = value
     return _narrow(fact, fields)
 
 
 def device_fact(
     sid: str, attributes: Mapping[str, Any], fields: frozenset[str] | None = None
 ) -> dict[str, Any]:
+    """A device's fact: its set attributes (only the ``fields`` given, and its id, when given)."""
     fact: dict[str, Any] = {"sid": sid, "kind": "device"}
-    fact.update(
-        {k: _json_value(v) for k, v in attributes.items() if v is not MISSING and v is not None}
-    )
+    for key, value in attributes.items():
+        if value is not MISSING and value is not None and (fields is None or key in fields):
+            fact[key] = value
+    if "id" in attributes:
+        fact["id"] = attributes["id"]
     return _narrow(fact, fields)
 
 
@@ -389,7 +361,7 @@ _ALWAYS_KEPT = frozenset({"sid", "kind", "stage", "id"})
 
 
 def _narrow(fact: dict[str, Any], fields: frozenset[str] | None) -> dict[str, Any]:
-    if fields is None or len(fact) <= DURABLE_MAX_FACT_FIELDS:
+    if fields is None:
         return fact
     narrow = {k: v for k, v in fact.items() if k in fields or k in _ALWAYS_KEPT}
     if len(narrow) > DURABLE_MAX_FACT_FIELDS:  # pragma: no cover - the packing prevents it
@@ -428,6 +400,10 @@ class _Ruleset:
     has_device_rules: bool
     context_fields: frozenset[str]
     device_fields: frozenset[str]
+    handle: int = 0
+    """The C engine's handle of this ruleset, once created."""
+    actions: dict[str, str] = field(default_factory=dict)
+    """The rule each durable rule's action records (a rule split into parts has several)."""
 
 
 @dataclass
@@ -517,12 +493,19 @@ def _pack(parts: list[_Part]) -> list[list[_Part]]:
 
 
 class DurableSession:
-    """Runs one consultation's stages in its own durable_rules session (one per ruleset)."""
+    """Runs one consultation's stages in its own durable_rules session (one per ruleset).
+
+    It drives durable_rules' C engine directly: assert a fact, then take each action the engine
+    starts and complete it. durable's Python ``Host`` would build a closure per action, parse
+    the session state and every matched fact from JSON, and write the state back; our actions
+    only record which rule fired on which device, so none of that is needed (and no action of
+    ours can raise an exception for durable to swallow)."""
 
     def __init__(self, rules: CompiledRules) -> None:
         self._rules = rules
         self.sid = str(next(_session_counter))
-        self._opened: list[str] = []
+        self._opened: list[_Ruleset] = []
+        self._seen: set[Firing] = set()
 
     def __enter__(self) -> Self:
         return self
@@ -530,21 +513,23 @@ class DurableSession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _open(self, ruleset: str) -> None:
+    def _open(self, ruleset: _Ruleset) -> None:
         """Start the session with the anchor fact, so that deleting it later is safe."""
-        if ruleset not in self._opened:
-            self._rules.host.assert_fact(ruleset, {"sid": self.sid, "kind": "session"})
+        if not any(opened is ruleset for opened in self._opened):
             self._opened.append(ruleset)
+            self._rules.open_sessions += 1
+            self._post(ruleset, {"sid": self.sid, "kind": "session"}, -1, [])
 
     def close(self) -> None:
         """Delete the session's state (the engine holds at most 1,024 sessions)."""
         with _ENGINE_LOCK:
             try:
                 while self._opened:
-                    self._rules.host.delete_state(self._opened.pop(), self.sid)
+                    ruleset = self._opened.pop()
+                    self._rules.open_sessions -= 1
+                    _engine.delete_state(ruleset.handle, self.sid)
             finally:
                 self._opened.clear()
-                self._rules.recorder.forget(self.sid)
 
     def run_stage(
         self,
@@ -554,55 +539,68 @@ class DurableSession:
         devices: Iterable[Mapping[str, Any]] = (),
     ) -> list[Firing]:
         """Assert this stage's context (and device facts) and return the firings it caused."""
-        recorder = self._rules.recorder
         device_list = list(devices)
+        fired: list[Firing] = []
         with _ENGINE_LOCK:
-            recorder.start(self.sid)
             for ruleset in self._rules.rulesets:
                 if stage not in ruleset.stages and not (device_list and ruleset.has_device_rules):
                     continue
+                self._open(ruleset)
                 batch = [context_fact(self.sid, stage, answers, facts, ruleset.context_fields)]
                 batch += [
                     device_fact(self.sid, attrs, ruleset.device_fields) for attrs in device_list
                 ]
-                self._assert(ruleset.name, stage, batch)
-            if self.sid in recorder.errors:
-                raise EngineError(f"a rule action failed: {recorder.errors[self.sid]}")
-            return list(recorder.firings.get(self.sid, []))
+                for fact in batch:
+                    self._post(ruleset, fact, stage, fired)
+        return fired
 
-    def _assert(self, ruleset: str, stage: int, batch: list[dict[str, Any]]) -> None:
-        self._open(ruleset)
-        for fact in batch:
-            if len(fact) > DURABLE_MAX_FACT_FIELDS:
-                raise DurableLimitError(
-                    f"a fact with {len(fact)} fields at stage {stage}: durable_rules takes at most "
-                    f"{DURABLE_MAX_FACT_FIELDS} (use --evaluator python, or fewer facts)"
-                )
-            try:
-                self._rules.host.assert_fact(ruleset, fact)
-            except durable_engine.MessageNotHandledException:
-                continue  # no rule looks at this fact at this stage
-            except durable_engine.MessageObservedException:
-                raise EngineError(f"internal: fact asserted twice in session {self.sid}") from None
-            except Exception as exc:
-                raise EngineError(f"durable_rules failed at stage {stage}: {exc}") from exc
-        state = self._rules.host.get_state(ruleset, self.sid)
-        if isinstance(state, dict) and state.get("exception"):
-            raise EngineError(f"a rule action failed: {state['exception']}")
+    def _post(
+        self, ruleset: _Ruleset, fact: dict[str, Any], stage: int, fired: list[Firing]
+    ) -> None:
+        """Assert one fact and run the actions it starts, recording each firing once."""
+        if len(fact) > DURABLE_MAX_FACT_FIELDS:
+            raise DurableLimitError(
+                f"a fact with {len(fact)} fields at stage {stage}: durable_rules takes at most "
+                f"{DURABLE_MAX_FACT_FIELDS} (use --evaluator python, or fewer facts)"
+            )
+        handle = ruleset.handle
+        try:
+            text = _DurableJson.dumps(fact, separators=(",", ":"))
+            status, state = _engine.assert_fact(handle, text)
+            if status == _NOT_HANDLED:
+                return  # no rule looks at this fact at this stage
+            if status == _OBSERVED:
+                raise EngineError(f"internal: fact asserted twice in session {self.sid}")
+            started = _engine.start_action_for_state(handle, state)
+            text = started[1] if started else None
+            while text:
+                try:
+                    rule_id, device_id = _read_action(text, ruleset.actions)
+                except Exception:
+                    _engine.abandon_action(handle, state)  # as durable's own host does
+                    raise
+                if rule_id != ANCHOR_RULE:
+                    firing = Firing(rule_id, stage, device_id)
+                    if firing not in self._seen:  # a rule split into parts fires once per part
+                        self._seen.add(firing)
+                        fired.append(firing)
+                text = _engine.complete_and_start_action(handle, state)
+        except (EngineError, DurableLimitError):
+            raise
+        except Exception as exc:
+            raise EngineError(f"durable_rules failed at stage {stage}: {exc}") from exc
 
 
 class CompiledRules:
-    """A rule base compiled into durable_rules rulesets (one, unless the limits need more) on a
-    Host of its own."""
+    """A rule base compiled into durable_rules rulesets (one, unless the limits need more), each
+    created in the C engine under a name of its own (never the global ``ruleset`` DSL)."""
 
     def __init__(self, rules: Iterable[tuple[str, Condition, int, bool]]) -> None:
         base = f"gpu_advisor_{next(_ruleset_counter)}"
         parts: list[_Part] = []
-        split = False
         for rule_id, cond, stage, device in rules:
             context, device_fields = _fields(rule_id, cond)
             alternatives = split_alternatives(rule_id, cond)
-            split = split or len(alternatives) > 1
             for index, alternative in enumerate(alternatives):
                 name = rule_id if index == 0 else f"{rule_id}~{index}"
                 parts.append(
@@ -634,13 +632,21 @@ class CompiledRules:
         self.name = self.rulesets[0].name
         #: every durable rule of every ruleset (for benchmarks and tests)
         self.definition = {k: v for ruleset in self.rulesets for k, v in ruleset.definition.items()}
-        self.recorder = _Recorder(deduplicate=split)
+        #: sessions holding state in the engine now (tests check that consultations close theirs)
+        self.open_sessions = 0
         with _ENGINE_LOCK:
-            self.host = _Host(self.recorder)
-            try:
-                self.host.set_rulesets({r.name: copy.deepcopy(r.definition) for r in self.rulesets})
-            except Exception as exc:
-                raise EngineError(f"durable_rules rejected the compiled rules: {exc}") from exc
+            for ruleset in self.rulesets:
+                conditions = {
+                    name: {k: v for k, v in rule.items() if k != "run"}
+                    for name, rule in ruleset.definition.items()
+                }
+                ruleset.actions = {name: rule["run"] for name, rule in ruleset.definition.items()}
+                try:
+                    ruleset.handle = _engine.create_ruleset(
+                        ruleset.name, _DurableJson.dumps(conditions, ensure_ascii=False)
+                    )
+                except Exception as exc:
+                    raise EngineError(f"durable_rules rejected the compiled rules: {exc}") from exc
 
     def session(self) -> DurableSession:
         return DurableSession(self)

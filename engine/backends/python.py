@@ -16,7 +16,7 @@ of its negation normal form that read device facts (the *device part*) and the r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,3 +185,92 @@ def context_of(answers: dict[str, Any], facts: dict[str, Any]) -> Context:
         if value is not MISSING and value is not None:
             ctx["fact." + key] = value
     return ctx
+
+
+@dataclass(frozen=True)
+class StagedRule:
+    """A rule compiled for the engine's Python evaluator: its context part and, for a device
+    rule, its device part (None for a context rule) and the context keys the device part reads
+    (what its result on a given set of devices depends on, besides their attributes)."""
+
+    rule_id: str
+    context: Predicate
+    device: Predicate | None
+    device_reads: tuple[str, ...] = ()
+
+
+def compile_stages(
+    rules: Iterable[tuple[str, Condition, int, bool]],
+) -> dict[int, list[StagedRule]]:
+    """(rule id, condition, stage, device-scoped) compiled and grouped by stage, in rule order."""
+    stages: dict[int, list[StagedRule]] = {}
+    for rule_id, cond, stage, device_scoped in rules:
+        if device_scoped:
+            split = split_condition(cond)
+            reads = sorted(ref_key(r) for r in split.device_refs if r.scope != "device")
+            staged = StagedRule(
+                rule_id,
+                compile_condition(split.context),
+                compile_condition(split.device),
+                tuple(reads),
+            )
+        else:
+            staged = StagedRule(rule_id, compile_condition(cond), None)
+        stages.setdefault(stage, []).append(staged)
+    return stages
+
+
+DeviceMemo = dict[tuple[Any, ...], tuple[str, ...]]
+"""The devices a rule's device part held for, by (rule, set of devices, context values read)."""
+
+DEVICE_MEMO_LIMIT = 50_000
+
+
+def run_compiled_stage(
+    rules: list[StagedRule],
+    answers: Mapping[str, Any],
+    facts: Mapping[str, Any],
+    devices: Mapping[str, Attrs],
+    memo: DeviceMemo | None = None,
+    devices_key: Any = None,
+) -> list[tuple[str, str | None]]:
+    """(rule id, device id or None) of every rule of one stage that fires, in rule order and,
+    within a device rule, in device order. A device rule's context part is tested once.
+
+    With a ``memo`` and a ``devices_key`` that names these exact device attributes (the same
+    key must always mean the same attributes), a device part is evaluated over the devices only
+    once per combination of the context values it reads: re-consultations that change one
+    answer (the lever search) skip the device loop of every rule that does not read it."""
+    ctx = context_of(dict(answers), dict(facts))
+    nothing: Attrs = {}
+    fired: list[tuple[str, str | None]] = []
+    for rule in rules:
+        if not rule.context(ctx, nothing):
+            continue
+        if rule.device is None:
+            fired.append((rule.rule_id, None))
+            continue
+        key = None
+        if memo is not None and devices_key is not None:
+            key = (rule.rule_id, devices_key, *(_hashable(ctx.get(k)) for k in rule.device_reads))
+            held = memo.get(key)
+            if held is not None:
+                fired.extend((rule.rule_id, d) for d in held)
+                continue
+        device_holds = rule.device
+        held = tuple(d for d, attrs in devices.items() if device_holds(ctx, attrs))
+        if key is not None and memo is not None:
+            if len(memo) >= DEVICE_MEMO_LIMIT:
+                memo.clear()
+            memo[key] = held
+        fired.extend((rule.rule_id, d) for d in held)
+    return fired
+
+
+def _hashable(value: Any) -> Any:
+    """A context value as part of a memo key (answers such as ``candidates`` are lists)."""
+    if isinstance(value, list):
+        return ("list", tuple(_hashable(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", tuple(sorted((k, _hashable(v)) for k, v in value.items())))
+    return (type(value).__name__, value)

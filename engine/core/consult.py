@@ -15,6 +15,7 @@ its rule base and a ``reconsult`` callable (for counterfactuals), never the engi
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,12 @@ from gpu_advisor.arithmetic.context import (
     scale_facts,
 )
 from gpu_advisor.backends.durable import CompiledRules, Firing
+from gpu_advisor.backends.python import (
+    DeviceMemo,
+    StagedRule,
+    compile_stages,
+    run_compiled_stage,
+)
 from gpu_advisor.core.answers import Answers, normalize_answers
 from gpu_advisor.core.ranking import rank
 from gpu_advisor.core.results import (
@@ -49,6 +56,8 @@ class Engine:
     def __init__(self, rulebase: RuleBase) -> None:
         self.rulebase = rulebase
         self._compiled: CompiledRules | None = None
+        self._python_rules: dict[int, list[StagedRule]] | None = None
+        self._device_memo: DeviceMemo = {}
         self._rule_order = {rule.id: i for i, rule in enumerate(rulebase.rules)}
         self._arithmetic_memo: dict[
             tuple[Any, ...], tuple[Arithmetic, dict[str, dict[str, Any]]]
@@ -88,7 +97,7 @@ class Engine:
         """Run one consultation. ``fact_overrides`` pins derived facts (for counterfactuals)."""
         rb = self.rulebase
         answers = normalize_answers(rb.questions, raw_answers, rb.knowledge)
-        arithmetic, devices = self._arithmetic(answers)
+        arithmetic, devices, devices_key = self._arithmetic(answers)
         facts: dict[str, Any] = {
             name: fact.default
             for name, fact in rb.facts.items()
@@ -97,7 +106,7 @@ class Engine:
         facts.update(arithmetic.facts)
         overrides = dict(fact_overrides or {})
         facts.update(overrides)
-        device_ids = list(devices)
+        position = {device_id: i for i, device_id in enumerate(devices)}
         derived_by: dict[str, list[str]] = {}
         firings: list[Firing] = []
         final = rb.strata - 1
@@ -107,16 +116,18 @@ class Engine:
                 batch = list(devices.values()) if stage == final else []
                 if session is not None:
                     fired = session.run_stage(stage, answers.values, facts, batch)
-                else:
-                    fired = self._python_stage(
-                        stage, answers, facts, devices if stage == final else {}
+                    fired.sort(
+                        key=lambda f: (
+                            self._rule_order[f.rule_id],
+                            position.get(f.device_id, -1) if f.device_id is not None else -1,
+                        )
                     )
-                fired.sort(
-                    key=lambda f: (
-                        self._rule_order[f.rule_id],
-                        device_ids.index(f.device_id) if f.device_id in device_ids else -1,
+                else:  # the Python evaluator's firings come in rule and device order
+                    fired = (
+                        self._python_stage(stage, answers, facts, devices, devices_key)
+                        if stage == final
+                        else self._python_stage(stage, answers, facts, {}, None)
                     )
-                )
                 firings.extend(fired)
                 if stage != final:
                     self._apply_derivations(fired, facts, derived_by, overrides)
@@ -125,9 +136,12 @@ class Engine:
                 session.close()
         return self._conclude(answers, arithmetic, facts, derived_by, devices, firings, evaluator)
 
-    def _arithmetic(self, answers: Answers) -> tuple[Arithmetic, dict[str, dict[str, Any]]]:
+    def _arithmetic(
+        self, answers: Answers
+    ) -> tuple[Arithmetic, dict[str, dict[str, Any]], tuple[Any, ...]]:
         """Sizing and device facts, memoized on the answers the arithmetic reads (counterfactuals
-        and edits in the TUI mostly change answers it does not read)."""
+        and edits in the TUI mostly change answers it does not read), and that memo key: the
+        same key always gives the same device attributes."""
         key = tuple((k, repr(answers.get(k))) for k in ARITHMETIC_ANSWERS) + (
             repr(answers.get("candidates")),
         )
@@ -148,7 +162,7 @@ class Engine:
                 self._arithmetic_memo.pop(next(iter(self._arithmetic_memo)))
             memo = self._arithmetic_memo[key] = (arithmetic, devices)
         arithmetic, devices = memo
-        return arithmetic, {d: dict(attrs) for d, attrs in devices.items()}
+        return arithmetic, {d: dict(attrs) for d, attrs in devices.items()}, key
 
     def _python_stage(
         self,
@@ -156,8 +170,25 @@ class Engine:
         answers: Answers,
         facts: dict[str, Any],
         devices: dict[str, dict[str, Any]],
+        devices_key: tuple[Any, ...] | None,
     ) -> list[Firing]:
-        return python_stage(self.rulebase.rules, stage, answers.values, facts, devices)
+        """The Python evaluator's firings: each rule compiled once into closures, a device
+        rule's context part tested once per stage rather than once per device, and its device
+        part remembered by the devices (their memo key) and the context values it reads (the
+        lever search re-consults many times, changing one answer at a time)."""
+        if self._python_rules is None:
+            self._python_rules = compile_stages(
+                (r.id, r.when, r.stratum, r.scope == "device") for r in self.rulebase.rules
+            )
+        fired = run_compiled_stage(
+            self._python_rules.get(stage, []),
+            answers.values,
+            facts,
+            devices,
+            self._device_memo,
+            devices_key,
+        )
+        return [Firing(rule_id, stage, device_id) for rule_id, device_id in fired]
 
     def _apply_derivations(
         self,
@@ -210,49 +241,40 @@ class Engine:
             evaluator=evaluator,
         )
         points: dict[str, list[tuple[Rule, float]]] = {d: [] for d in devices}
-        for seq, firing in enumerate(firings, start=1):
-            rule = rb.rule(firing.rule_id)
-            lookup = consultation.lookup(firing.device_id)
-            if evaluator == "durable" and not evaluate(rule.when, lookup):
+        rule_of = rb.rule
+        for firing in firings:
+            rule = rule_of(firing.rule_id)
+            device = firing.device_id
+            if evaluator == "durable" and not evaluate(rule.when, consultation.lookup(device)):
                 raise EngineError(
-                    f"engine disagreement: {rule.id} fired for {firing.device_id or 'context'} "
+                    f"engine disagreement: {rule.id} fired for {device or 'context'} "
                     "but its condition is false in Python"
                 )
-            consultation.trace.append(
-                TraceEntry(
-                    seq=seq,
-                    stage=firing.stage,
-                    rule=rule.id,
-                    device=firing.device_id,
-                    concluded=rule.conclusion,
-                    condition=rule.when,
-                    lookup=lookup,
-                )
-            )
-            consultation.fired.add((rule.id, firing.device_id))
+            consultation.firings.append((rule.id, firing.stage, device))
+            consultation.fired.add((rule.id, device))
             if rule.warn:
                 consultation.warnings.append(
                     RuleWarning(
                         rule=rule.id,
-                        message=render(rule.warn, lookup),
+                        message=partial(render, rule.warn, consultation.lookup(device)),
                         severity=rule.severity,
                         sources=list(rule.sources),
-                        device=firing.device_id,
+                        device=device,
                     )
                 )
-            if firing.device_id is None:
+            if device is None:
                 continue
             if rule.exclude:
-                consultation.all_exclusions.setdefault(firing.device_id, []).append(
+                consultation.all_exclusions.setdefault(device, []).append(
                     Exclusion(
-                        device=firing.device_id,
+                        device=device,
                         rule=rule.id,
-                        because=render(rule.because, lookup),
+                        because=partial(render, rule.because, consultation.lookup(device)),
                         sources=list(rule.sources),
                     )
                 )
             if rule.prefer:
-                points[firing.device_id].append((rule, rule.prefer.points))
+                points[device].append((rule, rule.prefer.points))
         consultation.excluded = [ex[0] for ex in consultation.all_exclusions.values()]
         # A warning about a device that is not bought is noise (the trace keeps every firing).
         consultation.warnings = [

@@ -88,12 +88,43 @@ class Reason:
         return data
 
 
-@dataclass
+Text = str | Callable[[], str]
+"""A rule's text, or a function that words it when first read (most consultations, such as the
+lever search's hundreds of re-consultations, never read the words of every exclusion)."""
+
+
+def _worded(text: Text) -> str:
+    return text if isinstance(text, str) else text()
+
+
 class Exclusion:
-    device: str
-    rule: str
-    because: str
-    sources: list[str]
+    """A rule that took a device out, with its reason (worded when first read)."""
+
+    __slots__ = ("device", "rule", "sources", "_because")
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, device: str, rule: str, because: Text, sources: list[str]) -> None:
+        self.device = device
+        self.rule = rule
+        self._because = because
+        self.sources = sources
+
+    @property
+    def because(self) -> str:
+        self._because = _worded(self._because)
+        return self._because
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.device, self.rule, self.because, self.sources)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Exclusion) and self._key() == other._key()
+
+    def __repr__(self) -> str:
+        return (
+            f"Exclusion(device={self.device!r}, rule={self.rule!r}, because={self.because!r}, "
+            f"sources={self.sources!r})"
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,13 +135,37 @@ class Exclusion:
         }
 
 
-@dataclass
 class RuleWarning:
-    rule: str
-    message: str
-    severity: str
-    sources: list[str]
-    device: str | None = None
+    """A rule's warning, with its message (worded when first read)."""
+
+    __slots__ = ("rule", "severity", "sources", "device", "_message")
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(
+        self, rule: str, message: Text, severity: str, sources: list[str], device: str | None = None
+    ) -> None:
+        self.rule = rule
+        self._message = message
+        self.severity = severity
+        self.sources = sources
+        self.device = device
+
+    @property
+    def message(self) -> str:
+        self._message = _worded(self._message)
+        return self._message
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.rule, self.message, self.severity, self.sources, self.device)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RuleWarning) and self._key() == other._key()
+
+    def __repr__(self) -> str:
+        return (
+            f"RuleWarning(rule={self.rule!r}, message={self.message!r}, "
+            f"severity={self.severity!r}, sources={self.sources!r}, device={self.device!r})"
+        )
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -205,13 +260,35 @@ class Consultation:
     devices: dict[str, dict[str, Any]]
     arithmetic: Arithmetic
     evaluator: str
-    trace: list[TraceEntry] = field(default_factory=list)
+    firings: list[tuple[str, int, str | None]] = field(default_factory=list)
+    """(rule, stage, device or None) of every firing, in the order of the trace."""
     recommendations: list[Recommendation] = field(default_factory=list)
     excluded: list[Exclusion] = field(default_factory=list)
     all_exclusions: dict[str, list[Exclusion]] = field(default_factory=dict)
     warnings: list[RuleWarning] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     fired: set[tuple[str, str | None]] = field(default_factory=set)
+    _trace: list[TraceEntry] | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def trace(self) -> list[TraceEntry]:
+        """Every firing with what it concluded, built when first read (the lever search's
+        re-consultations never read theirs)."""
+        if self._trace is None:
+            rule = self.rulebase.rule
+            self._trace = [
+                TraceEntry(
+                    seq=seq,
+                    stage=stage,
+                    rule=rule_id,
+                    device=device,
+                    concluded=rule(rule_id).conclusion,
+                    condition=rule(rule_id).when,
+                    lookup=self.lookup(device),
+                )
+                for seq, (rule_id, stage, device) in enumerate(self.firings, start=1)
+            ]
+        return self._trace
 
     def status(self, device_id: str) -> Status:
         if any(r.device == device_id for r in self.recommendations):
@@ -225,13 +302,17 @@ class Consultation:
         return next((r for r in self.recommendations if r.device == device_id), None)
 
     def lookup(self, device_id: str | None = None) -> Callable[[Ref], Any]:
+        # the closure holds the answers, facts and attributes, not the consultation: the
+        # exclusions and warnings keep lookups for their wording, and a cycle back to the
+        # consultation would leave every re-consultation of the lever search to the cyclic GC
+        answers, facts = self.answers, self.facts
         attrs = self.devices.get(device_id, {}) if device_id else {}
 
         def lookup(ref: Ref) -> Any:
             if ref.scope == "answer":
-                return self.answers.get(ref.name)
+                return answers.get(ref.name)
             if ref.scope == "fact":
-                value = self.facts.get(ref.name)
+                value = facts.get(ref.name)
                 return MISSING if value is None else value
             value = attrs.get(ref.name)
             return MISSING if value is None else value

@@ -6,6 +6,7 @@ so a cached rule base loads without pydantic or the loader.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -119,8 +120,9 @@ class Rule:
             found.update(template_refs(self.warn))
         return found
 
-    @property
+    @functools.cached_property
     def conclusion(self) -> str:
+        """What the rule concludes, in words (every firing's trace entry reads it)."""
         parts = []
         if self.derive:
             parts.append("derives " + ", ".join(f"{k} = {_fmt(v)}" for k, v in self.derive.items()))
