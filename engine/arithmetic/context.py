@@ -476,6 +476,7 @@ def _count(
         box=box,
         gpus_per_unit=per_unit,
         affordable=affordable,
+        per_gpu_gb=arithmetic.per_gpu_gb if request.workload != "inference" else None,
     )
     arithmetic.counts[device.id] = result
     if mfu_name:

@@ -226,12 +226,17 @@ def memory_gpus(
     memory_gb: float,
     cap: int | None,
     estimate: Callable[[Any], Any] = sizing.estimate,
+    per_gpu_gb: Callable[[int], float] | None = None,
 ) -> int | None:
     """The fewest GPUs whose memory holds the training state with the sharding asked for (the
-    need per GPU falls as GPUs are added only when the state is sharded)."""
+    need per GPU falls as GPUs are added only when the state is sharded). ``per_gpu_gb``, when
+    given, is the need per GPU of ``request`` split over a number of GPUs, remembered across
+    devices (the same few counts are tried for every device)."""
     usable = sizing.usable_memory_gb(memory_gb)
 
     def fits(gpus: int) -> bool:
+        if per_gpu_gb is not None:
+            return per_gpu_gb(gpus) <= usable
         return bool(estimate(replace(request, gpus=gpus)).per_gpu_gb <= usable)
 
     if fits(1):
@@ -268,6 +273,7 @@ def count_on(
     box: int | None = None,
     gpus_per_unit: int = 1,
     affordable: int | None = None,
+    per_gpu_gb: Callable[[int], float] | None = None,
 ) -> tuple[Count, str | None]:
     """The count of this device the demand needs, and the MFU default it used (training).
     ``memory_gb`` is the memory the GPU may use (less than stated on unified-memory devices);
@@ -324,7 +330,7 @@ def count_on(
             cap,
         ), None
     if demand.kind == "training" and demand.training and request is not None:
-        floor = memory_gpus(request, memory, cap, estimate)
+        floor = memory_gpus(request, memory, cap, estimate, per_gpu_gb)
         if floor is None:
             return Count(
                 gpus=0,

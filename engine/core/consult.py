@@ -31,6 +31,7 @@ from gpu_advisor.backends.python import (
     DeviceMemo,
     StagedRule,
     compile_stages,
+    context_of,
     run_compiled_stage,
 )
 from gpu_advisor.core.answers import Answers, normalize_answers
@@ -59,6 +60,7 @@ class Engine:
         self._python_rules: dict[int, list[StagedRule]] | None = None
         self._device_memo: DeviceMemo = {}
         self._rule_order = {rule.id: i for i, rule in enumerate(rulebase.rules)}
+        self._rules_by_id = {rule.id: rule for rule in rulebase.rules}
         self._arithmetic_memo: dict[
             tuple[Any, ...], tuple[Arithmetic, dict[str, dict[str, Any]]]
         ] = {}
@@ -93,8 +95,10 @@ class Engine:
         raw_answers: Mapping[str, Any],
         evaluator: str = "durable",
         fact_overrides: Mapping[str, Any] | None = None,
+        words: bool = True,
     ) -> Consultation:
-        """Run one consultation. ``fact_overrides`` pins derived facts (for counterfactuals)."""
+        """Run one consultation. ``fact_overrides`` pins derived facts (for counterfactuals);
+        ``words=False`` leaves out what only a reader needs (warnings, notes, reasons)."""
         rb = self.rulebase
         answers = normalize_answers(rb.questions, raw_answers, rb.knowledge)
         arithmetic, devices, devices_key = self._arithmetic(answers)
@@ -115,7 +119,9 @@ class Engine:
             for stage in range(rb.strata):
                 batch = list(devices.values()) if stage == final else []
                 if session is not None:
-                    fired = session.run_stage(stage, answers.values, facts, batch)
+                    fired = session.run_stage(
+                        stage, answers.values, facts, batch, devices_key if batch else None
+                    )
                     fired.sort(
                         key=lambda f: (
                             self._rule_order[f.rule_id],
@@ -134,7 +140,9 @@ class Engine:
         finally:
             if session is not None:
                 session.close()
-        return self._conclude(answers, arithmetic, facts, derived_by, devices, firings, evaluator)
+        return self._conclude(
+            answers, arithmetic, facts, derived_by, devices, firings, evaluator, words
+        )
 
     def _arithmetic(
         self, answers: Answers
@@ -176,12 +184,8 @@ class Engine:
         rule's context part tested once per stage rather than once per device, and its device
         part remembered by the devices (their memo key) and the context values it reads (the
         lever search re-consults many times, changing one answer at a time)."""
-        if self._python_rules is None:
-            self._python_rules = compile_stages(
-                (r.id, r.when, r.stratum, r.scope == "device") for r in self.rulebase.rules
-            )
         fired = run_compiled_stage(
-            self._python_rules.get(stage, []),
+            self._staged_rules().get(stage, []),
             answers.values,
             facts,
             devices,
@@ -189,6 +193,36 @@ class Engine:
             devices_key,
         )
         return [Firing(rule_id, stage, device_id) for rule_id, device_id in fired]
+
+    def _staged_rules(self) -> dict[int, list[StagedRule]]:
+        if self._python_rules is None:
+            self._python_rules = compile_stages(
+                (r.id, r.when, r.stratum, r.scope == "device") for r in self.rulebase.rules
+            )
+        return self._python_rules
+
+    def _holds(
+        self, answers: Answers, facts: dict[str, Any], devices: dict[str, dict[str, Any]]
+    ) -> Callable[[str, str | None], bool]:
+        """Whether a rule's condition holds, by the Python evaluator, for the check that every
+        firing durable_rules reports is one the Python evaluation agrees with."""
+        staged = {r.rule_id: r for rules in self._staged_rules().values() for r in rules}
+        ctx = context_of(dict(answers.values), facts)
+        nothing: dict[str, Any] = {}
+        context_holds: dict[str, bool] = {}  # a device rule's context part, once per rule
+
+        def holds(rule_id: str, device: str | None) -> bool:
+            rule = staged[rule_id]
+            held = context_holds.get(rule_id)
+            if held is None:
+                held = context_holds[rule_id] = rule.context(ctx, nothing)
+            if not held:
+                return False
+            if rule.device is None:
+                return True
+            return device is not None and rule.device(ctx, devices.get(device, nothing))
+
+        return holds
 
     def _apply_derivations(
         self,
@@ -214,10 +248,16 @@ class Engine:
                 derived_by.setdefault(name, []).append(rule.id)
 
     def _reconsult(
-        self, raw_answers: Mapping[str, Any], fact_overrides: Mapping[str, Any]
+        self,
+        raw_answers: Mapping[str, Any],
+        fact_overrides: Mapping[str, Any],
+        *,
+        words: bool = True,
     ) -> Consultation:
         """A counterfactual consultation (the Python evaluator: no durable_rules session)."""
-        return self.consult(raw_answers, evaluator="python", fact_overrides=fact_overrides)
+        return self.consult(
+            raw_answers, evaluator="python", fact_overrides=fact_overrides, words=words
+        )
 
     def _conclude(
         self,
@@ -228,6 +268,7 @@ class Engine:
         devices: dict[str, dict[str, Any]],
         firings: list[Firing],
         evaluator: str,
+        words: bool = True,
     ) -> Consultation:
         rb = self.rulebase
         consultation = Consultation(
@@ -241,22 +282,31 @@ class Engine:
             evaluator=evaluator,
         )
         points: dict[str, list[tuple[Rule, float]]] = {d: [] for d in devices}
-        rule_of = rb.rule
+        rule_of = self._rules_by_id
+        holds = self._holds(answers, facts, devices) if evaluator == "durable" else None
+        lookups: dict[str | None, Callable[[Ref], Any]] = {}
+
+        def lookup(device: str | None) -> Callable[[Ref], Any]:
+            found = lookups.get(device)
+            if found is None:
+                found = lookups[device] = consultation.lookup(device)
+            return found
+
         for firing in firings:
-            rule = rule_of(firing.rule_id)
+            rule = rule_of[firing.rule_id]
             device = firing.device_id
-            if evaluator == "durable" and not evaluate(rule.when, consultation.lookup(device)):
+            if holds is not None and not holds(rule.id, device):
                 raise EngineError(
                     f"engine disagreement: {rule.id} fired for {device or 'context'} "
                     "but its condition is false in Python"
                 )
             consultation.firings.append((rule.id, firing.stage, device))
             consultation.fired.add((rule.id, device))
-            if rule.warn:
+            if rule.warn and words:
                 consultation.warnings.append(
                     RuleWarning(
                         rule=rule.id,
-                        message=partial(render, rule.warn, consultation.lookup(device)),
+                        message=partial(render, rule.warn, lookup(device)),
                         severity=rule.severity,
                         sources=list(rule.sources),
                         device=device,
@@ -269,7 +319,7 @@ class Engine:
                     Exclusion(
                         device=device,
                         rule=rule.id,
-                        because=partial(render, rule.because, consultation.lookup(device)),
+                        because=partial(render, rule.because, lookup(device)),
                         sources=list(rule.sources),
                     )
                 )
@@ -283,8 +333,10 @@ class Engine:
             if w.device is None or w.device not in consultation.all_exclusions
         ]
         remaining = [d for d in devices if d not in consultation.all_exclusions]
-        consultation.recommendations, consultation.notes = rank(consultation, remaining, points)
-        if arithmetic.estimate is not None:
+        consultation.recommendations, consultation.notes = rank(
+            consultation, remaining, points, words=words
+        )
+        if arithmetic.estimate is not None and words:
             consultation.notes.extend(_claim_notes(answers, rb.claims))
         return consultation
 

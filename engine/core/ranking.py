@@ -163,10 +163,15 @@ def _measured_quality(consultation: Consultation, order: Order, rule: Rule) -> s
 
 
 def rank(
-    consultation: Consultation, remaining: list[str], points: dict[str, list[tuple[Rule, float]]]
+    consultation: Consultation,
+    remaining: list[str],
+    points: dict[str, list[tuple[Rule, float]]],
+    words: bool = True,
 ) -> tuple[list[Recommendation], list[Note]]:
     """The remaining devices best first, with their reasons and score parts, and the notes on
-    preferences whose claims the numbers contradict (those preferences are not applied)."""
+    preferences whose claims the numbers contradict (those preferences are not applied).
+    ``words=False``: the same order, scores and costs, with no reasons, notes or comparisons
+    worded (for the lever search's re-consultations)."""
     rb = consultation.rulebase
     order = rb.order if rb.order is not None else load_order(rb.directory)
     priority = str(consultation.answers.get("priority"))
@@ -193,13 +198,16 @@ def rank(
             if claim is not None:
                 best = _best(consultation, remaining, claim.metric, claim.best)
                 if best is not None and device not in best[0]:
-                    notes.append(_contradiction(consultation, rule, device, claim.metric, best))
+                    if words:
+                        notes.append(_contradiction(consultation, rule, device, claim.metric, best))
                     continue
             measured = _measured_quality(consultation, order, rule)
             counted = 0.0 if measured in weighed else value
             if counted:
                 parts[device][f"rule:{rule.id}"] = counted
                 tie_scores[device] += counted
+            if not words:
+                continue
             reasons[device].append(
                 Reason(
                     rule=rule.id,
@@ -213,17 +221,21 @@ def rank(
     for device in remaining:
         attrs = consultation.devices[device]
         score = sum(parts[device].get(name, 0.0) for name in primary)
-        ranking_reasons = [
-            Reason(
-                rule=f"ranking:{priority}",
-                because=_metric_sentence(consultation, device, name, part),
-                sources=list(rb.ranking_sources),
-                points=round(part, 3),
-                kind="metric",
-            )
-            for name, part in sorted(parts[device].items(), key=lambda kv: -kv[1])
-            if name in primary and part > 0
-        ]
+        ranking_reasons = (
+            [
+                Reason(
+                    rule=f"ranking:{priority}",
+                    because=_metric_sentence(consultation, device, name, part),
+                    sources=list(rb.ranking_sources),
+                    points=round(part, 3),
+                    kind="metric",
+                )
+                for name, part in sorted(parts[device].items(), key=lambda kv: -kv[1])
+                if name in primary and part > 0
+            ]
+            if words
+            else []
+        )
         recommendations.append(
             Recommendation(
                 device=device,
@@ -237,7 +249,7 @@ def rank(
             )
         )
     ordered = order_by_priority(recommendations, order.within(priority))
-    if ordered:
+    if ordered and words:
         first = ordered[0]
         risks = _risks(consultation, [r.device for r in ordered])
         for rec in ordered[1:]:

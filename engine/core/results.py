@@ -31,8 +31,15 @@ class Reconsult(Protocol):
     """Consult again with other answers or pinned derived facts (the counterfactual search)."""
 
     def __call__(
-        self, raw_answers: Mapping[str, Any], fact_overrides: Mapping[str, Any]
-    ) -> Consultation: ...
+        self,
+        raw_answers: Mapping[str, Any],
+        fact_overrides: Mapping[str, Any],
+        *,
+        words: bool = True,
+    ) -> Consultation:
+        """``words=False``: the verdict only (ranked devices, exclusions, counts and costs), with
+        no warnings, notes or reasons worded (the lever search re-consults dozens of times)."""
+        ...
 
 
 @dataclass
