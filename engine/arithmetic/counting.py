@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from gpu_advisor.arithmetic import sizing
+from gpu_advisor.arithmetic import model_memory, sizing
 from gpu_advisor.arithmetic.demand import (
     Count,
     Hardware,
@@ -24,6 +24,7 @@ from gpu_advisor.arithmetic.demand import (
     interactive_count,
     training_count,
 )
+from gpu_advisor.arithmetic.model_memory import FileModel
 from gpu_advisor.knowledge.answers import Answers
 from gpu_advisor.knowledge.demand import DemandDefaults
 from gpu_advisor.knowledge.kb import Device
@@ -87,6 +88,7 @@ def demand_of(answers: Answers, estimate: Any, arch: Any, defaults: DemandDefaul
             kv_gb_per_token=kv_per_token,
             active_params_b=float(arch.active_params_b),
             overhead_gb_per_gpu=overhead,
+            **_experts_served(arch, weights, request.precision),
         )
         context = int(
             _answer(answers, "average_context_tokens") or _answer(answers, "context_tokens") or 4096
@@ -147,6 +149,25 @@ def demand_of(answers: Answers, estimate: Any, arch: Any, defaults: DemandDefaul
             "training", training=run, training_mfu_given=mfu is not None, defaults_used=tuple(used)
         )
     return Demand("none")
+
+
+def _experts_served(arch: Any, weights_gb: float, precision: str) -> dict[str, Any]:
+    """For a mixture of experts read from its files: the routed experts' share of the weights
+    and E and k, so a decode step reads only the experts its batch routes to. Nothing for a
+    dense model (or a catalog model, whose entry names no experts): it reads all its weights."""
+    if not isinstance(arch, FileModel) or not arch.spec.is_moe:
+        return {}
+    spec = arch.spec
+    held = model_memory.held_format(spec, precision)
+    whole = model_memory.weight_bytes(spec, held).value
+    experts = model_memory.expert_weight_bytes(spec, held).value
+    if whole <= 0 or experts <= 0:
+        return {}
+    return {
+        "expert_gb": weights_gb * experts / whole,
+        "experts": spec.experts,
+        "experts_per_token": spec.experts_per_token,
+    }
 
 
 def peer_to_peer(device: Device) -> bool:

@@ -10,9 +10,13 @@ Interactive serving, per replica of ``t`` tensor-parallel GPUs:
 - memory: ``t x usable - weights - t x overhead`` is left for the KV cache; each user holds
   ``kv_bytes_per_token x context`` of it, so at most ``b_mem`` users fit;
 - speed (roofline): one decode step reads the weights once and every active user's KV cache,
-  so ``step = max((weights + b x kv_per_user) / (t x bandwidth x MBU),
+  so ``step = max((read(b) + b x kv_per_user) / (t x bandwidth x MBU),
   b x 2 x active_params / (t x dense_flops x MFU))``; the user gets ``1 / step`` tokens/s, and
-  ``b_speed`` is the largest batch that keeps that at or above the target;
+  ``b_speed`` is the largest batch that keeps that at or above the target. A dense model reads
+  all its weights, ``read(b) = weights``; a mixture of experts reads its dense part and only the
+  experts some token of the batch routes to, ``read(b) = dense + experts x (1 - (1 - k/E)^b)``
+  (E experts per MoE layer, k chosen per token, uniform routing: docs/sizing.md), so its
+  ``b_speed`` is found by an integer search instead of the dense closed form;
 - replicas = ceil(users / min(b_mem, b_speed)); GPUs = replicas x t, with ``t`` chosen among the
   degrees the links carry to need the fewest GPUs.
 
@@ -69,6 +73,49 @@ class ServedModel:
     active_params_b: float
     overhead_gb_per_gpu: float
     """CUDA context and activation peak, on every GPU of a replica."""
+    expert_gb: float = 0.0
+    """The routed experts' weights, part of ``weights_gb`` (all resident); 0 for a dense model."""
+    experts: int = 0
+    """Routed experts per MoE layer (E); 0 for a dense model."""
+    experts_per_token: int = 0
+    """Experts each token is routed to in a MoE layer (k)."""
+
+    @property
+    def is_moe(self) -> bool:
+        return self.experts > 0 and self.expert_gb > 0
+
+    @property
+    def dense_gb(self) -> float:
+        """Weights every decode step reads whatever the routing: all but the routed experts."""
+        return self.weights_gb - self.expert_gb
+
+    def experts_read_fraction(self, batch: int) -> float:
+        """Expected share of the routed experts a step of ``batch`` tokens touches, uniform
+        routing: an expert escapes one token with probability 1 - k/E, all ``batch`` tokens with
+        (1 - k/E)^batch; 1 for a dense model (all its weights are read)."""
+        if not self.is_moe:
+            return 1.0
+        return 1.0 - (1.0 - self.experts_per_token / self.experts) ** batch
+
+    def read_gb(self, batch: int) -> float:
+        """Weight GB one decode step of ``batch`` sequences reads: all of them for a dense model;
+        for a mixture the dense part plus the experts some token routes to."""
+        if not self.is_moe:
+            return self.weights_gb
+        return self.dense_gb + self.expert_gb * self.experts_read_fraction(batch)
+
+    def read_formula(self, batch: int | str = "b") -> str:
+        """How :meth:`read_gb` is reached, for the steps text."""
+        k, e = self.experts_per_token, self.experts
+        if isinstance(batch, str):
+            return (
+                f"{_gb(self.dense_gb)} GB dense + {_gb(self.expert_gb)} GB experts x "
+                f"(1 - (1 - {k}/{e})^{batch})"
+            )
+        return (
+            f"{_gb(self.dense_gb)} GB dense + {_gb(self.expert_gb)} GB experts x "
+            f"(1 - (1 - {k}/{e})^{batch:,}) = {_gb(self.read_gb(batch))} GB"
+        )
 
 
 @dataclass(frozen=True)
@@ -134,9 +181,10 @@ def decode_step_s(
     decode_mfu: float,
 ) -> float:
     """Seconds per decode step of ``batch`` users on ``degree`` GPUs: the slower of reading
-    (weights once, every user's KV cache) and computing (2 FLOPs per active parameter)."""
+    (the weights the step touches once, every user's KV cache) and computing (2 FLOPs per active
+    parameter)."""
     mbu = hw.mbu_for(degree)
-    read_s = (model.weights_gb + batch * kv_gb_per_user) / (degree * hw.bandwidth_gbs * mbu)
+    read_s = (model.read_gb(batch) + batch * kv_gb_per_user) / (degree * hw.bandwidth_gbs * mbu)
     if not hw.dense_tflops:
         return read_s
     compute_s = (
@@ -145,22 +193,54 @@ def decode_step_s(
     return max(read_s, compute_s)
 
 
+MOST_USERS_PER_REPLICA = 1_000_000
+"""The batch the searches stop at: a replica never serves more users than this."""
+
+
+def largest_batch_read_within(model: ServedModel, kv_gb_per_user: float, budget_gb: float) -> int:
+    """The largest batch b whose step reads at most ``budget_gb``: read(b) + b x kv <= budget.
+
+    read(b) + b x kv never falls as b grows (more tokens touch at least as many experts, and each
+    adds its KV cache), so the batches that fit are 0..b*: doubling finds a batch that does not
+    fit, bisection the last one that does. 0 when even one user does not fit. A step over the
+    budget by rounding only (1e-12 of it) still fits, as the dense closed form's floor allows."""
+
+    def fits(batch: int) -> bool:
+        return model.read_gb(batch) + batch * kv_gb_per_user <= budget_gb * (1 + 1e-12)
+
+    if not fits(1):
+        return 0
+    low, high = 1, 2
+    while fits(high):
+        if high >= MOST_USERS_PER_REPLICA:
+            return MOST_USERS_PER_REPLICA
+        low, high = high, high * 2
+    while high - low > 1:  # fits(low), not fits(high)
+        middle = (low + high) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle
+    return low
+
+
 def _replica(hw: Hardware, model: ServedModel, demand: Interactive, degree: int) -> _Replica | None:
     """How many users one replica of ``degree`` GPUs holds in memory and serves at speed."""
     kv_per_user = model.kv_gb_per_token * demand.context_tokens
     free_gb = degree * (hw.usable_memory_gb - model.overhead_gb_per_gpu) - model.weights_gb
     if free_gb <= 0:
         return None
-    by_memory = math.floor(free_gb / kv_per_user) if kv_per_user > 0 else 1_000_000
+    by_memory = math.floor(free_gb / kv_per_user) if kv_per_user > 0 else MOST_USERS_PER_REPLICA
     target_step = 1.0 / demand.tokens_per_s_per_user
     speed_one = 1.0 / decode_step_s(hw, model, degree, 1, kv_per_user, demand.decode_mfu)
-    # Largest batch whose step stays within the target: both bounds are linear in the batch.
+    # Largest batch whose step stays within the target: both bounds are linear in the batch for
+    # a dense model; a mixture's read grows with the experts touched, so it is searched.
     mbu = hw.mbu_for(degree)
-    by_read = (
-        (target_step * degree * hw.bandwidth_gbs * mbu - model.weights_gb) / kv_per_user
-        if kv_per_user > 0
-        else math.inf
-    )
+    budget_gb = target_step * degree * hw.bandwidth_gbs * mbu
+    if model.is_moe:
+        by_read: float = largest_batch_read_within(model, kv_per_user, budget_gb)
+    else:
+        by_read = (budget_gb - model.weights_gb) / kv_per_user if kv_per_user > 0 else math.inf
     by_compute = (
         (
             target_step
@@ -174,7 +254,7 @@ def _replica(hw: Hardware, model: ServedModel, demand: Interactive, degree: int)
         else math.inf
     )
     by_speed = math.floor(min(by_read, by_compute) + 1e-9)
-    return _Replica(degree, by_memory, max(0, min(by_speed, 1_000_000)), speed_one)
+    return _Replica(degree, by_memory, max(0, min(by_speed, MOST_USERS_PER_REPLICA)), speed_one)
 
 
 def interactive_count(hw: Hardware, model: ServedModel, demand: Interactive) -> Count:
@@ -218,8 +298,14 @@ def interactive_count(hw: Hardware, model: ServedModel, demand: Interactive) -> 
         f"({_gb(best.degree * (hw.usable_memory_gb - model.overhead_gb_per_gpu))} GB usable - "
         f"{_gb(model.weights_gb)} GB weights, / {_gb(kv_per_user)} GB each); speed allows "
         f"{best.users_by_speed:,} users at {_n(demand.tokens_per_s_per_user)} tokens/s each "
-        f"(each step reads the weights once and every user's KV cache at "
-        f"{_n(hw.bandwidth_gbs * hw.mbu_for(best.degree))} GB/s "
+        + (
+            f"(each step reads the dense weights and the experts its users' tokens route to, "
+            f"read(b) = {model.read_formula()}; at b = {best.users_by_speed:,}: "
+            f"{model.read_formula(best.users_by_speed)}; and every user's KV cache at "
+            if model.is_moe
+            else "(each step reads the weights once and every user's KV cache at "
+        )
+        + f"{_n(hw.bandwidth_gbs * hw.mbu_for(best.degree))} GB/s "
         f"per GPU)",
         f"replicas = ceil({demand.users:,} / {best.users:,}) = {replicas:,}; GPUs = {replicas:,} x "
         f"{best.degree} = {raw:,}"
@@ -324,6 +410,7 @@ def batch_count(
     steps.append(
         f"one replica = {degree} GPU(s) decodes {batch:,} sequences at once (what its "
         f"memory holds): {_n(rate)} tokens/s"
+        + (f"; each step reads {model.read_formula(batch)} of weights" if model.is_moe else "")
     )
     steps.append(f"replicas = ceil({_n(target)} / {_n(rate)}) = {replicas:,}; GPUs = {gpus:,}")
     set_by = "throughput" if replicas > 1 else ("memory" if degree > 1 else "minimum")

@@ -13,7 +13,10 @@ arithmetic with the model's own figures, so a report can print how each number w
 - KV cache: keys and values per layer per token (2 x KV heads x head_dim), or for multi-head latent
   attention the compressed latent plus the shared rope key (kv_lora_rank + qk_rope_head_dim, no
   factor 2). A sliding-window layer holds min(context, window) tokens.
-- Compute and decode traffic follow the *active* parameters (experts chosen per token).
+- Compute follows the *active* parameters (experts chosen per token). A decode step of a batch
+  reads the dense part and the routed experts some token of the batch chose
+  (:func:`expert_weight_bytes` gives the experts' bytes; ``demand.ServedModel.read_gb`` the
+  expected share touched).
 """
 
 from __future__ import annotations
@@ -257,6 +260,46 @@ def weight_bytes(spec: ModelSpec, quantization: str = "stored") -> Amount:
         f"{spec.embedding_params:,} embedding weights x 2 B = "
         f"{total:,.0f} B ({bits.formula})",
     )
+
+
+def held_format(spec: ModelSpec, precision: str) -> str:
+    """The format the weights are sized in: "stored" for a GGUF or a quantized checkpoint whose
+    files give their bytes, else the checkpoint's declared quantization, else the precision asked
+    (the files win over the answers)."""
+    stored = spec.quantization == "gguf" or bool(spec.quantization and spec.stored_bytes)
+    declared = CHECKPOINT_QUANTIZATION.get(spec.quantization or "")
+    return "stored" if stored else declared or precision
+
+
+def routed_expert_params(spec: ModelSpec) -> int:
+    """Weights of every routed expert of every MoE layer (shared experts and routers excluded:
+    every token passes through those); 0 for a dense model."""
+    return min(spec.params, spec.moe_layers * spec.experts * spec.expert_params)
+
+
+def expert_weight_bytes(spec: ModelSpec, quantization: str = "stored") -> Amount:
+    """Bytes of the routed experts, the part of the weights a decode step reads only where some
+    token of its batch routes: linear-layer weights, so at the format's linear-layer width; as
+    stored, at the files' average bytes per weight (a GGUF may give experts their own type)."""
+    routed = routed_expert_params(spec)
+    how = (
+        f"{spec.moe_layers} MoE layers x {spec.experts} experts x {spec.expert_params:,} "
+        f"weights = {routed:,}"
+    )
+    if not routed:
+        return Amount(0.0, "bytes", "dense: no routed experts = 0 B")
+    if quantization == "stored":
+        weights = weight_bytes(spec, "stored")
+        total = routed * weights.value / spec.params
+        return Amount(
+            total,
+            "bytes",
+            f"{how} x ({weights.value:,.0f} B / {spec.params:,} weights, the files' average) "
+            f"= {total:,.0f} B",
+        )
+    bits = bits_per_weight(quantization)
+    total = routed * bits.value / 8
+    return Amount(total, "bytes", f"{how} x {bits.value:g} bits / 8 = {total:,.0f} B")
 
 
 def _stored_weight_bytes(spec: ModelSpec) -> Amount:

@@ -58,6 +58,18 @@ def add_dirs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rules", metavar="DIR", help="rules folder (default: the shipped one)")
 
 
+def add_fetch_model(parser: argparse.ArgumentParser) -> None:
+    """--fetch-model: let a Hugging Face Hub id given as --model be fetched (config.json and
+    the safetensors index only, cached); main runs the command inside the opt-in."""
+    parser.add_argument(
+        "--fetch-model",
+        action="store_true",
+        help="let --model org/name (a Hugging Face Hub id) fetch its config.json into the "
+        "cache (no weights; HF_ENDPOINT, HF_TOKEN honoured); the same as "
+        "GPU_ADVISOR_ALLOW_DOWNLOAD=1. Offline by default",
+    )
+
+
 def gather_answers(args: argparse.Namespace) -> dict[str, Any]:
     """The answers of --answers and --set, --set winning."""
     from gpu_advisor.core.answers import load_answers_file, parse_set

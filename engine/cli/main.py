@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from gpu_advisor.errors import AdvisorError, UsageError, did_you_mean
+from gpu_advisor.knowledge.hub import downloads_allowed
 from gpu_advisor.present.errors import PROG, error_json, report_error
 from gpu_advisor.version import __version__
 
@@ -190,7 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser(args_list)
         args = parser.parse_args(args_list)
         func = getattr(args, "func", None)
-        status = run_tui(args) if func is None else int(func(args) or 0)
+        with downloads_allowed(bool(getattr(args, "fetch_model", False))):
+            status = run_tui(args) if func is None else int(func(args) or 0)
         sys.stdout.flush()  # what is still buffered fails here, inside the guard, not at exit
         return status
     except AdvisorError as exc:

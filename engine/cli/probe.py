@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from gpu_advisor.cli.argtypes import positive_float
+from gpu_advisor.cli.argtypes import add_fetch_model, positive_float
 
 if TYPE_CHECKING:
     from gpu_advisor.hardware.planning import Plan
@@ -54,6 +54,7 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
         "instead of model_params_b: its real shape sizes the KV cache, activations and "
         "DeepSpeed buckets",
     )
+    add_fetch_model(parser)
     parser.add_argument(
         "--host-ram-gb",
         type=positive_float,

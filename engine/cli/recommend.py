@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from gpu_advisor.cli.argtypes import add_dirs, gather_answers
+from gpu_advisor.cli.argtypes import add_dirs, add_fetch_model, gather_answers
 from gpu_advisor.present.formats import REPORT_FORMATS
 
 NOTHING_FITS = 3
@@ -52,6 +52,7 @@ def register(subparsers: Any) -> None:
         help="the answer model: a catalog model (e.g. llama-3.1-70b) or a model's config.json, "
         "its folder or a .gguf file, read offline; wins over --answers and --set",
     )
+    add_fetch_model(rec)
     rec.add_argument("--format", choices=tuple(REPORT_FORMATS), default="text")
     rec.add_argument(
         "--evaluator",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from gpu_advisor.arithmetic.sizing import Estimate, SizingRequest
 
-from gpu_advisor.cli.argtypes import positive_float, positive_int, whole_number
+from gpu_advisor.cli.argtypes import add_fetch_model, positive_float, positive_int, whole_number
 from gpu_advisor.present.errors import fields_named
 
 FORMATS = ("text", "json")
@@ -76,6 +76,7 @@ def register(subparsers: Any) -> None:
         "(case-insensitive; kb/models.yaml lists them), or a model's config.json, its folder "
         "or a .gguf file",
     )
+    add_fetch_model(parser)
     parser.add_argument(
         "--workload", metavar="W", help="pretraining, fine-tuning or inference (required)"
     )

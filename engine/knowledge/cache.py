@@ -36,6 +36,7 @@ from pathlib import Path
 
 from gpu_advisor.knowledge.kb import shipped_kb_dir
 from gpu_advisor.knowledge.rulebase import RuleBase, load_rulebase, shipped_rules_dir
+from gpu_advisor.knowledge.user_cache import cache_dir
 from gpu_advisor.version import __version__
 
 FORMAT = 3  # bump when the pickled classes or the entry layout change shape
@@ -58,19 +59,6 @@ _OPEN_FLAGS = (
     | os.O_NOCTTY
     | getattr(os, "O_CLOEXEC", 0)
 )
-
-
-def cache_dir() -> Path:
-    """Where entries live: ``$GPU_ADVISOR_CACHE_DIR``, else the user's cache folder."""
-    explicit = os.environ.get("GPU_ADVISOR_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    try:
-        from platformdirs import user_cache_dir
-    except ImportError:  # pragma: no cover - platformdirs is a dependency
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        return Path(base) / "gpu-advisor"
-    return Path(user_cache_dir("gpu-advisor", appauthor=False))
 
 
 def _inputs(kb_dir: Path, rules_dir: Path) -> list[Path]:

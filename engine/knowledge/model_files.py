@@ -10,7 +10,10 @@ package, imported only when a ``.gguf`` is read; the file is memory-mapped, its 
 
 :func:`is_file_reference` tells a path from a catalog name and :func:`read_model_cached` reads
 a file once per version (a consultation sizes it for every device). Nothing is fetched from the
-network: a Hub id must be downloaded first.
+network unless the user opts in: a Hugging Face Hub id (``org/name``, no such path) is read from
+the cache of ``knowledge.hub``, fetched there first (config.json and the safetensors index
+only) when ``GPU_ADVISOR_ALLOW_DOWNLOAD=1`` or ``--fetch-model`` allows it, else refused with
+how to opt in.
 
 Every derived term records the field it came from in :attr:`ModelSpec.provenance`, so a report
 can say *why* a model has 8 KV heads. Bad input raises :class:`FileError` with ``path:line:col``
@@ -32,6 +35,7 @@ from types import MappingProxyType
 from typing import Any
 
 from gpu_advisor.errors import FileError, Location, did_you_mean
+from gpu_advisor.knowledge import hub
 from gpu_advisor.knowledge.models import MLP_RATIO, ModelArch
 from gpu_advisor.knowledge.safe_files import MAX_DATA_FILE_BYTES
 
@@ -132,6 +136,8 @@ class ModelSpec:
 def read_model(path: str | Path) -> ModelSpec:
     """The spec of a model from a config.json, a model folder, or a .gguf file."""
     target = Path(path)
+    if _is_hub_reference(str(path)):
+        return _named(read_model_folder(hub.model_folder(str(path))), str(path).strip())
     if not target.exists():
         siblings = [p.name for p in target.parent.iterdir()] if target.parent.is_dir() else []
         raise FileError(
@@ -188,8 +194,50 @@ def read_model_folder(folder: str | Path) -> ModelSpec:
             provenance = dict(
                 spec.provenance, stored_bytes=f"{index_path.name}: metadata.total_size"
             )
-            return _replace(spec, stored_bytes=total, provenance=provenance)
+            spec = _replace(spec, stored_bytes=total, provenance=provenance)
+            _, config = _load_json(config_path)
+            return _count_from_index(spec, config, total, index_path.name)
     return spec
+
+
+_WHOLE_DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+"""A config's torch_dtype -> bytes per weight, for checkpoints that store every tensor in it."""
+_INDEX_COUNT_TOLERANCE = 0.25
+"""How far the index's count may stray from the shape's before the dtype is doubted."""
+
+
+def _count_from_index(
+    spec: ModelSpec, config: Mapping[str, Any], total: int, index_name: str
+) -> ModelSpec:
+    """The parameter count of an unquantized checkpoint from its index's total size: bytes /
+    bytes per weight of the config's torch_dtype. Kept only when it lies within 25% of the
+    shape's count (a checkpoint stored in another dtype than its config says is off by 2x);
+    a quantized checkpoint mixes widths, so its index gives the stored size alone."""
+    if spec.quantization:
+        return spec
+    dtype = None
+    for where in (config, config.get("text_config")):
+        if isinstance(where, dict) and (where.get("torch_dtype") or where.get("dtype")):
+            dtype = str(where.get("torch_dtype") or where.get("dtype"))
+            break
+    size = _WHOLE_DTYPE_BYTES.get(dtype or "")
+    if size is None or total % size:
+        return spec
+    params = total // size
+    if abs(params - spec.params) > _INDEX_COUNT_TOLERANCE * spec.params:
+        return spec
+    idle = spec.moe_layers * (spec.experts - spec.experts_per_token) * spec.expert_params
+    formula = f"{index_name}: metadata.total_size {total:,} B / {size} B ({dtype}) = {params:,}"
+    if idle:
+        formula += f"; active = {params:,} - {idle:,} idle experts = {params - idle:,}"
+    return _replace(
+        spec,
+        params=params,
+        active_params=params - idle,
+        params_counted=True,
+        params_formula=formula,
+        provenance=dict(spec.provenance, params=formula),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,13 +255,17 @@ def is_file_reference(text: str, catalog_names: Collection[str] = ()) -> bool:
     stray folder named ``mistral-7b`` does not hide the catalog's), and an existing file or
     folder of that name is read only when the catalog has no such model.
     """
+    from gpu_advisor.knowledge.models import normalize_model_name
+
     text = text.strip()
+    if _is_hub_reference(text):
+        # org/name: a catalog alias (mistralai/mistral-7b-v0.1) stays the catalog's, offline;
+        # any other is a Hub id, read from its files (cached or fetched on opt-in).
+        return normalize_model_name(text) not in catalog_names
     if "/" in text or "\\" in text or text.lower().endswith(MODEL_FILE_SUFFIXES):
         return True
     if text.startswith("~"):
         return True
-    from gpu_advisor.knowledge.models import normalize_model_name
-
     if normalize_model_name(text) in catalog_names:
         return False
     return Path(text).exists()
@@ -223,6 +275,9 @@ def read_model_cached(path: str | Path) -> ModelSpec:
     """:func:`read_model`, read once per file version (path, size and modification time): a
     consultation sizes the same model for every device and every lever."""
     target = Path(path).expanduser()
+    if _is_hub_reference(str(path)):
+        folder = hub.model_folder(str(path))
+        return _named(read_model_cached(folder), str(path).strip())
     files = [target]
     if target.is_dir():  # a folder changes when its config, index, shards or GGUFs do
         files = sorted(
@@ -238,6 +293,22 @@ def _read_model_stamped(
 ) -> ModelSpec:
     """Read once per (file, stamp), errors naming the path as given; a FileError is not cached."""
     return read_model(shown)
+
+
+def _is_hub_reference(text: str) -> bool:
+    """``org/name`` that names no local path: a Hub id. A missing path under a folder that
+    exists (``models/llama-9b`` beside ``models/``) is a mistyped path, not a Hub id."""
+    text = text.strip()
+    if not hub.is_hub_id(text):
+        return False
+    local = Path(text)
+    return not local.exists() and not local.parent.is_dir()
+
+
+@functools.lru_cache(maxsize=32)
+def _named(spec: ModelSpec, hub_id: str) -> ModelSpec:
+    """A spec read from a Hub model's cached files, named by its Hub id (once per spec)."""
+    return spec if spec.name == hub_id else _replace(spec, name=hub_id)
 
 
 def spec_from_arch(arch: ModelArch) -> ModelSpec:

@@ -73,7 +73,9 @@ def range_text(question: Question) -> str:
     if question.type == "devices":
         return "Space ticks a device, Enter goes on; none ticked = compare all"
     if question.type == "model":
-        return "a model of the catalog (gpu-advisor size --help), or empty for the parameter count"
+        return (
+            "a catalog model, or a config.json, model folder or .gguf; empty: the parameter count"
+        )
     return f"one of {len(question.choices)}"
 
 
