@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import statistics
 import sys
 import time
@@ -39,7 +40,8 @@ def percentile(values: list[float], q: float) -> float:
 def bench_consultations(runs: int) -> dict[str, list[float]]:
     engine = Engine.load(ROOT / "kb", ROOT / "rules")
     probe = engine.consult(ANSWERS)
-    # the bare baseline: the same compiled ruleset, the same facts, posted straight to durable_rules
+    # the bare baseline: the same compiled ruleset, the same facts, posted to durable_rules through
+    # its own Python Host (the engine drives the C engine directly; see docs/engine.md)
     definition = {
         k: v for k, v in engine.compiled.definition.items() if k != durable_adapter.ANCHOR_RULE
     }
@@ -57,13 +59,18 @@ def bench_consultations(runs: int) -> dict[str, list[float]]:
         "bare durable_rules, same facts": [],
     }
     for i in range(runs):
+        # each side starts from a collected heap: durable's own Host leaves cyclic garbage
+        # (a closure per action) whose collection would otherwise land in whichever side runs next
+        gc.collect()
         start = time.perf_counter()
         engine.consult(ANSWERS)
         times["engine (full trace, durable)"].append(time.perf_counter() - start)
+        gc.collect()
         start = time.perf_counter()
         engine.consult(ANSWERS, evaluator="python")
         times["engine (python evaluator)"].append(time.perf_counter() - start)
         sid = f"b{i}"
+        gc.collect()
         start = time.perf_counter()
         durable_adapter.open_raw(host, name, sid)
         for batch in stage_facts:
