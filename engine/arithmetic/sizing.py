@@ -600,9 +600,7 @@ class _Sizing:
         """Weights and KV cache with what the files say: the stored format of a GGUF or a
         quantized checkpoint, every expert resident, latent or windowed KV."""
         req, gpus = self.req, self.req.gpus
-        stored = spec.quantization == "gguf" or bool(spec.quantization and spec.stored_bytes)
-        declared = model_memory.CHECKPOINT_QUANTIZATION.get(spec.quantization or "")
-        held = "stored" if stored else declared or req.precision
+        held = model_memory.held_format(spec, req.precision)
         weights = model_memory.weight_bytes(spec, held)
         self.add(
             "weights",
@@ -610,7 +608,7 @@ class _Sizing:
             f"{weights.formula}{_share(True, gpus, 'tensor parallel')}",
         )
         if held != req.precision:
-            how = "as stored" if stored else f"as {declared}"
+            how = "as stored" if held == "stored" else f"as {held}"
             self.note(
                 f"The files say the weights are {spec.quantization}: they are sized {how} "
                 f"(the precision answer, {req.precision}, does not change them)."
