@@ -511,6 +511,13 @@ class _Sizing:
             )
         else:
             self.note(f"Model {arch.name}: {shape} (source: {arch.source}).")
+            if arch.is_moe:
+                self.note(
+                    f"Mixture of experts: {arch.experts} experts in {arch.moe_layers} layers, "
+                    f"{arch.experts_per_token} chosen per token. All experts are resident in "
+                    f"memory ({arch.params_b:.4g}B weights); the FLOPs per token follow the "
+                    f"{arch.active_params_b:.4g}B active ones."
+                )
             if abs(arch.params_b - req.params_b) > 0.01 * arch.params_b:
                 self.note(
                     f"Weights are sized for {req.params_b:g}B parameters as asked, although "
