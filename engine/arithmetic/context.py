@@ -272,9 +272,14 @@ def device_attributes(
         box_and_energy(device, answers, attrs, kb_dir)
     weights = arithmetic.facts.get("weights_gb")
     if answers.get("workload") == "inference" and weights:
-        attrs["decode_tokens_s"] = round(
-            group * float(device.value("bandwidth_gbs")) / float(weights), 1
-        )
+        # One stream reads, per token, the weights a step of one sequence reads: all of a dense
+        # model's, a mixture's dense part and k/E of its experts (ServedModel.read_gb), in GB to
+        # two decimals as the weights_gb fact.
+        served = arithmetic.demand.served if arithmetic.demand is not None else None
+        read_gb = round(served.read_gb(1), 2) if served is not None else float(weights)
+        if read_gb > 0:
+            bandwidth = float(device.value("bandwidth_gbs"))
+            attrs["decode_tokens_s"] = round(group * bandwidth / read_gb, 1)
     return attrs
 
 

@@ -152,21 +152,29 @@ def demand_of(answers: Answers, estimate: Any, arch: Any, defaults: DemandDefaul
 
 
 def _experts_served(arch: Any, weights_gb: float, precision: str) -> dict[str, Any]:
-    """For a mixture of experts read from its files: the routed experts' share of the weights
-    and E and k, so a decode step reads only the experts its batch routes to. Nothing for a
-    dense model (or a catalog model, whose entry names no experts): it reads all its weights."""
-    if not isinstance(arch, FileModel) or not arch.spec.is_moe:
+    """For a mixture of experts: the routed experts' share of the weights, and E and k, so a
+    decode step reads only the experts its batch routes to. Nothing for a dense model: it reads
+    all its weights.
+
+    The share is of the bytes: a model read from its files may hold its experts at another
+    width than its embeddings (``model_memory`` works that out); a catalog model is sized at
+    one width for every weight, so its experts' share of the bytes is their share of the
+    parameters. Either way it scales the weights sized, so both paths split them alike."""
+    if arch is None or not arch.is_moe:
         return {}
-    spec = arch.spec
-    held = model_memory.held_format(spec, precision)
-    whole = model_memory.weight_bytes(spec, held).value
-    experts = model_memory.expert_weight_bytes(spec, held).value
+    if isinstance(arch, FileModel):
+        spec = arch.spec
+        held = model_memory.held_format(spec, precision)
+        whole = model_memory.weight_bytes(spec, held).value
+        experts = model_memory.expert_weight_bytes(spec, held).value
+    else:
+        whole, experts = float(round(arch.params_b * 1e9)), float(arch.routed_expert_params)
     if whole <= 0 or experts <= 0:
         return {}
     return {
         "expert_gb": weights_gb * experts / whole,
-        "experts": spec.experts,
-        "experts_per_token": spec.experts_per_token,
+        "experts": arch.experts,
+        "experts_per_token": arch.experts_per_token,
     }
 
 

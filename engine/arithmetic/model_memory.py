@@ -41,6 +41,12 @@ class FileModel(ModelArch):
         """Parameters a token passes through: for a mixture, only its chosen experts."""
         return self.spec.active_params / 1e9
 
+    @property
+    def routed_expert_params(self) -> int:
+        """The routed experts as the files count them (non-gated MLPs, a count capped by the
+        total), not the catalog's gated-MLP product."""
+        return routed_expert_params(self.spec)
+
 
 def file_model(spec: ModelSpec) -> FileModel:
     """The sizing's view of a spec: params_b is every weight held (all experts resident)."""
@@ -54,6 +60,10 @@ def file_model(spec: ModelSpec) -> FileModel:
         head_dim=spec.head_dim,
         source=spec.source,
         vocab_size=spec.vocab or None,
+        experts=spec.experts,
+        experts_per_token=spec.experts_per_token,
+        moe_layers=spec.moe_layers,
+        expert_intermediate_size=spec.expert_intermediate_size,
         spec=spec,
     )
 

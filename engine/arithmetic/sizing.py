@@ -511,6 +511,13 @@ class _Sizing:
             )
         else:
             self.note(f"Model {arch.name}: {shape} (source: {arch.source}).")
+            if arch.is_moe:
+                self.note(
+                    f"Mixture of experts: {arch.experts} experts in {arch.moe_layers} layers, "
+                    f"{arch.experts_per_token} chosen per token. All experts are resident in "
+                    f"memory ({arch.params_b:.4g}B weights); the FLOPs per token follow the "
+                    f"{arch.active_params_b:.4g}B active ones."
+                )
             if abs(arch.params_b - req.params_b) > 0.01 * arch.params_b:
                 self.note(
                     f"Weights are sized for {req.params_b:g}B parameters as asked, although "
@@ -600,9 +607,7 @@ class _Sizing:
         """Weights and KV cache with what the files say: the stored format of a GGUF or a
         quantized checkpoint, every expert resident, latent or windowed KV."""
         req, gpus = self.req, self.req.gpus
-        stored = spec.quantization == "gguf" or bool(spec.quantization and spec.stored_bytes)
-        declared = model_memory.CHECKPOINT_QUANTIZATION.get(spec.quantization or "")
-        held = "stored" if stored else declared or req.precision
+        held = model_memory.held_format(spec, req.precision)
         weights = model_memory.weight_bytes(spec, held)
         self.add(
             "weights",
@@ -610,7 +615,7 @@ class _Sizing:
             f"{weights.formula}{_share(True, gpus, 'tensor parallel')}",
         )
         if held != req.precision:
-            how = "as stored" if stored else f"as {declared}"
+            how = "as stored" if held == "stored" else f"as {held}"
             self.note(
                 f"The files say the weights are {spec.quantization}: they are sized {how} "
                 f"(the precision answer, {req.precision}, does not change them)."

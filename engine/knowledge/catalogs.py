@@ -49,6 +49,7 @@ from gpu_advisor.knowledge.energy import (
 )
 from gpu_advisor.knowledge.kb import shipped_kb_dir
 from gpu_advisor.knowledge.models import (
+    GATED_MLP_MATRICES,
     ModelArch,
     normalize_model_name,
     resolve_model,
@@ -63,7 +64,10 @@ Shape = TypeVar("Shape", bound=BaseModel)
 # models.yaml
 
 
-_COUNTS = ("layers", "hidden", "attention_heads", "kv_heads", "head_dim", "vocab_size")
+_EXPERT_FIELDS = ("experts", "experts_per_token", "moe_layers", "expert_intermediate_size")
+"""A mixture of experts names all four (dense models none): what splits dense from experts."""
+_OPTIONAL_COUNTS = ("vocab_size", *_EXPERT_FIELDS)
+_COUNTS = ("layers", "hidden", "attention_heads", "kv_heads", "head_dim", *_OPTIONAL_COUNTS)
 
 
 class ModelEntry(StrictModel):
@@ -78,6 +82,10 @@ class ModelEntry(StrictModel):
     head_dim: int
     source: str
     vocab_size: int | None = None
+    experts: int | None = None
+    experts_per_token: int | None = None
+    moe_layers: int | None = None
+    expert_intermediate_size: int | None = None
     aliases: list[str] = Field(default=[])
     note: str | None = None
 
@@ -85,7 +93,7 @@ class ModelEntry(StrictModel):
     @classmethod
     def _positive(cls, value: Any, info: ValidationInfo) -> Any:
         whole = info.field_name != "params_b"
-        if value is None and info.field_name == "vocab_size":
+        if value is None and info.field_name in _OPTIONAL_COUNTS:
             return value
         if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
             kind = "a whole number" if whole else "a number"
@@ -103,6 +111,56 @@ class ModelEntry(StrictModel):
                 f"kv_heads {value} must divide attention_heads {heads} (grouped-query attention)"
             )
         return value
+
+    @field_validator("experts_per_token")
+    @classmethod
+    def _chosen_among_the_experts(cls, value: int | None, info: ValidationInfo) -> int | None:
+        experts = info.data.get("experts")
+        if value is not None and isinstance(experts, int) and value > experts:
+            raise file_check(
+                f"experts_per_token {value} is more than the {experts} experts of a MoE layer"
+            )
+        return value
+
+    @field_validator("moe_layers")
+    @classmethod
+    def _within_the_layers(cls, value: int | None, info: ValidationInfo) -> int | None:
+        layers = info.data.get("layers")
+        if value is not None and isinstance(layers, int) and value > layers:
+            raise file_check(f"moe_layers {value} is more than the model's {layers} layers")
+        return value
+
+
+def _expert_errors(
+    doc: Document, where: tuple[str, int], model: ModelEntry, arch: ModelArch
+) -> list[FileError]:
+    """A mixture names all four expert fields or none, and its routed experts leave room for
+    the dense part (attention, embeddings): ``dense = params - experts`` must be positive."""
+    given = [key for key in _EXPERT_FIELDS if getattr(model, key) is not None]
+    if not given:
+        return []
+    missing = [key for key in _EXPERT_FIELDS if key not in given]
+    if missing:
+        return [
+            FileError(
+                doc.location(where),
+                f"a mixture of experts names all of {', '.join(_EXPERT_FIELDS[:-1])} and "
+                f"{_EXPERT_FIELDS[-1]}; missing: "
+                f"{', '.join(missing)}",
+            )
+        ]
+    total = round(arch.params_b * 1e9)
+    if arch.routed_expert_params >= total:
+        return [
+            FileError(
+                doc.location((*where, "expert_intermediate_size")),
+                f"the routed experts ({arch.moe_layers} MoE layers x {arch.experts} experts x "
+                f"{GATED_MLP_MATRICES} x {arch.hidden} hidden x {arch.expert_intermediate_size}"
+                f" = {arch.routed_expert_params:,} weights) leave nothing of params_b "
+                f"{arch.params_b:g} ({total:,}) for attention and embeddings",
+            )
+        ]
+    return []
 
 
 def load_model_catalog(path: Path | None = None) -> dict[str, ModelArch]:
@@ -139,7 +197,15 @@ def _load_catalog_cached(path: str) -> tuple[tuple[str, ModelArch], ...]:
             source=model.source,
             vocab_size=model.vocab_size,
             aliases=tuple(normalize_model_name(a) for a in model.aliases),
+            experts=model.experts or 0,
+            experts_per_token=model.experts_per_token or 0,
+            moe_layers=model.moe_layers or 0,
+            expert_intermediate_size=model.expert_intermediate_size or 0,
         )
+        problems = _expert_errors(doc, where, model, arch)
+        if problems:
+            errors.extend(problems)
+            continue
         for label in dict.fromkeys((arch.name, *arch.aliases)):
             if label in names_seen:
                 errors.append(
