@@ -30,7 +30,6 @@ import pickle
 import secrets
 import stat
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -52,6 +51,7 @@ _KEY_FILE = "key"
 _KEY_BYTES = 32
 _ENTRY_GLOB = "rulebase-*.pickle"
 _TEMP_GLOB = ".rulebase-*.tmp"
+_OLD_FORMAT_GLOB = "*.pickle"
 _OPEN_FLAGS = (
     os.O_RDONLY
     | getattr(os, "O_NOFOLLOW", 0)
@@ -154,6 +154,8 @@ def _read_secret(folder: Path) -> bytes | None:
 def _create_secret(folder: Path, path: Path) -> bool:
     """Write a fresh key through a private temporary and link it into place: the link fails if
     another process won the race (its key is used), and nobody ever reads half a key."""
+    import tempfile  # only when writing: it imports shutil, random and more
+
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".key-", suffix=".tmp")
@@ -206,6 +208,8 @@ def load_fresh(kb_dir: Path, rules_dir: Path) -> RuleBase:
 def store(folder: Path, key: str, rulebase: RuleBase) -> None:
     """Write an entry (exclusive temporary, then rename) and prune old ones; never raises for a
     cache that cannot be written."""
+    import tempfile  # only when writing: it imports shutil, random and more
+
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         secret = _read_secret(folder)
@@ -235,7 +239,8 @@ def store(folder: Path, key: str, rulebase: RuleBase) -> None:
 
 
 def prune(folder: Path, keep: int = KEEP_ENTRIES) -> None:
-    """Delete all but the newest ``keep`` entries, and temporaries left by killed processes."""
+    """Delete all but the newest ``keep`` entries, temporaries left by killed processes, and
+    pickles an earlier version of the cache left (after an hour, like the temporaries)."""
     try:
         entries = []
         for path in folder.glob(_ENTRY_GLOB):
@@ -243,10 +248,14 @@ def prune(folder: Path, keep: int = KEEP_ENTRIES) -> None:
                 entries.append((path.lstat().st_mtime_ns, path))
         entries.sort(reverse=True)
         doomed = [path for _, path in entries[keep:]]
+        current = {path.name for _, path in entries}
         cutoff = time.time() - STALE_TEMP_SECONDS
-        for path in folder.glob(_TEMP_GLOB):
+        # temporaries of killed processes, and the pickles of earlier versions of this cache
+        # (separate ``levers-*`` and ``order-*`` tables, now inside the rule base's entry)
+        leftovers = [*folder.glob(_TEMP_GLOB), *folder.glob(_OLD_FORMAT_GLOB)]
+        for path in leftovers:
             with contextlib.suppress(OSError):
-                if path.lstat().st_mtime < cutoff:
+                if path.name not in current and path.lstat().st_mtime < cutoff:
                     doomed.append(path)
         for path in doomed:
             with contextlib.suppress(OSError):

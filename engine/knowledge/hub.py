@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import re
-import tempfile
 import urllib.parse
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from gpu_advisor.errors import FileError, Location
-from gpu_advisor.knowledge.safe_files import MAX_DATA_FILE_BYTES
+from gpu_advisor.knowledge.safe_files import MAX_DATA_FILE_BYTES, write_text_safely
 from gpu_advisor.knowledge.user_cache import cache_dir
 from gpu_advisor.version import __version__
 
@@ -121,8 +120,8 @@ def model_folder(hub_id: str) -> Path:
         if index is not None:
             metadata = index.get("metadata")
             kept = {"metadata": metadata if isinstance(metadata, dict) else {}}
-            _write_atomically(folder / INDEX, json.dumps(kept, indent=2) + "\n")
-        _write_atomically(folder / CONFIG, json.dumps(config, indent=2) + "\n")
+            write_text_safely(folder / INDEX, json.dumps(kept, indent=2) + "\n")
+        write_text_safely(folder / CONFIG, json.dumps(config, indent=2) + "\n")
     except OSError as err:
         raise FileError(
             Location(str(folder)), f"cannot cache the fetched config: {err.strerror or err}"
@@ -233,19 +232,3 @@ def _same_host_redirects() -> Any:
             return new
 
     return SameHostRedirects()
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write through a temporary in the same folder and rename it into place: a reader sees
-    the old file or the new one, never half of one."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -476,7 +477,7 @@ def _finish_questions(
                         f"ask_when uses {ref}, which is asked later; order questions so that "
                         "a question depends only on earlier ones",
                     )
-        questions[q.key] = Question(**{**question.__dict__, "ask_when": ask_when})
+        questions[q.key] = replace(question, ask_when=ask_when)
 
 
 def _default_problem(q: Question, value: Any) -> str | None:
@@ -747,7 +748,8 @@ def _stratify(rules: list[Rule], facts: dict[str, Fact], out: _Collector) -> tup
         return rules, 1
     final = (max(level.values()) + 1) if level else 0
     staged = [
-        Rule(**{**rule.__dict__, "stratum": final if rule.scope == "device" else level[rule.id]})
+        # replace() copies the fields only, not what a rule has cached (its reads, its conclusion)
+        replace(rule, stratum=final if rule.scope == "device" else level[rule.id])
         for rule in rules
     ]
     return staged, final + 1

@@ -113,12 +113,17 @@ class Rule:
     scope: str  # "context" (answers and facts) or "device" (joined with each device)
     stratum: int = 0
 
-    def reads(self) -> set[Ref]:
+    def reads(self) -> frozenset[Ref]:
+        """Every answer, fact and device attribute the rule's condition and texts read."""
+        return self._reads
+
+    @functools.cached_property
+    def _reads(self) -> frozenset[Ref]:  # explanations ask every rule, for every answer
         found = set(refs(self.when))
         found.update(template_refs(self.because))
         if self.warn:
             found.update(template_refs(self.warn))
-        return found
+        return frozenset(found)
 
     @functools.cached_property
     def conclusion(self) -> str:

@@ -24,7 +24,6 @@ import os
 import re
 import stat
 import sys
-import tempfile
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -138,6 +137,8 @@ def _write_through(shown: str, target: str, data: bytes) -> None:
 
 
 def _replace(shown: str, final: str, data: bytes, info: os.stat_result | None) -> None:
+    import tempfile  # only when writing: it imports shutil, random and more
+
     folder = os.path.dirname(final) or "."
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(final)}.", suffix=".tmp")

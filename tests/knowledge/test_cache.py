@@ -241,6 +241,13 @@ def test_old_entries_and_stale_temporaries_are_pruned(tree: Path) -> None:
     leftover = folder / ".rulebase-abc.tmp"
     leftover.write_bytes(b"")
     os.utime(leftover, (old, old))
+    # tables an earlier version pickled apart from the rule base; a fresh one is left alone
+    earlier = [folder / "levers-2e6bd444.pickle", folder / "order-0871cd34.pickle"]
+    for path in earlier:
+        path.write_bytes(b"old")
+        os.utime(path, (old, old))
+    fresh = folder / "order-aeb3f720.pickle"
+    fresh.write_bytes(b"new")
     ranking = tree / "rules" / "ranking.yaml"
     ranking.write_text(ranking.read_text() + "\n")  # a new key: a store, then a prune
     Engine.load(tree / "kb", tree / "rules")
@@ -248,6 +255,8 @@ def test_old_entries_and_stale_temporaries_are_pruned(tree: Path) -> None:
     assert len(entries) == cache.KEEP_ENTRIES
     assert entries[-1] == cache.entry_path(folder, cache.fingerprint(tree / "kb", tree / "rules"))
     assert not leftover.exists()
+    assert not any(path.exists() for path in earlier)
+    assert fresh.exists()
 
 
 def test_the_folder_comes_from_platformdirs_unless_overridden(
