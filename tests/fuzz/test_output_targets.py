@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 
 from gpu_advisor.cli.main import main
 from gpu_advisor.errors import UsageError
-from gpu_advisor.knowledge import safe_files
 from gpu_advisor.knowledge.safe_files import write_text_safely
 from tests.conftest import FIXTURES, MINI_KB, MINI_RULES, ROOT
 from tests.fuzz.budget import fuzz_settings
@@ -202,7 +201,7 @@ def test_deploy_without_permission_keeps_the_old_file(
         def denied(**_kwargs: object) -> tuple[int, str]:
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
 
-        monkeypatch.setattr(safe_files.tempfile, "mkstemp", denied)
+        monkeypatch.setattr(tempfile, "mkstemp", denied)  # safe_files imports it when writing
     try:
         assert _deploy_to(target, capsys) == (
             2,

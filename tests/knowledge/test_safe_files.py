@@ -9,6 +9,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,6 @@ import pytest
 import yaml
 
 from gpu_advisor.errors import FileErrors, UsageError
-from gpu_advisor.knowledge import safe_files
 from gpu_advisor.knowledge.safe_files import (
     check_yaml_tree,
     construct_scalar_checked,
@@ -228,7 +228,7 @@ def test_permission_denied_is_one_usage_error(
     def denied(**kwargs: object) -> tuple[int, str]:
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
 
-    monkeypatch.setattr(safe_files.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(tempfile, "mkstemp", denied)  # safe_files imports it when writing
     with pytest.raises(
         UsageError, match=r"out.txt: cannot create a temporary file in .*Permission denied"
     ):
