@@ -54,7 +54,7 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 import durable.engine as durable_engine
 import durable_rules_engine as _engine
@@ -195,9 +195,9 @@ def context_field(ref: Ref) -> str:
     return ("a__" if ref.scope == "answer" else "f__") + ref.name
 
 
-@dataclass(frozen=True)
-class Firing:
-    """A rule's action ran: which rule, at which stage, on which device (if any)."""
+class Firing(NamedTuple):
+    """A rule's action ran: which rule, at which stage, on which device (if any). A named tuple:
+    a consultation of 220 devices records about a thousand."""
 
     rule_id: str
     stage: int

@@ -44,11 +44,12 @@ from gpu_advisor.core.results import (
     Recommendation,
     RuleWarning,
     TraceEntry,
+    worded_in,
 )
 from gpu_advisor.errors import EngineError
 from gpu_advisor.knowledge.kb import Knowledge
 from gpu_advisor.knowledge.rulebase import Rule, RuleBase, load_rulebase
-from gpu_advisor.lang.conditions import MISSING, Ref, evaluate, render
+from gpu_advisor.lang.conditions import MISSING, Ref, evaluate
 
 
 class Engine:
@@ -101,7 +102,7 @@ class Engine:
         ``words=False`` leaves out what only a reader needs (warnings, notes, reasons)."""
         rb = self.rulebase
         answers = normalize_answers(rb.questions, raw_answers, rb.knowledge)
-        arithmetic, devices, devices_key = self._arithmetic(answers)
+        arithmetic, devices, devices_key = self._arithmetic(answers, copied=words)
         facts: dict[str, Any] = {
             name: fact.default
             for name, fact in rb.facts.items()
@@ -145,11 +146,12 @@ class Engine:
         )
 
     def _arithmetic(
-        self, answers: Answers
+        self, answers: Answers, copied: bool = True
     ) -> tuple[Arithmetic, dict[str, dict[str, Any]], tuple[Any, ...]]:
         """Sizing and device facts, memoized on the answers the arithmetic reads (counterfactuals
         and edits in the TUI mostly change answers it does not read), and that memo key: the
-        same key always gives the same device attributes."""
+        same key always gives the same device attributes. The attributes are copies unless
+        ``copied`` is false (the lever search's verdict-only re-consultations only read them)."""
         key = tuple((k, repr(answers.get(k))) for k in ARITHMETIC_ANSWERS) + (
             repr(answers.get("candidates")),
         )
@@ -170,6 +172,8 @@ class Engine:
                 self._arithmetic_memo.pop(next(iter(self._arithmetic_memo)))
             memo = self._arithmetic_memo[key] = (arithmetic, devices)
         arithmetic, devices = memo
+        if not copied:
+            return arithmetic, dict(devices), key
         return arithmetic, {d: dict(attrs) for d, attrs in devices.items()}, key
 
     def _python_stage(
@@ -284,13 +288,7 @@ class Engine:
         points: dict[str, list[tuple[Rule, float]]] = {d: [] for d in devices}
         rule_of = self._rules_by_id
         holds = self._holds(answers, facts, devices) if evaluator == "durable" else None
-        lookups: dict[str | None, Callable[[Ref], Any]] = {}
-
-        def lookup(device: str | None) -> Callable[[Ref], Any]:
-            found = lookups.get(device)
-            if found is None:
-                found = lookups[device] = consultation.lookup(device)
-            return found
+        nothing: dict[str, Any] = {}
 
         for firing in firings:
             rule = rule_of[firing.rule_id]
@@ -306,7 +304,9 @@ class Engine:
                 consultation.warnings.append(
                     RuleWarning(
                         rule=rule.id,
-                        message=partial(render, rule.warn, lookup(device)),
+                        message=partial(
+                            worded_in, rule.warn, answers, facts, devices.get(device or "", nothing)
+                        ),
                         severity=rule.severity,
                         sources=list(rule.sources),
                         device=device,
@@ -319,7 +319,9 @@ class Engine:
                     Exclusion(
                         device=device,
                         rule=rule.id,
-                        because=partial(render, rule.because, lookup(device)),
+                        because=partial(
+                            worded_in, rule.because, answers, facts, devices.get(device, nothing)
+                        ),
                         sources=list(rule.sources),
                     )
                 )

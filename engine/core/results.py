@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from gpu_advisor.lang.conditions import MISSING, Ref, decisive_leaves
+from gpu_advisor.lang.conditions import MISSING, Ref, decisive_leaves, render
 
 if TYPE_CHECKING:
     from gpu_advisor.arithmetic.context import Arithmetic
@@ -254,6 +254,33 @@ class Recommendation:
         return data
 
 
+def lookup_in(
+    answers: Answers, facts: Mapping[str, Any], attrs: Mapping[str, Any]
+) -> Callable[[Ref], Any]:
+    """How a rule's condition or text reads one consultation's answers, facts and a device's
+    attributes. The closure holds those, never the consultation: exclusions and warnings keep
+    what words them, and a cycle back to the consultation would leave every re-consultation of
+    the lever search to the cyclic garbage collector."""
+
+    def lookup(ref: Ref) -> Any:
+        if ref.scope == "answer":
+            return answers.get(ref.name)
+        if ref.scope == "fact":
+            value = facts.get(ref.name)
+            return MISSING if value is None else value
+        value = attrs.get(ref.name)
+        return MISSING if value is None else value
+
+    return lookup
+
+
+def worded_in(
+    template: str, answers: Answers, facts: Mapping[str, Any], attrs: Mapping[str, Any]
+) -> str:
+    """A rule's text filled in from a consultation's values (what a lazy :data:`Text` calls)."""
+    return render(template, lookup_in(answers, facts, attrs))
+
+
 @dataclass(kw_only=True)
 class Consultation:
     """Everything one consultation concluded, and what it needs to explain itself: the rule
@@ -309,22 +336,8 @@ class Consultation:
         return next((r for r in self.recommendations if r.device == device_id), None)
 
     def lookup(self, device_id: str | None = None) -> Callable[[Ref], Any]:
-        # the closure holds the answers, facts and attributes, not the consultation: the
-        # exclusions and warnings keep lookups for their wording, and a cycle back to the
-        # consultation would leave every re-consultation of the lever search to the cyclic GC
-        answers, facts = self.answers, self.facts
         attrs = self.devices.get(device_id, {}) if device_id else {}
-
-        def lookup(ref: Ref) -> Any:
-            if ref.scope == "answer":
-                return answers.get(ref.name)
-            if ref.scope == "fact":
-                value = facts.get(ref.name)
-                return MISSING if value is None else value
-            value = attrs.get(ref.name)
-            return MISSING if value is None else value
-
-        return lookup
+        return lookup_in(self.answers, self.facts, attrs)
 
     def outcome_key(self) -> tuple[Any, ...]:
         """What must agree between evaluators: recommendations, exclusions, warnings, facts."""
