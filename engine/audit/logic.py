@@ -20,11 +20,11 @@ from typing import Any
 from gpu_advisor.audit.enumeration import (
     ComponentRun,
     Conflict,
-    DeviceFacts,
     Progress,
     Stat,
     add_tally,
 )
+from gpu_advisor.audit.facts import DeviceFacts
 from gpu_advisor.audit.findings import Finding, SpaceStats
 from gpu_advisor.audit.limits import bounded_plan
 from gpu_advisor.audit.space import (
