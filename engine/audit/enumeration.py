@@ -430,7 +430,7 @@ class ComponentRun:
         preds = self.dev_preds
         names = self.dev_names
         for i, dev in enumerate(attrs):
-            key = (i, ctx_key, tuple(dev.get(n) for n in names))
+            key = (i, ctx_key, tuple(map(dev.get, names)))
             bits = memo.get(key)
             if bits is None:
                 bits = 0
