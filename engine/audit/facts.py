@@ -49,6 +49,10 @@ ENERGY_ONLY: tuple[str, ...] = ("off_grid", "off_grid_hours", "site_power_kw")
 """Answers only the energy step (``box_and_energy``) reads."""
 SIZING_KEYS: tuple[str, ...] = tuple(k for k in ARITHMETIC_ANSWERS if k not in NOT_SIZED)
 DEVICE_KEYS: tuple[str, ...] = tuple(k for k in ARITHMETIC_ANSWERS if k not in ENERGY_ONLY)
+BUDGET_ANSWERS: tuple[str, ...] = ("budget_usd", "purchase")
+"""Answers that change a device's facts only for a training run (whose count may cost more than
+the budget) or when the budget is to be filled (``device_attributes``)."""
+TRAINING_WORKLOADS: tuple[str, ...] = ("pretraining", "fine-tuning")
 ENERGY_FIGURES: tuple[str, ...] = (
     "host_kind",
     "box_units",
@@ -113,7 +117,8 @@ class DeviceFacts:
     def shared(self, answers: Answers) -> Facts:
         """The facts with every step shared that can be (what :meth:`compute` returns while its
         self-check agrees)."""
-        key = tuple(repr(answers.get(k)) for k in DEVICE_KEYS)
+        ignored = () if budget_matters(answers) else BUDGET_ANSWERS
+        key = tuple("-" if k in ignored else repr(answers.get(k)) for k in DEVICE_KEYS)
         found = self._before_energy.get(key)
         if found is None:
             arithmetic = self._arithmetic(answers)
@@ -125,8 +130,9 @@ class DeviceFacts:
                 self._before_energy.clear()
             self._before_energy[key] = found
         computed, before = found
+        energy = tuple(repr(answers.get(k)) for k in ENERGY_ONLY)
         return dict(computed), [
-            self._with_energy(i, answers, attrs) for i, attrs in enumerate(before)
+            self._with_energy(i, answers, energy, attrs) for i, attrs in enumerate(before)
         ]
 
     def _arithmetic(self, answers: Answers) -> Arithmetic:
@@ -154,15 +160,13 @@ class DeviceFacts:
         arithmetic.purchases = {}
         return arithmetic
 
-    def _with_energy(self, index: int, answers: Answers, before: dict[str, Any]) -> dict[str, Any]:
+    def _with_energy(
+        self, index: int, answers: Answers, energy: tuple[str, ...], before: dict[str, Any]
+    ) -> dict[str, Any]:
         """A copy of a device's facts with the energy step's additions (remembered by device,
-        the figures the step reads and the off-grid and site-power answers)."""
+        the off-grid and site-power answers (``energy``) and the figures the step reads)."""
         attrs = dict(before)
-        key = (
-            index,
-            *(repr(attrs.get(name)) for name in ENERGY_FIGURES),
-            *(repr(answers.get(name)) for name in ENERGY_ONLY),
-        )
+        key = (index, energy, *map(attrs.get, ENERGY_FIGURES))
         delta = self._energy.get(key)
         if delta is None:
             probe = dict(attrs)
@@ -173,3 +177,15 @@ class DeviceFacts:
             self._energy[key] = delta
         attrs.update(delta)
         return attrs
+
+
+def budget_matters(answers: Answers) -> bool:
+    """Whether the budget can change a device's facts: for a training run (its count may cost
+    more than the budget) or when the budget is to be filled; otherwise ``device_attributes``
+    prices nothing against it (a cost of 0 is never over a budget, which is never negative)."""
+    budget = answers.get("budget_usd")
+    return (
+        answers.get("workload") in TRAINING_WORKLOADS
+        or answers.get("purchase") == "fill-budget"
+        or (budget is not MISSING and float(budget) < 0)
+    )

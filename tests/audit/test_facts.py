@@ -99,9 +99,9 @@ def test_site_power_after_the_same_purchase_without_it() -> None:
     base = {"workload": "inference", "model_params_b": 7, "site": "office", "off_grid": False}
     facts.shared(_answers(base))
     limited = _answers({**base, "site_power_kw": 0.1})
-    _, attrs = facts.shared(limited)
-    assert all(a.get("facility_kw") is not None for a in attrs)
-    assert (_, attrs) == facts.uncached(limited)
+    shared = facts.shared(limited)
+    assert all(a.get("facility_kw") is not None for a in shared[1])
+    assert shared == facts.uncached(limited)
 
 
 def test_a_difference_switches_the_sharing_off(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -122,3 +122,16 @@ def test_a_difference_switches_the_sharing_off(monkeypatch: pytest.MonkeyPatch) 
     assert facts.mismatch is not None and first in facts.mismatch
     assert (computed, attrs) == facts.uncached(Answers(dict(values)))
     assert attrs[0]["count"] != -1
+
+
+@pytest.mark.parametrize("workload", ["inference", "fine-tuning"])
+def test_a_budget_to_fill_is_keyed(workload: str) -> None:
+    """Filling a budget buys what the budget buys: ten times the budget buys more of some device
+    (a $10,000 budget cannot buy what $100,000 buys when the cheapest card costs over $1,000), so
+    two budgets met one after the other must not share their facts."""
+    facts = DeviceFacts(RB)
+    base = {"workload": workload, "model_params_b": 7, "purchase": "fill-budget"}
+    small, large = (_answers({**base, "budget_usd": b}) for b in (10_000, 100_000))
+    first, second = facts.shared(small), facts.shared(large)
+    assert first == facts.uncached(small) and second == facts.uncached(large)
+    assert any(b["count"] > a["count"] for a, b in zip(first[1], second[1]))
