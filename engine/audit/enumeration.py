@@ -122,6 +122,19 @@ class KGroup:
 
 
 @dataclass
+class Deferred:
+    """Situations with one effect (see ComponentRun._add_k_dependent): the first one's answers,
+    its masks, how many situations and the sum of their per-question tallies."""
+
+    values: dict[str, Any]
+    masks: list[int]
+    k_masks: dict[tuple[Any, ...], tuple[int, ...]]
+    unset: tuple[int, ...]
+    tally: Tally
+    situations: int = 1
+
+
+@dataclass
 class Conflict:
     kind: str  # fact-conflict | overridden
     fact: str
@@ -238,10 +251,14 @@ class ComponentRun:
         self._dev_memo: dict[tuple[Any, ...], int] = {}
         self._kkeys: list[list[tuple[Any, ...]]] = []  # per class: each combination's k-key
         self._k_groups: dict[tuple[Any, ...], list[KGroup]] = {}
+        self._deferred: dict[tuple[Any, ...], Deferred] = {}
         self._class_memo: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._device_probes: list[tuple[int, int, Probe]] = [
             (self.dev_index[p.rule.id], p.bit, p) for p in self.probes if p.rule.scope == "device"
         ]
+        self._probe_names = sorted(
+            {p.ref.name for _, _, p in self._device_probes if p.kind == "device"}
+        )
         self._owned_bits = [1 << self.bits[rule.id] for rule in self.device_rules]
         for j, bit, _ in self._device_probes:  # a placeholder's own bit goes with its rule's mask
             self._owned_bits[j] |= 1 << bit
@@ -529,12 +546,17 @@ class ComponentRun:
         of its rule bits can matter (a rule whose mask is empty adds nothing). Combinations
         equal in both are one group: counts and context tallies summed, the first one's answers
         kept as the example, in the order of the first combination of each group, which gives
-        the same counts and the same first examples as going through them one by one."""
+        the same counts and the same first examples as going through them one by one.
+
+        Situations with the same effect (class, masks, k-masks and unset placeholders) are
+        counted together and recorded once, in ``finish``: see :meth:`_flush_deferred`."""
         kkeys = self._kkeys[sc]
         k_masks: dict[tuple[Any, ...], tuple[int, ...]] = {}
-        entries = list(self.ksets[sc].items())
+        entries: list[tuple[tuple[int, tuple[Any, ...]], list[Any]]] | None = None
         for n, kkey in enumerate(kkeys):
             if kkey not in k_masks:
+                if entries is None:
+                    entries = list(self.ksets[sc].items())
                 (_, kfacts), (_, combo, _) = entries[n]
                 facts = dict(self.fact_defaults)
                 facts.update(computed)
@@ -544,6 +566,69 @@ class ComponentRun:
                     sum(1 << i for i, dev in enumerate(attrs) if self.dev_preds[j](ctx, dev))
                     for j, _ in self.k_rules
                 )
+        unset = self._unset_masks(attrs)
+        key = (sc, tuple(masks), tuple(k_masks.items()), unset)
+        situation: Tally = {
+            tally_key(name, values.get(name, MISSING)): 1 for name in self.comp.situation_questions
+        }
+        slot = self._deferred.get(key)
+        if slot is None:
+            self._deferred[key] = Deferred(values, masks, k_masks, unset, situation)
+        else:
+            slot.situations += 1
+            add_tally(slot.tally, situation)
+
+    def _unset_masks(self, attrs: list[dict[str, Any]]) -> tuple[int, ...]:
+        """Per attribute an explanation of a device rule quotes: the devices where it is unset."""
+        out = []
+        for name in self._probe_names:
+            unset = 0
+            for i, dev in enumerate(attrs):
+                if dev.get(name) is None:
+                    unset |= 1 << i
+            out.append(unset)
+        return tuple(out)
+
+    def _flush_deferred(self) -> None:
+        """Record the situations of every effect, in the order each effect first occurred: its
+        first situation's answers are the examples (as when recording situation by situation,
+        since every situation with this effect gives the same firings), counts are times the
+        situations, and each question's tally is the situations' tallies times the context
+        combinations plus the context tallies times the situations."""
+        for (sc, _, _, _), slot in self._deferred.items():
+            masks, k_masks, values, times = slot.masks, slot.k_masks, slot.values, slot.situations
+            relevant = self._relevant(masks, k_masks)
+            kkeys = self._kkeys[sc]
+            memo_key = (sc, relevant[0], tuple(relevant[1][k] for k in kkeys))
+            groups = self._k_groups.get(memo_key)
+            if groups is None:
+                entries = list(self.ksets[sc].items())
+                groups = self._k_groups[memo_key] = self._group(entries, kkeys, relevant[1])
+            unset_of = dict(zip(self._probe_names, slot.unset))
+            for group in groups:
+                full = list(masks)
+                for (j, _), mask in zip(self.k_rules, k_masks[group.kkey]):
+                    full[j] = mask
+                bits, count, combo = group.bits, group.count * times, group.combo
+                for j, rule in enumerate(self.device_rules):
+                    if full[j] and bits >> self.bits[rule.id] & 1:
+                        self.stats[rule.id].add(full[j], count, values, combo)
+                self._probe_stats(sc, values, [], full, (bits, combo, count), unset_of)
+                joint = tuple(
+                    full[self.dev_index[r.id]] if bits >> self.bits[r.id] & 1 else 0
+                    for r in self.joint_rules
+                )
+                tally: Tally = {}
+                add_tally(tally, group.context, times)
+                add_tally(tally, slot.tally, group.count)
+                self._record(joint, count, values, combo, tally)
+        self._deferred.clear()
+
+    def _relevant(
+        self, masks: list[int], k_masks: Mapping[tuple[Any, ...], tuple[int, ...]]
+    ) -> tuple[int, dict[tuple[Any, ...], int]]:
+        """The rule and placeholder bits that can matter: those of rules whose mask is not
+        empty (for the k-dependent rules, per k-key)."""
         owned = self._owned_bits
         k_index = {j for j, _ in self.k_rules}
         base = 0
@@ -557,32 +642,7 @@ class ComponentRun:
                 if mask:
                     bits |= owned[j]
             relevant[kkey] = bits
-        memo_key = (sc, base, tuple(relevant[k] for k in kkeys))
-        groups = self._k_groups.get(memo_key)
-        if groups is None:
-            if len(self._k_groups) > 65536:
-                self._k_groups.clear()
-            groups = self._k_groups[memo_key] = self._group(entries, kkeys, relevant)
-        situation: Tally = {
-            tally_key(key, values.get(key, MISSING)): 1 for key in self.comp.situation_questions
-        }
-        unset_of: dict[str, int] = {}
-        for group in groups:
-            full = list(masks)
-            for (j, _), mask in zip(self.k_rules, k_masks[group.kkey]):
-                full[j] = mask
-            bits, count, combo = group.bits, group.count, group.combo
-            for j, rule in enumerate(self.device_rules):
-                if full[j] and bits >> self.bits[rule.id] & 1:
-                    self.stats[rule.id].add(full[j], count, values, combo)
-            self._probe_stats(sc, values, attrs, full, (bits, combo, count), unset_of)
-            joint = tuple(
-                full[self.dev_index[r.id]] if bits >> self.bits[r.id] & 1 else 0
-                for r in self.joint_rules
-            )
-            tally = dict(group.context)
-            add_tally(tally, situation, count)
-            self._record(joint, count, values, combo, tally)
+        return base, relevant
 
     @staticmethod
     def _group(
@@ -619,6 +679,7 @@ class ComponentRun:
 
     def finish(self) -> None:
         """Pair every situation with its context class's combinations; context rules' stats."""
+        self._flush_deferred()
         bits_of = [self.bits[r.id] for r in self.joint_rules]
         for (sc, joint), (count, values, situations) in self.pairs.items():
             relevant = 0
