@@ -1,8 +1,9 @@
 """The enumeration behind the audit's logic checks: every answer combination of the audited space,
 evaluated without running a consultation per combination.
 
-Why one module of this length: the device facts cache, the masks and the probes are one
-enumeration loop's state.
+Why one module of this length: the context classes, the masks, the probes and the effects
+recorded later (situations with the same effect counted together) are one enumeration loop's
+state. The device facts themselves come from audit/facts.py.
 
 For the component the arithmetic belongs to (audit_space), each *situation* (an assignment of
 the answers the arithmetic reads, and of those compared with device facts) gets its device facts
