@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from gpu_advisor.audit.enumeration import ComponentRun, DeviceFacts
+from gpu_advisor.audit.enumeration import ComponentRun
+from gpu_advisor.audit.facts import DeviceFacts
 from gpu_advisor.audit.findings import Finding
 from gpu_advisor.audit.space import ARITHMETIC_ANSWERS, raw_answers
 from gpu_advisor.backends.python import compile_condition, context_of

@@ -1,8 +1,9 @@
 """The enumeration behind the audit's logic checks: every answer combination of the audited space,
 evaluated without running a consultation per combination.
 
-Why one module of this length: the device facts cache, the masks and the probes are one
-enumeration loop's state.
+Why one module of this length: the context classes, the masks, the probes and the effects
+recorded later (situations with the same effect counted together) are one enumeration loop's
+state. The device facts themselves come from audit/facts.py.
 
 For the component the arithmetic belongs to (audit_space), each *situation* (an assignment of
 the answers the arithmetic reads, and of those compared with device facts) gets its device facts
@@ -28,7 +29,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpu_advisor.arithmetic.context import context_arithmetic, device_attributes
 from gpu_advisor.audit.space import (
     Component,
     Domain,
@@ -38,7 +38,6 @@ from gpu_advisor.audit.space import (
     only_lookup,
 )
 from gpu_advisor.backends.python import Predicate, compile_condition, context_of
-from gpu_advisor.core.answers import Answers
 from gpu_advisor.core.consult import combine
 from gpu_advisor.knowledge.rulebase import Rule, RuleBase
 from gpu_advisor.lang.conditions import MISSING, Leaf, Ref, eval_leaf, leaves
@@ -58,73 +57,6 @@ def add_tally(into: Tally, tally: Tally, times: int = 1) -> None:
     """`into` += `tally` x `times`."""
     for key, count in tally.items():
         into[key] = into.get(key, 0) + count * times
-
-
-class DeviceFacts:
-    """Device attribute dicts for a situation, exactly as ``device_attributes`` computes them.
-
-    The PSU, circuit and energy step depends only on a device's unit count, cost and the off-grid
-    answers, so it is cached; the cache is checked against the uncached computation on the first
-    situations and on a sample after, and switched off for good if they ever differ.
-    """
-
-    CHECK_FIRST = 64
-    CHECK_EVERY = 997
-
-    def __init__(self, rb: RuleBase) -> None:
-        self.devices = list(rb.knowledge.devices.values())
-        self.kb_dir = rb.knowledge.directory
-        self._box: dict[tuple[Any, ...], dict[str, Any]] = {}
-        self.fast = True
-        self.calls = 0
-        self.mismatch: str | None = None
-
-    def compute(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """(computed facts, one attribute dict per device) for these answers."""
-        answers = Answers({k: v for k, v in values.items() if v is not MISSING})
-        arithmetic = context_arithmetic(answers, self.kb_dir)
-        self.calls += 1
-        check = self.fast and (self.calls <= self.CHECK_FIRST or self.calls % self.CHECK_EVERY == 0)
-        out = []
-        for device in self.devices:
-            if not self.fast:
-                out.append(device_attributes(device, answers, arithmetic, self.kb_dir))
-                continue
-            attrs = self._fast(device, answers, arithmetic)
-            if check:
-                full = device_attributes(device, answers, arithmetic, self.kb_dir)
-                if full != attrs:
-                    self.fast = False
-                    self.mismatch = (
-                        f"the cached PSU/energy step differed from the engine's for {device.id}; "
-                        "the audit switched the cache off"
-                    )
-                    attrs = full
-            out.append(attrs)
-        return dict(arithmetic.facts), out
-
-    def _fast(self, device: Any, answers: Answers, arithmetic: Any) -> dict[str, Any]:
-        try:
-            from gpu_advisor.arithmetic.context import box_and_energy
-        except ImportError:  # the arithmetic changed shape: compute everything, uncached
-            self.fast = False
-            return device_attributes(device, answers, arithmetic, self.kb_dir)
-        attrs = device_attributes(device, answers, arithmetic, None)
-        key = (
-            device.id,
-            attrs.get("count"),
-            attrs.get("cost_usd"),
-            answers.get("off_grid"),
-            answers.get("off_grid_hours"),
-        )
-        delta = self._box.get(key)
-        if delta is None:
-            probe = dict(attrs)
-            box_and_energy(device, answers, probe, self.kb_dir)
-            delta = {k: v for k, v in probe.items() if k not in attrs or attrs[k] != v}
-            self._box[key] = delta
-        attrs.update(delta)
-        return attrs
 
 
 @dataclass
@@ -177,6 +109,30 @@ class SigInfo:
     @property
     def answers(self) -> dict[str, Any]:
         return {**self.situation, **self.context}
+
+
+@dataclass
+class KGroup:
+    """Context combinations of one class that act alike on a situation (see _add_k_dependent)."""
+
+    kkey: tuple[Any, ...]
+    bits: int
+    count: int
+    combo: dict[str, Any]
+    context: Tally
+
+
+@dataclass
+class Deferred:
+    """Situations with one effect (see ComponentRun._add_k_dependent): the first one's answers,
+    its masks, how many situations and the sum of their per-question tallies."""
+
+    values: dict[str, Any]
+    masks: list[int]
+    k_masks: dict[tuple[Any, ...], tuple[int, ...]]
+    unset: tuple[int, ...]
+    tally: Tally
+    situations: int = 1
 
 
 @dataclass
@@ -264,6 +220,15 @@ class ComponentRun:
                 if ref.scope == "fact"
             }
         )
+        self.k_class_answers = sorted(
+            {
+                ref.name
+                for rid in self.k_dependent
+                for ref in analysis[rid].split.device_refs  # type: ignore[union-attr]
+                if ref.scope == "answer" and ref.name not in situation
+            }
+        )
+        self.k_rules = sorted((self.dev_index[rid], self.bits[rid]) for rid in self.k_dependent)
         self.class_keys = self._class_atoms(analysis)
         self.fact_defaults = {
             name: fact.default
@@ -285,10 +250,19 @@ class ComponentRun:
         self.context_evaluations = 0
         self.situations = 0
         self._dev_memo: dict[tuple[Any, ...], int] = {}
+        self._kkeys: list[list[tuple[Any, ...]]] = []  # per class: each combination's k-key
+        self._k_groups: dict[tuple[Any, ...], list[KGroup]] = {}
+        self._deferred: dict[tuple[Any, ...], Deferred] = {}
         self._class_memo: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._device_probes: list[tuple[int, int, Probe]] = [
             (self.dev_index[p.rule.id], p.bit, p) for p in self.probes if p.rule.scope == "device"
         ]
+        self._probe_names = sorted(
+            {p.ref.name for _, _, p in self._device_probes if p.kind == "device"}
+        )
+        self._owned_bits = [1 << self.bits[rule.id] for rule in self.device_rules]
+        for j, bit, _ in self._device_probes:  # a placeholder's own bit goes with its rule's mask
+            self._owned_bits[j] |= 1 << bit
 
     # -- context classes ----------------------------------------------------------------------
 
@@ -369,6 +343,12 @@ class ComponentRun:
             self.kbit_combo.append(combos)
             self.sc_situations.append(0)
             self.sc_situation.append(dict(values))
+            self._kkeys.append(
+                [
+                    (tuple(combo.get(name, MISSING) for name in self.k_class_answers), kfacts)
+                    for (_, kfacts), (_, combo, _) in kset.items()
+                ]
+            )
         return index
 
     def _context_combinations(
@@ -468,7 +448,7 @@ class ComponentRun:
         preds = self.dev_preds
         names = self.dev_names
         for i, dev in enumerate(attrs):
-            key = (i, ctx_key, tuple(dev.get(n) for n in names))
+            key = (i, ctx_key, tuple(map(dev.get, names)))
             bits = memo.get(key)
             if bits is None:
                 bits = 0
@@ -520,10 +500,14 @@ class ComponentRun:
         attrs: list[dict[str, Any]],
         masks: list[int],
         only: tuple[int, dict[str, Any], int] | None,
+        unset_of: dict[str, int] | None = None,
     ) -> None:
-        """Placeholders of explanations: device rules whose figures are unset where they fire."""
+        """Placeholders of explanations: device rules whose figures are unset where they fire.
+        ``unset_of`` (attribute -> devices where it is unset) is shared between calls for one
+        situation."""
         kany = self.kany[sc] if only is None else only[0]
-        unset_of: dict[str, int] = {}
+        if unset_of is None:
+            unset_of = {}
         for j, bit, probe in self._device_probes:  # context rules' probes: per class, in finish()
             mask = masks[j]
             if not mask or not kany >> bit & 1:
@@ -555,31 +539,129 @@ class ComponentRun:
         attrs: list[dict[str, Any]],
         masks: list[int],
     ) -> None:
-        """Slow path: device parts that read derived facts or context answers, per combination."""
+        """Device parts that read derived facts or context answers: per context combination of
+        the class, or rather per group of combinations that come out the same here.
+
+        A combination's effect depends only on its k-key (the derived facts and context answers
+        those device parts read: they decide the masks of the k-dependent rules) and on which
+        of its rule bits can matter (a rule whose mask is empty adds nothing). Combinations
+        equal in both are one group: counts and context tallies summed, the first one's answers
+        kept as the example, in the order of the first combination of each group, which gives
+        the same counts and the same first examples as going through them one by one.
+
+        Situations with the same effect (class, masks, k-masks and unset placeholders) are
+        counted together and recorded once, in ``finish``: see :meth:`_flush_deferred`."""
+        kkeys = self._kkeys[sc]
+        k_masks: dict[tuple[Any, ...], tuple[int, ...]] = {}
+        entries: list[tuple[tuple[int, tuple[Any, ...]], list[Any]]] | None = None
+        for n, kkey in enumerate(kkeys):
+            if kkey not in k_masks:
+                if entries is None:
+                    entries = list(self.ksets[sc].items())
+                (_, kfacts), (_, combo, _) = entries[n]
+                facts = dict(self.fact_defaults)
+                facts.update(computed)
+                facts.update(dict(zip(self.k_fact_names, kfacts)))
+                ctx = context_of({**values, **combo}, facts)
+                k_masks[kkey] = tuple(
+                    sum(1 << i for i, dev in enumerate(attrs) if self.dev_preds[j](ctx, dev))
+                    for j, _ in self.k_rules
+                )
+        unset = self._unset_masks(attrs)
+        key = (sc, tuple(masks), tuple(k_masks.items()), unset)
         situation: Tally = {
-            tally_key(key, values.get(key, MISSING)): 1 for key in self.comp.situation_questions
+            tally_key(name, values.get(name, MISSING)): 1 for name in self.comp.situation_questions
         }
-        for (bits, kfacts), (count, combo, context) in self.ksets[sc].items():
-            facts = dict(self.fact_defaults)
-            facts.update(computed)
-            facts.update(dict(zip(self.k_fact_names, kfacts)))
-            ctx = context_of({**values, **combo}, facts)
-            full = list(masks)
-            for rule_id in self.k_dependent:
-                j = self.dev_index[rule_id]
-                pred = self.dev_preds[j]
-                full[j] = sum(1 << i for i, dev in enumerate(attrs) if pred(ctx, dev))
-            for j, rule in enumerate(self.device_rules):
-                if full[j] and bits >> self.bits[rule.id] & 1:
-                    self.stats[rule.id].add(full[j], count, values, combo)
-            self._probe_stats(sc, values, attrs, full, (bits, combo, count))
-            joint = tuple(
-                full[self.dev_index[r.id]] if bits >> self.bits[r.id] & 1 else 0
-                for r in self.joint_rules
-            )
-            tally = dict(context)
-            add_tally(tally, situation, count)
-            self._record(joint, count, values, combo, tally)
+        slot = self._deferred.get(key)
+        if slot is None:
+            self._deferred[key] = Deferred(values, masks, k_masks, unset, situation)
+        else:
+            slot.situations += 1
+            add_tally(slot.tally, situation)
+
+    def _unset_masks(self, attrs: list[dict[str, Any]]) -> tuple[int, ...]:
+        """Per attribute an explanation of a device rule quotes: the devices where it is unset."""
+        out = []
+        for name in self._probe_names:
+            unset = 0
+            for i, dev in enumerate(attrs):
+                if dev.get(name) is None:
+                    unset |= 1 << i
+            out.append(unset)
+        return tuple(out)
+
+    def _flush_deferred(self) -> None:
+        """Record the situations of every effect, in the order each effect first occurred: its
+        first situation's answers are the examples (as when recording situation by situation,
+        since every situation with this effect gives the same firings), counts are times the
+        situations, and each question's tally is the situations' tallies times the context
+        combinations plus the context tallies times the situations."""
+        for (sc, _, _, _), slot in self._deferred.items():
+            masks, k_masks, values, times = slot.masks, slot.k_masks, slot.values, slot.situations
+            relevant = self._relevant(masks, k_masks)
+            kkeys = self._kkeys[sc]
+            memo_key = (sc, relevant[0], tuple(relevant[1][k] for k in kkeys))
+            groups = self._k_groups.get(memo_key)
+            if groups is None:
+                entries = list(self.ksets[sc].items())
+                groups = self._k_groups[memo_key] = self._group(entries, kkeys, relevant[1])
+            unset_of = dict(zip(self._probe_names, slot.unset))
+            for group in groups:
+                full = list(masks)
+                for (j, _), mask in zip(self.k_rules, k_masks[group.kkey]):
+                    full[j] = mask
+                bits, count, combo = group.bits, group.count * times, group.combo
+                for j, rule in enumerate(self.device_rules):
+                    if full[j] and bits >> self.bits[rule.id] & 1:
+                        self.stats[rule.id].add(full[j], count, values, combo)
+                self._probe_stats(sc, values, [], full, (bits, combo, count), unset_of)
+                joint = tuple(
+                    full[self.dev_index[r.id]] if bits >> self.bits[r.id] & 1 else 0
+                    for r in self.joint_rules
+                )
+                tally: Tally = {}
+                add_tally(tally, group.context, times)
+                add_tally(tally, slot.tally, group.count)
+                self._record(joint, count, values, combo, tally)
+        self._deferred.clear()
+
+    def _relevant(
+        self, masks: list[int], k_masks: Mapping[tuple[Any, ...], tuple[int, ...]]
+    ) -> tuple[int, dict[tuple[Any, ...], int]]:
+        """The rule and placeholder bits that can matter: those of rules whose mask is not
+        empty (for the k-dependent rules, per k-key)."""
+        owned = self._owned_bits
+        k_index = {j for j, _ in self.k_rules}
+        base = 0
+        for j, mask in enumerate(masks):
+            if mask and j not in k_index:
+                base |= owned[j]
+        relevant: dict[tuple[Any, ...], int] = {}
+        for kkey, kmask in k_masks.items():
+            bits = base
+            for (j, _), mask in zip(self.k_rules, kmask):
+                if mask:
+                    bits |= owned[j]
+            relevant[kkey] = bits
+        return base, relevant
+
+    @staticmethod
+    def _group(
+        entries: list[tuple[tuple[int, tuple[Any, ...]], list[Any]]],
+        kkeys: list[tuple[Any, ...]],
+        relevant: Mapping[tuple[Any, ...], int],
+    ) -> list[KGroup]:
+        """The class's combinations grouped by (k-key, the rule bits that can matter)."""
+        found: dict[tuple[Any, ...], KGroup] = {}
+        for ((bits, _), (count, combo, context)), kkey in zip(entries, kkeys):
+            effective = bits & relevant[kkey]
+            group = found.get((kkey, effective))
+            if group is None:
+                found[(kkey, effective)] = KGroup(kkey, effective, count, combo, dict(context))
+            else:
+                group.count += count
+                add_tally(group.context, context)
+        return list(found.values())
 
     def _record(
         self,
@@ -598,6 +680,7 @@ class ComponentRun:
 
     def finish(self) -> None:
         """Pair every situation with its context class's combinations; context rules' stats."""
+        self._flush_deferred()
         bits_of = [self.bits[r.id] for r in self.joint_rules]
         for (sc, joint), (count, values, situations) in self.pairs.items():
             relevant = 0

@@ -20,11 +20,11 @@ from typing import Any
 from gpu_advisor.audit.enumeration import (
     ComponentRun,
     Conflict,
-    DeviceFacts,
     Progress,
     Stat,
     add_tally,
 )
+from gpu_advisor.audit.facts import DeviceFacts
 from gpu_advisor.audit.findings import Finding, SpaceStats
 from gpu_advisor.audit.limits import bounded_plan
 from gpu_advisor.audit.space import (
@@ -47,7 +47,7 @@ from gpu_advisor.audit.space import (
     situation_plan,
     template_refs,
 )
-from gpu_advisor.backends.python import compile_condition, context_of
+from gpu_advisor.backends.python import Predicate, compile_condition, context_of
 from gpu_advisor.errors import AdvisorError
 from gpu_advisor.knowledge.rulebase import Rule, RuleBase
 from gpu_advisor.knowledge.vocabulary import DEVICE_ATTRIBUTES
@@ -120,6 +120,7 @@ class LogicAudit:
         self._compared: dict[str, list[Any]] = {}
         self._seen: set[tuple[str, ...]] = set()
         self.runs: list[ComponentRun] = []
+        self._predicates: dict[str, Predicate] = {}
 
     def asked_only(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """The answers that are asked given each other (defaults of unasked questions dropped)."""
@@ -556,6 +557,13 @@ class LogicAudit:
         run._samples_cache = samples  # type: ignore[attr-defined]
         return samples
 
+    def _compiled(self, rule: Rule) -> Predicate:
+        """A rule's condition compiled once (``evaluate`` runs for hundreds of samples)."""
+        found = self._predicates.get(rule.id)
+        if found is None:
+            found = self._predicates[rule.id] = compile_condition(rule.when)
+        return found
+
     def evaluate(
         self, answers: Mapping[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
@@ -578,7 +586,7 @@ class LogicAudit:
                 if (
                     rule.stratum != stage
                     or rule.scope != "context"
-                    or not compile_condition(rule.when)(ctx, {})
+                    or not self._compiled(rule)(ctx, {})
                 ):
                     continue
                 for name, value in rule.derive.items():

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from gpu_advisor.arithmetic.context import context_arithmetic, device_attributes
 from gpu_advisor.audit import agreement as audit_agreement
-from gpu_advisor.audit.enumeration import DeviceFacts
+from gpu_advisor.audit.facts import DeviceFacts
 from gpu_advisor.audit.findings import AuditReport, Finding
 from gpu_advisor.audit.render import command_for, render, to_text
 from gpu_advisor.audit.run import run_audit
