@@ -164,3 +164,26 @@ def test_the_long_lived_heap_is_frozen_once_the_first_results_are_drawn(
             assert frozen == ["frozen"]  # once per process, not per change
 
     asyncio.run(main())
+
+
+def test_asking_whether_the_heap_is_frozen_does_not_count_the_frozen_objects(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``gc.get_freeze_count()`` walks every frozen object to count them (about 8 ms for the
+    app's heap) and the app asks after every consultation: once frozen, it is remembered."""
+    import gc
+
+    import gpu_advisor.tui.heap as heap
+
+    count = gc.get_freeze_count
+    calls: list[int] = []
+
+    def counting() -> int:
+        calls.append(1)
+        return count()
+
+    heap.freeze_long_lived_heap()
+    monkeypatch.setattr(gc, "get_freeze_count", counting)
+    assert heap.heap_frozen() is True
+    assert heap.heap_frozen() is True
+    assert calls == []
