@@ -8,7 +8,7 @@ collection clears the start-up garbage and ``gc.freeze()`` moves what remains ou
 collector's sight; later garbage is collected as before.
 
 Whether that has happened is remembered here, not asked of ``gc`` each time:
-``gc.get_freeze_count()`` counts the frozen objects one by one (about 8 ms for the app's heap),
+``gc.get_freeze_count()`` walks the frozen objects one by one (about 90,000 in the app: 6-9 ms),
 and the app asks after every consultation.
 """
 

@@ -313,8 +313,8 @@ def test_the_long_lived_heap_is_frozen_once_the_first_results_are_drawn(
 def test_asking_whether_the_heap_is_frozen_does_not_count_the_frozen_objects(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """``gc.get_freeze_count()`` walks every frozen object to count them (about 8 ms for the
-    app's heap) and the app asks after every consultation: once frozen, it is remembered."""
+    """``gc.get_freeze_count()`` walks every frozen object to count them (6-9 ms for the app's
+    heap) and the app asks after every consultation: once frozen, it is remembered."""
     import gc
 
     import gpu_advisor.tui.heap as heap
