@@ -4,7 +4,8 @@ a widget's height changes.
 An answer change used to rewrite every label and rebuild every list of the results, and each
 rewrite asked Textual for a layout pass over the whole screen (issue 16: p95 76 ms against a
 50 ms target). Most of an update changes a few numbers on lines that keep their height; these
-helpers skip what is unchanged and repaint the rest without re-laying out the screen.
+helpers skip what is unchanged and repaint the rest without re-laying out the screen. In an
+option list only the rows that changed are rendered again.
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ def set_options(widget: OptionList, options: Sequence[Option]) -> bool:
 def _rebuild(widget: OptionList, options: Sequence[Option]) -> None:
     """Replace every option of `widget`, keeping what is already worked out for the rows that
     read as before: their measured height, and their rendering when their place is unchanged
-    (OptionList's ``set_options`` forgets both for every row)."""
+    (OptionList's ``set_options`` forgets both for every row; a rendering carries its row's
+    index, which a click reports, so a row that moved is rendered again). Like
+    :func:`replace_prompts`, this reaches into OptionList's caches."""
     before = {option.id: (index, option) for index, option in enumerate(widget.options)}
     rows: list[Option] = []
     in_place: set[Option] = set()
@@ -117,9 +120,10 @@ def replace_prompts(widget: OptionList, prompts: Mapping[int, VisualType]) -> No
     screen out again only when the list's height changes.
 
     Textual's ``replace_option_prompt_at_index`` forgets the rendering and the line map of every
-    option in the list, so one changed value in the answer list re-wrapped and re-rendered all
-    18 rows (about 0.2 ms a row, issue 16). This reaches into OptionList's caches (textual is
-    pinned in pyproject.toml; ``tests/tui/test_redraw.py`` checks the rows drawn and re-rendered).
+    option in the list, so one changed value in the answer list re-wrapped and re-rendered every
+    row on screen (about 0.1-0.2 ms a row, issue 16). This reaches into OptionList's caches
+    (textual is pinned in pyproject.toml; ``tests/tui/test_redraw.py`` checks the rows drawn and
+    re-rendered).
     """
     if not prompts:
         return
