@@ -115,6 +115,150 @@ def test_a_chart_with_as_many_lines_needs_no_layout_pass(monkeypatch: pytest.Mon
     run(app, script)
 
 
+class Rows(App[None]):
+    """Five one-line rows in a list of 30 x 8 cells (a fixed size, as the answer list's: a list
+    that changes size forgets all its renderings anyway), which records the row chosen."""
+
+    CSS = "OptionList { height: 8; width: 30; }"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chosen: list[str | None] = []
+
+    def compose(self) -> ComposeResult:
+        rows = (Option(f"row {i}", id=f"r{i}") for i in range(5))
+        yield OptionList(*rows, id="rows", compact=True)  # compact: no border, as in the app
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.chosen.append(event.option.id)
+
+
+def rows_rendered(monkeypatch: pytest.MonkeyPatch, widget: Widget) -> list[str]:
+    """The text of every row `widget` renders (wraps and styles) from now on."""
+    from textual.visual import Visual
+
+    rendered: list[str] = []
+    to_strips = Visual.to_strips.__func__  # type: ignore[attr-defined]
+
+    def recording(cls: Any, owner: Widget, visual: Any, *args: Any, **kwargs: Any) -> Any:
+        if owner is widget:
+            rendered.append(visual.plain if isinstance(visual, Content) else str(visual))
+        return to_strips(cls, owner, visual, *args, **kwargs)
+
+    monkeypatch.setattr(Visual, "to_strips", classmethod(recording))
+    return rendered
+
+
+def lines_of(widget: OptionList) -> list[str]:
+    """The list as drawn, one string per screen line (the rows' padding and the blank lines
+    below the last row cut)."""
+    lines = [strip.text.strip() for strip in widget.render_lines(widget.region.reset_offset)]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def test_a_changed_row_is_rendered_again_and_no_other(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Textual's replace_option_prompt_at_index forgets every row's rendering: one changed value
+    in the 24-row answer list re-rendered all of them (issue 16)."""
+    app = Rows()
+
+    async def script(pilot: Pilot[None]) -> None:
+        rows = app.query_one("#rows", OptionList)
+        assert lines_of(rows) == ["row 0", "row 1", "row 2", "row 3", "row 4"]
+        rendered = rows_rendered(monkeypatch, rows)
+        asked = layout_requests(monkeypatch)
+        prompts = [f"row {i}" for i in range(5)]
+        prompts[2] = "row 2: changed"
+        set_options(rows, [Option(p, id=f"r{i}") for i, p in enumerate(prompts)])
+        await pilot.pause()
+        assert lines_of(rows) == ["row 0", "row 1", "row 2: changed", "row 3", "row 4"]
+        assert rendered == ["row 2: changed"]
+        assert asked == []  # five one-line rows are still five one-line rows
+
+    run(app, script)
+
+
+def test_a_row_that_grows_moves_the_rows_below_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = Rows()
+
+    async def script(pilot: Pilot[None]) -> None:
+        rows = app.query_one("#rows", OptionList)
+        asked = layout_requests(monkeypatch)
+        prompts = ["row 0", "row 1\nsecond line", "row 2", "row 3", "row 4"]
+        set_options(rows, [Option(p, id=f"r{i}") for i, p in enumerate(prompts)])
+        await pilot.pause()
+        assert "rows" in asked  # 5 lines -> 6 lines: the screen is laid out again
+        assert lines_of(rows) == ["row 0", "row 1", "second line", "row 2", "row 3", "row 4"]
+        # One row grows and another shrinks: as many lines, but rows change places.
+        asked.clear()
+        prompts = ["row 0", "row 1", "row 2\nsecond line", "row 3", "row 4"]
+        set_options(rows, [Option(p, id=f"r{i}") for i, p in enumerate(prompts)])
+        await pilot.pause()
+        assert asked == []
+        assert lines_of(rows) == ["row 0", "row 1", "row 2", "second line", "row 3", "row 4"]
+        await pilot.click("#rows", offset=(2, 4))  # the line of row 3
+        assert app.chosen == ["r3"]
+
+    run(app, script)
+
+
+def test_a_rebuilt_list_renders_only_the_rows_not_drawn_in_their_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Other ids mean a new list (the answer list when a question comes or goes, the excluded
+    devices): rows that read the same in the same place keep their rendering."""
+    app = Rows()
+
+    async def script(pilot: Pilot[None]) -> None:
+        rows = app.query_one("#rows", OptionList)
+        rendered = rows_rendered(monkeypatch, rows)
+        set_options(rows, [Option(f"row {i}", id=f"r{i}") for i in range(6)])  # one more row
+        await pilot.pause()
+        assert lines_of(rows) == [f"row {i}" for i in range(6)]
+        assert rendered == ["row 5"]
+        # A row in front: every row moves down one, so each is rendered for its new place
+        # (a row's rendering carries its index, which a click reports).
+        rendered.clear()
+        options = [Option("first", id="first")] + [Option(f"row {i}", id=f"r{i}") for i in range(6)]
+        set_options(rows, options)
+        await pilot.pause()
+        assert lines_of(rows) == ["first"] + [f"row {i}" for i in range(6)]
+        assert sorted(rendered) == sorted(["first"] + [f"row {i}" for i in range(6)])
+        await pilot.click("#rows", offset=(2, 3))  # the fourth line: row 2, index 3
+        assert app.chosen == ["r2"]
+
+    run(app, script)
+
+
+def test_an_answer_accepted_at_its_default_is_shown_as_given(engine: Engine) -> None:
+    """The answer list greys answers left at their default and shows given ones in bold; the
+    row used to be compared by its characters only, so giving the default kept it grey."""
+    app = AdvisorApp(engine, {})
+
+    def value_styles(list_: OptionList, key: str) -> set[str]:
+        prompt = list_.get_option(key).prompt
+        assert isinstance(prompt, Content)
+        start = prompt.plain.index(key) + len(key) + 2  # the value follows the key and 2 spaces
+        return {str(span.style) for span in prompt.spans if span.start >= start}
+
+    async def main() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            await app.wait_idle()
+            await pilot.pause()
+            answers = app.screen.query_one("#answer-list", OptionList)
+            workload = engine.rulebase.questions["workload"]
+            assert workload.default == "fine-tuning" and "workload" not in app.session.given
+            assert value_styles(answers, "workload") == {"$foreground-muted"}
+            app.set_answer("workload", "fine-tuning")
+            await app.wait_idle()
+            await pilot.pause()
+            assert value_styles(answers, "workload") == {"bold"}
+
+    asyncio.run(main())
+
+
 def test_showing_the_same_consultation_again_changes_nothing(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -164,3 +308,26 @@ def test_the_long_lived_heap_is_frozen_once_the_first_results_are_drawn(
             assert frozen == ["frozen"]  # once per process, not per change
 
     asyncio.run(main())
+
+
+def test_asking_whether_the_heap_is_frozen_does_not_count_the_frozen_objects(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``gc.get_freeze_count()`` walks every frozen object to count them (6-9 ms for the app's
+    heap) and the app asks after every consultation: once frozen, it is remembered."""
+    import gc
+
+    import gpu_advisor.tui.heap as heap
+
+    count = gc.get_freeze_count
+    calls: list[int] = []
+
+    def counting() -> int:
+        calls.append(1)
+        return count()
+
+    heap.freeze_long_lived_heap()
+    monkeypatch.setattr(gc, "get_freeze_count", counting)
+    assert heap.heap_frozen() is True
+    assert heap.heap_frozen() is True
+    assert calls == []

@@ -25,6 +25,7 @@ from gpu_advisor.errors import UsageError
 
 from ..session import describe_value
 from ..widgets.question import QuestionPanel, without_key
+from ..widgets.redraw import set_options
 from ..widgets.results import ResultsPanel, verdict_text
 
 if TYPE_CHECKING:
@@ -198,7 +199,8 @@ class ConsultScreen(Screen[None]):
             self.query_one(QuestionPanel).update_meta(current)
 
     def _fill_path(self, steps: list[Any]) -> None:
-        """The answer list: rebuilt when the questions asked change, else updated in place."""
+        """The answer list: rebuilt when the questions asked change, else only the rows that
+        changed are redrawn (one answer's value, the marker of the question shown)."""
         path = self.query_one("#answer-list", OptionList)
         prompts = []
         for step in steps:
@@ -213,17 +215,7 @@ class ConsultScreen(Screen[None]):
                     (value, style),
                 )
             )
-        keys = [step.key for step in steps]
-        shown = [path.get_option_at_index(i).id for i in range(path.option_count)]
-        if shown == keys:
-            for index, prompt in enumerate(prompts):
-                if path.get_option_at_index(index).prompt != prompt:
-                    path.replace_option_prompt_at_index(index, prompt)
-            return
-        highlighted = path.highlighted
-        path.set_options([Option(prompt, id=key) for prompt, key in zip(prompts, keys)])
-        if highlighted is not None and highlighted < len(keys):
-            path.highlighted = highlighted
+        set_options(path, [Option(prompt, id=step.key) for prompt, step in zip(prompts, steps)])
 
     @on(OptionList.OptionSelected, "#answer-list")
     def _jump(self, event: OptionList.OptionSelected) -> None:
