@@ -22,10 +22,13 @@ arithmetic with the model's own figures, so a report can print how each number w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gpu_advisor.errors import UsageError, did_you_mean, one_of
-from gpu_advisor.knowledge.model_files import ModelSpec
 from gpu_advisor.knowledge.models import ModelArch
+
+if TYPE_CHECKING:  # the file readers are imported when a model file is read
+    from gpu_advisor.knowledge.model_files import ModelSpec
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -26,14 +26,13 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpu_advisor.arithmetic import model_memory
 from gpu_advisor.arithmetic.model_memory import FileModel
 from gpu_advisor.errors import FileError, UsageError, did_you_mean, one_of
 
 # The model catalog is knowledge (kb/models.yaml); sizing's callers also find it here.
-from gpu_advisor.knowledge.model_files import ModelSpec
 from gpu_advisor.knowledge.models import (  # noqa: F401
     ASSUMED_VOCAB,
     ModelArch,
@@ -41,6 +40,9 @@ from gpu_advisor.knowledge.models import (  # noqa: F401
     resolve_model,
     shipped_models_path,
 )
+
+if TYPE_CHECKING:  # the file readers are imported when a model file is read
+    from gpu_advisor.knowledge.model_files import ModelSpec
 
 
 def load_model_catalog(path: Path | None = None) -> dict[str, ModelArch]:
