@@ -153,10 +153,13 @@ def _search(consultation: Consultation) -> Changes:
     # takes one change or none: a pair would be a different purchase, not a nudge), only of
     # levers that can touch the rules that exclude such a device, and screened on those devices
     pairs = 0
-    reach = {
-        d: relevant_answers(consultation, [rb.rule(e.rule) for e in consultation.all_exclusions[d]])
-        for d in excluded
-    }
+    by_rules: dict[tuple[str, ...], set[str]] = {}  # devices excluded alike share the answer
+    reach: dict[str, set[str]] = {}
+    for d in excluded:
+        ids = tuple(sorted({e.rule for e in consultation.all_exclusions[d]}))
+        if ids not in by_rules:
+            by_rules[ids] = relevant_answers(consultation, [rb.rule(i) for i in ids])
+        reach[d] = by_rules[ids]
     for a, b in sorted(combinations(moves, 2), key=lambda pair: pair[0].index + pair[1].index):
         waiting = set(excluded) - brought_back()
         if pairs >= table.max_pairs or not waiting:
