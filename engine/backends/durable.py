@@ -130,8 +130,6 @@ def _has_awkward_number(obj: Any) -> bool:
             stack.extend(item.values())
         elif kind is list or kind is tuple:
             stack.extend(item)
-        elif isinstance(item, bool):
-            continue
         elif isinstance(item, float):
             if not math.isfinite(item) or (item != 0 and not 1e-4 <= abs(item) < 1e16):
                 return True
@@ -341,7 +339,9 @@ def context_fact(
     for key, value in facts.items():
         if value is not MISSING and value is not None:
             fact["f__" + key] = value
-    return _narrow(fact, fields)
+    if fields is None:
+        return fact
+    return {k: v for k, v in fact.items() if k in fields or k in ("sid", "kind", "stage")}
 
 
 def device_fact(
@@ -354,22 +354,7 @@ def device_fact(
             fact[key] = value
     if "id" in attributes:
         fact["id"] = attributes["id"]
-    return _narrow(fact, fields)
-
-
-_ALWAYS_KEPT = frozenset({"sid", "kind", "stage", "id"})
-
-
-def _narrow(fact: dict[str, Any], fields: frozenset[str] | None) -> dict[str, Any]:
-    if fields is None:
-        return fact
-    narrow = {k: v for k, v in fact.items() if k in fields or k in _ALWAYS_KEPT}
-    if len(narrow) > DURABLE_MAX_FACT_FIELDS:  # pragma: no cover - the packing prevents it
-        raise DurableLimitError(
-            f"a fact with {len(narrow)} fields: durable_rules takes at most "
-            f"{DURABLE_MAX_FACT_FIELDS}"
-        )
-    return narrow
+    return fact
 
 
 # ---------------------------------------------------------------------------------------------

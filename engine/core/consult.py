@@ -59,6 +59,7 @@ class Engine:
         self.rulebase = rulebase
         self._compiled: CompiledRules | None = None
         self._python_rules: dict[int, list[StagedRule]] | None = None
+        self._python_by_id: dict[str, StagedRule] = {}
         self._device_memo: DeviceMemo = {}
         self._rule_order = {rule.id: i for i, rule in enumerate(rulebase.rules)}
         self._rules_by_id = {rule.id: rule for rule in rulebase.rules}
@@ -199,18 +200,24 @@ class Engine:
         return [Firing(rule_id, stage, device_id) for rule_id, device_id in fired]
 
     def _staged_rules(self) -> dict[int, list[StagedRule]]:
+        """The rules compiled for the Python evaluator, by stage (compiled on first use)."""
         if self._python_rules is None:
             self._python_rules = compile_stages(
                 (r.id, r.when, r.stratum, r.scope == "device") for r in self.rulebase.rules
             )
+            self._python_by_id = {r.rule_id: r for rs in self._python_rules.values() for r in rs}
         return self._python_rules
+
+    def _staged_by_id(self) -> dict[str, StagedRule]:
+        self._staged_rules()
+        return self._python_by_id
 
     def _holds(
         self, answers: Answers, facts: dict[str, Any], devices: dict[str, dict[str, Any]]
     ) -> Callable[[str, str | None], bool]:
         """Whether a rule's condition holds, by the Python evaluator, for the check that every
         firing durable_rules reports is one the Python evaluation agrees with."""
-        staged = {r.rule_id: r for rules in self._staged_rules().values() for r in rules}
+        staged = self._staged_by_id()
         ctx = context_of(dict(answers.values), facts)
         nothing: dict[str, Any] = {}
         context_holds: dict[str, bool] = {}  # a device rule's context part, once per rule
@@ -364,9 +371,11 @@ def python_stage(
     devices: Mapping[str, Mapping[str, Any]],
     holds: Callable[[Any, Any], bool] = evaluate,
 ) -> list[Firing]:
-    """The rules of one stage that fire, by the Python evaluation of their conditions (the same
-    parsed conditions durable_rules runs; used by the python evaluator and the audit, which
-    passes its own ``holds`` so that its tests can skew it)."""
+    """The rules of one stage that fire, by the reference evaluation of their conditions
+    (``conditions.evaluate`` on the same parsed conditions durable_rules runs). The audit's
+    agreement check compares durable_rules with it, passing its own ``holds`` so that its tests
+    can skew it; the engine's Python evaluator runs the compiled closures of
+    ``backends.python`` instead."""
     fired: list[Firing] = []
 
     def context_lookup(ref: Ref) -> Any:

@@ -100,38 +100,34 @@ Text = str | Callable[[], str]
 lever search's hundreds of re-consultations, never read the words of every exclusion)."""
 
 
-def _worded(text: Text) -> str:
-    return text if isinstance(text, str) else text()
+class _WordedWhenRead:
+    """A :data:`Text` field that reads as a ``str``: a function given for it is called once,
+    on the first read, and its words kept."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = "_" + name
+
+    def __get__(self, obj: object, owner: type | None = None) -> str:
+        if obj is None:  # no default: the dataclass field stays required
+            raise AttributeError(self._slot[1:])
+        text: Text = getattr(obj, self._slot)
+        if not isinstance(text, str):
+            text = text()
+            setattr(obj, self._slot, text)
+        return text
+
+    def __set__(self, obj: object, value: Text) -> None:
+        setattr(obj, self._slot, value)
 
 
+@dataclass(kw_only=True)
 class Exclusion:
     """A rule that took a device out, with its reason (worded when first read)."""
 
-    __slots__ = ("device", "rule", "sources", "_because")
-    __hash__ = None  # type: ignore[assignment]
-
-    def __init__(self, device: str, rule: str, because: Text, sources: list[str]) -> None:
-        self.device = device
-        self.rule = rule
-        self._because = because
-        self.sources = sources
-
-    @property
-    def because(self) -> str:
-        self._because = _worded(self._because)
-        return self._because
-
-    def _key(self) -> tuple[Any, ...]:
-        return (self.device, self.rule, self.because, self.sources)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Exclusion) and self._key() == other._key()
-
-    def __repr__(self) -> str:
-        return (
-            f"Exclusion(device={self.device!r}, rule={self.rule!r}, because={self.because!r}, "
-            f"sources={self.sources!r})"
-        )
+    device: str
+    rule: str
+    because: _WordedWhenRead = _WordedWhenRead()  # a descriptor: required, given as Text
+    sources: list[str]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -142,37 +138,15 @@ class Exclusion:
         }
 
 
+@dataclass(kw_only=True)
 class RuleWarning:
     """A rule's warning, with its message (worded when first read)."""
 
-    __slots__ = ("rule", "severity", "sources", "device", "_message")
-    __hash__ = None  # type: ignore[assignment]
-
-    def __init__(
-        self, rule: str, message: Text, severity: str, sources: list[str], device: str | None = None
-    ) -> None:
-        self.rule = rule
-        self._message = message
-        self.severity = severity
-        self.sources = sources
-        self.device = device
-
-    @property
-    def message(self) -> str:
-        self._message = _worded(self._message)
-        return self._message
-
-    def _key(self) -> tuple[Any, ...]:
-        return (self.rule, self.message, self.severity, self.sources, self.device)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, RuleWarning) and self._key() == other._key()
-
-    def __repr__(self) -> str:
-        return (
-            f"RuleWarning(rule={self.rule!r}, message={self.message!r}, "
-            f"severity={self.severity!r}, sources={self.sources!r}, device={self.device!r})"
-        )
+    rule: str
+    message: _WordedWhenRead = _WordedWhenRead()  # a descriptor: required, given as Text
+    severity: str
+    sources: list[str]
+    device: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -309,19 +283,22 @@ class Consultation:
         """Every firing with what it concluded, built when first read (the lever search's
         re-consultations never read theirs)."""
         if self._trace is None:
-            rule = self.rulebase.rule
-            self._trace = [
-                TraceEntry(
-                    seq=seq,
-                    stage=stage,
-                    rule=rule_id,
-                    device=device,
-                    concluded=rule(rule_id).conclusion,
-                    condition=rule(rule_id).when,
-                    lookup=self.lookup(device),
+            rule_of = self.rulebase.rule
+            trace = []
+            for seq, (rule_id, stage, device) in enumerate(self.firings, start=1):
+                rule = rule_of(rule_id)
+                trace.append(
+                    TraceEntry(
+                        seq=seq,
+                        stage=stage,
+                        rule=rule_id,
+                        device=device,
+                        concluded=rule.conclusion,
+                        condition=rule.when,
+                        lookup=self.lookup(device),
+                    )
                 )
-                for seq, (rule_id, stage, device) in enumerate(self.firings, start=1)
-            ]
+            self._trace = trace
         return self._trace
 
     def status(self, device_id: str) -> Status:

@@ -31,8 +31,12 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from gpu_advisor.errors import FileError, Location
-from gpu_advisor.knowledge.safe_files import MAX_DATA_FILE_BYTES, write_text_safely
+from gpu_advisor.errors import FileError, FileErrors, Location
+from gpu_advisor.knowledge.safe_files import (
+    MAX_DATA_FILE_BYTES,
+    load_json_bounded,
+    write_text_safely,
+)
 from gpu_advisor.knowledge.user_cache import cache_dir
 from gpu_advisor.version import __version__
 
@@ -160,10 +164,13 @@ def _fetch_json(hub_id: str, name: str, limit: int, *, optional: bool) -> dict[s
         raise FileError(Location(url), f"cannot reach {endpoint()}: {_reason(err)}") from None
     if len(data) > limit:
         raise FileError(Location(url), f"larger than {limit:,} bytes: not a model's {name}")
-    try:
-        parsed = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
+    try:  # bounded as every JSON file we read: depth, number sizes, no NaN
+        parsed = load_json_bounded(data.decode("utf-8"), url)
+    except UnicodeDecodeError:
         raise FileError(Location(url), f"the Hub's {name} is not valid JSON") from None
+    except FileErrors as problems:
+        first = problems.errors[0].message if problems.errors else "unreadable"
+        raise FileError(Location(url), f"the Hub's {name} is not valid JSON: {first}") from None
     if not isinstance(parsed, dict):
         raise FileError(Location(url), f"the Hub's {name} is not a JSON object")
     return parsed
