@@ -11,12 +11,14 @@ import math
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpu_advisor.knowledge.answers import Answers
-from gpu_advisor.knowledge.energy import EnergyKnobs
 from gpu_advisor.knowledge.kb import Device
 from gpu_advisor.lang.conditions import MISSING
+
+if TYPE_CHECKING:
+    from gpu_advisor.knowledge.energy import EnergyKnobs  # decimal and more: off-grid only
 
 SIZED_WORKLOADS = ("pretraining", "fine-tuning", "inference")
 ARITHMETIC_ANSWERS = (

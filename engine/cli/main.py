@@ -12,6 +12,7 @@ bug.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import gc
 import os
@@ -186,6 +187,16 @@ LONG_RUNNING = frozenset({"audit"})
 """Commands (besides the terminal UI) that run long enough to need the cyclic collector."""
 
 
+def _fetch_allowed(allowed: bool) -> contextlib.AbstractContextManager[None]:
+    """``--fetch-model``'s opt-in for this command; without it nothing is set (the Hub module,
+    which brings YAML and more, stays unimported on the start-up path)."""
+    if not allowed:
+        return contextlib.nullcontext()
+    from gpu_advisor.knowledge.hub import downloads_allowed
+
+    return downloads_allowed(True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # A one-shot command allocates much (imports, the cached rule base, one consultation) and
     # leaves almost no cyclic garbage: the ~70 collections of a `recommend` found none and took
@@ -202,9 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         func = getattr(args, "func", None)
         if collecting and (func is None or getattr(args, "command", None) in LONG_RUNNING):
             gc.enable()
-        from gpu_advisor.knowledge.hub import downloads_allowed  # YAML and more: after gc is off
-
-        with downloads_allowed(bool(getattr(args, "fetch_model", False))):
+        with _fetch_allowed(bool(getattr(args, "fetch_model", False))):
             status = run_tui(args) if func is None else int(func(args) or 0)
         sys.stdout.flush()  # what is still buffered fails here, inside the guard, not at exit
         return status

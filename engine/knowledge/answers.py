@@ -18,12 +18,6 @@ from typing import Any
 from gpu_advisor.errors import FileErrors, UsageError, did_you_mean, one_of
 from gpu_advisor.knowledge.kb import Knowledge
 from gpu_advisor.knowledge.rules import Question
-from gpu_advisor.knowledge.safe_files import (
-    MAX_DATA_FILE_BYTES,
-    load_json_bounded,
-    read_text_limited,
-)
-from gpu_advisor.knowledge.yamlio import parse_yaml
 from gpu_advisor.lang.conditions import MISSING, evaluate, lookup_from
 
 
@@ -310,6 +304,14 @@ def parse_set(items: list[str]) -> dict[str, str]:
 def load_answers_file(path: str) -> dict[str, Any]:
     """Answers from a YAML or JSON file (``-``: standard input, YAML or JSON alike, since JSON
     is YAML): a mapping of answer keys to values."""
+    # the file readers bring YAML: imported only when a file is read (not on the start-up path)
+    from gpu_advisor.knowledge.safe_files import (
+        MAX_DATA_FILE_BYTES,
+        load_json_bounded,
+        read_text_limited,
+    )
+    from gpu_advisor.knowledge.yamlio import parse_yaml
+
     shown = "<stdin>" if path == "-" else path
     try:
         text = read_text_limited(path, MAX_DATA_FILE_BYTES)

@@ -9,7 +9,6 @@ These are plain dataclasses (no pydantic): the file schemas and the loader live 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -592,4 +591,6 @@ class Knowledge:
 
 def shipped_kb_dir() -> Path:
     """The knowledge base that installs with the package."""
+    from importlib import resources  # about 2 ms: only when the shipped folder is asked for
+
     return Path(str(resources.files("gpu_advisor.kb")))

@@ -38,7 +38,6 @@ from gpu_advisor.knowledge.rules import (
     shipped_rules_dir,
 )
 from gpu_advisor.knowledge.vocabulary import DEVICE_ATTRIBUTES, Attribute
-from gpu_advisor.knowledge.yamlio import Document, iter_yaml_files, load_yaml
 from gpu_advisor.lang.conditions import (
     FORMAT_SPEC_HELP,
     SCOPES,
@@ -59,6 +58,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from gpu_advisor.knowledge.rule_schema import QuestionsFile, RankingFile, RuleModel
+    from gpu_advisor.knowledge.yamlio import Document
 
 __all__ = [
     "Claim",
@@ -96,6 +96,7 @@ def load_rulebase(rules_dir: Path | str | None, knowledge: Knowledge) -> RuleBas
         RuleModel,
         RulesFileHeader,
     )
+    from gpu_advisor.knowledge.yamlio import iter_yaml_files, load_yaml
 
     base = Path(rules_dir) if rules_dir is not None else shipped_rules_dir()
     out = _Collector()

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from gpu_advisor.errors import FileError, FileErrors, Location
 from gpu_advisor.knowledge.vocabulary import DEVICE_ATTRIBUTES
-from gpu_advisor.knowledge.yamlio import load_yaml
 
 if TYPE_CHECKING:
     from gpu_advisor.knowledge.rules import RuleBase
@@ -129,6 +128,7 @@ def _validate(path: Path, kind: str) -> Any:
 
     from gpu_advisor.knowledge import table_schema
     from gpu_advisor.knowledge.schema import validation_errors
+    from gpu_advisor.knowledge.yamlio import load_yaml
 
     doc = load_yaml(path)
     data = doc.data if isinstance(doc.data, dict) else None
