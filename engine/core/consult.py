@@ -15,6 +15,7 @@ its rule base and a ``reconsult`` callable (for counterfactuals), never the engi
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,8 @@ class Engine:
         self._arithmetic_memo: dict[
             tuple[Any, ...], tuple[Arithmetic, dict[str, dict[str, Any]]]
         ] = {}
+        # by the answers the arithmetic reads: the context's arithmetic and each device's facts
+        self._situations: dict[tuple[Any, ...], tuple[Arithmetic, dict[str, dict[str, Any]]]] = {}
 
     @classmethod
     def load(
@@ -152,26 +155,40 @@ class Engine:
         """Sizing and device facts, memoized on the answers the arithmetic reads (counterfactuals
         and edits in the TUI mostly change answers it does not read), and that memo key: the
         same key always gives the same device attributes. The attributes are copies unless
-        ``copied`` is false (the lever search's verdict-only re-consultations only read them)."""
-        key = tuple((k, repr(answers.get(k))) for k in ARITHMETIC_ANSWERS) + (
-            repr(answers.get("candidates")),
-        )
+        ``copied`` is false (the lever search's verdict-only re-consultations only read them).
+
+        A device's facts depend on the answers and the device alone, so they are computed once
+        per situation whatever the candidates: the lever search screens a change on a few
+        devices, then tries it on all of them. Only the scale facts depend on the candidates."""
+        situation = tuple((k, repr(answers.get(k))) for k in ARITHMETIC_ANSWERS)
+        candidates = answers.get("candidates")
+        key = situation + (repr(candidates),)
         memo = self._arithmetic_memo.get(key)
         if memo is None:
             rb = self.rulebase
-            arithmetic = context_arithmetic(answers, rb.knowledge.directory, rb.demand, rb.systems)
-            candidates = answers.get("candidates")
+            known = self._situations.get(situation)
+            if known is None:
+                base = context_arithmetic(answers, rb.knowledge.directory, rb.demand, rb.systems)
+                known = self._situations[situation] = (base, {})
+                _bounded(self._situations)
+            base, computed = known
             device_ids = list(rb.knowledge.devices) if candidates is MISSING else list(candidates)
-            devices = {
-                d: device_attributes(
-                    rb.knowledge.devices[d], answers, arithmetic, rb.knowledge.directory
-                )
-                for d in device_ids
-            }
+            for d in device_ids:
+                if d not in computed:
+                    computed[d] = device_attributes(
+                        rb.knowledge.devices[d], answers, base, rb.knowledge.directory
+                    )
+            devices = {d: computed[d] for d in device_ids}
+            arithmetic = replace(
+                base,
+                facts=dict(base.facts),
+                counts=_only(base.counts, device_ids),
+                mfu_defaults=_only(base.mfu_defaults, device_ids),
+                purchases=_only(base.purchases, device_ids),
+            )
             scale_facts(arithmetic, devices)
-            if len(self._arithmetic_memo) >= 128:
-                self._arithmetic_memo.pop(next(iter(self._arithmetic_memo)))
             memo = self._arithmetic_memo[key] = (arithmetic, devices)
+            _bounded(self._arithmetic_memo)
         arithmetic, devices = memo
         if not copied:
             return arithmetic, dict(devices), key
@@ -431,3 +448,17 @@ __all__ = [
     "combine",
     "python_stage",
 ]
+
+
+MEMO_LIMIT = 128
+"""Situations (and candidate sets) the engine remembers; the oldest is dropped first."""
+
+
+def _bounded(memo: dict[Any, Any]) -> None:
+    while len(memo) > MEMO_LIMIT:
+        memo.pop(next(iter(memo)))
+
+
+def _only(by_device: dict[str, Any], device_ids: list[str]) -> dict[str, Any]:
+    """The entries of these devices (a situation's records cover every device computed in it)."""
+    return {d: by_device[d] for d in device_ids if d in by_device}
