@@ -16,6 +16,7 @@ of its negation normal form that read device facts (the *device part*) and the r
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -59,42 +60,39 @@ def _getter(ref: Ref) -> Callable[[Context, Attrs], Any]:
     return context_value
 
 
-def _compare(op: str) -> Callable[[Any, Any], bool]:
-    def guarded(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], bool]:
-        def compare(left: Any, right: Any) -> bool:
-            try:
-                return bool(fn(left, right))
-            except TypeError:
-                return False
-
-        return compare
-
-    table: dict[str, Callable[[Any, Any], Any]] = {
-        "==": lambda a, b: a == b,
-        "!=": lambda a, b: a != b,
-        "<": lambda a, b: a < b,
-        "<=": lambda a, b: a <= b,
-        ">": lambda a, b: a > b,
-        ">=": lambda a, b: a >= b,
-    }
-    return guarded(table[op])
+_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 
 
 def compile_leaf(leaf: Leaf) -> Predicate:
-    get = _getter(leaf.left)
+    """One closure per leaf that reads its value straight from the dict of its scope: the audit
+    and the lever search evaluate leaves millions of times, and a call per step (a getter, a
+    missing-value check, a guarded comparison) was most of their cost."""
     op = leaf.op
-    if op == "set":
-        return lambda ctx, dev: get(ctx, dev) is not MISSING
-    if op == "not set":
-        return lambda ctx, dev: get(ctx, dev) is MISSING
+    on_device = leaf.left.scope == "device"
+    key = leaf.left.name if on_device else ref_key(leaf.left)
+    if op in ("set", "not set"):
+        is_set = op == "set"
+
+        def presence(ctx: Context, dev: Attrs) -> bool:
+            value = (dev if on_device else ctx).get(key)
+            return (value is not None and value is not MISSING) is is_set
+
+        return presence
     if op in ("in", "not in"):
         options = leaf.right
         assert isinstance(options, tuple)
         inside = op == "in"
 
         def member(ctx: Context, dev: Attrs) -> bool:
-            value = get(ctx, dev)
-            if value is MISSING:
+            value = (dev if on_device else ctx).get(key)
+            if value is None or value is MISSING:
                 return False
             try:
                 return (value in options) is inside
@@ -102,27 +100,45 @@ def compile_leaf(leaf: Leaf) -> Predicate:
                 return False
 
         return member
-    compare = _compare(op)
+    compare = _OPERATORS[op]
     if isinstance(leaf.right, Ref):
         other = _getter(leaf.right)
 
         def versus_ref(ctx: Context, dev: Attrs) -> bool:
-            value = get(ctx, dev)
-            if value is MISSING:
+            value = (dev if on_device else ctx).get(key)
+            if value is None or value is MISSING:
                 return False
             right = other(ctx, dev)
             if right is MISSING:
                 return False
-            return compare(value, right)
+            try:
+                return bool(compare(value, right))
+            except TypeError:
+                return False
 
         return versus_ref
     literal = leaf.right
+    if on_device:
+
+        def device_versus_literal(ctx: Context, dev: Attrs) -> bool:
+            value = dev.get(key)
+            if value is None or value is MISSING:
+                return False
+            try:
+                return bool(compare(value, literal))
+            except TypeError:
+                return False
+
+        return device_versus_literal
 
     def versus_literal(ctx: Context, dev: Attrs) -> bool:
-        value = get(ctx, dev)
-        if value is MISSING:
+        value = ctx.get(key)
+        if value is None or value is MISSING:
             return False
-        return compare(value, literal)
+        try:
+            return bool(compare(value, literal))
+        except TypeError:
+            return False
 
     return versus_literal
 
@@ -134,17 +150,36 @@ def compile_condition(cond: Condition) -> Predicate:
     if isinstance(cond, Not):
         inner = compile_condition(cond.item)
         return lambda ctx, dev: not inner(ctx, dev)
-    parts = [compile_condition(item) for item in cond.items]
+    parts = tuple(compile_condition(item) for item in cond.items)
     if isinstance(cond, All):
         if not parts:
             return lambda ctx, dev: True
         if len(parts) == 1:
             return parts[0]
-        return lambda ctx, dev: all(p(ctx, dev) for p in parts)
+        if len(parts) == 2:
+            first, second = parts
+            return lambda ctx, dev: first(ctx, dev) and second(ctx, dev)
+
+        def every(ctx: Context, dev: Attrs) -> bool:
+            for part in parts:
+                if not part(ctx, dev):
+                    return False
+            return True
+
+        return every
     assert isinstance(cond, AnyOf)
     if not parts:
         return lambda ctx, dev: False
-    return lambda ctx, dev: any(p(ctx, dev) for p in parts)
+    if len(parts) == 1:
+        return parts[0]
+
+    def some(ctx: Context, dev: Attrs) -> bool:
+        for part in parts:
+            if part(ctx, dev):
+                return True
+        return False
+
+    return some
 
 
 @dataclass(frozen=True)

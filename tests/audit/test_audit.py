@@ -29,7 +29,7 @@ from gpu_advisor.core.consult import Consultation, Engine
 from gpu_advisor.errors import EngineError, Location, UsageError
 from gpu_advisor.knowledge.kb_schema import load_knowledge
 from gpu_advisor.knowledge.rulebase import load_rulebase
-from gpu_advisor.lang.conditions import MISSING, Leaf, Ref, evaluate
+from gpu_advisor.lang.conditions import MISSING, All, AnyOf, Leaf, Not, Ref, evaluate
 
 from ..conftest import ROOT
 
@@ -514,13 +514,24 @@ _VALUES = st.one_of(
 _OPS = st.sampled_from(["==", "!=", "<", "<=", ">", ">=", "in", "not in", "set", "not set"])
 
 
-@settings(max_examples=300, deadline=None)
-@given(left=_VALUES, right=_VALUES, other=_VALUES, op=_OPS, versus_ref=st.booleans())
+@settings(max_examples=400, deadline=None)
+@given(
+    left=_VALUES,
+    right=_VALUES,
+    other=_VALUES,
+    op=_OPS,
+    versus_ref=st.booleans(),
+    left_on_device=st.booleans(),
+)
 def test_compiled_leaf_matches_engine(
-    left: Any, right: Any, other: Any, op: str, versus_ref: bool
+    left: Any, right: Any, other: Any, op: str, versus_ref: bool, left_on_device: bool
 ) -> None:
-    """The audit's closures give exactly conditions.evaluate's answer, missing values included."""
-    ref, ref2 = Ref("answer", "x"), Ref("device", "y")
+    """The audit's closures give exactly conditions.evaluate's answer, missing values included,
+    whichever scope the leaf reads (each scope has its own closure)."""
+    if left_on_device:
+        ref, ref2 = Ref("device", "x"), Ref("answer", "y")
+    else:
+        ref, ref2 = Ref("answer", "x"), Ref("device", "y")
     if op in ("in", "not in"):
         target: Any = tuple(v for v in (right, other) if v is not None) or ("a",)
     elif op in ("set", "not set"):
@@ -530,9 +541,34 @@ def test_compiled_leaf_matches_engine(
     leaf = Leaf(ref, op, target, Location("test"))
     values = {ref: MISSING if left is None else left, ref2: MISSING if other is None else other}
     expected = evaluate(leaf, lambda r: values[r])
-    ctx = context_of({"x": values[ref]}, {})
-    dev = {"y": None if other is None else other}
-    assert compile_condition(leaf)(ctx, dev) == expected
+    answers = {r.name: values[r] for r in (ref, ref2) if r.scope == "answer"}
+    dev = {
+        r.name: None if values[r] is MISSING else values[r]
+        for r in (ref, ref2)
+        if r.scope == "device"
+    }
+    assert compile_condition(leaf)(context_of(answers, {}), dev) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    truths=st.lists(st.booleans(), max_size=5),
+    kind=st.sampled_from(["all", "any", "not all", "not any"]),
+)
+def test_compiled_combinations_match_engine(truths: list[bool], kind: str) -> None:
+    """All/any of zero to five parts (each size has its own closure shape), negated or not."""
+    parts = tuple(
+        Leaf(Ref("answer", f"x{i}"), "==", True, Location("test")) for i in range(len(truths))
+    )
+    combined: Any = (
+        All(parts, Location("test")) if "all" in kind else AnyOf(parts, Location("test"))
+    )
+    if kind.startswith("not"):
+        combined = Not(combined, Location("test"))
+    values = {Ref("answer", f"x{i}"): truth for i, truth in enumerate(truths)}
+    expected = evaluate(combined, lambda r: values[r])
+    answers = {f"x{i}": truth for i, truth in enumerate(truths)}
+    assert compile_condition(combined)(context_of(answers, {}), {}) == expected
 
 
 def test_device_facts_match_engine(engine: Engine) -> None:
