@@ -212,7 +212,31 @@ def hardware(
     gpus_per_unit: int = 1,
 ) -> Hardware:
     """The device's figures that a count depends on. A serving engine fills the card up to its
-    memory-utilization setting (vLLM: 0.9 of the binary capacity); training, to the usable 95%."""
+    memory-utilization setting (vLLM: 0.9 of the binary capacity); training, to the usable 95%.
+    Remembered by its inputs: every situation of a lever search asks it again of each device."""
+    key = (id(device), id(defaults), precision, serving, memory_gb, box, gpus_per_unit)
+    found = _HARDWARE.get(key)
+    if found is not None and found[0] is device and found[1] is defaults:
+        return found[2]
+    made = _hardware(device, precision, defaults, serving, memory_gb, box, gpus_per_unit)
+    if len(_HARDWARE) > 65536:
+        _HARDWARE.clear()
+    _HARDWARE[key] = (device, defaults, made)
+    return made
+
+
+_HARDWARE: dict[tuple[Any, ...], tuple[Device, DemandDefaults, Hardware]] = {}
+
+
+def _hardware(
+    device: Device,
+    precision: str,
+    defaults: DemandDefaults,
+    serving: bool,
+    memory_gb: float | None,
+    box: int | None,
+    gpus_per_unit: int,
+) -> Hardware:
     dense = device.dense_throughput_for(precision)
     nvlink = int(device.value("nvlink_max_gpus") or 1) if device.value("nvlink") else 1
     memory = float(device.value("memory_gb")) if memory_gb is None else memory_gb

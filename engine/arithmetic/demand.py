@@ -28,8 +28,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 SECONDS_PER_DAY = 86_400.0
+
+COUNTS_REMEMBERED = 4096
+"""Counts kept by their inputs (frozen values): the lever search asks the same count of a device
+in several situations (another cap, budget, site power or candidate set changes none of them)."""
 
 
 @dataclass(frozen=True)
@@ -257,6 +262,7 @@ def _replica(hw: Hardware, model: ServedModel, demand: Interactive, degree: int)
     return _Replica(degree, by_memory, max(0, min(by_speed, MOST_USERS_PER_REPLICA)), speed_one)
 
 
+@lru_cache(maxsize=COUNTS_REMEMBERED)
 def interactive_count(hw: Hardware, model: ServedModel, demand: Interactive) -> Count:
     """GPUs for ``demand.users`` concurrent users at the per-user speed asked for."""
     kv_per_user = model.kv_gb_per_token * demand.context_tokens
@@ -373,6 +379,7 @@ def _interactive_shortfall(
     )
 
 
+@lru_cache(maxsize=COUNTS_REMEMBERED)
 def batch_count(
     hw: Hardware,
     model: ServedModel,
@@ -452,6 +459,7 @@ def train_days(run: Training, hw: Hardware, gpus: int) -> float:
     return run.flops * run.time_factor / per_s / SECONDS_PER_DAY
 
 
+@lru_cache(maxsize=COUNTS_REMEMBERED)
 def training_count(
     run: Training,
     hw: Hardware,
