@@ -247,14 +247,17 @@ def test_evaluators_print_the_same_verdict() -> None:
 
 
 def test_recommend_does_not_import_the_heavy_libraries() -> None:
-    """The CLI starts fast: `recommend` needs no networkx, Textual, pydantic or graphviz (once the
-    rule base is cached: the first load after a change validates the files with pydantic)."""
+    """The CLI starts fast: `recommend` needs no networkx, Textual, pydantic, graphviz or YAML
+    (once the rule base is cached: the first load after a change reads the files and validates
+    them with pydantic), with its counterfactuals and lever search or without."""
     assert run("recommend", "--set", "workload=inference", "--no-counterfactuals").returncode == 0
     code = (
         "import contextlib, io, sys; from gpu_advisor.cli.main import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    main(['recommend', '--set', 'workload=inference', '--no-counterfactuals'])\n"
-        "print(sorted(m for m in ('networkx', 'textual', 'pydantic', 'graphviz') if m in "
+        "    main(['recommend', '--set', 'workload=inference', '--set', 'model_params_b=70',\n"
+        "          '--set', 'max_gpus=2', '--format', 'json'])\n"
+        "print(sorted(m for m in ('networkx', 'textual', 'pydantic', 'graphviz', 'yaml') if m in "
         "sys.modules))"
     )
     done = subprocess.run(
