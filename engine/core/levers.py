@@ -132,16 +132,42 @@ def _search(consultation: Consultation) -> Changes:
     def brought_back() -> set[str]:
         return {d for t in tries for d, _ in t.ranked if d in consultation.all_exclusions}
 
-    # a lever's mildest step is tried on every device; its harsher steps are screened only on
-    # the excluded devices its milder steps did not bring back (the suggestion is re-tried in full)
-    # the mildest steps are screened on the devices that can gain (the excluded ones) and those
-    # they must beat to come first (the first few shown); every suggestion is re-tried in full
-    screen = excluded + ranked_now[: 1 + PUT_FIRST]
-    wide = None if len(screen) == len(consultation.devices) else screen
+    # A device comes back only when every rule that excludes it stops firing, and a rule stops
+    # only when an answer it can read changes: what each excluded device's rules can read.
+    each_rule: dict[str, set[str]] = {}
+    by_rules: dict[tuple[str, ...], tuple[set[str], list[set[str]]]] = {}
+    reach: dict[str, set[str]] = {}  # answers some excluding rule reads
+    per_rule: dict[str, list[set[str]]] = {}  # what each excluding rule reads
+    for d in excluded:
+        ids = tuple(sorted({e.rule for e in consultation.all_exclusions[d]}))
+        if ids not in by_rules:
+            for i in ids:
+                if i not in each_rule:
+                    each_rule[i] = relevant_answers(consultation, [rb.rule(i)])
+            by_rules[ids] = (set().union(*(each_rule[i] for i in ids)), [each_rule[i] for i in ids])
+        reach[d], per_rule[d] = by_rules[ids]
+
+    def can_return(device: str, answers: set[str]) -> bool:
+        return all(reads & answers for reads in per_rule[device])
+
+    # a lever's mildest step is screened on the devices that can gain (the excluded ones its
+    # answer can bring back) and those they must beat to come first (the first few shown); its
+    # harsher steps only on the excluded devices its milder steps did not bring back; every
+    # suggestion is re-tried in full
+    top = ranked_now[: 1 + PUT_FIRST]
     back_by: dict[str, set[str]] = {}
     for move in moves:
         done = back_by.setdefault(move.lever.id, set())
-        only = wide if move.step_index == 0 else [d for d in excluded if d not in done]
+        answer = {move.lever.answer}
+        returnable = [d for d in excluded if d not in done and can_return(d, answer)]
+        if move.lever.answer == "candidates":
+            only: list[str] | None = None  # the move names its own devices
+        elif move.step_index == 0:
+            only = returnable + top
+            if len(only) == len(consultation.devices):
+                only = None
+        else:
+            only = returnable
         if only is not None and not only:
             continue
         result = attempt((move,), (move.value,), only=only)
@@ -153,24 +179,17 @@ def _search(consultation: Consultation) -> Changes:
     # takes one change or none: a pair would be a different purchase, not a nudge), only of
     # levers that can touch the rules that exclude such a device, and screened on those devices
     pairs = 0
-    by_rules: dict[tuple[str, ...], set[str]] = {}  # devices excluded alike share the answer
-    reach: dict[str, set[str]] = {}
-    for d in excluded:
-        ids = tuple(sorted({e.rule for e in consultation.all_exclusions[d]}))
-        if ids not in by_rules:
-            by_rules[ids] = relevant_answers(consultation, [rb.rule(i) for i in ids])
-        reach[d] = by_rules[ids]
     for a, b in sorted(combinations(moves, 2), key=lambda pair: pair[0].index + pair[1].index):
         waiting = set(excluded) - brought_back()
         if pairs >= table.max_pairs or not waiting:
             break
-        reached = [
-            d for d in excluded if d in waiting and {a.lever.answer, b.lever.answer} <= reach[d]
-        ]
+        both = {a.lever.answer, b.lever.answer}
+        reached = [d for d in excluded if d in waiting and both <= reach[d] and can_return(d, both)]
         if a.lever.id == b.lever.id or not reached:
             continue
         pairs += 1
-        result = attempt((a, b), (a.value, b.value), only=reached)
+        own = "candidates" in both  # a move that names its own devices is never screened
+        result = attempt((a, b), (a.value, b.value), only=None if own else reached)
         if result is not None:
             tries.append(result)
 

@@ -154,3 +154,40 @@ def test_every_suggestion_applied_gives_what_it_promised(
         assert s.changes and all(change.answer in allowed for change in s.changes)
         assert all(g.source and g.text for g in s.gives_up)
         check_promise(engine, c, s)
+
+
+def test_another_edition_of_the_compared_card_is_offered_with_its_own_purchase(
+    engine: Engine,
+) -> None:
+    """The edition lever names its own devices: screening the other levers' changes on a few
+    devices must never replace the editions it adds."""
+    c = engine.consult(
+        {
+            "workload": "inference",
+            "model_params_b": 70,
+            "candidates": "rtx-pro-6000-blackwell-server",
+            "site": "office",
+            "max_gpus": 2,
+        }
+    )
+    # the server edition is passive: no box at an office takes it (kb/systems.yaml)
+    assert c.recommendations == []
+    assert "site.no-box-at-site" in {
+        e.rule for e in c.all_exclusions["rtx-pro-6000-blackwell-server"]
+    }
+    (way,) = [s for s in suggestions(c) if s.kind == "makes it fit"]
+    # 70B in bf16 (141 GB) on two 96 GB cards; the workstation edition (the paper's $8,999.99)
+    # beats the Max-Q ($9,000) by two cents: 2 x $8,999.99 + a $7,000 4-GPU tower = $24,999.98
+    assert way.device == "rtx-pro-6000-blackwell"
+    assert way.cost_usd == pytest.approx(2 * 8999.99 + 7000)
+    assert [(ch.answer, sorted(ch.after)) for ch in way.changes] == [
+        (
+            "candidates",
+            [
+                "rtx-pro-6000-blackwell",
+                "rtx-pro-6000-blackwell-max-q",
+                "rtx-pro-6000-blackwell-server",
+            ],
+        )
+    ]
+    check_promise(engine, c, way)
