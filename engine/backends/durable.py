@@ -214,8 +214,13 @@ def _read_action(text: str, actions: Mapping[str, str]) -> tuple[str, str | None
     carry prefixes), and a ``"`` inside a JSON string is always escaped, so ``"id":`` cannot
     be read out of a value. Anything unusual falls back to ``json.loads``."""
     name = text[2 : text.find('"', 2)]
-    found = _DEVICE_ID.search(text)
-    device = found.group(1) if found else None
+    at = text.find('"id":"')  # durable writes no spaces: a plain search, else the pattern's
+    if at >= 0:
+        start = at + 6
+        device: str | None = text[start : text.find('"', start)]
+    else:
+        found = _DEVICE_ID.search(text)
+        device = found.group(1) if found else None
     if name not in actions or (device is not None and "\\" in device):
         ((name, message),) = json.loads(text).items()
         member = message.get("dev") if isinstance(message, dict) else None

@@ -17,6 +17,7 @@ says so, citing both the rule's source and the knowledge base.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from gpu_advisor.core.results import Comparison, Note, Reason, Recommendation
@@ -251,9 +252,8 @@ def rank(
     ordered = order_by_priority(recommendations, order.within(priority))
     if ordered and words:
         first = ordered[0]
-        risks = _risks(consultation, [r.device for r in ordered])
-        for rec in ordered[1:]:
-            rec.versus_first = compare(consultation, first, rec, risks)
+        for rec in ordered[1:]:  # worked out when read: most are never shown
+            rec.versus_first = partial(compare, consultation, first, rec)
     return ordered, notes
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, cast
 
 from gpu_advisor.lang.conditions import MISSING, Ref, decisive_leaves, render
 
@@ -95,28 +95,37 @@ class Reason:
         return data
 
 
+T = TypeVar("T")
+
 Text = str | Callable[[], str]
 """A rule's text, or a function that words it when first read (most consultations, such as the
 lever search's hundreds of re-consultations, never read the words of every exclusion)."""
 
 
-class _WordedWhenRead:
-    """A :data:`Text` field that reads as a ``str``: a function given for it is called once,
-    on the first read, and its words kept."""
+class _WorkedOutWhenRead(Generic[T]):
+    """A field whose value may be given as a function, called once on the first read and its
+    result kept: the words of a rule (:data:`Text`), a comparison with the first device. Plain
+    values (a ``str``, a :class:`Comparison`, None) are never callable, so a callable is always
+    the function that gives the value."""
+
+    def __init__(self, *default: T) -> None:
+        self._default = default  # (value,) or (): a required field
 
     def __set_name__(self, owner: type, name: str) -> None:
         self._slot = "_" + name
 
-    def __get__(self, obj: object, owner: type | None = None) -> str:
-        if obj is None:  # no default: the dataclass field stays required
-            raise AttributeError(self._slot[1:])
-        text: Text = getattr(obj, self._slot)
-        if not isinstance(text, str):
-            text = text()
-            setattr(obj, self._slot, text)
-        return text
+    def __get__(self, obj: object, owner: type | None = None) -> T:
+        if obj is None:  # the dataclass asks for the default: none keeps the field required
+            if not self._default:
+                raise AttributeError(self._slot[1:])
+            return self._default[0]
+        value = getattr(obj, self._slot)
+        if callable(value):
+            value = value()
+            setattr(obj, self._slot, value)
+        return cast(T, value)
 
-    def __set__(self, obj: object, value: Text) -> None:
+    def __set__(self, obj: object, value: T | Callable[[], T]) -> None:
         setattr(obj, self._slot, value)
 
 
@@ -126,7 +135,7 @@ class Exclusion:
 
     device: str
     rule: str
-    because: _WordedWhenRead = _WordedWhenRead()  # a descriptor: required, given as Text
+    because: _WorkedOutWhenRead[str] = _WorkedOutWhenRead()  # required; a str, or Text to word it
     sources: list[str]
 
     def to_json(self) -> dict[str, Any]:
@@ -143,7 +152,7 @@ class RuleWarning:
     """A rule's warning, with its message (worded when first read)."""
 
     rule: str
-    message: _WordedWhenRead = _WordedWhenRead()  # a descriptor: required, given as Text
+    message: _WorkedOutWhenRead[str] = _WorkedOutWhenRead()  # required; a str, or Text to word it
     severity: str
     sources: list[str]
     device: str | None = None
@@ -210,7 +219,9 @@ class Recommendation:
     reasons: list[Reason]
     contributions: dict[str, float]
     tie_break: float = 0.0
-    versus_first: Comparison | None = None
+    versus_first: _WorkedOutWhenRead[Comparison | None] = _WorkedOutWhenRead(None)
+    """Gains and losses against the first (None for the first): a :class:`Comparison`, or a
+    function that works it out when first read."""
 
     def to_json(self) -> dict[str, Any]:
         data = {
