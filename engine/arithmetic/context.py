@@ -304,7 +304,8 @@ def _bought(
 def _purchase_cost(
     device: Device, count: int, site: str, systems: Any, attrs: dict[str, Any], need: Any
 ) -> float:
-    bought = _bought(device, count, site, systems, attrs, need, explain=False)
+    # worded: the purchase that follows is usually this one, and then it is remembered
+    bought = _bought(device, count, site, systems, attrs, need)
     return 0.0 if bought is None else float(bought.cost_usd)
 
 
