@@ -118,21 +118,9 @@ def compile_leaf(leaf: Leaf) -> Predicate:
 
         return versus_ref
     literal = leaf.right
-    if on_device:
-
-        def device_versus_literal(ctx: Context, dev: Attrs) -> bool:
-            value = dev.get(key)
-            if value is None or value is MISSING:
-                return False
-            try:
-                return bool(compare(value, literal))
-            except TypeError:
-                return False
-
-        return device_versus_literal
 
     def versus_literal(ctx: Context, dev: Attrs) -> bool:
-        value = ctx.get(key)
+        value = (dev if on_device else ctx).get(key)
         if value is None or value is MISSING:
             return False
         try:
