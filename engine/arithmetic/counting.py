@@ -11,10 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 from gpu_advisor.arithmetic import model_memory, sizing
 from gpu_advisor.arithmetic.demand import (
+    COUNTS_REMEMBERED,
     Count,
     Hardware,
     Interactive,
@@ -392,20 +394,41 @@ def count_on(
                 + (f" on up to {cap:,} GPUs (the cap)" if cap else ""),
             ), None
         degree = training_tensor_parallel(answers, hw, floor)
-        hw = replace(
-            hw, gpus_per_unit=max(gpus_per_unit, degree), unit_is_purchase=gpus_per_unit >= degree
+        if demand.training_mfu_given:
+            count, _ = _training_on(demand.training, hw, floor, degree, cap, affordable, None)
+            return count, None
+        several = training_mfu(device, True, defaults)
+        single = training_mfu(device, False, defaults)
+        count, on_one = _training_on(
+            demand.training, hw, floor, degree, cap, affordable, (several[0], single[0])
         )
-        run = demand.training
-        mfu_name: str | None = None
-        if not demand.training_mfu_given:
-            mfu, mfu_name = training_mfu(device, True, defaults)
-            run = replace(run, mfu=mfu)
-        count = training_count(run, hw, floor, cap=cap, affordable=affordable)
-        if count.gpus == 1 and not demand.training_mfu_given:
-            mfu, mfu_name = training_mfu(device, False, defaults)
-            count = training_count(replace(run, mfu=mfu), hw, floor, cap=cap, affordable=affordable)
-        return replace(count, memory_gpus=floor, tensor_parallel=degree), mfu_name
+        return count, (single if on_one else several)[1]
     return Count(gpus=gpus_per_unit, set_by="minimum", memory_gpus=1), None
+
+
+@lru_cache(maxsize=COUNTS_REMEMBERED)
+def _training_on(
+    run: Training,
+    hw: Hardware,
+    floor: int,
+    degree: int,
+    cap: int | None,
+    affordable: int | None,
+    mfus: tuple[float, float] | None,
+) -> tuple[Count, bool]:
+    """The training count on this hardware, and whether it is one GPU's (then at the single-GPU
+    utilization). ``mfus``: the utilization of several GPUs and of one, when the user gave none.
+    Remembered by its frozen inputs: the audit and the lever search ask it again and again."""
+    per_unit = hw.gpus_per_unit
+    hw = replace(hw, gpus_per_unit=max(per_unit, degree), unit_is_purchase=per_unit >= degree)
+    if mfus is not None:
+        run = replace(run, mfu=mfus[0])
+    count = training_count(run, hw, floor, cap=cap, affordable=affordable)
+    on_one = False
+    if count.gpus == 1 and mfus is not None:
+        on_one = True
+        count = training_count(replace(run, mfu=mfus[1]), hw, floor, cap=cap, affordable=affordable)
+    return replace(count, memory_gpus=floor, tensor_parallel=degree), on_one
 
 
 def training_tensor_parallel(answers: Answers, hw: Hardware, memory_gpus: int) -> int:
