@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gpu_advisor.arithmetic.sizing import usable_memory_gb
 from gpu_advisor.formatting import money, number
 
 if TYPE_CHECKING:
@@ -49,28 +50,28 @@ def memory_bars(consultation: Consultation) -> tuple[str, list[Bar]]:
     bars = []
     for device_id in _ordered(consultation):
         attrs = consultation.devices[device_id]
-        need, capacity = attrs.get("memory_per_gpu_gb"), attrs.get("memory_gb")
-        if need is None or capacity is None:
+        need, stated = attrs.get("memory_per_gpu_gb"), attrs.get("memory_gb")
+        if need is None or stated is None:
             continue
+        capacity = round(usable_memory_gb(float(stated)), 1)  # what the fit test compares with
         gpus = attrs.get("gpus_needed")
         excluded = device_id in consultation.all_exclusions
         if gpus is None:
-            text = f"{number(need, 1)} of {number(capacity)} GB ✗ no fit"
+            text = f"{number(need, 1)} of {number(capacity, 1)} GB ✗ no fit"
             variant = "bad"
         elif excluded:  # it holds the need, but a rule left it out: never drawn as fitting
             rule = consultation.all_exclusions[device_id][0].rule
-            text = f"{number(need, 1)} of {number(capacity)} GB, excluded: {rule}"
+            text = f"{number(need, 1)} of {number(capacity, 1)} GB, excluded: {rule}"
             variant = "muted"
         else:
-            text = f"{number(need, 1)} of {number(capacity)} GB × {gpus}"
+            text = f"{number(need, 1)} of {number(capacity, 1)} GB × {gpus}"
             variant = "ok"
         bars.append(
             Bar(_short(consultation, device_id), float(need), text, variant, float(capacity))
         )
-    title = (
-        f"Memory per GPU against each device's memory (need {estimate.total_gb:,.1f} GB on "
-        "one GPU; GB = 10^9 bytes)"
-    )
+    # usable: 95% of the stated memory, which is binary GB (sizing.usable_memory_gb); the
+    # title stays within the results panel
+    title = f"Memory per GPU against usable memory ({estimate.total_gb:,.1f} GB on one GPU)"
     return title, bars
 
 

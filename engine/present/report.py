@@ -103,7 +103,14 @@ def to_text(consultation: Consultation, counterfactuals: bool = True, trace: boo
             attrs = consultation.devices[rec.device]
             mem = ""
             if attrs.get("memory_per_gpu_gb") is not None:
-                mem = f", {attrs['memory_per_gpu_gb']:g} GB per GPU of {attrs['memory_gb']:g}"
+                # against what the fit test compares it with: the stated memory is binary GB
+                from gpu_advisor.arithmetic.sizing import usable_memory_gb
+
+                usable = usable_memory_gb(float(attrs["memory_gb"]))
+                mem = (
+                    f", {attrs['memory_per_gpu_gb']:g} of {usable:.1f} GB usable per GPU "
+                    f"({attrs['memory_gb']:g} GB card)"
+                )
             set_by = attrs.get("count_set_by")
             why = f" (count set by {set_by})" if set_by and set_by != "minimum" else ""
             add(

@@ -115,3 +115,21 @@ def test_plan_peak_per_dollar_reads_as_tflops_per_thousand_dollars() -> None:
     assert row["AI peak per $1,000 (TFLOP/s)"] == "444"
     assert row["Dense AI peak per $1,000 (TFLOP/s)"] == "222"
     assert not any("USD" in h for h in headers)
+
+
+def test_memory_per_gpu_is_read_against_the_usable_memory_not_the_stated(engine) -> None:
+    """A card's stated memory is binary GB and the fit test allows 95% of it, in decimal GB: a
+    need above the stated figure can fit (180 GB B200: 180 x 2^30/1e9 x 0.95 = 183.6 GB), so
+    the report never sets a need against the stated figure as if it were the limit."""
+    from gpu_advisor.present.report import to_text
+
+    c = engine.consult(
+        {"workload": "inference", "model_params_b": 7, "candidates": "rtx-5090,h100-pcie"}
+    )
+    text = to_text(c, counterfactuals=False)
+    need = c.devices["rtx-5090"]["memory_per_gpu_gb"]
+    # 32 x 1.073741824 x 0.95 = 32.64 GB usable on a 32 GB RTX 5090
+    assert f"{need:g} of 32.6 GB usable per GPU (32 GB card)" in text
+    # 80 x 1.073741824 x 0.95 = 81.60 GB usable on an 80 GB H100 PCIe
+    assert f"{need:g} of 81.6 GB usable per GPU (80 GB card)" in text
+    assert "GB per GPU of 32" not in text

@@ -19,6 +19,7 @@ from textual.reactive import reactive
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from gpu_advisor.arithmetic.sizing import usable_memory_gb
 from gpu_advisor.formatting import money, number
 
 from ..charts import cost_bars, count_bars, memory_bars
@@ -135,7 +136,9 @@ class ResultsPanel(VerticalScroll):
             attrs = consultation.devices[rec.device]
             per_gpu = attrs.get("memory_per_gpu_gb")
             memory = (
-                "—" if per_gpu is None else f"{number(per_gpu, 1)}/{number(attrs.get('memory_gb'))}"
+                "—"
+                if per_gpu is None
+                else f"{number(per_gpu, 1)}/{number(usable_memory_gb(attrs['memory_gb']), 1)}"
             )
             rows.append(
                 [
