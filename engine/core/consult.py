@@ -52,6 +52,19 @@ from gpu_advisor.knowledge.kb import Knowledge
 from gpu_advisor.knowledge.rulebase import Rule, RuleBase, load_rulebase
 from gpu_advisor.lang.conditions import MISSING, Ref, evaluate
 
+MEMO_LIMIT = 128
+"""Situations (and candidate sets) the engine remembers; the oldest is dropped first."""
+
+
+def _bounded(memo: dict[Any, Any]) -> None:
+    while len(memo) > MEMO_LIMIT:
+        memo.pop(next(iter(memo)))
+
+
+def _only(by_device: dict[str, Any], device_ids: list[str]) -> dict[str, Any]:
+    """The entries of these devices (a situation's records cover every device computed in it)."""
+    return {d: by_device[d] for d in device_ids if d in by_device}
+
 
 class Engine:
     """A loaded rule base ready for consultations (compiled to durable_rules once, lazily)."""
@@ -448,17 +461,3 @@ __all__ = [
     "combine",
     "python_stage",
 ]
-
-
-MEMO_LIMIT = 128
-"""Situations (and candidate sets) the engine remembers; the oldest is dropped first."""
-
-
-def _bounded(memo: dict[Any, Any]) -> None:
-    while len(memo) > MEMO_LIMIT:
-        memo.pop(next(iter(memo)))
-
-
-def _only(by_device: dict[str, Any], device_ids: list[str]) -> dict[str, Any]:
-    """The entries of these devices (a situation's records cover every device computed in it)."""
-    return {d: by_device[d] for d in device_ids if d in by_device}
