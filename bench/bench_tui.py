@@ -235,6 +235,21 @@ def start_times(script: str, runs: int) -> list[dict[str, float]]:
     return rows
 
 
+def _woken_on_update(app: Any) -> list[asyncio.Event]:
+    """Events the app sets when it notes an update's time: the loop that changes an answer
+    appends one and waits on it, with no polling (see CHILD)."""
+    drawn: list[asyncio.Event] = []
+    note_update_time = app._note_update_time
+
+    def noting() -> None:
+        note_update_time()
+        if drawn and app.last_update_seconds is not None:
+            drawn[-1].set()
+
+    app._note_update_time = noting
+    return drawn
+
+
 def update_times(runs: int) -> tuple[dict[str, list[float]], int]:
     from gpu_advisor.core.consult import Engine
     from gpu_advisor.core.explain import what_would_change
@@ -251,15 +266,7 @@ def update_times(runs: int) -> tuple[dict[str, list[float]], int]:
         "counterfactuals": [],
     }
     sizes = [8, 70, 13, 405, 30, 70]
-    drawn: list[asyncio.Event] = []
-    note_update_time = app._note_update_time
-
-    def noting() -> None:  # wake the loop below when the time is noted, no polling (see CHILD)
-        note_update_time()
-        if drawn and app.last_update_seconds is not None:
-            drawn[-1].set()
-
-    app._note_update_time = noting  # type: ignore[method-assign]
+    drawn = _woken_on_update(app)
 
     async def main() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
@@ -344,15 +351,7 @@ def step_times(runs: int) -> dict[str, list[float]]:
     engine = Engine.load(ROOT / "kb", ROOT / "rules")
     answers = {"workload": "inference", "model_params_b": 70, "precision": "fp4", "max_gpus": 2}
     app = AdvisorApp(engine, answers)
-    drawn: list[asyncio.Event] = []
-    note_update_time = app._note_update_time
-
-    def noting() -> None:
-        note_update_time()
-        if drawn and app.last_update_seconds is not None:
-            drawn[-1].set()
-
-    app._note_update_time = noting  # type: ignore[method-assign]
+    drawn = _woken_on_update(app)
     found: dict[str, list[float]] = {"wall": [], "UI thread CPU": []}
     found.update({label: [] for label, _, _ in STEPS})
     sizes = [8, 70, 13, 405, 30, 70]

@@ -16,12 +16,12 @@ of its negation normal form that read device facts (the *device part*) and the r
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from gpu_advisor.lang.conditions import (
+    COMPARE,
     MISSING,
     All,
     AnyOf,
@@ -60,16 +60,6 @@ def _getter(ref: Ref) -> Callable[[Context, Attrs], Any]:
     return context_value
 
 
-_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
-
-
 def compile_leaf(leaf: Leaf) -> Predicate:
     """One closure per leaf that reads its value straight from the dict of its scope: the audit
     and the lever search evaluate leaves millions of times, and a call per step (a getter, a
@@ -100,7 +90,7 @@ def compile_leaf(leaf: Leaf) -> Predicate:
                 return False
 
         return member
-    compare = _OPERATORS[op]
+    compare = COMPARE[op]
     if isinstance(leaf.right, Ref):
         other = _getter(leaf.right)
 

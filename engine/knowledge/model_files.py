@@ -226,17 +226,30 @@ def _count_from_index(
     params = total // size
     if abs(params - spec.params) > _INDEX_COUNT_TOLERANCE * spec.params:
         return spec
-    idle = spec.moe_layers * (spec.experts - spec.experts_per_token) * spec.expert_params
     formula = f"{index_name}: metadata.total_size {total:,} B / {size} B ({dtype}) = {params:,}"
+    return _counted(spec, params, formula)
+
+
+def _counted(
+    spec: ModelSpec, params: int, formula: str, stored_from: str | None = None, **more: Any
+) -> ModelSpec:
+    """The spec with a counted parameter total: the active count leaves out the experts a token
+    is not routed to, and the formula (with the active count when they differ) is its
+    provenance; ``stored_from`` says where a stored size given in ``more`` came from."""
+    idle = spec.moe_layers * (spec.experts - spec.experts_per_token) * spec.expert_params
     if idle:
         formula += f"; active = {params:,} - {idle:,} idle experts = {params - idle:,}"
+    provenance = dict(spec.provenance, params=formula)
+    if stored_from is not None:
+        provenance["stored_bytes"] = stored_from
     return _replace(
         spec,
         params=params,
         active_params=params - idle,
         params_counted=True,
         params_formula=formula,
-        provenance=dict(spec.provenance, params=formula),
+        provenance=provenance,
+        **more,
     )
 
 
@@ -817,25 +830,15 @@ def _with_tensor_counts(spec: ModelSpec, shards: list[Path]) -> ModelSpec:
                 count *= 2  # two 4-bit values packed in each byte (MXFP4 blocks, bnb NF4)
             params += count
             formats[entry.dtype] = formats.get(entry.dtype, 0) + count
-    idle = spec.moe_layers * (spec.experts - spec.experts_per_token) * spec.expert_params
     shown = ", ".join(s.name for s in shards[:2]) + (", ..." if len(shards) > 2 else "")
     formula = f"counted from {len(shards)} safetensors header(s) ({shown}): {params:,}"
-    if idle:
-        formula += f"; active = {params:,} - {idle:,} idle experts = {params - idle:,}"
-    provenance = dict(
-        spec.provenance,
-        params=formula,
-        stored_bytes="sum of data_offsets in the safetensors headers",
-    )
-    return _replace(
+    return _counted(
         spec,
-        params=params,
-        active_params=params - idle,
-        params_counted=True,
-        params_formula=formula,
+        params,
+        formula,
+        "sum of data_offsets in the safetensors headers",
         stored_bytes=stored,
         weight_formats=formats,
-        provenance=provenance,
     )
 
 

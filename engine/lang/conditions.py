@@ -15,6 +15,7 @@ is classical negation; the compiler keeps that meaning when it pushes negation t
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,7 +25,16 @@ from typing import Any, Protocol
 from gpu_advisor.errors import FileError, Location
 
 SCOPES = ("answer", "fact", "device")
-COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
+COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+"""Each comparison operator as a function (the evaluator and the compiled closures use it)."""
+COMPARISONS = tuple(COMPARE)
 NEGATED = {
     "==": "!=",
     "!=": "==",
@@ -415,22 +425,13 @@ def lookup_from(
 def _compare(op: str, left: Any, right: Any) -> bool:
     if left is MISSING or right is MISSING:
         return False
+    compare = COMPARE.get(op)
+    if compare is None:
+        raise ValueError(f"unknown operator {op}")
     try:
-        if op == "==":
-            return bool(left == right)
-        if op == "!=":
-            return bool(left != right)
-        if op == "<":
-            return bool(left < right)
-        if op == "<=":
-            return bool(left <= right)
-        if op == ">":
-            return bool(left > right)
-        if op == ">=":
-            return bool(left >= right)
+        return bool(compare(left, right))
     except TypeError:
         return False
-    raise ValueError(f"unknown operator {op}")
 
 
 def eval_leaf(leaf: Leaf, lookup: Lookup) -> bool:

@@ -11,9 +11,23 @@ from pathlib import Path
 
 import pytest
 
-from gpu_advisor.core.consult import Engine
+from gpu_advisor.core.consult import Consultation, Engine
 
 MIXTRAL = str(Path(__file__).parents[1] / "fixtures" / "models" / "mixtral-8x7b")
+
+
+def four_users_on_a_max_q(engine: Engine, model: str) -> Consultation:
+    """Four users of the model at 20 tokens/s each and 4,096 tokens of context, on Max-Q cards."""
+    return engine.consult(
+        {
+            "workload": "inference",
+            "model": model,
+            "concurrent_users": 4,
+            "tokens_per_s_per_user": 20,
+            "context_tokens": 4096,
+            "candidates": "rtx-pro-6000-blackwell-max-q",
+        }
+    )
 
 
 def test_four_mixtral_users_at_20_tokens_per_s_take_two_max_q_cards(engine: Engine) -> None:
@@ -34,16 +48,7 @@ def test_four_mixtral_users_at_20_tokens_per_s_take_two_max_q_cards(engine: Engi
     # So one group of 2 serves the 4 users: 2 cards. Before, every step read all 93.41 GB of
     # experts: 2 cards allowed (71.68 - 93.41) / 0.537 < 0 users, and the count was a group of
     # 4 (0.05 x 4 x 1,792 x 0.4 = 143.36 GB: (143.36 - 93.41) / 0.537 = 93 users) = 4 cards.
-    c = engine.consult(
-        {
-            "workload": "inference",
-            "model": MIXTRAL,
-            "concurrent_users": 4,
-            "tokens_per_s_per_user": 20,
-            "context_tokens": 4096,
-            "candidates": "rtx-pro-6000-blackwell-max-q",
-        }
-    )
+    c = four_users_on_a_max_q(engine, MIXTRAL)
     top = c.recommendations[0]
     attrs = c.devices[top.device]
     assert top.device == "rtx-pro-6000-blackwell-max-q"
@@ -74,16 +79,7 @@ def test_the_catalog_mixtral_is_served_as_its_files_are(engine: Engine) -> None:
     #   67.012243 GB (fits); b = 5: 3.211080 + 90.188920 x 0.76269531 + 2.684355 = 3.211080 +
     #   68.786838 + 2.684355 = 74.682273 GB (does not): 4 users, one group of 2 cards.
     # Before the catalog named experts, every step read all 93.4 GB: a group of 4 cards.
-    c = engine.consult(
-        {
-            "workload": "inference",
-            "model": "mixtral-8x7b",
-            "concurrent_users": 4,
-            "tokens_per_s_per_user": 20,
-            "context_tokens": 4096,
-            "candidates": "rtx-pro-6000-blackwell-max-q",
-        }
-    )
+    c = four_users_on_a_max_q(engine, "mixtral-8x7b")
     top = c.recommendations[0]
     attrs = c.devices[top.device]
     assert (top.count, attrs["tensor_parallel"], attrs["replicas"]) == (2, 2, 1)
