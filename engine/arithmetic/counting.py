@@ -183,7 +183,9 @@ def _experts_served(arch: Any, weights_gb: float, precision: str) -> dict[str, A
 def peer_to_peer(device: Device) -> bool:
     """Whether the device's GPUs reach each other directly: GeForce cards have no PCIe
     peer-to-peer with the stock driver, and appliances are separate boxes on a network."""
-    return device.value("driver_class") != "geforce" and device.value("setting") != "appliance"
+    return bool(
+        device.value("driver_class") != "geforce" and device.value("setting") != "appliance"
+    )
 
 
 def tensor_parallel_degrees(
@@ -192,8 +194,15 @@ def tensor_parallel_degrees(
     """Group sizes a model can be split over: powers of two within the NVLink domain, and small
     PCIe groups where the cards reach each other directly (heads must split evenly); never more
     than one box holds (``box``), since a tensor-parallel group does not cross the network."""
+    pcie_max = int(defaults["pcie_tensor_parallel_max"])
+    return device.remembered(
+        ("tensor_parallel_degrees", pcie_max, box), _degrees, device, pcie_max, box
+    )
+
+
+def _degrees(device: Device, pcie_max: int, box: int | None) -> tuple[int, ...]:
     nvlink = int(device.value("nvlink_max_gpus") or 1) if device.value("nvlink") else 1
-    pcie = int(defaults["pcie_tensor_parallel_max"]) if peer_to_peer(device) else 1
+    pcie = pcie_max if peer_to_peer(device) else 1
     largest = max(nvlink, pcie)
     if box is not None:
         largest = min(largest, max(1, box))
@@ -228,6 +237,15 @@ def hardware(
 
 
 _HARDWARE: dict[tuple[Any, ...], tuple[Device, DemandDefaults, Hardware]] = {}
+
+
+def forget_remembered() -> None:
+    """Drop every count, hardware and sizing estimate remembered by its inputs, so that the next
+    consultation computes them afresh (benchmarks of a situation new to the process)."""
+    _HARDWARE.clear()
+    for remembered in (interactive_count, batch_count, training_count, _training_on):
+        remembered.cache_clear()
+    sizing.forget_estimates()
 
 
 def _hardware(

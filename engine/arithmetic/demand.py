@@ -27,8 +27,10 @@ gradients); GPUs = FLOPs / (dense_flops x MFU x deadline), never fewer than memo
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
+from typing import Any, overload
 
 SECONDS_PER_DAY = 86_400.0
 
@@ -134,6 +136,58 @@ class Interactive:
     """Fraction of dense tensor peak a batched decode step reaches when it is compute-bound."""
 
 
+class Steps(Sequence[str]):
+    """The arithmetic of a count, one line per step, written out when first read: the lever
+    search and the audit compute thousands of counts and read the steps of none of them, and
+    formatting them was a fifth of a count's time. Equal to the tuple of its lines."""
+
+    __slots__ = ("_write", "_lines")
+
+    def __init__(self, write: Callable[[], Iterable[str]]) -> None:
+        self._write: Callable[[], Iterable[str]] | None = write
+        self._lines: tuple[str, ...] | None = None
+
+    def lines(self) -> tuple[str, ...]:
+        if self._lines is None:
+            assert self._write is not None
+            self._lines = tuple(self._write())
+            self._write = None  # what it captured is no longer needed
+        return self._lines
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[str, ...]: ...
+    def __getitem__(self, index: int | slice) -> str | tuple[str, ...]:
+        return self.lines()[index]
+
+    def __len__(self) -> int:
+        return len(self.lines())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.lines())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Steps):
+            return self.lines() == other.lines()
+        if isinstance(other, tuple):
+            return self.lines() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.lines())
+
+    def __repr__(self) -> str:
+        return repr(self.lines())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_written, (self.lines(),))
+
+
+def _written(lines: tuple[str, ...]) -> Steps:
+    return Steps(lambda: lines)
+
+
 @dataclass(frozen=True)
 class Count:
     """A count of GPUs and what set it, with the capacity it buys and the arithmetic shown."""
@@ -151,7 +205,7 @@ class Count:
     memory_gpus: int | None = None
     """The fewest GPUs whose memory holds one copy of the model (and one user's KV cache);
     None when no group the links carry does."""
-    steps: tuple[str, ...] = ()
+    steps: Sequence[str] = ()
     demanded: int | None = None
     """GPUs the demand needs before rounding up to whole purchase units (the scale of the job)."""
     shortfall: str | None = None
@@ -262,16 +316,20 @@ def _replica(hw: Hardware, model: ServedModel, demand: Interactive, degree: int)
     return _Replica(degree, by_memory, max(0, min(by_speed, MOST_USERS_PER_REPLICA)), speed_one)
 
 
+def _kv_step(model: ServedModel, demand: Interactive) -> str:
+    kv_per_user = model.kv_gb_per_token * demand.context_tokens
+    return (
+        f"KV cache per user = {_gb(model.kv_gb_per_token * 1e3, 4)} MB/token x "
+        f"{demand.context_tokens:,} tokens = {_gb(kv_per_user)} GB; for {demand.users:,} "
+        f"user{'' if demand.users == 1 else 's'} {_gb(kv_per_user * demand.users)} GB"
+    )
+
+
 @lru_cache(maxsize=COUNTS_REMEMBERED)
 def interactive_count(hw: Hardware, model: ServedModel, demand: Interactive) -> Count:
     """GPUs for ``demand.users`` concurrent users at the per-user speed asked for."""
     kv_per_user = model.kv_gb_per_token * demand.context_tokens
     kv_total = kv_per_user * demand.users
-    steps = [
-        f"KV cache per user = {_gb(model.kv_gb_per_token * 1e3, 4)} MB/token x "
-        f"{demand.context_tokens:,} tokens = {_gb(kv_per_user)} GB; for {demand.users:,} "
-        f"user{'' if demand.users == 1 else 's'} {_gb(kv_total)} GB",
-    ]
     options: list[tuple[int, _Replica, int]] = []
     replicas_seen: list[_Replica] = []
     for degree in hw.tensor_parallel_degrees:
@@ -286,7 +344,7 @@ def interactive_count(hw: Hardware, model: ServedModel, demand: Interactive) -> 
         options.append((units, replica, replicas))
         # GPUs bought in whole units serve as many replicas as they hold.
     if not options:
-        return _interactive_shortfall(hw, model, demand, replicas_seen, kv_total, steps)
+        return _interactive_shortfall(hw, model, demand, replicas_seen, kv_total)
     if not any(
         r.users_by_memory >= 1 for r in replicas_seen
     ):  # pragma: no cover - options imply it
@@ -299,29 +357,34 @@ def interactive_count(hw: Hardware, model: ServedModel, demand: Interactive) -> 
     bought_replicas = gpus // best.degree
     batch = math.ceil(demand.users / bought_replicas)
     speed = 1.0 / decode_step_s(hw, model, best.degree, batch, kv_per_user, demand.decode_mfu)
-    steps += [
-        f"one replica = {best.degree} GPU(s): memory holds {best.users_by_memory:,} users "
-        f"({_gb(best.degree * (hw.usable_memory_gb - model.overhead_gb_per_gpu))} GB usable - "
-        f"{_gb(model.weights_gb)} GB weights, / {_gb(kv_per_user)} GB each); speed allows "
-        f"{best.users_by_speed:,} users at {_n(demand.tokens_per_s_per_user)} tokens/s each "
-        + (
-            f"(each step reads the dense weights and the experts its users' tokens route to, "
-            f"read(b) = {model.read_formula()}; at b = {best.users_by_speed:,}: "
-            f"{model.read_formula(best.users_by_speed)}; and every user's KV cache at "
-            if model.is_moe
-            else "(each step reads the weights once and every user's KV cache at "
-        )
-        + f"{_n(hw.bandwidth_gbs * hw.mbu_for(best.degree))} GB/s "
-        f"per GPU)",
-        f"replicas = ceil({demand.users:,} / {best.users:,}) = {replicas:,}; GPUs = {replicas:,} x "
-        f"{best.degree} = {raw:,}"
-        + (
-            f", rounded up to {gpus:,} ({hw.gpus_per_unit} per unit): {bought_replicas:,} "
-            f"replicas serving up to {bought_replicas * best.users:,} users"
-            if gpus != raw
-            else ""
-        ),
-    ]
+
+    def write() -> list[str]:
+        return [
+            _kv_step(model, demand),
+            f"one replica = {best.degree} GPU(s): memory holds {best.users_by_memory:,} users "
+            f"({_gb(best.degree * (hw.usable_memory_gb - model.overhead_gb_per_gpu))} GB usable"
+            f" - {_gb(model.weights_gb)} GB weights, / {_gb(kv_per_user)} GB each); speed "
+            f"allows {best.users_by_speed:,} users at {_n(demand.tokens_per_s_per_user)} "
+            "tokens/s each "
+            + (
+                f"(each step reads the dense weights and the experts its users' tokens route "
+                f"to, read(b) = {model.read_formula()}; at b = {best.users_by_speed:,}: "
+                f"{model.read_formula(best.users_by_speed)}; and every user's KV cache at "
+                if model.is_moe
+                else "(each step reads the weights once and every user's KV cache at "
+            )
+            + f"{_n(hw.bandwidth_gbs * hw.mbu_for(best.degree))} GB/s "
+            f"per GPU)",
+            f"replicas = ceil({demand.users:,} / {best.users:,}) = {replicas:,}; GPUs = "
+            f"{replicas:,} x {best.degree} = {raw:,}"
+            + (
+                f", rounded up to {gpus:,} ({hw.gpus_per_unit} per unit): {bought_replicas:,} "
+                f"replicas serving up to {bought_replicas * best.users:,} users"
+                if gpus != raw
+                else ""
+            ),
+        ]
+
     if gpus != raw:
         set_by = "purchase_unit"
     elif replicas == 1 and best.degree == 1:
@@ -341,7 +404,7 @@ def interactive_count(hw: Hardware, model: ServedModel, demand: Interactive) -> 
         demanded=min(o[2] * o[1].degree for o in options),
         kv_cache_gb=round(kv_total, 2),
         memory_gpus=memory_gpus,
-        steps=tuple(steps),
+        steps=Steps(write),
     )
 
 
@@ -351,7 +414,6 @@ def _interactive_shortfall(
     demand: Interactive,
     seen: list[_Replica],
     kv_total: float,
-    steps: list[str],
 ) -> Count:
     largest = max(hw.tensor_parallel_degrees)
     holding = [r.degree for r in seen if r.users_by_memory >= 1]
@@ -374,7 +436,7 @@ def _interactive_shortfall(
         set_by="throughput" if holding else "memory",
         kv_cache_gb=round(kv_total, 2),
         memory_gpus=min(holding) if holding else None,
-        steps=tuple(steps),
+        steps=Steps(lambda: [_kv_step(model, demand)]),
         shortfall=reason,
     )
 
@@ -391,7 +453,9 @@ def batch_count(
     many sequences at once as its memory holds, as fast as the roofline lets it."""
     kv_per_seq = model.kv_gb_per_token * context_tokens
     target = tokens_per_day / SECONDS_PER_DAY
-    steps = [f"target = {_n(tokens_per_day)} tokens/day / 86,400 s = {_n(target)} tokens/s"]
+    steps: list[Callable[[], str]] = [
+        lambda: f"target = {_n(tokens_per_day)} tokens/day / 86,400 s = {_n(target)} tokens/s"
+    ]
     options: list[tuple[int, int, int, int, float]] = []
     for degree in hw.tensor_parallel_degrees:
         free_gb = degree * (hw.usable_memory_gb - model.overhead_gb_per_gpu) - model.weights_gb
@@ -407,7 +471,7 @@ def batch_count(
         return Count(
             gpus=0,
             set_by="memory",
-            steps=tuple(steps),
+            steps=Steps(partial(_lines, steps)),
             shortfall=f"{_gb(model.weights_gb)} GB of weights and one sequence's KV cache "
             f"fit on no group of {max(hw.tensor_parallel_degrees)} GPU(s)",
         )
@@ -415,11 +479,15 @@ def batch_count(
     demanded = min(o[1] * o[2] for o in options)
     memory_gpus = min(o[1] for o in options)
     steps.append(
-        f"one replica = {degree} GPU(s) decodes {batch:,} sequences at once (what its "
-        f"memory holds): {_n(rate)} tokens/s"
-        + (f"; each step reads {model.read_formula(batch)} of weights" if model.is_moe else "")
+        lambda: (
+            f"one replica = {degree} GPU(s) decodes {batch:,} sequences at once (what its "
+            f"memory holds): {_n(rate)} tokens/s"
+            + (f"; each step reads {model.read_formula(batch)} of weights" if model.is_moe else "")
+        )
     )
-    steps.append(f"replicas = ceil({_n(target)} / {_n(rate)}) = {replicas:,}; GPUs = {gpus:,}")
+    steps.append(
+        lambda: f"replicas = ceil({_n(target)} / {_n(rate)}) = {replicas:,}; GPUs = {gpus:,}"
+    )
     set_by = "throughput" if replicas > 1 else ("memory" if degree > 1 else "minimum")
     return Count(
         gpus=gpus,
@@ -429,7 +497,7 @@ def batch_count(
         tokens_per_s=round(rate * replicas, 1),
         memory_gpus=memory_gpus,
         demanded=demanded,
-        steps=tuple(steps),
+        steps=Steps(partial(_lines, steps)),
     )
 
 
@@ -472,23 +540,27 @@ def training_count(
     budget buys; when either stops short of the deadline, the count is the best they allow and
     ``train_days`` says how long that takes."""
     flops = run.flops
-    steps = [
-        f"training FLOPs = {_n(run.flops_per_param_token)} x {_n(run.params_b)}e9 params x "
-        f"{_n(run.tokens_b)}e9 tokens = {flops:.3g}"
+    steps: list[Callable[[], str]] = [
+        lambda: (
+            f"training FLOPs = {_n(run.flops_per_param_token)} x {_n(run.params_b)}e9 params x "
+            f"{_n(run.tokens_b)}e9 tokens = {flops:.3g}"
+        )
     ]
     if not hw.dense_tflops:
         return Count(
             gpus=0,
             set_by="throughput",
             flops=flops,
-            steps=tuple(steps),
+            steps=Steps(partial(_lines, steps)),
             shortfall="no dense throughput figure at the training precision",
         )
     rate = hw.dense_tflops * 1e12 * run.mfu
     steps.append(
-        f"one GPU delivers {_n(hw.dense_tflops)} TFLOPS dense x {_n(run.mfu)} MFU = "
-        f"{rate:.3g} FLOP/s"
-        + (f"; x{_n(run.time_factor)} wall time" if run.time_factor != 1 else "")
+        lambda: (
+            f"one GPU delivers {_n(hw.dense_tflops)} TFLOPS dense x {_n(run.mfu)} MFU = "
+            f"{rate:.3g} FLOP/s"
+            + (f"; x{_n(run.time_factor)} wall time" if run.time_factor != 1 else "")
+        )
     )
     set_by = "memory" if memory_gpus > 1 else "minimum"
     gpus = memory_gpus
@@ -497,8 +569,10 @@ def training_count(
             flops * run.time_factor / (rate * run.deadline_days * SECONDS_PER_DAY) - 1e-9
         )
         steps.append(
-            f"GPUs for {_n(run.deadline_days)} days = ceil({flops:.3g} / ({rate:.3g} x "
-            f"{_n(run.deadline_days)} x 86,400 s)) = {by_deadline:,}"
+            lambda: (
+                f"GPUs for {_n(run.deadline_days)} days = ceil({flops:.3g} / ({rate:.3g} x "
+                f"{_n(run.deadline_days)} x 86,400 s)) = {by_deadline:,}"
+            )
         )
         if by_deadline > gpus:
             gpus, set_by = by_deadline, "deadline"
@@ -506,11 +580,16 @@ def training_count(
     rounded = _round_up(gpus, hw.gpus_per_unit)
     if rounded != gpus:
         if hw.unit_is_purchase:
-            steps.append(f"rounded up to {rounded:,} ({hw.gpus_per_unit} GPUs per purchase unit)")
+            steps.append(
+                lambda: f"rounded up to {rounded:,} ({hw.gpus_per_unit} GPUs per purchase unit)"
+            )
             gpus, set_by = rounded, "purchase_unit"
         else:
             steps.append(
-                f"rounded up to {rounded:,} (whole tensor-parallel groups of {hw.gpus_per_unit})"
+                lambda: (
+                    f"rounded up to {rounded:,} (whole tensor-parallel groups of "
+                    f"{hw.gpus_per_unit})"
+                )
             )
             gpus = rounded
     shortfall = None
@@ -530,7 +609,7 @@ def training_count(
         if allowed >= memory_gpus:  # below that the budget rules exclude the device
             gpus, set_by = allowed, "budget"
             days = train_days(run, hw, gpus)
-            steps.append(f"the budget stops at {allowed:,} GPUs")
+            steps.append(lambda: f"the budget stops at {allowed:,} GPUs")
             if run.deadline_days and days > run.deadline_days:
                 missed = (
                     f"the budget buys {allowed:,} GPUs, which take {_n(days)} days, past the "
@@ -538,13 +617,15 @@ def training_count(
                 )
     days = train_days(run, hw, gpus) if gpus and shortfall is None else None
     if days is not None:
-        steps.append(f"on {gpus:,} GPU{'' if gpus == 1 else 's'} the run takes {_n(days)} days")
+        steps.append(
+            lambda: f"on {gpus:,} GPU{'' if gpus == 1 else 's'} the run takes {_n(days)} days"
+        )
     return Count(
         gpus=gpus if shortfall is None else 0,
         set_by=set_by,
         train_days=None if days is None else round(days, 2),
         flops=flops,
-        steps=tuple(steps),
+        steps=Steps(partial(_lines, steps)),
         shortfall=shortfall,
         deadline_missed=missed,
         demanded=demanded,
@@ -553,6 +634,10 @@ def training_count(
 
 def _round_up(gpus: int, per_unit: int) -> int:
     return per_unit * math.ceil(gpus / per_unit) if per_unit > 1 else gpus
+
+
+def _lines(steps: list[Callable[[], str]]) -> list[str]:
+    return [step() for step in steps]
 
 
 def _gb(value: float, digits: int = 1) -> str:

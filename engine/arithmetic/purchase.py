@@ -87,6 +87,10 @@ class Purchase:
 
 def purchase_unit(device: Device) -> tuple[str, int]:
     """How the device is sold (card, board, system, appliance) and how many GPUs one unit holds."""
+    return device.remembered("purchase_unit", _purchase_unit, device)
+
+
+def _purchase_unit(device: Device) -> tuple[str, int]:
     unit = str(device.value("purchase_unit") or "card")
     gpus = int(device.value("purchase_unit_gpus") or 1)
     return unit, max(1, gpus)
@@ -142,6 +146,17 @@ def _host_fits(device: Device, site: str, systems: Systems) -> list[HostFit]:
 
 def box_gpus(device: Device, site: str, systems: Systems) -> int:
     """The most GPUs of this device one box holds at the site (0: no box we know takes it)."""
+    held, gpus = device.remembered(
+        ("box_gpus", site, id(systems)), _held_box_gpus, device, site, systems
+    )
+    return gpus if held is systems else _box_gpus(device, site, systems)
+
+
+def _held_box_gpus(device: Device, site: str, systems: Systems) -> tuple[Systems, int]:
+    return systems, _box_gpus(device, site, systems)
+
+
+def _box_gpus(device: Device, site: str, systems: Systems) -> int:
     unit, per_unit = purchase_unit(device)
     if unit in INCLUDED_HOST_UNITS:
         return per_unit

@@ -309,6 +309,13 @@ def _per_gpu_gb(req: SizingRequest) -> float:
     return _estimate_cached(req).per_gpu_gb
 
 
+def forget_estimates() -> None:
+    """Drop the estimates and fitted architectures remembered by their inputs (benchmarks of a
+    situation new to the process)."""
+    _estimate_cached.cache_clear()
+    architecture_from_params.cache_clear()
+
+
 @functools.lru_cache(maxsize=4096)
 def _estimate_cached(req: SizingRequest) -> Estimate:
     _validate(req)

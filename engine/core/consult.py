@@ -74,6 +74,9 @@ class Engine:
         self._compiled: CompiledRules | None = None
         self._python_rules: dict[int, list[StagedRule]] | None = None
         self._python_by_id: dict[str, StagedRule] = {}
+        self._python_verdict_rules: dict[int, tuple[list[StagedRule], list[StagedRule]]] | None = (
+            None
+        )
         self._device_memo: DeviceMemo = {}
         self._rule_order = {rule.id: i for i, rule in enumerate(rulebase.rules)}
         self._rules_by_id = {rule.id: rule for rule in rulebase.rules}
@@ -148,9 +151,9 @@ class Engine:
                     )
                 else:  # the Python evaluator's firings come in rule and device order
                     fired = (
-                        self._python_stage(stage, answers, facts, devices, devices_key)
+                        self._python_stage(stage, answers, facts, devices, devices_key, words)
                         if stage == final
-                        else self._python_stage(stage, answers, facts, {}, None)
+                        else self._python_stage(stage, answers, facts, {}, None, words)
                     )
                 firings.extend(fired)
                 if stage != final:
@@ -214,19 +217,37 @@ class Engine:
         facts: dict[str, Any],
         devices: dict[str, dict[str, Any]],
         devices_key: tuple[Any, ...] | None,
+        words: bool = True,
     ) -> list[Firing]:
         """The Python evaluator's firings: each rule compiled once into closures, a device
         rule's context part tested once per stage rather than once per device, and its device
         part remembered by the devices (their memo key) and the context values it reads (the
-        lever search re-consults many times, changing one answer at a time)."""
-        fired = run_compiled_stage(
-            self._staged_rules().get(stage, []),
-            answers.values,
-            facts,
-            devices,
-            self._device_memo,
-            devices_key,
-        )
+        lever search re-consults many times, changing one answer at a time). Without ``words``
+        only the rules that decide the verdict run (see ``_verdict_rules``), the excluding ones
+        first: a device they take out is not scored."""
+        if words:
+            fired = run_compiled_stage(
+                self._staged_rules().get(stage, []),
+                answers.values,
+                facts,
+                devices,
+                self._device_memo,
+                devices_key,
+            )
+        else:
+            excluding, scoring = self._verdict_rules().get(stage, ([], []))
+            fired = run_compiled_stage(
+                excluding, answers.values, facts, devices, self._device_memo, devices_key
+            )
+            out = frozenset(device for _, device in fired if device is not None)
+            fired += run_compiled_stage(
+                scoring,
+                answers.values,
+                facts,
+                {d: attrs for d, attrs in devices.items() if d not in out} if out else devices,
+                self._device_memo,
+                None if devices_key is None else (devices_key, out),
+            )
         return [Firing(rule_id, stage, device_id) for rule_id, device_id in fired]
 
     def _staged_rules(self) -> dict[int, list[StagedRule]]:
@@ -237,6 +258,24 @@ class Engine:
             )
             self._python_by_id = {r.rule_id: r for rs in self._python_rules.values() for r in rs}
         return self._python_rules
+
+    def _verdict_rules(self) -> dict[int, tuple[list[StagedRule], list[StagedRule]]]:
+        """By stage, the compiled rules that can change a verdict, those that exclude a device
+        apart from the rest (those that derive a fact or score a device). A rule that only warns
+        changes no fact, exclusion or rank, so a consultation without words (the lever
+        search's) does not run it, and its trace leaves such firings out."""
+        if self._python_verdict_rules is None:
+            rules = self.rulebase.rules
+            excluding = {r.id for r in rules if r.exclude}
+            deciding = {r.id for r in rules if r.derive or r.prefer is not None} - excluding
+            self._python_verdict_rules = {
+                stage: (
+                    [r for r in staged if r.rule_id in excluding],
+                    [r for r in staged if r.rule_id in deciding],
+                )
+                for stage, staged in self._staged_rules().items()
+            }
+        return self._python_verdict_rules
 
     def _staged_by_id(self) -> dict[str, StagedRule]:
         self._staged_rules()

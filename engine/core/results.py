@@ -38,7 +38,8 @@ class Reconsult(Protocol):
         words: bool = True,
     ) -> Consultation:
         """``words=False``: the verdict only (ranked devices, exclusions, counts and costs), with
-        no warnings, notes or reasons worded (the lever search re-consults dozens of times)."""
+        no warnings, notes or reasons worded, and no rule run that only warns (its trace has
+        none of their firings; the lever search re-consults dozens of times)."""
         ...
 
 

@@ -8,11 +8,14 @@ These are plain dataclasses (no pydantic): the file schemas and the loader live 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gpu_advisor.errors import UsageError, did_you_mean, one_of
+
+_T = TypeVar("_T")
 
 PRECISIONS = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "fp6", "fp4", "int8")
 """Precisions a throughput figure may be typed with, widest first."""
@@ -501,6 +504,19 @@ class Device:
             self.__dict__["_attributes"] = known
         return dict(known)
 
+    def remembered(self, key: Hashable, make: Callable[..., _T], *args: Any) -> _T:
+        """A value worked out from this device's facts alone (and ``key``), computed once: a
+        device is immutable once loaded, and the lever search asks the same of every device in
+        each situation it tries."""
+        memo: dict[Hashable, Any] | None = self.__dict__.get("_remembered")
+        if memo is None:
+            memo = self.__dict__["_remembered"] = {}
+        try:
+            found: _T = memo[key]
+        except KeyError:
+            found = memo[key] = make(*args)
+        return found
+
     def sourced_facts(self) -> dict[str, Sourced]:
         """Every sourced fact by name; throughput figures as ``throughput.<key>``."""
         facts = dict(self.facts)
@@ -510,6 +526,11 @@ class Device:
     def throughput(self, precision: str, sparse: bool) -> TypedThroughput | None:
         """The figure for exactly this precision and kind; dense is derived from sparse if
         needed."""
+        return self.remembered(
+            ("throughput", precision, sparse), self._throughput, precision, sparse
+        )
+
+    def _throughput(self, precision: str, sparse: bool) -> TypedThroughput | None:
         figures = self.figures
         key = f"{precision}_{'sparse' if sparse else 'dense'}"
         fig = figures.get(key)
@@ -537,6 +558,9 @@ class Device:
         stored narrow, dequantized and computed in BF16/FP16) gets the BF16 figure: the narrow
         format saves memory, not time.
         """
+        return self.remembered(("dense", precision), self._dense_throughput_for, precision)
+
+    def _dense_throughput_for(self, precision: str) -> TypedThroughput | None:
         probe: str | None = "bf16" if precision == "fp16" and not self._has("fp16") else precision
         if self.value(f"{precision}_support") == "weight-only":
             probe = "bf16" if self._has("bf16") or not self._has("fp16") else "fp16"

@@ -88,6 +88,32 @@ def test_any_answers_consult_or_fail_in_one_error(engine: Engine, answers: dict[
 
 
 @fuzz_settings(40)
+@given(answers=_answers())
+def test_a_verdict_without_words_is_the_verdict(engine: Engine, answers: dict[str, Any]) -> None:
+    """The lever search's re-consultations (``words=False``) skip the rules that only warn and
+    score no device an excluding rule took out: the ranking, costs, scores and exclusions are
+    those of the full consultation, and only firings of rules that only warn are missing."""
+    try:
+        full = engine.consult(answers, evaluator="python")
+    except AdvisorError:
+        return
+    verdict = engine.consult(answers, evaluator="python", words=False)
+
+    def ranked(c: Any) -> list[tuple[str, int, float, float, float]]:
+        return [(r.device, r.count, r.cost_usd, r.score, r.tie_break) for r in c.recommendations]
+
+    assert ranked(verdict) == ranked(full)
+    assert set(verdict.all_exclusions) == set(full.all_exclusions)
+    rules = {rule.id: rule for rule in engine.rulebase.rules}
+    assert verdict.fired <= full.fired
+    for rule_id, device in full.fired - verdict.fired:
+        rule = rules[rule_id]
+        only_warns = not (rule.derive or rule.exclude or rule.prefer)
+        scores_an_excluded_device = rule.prefer is not None and device in full.all_exclusions
+        assert only_warns or scores_an_excluded_device, (rule_id, device)
+
+
+@fuzz_settings(40)
 @given(
     key=st.sampled_from([q.key for q in QUESTIONS if q.type in ("int", "number")]),
     value=st.sampled_from(
