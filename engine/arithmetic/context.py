@@ -420,14 +420,19 @@ def _network_need(device: Device, answers: Answers, arithmetic: Arithmetic, prec
     )
 
 
+SCALE_FACTS = ("fewest_gpus", "fewest_tensor_parallel")
+"""The context facts worked out over the candidate devices (the only facts that depend on which
+devices are candidates)."""
+
+
 def scale_facts(arithmetic: Arithmetic, devices: dict[str, dict[str, Any]]) -> None:
     """Context facts about the scale of the job, over the candidate devices that meet the demand:
     the fewest GPUs any of them needs and the smallest tensor-parallel group it serves with."""
     meeting = [
         attrs for attrs in devices.values() if attrs.get("fits") and attrs.get("meets_demand")
     ]
-    arithmetic.facts.pop("fewest_gpus", None)
-    arithmetic.facts.pop("fewest_tensor_parallel", None)
+    for name in SCALE_FACTS:
+        arithmetic.facts.pop(name, None)
     if arithmetic.request is None or not meeting:
         return
     # The scale of the job is what the demand needs, before whole purchase units round it up.

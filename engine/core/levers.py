@@ -20,12 +20,23 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
-from gpu_advisor.arithmetic.context import ARITHMETIC_ANSWERS
+from gpu_advisor.arithmetic.context import ARITHMETIC_ANSWERS, SCALE_FACTS
 from gpu_advisor.core.explanations import AnswerChange, Changes, GivesUp, Suggestion, SuggestionKind
+from gpu_advisor.core.results import lookup_in
 from gpu_advisor.errors import UsageError
 from gpu_advisor.knowledge.tables import Lever, Step, load_levers
 from gpu_advisor.knowledge.vocabulary import DEVICE_ATTRIBUTES
-from gpu_advisor.lang.conditions import MISSING, leaves
+from gpu_advisor.lang.conditions import (
+    MISSING,
+    All,
+    AnyOf,
+    Condition,
+    Leaf,
+    eval_leaf,
+    leaves,
+    refs,
+    to_nnf,
+)
 
 if TYPE_CHECKING:
     from gpu_advisor.core.results import Consultation
@@ -113,7 +124,11 @@ def _search(consultation: Consultation) -> Changes:
         if key in cache:
             return cache[key]
         try:
-            other = consultation.reconsult(answers, {}, words=False)
+            other = (
+                consultation.reconsult(answers, {}, words=False)
+                if only is not None
+                else _full_try(consultation, answers, still_out({m.lever.answer for m in chosen}))
+            )
         except UsageError:
             cache[key] = None
             return None
@@ -149,6 +164,13 @@ def _search(consultation: Consultation) -> Changes:
 
     def can_return(device: str, answers: set[str]) -> bool:
         return all(reads & answers for reads in per_rule[device])
+
+    def still_out(changed: set[str]) -> set[str]:
+        """Excluded devices some excluding rule of which reads none of the changed answers:
+        that rule still fires, so the change cannot bring them back."""
+        if "candidates" in changed:
+            return set()
+        return {d for d in excluded if not can_return(d, changed)}
 
     # a lever's mildest step is screened on the devices that can gain (the excluded ones its
     # answer can bring back) and those they must beat to come first (the first few shown); its
@@ -213,6 +235,53 @@ def _search(consultation: Consultation) -> Changes:
             if suggestion is not None and suggestion.rank == 1:
                 found.setdefault(device, []).append(suggestion)
     return found
+
+
+def _full_try(
+    consultation: Consultation, answers: dict[str, Any], still_out: set[str]
+) -> Consultation:
+    """The consultation of these answers over every candidate, less the devices a rule that the
+    change cannot reach still excludes: nothing of theirs is worked out, and nothing else
+    changes, since a device's facts depend on the answers and the device alone and the ranking
+    only on the devices that remain. Only the scale facts (``SCALE_FACTS``) are worked out over
+    the candidates; when a rule that reads one could fire whatever its value, every device is
+    consulted instead."""
+    if still_out:
+        fewer = dict(answers)
+        fewer["candidates"] = [d for d in consultation.devices if d not in still_out]
+        other = consultation.reconsult(fewer, {}, words=False)
+        if not _scale_facts_could_decide(other):
+            return other
+    return consultation.reconsult(answers, {}, words=False)
+
+
+def _scale_facts_could_decide(consultation: Consultation) -> bool:
+    """Whether a rule that reads a scale fact could fire in this consultation for some value of
+    the scale facts: its condition in negation normal form, each leaf about a scale fact taken as
+    true (the condition can only be as true as that). When none could, no rule that reads them
+    fired, so every derived fact, and every device's verdict, is the same whatever candidates
+    the scale facts were worked out over."""
+    rb = consultation.rulebase
+    look = lookup_in(consultation.answers, consultation.facts, {})
+
+    def could_hold(cond: Condition) -> bool:
+        if isinstance(cond, Leaf):
+            if any(ref.scope == "fact" and ref.name in SCALE_FACTS for ref in cond.refs()):
+                return True
+            return eval_leaf(cond, look)
+        if isinstance(cond, All):
+            return all(could_hold(item) for item in cond.items)
+        if isinstance(cond, AnyOf):
+            return any(could_hold(item) for item in cond.items)
+        return True  # a negation (none is left in negation normal form): no claim
+
+    for rule in rb.rules:
+        reads = {ref.name for ref in refs(rule.when) if ref.scope == "fact"}
+        if not reads & set(SCALE_FACTS):
+            continue
+        if rule.scope == "device" or could_hold(to_nnf(rule.when)):
+            return True
+    return False
 
 
 def relevant_answers(consultation: Consultation, rules: list[Rule]) -> set[str]:
