@@ -17,6 +17,7 @@ ratios matter more than the times):
 from __future__ import annotations
 
 import argparse
+import gc
 import pickle
 import re
 import shutil
@@ -119,6 +120,7 @@ def bench_in_process(runs: int, first_runs: int) -> list[tuple[str, str, float, 
             for _ in range(first_runs):
                 forget_remembered()
                 engine = Engine(pickle.loads(pristine))  # nothing remembered
+                gc.collect()  # the last run's garbage is not this run's to collect
                 what_would_change(engine.consult(WARM_UP))
                 start = time.perf_counter()
                 what_would_change(engine.consult(answers))

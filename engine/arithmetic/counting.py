@@ -240,12 +240,16 @@ _HARDWARE: dict[tuple[Any, ...], tuple[Device, DemandDefaults, Hardware]] = {}
 
 
 def forget_remembered() -> None:
-    """Drop every count, hardware and sizing estimate remembered by its inputs, so that the next
-    consultation computes them afresh (benchmarks of a situation new to the process)."""
+    """Drop every count, hardware, purchase and sizing estimate remembered by its inputs, so
+    that the next consultation computes them afresh (benchmarks of a situation new to the
+    process)."""
     _HARDWARE.clear()
+    from gpu_advisor.arithmetic.purchase import forget_purchases
+
     for remembered in (interactive_count, batch_count, training_count, _training_on):
         remembered.cache_clear()
     sizing.forget_estimates()
+    forget_purchases()
 
 
 def _hardware(

@@ -271,6 +271,13 @@ def choose_network(
 _BOUGHT: dict[tuple[Any, ...], tuple[Device, Systems, Purchase | None]] = {}
 
 
+def forget_purchases() -> None:
+    """Drop the purchases and host fits remembered by their inputs (benchmarks of a process
+    that has worked nothing out yet)."""
+    _BOUGHT.clear()
+    _FITS.clear()
+
+
 def buy(
     device: Device,
     gpus_needed: int,
