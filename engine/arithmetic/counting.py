@@ -183,9 +183,7 @@ def _experts_served(arch: Any, weights_gb: float, precision: str) -> dict[str, A
 def peer_to_peer(device: Device) -> bool:
     """Whether the device's GPUs reach each other directly: GeForce cards have no PCIe
     peer-to-peer with the stock driver, and appliances are separate boxes on a network."""
-    return bool(
-        device.value("driver_class") != "geforce" and device.value("setting") != "appliance"
-    )
+    return device.value("driver_class") != "geforce" and device.value("setting") != "appliance"
 
 
 def tensor_parallel_degrees(
@@ -243,9 +241,9 @@ def forget_remembered() -> None:
     """Drop every count, hardware, purchase and sizing estimate remembered by its inputs, so
     that the next consultation computes them afresh (benchmarks of a situation new to the
     process)."""
-    _HARDWARE.clear()
     from gpu_advisor.arithmetic.purchase import forget_purchases
 
+    _HARDWARE.clear()
     for remembered in (interactive_count, batch_count, training_count, _training_on):
         remembered.cache_clear()
     sizing.forget_estimates()

@@ -96,20 +96,19 @@ def _purchase_unit(device: Device) -> tuple[str, int]:
     return unit, max(1, gpus)
 
 
-_FITS: dict[tuple[int, str, str], list[HostFit]] = {}
-
-
 def host_fits(device: Device, site: str, systems: Systems) -> list[HostFit]:
     """The hosts that take this device at the site, each with the GPUs it holds: a board goes into
     the server built for it; a card into a box whose slots, GPU power budget and airflow take it.
     Worked out once per catalog, device and site (both are immutable once loaded)."""
-    key = (id(systems), device.id, site)
-    found = _FITS.get(key)
-    if found is None:
-        if len(_FITS) > 4096:
-            _FITS.clear()
-        found = _FITS[key] = _host_fits(device, site, systems)
-    return found
+    held, fits = device.remembered(
+        ("host_fits", site, id(systems)), _held_host_fits, device, site, systems
+    )
+    return fits if held is systems else _host_fits(device, site, systems)
+
+
+def _held_host_fits(device: Device, site: str, systems: Systems) -> tuple[Systems, list[HostFit]]:
+    """The fits with the catalog they were worked out for (an id alone may be reused)."""
+    return systems, _host_fits(device, site, systems)
 
 
 def _host_fits(device: Device, site: str, systems: Systems) -> list[HostFit]:
@@ -146,17 +145,6 @@ def _host_fits(device: Device, site: str, systems: Systems) -> list[HostFit]:
 
 def box_gpus(device: Device, site: str, systems: Systems) -> int:
     """The most GPUs of this device one box holds at the site (0: no box we know takes it)."""
-    held, gpus = device.remembered(
-        ("box_gpus", site, id(systems)), _held_box_gpus, device, site, systems
-    )
-    return gpus if held is systems else _box_gpus(device, site, systems)
-
-
-def _held_box_gpus(device: Device, site: str, systems: Systems) -> tuple[Systems, int]:
-    return systems, _box_gpus(device, site, systems)
-
-
-def _box_gpus(device: Device, site: str, systems: Systems) -> int:
     unit, per_unit = purchase_unit(device)
     if unit in INCLUDED_HOST_UNITS:
         return per_unit
@@ -272,10 +260,9 @@ _BOUGHT: dict[tuple[Any, ...], tuple[Device, Systems, Purchase | None]] = {}
 
 
 def forget_purchases() -> None:
-    """Drop the purchases and host fits remembered by their inputs (benchmarks of a process
-    that has worked nothing out yet)."""
+    """Drop the purchases remembered by their inputs (benchmarks of a process that has worked
+    nothing out yet)."""
     _BOUGHT.clear()
-    _FITS.clear()
 
 
 def buy(

@@ -34,7 +34,6 @@ from gpu_advisor.lang.conditions import (
     Leaf,
     eval_leaf,
     leaves,
-    refs,
     to_nnf,
 )
 
@@ -276,8 +275,7 @@ def _scale_facts_could_decide(consultation: Consultation) -> bool:
         return True  # a negation (none is left in negation normal form): no claim
 
     for rule in rb.rules:
-        reads = {ref.name for ref in refs(rule.when) if ref.scope == "fact"}
-        if not reads & set(SCALE_FACTS):
+        if not any(ref.scope == "fact" and ref.name in SCALE_FACTS for ref in rule.reads()):
             continue
         if rule.scope == "device" or could_hold(to_nnf(rule.when)):
             return True

@@ -498,11 +498,10 @@ class Device:
     def attributes(self) -> dict[str, Any]:
         """Every knowledge-base attribute rules may read, by name (a fresh dict each call, worked
         out once per device: the values depend on the device's facts alone)."""
-        known: dict[str, Any] | None = self.__dict__.get("_attributes")
-        if known is None:
-            known = {name: self.attribute(name) for name in KB_ATTRIBUTE_NAMES}
-            self.__dict__["_attributes"] = known
-        return dict(known)
+        return dict(self.remembered("attributes", self._attribute_values))
+
+    def _attribute_values(self) -> dict[str, Any]:
+        return {name: self.attribute(name) for name in KB_ATTRIBUTE_NAMES}
 
     def remembered(self, key: Hashable, make: Callable[..., _T], *args: Any) -> _T:
         """A value worked out from this device's facts alone (and ``key``), computed once: a
