@@ -206,22 +206,121 @@ def device_attributes(
     device: Device, answers: Answers, arithmetic: Arithmetic, kb_dir: Path | None = None
 ) -> dict[str, Any]:
     """The flat facts rules see for one device in one consultation (see vocabulary.py)."""
-    from gpu_advisor.arithmetic.counting import peer_to_peer, tensor_parallel_degrees
-    from gpu_advisor.arithmetic.purchase import box_gpus, most_affordable, purchase_unit
+    return completed_attributes(
+        device, answers, arithmetic, counted_attributes(device, answers, arithmetic), kb_dir
+    )
+
+
+@dataclass
+class Counted:
+    """A device's facts up to its count, before its purchase: what the lever search's
+    re-consultations need to rule out a device that cannot hold or serve the workload (most of
+    the devices they try), without pricing its purchase."""
+
+    attrs: dict[str, Any]
+    count: int
+    box: int
+    unit: str
+    per_unit: int
+    precision: str
+    recounted: bool  # the purchase may count again (a training run with a budget)
+
+    def copy(self) -> Counted:
+        return Counted(
+            dict(self.attrs),
+            self.count,
+            self.box,
+            self.unit,
+            self.per_unit,
+            self.precision,
+            self.recounted,
+        )
+
+    def settles(self, names: frozenset[str]) -> bool:
+        """Whether the rest of the computation leaves these attributes as they are: set here,
+        not what the purchase may set (``count_set_by``), and, when it may count again for what
+        the budget buys, nothing the count says but what it says of memory."""
+        return (
+            names <= self.attrs.keys()
+            and "count_set_by" not in names
+            and not (self.recounted and not names.isdisjoint(RECOUNTED_ATTRIBUTES))
+        )
+
+
+COUNT_ATTRIBUTES = frozenset(
+    (
+        "meets_demand",
+        "demand_shortfall",
+        "count_set_by",
+        "tensor_parallel",
+        "replicas",
+        "tokens_per_s",
+        "tokens_per_s_per_user",
+        "users_served",
+        "train_days",
+        "deadline_missed",
+        "gpus_demanded",
+        "gpus_needed",
+        "fits",
+        "memory_per_gpu_gb",
+        "memory_utilization",
+    )
+)
+"""The attributes a count sets (``_count``)."""
+
+RECOUNTED_ATTRIBUTES = COUNT_ATTRIBUTES - {
+    "gpus_needed",
+    "fits",
+    "memory_per_gpu_gb",
+    "memory_utilization",
+}
+"""What a count for what the budget buys may change: all it says but what it says of memory."""
+
+
+def counted_attributes(device: Device, answers: Answers, arithmetic: Arithmetic) -> Counted:
+    """The first part of ``device_attributes``: the knowledge base's attributes, whether a box
+    at the site takes the device, and the demand's count on it."""
+    from gpu_advisor.arithmetic.purchase import box_gpus, purchase_unit
 
     # Every knowledge-base attribute (kb.KB_FACTS / KB_DERIVED), generically: a new fact in the
     # device files reaches the rules without a line here. memory_gb is the GPU-usable memory
     # (for unified-memory devices, usable_memory_gb: see Device.attribute).
     attrs: dict[str, Any] = device.attributes()
-    fp32 = device.throughput("fp32", sparse=False)
     precision = workload_precision(answers)
+    unit, per_unit = purchase_unit(device)
+    box = box_gpus(device, _site(answers), arithmetic.systems)
+    attrs["housable"] = box > 0
+    count = _count(device, answers, arithmetic, precision, attrs, box or None, per_unit, None)
+    return Counted(attrs, count, box, unit, per_unit, precision, _may_recount(answers, box))
+
+
+def _may_recount(answers: Answers, box: int) -> bool:
+    """Whether ``completed_attributes`` may count again: a training run with a budget."""
+    return (
+        box > 0
+        and answers.get("budget_usd") is not MISSING
+        and answers.get("workload") in ("pretraining", "fine-tuning")
+    )
+
+
+def completed_attributes(
+    device: Device,
+    answers: Answers,
+    arithmetic: Arithmetic,
+    counted: Counted,
+    kb_dir: Path | None = None,
+) -> dict[str, Any]:
+    """The rest of ``device_attributes`` from its first part (whose attributes it completes in
+    place): the purchase, the network, power and energy."""
+    from gpu_advisor.arithmetic.counting import peer_to_peer, tensor_parallel_degrees
+    from gpu_advisor.arithmetic.purchase import most_affordable
+
+    attrs, count, box = counted.attrs, counted.count, counted.box
+    unit, per_unit, precision = counted.unit, counted.per_unit, counted.precision
+    fp32 = device.throughput("fp32", sparse=False)
     site = _site(answers)
     systems = arithmetic.systems
-    unit, per_unit = purchase_unit(device)
-    box = box_gpus(device, site, systems)
-    attrs["housable"] = box > 0
     training = answers.get("workload") in ("pretraining", "fine-tuning")
-    count = _count(device, answers, arithmetic, precision, attrs, box or None, per_unit, None)
     # after the count: what crosses the network depends on how many GPUs hold the state
     need = _network_need(device, answers, arithmetic, precision)
     budget = answers.get("budget_usd")
@@ -230,8 +329,9 @@ def device_attributes(
         # filled, or when a training run's count costs more than the budget: then the run gets
         # what the budget buys, and takes longer.
         fill = answers.get("purchase") == "fill-budget"
-        cost = _purchase_cost(device, count, site, systems, attrs, need) if training else 0.0
-        over = cost > float(budget)
+        over = _may_recount(answers, box) and (
+            _purchase_cost(device, count, site, systems, attrs, need) > float(budget)
+        )
         if fill or over:
             affordable = most_affordable(device, float(budget), site, systems, network_need=need)
             if over:

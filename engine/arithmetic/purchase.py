@@ -257,12 +257,14 @@ def choose_network(
 
 
 _BOUGHT: dict[tuple[Any, ...], tuple[Device, Systems, Purchase | None]] = {}
+_AFFORDABLE: dict[tuple[Any, ...], tuple[Device, Systems, int]] = {}
 
 
 def forget_purchases() -> None:
-    """Drop the purchases remembered by their inputs (benchmarks of a process that has worked
-    nothing out yet)."""
+    """Drop the purchases (and budget searches) remembered by their inputs (benchmarks of a
+    process that has worked nothing out yet)."""
     _BOUGHT.clear()
+    _AFFORDABLE.clear()
 
 
 def buy(
@@ -455,7 +457,28 @@ def most_affordable(
     group: int = 1,
     network_need: Any = None,
 ) -> int:
-    """The most GPUs whose whole purchase (units, boxes, network) the budget covers (0: none)."""
+    """The most GPUs whose whole purchase (units, boxes, network) the budget covers (0: none).
+    Remembered as :func:`buy` is: a lever search asks it again of every device for each other
+    cap or context it tries."""
+    key = (id(systems), id(device), budget_usd, site, group, network_need)
+    found = _AFFORDABLE.get(key)
+    if found is not None and found[0] is device and found[1] is systems:
+        return found[2]
+    gpus = _most_affordable(device, budget_usd, site, systems, group, network_need)
+    if len(_AFFORDABLE) > 65536:
+        _AFFORDABLE.clear()
+    _AFFORDABLE[key] = (device, systems, gpus)
+    return gpus
+
+
+def _most_affordable(
+    device: Device,
+    budget_usd: float,
+    site: str,
+    systems: Systems,
+    group: int,
+    network_need: Any,
+) -> int:
     _, per_unit = purchase_unit(device)
 
     def cost(units: int) -> float:

@@ -15,21 +15,26 @@ its rule base and a ``reconsult`` callable (for counterfactuals), never the engi
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from gpu_advisor.arithmetic.context import (
     ARITHMETIC_ANSWERS,
+    SCALE_FACTS,
     Arithmetic,
+    Counted,
+    completed_attributes,
     context_arithmetic,
+    counted_attributes,
     device_attributes,
     scale_facts,
 )
 from gpu_advisor.backends.durable import CompiledRules, Firing
 from gpu_advisor.backends.python import (
     DeviceMemo,
+    Predicate,
     StagedRule,
     compile_stages,
     context_of,
@@ -50,7 +55,9 @@ from gpu_advisor.core.results import (
 from gpu_advisor.errors import EngineError
 from gpu_advisor.knowledge.kb import Knowledge
 from gpu_advisor.knowledge.rulebase import Rule, RuleBase, load_rulebase
-from gpu_advisor.lang.conditions import MISSING, Ref, evaluate
+from gpu_advisor.lang.conditions import MISSING, Ref, evaluate, refs
+
+_MEETS_DEMAND = frozenset(("meets_demand",))
 
 MEMO_LIMIT = 128
 """Situations (and candidate sets) the engine remembers; the oldest is dropped first."""
@@ -59,6 +66,30 @@ MEMO_LIMIT = 128
 def _bounded(memo: dict[Any, Any]) -> None:
     while len(memo) > MEMO_LIMIT:
         memo.pop(next(iter(memo)))
+
+
+@dataclass(frozen=True)
+class _EarlyRule:
+    """An excluding rule that may rule a device out on the first part of its facts: its
+    compiled parts and the device attributes it reads."""
+
+    rule_id: str
+    context: Predicate
+    device: Predicate
+    reads: frozenset[str]
+
+
+@dataclass
+class _Situation:
+    """What the engine remembers of one situation (the answers the arithmetic reads): the
+    context's arithmetic, each device's facts, and each device's first part with the rules that
+    exclude it on that part alone (verdicts of the lever search), and the context those read."""
+
+    base: Arithmetic
+    complete: dict[str, dict[str, Any]] = field(default_factory=dict)
+    first: dict[str, tuple[Counted, tuple[str, ...]]] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+    early: list[_EarlyRule] | None = None  # None: not worked out yet
 
 
 def _only(by_device: dict[str, Any], device_ids: list[str]) -> dict[str, Any]:
@@ -81,10 +112,13 @@ class Engine:
         self._rule_order = {rule.id: i for i, rule in enumerate(rulebase.rules)}
         self._rules_by_id = {rule.id: rule for rule in rulebase.rules}
         self._arithmetic_memo: dict[
-            tuple[Any, ...], tuple[Arithmetic, dict[str, dict[str, Any]]]
+            tuple[Any, ...],
+            tuple[Arithmetic, dict[str, dict[str, Any]], dict[str, tuple[str, ...]]],
         ] = {}
-        # by the answers the arithmetic reads: the context's arithmetic and each device's facts
-        self._situations: dict[tuple[Any, ...], tuple[Arithmetic, dict[str, dict[str, Any]]]] = {}
+        # by the answers the arithmetic reads: the context's arithmetic, each device's facts and
+        # each device's first part (with the rules that exclude it on that part alone)
+        self._situations: dict[tuple[Any, ...], _Situation] = {}
+        self._early_excluding: list[_EarlyRule] | None = None
 
     @classmethod
     def load(
@@ -122,7 +156,11 @@ class Engine:
         ``words=False`` leaves out what only a reader needs (warnings, notes, reasons)."""
         rb = self.rulebase
         answers = normalize_answers(rb.questions, raw_answers, rb.knowledge)
-        arithmetic, devices, devices_key = self._arithmetic(answers, copied=words)
+        # a verdict of the Python evaluator need not price a device it can rule out before
+        verdict_only = not words and evaluator == "python" and not fact_overrides
+        arithmetic, devices, devices_key, early = self._arithmetic(
+            answers, copied=words, verdict_only=verdict_only
+        )
         facts: dict[str, Any] = {
             name: fact.default
             for name, fact in rb.facts.items()
@@ -149,11 +187,19 @@ class Engine:
                             position.get(f.device_id, -1) if f.device_id is not None else -1,
                         )
                     )
-                else:  # the Python evaluator's firings come in rule and device order
-                    fired = (
-                        self._python_stage(stage, answers, facts, devices, devices_key, words)
-                        if stage == final
-                        else self._python_stage(stage, answers, facts, {}, None, words)
+                elif stage != final:
+                    fired = self._python_stage(stage, answers, facts, {}, None, words)
+                elif not early:  # the Python evaluator's firings come in rule and device order
+                    fired = self._python_stage(stage, answers, facts, devices, devices_key, words)
+                else:
+                    priced = {d: attrs for d, attrs in devices.items() if d not in early}
+                    fired = self._python_stage(stage, answers, facts, priced, devices_key, words)
+                    fired += [Firing(r, stage, d) for d, ids in early.items() for r in ids]
+                    fired.sort(
+                        key=lambda f: (
+                            self._rule_order[f.rule_id],
+                            -1 if f.device_id is None else position[f.device_id],
+                        )
                     )
                 firings.extend(fired)
                 if stage != final:
@@ -166,8 +212,8 @@ class Engine:
         )
 
     def _arithmetic(
-        self, answers: Answers, copied: bool = True
-    ) -> tuple[Arithmetic, dict[str, dict[str, Any]], tuple[Any, ...]]:
+        self, answers: Answers, copied: bool = True, verdict_only: bool = False
+    ) -> tuple[Arithmetic, dict[str, dict[str, Any]], tuple[Any, ...], dict[str, tuple[str, ...]]]:
         """Sizing and device facts, memoized on the answers the arithmetic reads (counterfactuals
         and edits in the TUI mostly change answers it does not read), and that memo key: the
         same key always gives the same device attributes. The attributes are copies unless
@@ -175,26 +221,51 @@ class Engine:
 
         A device's facts depend on the answers and the device alone, so they are computed once
         per situation whatever the candidates: the lever search screens a change on a few
-        devices, then tries it on all of them. Only the scale facts depend on the candidates."""
+        devices, then tries it on all of them. Only the scale facts depend on the candidates.
+
+        ``verdict_only``: a device that an excluding rule rules out on its first part alone
+        (``Engine._excluded_early``) keeps only that part, and the last item returned names
+        such devices with the rules that exclude them (empty otherwise)."""
         situation = tuple((k, repr(answers.get(k))) for k in ARITHMETIC_ANSWERS)
         candidates = answers.get("candidates")
-        key = situation + (repr(candidates),)
+        key = situation + (repr(candidates), verdict_only)
         memo = self._arithmetic_memo.get(key)
         if memo is None:
             rb = self.rulebase
             known = self._situations.get(situation)
             if known is None:
                 base = context_arithmetic(answers, rb.knowledge.directory, rb.demand, rb.systems)
-                known = self._situations[situation] = (base, {})
+                known = self._situations[situation] = _Situation(base)
                 _bounded(self._situations)
-            base, computed = known
+            base = known.base
             device_ids = list(rb.knowledge.devices) if candidates is MISSING else list(candidates)
+            devices: dict[str, dict[str, Any]] = {}
+            early: dict[str, tuple[str, ...]] = {}
             for d in device_ids:
-                if d not in computed:
-                    computed[d] = device_attributes(
-                        rb.knowledge.devices[d], answers, base, rb.knowledge.directory
+                attrs = known.complete.get(d)
+                if attrs is None:
+                    device = rb.knowledge.devices[d]
+                    first = known.first.get(d)
+                    counted: Counted | None = None
+                    if verdict_only:
+                        if first is None:
+                            counted = counted_attributes(device, answers, base)
+                            first = known.first[d] = (
+                                counted,
+                                self._excluded_early(known, answers, counted),
+                            )
+                        if first[1]:
+                            devices[d], early[d] = first[0].attrs, first[1]
+                            continue
+                        counted = known.first.pop(d)[0]  # completed in place, no longer a part
+                    elif first is not None:  # as the verdicts that ruled it out saw it
+                        counted = first[0].copy()
+                    attrs = known.complete[d] = (
+                        completed_attributes(device, answers, base, counted, rb.knowledge.directory)
+                        if counted is not None
+                        else device_attributes(device, answers, base, rb.knowledge.directory)
                     )
-            devices = {d: computed[d] for d in device_ids}
+                devices[d] = attrs
             arithmetic = replace(
                 base,
                 facts=dict(base.facts),
@@ -203,12 +274,66 @@ class Engine:
                 purchases=_only(base.purchases, device_ids),
             )
             scale_facts(arithmetic, devices)
-            memo = self._arithmetic_memo[key] = (arithmetic, devices)
+            memo = self._arithmetic_memo[key] = (arithmetic, devices, early)
             _bounded(self._arithmetic_memo)
-        arithmetic, devices = memo
+        arithmetic, devices, early = memo
         if not copied:
-            return arithmetic, dict(devices), key
-        return arithmetic, {d: dict(attrs) for d, attrs in devices.items()}, key
+            return arithmetic, dict(devices), key, early
+        return arithmetic, {d: dict(attrs) for d, attrs in devices.items()}, key, early
+
+    def _excluded_early(
+        self, known: _Situation, answers: Answers, counted: Counted
+    ) -> tuple[str, ...]:
+        """The first excluding rule that rules out a device on its first part alone, when the
+        device cannot hold or serve the workload (so that it takes no part in the scale facts
+        either): rules of the last stage that read only answers the arithmetic reads, the
+        arithmetic's own facts and settled device attributes. They read nothing derived and
+        nothing the situation leaves open, so they fire on these values exactly as they would
+        on the whole device, in every consultation of the situation. One reason is enough for
+        a verdict: the others are not looked for."""
+        attrs = counted.attrs
+        if not (
+            attrs.get("fits") is False
+            or (attrs.get("meets_demand") is False and counted.settles(_MEETS_DEMAND))
+        ):
+            return ()
+        if known.early is None:  # the rules whose context part holds in this situation
+            read = {k: answers.values[k] for k in ARITHMETIC_ANSWERS if k in answers.values}
+            known.context = context_of(read, known.base.facts)
+            known.early = [e for e in self._early_rules() if e.context(known.context, {})]
+        ctx = known.context
+        for early in known.early:
+            if counted.settles(early.reads) and early.device(ctx, attrs):
+                return (early.rule_id,)
+        return ()
+
+    def _early_rules(self) -> list[_EarlyRule]:
+        """The excluding rules of the last stage that ``_excluded_early`` may run."""
+        if self._early_excluding is None:
+            rb = self.rulebase
+            computed = {n for n, f in rb.facts.items() if f.kind == "computed"} - set(SCALE_FACTS)
+            staged = self._staged_by_id()
+            self._early_excluding = []
+            for rule in rb.rules:
+                if not rule.exclude or rule.scope != "device" or rule.stratum != rb.strata - 1:
+                    continue
+                read = refs(rule.when)
+                if all(
+                    (r.scope != "fact" or r.name in computed)
+                    and (r.scope != "answer" or r.name in ARITHMETIC_ANSWERS)
+                    for r in read
+                ):
+                    compiled = staged[rule.id]
+                    assert compiled.device is not None  # a device rule has a device part
+                    self._early_excluding.append(
+                        _EarlyRule(
+                            rule.id,
+                            compiled.context,
+                            compiled.device,
+                            frozenset(r.name for r in read if r.scope == "device"),
+                        )
+                    )
+        return self._early_excluding
 
     def _python_stage(
         self,

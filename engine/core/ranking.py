@@ -54,13 +54,16 @@ def normalized(
     values = {d: metric_value(consultation, d, attribute) for d in remaining}
     known = [v for v in values.values() if v is not None and v > 0]
     scores: dict[str, float] = {}
+    if not known:
+        return dict.fromkeys(values, 0.0)
+    best = max(known) if better == "higher" else min(known)
     for device, value in values.items():
-        if value is None or not known:
+        if value is None:
             scores[device] = 0.0
         elif better == "higher":
-            scores[device] = max(value, 0.0) / max(known)
+            scores[device] = max(value, 0.0) / best
         else:
-            scores[device] = min(known) / value if value > 0 else 1.0
+            scores[device] = best / value if value > 0 else 1.0
     return scores
 
 
@@ -192,12 +195,16 @@ def rank(
             parts[device][f"tie:{metric_name}"] = weight * score
             tie_scores[device] += weight * score
     reasons: dict[str, list[Reason]] = {d: [] for d in remaining}
+    bests: dict[tuple[str, str], tuple[list[str], float] | None] = {}  # once per claim, not device
     for device in remaining:
         for rule, value in points.get(device, []):
-            lookup = consultation.lookup(device)
             claim = rule.prefer.claim if rule.prefer else None
             if claim is not None:
-                best = _best(consultation, remaining, claim.metric, claim.best)
+                if (claim.metric, claim.best) not in bests:
+                    bests[claim.metric, claim.best] = _best(
+                        consultation, remaining, claim.metric, claim.best
+                    )
+                best = bests[claim.metric, claim.best]
                 if best is not None and device not in best[0]:
                     if words:
                         notes.append(_contradiction(consultation, rule, device, claim.metric, best))
@@ -212,7 +219,7 @@ def rank(
             reasons[device].append(
                 Reason(
                     rule=rule.id,
-                    because=render(rule.because, lookup),
+                    because=render(rule.because, consultation.lookup(device)),
                     sources=list(rule.sources),
                     points=counted,
                     kind="rule",
@@ -266,7 +273,10 @@ def order_by_priority(recommendations: list[Recommendation], within: float) -> l
     while i < len(by_score):
         top = by_score[i].score
         gap = max(abs(top) * max(within, _EXACT), _EXACT)
-        band = [r for r in by_score[i:] if top - r.score <= gap]
+        end = i + 1  # scores fall along by_score: the band is the run within the gap of its top
+        while end < len(by_score) and top - by_score[end].score <= gap:
+            end += 1
+        band = by_score[i:end]
         band.sort(key=lambda r: (-r.tie_break, -r.score, r.cost_usd, r.device))
         ordered.extend(band)
         i += len(band)

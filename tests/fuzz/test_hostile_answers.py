@@ -90,14 +90,18 @@ def test_any_answers_consult_or_fail_in_one_error(engine: Engine, answers: dict[
 @fuzz_settings(40)
 @given(answers=_answers())
 def test_a_verdict_without_words_is_the_verdict(engine: Engine, answers: dict[str, Any]) -> None:
-    """The lever search's re-consultations (``words=False``) skip the rules that only warn and
-    score no device an excluding rule took out: the ranking, costs, scores and exclusions are
-    those of the full consultation, and only firings of rules that only warn are missing."""
+    """The lever search's re-consultations (``words=False``) skip the rules that only warn,
+    score no device an excluding rule took out, and price no device that a rule reading only
+    its count rules out: the ranking, costs, scores and exclusions are those of the full
+    consultation, and only firings of rules that only warn, that score an excluded device or
+    that exclude a device already excluded are missing. The verdict runs first, on an engine
+    new to the situation (after a full consultation it would find every device priced)."""
+    fresh = Engine(engine.rulebase)
     try:
-        full = engine.consult(answers, evaluator="python")
+        verdict = fresh.consult(answers, evaluator="python", words=False)
     except AdvisorError:
         return
-    verdict = engine.consult(answers, evaluator="python", words=False)
+    full = fresh.consult(answers, evaluator="python")
 
     def ranked(c: Any) -> list[tuple[str, int, float, float, float]]:
         return [(r.device, r.count, r.cost_usd, r.score, r.tie_break) for r in c.recommendations]
@@ -109,8 +113,15 @@ def test_a_verdict_without_words_is_the_verdict(engine: Engine, answers: dict[st
     for rule_id, device in full.fired - verdict.fired:
         rule = rules[rule_id]
         only_warns = not (rule.derive or rule.exclude or rule.prefer)
-        scores_an_excluded_device = rule.prefer is not None and device in full.all_exclusions
-        assert only_warns or scores_an_excluded_device, (rule_id, device)
+        excluded = device in full.all_exclusions
+        scores_an_excluded_device = rule.prefer is not None and excluded
+        excludes_an_excluded_device = rule.exclude and excluded and device in verdict.all_exclusions
+        assert only_warns or scores_an_excluded_device or excludes_an_excluded_device, (
+            rule_id,
+            device,
+        )
+    if any(device not in verdict.arithmetic.purchases for device in verdict.all_exclusions):
+        event("a device ruled out before its purchase")
 
 
 @fuzz_settings(40)
