@@ -13,6 +13,21 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gpu_advisor.arithmetic import sizing
+from gpu_advisor.arithmetic.counting import (
+    count_on,
+    peer_to_peer,
+    tensor_parallel_degrees,
+    training_mfu,
+)
+from gpu_advisor.arithmetic.power import box_facts_for_device
+from gpu_advisor.arithmetic.purchase import (
+    TrainingExchange,
+    box_gpus,
+    buy,
+    most_affordable,
+    purchase_unit,
+)
 from gpu_advisor.knowledge.answers import Answers
 from gpu_advisor.knowledge.kb import Device
 from gpu_advisor.lang.conditions import MISSING
@@ -84,7 +99,6 @@ class Arithmetic:
         return float(found)
 
     def estimate_for(self, request: Any) -> Any:
-        from gpu_advisor.arithmetic import sizing
 
         found = self.estimates.get(request)
         if found is None:
@@ -102,7 +116,6 @@ def sizing_request(answers: Answers, kb_dir: Path | None = None) -> Any:
     Interactive inference is sized for every concurrent user at the context each holds (the
     average when given, else the longest): the KV cache of all users is part of the need.
     """
-    from gpu_advisor.arithmetic import sizing
 
     workload = answers.get("workload")
     params = answers.get("model_params_b")
@@ -161,7 +174,6 @@ def context_arithmetic(
 ) -> Arithmetic:
     """Computed context facts: the memory need of the whole workload (every user's KV cache
     included) and the demand the count is sized for (users and speed, tokens, FLOPs)."""
-    from gpu_advisor.arithmetic import sizing
     from gpu_advisor.arithmetic.counting import Demand, demand_of
 
     if systems is None:
@@ -280,7 +292,6 @@ RECOUNTED_ATTRIBUTES = COUNT_ATTRIBUTES - {
 def counted_attributes(device: Device, answers: Answers, arithmetic: Arithmetic) -> Counted:
     """The first part of ``device_attributes``: the knowledge base's attributes, whether a box
     at the site takes the device, and the demand's count on it."""
-    from gpu_advisor.arithmetic.purchase import box_gpus, purchase_unit
 
     # Every knowledge-base attribute (kb.KB_FACTS / KB_DERIVED), generically: a new fact in the
     # device files reaches the rules without a line here. memory_gb is the GPU-usable memory
@@ -312,8 +323,6 @@ def completed_attributes(
 ) -> dict[str, Any]:
     """The rest of ``device_attributes`` from its first part (whose attributes it completes in
     place): the purchase, the network, power and energy."""
-    from gpu_advisor.arithmetic.counting import peer_to_peer, tensor_parallel_degrees
-    from gpu_advisor.arithmetic.purchase import most_affordable
 
     attrs, count, box = counted.attrs, counted.count, counted.box
     unit, per_unit, precision = counted.unit, counted.per_unit, counted.precision
@@ -395,7 +404,6 @@ def _bought(
     explain: bool = True,
 ) -> Any:
     """The purchase of ``count`` GPUs, tensor-parallel groups kept within a box."""
-    from gpu_advisor.arithmetic.purchase import buy
 
     group = int(attrs["tensor_parallel"] or 1)
     return buy(device, count, site, systems, group=group, network_need=need, explain=explain)
@@ -449,29 +457,7 @@ def _purchase_attributes(
     else:
         if bought.gpus > count and attrs.get("count_set_by") != "budget":
             attrs["count_set_by"] = "purchase_unit"
-        attrs.update(
-            count=bought.gpus,
-            units=bought.units,
-            gpus_per_unit=bought.gpus_per_unit,
-            host=bought.host.id if bought.host else "included",
-            host_kind=bought.host.kind if bought.host else "appliance",
-            hosts=bought.hosts,
-            gpus_per_node=bought.gpus_per_node,
-            nodes=bought.nodes,
-            network=bought.network.id if bought.network else "none",
-            network_gbs_per_gpu=None
-            if bought.network_gbs_per_gpu is None
-            else round(bought.network_gbs_per_gpu, 3),
-            network_gbs_needed=None
-            if bought.network_gbs_needed is None
-            else round(bought.network_gbs_needed, 3),
-            network_short=bought.network_short,
-            gpu_cost_usd=bought.gpu_cost_usd,
-            host_cost_usd=bought.host_cost_usd,
-            network_cost_usd=bought.network_cost_usd,
-            node_power_kw=round(bought.node_power_w / 1000.0, 2),
-            total_power_w=round(bought.power_w, 1),
-        )
+        attrs.update(_bought_attributes(bought))
     attrs["battery_cost_usd"] = 0.0
     attrs["hardware_cost_usd"] = round(
         attrs["gpu_cost_usd"] + attrs["host_cost_usd"] + attrs["network_cost_usd"], 2
@@ -485,10 +471,51 @@ def _purchase_attributes(
     attrs["box_units"] = min(int(attrs["count"]), int(attrs["gpus_per_node"]))
 
 
+def _bought_attributes(bought: Any) -> dict[str, Any]:
+    """A purchase as rules see it, worked out once per purchase (purchases are remembered by
+    their inputs: a lever search meets the same ones again and again)."""
+    found = _BOUGHT_ATTRIBUTES.get(id(bought))
+    if found is not None and found[0] is bought:
+        return found[1]
+    made = {
+        "count": bought.gpus,
+        "units": bought.units,
+        "gpus_per_unit": bought.gpus_per_unit,
+        "host": bought.host.id if bought.host else "included",
+        "host_kind": bought.host.kind if bought.host else "appliance",
+        "hosts": bought.hosts,
+        "gpus_per_node": bought.gpus_per_node,
+        "nodes": bought.nodes,
+        "network": bought.network.id if bought.network else "none",
+        "network_gbs_per_gpu": None
+        if bought.network_gbs_per_gpu is None
+        else round(bought.network_gbs_per_gpu, 3),
+        "network_gbs_needed": None
+        if bought.network_gbs_needed is None
+        else round(bought.network_gbs_needed, 3),
+        "network_short": bought.network_short,
+        "gpu_cost_usd": bought.gpu_cost_usd,
+        "host_cost_usd": bought.host_cost_usd,
+        "network_cost_usd": bought.network_cost_usd,
+        "node_power_kw": round(bought.node_power_w / 1000.0, 2),
+        "total_power_w": round(bought.power_w, 1),
+    }
+    if len(_BOUGHT_ATTRIBUTES) > 65536:
+        _BOUGHT_ATTRIBUTES.clear()
+    _BOUGHT_ATTRIBUTES[id(bought)] = (bought, made)
+    return made
+
+
+_BOUGHT_ATTRIBUTES: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+
+def forget_bought_attributes() -> None:
+    """Drop the purchases' attributes remembered (see ``counting.forget_remembered``)."""
+    _BOUGHT_ATTRIBUTES.clear()
+
+
 def _network_need(device: Device, answers: Answers, arithmetic: Arithmetic, precision: str) -> Any:
     """For training: the network need of the job as a function of (GPUs, GPUs per box)."""
-    from gpu_advisor.arithmetic.counting import training_mfu
-    from gpu_advisor.arithmetic.purchase import TrainingExchange
 
     demand = arithmetic.demand
     defaults = arithmetic.defaults
@@ -556,8 +583,6 @@ def _count(
     affordable: int | None,
 ) -> int:
     """The demand's count on this device, into the attributes rules read; returns the count."""
-    from gpu_advisor.arithmetic import sizing
-    from gpu_advisor.arithmetic.counting import count_on
 
     request = arithmetic.request
     memory = float(attrs["memory_gb"])  # for unified-memory devices, what the GPU may use
@@ -632,10 +657,10 @@ def box_and_energy(device: Device, answers: Answers, attrs: dict[str, Any], kb_d
     """PSU and circuits for a tower (servers and systems come with rated supplies); for a
     power-limited or off-grid site, facility power from the system power of every box, and
     off-grid the batteries, which join the purchase cost."""
-    from gpu_advisor.arithmetic.power import box_facts_for_device
 
     if attrs.get("host_kind") == "workstation":
-        box = box_facts_for_device(device, int(attrs["box_units"]))
+        units = int(attrs["box_units"])  # a box's supply depends on the device and units alone
+        box = device.remembered(("box_facts", units), box_facts_for_device, device, units)
         attrs["psu_w"] = box["psu_w_needed"]
         attrs["box_circuits_120v"] = box["circuits_120v"]
     off_grid = answers.get("off_grid") is True

@@ -241,9 +241,12 @@ def forget_remembered() -> None:
     """Drop every count, hardware, purchase and sizing estimate remembered by its inputs, so
     that the next consultation computes them afresh (benchmarks of a situation new to the
     process)."""
+    from gpu_advisor.arithmetic.context import forget_bought_attributes
     from gpu_advisor.arithmetic.purchase import forget_purchases
 
     _HARDWARE.clear()
+    _CAPPED.clear()
+    forget_bought_attributes()
     for remembered in (interactive_count, batch_count, training_count, _training_on):
         remembered.cache_clear()
     sizing.forget_estimates()
@@ -468,10 +471,22 @@ def _round_up(gpus: int, per_unit: int) -> int:
 
 
 def _capped(count: Count, cap: int | None) -> Count:
-    """A count over the user's cap does not meet the demand: the cap is a limit, never a target."""
+    """A count over the user's cap does not meet the demand: the cap is a limit, never a target.
+    Remembered by the count (remembered itself) and the cap: a lever search tries each cap on
+    every device."""
     if cap is None or count.shortfall is not None or count.gpus <= cap:
         return count
-    return replace(
+    found = _CAPPED.get((id(count), cap))
+    if found is not None and found[0] is count:
+        return found[1]
+    capped = replace(
         count,
         shortfall=f"the demand needs {count.gpus:,} GPUs, more than the cap of {cap:,} (max_gpus)",
     )
+    if len(_CAPPED) > 65536:
+        _CAPPED.clear()
+    _CAPPED[id(count), cap] = (count, capped)
+    return capped
+
+
+_CAPPED: dict[tuple[int, int], tuple[Count, Count]] = {}

@@ -148,6 +148,17 @@ def box_gpus(device: Device, site: str, systems: Systems) -> int:
     unit, per_unit = purchase_unit(device)
     if unit in INCLUDED_HOST_UNITS:
         return per_unit
+    held, gpus = device.remembered(
+        ("box_gpus", site, id(systems)), _held_box_gpus, device, site, systems
+    )
+    return gpus if held is systems else _box_gpus(device, site, systems)
+
+
+def _held_box_gpus(device: Device, site: str, systems: Systems) -> tuple[Systems, int]:
+    return systems, _box_gpus(device, site, systems)
+
+
+def _box_gpus(device: Device, site: str, systems: Systems) -> int:
     return max((fit.gpus for fit in host_fits(device, site, systems)), default=0)
 
 
