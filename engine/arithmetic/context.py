@@ -457,7 +457,7 @@ def _purchase_attributes(
     else:
         if bought.gpus > count and attrs.get("count_set_by") != "budget":
             attrs["count_set_by"] = "purchase_unit"
-        attrs.update(_bought_attributes(bought))
+        attrs.update(bought.rule_attributes)
     attrs["battery_cost_usd"] = 0.0
     attrs["hardware_cost_usd"] = round(
         attrs["gpu_cost_usd"] + attrs["host_cost_usd"] + attrs["network_cost_usd"], 2
@@ -469,49 +469,6 @@ def _purchase_attributes(
         limit is not None and attrs["node_power_kw"] is not None and attrs["node_power_kw"] > limit
     )
     attrs["box_units"] = min(int(attrs["count"]), int(attrs["gpus_per_node"]))
-
-
-def _bought_attributes(bought: Any) -> dict[str, Any]:
-    """A purchase as rules see it, worked out once per purchase (purchases are remembered by
-    their inputs: a lever search meets the same ones again and again)."""
-    found = _BOUGHT_ATTRIBUTES.get(id(bought))
-    if found is not None and found[0] is bought:
-        return found[1]
-    made = {
-        "count": bought.gpus,
-        "units": bought.units,
-        "gpus_per_unit": bought.gpus_per_unit,
-        "host": bought.host.id if bought.host else "included",
-        "host_kind": bought.host.kind if bought.host else "appliance",
-        "hosts": bought.hosts,
-        "gpus_per_node": bought.gpus_per_node,
-        "nodes": bought.nodes,
-        "network": bought.network.id if bought.network else "none",
-        "network_gbs_per_gpu": None
-        if bought.network_gbs_per_gpu is None
-        else round(bought.network_gbs_per_gpu, 3),
-        "network_gbs_needed": None
-        if bought.network_gbs_needed is None
-        else round(bought.network_gbs_needed, 3),
-        "network_short": bought.network_short,
-        "gpu_cost_usd": bought.gpu_cost_usd,
-        "host_cost_usd": bought.host_cost_usd,
-        "network_cost_usd": bought.network_cost_usd,
-        "node_power_kw": round(bought.node_power_w / 1000.0, 2),
-        "total_power_w": round(bought.power_w, 1),
-    }
-    if len(_BOUGHT_ATTRIBUTES) > 65536:
-        _BOUGHT_ATTRIBUTES.clear()
-    _BOUGHT_ATTRIBUTES[id(bought)] = (bought, made)
-    return made
-
-
-_BOUGHT_ATTRIBUTES: dict[int, tuple[Any, dict[str, Any]]] = {}
-
-
-def forget_bought_attributes() -> None:
-    """Drop the purchases' attributes remembered (see ``counting.forget_remembered``)."""
-    _BOUGHT_ATTRIBUTES.clear()
 
 
 def _network_need(device: Device, answers: Answers, arithmetic: Arithmetic, precision: str) -> Any:

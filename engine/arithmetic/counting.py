@@ -241,12 +241,10 @@ def forget_remembered() -> None:
     """Drop every count, hardware, purchase and sizing estimate remembered by its inputs, so
     that the next consultation computes them afresh (benchmarks of a situation new to the
     process)."""
-    from gpu_advisor.arithmetic.context import forget_bought_attributes
     from gpu_advisor.arithmetic.purchase import forget_purchases
 
     _HARDWARE.clear()
     _CAPPED.clear()
-    forget_bought_attributes()
     for remembered in (interactive_count, batch_count, training_count, _training_on):
         remembered.cache_clear()
     sizing.forget_estimates()

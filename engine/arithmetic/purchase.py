@@ -21,6 +21,7 @@ FSDP) all-gathers the parameters for every micro-batch (k = 3 with the gradients
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +75,35 @@ class Purchase:
     @property
     def cost_usd(self) -> float:
         return self.gpu_cost_usd + self.host_cost_usd + self.network_cost_usd
+
+    @functools.cached_property
+    def rule_attributes(self) -> dict[str, Any]:
+        """What is bought as rules see it (``device.count``, ``device.host``, ...), worked out
+        once per purchase: purchases are remembered by their inputs, and a lever search meets
+        the same ones again and again. Read only (callers copy it into a device's facts)."""
+        return {
+            "count": self.gpus,
+            "units": self.units,
+            "gpus_per_unit": self.gpus_per_unit,
+            "host": self.host.id if self.host else "included",
+            "host_kind": self.host.kind if self.host else "appliance",
+            "hosts": self.hosts,
+            "gpus_per_node": self.gpus_per_node,
+            "nodes": self.nodes,
+            "network": self.network.id if self.network else "none",
+            "network_gbs_per_gpu": None
+            if self.network_gbs_per_gpu is None
+            else round(self.network_gbs_per_gpu, 3),
+            "network_gbs_needed": None
+            if self.network_gbs_needed is None
+            else round(self.network_gbs_needed, 3),
+            "network_short": self.network_short,
+            "gpu_cost_usd": self.gpu_cost_usd,
+            "host_cost_usd": self.host_cost_usd,
+            "network_cost_usd": self.network_cost_usd,
+            "node_power_kw": round(self.node_power_w / 1000.0, 2),
+            "total_power_w": round(self.power_w, 1),
+        }
 
     @property
     def network_short(self) -> bool:
