@@ -238,14 +238,11 @@ class Counted:
     recounted: bool  # the purchase may count again (a training run with a budget)
 
     def copy(self) -> Counted:
+        return self.with_attrs(dict(self.attrs))
+
+    def with_attrs(self, attrs: dict[str, Any]) -> Counted:
         return Counted(
-            dict(self.attrs),
-            self.count,
-            self.box,
-            self.unit,
-            self.per_unit,
-            self.precision,
-            self.recounted,
+            attrs, self.count, self.box, self.unit, self.per_unit, self.precision, self.recounted
         )
 
     def settles(self, names: frozenset[str]) -> bool:

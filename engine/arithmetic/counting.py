@@ -369,7 +369,7 @@ def count_on(
         gpus_per_unit=gpus_per_unit,
     )
     if demand.kind == "interactive" and demand.served and demand.interactive:
-        return _capped(interactive_count(hw, demand.served, demand.interactive), cap), None
+        return capped(interactive_count(hw, demand.served, demand.interactive), cap), None
     if demand.kind == "batch" and demand.served:
         if demand.tokens_per_day is None:
             one = Interactive(
@@ -378,7 +378,7 @@ def count_on(
             count = interactive_count(hw, demand.served, one)
             held = count.memory_gpus or 0
             bought = _round_up(held, gpus_per_unit)
-            return _capped(
+            return capped(
                 replace(
                     count,
                     gpus=bought,
@@ -395,7 +395,7 @@ def count_on(
                 ),
                 cap,
             ), None
-        return _capped(
+        return capped(
             batch_count(
                 hw,
                 demand.served,
@@ -468,7 +468,7 @@ def _round_up(gpus: int, per_unit: int) -> int:
     return per_unit * math.ceil(gpus / per_unit) if per_unit > 1 and gpus > 0 else gpus
 
 
-def _capped(count: Count, cap: int | None) -> Count:
+def capped(count: Count, cap: int | None) -> Count:
     """A count over the user's cap does not meet the demand: the cap is a limit, never a target.
     Remembered by the count (remembered itself) and the cap: a lever search tries each cap on
     every device."""

@@ -31,6 +31,7 @@ from gpu_advisor.arithmetic.context import (
     device_attributes,
     scale_facts,
 )
+from gpu_advisor.arithmetic.counting import capped
 from gpu_advisor.backends.durable import CompiledRules, Firing
 from gpu_advisor.backends.python import (
     DeviceMemo,
@@ -95,6 +96,15 @@ class _Situation:
 def _only(by_device: dict[str, Any], device_ids: list[str]) -> dict[str, Any]:
     """The entries of these devices (a situation's records cover every device computed in it)."""
     return {d: by_device[d] for d in device_ids if d in by_device}
+
+
+def _with_count(attrs: dict[str, Any], count: Any) -> dict[str, Any]:
+    """A device's facts with what its count says of the demand taken from ``count`` (the same
+    count under a cap, see ``Engine._uncapped``)."""
+    view = dict(attrs)
+    view["meets_demand"] = count.shortfall is None
+    view["demand_shortfall"] = count.shortfall
+    return view
 
 
 class Engine:
@@ -241,30 +251,16 @@ class Engine:
             device_ids = list(rb.knowledge.devices) if candidates is MISSING else list(candidates)
             devices: dict[str, dict[str, Any]] = {}
             early: dict[str, tuple[str, ...]] = {}
+            uncapped = self._uncapped(answers) if verdict_only else None
             for d in device_ids:
                 attrs = known.complete.get(d)
                 if attrs is None:
-                    device = rb.knowledge.devices[d]
-                    first = known.first.get(d)
-                    counted: Counted | None = None
-                    if verdict_only:
-                        if first is None:
-                            counted = counted_attributes(device, answers, base)
-                            first = known.first[d] = (
-                                counted,
-                                self._excluded_early(known, answers, counted),
-                            )
-                        if first[1]:
-                            devices[d], early[d] = first[0].attrs, first[1]
-                            continue
-                        counted = known.first.pop(d)[0]  # completed in place, no longer a part
-                    elif first is not None:  # as the verdicts that ruled it out saw it
-                        counted = first[0].copy()
-                    attrs = known.complete[d] = (
-                        completed_attributes(device, answers, base, counted, rb.knowledge.directory)
-                        if counted is not None
-                        else device_attributes(device, answers, base, rb.knowledge.directory)
-                    )
+                    if uncapped is not None:
+                        attrs, ids = self._capped_facts(d, answers, known, *uncapped)
+                    else:
+                        attrs, ids = self._device_facts(d, answers, known, verdict_only)
+                    if ids:
+                        early[d] = ids
                 devices[d] = attrs
             arithmetic = replace(
                 base,
@@ -280,6 +276,97 @@ class Engine:
         if not copied:
             return arithmetic, dict(devices), key, early
         return arithmetic, {d: dict(attrs) for d, attrs in devices.items()}, key, early
+
+    def _device_facts(
+        self, d: str, answers: Answers, known: _Situation, verdict_only: bool
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """A device's facts in a situation not worked out before, and, for a verdict only, the
+        rules that rule it out on its first part alone (its facts are then that part)."""
+        rb = self.rulebase
+        device = rb.knowledge.devices[d]
+        first = known.first.get(d)
+        counted: Counted | None = None
+        if verdict_only:
+            if first is None:
+                counted = counted_attributes(device, answers, known.base)
+                first = known.first[d] = (counted, self._excluded_early(known, answers, counted))
+            if first[1]:
+                return first[0].attrs, first[1]
+            counted = known.first.pop(d)[0]  # completed in place, no longer a part
+        elif first is not None:  # as the verdicts that ruled it out saw it
+            counted = first[0].copy()
+        attrs = known.complete[d] = (
+            completed_attributes(device, answers, known.base, counted, rb.knowledge.directory)
+            if counted is not None
+            else device_attributes(device, answers, known.base, rb.knowledge.directory)
+        )
+        return attrs, ()
+
+    def _uncapped(self, answers: Answers) -> tuple[_Situation, Answers, int] | None:
+        """For a verdict on serving: the situation without the cap on GPUs, its answers and the
+        cap. A serving count does not depend on the cap (the cap is a limit, never a target:
+        ``counting.capped`` only says the demand is not met), nor does anything priced after
+        it, so a device's facts under one cap are its facts without it, the cap applied: the
+        lever search tries several caps, alone and with other changes, on the same devices."""
+        cap = answers.get("max_gpus")
+        if answers.get("workload") != "inference" or cap is MISSING:
+            return None
+        values = {k: v for k, v in answers.values.items() if k != "max_gpus"}
+        free = Answers(values, set(answers.defaulted), dict(answers.ignored))
+        situation = tuple((k, repr(free.get(k))) for k in ARITHMETIC_ANSWERS)
+        known = self._situations.get(situation)
+        if known is None:
+            rb = self.rulebase
+            base = context_arithmetic(free, rb.knowledge.directory, rb.demand, rb.systems)
+            known = self._situations[situation] = _Situation(base)
+            _bounded(self._situations)
+        return known, free, int(cap)
+
+    def _capped_facts(
+        self,
+        d: str,
+        answers: Answers,
+        known: _Situation,
+        free: _Situation,
+        uncapped: Answers,
+        cap: int,
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """``_device_facts`` of a verdict on serving under a cap, from the device's facts
+        without it (``_uncapped``), worked out in the situation without the cap."""
+        first = known.first.get(d)
+        if first is None:
+            whole = free.complete.get(d)
+            if whole is not None:  # priced before, under another cap or none
+                return self._capped_whole(d, known, free, whole, cap), ()
+            found = free.first.get(d)
+            if found is None:
+                device = self.rulebase.knowledge.devices[d]
+                counted = counted_attributes(device, uncapped, free.base)
+                found = free.first[d] = (counted, self._excluded_early(free, uncapped, counted))
+            count = capped(free.base.counts[d], cap)
+            known.base.counts[d] = count
+            view = found[0].with_attrs(_with_count(found[0].attrs, count))
+            first = known.first[d] = (view, self._excluded_early(known, answers, view))
+        if first[1]:
+            return first[0].attrs, first[1]
+        known.first.pop(d)
+        whole = free.complete.get(d)
+        if whole is None:
+            device = self.rulebase.knowledge.devices[d]
+            whole = free.complete[d] = completed_attributes(
+                device, uncapped, free.base, free.first.pop(d)[0], self.rulebase.knowledge.directory
+            )
+        return self._capped_whole(d, known, free, whole, cap), ()
+
+    def _capped_whole(
+        self, d: str, known: _Situation, free: _Situation, whole: dict[str, Any], cap: int
+    ) -> dict[str, Any]:
+        """A device's whole facts without the cap, the cap applied, recorded under the cap."""
+        count = known.base.counts[d] = capped(free.base.counts[d], cap)
+        if d in free.base.purchases:
+            known.base.purchases[d] = free.base.purchases[d]
+        view = known.complete[d] = _with_count(whole, count)
+        return view
 
     def _excluded_early(
         self, known: _Situation, answers: Answers, counted: Counted

@@ -1,0 +1,80 @@
+"""A serving count does not depend on the cap on GPUs (the cap only says whether the demand is
+met), so the lever search's verdicts under one cap reuse a device's facts worked out under
+another (``Engine._uncapped``). Whatever caps an engine has seen, a consultation gives what a
+fresh engine gives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gpu_advisor.core.consult import Engine
+from gpu_advisor.errors import AdvisorError
+from tests.conftest import ROOT
+from tests.fuzz.budget import fuzz_settings
+
+RULEBASE = Engine.load(ROOT / "kb", ROOT / "rules").rulebase
+CAPS = st.sampled_from([1, 2, 3, 4, 8, 16, 64])
+
+SERVING = st.fixed_dictionaries(
+    {"workload": st.just("inference"), "model_params_b": st.sampled_from([8, 32, 70, 180, 405])},
+    optional={
+        "precision": st.sampled_from(["bf16", "fp8", "fp4"]),
+        "concurrent_users": st.sampled_from([1, 8, 64, 500]),
+        "context_tokens": st.sampled_from([2048, 8192, 131072]),
+        "site": st.sampled_from(["office", "server-room", "datacenter"]),
+        "serving": st.sampled_from(["interactive", "batch"]),
+        "budget_usd": st.sampled_from([5000, 60000, 1_000_000]),
+        "purchase": st.sampled_from(["minimum", "fill-budget"]),
+    },
+)
+
+
+def _verdict(c: Any) -> tuple[Any, ...]:
+    ranked = [(r.device, r.count, r.cost_usd, r.score, r.tie_break) for r in c.recommendations]
+    return ranked, sorted(c.all_exclusions)
+
+
+def _whole(c: Any) -> tuple[Any, ...]:
+    """A consultation with words, as a report shows it: devices' facts, counts and purchases."""
+    counts = {d: (n.gpus, n.shortfall, tuple(n.steps)) for d, n in c.arithmetic.counts.items()}
+    return _verdict(c), c.devices, counts, c.arithmetic.purchases, sorted(c.fired)
+
+
+@fuzz_settings(30)
+@given(answers=SERVING, seen=st.lists(CAPS, min_size=1, max_size=3), cap=CAPS)
+def test_verdicts_under_caps_seen_before_are_a_fresh_engines(
+    answers: dict[str, Any], seen: list[int], cap: int
+) -> None:
+    used = Engine(RULEBASE)
+    try:
+        for other in seen:  # as the lever search tries caps, then the one asked for
+            used.consult({**answers, "max_gpus": other}, evaluator="python", words=False)
+        verdict = used.consult({**answers, "max_gpus": cap}, evaluator="python", words=False)
+    except AdvisorError:
+        return
+    fresh = Engine(RULEBASE)
+    assert _verdict(verdict) == _verdict(
+        fresh.consult({**answers, "max_gpus": cap}, evaluator="python", words=False)
+    )
+    # and a consultation with words of a situation the verdicts worked out (the TUI applying a
+    # suggestion) is the one a fresh engine gives, counts and purchases included
+    assert _whole(used.consult({**answers, "max_gpus": cap})) == _whole(
+        Engine(RULEBASE).consult({**answers, "max_gpus": cap})
+    )
+
+
+def test_a_cap_below_the_count_fails_the_demand_with_the_caps_words() -> None:
+    # 70B in bf16 for 64 users: no single card serves them, so under a cap of 1 every device that
+    # fits needs more GPUs than the cap allows; the verdict under a cap of 8 seen first must not
+    # leak into the verdict under 1.
+    engine = Engine(RULEBASE)
+    answers = {"workload": "inference", "model_params_b": 70, "concurrent_users": 64}
+    roomy = engine.consult({**answers, "max_gpus": 8}, evaluator="python", words=False)
+    tight = engine.consult({**answers, "max_gpus": 1}, evaluator="python", words=False)
+    assert roomy.recommendations and not tight.recommendations
+    h100 = tight.devices["h100-sxm"]
+    assert h100["meets_demand"] is False
+    assert "more than the cap of 1 (max_gpus)" in h100["demand_shortfall"]
