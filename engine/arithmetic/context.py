@@ -99,7 +99,6 @@ class Arithmetic:
         return float(found)
 
     def estimate_for(self, request: Any) -> Any:
-
         found = self.estimates.get(request)
         if found is None:
             found = self.estimates[request] = sizing.estimate(request)
@@ -116,7 +115,6 @@ def sizing_request(answers: Answers, kb_dir: Path | None = None) -> Any:
     Interactive inference is sized for every concurrent user at the context each holds (the
     average when given, else the longest): the KV cache of all users is part of the need.
     """
-
     workload = answers.get("workload")
     params = answers.get("model_params_b")
     if workload not in SIZED_WORKLOADS or params is MISSING:
@@ -289,7 +287,6 @@ RECOUNTED_ATTRIBUTES = COUNT_ATTRIBUTES - {
 def counted_attributes(device: Device, answers: Answers, arithmetic: Arithmetic) -> Counted:
     """The first part of ``device_attributes``: the knowledge base's attributes, whether a box
     at the site takes the device, and the demand's count on it."""
-
     # Every knowledge-base attribute (kb.KB_FACTS / KB_DERIVED), generically: a new fact in the
     # device files reaches the rules without a line here. memory_gb is the GPU-usable memory
     # (for unified-memory devices, usable_memory_gb: see Device.attribute).
@@ -320,7 +317,6 @@ def completed_attributes(
 ) -> dict[str, Any]:
     """The rest of ``device_attributes`` from its first part (whose attributes it completes in
     place): the purchase, the network, power and energy."""
-
     attrs, count, box = counted.attrs, counted.count, counted.box
     unit, per_unit, precision = counted.unit, counted.per_unit, counted.precision
     fp32 = device.throughput("fp32", sparse=False)
@@ -401,7 +397,6 @@ def _bought(
     explain: bool = True,
 ) -> Any:
     """The purchase of ``count`` GPUs, tensor-parallel groups kept within a box."""
-
     group = int(attrs["tensor_parallel"] or 1)
     return buy(device, count, site, systems, group=group, network_need=need, explain=explain)
 
@@ -470,7 +465,6 @@ def _purchase_attributes(
 
 def _network_need(device: Device, answers: Answers, arithmetic: Arithmetic, precision: str) -> Any:
     """For training: the network need of the job as a function of (GPUs, GPUs per box)."""
-
     demand = arithmetic.demand
     defaults = arithmetic.defaults
     if demand is None or demand.training is None or defaults is None:
@@ -537,7 +531,6 @@ def _count(
     affordable: int | None,
 ) -> int:
     """The demand's count on this device, into the attributes rules read; returns the count."""
-
     request = arithmetic.request
     memory = float(attrs["memory_gb"])  # for unified-memory devices, what the GPU may use
     attrs.update(
@@ -611,7 +604,6 @@ def box_and_energy(device: Device, answers: Answers, attrs: dict[str, Any], kb_d
     """PSU and circuits for a tower (servers and systems come with rated supplies); for a
     power-limited or off-grid site, facility power from the system power of every box, and
     off-grid the batteries, which join the purchase cost."""
-
     if attrs.get("host_kind") == "workstation":
         units = int(attrs["box_units"])  # a box's supply depends on the device and units alone
         box = device.remembered(("box_facts", units), box_facts_for_device, device, units)
