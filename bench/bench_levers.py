@@ -11,7 +11,8 @@ ratios matter more than the times):
    ten times as many devices (synthetic copies of kb/devices, each a different card, in a
    temporary folder; target: the consultation with levers within 50 ms at ten times the
    devices), first on an engine new to the case with every count the process remembers
-   forgotten (the median of several such first runs), then repeated.
+   forgotten (the median of several such first runs), then repeated; and questionnaire walks
+   at ten times the devices, one answer at a time as in the TUI (``WALKS``).
 """
 
 from __future__ import annotations
@@ -148,6 +149,51 @@ def bench_in_process(runs: int, first_runs: int) -> list[tuple[str, str, float, 
     return rows
 
 
+WALKS: dict[str, list[dict[str, object]]] = {
+    "a serving buyer": [
+        {"workload": "inference"},
+        {"model_params_b": 70},
+        {"concurrent_users": 16},
+        {"max_gpus": 2},
+        {"site": "datacenter"},
+        {"precision": "fp8"},  # a suggestion applied
+        {"max_gpus": 4},  # another
+    ],
+    "a training buyer": [
+        {"workload": "pretraining"},
+        {"model_params_b": 13},
+        {"budget_usd": 250000},
+        {"max_gpus": 8},
+        {"context_tokens": 2048},  # a suggestion applied
+        {"max_gpus": 16},  # another
+    ],
+}
+"""Questionnaires answered one answer at a time, as in the TUI: each step is a consultation
+with its lever search of answers the engine has not seen, on an engine that has seen the steps
+before (what it remembers of them may serve, as it does for a user)."""
+
+
+def bench_walks(big: Path) -> list[tuple[str, list[float]]]:
+    """Per walk, the time of each step's consultation with its lever search (220 devices),
+    every remembered count forgotten before the walk starts."""
+    rulebase = pickle.dumps(Engine.load(big, ROOT / "rules", cached=False).rulebase)
+    rows = []
+    for name, steps in WALKS.items():
+        forget_remembered()
+        engine = Engine(pickle.loads(rulebase))
+        gc.collect()
+        what_would_change(engine.consult(WARM_UP))
+        answers: dict[str, object] = {}
+        times: list[float] = []
+        for step in steps:
+            answers.update(step)
+            start = time.perf_counter()
+            what_would_change(engine.consult(dict(answers)))
+            times.append((time.perf_counter() - start) * 1000)
+        rows.append((name, times))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=30)
@@ -167,6 +213,20 @@ def main() -> None:
     print("|---|---|---:|---:|---:|")
     for label, name, first, consult, levers in bench_in_process(args.runs, args.first_runs):
         print(f"| {label} | {name} | {first:.1f} | {consult:.1f} | {levers:.1f} |")
+    big = synthetic_kb(10)
+    try:
+        walks = bench_walks(big)
+    finally:
+        shutil.rmtree(big.parent, ignore_errors=True)
+    print(
+        "\nQuestionnaire walks, 220 devices: each answer in turn, the consultation with its lever "
+        "search (ms):\n"
+    )
+    print("| walk | each step (ms) | median | slowest |")
+    print("|---|---|---:|---:|")
+    for name, times in walks:
+        steps = ", ".join(f"{t:.0f}" for t in times)
+        print(f"| {name} | {steps} | {statistics.median(times):.1f} | {max(times):.1f} |")
     if args.no_cold:
         return
     answers = ["workload=inference", "model_params_b=70", "max_gpus=2", "site=datacenter"]
