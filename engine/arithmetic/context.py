@@ -238,9 +238,15 @@ class Counted:
     def copy(self) -> Counted:
         return self.with_attrs(dict(self.attrs))
 
-    def with_attrs(self, attrs: dict[str, Any]) -> Counted:
+    def with_attrs(self, attrs: dict[str, Any], recounted: bool | None = None) -> Counted:
         return Counted(
-            attrs, self.count, self.box, self.unit, self.per_unit, self.precision, self.recounted
+            attrs,
+            self.count,
+            self.box,
+            self.unit,
+            self.per_unit,
+            self.precision,
+            self.recounted if recounted is None else recounted,
         )
 
     def settles(self, names: frozenset[str]) -> bool:
@@ -296,10 +302,15 @@ def counted_attributes(device: Device, answers: Answers, arithmetic: Arithmetic)
     box = box_gpus(device, _site(answers), arithmetic.systems)
     attrs["housable"] = box > 0
     count = _count(device, answers, arithmetic, precision, attrs, box or None, per_unit, None)
-    return Counted(attrs, count, box, unit, per_unit, precision, _may_recount(answers, box))
+    return Counted(attrs, count, box, unit, per_unit, precision, may_recount(answers, box))
 
 
-def _may_recount(answers: Answers, box: int) -> bool:
+UNPRICED = ("budget_usd", "purchase", "off_grid", "off_grid_hours", "site_power_kw")
+"""Answers a device's first part (``counted_attributes``) does not read: they price it. Only
+whether a budget is given matters to it (``Counted.recounted``), which the caller sets."""
+
+
+def may_recount(answers: Answers, box: int) -> bool:
     """Whether ``completed_attributes`` may count again: a training run with a budget."""
     return (
         box > 0
@@ -331,7 +342,7 @@ def completed_attributes(
         # filled, or when a training run's count costs more than the budget: then the run gets
         # what the budget buys, and takes longer.
         fill = answers.get("purchase") == "fill-budget"
-        over = _may_recount(answers, box) and (
+        over = may_recount(answers, box) and (
             _purchase_cost(device, count, site, systems, attrs, need) > float(budget)
         )
         if fill or over:

@@ -23,12 +23,14 @@ from typing import Any
 from gpu_advisor.arithmetic.context import (
     ARITHMETIC_ANSWERS,
     SCALE_FACTS,
+    UNPRICED,
     Arithmetic,
     Counted,
     completed_attributes,
     context_arithmetic,
     counted_attributes,
     device_attributes,
+    may_recount,
     scale_facts,
 )
 from gpu_advisor.arithmetic.counting import capped
@@ -89,8 +91,30 @@ class _Situation:
     base: Arithmetic
     complete: dict[str, dict[str, Any]] = field(default_factory=dict)
     first: dict[str, tuple[Counted, tuple[str, ...]]] = field(default_factory=dict)
+    parts: dict[str, Counted] = field(default_factory=dict)  # first parts shared (never changed)
     context: dict[str, Any] = field(default_factory=dict)
     early: list[_EarlyRule] | None = None  # None: not worked out yet
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """Where a verdict's device facts come from. A device's first part (its count) does not
+    read the answers that price it (``UNPRICED``: the budget, how it is spent, the site's power
+    and batteries), so it is worked out once in the situation without them (``part``) and
+    shared by the budgets and site limits the lever search tries. A serving count does not
+    depend on the cap on GPUs either (the cap is a limit, never a target: ``counting.capped``
+    only says the demand is not met), nor does anything priced after it: under a cap, the
+    whole device is worked out in the situation without the cap (``whole``) and the cap
+    applied, so the caps the search tries, alone and with other changes, share it too."""
+
+    part: tuple[_Situation, Answers]
+    whole: tuple[_Situation, Answers] | None  # None: the situation asked for
+    cap: int | None  # the cap applied to a serving count
+
+
+def _without(answers: Answers, keys: tuple[str, ...]) -> Answers:
+    values = {k: v for k, v in answers.values.items() if k not in keys}
+    return Answers(values, set(answers.defaulted), dict(answers.ignored))
 
 
 def _only(by_device: dict[str, Any], device_ids: list[str]) -> dict[str, Any]:
@@ -98,12 +122,13 @@ def _only(by_device: dict[str, Any], device_ids: list[str]) -> dict[str, Any]:
     return {d: by_device[d] for d in device_ids if d in by_device}
 
 
-def _with_count(attrs: dict[str, Any], count: Any) -> dict[str, Any]:
-    """A device's facts with what its count says of the demand taken from ``count`` (the same
-    count under a cap, see ``Engine._uncapped``)."""
+def _with_count(attrs: dict[str, Any], count: Any | None) -> dict[str, Any]:
+    """A copy of a device's facts with what its count says of the demand taken from ``count``
+    (the same count under a cap, see ``_Shared``)."""
     view = dict(attrs)
-    view["meets_demand"] = count.shortfall is None
-    view["demand_shortfall"] = count.shortfall
+    if count is not None:  # none when the workload is not sized
+        view["meets_demand"] = count.shortfall is None
+        view["demand_shortfall"] = count.shortfall
     return view
 
 
@@ -251,16 +276,19 @@ class Engine:
             device_ids = list(rb.knowledge.devices) if candidates is MISSING else list(candidates)
             devices: dict[str, dict[str, Any]] = {}
             early: dict[str, tuple[str, ...]] = {}
-            uncapped = self._uncapped(answers) if verdict_only else None
+            shared = self._shared(answers) if verdict_only else None
             for d in device_ids:
                 attrs = known.complete.get(d)
                 if attrs is None:
-                    if uncapped is not None:
-                        attrs, ids = self._capped_facts(d, answers, known, *uncapped)
+                    if shared is None:  # with words: the whole device, as it is
+                        device = rb.knowledge.devices[d]
+                        attrs = known.complete[d] = device_attributes(
+                            device, answers, base, rb.knowledge.directory
+                        )
                     else:
-                        attrs, ids = self._device_facts(d, answers, known, verdict_only)
-                    if ids:
-                        early[d] = ids
+                        attrs, ids = self._verdict_facts(d, answers, known, shared)
+                        if ids:
+                            early[d] = ids
                 devices[d] = attrs
             arithmetic = replace(
                 base,
@@ -277,94 +305,91 @@ class Engine:
             return arithmetic, dict(devices), key, early
         return arithmetic, {d: dict(attrs) for d, attrs in devices.items()}, key, early
 
-    def _device_facts(
-        self, d: str, answers: Answers, known: _Situation, verdict_only: bool
-    ) -> tuple[dict[str, Any], tuple[str, ...]]:
-        """A device's facts in a situation not worked out before, and, for a verdict only, the
-        rules that rule it out on its first part alone (its facts are then that part)."""
-        rb = self.rulebase
-        device = rb.knowledge.devices[d]
-        first = known.first.get(d)
-        counted: Counted | None = None
-        if verdict_only:
-            if first is None:
-                counted = counted_attributes(device, answers, known.base)
-                first = known.first[d] = (counted, self._excluded_early(known, answers, counted))
-            if first[1]:
-                return first[0].attrs, first[1]
-            counted = known.first.pop(d)[0]  # completed in place, no longer a part
-        elif first is not None:  # as the verdicts that ruled it out saw it
-            counted = first[0].copy()
-        attrs = known.complete[d] = (
-            completed_attributes(device, answers, known.base, counted, rb.knowledge.directory)
-            if counted is not None
-            else device_attributes(device, answers, known.base, rb.knowledge.directory)
-        )
-        return attrs, ()
-
-    def _uncapped(self, answers: Answers) -> tuple[_Situation, Answers, int] | None:
-        """For a verdict on serving: the situation without the cap on GPUs, its answers and the
-        cap. A serving count does not depend on the cap (the cap is a limit, never a target:
-        ``counting.capped`` only says the demand is not met), nor does anything priced after
-        it, so a device's facts under one cap are its facts without it, the cap applied: the
-        lever search tries several caps, alone and with other changes, on the same devices."""
+    def _shared(self, answers: Answers) -> _Shared:
+        """Where a verdict's device facts are worked out (see ``_Shared``)."""
         cap = answers.get("max_gpus")
-        if answers.get("workload") != "inference" or cap is MISSING:
-            return None
-        values = {k: v for k, v in answers.values.items() if k != "max_gpus"}
-        free = Answers(values, set(answers.defaulted), dict(answers.ignored))
-        situation = tuple((k, repr(free.get(k))) for k in ARITHMETIC_ANSWERS)
+        serving_cap = answers.get("workload") == "inference" and cap is not MISSING
+        whole = self._situation_of(_without(answers, ("max_gpus",))) if serving_cap else None
+        unpriced = ("max_gpus", *UNPRICED) if serving_cap else UNPRICED
+        part = self._situation_of(_without(answers, unpriced))
+        return _Shared(part, whole, int(cap) if serving_cap else None)
+
+    def _situation_of(self, answers: Answers) -> tuple[_Situation, Answers]:
+        situation = tuple((k, repr(answers.get(k))) for k in ARITHMETIC_ANSWERS)
         known = self._situations.get(situation)
         if known is None:
             rb = self.rulebase
-            base = context_arithmetic(free, rb.knowledge.directory, rb.demand, rb.systems)
+            base = context_arithmetic(answers, rb.knowledge.directory, rb.demand, rb.systems)
             known = self._situations[situation] = _Situation(base)
             _bounded(self._situations)
-        return known, free, int(cap)
+        return known, answers
 
-    def _capped_facts(
-        self,
-        d: str,
-        answers: Answers,
-        known: _Situation,
-        free: _Situation,
-        uncapped: Answers,
-        cap: int,
+    def _verdict_facts(
+        self, d: str, answers: Answers, known: _Situation, shared: _Shared
     ) -> tuple[dict[str, Any], tuple[str, ...]]:
-        """``_device_facts`` of a verdict on serving under a cap, from the device's facts
-        without it (``_uncapped``), worked out in the situation without the cap."""
+        """A device's facts for a verdict in a situation not worked out before, and the rules
+        that rule it out on its first part alone (its facts are then that part): the first part
+        comes from the situation without the answers it does not read, the whole from the
+        situation without the cap when serving under one (``_Shared``)."""
+        device = self.rulebase.knowledge.devices[d]
+        whole_at, whole_answers = shared.whole or (known, answers)
         first = known.first.get(d)
         if first is None:
-            whole = free.complete.get(d)
-            if whole is not None:  # priced before, under another cap or none
-                return self._capped_whole(d, known, free, whole, cap), ()
-            found = free.first.get(d)
-            if found is None:
-                device = self.rulebase.knowledge.devices[d]
-                counted = counted_attributes(device, uncapped, free.base)
-                found = free.first[d] = (counted, self._excluded_early(free, uncapped, counted))
-            count = capped(free.base.counts[d], cap)
-            known.base.counts[d] = count
-            view = found[0].with_attrs(_with_count(found[0].attrs, count))
+            whole = whole_at.complete.get(d)
+            if whole is not None:  # priced before, under another cap
+                return self._recorded(d, known, whole_at, whole, shared.cap), ()
+            part_at, part_answers = shared.part
+            part = part_at.parts.get(d)
+            if part is None:
+                part = part_at.parts[d] = counted_attributes(device, part_answers, part_at.base)
+            count = part_at.base.counts.get(d)  # none when the workload is not sized
+            if count is not None and shared.cap is not None:
+                count = capped(count, shared.cap)
+            if count is not None:
+                known.base.counts[d] = count
+            if d in part_at.base.mfu_defaults:
+                known.base.mfu_defaults[d] = part_at.base.mfu_defaults[d]
+            view = part.with_attrs(
+                _with_count(part.attrs, count), recounted=may_recount(answers, part.box)
+            )
             first = known.first[d] = (view, self._excluded_early(known, answers, view))
         if first[1]:
             return first[0].attrs, first[1]
         known.first.pop(d)
-        whole = free.complete.get(d)
+        whole = whole_at.complete.get(d)
         if whole is None:
-            device = self.rulebase.knowledge.devices[d]
-            whole = free.complete[d] = completed_attributes(
-                device, uncapped, free.base, free.first.pop(d)[0], self.rulebase.knowledge.directory
+            part_at, _ = shared.part
+            part = part_at.parts[d]
+            if d in part_at.base.counts:  # the count the purchase reads
+                whole_at.base.counts[d] = part_at.base.counts[d]
+            if d in part_at.base.mfu_defaults:
+                whole_at.base.mfu_defaults[d] = part_at.base.mfu_defaults[d]
+            whole = whole_at.complete[d] = completed_attributes(
+                device,
+                whole_answers,
+                whole_at.base,
+                part.with_attrs(dict(part.attrs), recounted=may_recount(whole_answers, part.box)),
+                self.rulebase.knowledge.directory,
             )
-        return self._capped_whole(d, known, free, whole, cap), ()
+        return self._recorded(d, known, whole_at, whole, shared.cap), ()
 
-    def _capped_whole(
-        self, d: str, known: _Situation, free: _Situation, whole: dict[str, Any], cap: int
+    def _recorded(
+        self,
+        d: str,
+        known: _Situation,
+        whole_at: _Situation,
+        whole: dict[str, Any],
+        cap: int | None,
     ) -> dict[str, Any]:
-        """A device's whole facts without the cap, the cap applied, recorded under the cap."""
-        count = known.base.counts[d] = capped(free.base.counts[d], cap)
-        if d in free.base.purchases:
-            known.base.purchases[d] = free.base.purchases[d]
+        """A device's whole facts recorded in the situation asked for (with its count and
+        purchase): under a cap, the cap applied to the facts without it."""
+        if whole_at is known:
+            return whole
+        count = whole_at.base.counts.get(d)
+        if count is not None:
+            count = known.base.counts[d] = capped(count, cap)
+        if d in whole_at.base.purchases:
+            known.base.purchases[d] = whole_at.base.purchases[d]
         view = known.complete[d] = _with_count(whole, count)
         return view
 

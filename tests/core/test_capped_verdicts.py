@@ -1,6 +1,6 @@
 """A serving count does not depend on the cap on GPUs (the cap only says whether the demand is
 met), so the lever search's verdicts under one cap reuse a device's facts worked out under
-another (``Engine._uncapped``). Whatever caps an engine has seen, a consultation gives what a
+another (``consult._Shared``). Whatever caps an engine has seen, a consultation gives what a
 fresh engine gives."""
 
 from __future__ import annotations
@@ -78,3 +78,49 @@ def test_a_cap_below_the_count_fails_the_demand_with_the_caps_words() -> None:
     h100 = tight.devices["h100-sxm"]
     assert h100["meets_demand"] is False
     assert "more than the cap of 1 (max_gpus)" in h100["demand_shortfall"]
+
+
+PRICING = st.fixed_dictionaries(
+    {},
+    optional={
+        "max_gpus": CAPS,
+        "budget_usd": st.sampled_from([3000, 20000, 60000, 250000, 2_000_000]),
+        "purchase": st.sampled_from(["minimum", "fill-budget"]),
+        "site_power_kw": st.sampled_from([1.5, 10, 500]),
+        "off_grid": st.booleans(),
+    },
+)
+
+WORKLOADS = st.fixed_dictionaries(
+    {
+        "workload": st.sampled_from(["inference", "fine-tuning", "pretraining"]),
+        "model_params_b": st.sampled_from([7, 13, 70]),
+    },
+    optional={
+        "method": st.sampled_from(["full", "lora", "qlora"]),
+        "site": st.sampled_from(["office", "server-room", "datacenter"]),
+        "parallelism": st.sampled_from(["data", "tensor"]),
+        "concurrent_users": st.sampled_from([1, 64]),
+    },
+)
+
+
+@fuzz_settings(30)
+@given(answers=WORKLOADS, seen=st.lists(PRICING, min_size=1, max_size=3), asked=PRICING)
+def test_verdicts_after_other_budgets_and_site_limits_are_a_fresh_engines(
+    answers: dict[str, Any], seen: list[dict[str, Any]], asked: dict[str, Any]
+) -> None:
+    """A device's count does not read what prices it (the budget, how it is spent, the site's
+    power and batteries): verdicts share it across those, for every workload."""
+    used = Engine(RULEBASE)
+    try:
+        for other in seen:
+            used.consult({**answers, **other}, evaluator="python", words=False)
+        verdict = used.consult({**answers, **asked}, evaluator="python", words=False)
+    except AdvisorError:
+        return
+    fresh = Engine(RULEBASE).consult({**answers, **asked}, evaluator="python", words=False)
+    assert _verdict(verdict) == _verdict(fresh)
+    assert _whole(used.consult({**answers, **asked})) == _whole(
+        Engine(RULEBASE).consult({**answers, **asked})
+    )
