@@ -235,9 +235,6 @@ class Counted:
     precision: str
     recounted: bool  # the purchase may count again (a training run with a budget)
 
-    def copy(self) -> Counted:
-        return self.with_attrs(dict(self.attrs))
-
     def with_attrs(self, attrs: dict[str, Any], recounted: bool | None = None) -> Counted:
         return Counted(
             attrs,

@@ -27,6 +27,7 @@ from gpu_advisor.arithmetic.demand import (
     training_count,
 )
 from gpu_advisor.arithmetic.model_memory import FileModel
+from gpu_advisor.arithmetic.remembered import NOT_FOUND, Remembered
 from gpu_advisor.knowledge.answers import Answers
 from gpu_advisor.knowledge.demand import DemandDefaults
 from gpu_advisor.knowledge.kb import Device
@@ -224,17 +225,14 @@ def hardware(
     memory-utilization setting (vLLM: 0.9 of the binary capacity); training, to the usable 95%.
     Remembered by its inputs: every situation of a lever search asks it again of each device."""
     key = (id(device), id(defaults), precision, serving, memory_gb, box, gpus_per_unit)
-    found = _HARDWARE.get(key)
-    if found is not None and found[0] is device and found[1] is defaults:
-        return found[2]
+    found = _HARDWARE.find(key, (device, defaults))
+    if found is not NOT_FOUND:
+        return found
     made = _hardware(device, precision, defaults, serving, memory_gb, box, gpus_per_unit)
-    if len(_HARDWARE) > 65536:
-        _HARDWARE.clear()
-    _HARDWARE[key] = (device, defaults, made)
-    return made
+    return _HARDWARE.keep(key, (device, defaults), made)
 
 
-_HARDWARE: dict[tuple[Any, ...], tuple[Device, DemandDefaults, Hardware]] = {}
+_HARDWARE: Remembered[Hardware] = Remembered()
 
 
 def forget_remembered() -> None:
@@ -474,17 +472,11 @@ def capped(count: Count, cap: int | None) -> Count:
     every device."""
     if cap is None or count.shortfall is not None or count.gpus <= cap:
         return count
-    found = _CAPPED.get((id(count), cap))
-    if found is not None and found[0] is count:
-        return found[1]
-    capped = replace(
-        count,
-        shortfall=f"the demand needs {count.gpus:,} GPUs, more than the cap of {cap:,} (max_gpus)",
-    )
-    if len(_CAPPED) > 65536:
-        _CAPPED.clear()
-    _CAPPED[id(count), cap] = (count, capped)
-    return capped
+    found = _CAPPED.find((id(count), cap), (count,))
+    if found is not NOT_FOUND:
+        return found
+    shortfall = f"the demand needs {count.gpus:,} GPUs, more than the cap of {cap:,} (max_gpus)"
+    return _CAPPED.keep((id(count), cap), (count,), replace(count, shortfall=shortfall))
 
 
-_CAPPED: dict[tuple[int, int], tuple[Count, Count]] = {}
+_CAPPED: Remembered[Count] = Remembered()

@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpu_advisor.arithmetic.remembered import NOT_FOUND, Remembered
 from gpu_advisor.knowledge.kb import Device
 from gpu_advisor.knowledge.systems import Host, Network, Systems
 
@@ -297,8 +298,8 @@ def choose_network(
     return max(options, key=lambda n: (per_gpu_gbs(n, gpus_per_node), -cost(n), n.id))
 
 
-_BOUGHT: dict[tuple[Any, ...], tuple[Device, Systems, Purchase | None]] = {}
-_AFFORDABLE: dict[tuple[Any, ...], tuple[Device, Systems, int]] = {}
+_BOUGHT: Remembered[Purchase | None] = Remembered()
+_AFFORDABLE: Remembered[int] = Remembered()
 
 
 def forget_purchases() -> None:
@@ -322,22 +323,13 @@ def buy(
     (a hashable :class:`TrainingExchange` or None) always buy the same thing, and the audit and
     the budget search ask again and again."""
     key = (id(systems), id(device), gpus_needed, site, group, network_need, explain)
-    found = _BOUGHT.get(key)
-    if found is not None and found[0] is device and found[1] is systems:
-        return found[2]
+    found = _BOUGHT.find(key, (device, systems))
+    if found is not NOT_FOUND:
+        return found
     bought = priced_purchase(
-        device,
-        gpus_needed,
-        site,
-        systems,
-        group=group,
-        network_need=network_need,
-        explain=explain,
+        device, gpus_needed, site, systems, group=group, network_need=network_need, explain=explain
     )
-    if len(_BOUGHT) > 65536:
-        _BOUGHT.clear()
-    _BOUGHT[key] = (device, systems, bought)
-    return bought
+    return _BOUGHT.keep(key, (device, systems), bought)
 
 
 def priced_purchase(
@@ -502,14 +494,11 @@ def most_affordable(
     Remembered as :func:`buy` is: a lever search asks it again of every device for each other
     cap or context it tries."""
     key = (id(systems), id(device), budget_usd, site, group, network_need)
-    found = _AFFORDABLE.get(key)
-    if found is not None and found[0] is device and found[1] is systems:
-        return found[2]
+    found = _AFFORDABLE.find(key, (device, systems))
+    if found is not NOT_FOUND:
+        return found
     gpus = _most_affordable(device, budget_usd, site, systems, group, network_need)
-    if len(_AFFORDABLE) > 65536:
-        _AFFORDABLE.clear()
-    _AFFORDABLE[key] = (device, systems, gpus)
-    return gpus
+    return _AFFORDABLE.keep(key, (device, systems), gpus)
 
 
 def _most_affordable(
