@@ -191,3 +191,50 @@ def test_another_edition_of_the_compared_card_is_offered_with_its_own_purchase(
         )
     ]
     check_promise(engine, c, way)
+
+
+def test_an_hgx_board_over_a_server_rooms_rack_power_is_offered_the_move_to_a_datacenter(
+    engine: Engine,
+) -> None:
+    """The site is a lever: an exclusion that says "answer site=datacenter" has a suggestion
+    that does it, with its cost and what the move gives up."""
+    c = engine.consult({"workload": "inference", "model_params_b": 405, "site": "server-room"})
+    # 405B in bf16: 405e9 x 2 bytes = 810 GB of weights alone. One 8-GPU board holds it in H200
+    # (8 x 141 = 1,128 GB) or B200 (8 x 180 = 1,440 GB), not in H100 SXM (8 x 80 = 640 GB).
+    assert 8 * 141 > 810 and 8 * 180 > 810 and 8 * 80 < 810
+    # Both boards are out at a server room: one box draws 10.2 kW (H200, the DGX H200's maximum)
+    # or 14.3 kW (B200), more than its 8 kW a rack; a datacenter rack takes 30 kW (kb/systems.yaml).
+    for device in ("h200", "b200"):
+        assert {e.rule for e in c.all_exclusions[device]} == {"site.box-power-over-site"}
+    found = what_would_change(c)
+    # in a datacenter: 8 x $35,000 + a $45,000 HGX server = $325,000 for the H200, cheaper than
+    # 8 x $45,000 + $45,000 = $405,000 for the B200; the two boards are the only devices that
+    # hold 405B in bf16 and run CUDA, so the H200 ranks 1 of 2 and the B200 2 of 2
+    move = [
+        s
+        for s in found["h200"]
+        if s.changes and s.changes[0].answer == "site" and len(s.changes) == 1
+    ]
+    assert [(s.kind, s.change, s.cost_usd, s.rank, s.of) for s in move] == [
+        ("makes it fit", "site server-room -> datacenter", 8 * 35000 + 45000, 1, 2)
+    ]
+    assert "not in the cost shown" in move[0].gives_up[0].text
+    assert move[0].gives_up[0].source == "flashgenius-dc-power-cooling"
+    (b200,) = found["b200"]
+    assert (b200.kind, b200.change, b200.cost_usd, b200.rank, b200.of) == (
+        "brings back",
+        "site server-room -> datacenter",
+        8 * 45000 + 45000,
+        2,
+        2,
+    )
+    # a site is only ever moved up (office -> server room -> datacenter), never back to a desk
+    assert not any(
+        ch.answer == "site" and ch.after == "office"
+        for items in found.values()
+        for s in items
+        for ch in s.changes
+    )
+    for items in found.values():
+        for s in items:
+            check_promise(engine, c, s)
