@@ -449,9 +449,7 @@ def _moves(consultation: Consultation, levers: tuple[Lever, ...]) -> Iterator[_M
     workload = consultation.answers.get("workload")
     index = 0
     for lever in levers:
-        question = rb.questions.get(lever.answer)
-        if question is None:
-            continue  # the questionnaire does not ask this yet
+        question = rb.questions[lever.answer]  # the loader refuses a lever with no question
         if lever.workloads and workload not in lever.workloads:
             continue
         current = consultation.answers.get(lever.answer)

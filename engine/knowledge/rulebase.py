@@ -230,7 +230,7 @@ def load_rulebase(rules_dir: Path | str | None, knowledge: Knowledge) -> RuleBas
         rulebase.systems = load_systems(knowledge.directory)
     problems = table_problems(rulebase)
     if problems:
-        raise FileErrors([FileError(Location(str(base)), problem) for problem in problems])
+        raise FileErrors(problems)
     return rulebase
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from gpu_advisor.errors import FileError, FileErrors, Location
+from gpu_advisor.errors import FileError, FileErrors, Location, did_you_mean, one_of
 from gpu_advisor.knowledge.vocabulary import DEVICE_ATTRIBUTES
 
 if TYPE_CHECKING:
@@ -188,58 +188,151 @@ def _levers(model: Any) -> Levers:
     )
 
 
-def table_problems(rulebase: RuleBase) -> list[str]:
-    """Names in the order table and the levers that the rule base does not know. An answer a
-    lever names but the questionnaire lacks is allowed: the lever waits for the question."""
-    problems: list[str] = []
+_Problem = tuple[str, tuple[Any, ...], str]
+"""A problem of a table: its file's name in the rules folder, the key path of the value at
+fault (a trailing ``"<key>"`` points at a mapping key itself) and what is wrong."""
+
+
+def table_problems(rulebase: RuleBase) -> list[FileError]:
+    """Names in the order table and the levers that the rule base does not know, each at its
+    place in its file (``path:line:col``), with a did-you-mean where a known name is close."""
+    problems = _order_problems(rulebase) + _lever_problems(rulebase)
+    if not problems:
+        return []
+    from gpu_advisor.knowledge.yamlio import load_yaml
+
+    docs = {name: load_yaml(rulebase.directory / name) for name in {p[0] for p in problems}}
+    errors = []
+    for name, key, message in problems:
+        doc = docs[name]
+        if key and key[-1] == "<key>":
+            location = doc.key_location(key[:-1])
+        else:
+            location = doc.location(key)
+        errors.append(FileError(location, message))
+    return errors
+
+
+def _order_problems(rulebase: RuleBase) -> list[_Problem]:
     order = rulebase.order if rulebase.order is not None else load_order(rulebase.directory)
-    priorities = set(rulebase.priorities)
-    for tie in order.tie_breaks:
-        if tie.metric not in rulebase.metrics:
-            problems.append(f"ranking.yaml order.tie_breaks: unknown metric {tie.metric!r}")
-        problems += [
-            f"ranking.yaml order.tie_breaks: unknown priority {p!r}"
-            for p in tie.priorities
-            if p not in priorities
-        ]
-    for near in order.near_tie:
-        problems += [
-            f"ranking.yaml order.near_tie: unknown priority {p!r}"
-            for p in near.priorities
-            if p not in priorities
-        ]
+    priorities = sorted(rulebase.priorities)
+    metrics = sorted(rulebase.metrics)
+    file = "ranking.yaml"
+    problems: list[_Problem] = []
+
+    def unknown_priorities(entries: str, index: int, names: tuple[str, ...]) -> None:
+        for j, p in enumerate(names):
+            if p not in priorities:
+                problems.append(
+                    (
+                        file,
+                        ("order", entries, index, "priorities", j),
+                        f"unknown priority {p!r}{did_you_mean(p, priorities)}",
+                    )
+                )
+
+    for i, tie in enumerate(order.tie_breaks):
+        if tie.metric not in metrics:
+            problems.append(
+                (
+                    file,
+                    ("order", "tie_breaks", i, "metric"),
+                    f"unknown metric {tie.metric!r}{did_you_mean(tie.metric, metrics)}",
+                )
+            )
+        unknown_priorities("tie_breaks", i, tie.priorities)
+    for i, near in enumerate(order.near_tie):
+        unknown_priorities("near_tie", i, near.priorities)
     problems += [
-        f"ranking.yaml order.qualities: unknown metric {m!r}"
+        (
+            file,
+            ("order", "qualities", m, "<key>"),
+            f"unknown metric {m!r}{did_you_mean(m, metrics)}",
+        )
         for m in order.qualities
-        if m not in rulebase.metrics
+        if m not in metrics
     ]
-    rule_ids = {rule.id for rule in rulebase.rules}
+    rule_ids = sorted(rule.id for rule in rulebase.rules)
     problems += [
-        f"ranking.yaml order.measured_rules: unknown rule {r!r}"
+        (
+            file,
+            ("order", "measured_rules", r, "<key>"),
+            f"unknown rule {r!r}{did_you_mean(r, rule_ids)}",
+        )
         for r in order.measured_rules
         if r not in rule_ids
     ]
+    return problems
+
+
+def _lever_problems(rulebase: RuleBase) -> list[_Problem]:
+    """A lever must move an answer the questionnaire asks (a misspelt one would never be tried),
+    to values that answer takes, for the workloads there are, citing known sources."""
     levers = rulebase.levers if rulebase.levers is not None else load_levers(rulebase.directory)
-    sources = rulebase.knowledge.sources
-    workloads = (
-        set(rulebase.questions["workload"].choices) if "workload" in rulebase.questions else set()
-    )
-    for lever in levers.levers:
-        problems += [
-            f"levers.yaml {lever.id}: unknown workload {w!r}"
-            for w in lever.workloads
-            if w not in workloads
-        ]
-        for step in lever.steps:
-            if step.gives_up.source.split("#", 1)[0] not in sources:
-                problems.append(f"levers.yaml {lever.id}: unknown source {step.gives_up.source!r}")
+    sources = sorted(rulebase.knowledge.sources)
+    questions = rulebase.questions
+    workloads = sorted(questions["workload"].choices) if "workload" in questions else []
+    file = "levers.yaml"
+    problems: list[_Problem] = []
+
+    def source_problem(key: tuple[Any, ...], source: str) -> None:
+        known = source.split("#", 1)[0]
+        if known not in sources:
+            problems.append((file, key, f"unknown source {source!r}{did_you_mean(known, sources)}"))
+
+    for i, lever in enumerate(levers.levers):
+        question = questions.get(lever.answer)
+        if question is None:
+            problems.append(
+                (
+                    file,
+                    ("levers", i, "answer"),
+                    f"lever {lever.id}: {lever.answer!r} is not a question of questions.yaml"
+                    f"{did_you_mean(lever.answer, sorted(questions))}",
+                )
+            )
+        choices = sorted(question.choices) if question is not None and question.choices else []
+        for j, w in enumerate(lever.workloads):
+            if w not in workloads:
+                problems.append(
+                    (
+                        file,
+                        ("levers", i, "workloads", j),
+                        f"lever {lever.id}: unknown workload {w!r}{did_you_mean(w, workloads)}",
+                    )
+                )
+        for j, value in enumerate(lever.only_after):
+            if choices and value not in choices:
+                problems.append(
+                    (
+                        file,
+                        ("levers", i, "only_after", j),
+                        f"lever {lever.id}: {value!r} is not a choice of {lever.answer}"
+                        f"{did_you_mean(str(value), choices)}; {one_of(choices)}",
+                    )
+                )
+        for j, step in enumerate(lever.steps):
+            source_problem(("levers", i, "steps", j, "gives_up", "source"), step.gives_up.source)
             if step.kind == "device" and step.value not in DEVICE_ATTRIBUTES:
-                problems.append(f"levers.yaml {lever.id}: unknown device attribute {step.value!r}")
-    problems += [
-        f"levers.yaml: unknown source {s!r}"
-        for s in levers.sources
-        if s.split("#", 1)[0] not in sources
-    ]
+                problems.append(
+                    (
+                        file,
+                        ("levers", i, "steps", j, "device"),
+                        f"lever {lever.id}: unknown device attribute {step.value!r}"
+                        f"{did_you_mean(str(step.value), sorted(DEVICE_ATTRIBUTES))}",
+                    )
+                )
+            if step.kind == "to" and choices and step.value not in choices:
+                problems.append(
+                    (
+                        file,
+                        ("levers", i, "steps", j, "to"),
+                        f"lever {lever.id}: {step.value!r} is not a choice of {lever.answer}"
+                        f"{did_you_mean(str(step.value), choices)}; {one_of(choices)}",
+                    )
+                )
+    for k, source in enumerate(levers.sources):
+        source_problem(("sources", k), source)
     return problems
 
 

@@ -4,6 +4,8 @@ and what is given up; and every suggestion, applied, gives what it promised."""
 from __future__ import annotations
 
 import math
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +16,10 @@ from gpu_advisor.core.consult import Engine
 from gpu_advisor.core.explain import explain_consultation, what_would_change
 from gpu_advisor.core.explanations import Suggestion
 from gpu_advisor.core.results import Consultation
+from gpu_advisor.errors import FileErrors
 from gpu_advisor.knowledge.tables import load_levers
 
+from ..conftest import ROOT
 from .test_ranking import _CHOICES
 
 
@@ -129,16 +133,76 @@ def test_excluded_devices_come_back_and_a_lower_ranked_one_can_be_put_first(engi
             check_promise(engine, c, s)
 
 
-def test_levers_for_questions_not_yet_asked_are_listed_and_skipped(engine: Engine) -> None:
-    table = load_levers(engine.rulebase.directory)
-    waiting = {lever.answer for lever in table.levers} - set(engine.rulebase.questions)
-    assert {"kv_precision", "deadline_days", "tokens_per_s_per_user"} <= waiting | set(
-        engine.rulebase.questions
-    )
-    c = engine.consult(
-        {"workload": "inference", "model_params_b": 70, "max_gpus": 2, "site": "datacenter"}
-    )
-    assert not any(change.answer in waiting for s in suggestions(c) for change in s.changes)
+def test_every_lever_moves_a_question_to_one_of_its_choices(engine: Engine) -> None:
+    """The levers the issue asks for are all searched: each names a question of the
+    questionnaire, and each value it moves a choice to is one of the choices."""
+    rb = engine.rulebase
+    assert {
+        "max_gpus",
+        "precision",
+        "kv_precision",
+        "context_tokens",
+        "method",
+        "budget_usd",
+        "deadline_days",
+        "tokens_per_s_per_user",
+        "candidates",
+        "site_power_kw",
+        "site",
+    } == lever_answers(engine)
+    for lever in load_levers(rb.directory).levers:
+        question = rb.questions[lever.answer]
+        for step in lever.steps:
+            if step.kind == "to":
+                assert step.value in question.choices, (lever.id, step.value)
+        assert set(lever.only_after) <= set(question.choices), lever.id
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "wrong", "message"),
+    [
+        # a misspelt answer would never be tried: the lever would silently do nothing
+        (
+            "answer: budget_usd",
+            "answer: budget_us",
+            "budget_us",
+            "lever budget: 'budget_us' is not a question of questions.yaml "
+            "(did you mean 'budget_usd'?)",
+        ),
+        # kv_precision offers bf16, fp16 and fp8 (rules/questions.yaml): no fp4 cache
+        (
+            "only_after: [bf16, fp16, fp8]",
+            "only_after: [bf16, fp16, fp8, fp4]",
+            "fp4",
+            "lever kv-cache-precision: 'fp4' is not a choice of kv_precision",
+        ),
+        (
+            "- to: qlora",
+            "- to: qlorra",
+            "qlorra",
+            "'qlorra' is not a choice of method (did you mean",
+        ),
+        ("source: qlora-2023", "source: qlora-2032", "qlora-2032", "unknown source 'qlora-2032'"),
+    ],
+)
+def test_a_lever_that_names_what_the_rules_do_not_know_is_refused_at_its_place(
+    tmp_path: Path, before: str, after: str, wrong: str, message: str
+) -> None:
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    path = tmp_path / "rules" / "levers.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert text.count(before) == 1
+    text = text.replace(before, after)
+    path.write_text(text, encoding="utf-8")
+    # the place of the wrong value: the line of the change, the column where the value starts
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if after in row)
+    column = text.splitlines()[line - 1].rindex(wrong) + 1
+    with pytest.raises(FileErrors) as info:
+        Engine.load(ROOT / "kb", tmp_path / "rules", cached=False)
+    errors = [str(e) for e in info.value.errors]
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"{path}:{line}:{column}: "), errors
+    assert message in errors[0], errors
 
 
 @settings(
