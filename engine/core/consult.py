@@ -301,6 +301,11 @@ class Engine:
             memo = self._arithmetic_memo[key] = (arithmetic, devices, early)
             _bounded(self._arithmetic_memo)
         arithmetic, devices, early = memo
+        if early:
+            # The rules' memo takes a key to mean the same devices' facts. Which devices are
+            # ruled out early depends on what the situation had priced when the key was worked
+            # out, and a key dropped from the memo may come back with more devices priced.
+            key = (*key, tuple(early))
         if not copied:
             return arithmetic, dict(devices), key, early
         return arithmetic, {d: dict(attrs) for d, attrs in devices.items()}, key, early

@@ -124,3 +124,32 @@ def test_verdicts_after_other_budgets_and_site_limits_are_a_fresh_engines(
     assert _whole(used.consult({**answers, **asked})) == _whole(
         Engine(RULEBASE).consult({**answers, **asked})
     )
+
+
+def test_a_verdict_worked_out_again_after_the_memo_dropped_it_is_a_fresh_engines(
+    monkeypatch: Any,
+) -> None:
+    """The Python evaluator remembers which devices a rule holds for by the devices' memo key.
+    A verdict without words rules some devices out on their first part and runs the rules on
+    the rest; after the engine forgets the situation's devices (past MEMO_LIMIT) and a
+    consultation with words has priced every device, the same key comes back with more devices
+    priced: the rules must run on those too. A DGX Spark fine-tuning at a datacenter has no
+    dense figure at the training precision: the demand is not met and it is out, whatever the
+    engine saw before (found by the lever search's promise test once the site became a lever)."""
+    from gpu_advisor.core import consult as consult_module
+
+    answers = {"workload": "fine-tuning", "site": "datacenter"}
+    fresh = Engine(RULEBASE).consult(answers, evaluator="python", words=False)
+    assert "throughput.demand-not-met" in {e.rule for e in fresh.all_exclusions["dgx-spark"]}
+
+    used = Engine(RULEBASE)
+    # one situation stays remembered; its sets of devices are dropped two at a time
+    monkeypatch.setattr(consult_module, "MEMO_LIMIT", 2)
+    first = used.consult(answers, evaluator="python", words=False)  # DGX Spark out early
+    assert _verdict(first) == _verdict(fresh)
+    used.consult(answers)  # with words: every device priced in the situation
+    for few in (["l4"], ["l40s"]):  # the same situation over other candidates: first dropped
+        used.consult({**answers, "candidates": few}, evaluator="python", words=False)
+    again = used.consult(answers, evaluator="python", words=False)
+    assert _verdict(again) == _verdict(fresh)
+    assert "dgx-spark" in again.all_exclusions
