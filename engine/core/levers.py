@@ -463,6 +463,17 @@ def _moves(consultation: Consultation, levers: tuple[Lever, ...]) -> Iterator[_M
             position += 1
 
 
+def levers_for(consultation: Consultation) -> list[str]:
+    """The levers the search tries for this consultation's workload, by id, in lever order (what
+    "no change you control" covers)."""
+    rb = consultation.rulebase
+    table = rb.levers if rb.levers is not None else load_levers(rb.directory)
+    workload = consultation.answers.get("workload")
+    return [
+        lever.id for lever in table.levers if not lever.workloads or workload in lever.workloads
+    ]
+
+
 def _value(
     consultation: Consultation, question: Question, lever: Lever, step: Step, current: Any
 ) -> Any:
@@ -528,4 +539,4 @@ def _plain(value: Any) -> Any:
     return value
 
 
-__all__ = ["PUT_FIRST", "relevant_answers", "search"]
+__all__ = ["PUT_FIRST", "levers_for", "relevant_answers", "search"]

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from gpu_advisor.core.consult import Engine
 from gpu_advisor.core.explain import explain_consultation, what_would_change
 from gpu_advisor.core.explanations import Suggestion
+from gpu_advisor.core.levers import levers_for
 from gpu_advisor.core.results import Consultation
 from gpu_advisor.errors import FileErrors
 from gpu_advisor.knowledge.tables import load_levers
@@ -302,3 +303,20 @@ def test_an_hgx_board_over_a_server_rooms_rack_power_is_offered_the_move_to_a_da
     for items in found.values():
         for s in items:
             check_promise(engine, c, s)
+
+
+def test_the_levers_tried_for_a_workload_are_those_levers_yaml_lists_for_it(
+    engine: Engine,
+) -> None:
+    """What "no change you control" covers (the TUI lists them): levers.yaml's workloads."""
+    inference = levers_for(engine.consult({"workload": "inference", "model_params_b": 8}))
+    tuning = levers_for(engine.consult({"workload": "fine-tuning", "model_params_b": 8}))
+    # weight and KV-cache precision and the per-user speed are inference's; the method and the
+    # deadline a training run's
+    assert {"weight-precision", "kv-cache-precision", "speed-per-user"} <= set(inference)
+    assert not {"fine-tuning-method", "deadline"} & set(inference)
+    assert {"fine-tuning-method", "deadline"} <= set(tuning)
+    assert not {"weight-precision", "speed-per-user"} & set(tuning)
+    # levers for every workload, in the file's order
+    everywhere = ["gpu-count", "gpu-cap-lower", "budget", "edition", "site-power", "site"]
+    assert [lever for lever in inference if lever in everywhere] == everywhere

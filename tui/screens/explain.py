@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from gpu_advisor.core.levers import levers_for
 from gpu_advisor.formatting import money, plural
 
 from ..charts import score_bars
@@ -221,9 +222,10 @@ def changes_text(consultation: Consultation, device_id: str, found: Changes | No
         return Content("Ranked first under your priority.")
     if rec is not None:
         return Content("No change you control puts this device first.")
+    tried = ", ".join(lever.replace("-", " ") for lever in levers_for(consultation))
     return Content(
-        "No change you control (GPU count, precision, context, method, budget, site power) "
-        "brings this device back."
+        "No change you control brings this device back"
+        + (f" (tried: {tried}; each alone and the likeliest pairs)." if tried else ".")
     )
 
 
