@@ -16,7 +16,7 @@ import gc
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +76,9 @@ class _Try:
     needs: dict[str, dict[str, Any]]  # device -> attributes the device steps read
     partial: bool = False  # screened on some devices only: ranks need a full try
     ranks_first: bool = True  # screened on the devices a device must beat to come first
+    still: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Device -> the excluding rules recorded for it in this try (a verdict records one reason
+    for a device ruled out on its count)."""
 
 
 def search(consultation: Consultation) -> Changes:
@@ -114,6 +117,10 @@ def _search(consultation: Consultation) -> Changes:
     ) -> _Try | None:
         """Consult with these changes; ``only`` restricts the candidates (a screening try: whether
         a device is excluded depends on it alone, but its rank needs every device)."""
+        if only is not None and set(only) >= set(consultation.devices):
+            # screened on every candidate: the full try (whose answers, when the buyer named the
+            # candidates, are the same, and whose cached result must not be a screening's)
+            only = None
         answers = dict(raw)
         for move, value in zip(chosen, values, strict=True):
             answers[move.lever.answer] = value
@@ -139,6 +146,7 @@ def _search(consultation: Consultation) -> Changes:
             {d: {name: a.get(name) for name in attrs} for d, a in other.devices.items()},
             partial=only is not None,
             ranks_first=only is None,
+            still={d: frozenset(e.rule for e in ex) for d, ex in other.all_exclusions.items()},
         )
         cache[key] = result
         return result
@@ -199,14 +207,27 @@ def _search(consultation: Consultation) -> Changes:
     # pairs only for excluded devices no single change brings back (putting a device first
     # takes one change or none: a pair would be a different purchase, not a nudge), only of
     # levers that can touch the rules that exclude such a device, and screened on those devices
+    # first the pairs whose changes, tried alone, each left a device out by rules the other
+    # did not (each may clear what the other cannot), then the rest, mildest first
+    alone = {t.moves[0].index: t.still for t in tries if len(t.moves) == 1}
+    waiting_now = set(excluded) - brought_back()
+
+    def complementary(a: _Move, b: _Move) -> bool:
+        left_a, left_b = alone.get(a.index, {}), alone.get(b.index, {})
+        return any(d in left_a and d in left_b and not left_a[d] & left_b[d] for d in waiting_now)
+
     pairs = 0
-    for a, b in sorted(combinations(moves, 2), key=lambda pair: pair[0].index + pair[1].index):
+    candidates = [
+        (a, b) for a, b in combinations(moves, 2) if a.lever.answer != b.lever.answer
+    ]  # two moves of one answer are one move: the second value would win
+    candidates.sort(key=lambda pair: (not complementary(*pair), pair[0].index + pair[1].index))
+    for a, b in candidates:
         waiting = set(excluded) - brought_back()
         if pairs >= table.max_pairs or not waiting:
             break
         both = {a.lever.answer, b.lever.answer}
         reached = [d for d in excluded if d in waiting and both <= reach[d] and can_return(d, both)]
-        if a.lever.id == b.lever.id or not reached:
+        if not reached:
             continue
         pairs += 1
         own = "candidates" in both  # a move that names its own devices is never screened

@@ -217,6 +217,8 @@ def test_every_suggestion_applied_gives_what_it_promised(
     allowed = lever_answers(engine)
     for s in suggestions(c):
         assert s.changes and all(change.answer in allowed for change in s.changes)
+        # two changes of one answer would be one change: the second value wins
+        assert len({change.answer for change in s.changes}) == len(s.changes), s.changes
         assert all(g.source and g.text for g in s.gives_up)
         check_promise(engine, c, s)
 
@@ -240,7 +242,7 @@ def test_another_edition_of_the_compared_card_is_offered_with_its_own_purchase(
     assert "site.no-box-at-site" in {
         e.rule for e in c.all_exclusions["rtx-pro-6000-blackwell-server"]
     }
-    (way,) = [s for s in suggestions(c) if s.kind == "makes it fit"]
+    way, pair = [s for s in suggestions(c) if s.kind == "makes it fit"]
     # 70B in bf16 (141 GB) on two 96 GB cards; the workstation edition (the paper's $8,999.99)
     # beats the Max-Q ($9,000) by two cents: 2 x $8,999.99 + a $7,000 4-GPU tower = $24,999.98
     assert way.device == "rtx-pro-6000-blackwell"
@@ -256,6 +258,20 @@ def test_another_edition_of_the_compared_card_is_offered_with_its_own_purchase(
         )
     ]
     check_promise(engine, c, way)
+    # The server edition itself needs two changes, a pair whose moves each cleared the rule the
+    # other left (the 4-GPU cap clears the demand, the server room the box): two cards over PCIe
+    # read 70 GB each per token at 1,597 GB/s x 0.4 (decode_mbu_pcie, kb/demand.yaml), 9.1
+    # tokens/s, under the 10 a user is given; four read 35 GB each, 18.3 tokens/s. Four 600 W
+    # cards go in the 4U 8-GPU server ($25,000; kb/systems.yaml): 4 x $9,000 + $25,000.
+    assert 70 / (1597 * 0.4) > 1 / 10 > 35 / (1597 * 0.4)
+    assert pair.device == "rtx-pro-6000-blackwell-server"
+    assert (pair.change, pair.cost_usd, pair.rank, pair.of) == (
+        "max_gpus 2 -> 4 and site office -> server-room",
+        4 * 9000 + 25000,
+        1,
+        1,
+    )
+    check_promise(engine, c, pair)
 
 
 def test_an_hgx_board_over_a_server_rooms_rack_power_is_offered_the_move_to_a_datacenter(
