@@ -390,7 +390,8 @@ def interactive_count(hw: Hardware, model: ServedModel, demand: Interactive) -> 
     elif replicas == 1 and best.degree == 1:
         set_by = "minimum"
     elif replicas == 1:
-        set_by = "memory"
+        # one copy: memory set its size unless it is split wider than memory needs, for speed
+        set_by = "memory" if best.degree == memory_gpus else "throughput"
     else:
         set_by = "kv_cache" if best.users_by_memory < best.users_by_speed else "throughput"
     return Count(

@@ -62,6 +62,21 @@ def test_one_user_fits_on_one_card() -> None:
     assert (count.gpus, count.set_by) == (1, "minimum")
 
 
+def test_one_user_split_wider_than_memory_needs_is_set_by_speed_not_memory() -> None:
+    # One user at 20 tokens/s: a step in 0.05 s, KV 2.684 GB at 8,192 tokens.
+    # TP1 holds the model (9 users by memory) but reads at 0.05 x 1792 x 0.6 = 53.76 GB a step,
+    #     less than the 70.55 GB of weights: no user at that speed.
+    # TP2: (0.05 x 2 x 1792 x 0.4 - 70.55) / 2.684 = 0.42 -> still none.
+    # TP4: (0.05 x 4 x 1792 x 0.4 - 70.55) / 2.684 = 27.1 -> 27 users: one replica of 4 GPUs,
+    #     four times what memory needs, so the speed set the count.
+    assert 0.05 * 1792 * 0.6 < 70.55 and (0.05 * 2 * 1792 * 0.4 - 70.55) / 2.684 < 1
+    count = interactive_count(PRO_6000, LLAMA_70B_FP8, Interactive(1, 8192, 20.0))
+    assert (count.gpus, count.tensor_parallel, count.replicas) == (4, 4, 1)
+    assert count.set_by == "throughput"
+    # at 10 tokens/s one card serves 13 users (above): one is enough
+    assert interactive_count(PRO_6000, LLAMA_70B_FP8, Interactive(1, 8192, 10.0)).gpus == 1
+
+
 def test_pairs_only_links_cap_the_group_at_two() -> None:
     pairs = Hardware(**{**PRO_6000.__dict__, "tensor_parallel_degrees": (1, 2)})
     count = interactive_count(pairs, LLAMA_70B_FP8, Interactive(200, 8192, 10.0))
