@@ -24,7 +24,7 @@ from gpu_advisor.arithmetic.context import ARITHMETIC_ANSWERS, SCALE_FACTS
 from gpu_advisor.core.explanations import AnswerChange, Changes, GivesUp, Suggestion, SuggestionKind
 from gpu_advisor.core.results import lookup_in
 from gpu_advisor.errors import UsageError
-from gpu_advisor.knowledge.tables import Lever, Step, load_levers
+from gpu_advisor.knowledge.tables import Lever, Levers, Step, load_levers
 from gpu_advisor.knowledge.vocabulary import DEVICE_ATTRIBUTES
 from gpu_advisor.lang.conditions import (
     MISSING,
@@ -103,9 +103,9 @@ def _collector_paused() -> Iterator[None]:
 
 def _search(consultation: Consultation) -> Changes:
     rb = consultation.rulebase
-    table = rb.levers if rb.levers is not None else load_levers(rb.directory)
+    table = _table(consultation)
     raw = {k: v for k, v in consultation.answers.values.items()}
-    moves = list(_moves(consultation, table.levers))
+    moves = list(_moves(consultation, _applying(consultation, table)))
     excluded = [d for d in consultation.devices if d in consultation.all_exclusions]
     ranked_now = [r.device for r in consultation.recommendations]
     first_cost = consultation.recommendations[0].cost_usd if consultation.recommendations else None
@@ -192,9 +192,7 @@ def _search(consultation: Consultation) -> Changes:
         if move.lever.answer == "candidates":
             only: list[str] | None = None  # the move names its own devices
         elif move.step_index == 0:
-            only = returnable + top
-            if len(only) == len(consultation.devices):
-                only = None
+            only = returnable + top  # every candidate: attempt makes it the full try
         else:
             only = returnable
         if only is not None and not only:
@@ -464,15 +462,12 @@ def _need(move: _Move, value: Any, consultation: Consultation) -> Any:
 # The moves a consultation allows
 
 
-def _moves(consultation: Consultation, levers: tuple[Lever, ...]) -> Iterator[_Move]:
-    """Every step of every lever that applies to these answers, in lever order."""
+def _moves(consultation: Consultation, levers: list[Lever]) -> Iterator[_Move]:
+    """Every step of these levers that applies to these answers, in lever order."""
     rb = consultation.rulebase
-    workload = consultation.answers.get("workload")
     index = 0
     for lever in levers:
         question = rb.questions[lever.answer]  # the loader refuses a lever with no question
-        if lever.workloads and workload not in lever.workloads:
-            continue
         current = consultation.answers.get(lever.answer)
         position = 0
         for step in lever.steps:
@@ -487,12 +482,18 @@ def _moves(consultation: Consultation, levers: tuple[Lever, ...]) -> Iterator[_M
 def levers_for(consultation: Consultation) -> list[str]:
     """The levers the search tries for this consultation's workload, by id, in lever order (what
     "no change you control" covers)."""
+    return [lever.id for lever in _applying(consultation, _table(consultation))]
+
+
+def _table(consultation: Consultation) -> Levers:
     rb = consultation.rulebase
-    table = rb.levers if rb.levers is not None else load_levers(rb.directory)
+    return rb.levers if rb.levers is not None else load_levers(rb.directory)
+
+
+def _applying(consultation: Consultation, table: Levers) -> list[Lever]:
+    """The levers of the table for this consultation's workload, in lever order."""
     workload = consultation.answers.get("workload")
-    return [
-        lever.id for lever in table.levers if not lever.workloads or workload in lever.workloads
-    ]
+    return [lever for lever in table.levers if not lever.workloads or workload in lever.workloads]
 
 
 def _value(

@@ -217,51 +217,30 @@ def _order_problems(rulebase: RuleBase) -> list[_Problem]:
     order = rulebase.order if rulebase.order is not None else load_order(rulebase.directory)
     priorities = sorted(rulebase.priorities)
     metrics = sorted(rulebase.metrics)
-    file = "ranking.yaml"
+    rule_ids = sorted(rule.id for rule in rulebase.rules)
     problems: list[_Problem] = []
 
-    def unknown_priorities(entries: str, index: int, names: tuple[str, ...]) -> None:
-        for j, p in enumerate(names):
-            if p not in priorities:
-                problems.append(
-                    (
-                        file,
-                        ("order", entries, index, "priorities", j),
-                        f"unknown priority {p!r}{did_you_mean(p, priorities)}",
-                    )
-                )
-
-    for i, tie in enumerate(order.tie_breaks):
-        if tie.metric not in metrics:
+    def unknown(key: tuple[Any, ...], what: str, name: str, known: list[str]) -> None:
+        if name not in known:
             problems.append(
                 (
-                    file,
-                    ("order", "tie_breaks", i, "metric"),
-                    f"unknown metric {tie.metric!r}{did_you_mean(tie.metric, metrics)}",
+                    "ranking.yaml",
+                    ("order", *key),
+                    f"unknown {what} {name!r}{did_you_mean(name, known)}",
                 )
             )
-        unknown_priorities("tie_breaks", i, tie.priorities)
+
+    for i, tie in enumerate(order.tie_breaks):
+        unknown(("tie_breaks", i, "metric"), "metric", tie.metric, metrics)
+        for j, p in enumerate(tie.priorities):
+            unknown(("tie_breaks", i, "priorities", j), "priority", p, priorities)
     for i, near in enumerate(order.near_tie):
-        unknown_priorities("near_tie", i, near.priorities)
-    problems += [
-        (
-            file,
-            ("order", "qualities", m, "<key>"),
-            f"unknown metric {m!r}{did_you_mean(m, metrics)}",
-        )
-        for m in order.qualities
-        if m not in metrics
-    ]
-    rule_ids = sorted(rule.id for rule in rulebase.rules)
-    problems += [
-        (
-            file,
-            ("order", "measured_rules", r, "<key>"),
-            f"unknown rule {r!r}{did_you_mean(r, rule_ids)}",
-        )
-        for r in order.measured_rules
-        if r not in rule_ids
-    ]
+        for j, p in enumerate(near.priorities):
+            unknown(("near_tie", i, "priorities", j), "priority", p, priorities)
+    for m in order.qualities:
+        unknown(("qualities", m, "<key>"), "metric", m, metrics)
+    for r in order.measured_rules:
+        unknown(("measured_rules", r, "<key>"), "rule", r, rule_ids)
     return problems
 
 
@@ -272,65 +251,52 @@ def _lever_problems(rulebase: RuleBase) -> list[_Problem]:
     sources = sorted(rulebase.knowledge.sources)
     questions = rulebase.questions
     workloads = sorted(questions["workload"].choices) if "workload" in questions else []
-    file = "levers.yaml"
     problems: list[_Problem] = []
+
+    def add(key: tuple[Any, ...], message: str) -> None:
+        problems.append(("levers.yaml", key, message))
 
     def source_problem(key: tuple[Any, ...], source: str) -> None:
         known = source.split("#", 1)[0]
         if known not in sources:
-            problems.append((file, key, f"unknown source {source!r}{did_you_mean(known, sources)}"))
+            add(key, f"unknown source {source!r}{did_you_mean(known, sources)}")
 
     for i, lever in enumerate(levers.levers):
         question = questions.get(lever.answer)
         if question is None:
-            problems.append(
-                (
-                    file,
-                    ("levers", i, "answer"),
-                    f"lever {lever.id}: {lever.answer!r} is not a question of questions.yaml"
-                    f"{did_you_mean(lever.answer, sorted(questions))}",
-                )
+            add(
+                ("levers", i, "answer"),
+                f"lever {lever.id}: {lever.answer!r} is not a question of questions.yaml"
+                f"{did_you_mean(lever.answer, sorted(questions))}",
             )
         choices = sorted(question.choices) if question is not None and question.choices else []
+
+        def choice_problem(key: tuple[Any, ...], value: Any, lever: Lever = lever) -> None:
+            if choices and value not in choices:
+                add(
+                    key,
+                    f"lever {lever.id}: {value!r} is not a choice of {lever.answer}"
+                    f"{did_you_mean(str(value), choices)}; {one_of(choices)}",
+                )
+
         for j, w in enumerate(lever.workloads):
             if w not in workloads:
-                problems.append(
-                    (
-                        file,
-                        ("levers", i, "workloads", j),
-                        f"lever {lever.id}: unknown workload {w!r}{did_you_mean(w, workloads)}",
-                    )
+                add(
+                    ("levers", i, "workloads", j),
+                    f"lever {lever.id}: unknown workload {w!r}{did_you_mean(w, workloads)}",
                 )
         for j, value in enumerate(lever.only_after):
-            if choices and value not in choices:
-                problems.append(
-                    (
-                        file,
-                        ("levers", i, "only_after", j),
-                        f"lever {lever.id}: {value!r} is not a choice of {lever.answer}"
-                        f"{did_you_mean(str(value), choices)}; {one_of(choices)}",
-                    )
-                )
+            choice_problem(("levers", i, "only_after", j), value)
         for j, step in enumerate(lever.steps):
             source_problem(("levers", i, "steps", j, "gives_up", "source"), step.gives_up.source)
             if step.kind == "device" and step.value not in DEVICE_ATTRIBUTES:
-                problems.append(
-                    (
-                        file,
-                        ("levers", i, "steps", j, "device"),
-                        f"lever {lever.id}: unknown device attribute {step.value!r}"
-                        f"{did_you_mean(str(step.value), sorted(DEVICE_ATTRIBUTES))}",
-                    )
+                add(
+                    ("levers", i, "steps", j, "device"),
+                    f"lever {lever.id}: unknown device attribute {step.value!r}"
+                    f"{did_you_mean(str(step.value), sorted(DEVICE_ATTRIBUTES))}",
                 )
-            if step.kind == "to" and choices and step.value not in choices:
-                problems.append(
-                    (
-                        file,
-                        ("levers", i, "steps", j, "to"),
-                        f"lever {lever.id}: {step.value!r} is not a choice of {lever.answer}"
-                        f"{did_you_mean(str(step.value), choices)}; {one_of(choices)}",
-                    )
-                )
+            if step.kind == "to":
+                choice_problem(("levers", i, "steps", j, "to"), step.value)
     for k, source in enumerate(levers.sources):
         source_problem(("sources", k), source)
     return problems
